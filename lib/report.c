@@ -25,14 +25,32 @@
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Drops a multi-byte character that snprintf cut in two at the end of s, so
+ * that an error built from valid UTF-8 stays valid UTF-8 (it goes back to the
+ * device inside a JSON answer). */
+static void utf8_trim_cut(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (n - (i - 1) < need)
+        s[i - 1] = '\0';
+}
+
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
         snprintf(err->field, sizeof err->field, "%s", field);
+        utf8_trim_cut(err->field);
         va_start(ap, fmt);
         vsnprintf(err->detail, sizeof err->detail, fmt, ap);
         va_end(ap);
+        utf8_trim_cut(err->detail);
     }
     return STS_EINVAL;
 }
@@ -211,19 +229,34 @@ static const struct key_rule *find_key(const char *name)
     return NULL;
 }
 
-/* Jansson reports a duplicate as: duplicate object key near '"imei"'. */
-static void duplicate_key_name(const char *text, char *out, size_t cap)
+/* Names the key Jansson found twice. Its message quotes the key only when the
+ * token is short, and as written (escapes included), so the name is taken from
+ * the body instead: Jansson stops right after the key's closing quote; the
+ * string literal that ends there is decoded. Falls back to "body". */
+static void duplicate_key_name(const char *body, size_t len, int pos, char *out, size_t cap)
 {
-    const char *p = strstr(text, "'\"");
     snprintf(out, cap, "body");
-    if (!p)
+    if (pos < 2 || (size_t)pos > len || body[pos - 1] != '"')
         return;
-    p += 2;
-    const char *q = strstr(p, "\"'");
-    if (q && (size_t)(q - p) < cap && q > p) {
-        memcpy(out, p, (size_t)(q - p));
-        out[q - p] = '\0';
+    size_t close = (size_t)pos - 1, open = close;
+    for (;;) {
+        if (open == 0)
+            return;
+        open--;
+        if (body[open] != '"')
+            continue;
+        size_t backslashes = 0;
+        while (backslashes < open && body[open - backslashes - 1] == '\\')
+            backslashes++;
+        if (backslashes % 2 == 0)
+            break;
     }
+    json_t *key = json_loadb(body + open, close - open + 1, JSON_DECODE_ANY, NULL);
+    if (json_is_string(key)) {
+        snprintf(out, cap, "%s", json_string_value(key));
+        utf8_trim_cut(out);
+    }
+    json_decref(key);
 }
 
 static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report *out,
@@ -323,8 +356,8 @@ enum sts_err sts_report_parse(const char *body, size_t len, int32_t today,
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (json_error_code(&jerr) == json_error_duplicate_key) {
-            char key[32];
-            duplicate_key_name(jerr.text, key, sizeof key);
+            char key[sizeof err->field];
+            duplicate_key_name(body, len, jerr.position, key, sizeof key);
             return fail(err, key, "appears more than once");
         }
         if (json_error_code(&jerr) == json_error_out_of_memory)
