@@ -25,20 +25,64 @@
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Drops a multi-byte character that snprintf cut in two at the end of s, so
- * that an error built from valid UTF-8 stays valid UTF-8 (it goes back to the
- * device inside a JSON answer). */
-static void utf8_trim_cut(char *s)
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+ * Returns the length of the valid character at s (n > 0 bytes left), or 0. */
+static size_t utf8_char_len(const unsigned char *s, size_t n)
 {
-    size_t n = strlen(s), i = n;
-    while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--;
-    if (i == 0)
-        return;
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (n - (i - 1) < need)
-        s[i - 1] = '\0';
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    else if ((c & 0xE0) == 0xC0)
+        len = 2, min = 0x80, c &= 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, min = 0x800, c &= 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, min = 0x10000, c &= 0x07;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[k] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0, len; i < n; i += len)
+        if (!(len = utf8_char_len(s + i, n - i)))
+            return false;
+    return true;
+}
+
+/* Makes s valid UTF-8, since errors go back to the device inside a JSON
+ * answer: a character that snprintf cut in two at the end is dropped, and any
+ * other bad byte (Jansson quotes input byte by byte, and may stop inside a
+ * character) becomes '?'. */
+static void utf8_scrub(char *str)
+{
+    unsigned char *s = (unsigned char *)str;
+    size_t n = strlen(str);
+    for (size_t i = 0, len; i < n; i += len) {
+        if ((len = utf8_char_len(s + i, n - i)))
+            continue;
+        size_t k = i + 1;
+        while (k < n && (s[k] & 0xC0) == 0x80)
+            k++;
+        if (k == n && s[i] >= 0xC0 && n - i < 4) {
+            s[i] = '\0'; /* cut at the end: may have been valid before */
+            return;
+        }
+        s[i] = '?';
+        len = 1;
+    }
 }
 
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
@@ -46,47 +90,13 @@ static enum sts_err fail(struct sts_field_error *err, const char *field, const c
     if (err) {
         va_list ap;
         snprintf(err->field, sizeof err->field, "%s", field);
-        utf8_trim_cut(err->field);
+        utf8_scrub(err->field);
         va_start(ap, fmt);
         vsnprintf(err->detail, sizeof err->detail, fmt, ap);
         va_end(ap);
-        utf8_trim_cut(err->detail);
+        utf8_scrub(err->detail);
     }
     return STS_EINVAL;
-}
-
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2, min = 0x80, c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, min = 0x800, c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4, min = 0x10000, c &= 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            c = (c << 6) | (s[i + k] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
 }
 
 bool sts_report_text_valid(const char *s)
@@ -254,7 +264,7 @@ static void duplicate_key_name(const char *body, size_t len, int pos, char *out,
     json_t *key = json_loadb(body + open, close - open + 1, JSON_DECODE_ANY, NULL);
     if (json_is_string(key)) {
         snprintf(out, cap, "%s", json_string_value(key));
-        utf8_trim_cut(out);
+        utf8_scrub(out);
     }
     json_decref(key);
 }

@@ -477,6 +477,13 @@ static void test_body_shape(void **state)
     snprintf(want, sizeof want, "not valid JSON: end of file expected near '{' at byte %zu",
              strlen(b) + 1);
     expect_refused(body, "body", want);
+    /* Found by fuzz_report: Jansson quotes the input near an invalid escape
+     * byte by byte, and stopped inside a 2-byte character; the answer must
+     * still be valid UTF-8. */
+    static const char esc[] = "\"p\xc7\x95\\\\\\\\\\\xc6\x9d\xc7\x9f\x11";
+    expect_refused_n(esc, sizeof esc - 1, today, STS_EINVAL, "body",
+                     "not valid JSON: invalid escape near '\"p\xc7\x95\\\\\\\\\\?' at byte 10");
+
     /* Whitespace around the object is fine. */
     snprintf(body, sizeof body, " \n\t%s\r\n ", b);
     expect_ok(body);
