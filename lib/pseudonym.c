@@ -109,7 +109,9 @@ enum sts_err sts_key_load(const char *path, struct sts_key *key)
     enum sts_err e = STS_EIO;
     struct stat st;
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO put in the key's place must not hang; it is
+     * refused below like anything that is not a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? STS_ENOENT : STS_EIO;
     if (fstat(fd, &st) != 0)

@@ -21,6 +21,7 @@
 #define BAD_DAY "must be a real calendar date as YYYY-MM-DD"
 #define BAD_MONTH "must be a month as YYYY-MM"
 #define TEXT_TOO_LONG "longer than 64 characters"
+#define BAD_TEXT "only letters, digits, space and . _ + / - are allowed"
 
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -99,18 +100,20 @@ static enum sts_err fail(struct sts_field_error *err, const char *field, const c
     return STS_EINVAL;
 }
 
+static bool text_char_ok(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == ' ' || c == '.' || c == '_' || c == '+' || c == '/' || c == '-';
+}
+
 bool sts_report_text_valid(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > STS_TEXT_MAX)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == ' ' || c == '.' || c == '_' || c == '+' || c == '/' || c == '-';
-        if (!ok)
+    for (size_t i = 0; i < n; i++)
+        if (!text_char_ok(s[i]))
             return false;
-    }
     return true;
 }
 
@@ -141,7 +144,7 @@ static enum sts_err check_text(const char *field, const char *s, struct sts_fiel
     if (n > STS_TEXT_MAX)
         return fail(err, field, "longer than %d characters", STS_TEXT_MAX);
     if (!sts_report_text_valid(s))
-        return fail(err, field, "only letters, digits, space and . _ + / - are allowed");
+        return fail(err, field, BAD_TEXT);
     return STS_OK;
 }
 
@@ -202,7 +205,7 @@ enum sts_err sts_report_validate(const struct sts_report *r, int32_t today,
  * do not fit (the grammar check that follows gives the precise reason for
  * values that do fit). */
 static enum sts_err take_string(json_t *v, const char *key, char *dst, size_t cap,
-                                const char *too_long, struct sts_field_error *err)
+                                const char *too_long, bool text, struct sts_field_error *err)
 {
     if (!json_is_string(v))
         return fail(err, key, "must be a string");
@@ -210,8 +213,16 @@ static enum sts_err take_string(json_t *v, const char *key, char *dst, size_t ca
     const char *s = json_string_value(v);
     if (memchr(s, '\0', n))
         return fail(err, key, "must not contain NUL characters");
-    if (n >= cap)
+    if (n >= cap) {
+        /* Too many bytes is not always too many characters: 40 'é' are 80
+         * bytes, and what is wrong with them is the alphabet. */
+        if (text) {
+            for (size_t i = 0; i < n; i++)
+                if (!text_char_ok(s[i]))
+                    return fail(err, key, BAD_TEXT);
+        }
         return fail(err, key, "%s", too_long);
+    }
     memcpy(dst, s, n + 1);
     return STS_OK;
 }
@@ -323,21 +334,22 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
         char *dst;
         size_t cap;
         const char *too_long;
+        bool text; /* brand, model, sw */
     } strings[] = {
-        {"report_id", out->report_id, sizeof out->report_id, BAD_ID},
-        {"brand", out->brand, sizeof out->brand, TEXT_TOO_LONG},
-        {"model", out->model, sizeof out->model, TEXT_TOO_LONG},
-        {"sw", out->sw, sizeof out->sw, TEXT_TOO_LONG},
-        {"country", out->country, sizeof out->country, BAD_COUNTRY},
-        {"imei", out->imei, sizeof out->imei, "must be exactly 15 digits"},
-        {"day", out->day, sizeof out->day, BAD_DAY},
-        {"cohort", out->cohort, sizeof out->cohort, BAD_MONTH},
-        {"period", out->period, sizeof out->period, BAD_MONTH},
+        {"report_id", out->report_id, sizeof out->report_id, BAD_ID, false},
+        {"brand", out->brand, sizeof out->brand, TEXT_TOO_LONG, true},
+        {"model", out->model, sizeof out->model, TEXT_TOO_LONG, true},
+        {"sw", out->sw, sizeof out->sw, TEXT_TOO_LONG, true},
+        {"country", out->country, sizeof out->country, BAD_COUNTRY, false},
+        {"imei", out->imei, sizeof out->imei, "must be exactly 15 digits", false},
+        {"day", out->day, sizeof out->day, BAD_DAY, false},
+        {"cohort", out->cohort, sizeof out->cohort, BAD_MONTH, false},
+        {"period", out->period, sizeof out->period, BAD_MONTH, false},
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         json_t *sv = json_object_get(root, strings[i].key);
         if (sv && (e = take_string(sv, strings[i].key, strings[i].dst, strings[i].cap,
-                                   strings[i].too_long, err)))
+                                   strings[i].too_long, strings[i].text, err)))
             return e;
     }
     if (json_object_get(root, "country") && out->country[0] == '\0')

@@ -167,6 +167,11 @@ static void test_permissions(void **state)
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(sts_key_load(sub, &key), STS_EPERM);
     assert_int_equal(rmdir(sub), 0);
+
+    /* Nor is a FIFO, and opening one must not wait for a writer. */
+    assert_int_equal(mkfifo(sub, 0600), 0);
+    assert_int_equal(sts_key_load(sub, &key), STS_EPERM);
+    assert_int_equal(unlink(sub), 0);
 }
 
 static void test_missing(void **state)

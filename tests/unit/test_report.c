@@ -206,6 +206,13 @@ static void test_text_fields(void **state)
         expect_refused(ACT(f, "\"K\xc3\xa9\""), f, BAD_TEXT);      /* é, raw UTF-8 */
         expect_refused(ACT(f, "\"K\\u00e9\""), f, BAD_TEXT);       /* é, escaped */
         expect_refused(ACT(f, "\"\xf0\x9f\x93\xb1\""), f, BAD_TEXT); /* U+1F4F1 */
+        /* 40 characters, 80 bytes: refused for the alphabet, not the length. */
+        snprintf(raw, sizeof raw, "\"%s\"",
+                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+        expect_refused(ACT(f, raw), f, BAD_TEXT);
         expect_refused(ACT(f, "\"a\\\"b\""), f, BAD_TEXT);
         expect_refused(ACT(f, "\"a;b\""), f, BAD_TEXT);
         expect_refused(ACT(f, "\"a'b\""), f, BAD_TEXT);
