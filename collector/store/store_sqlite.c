@@ -316,6 +316,43 @@ static enum sts_err sqlite_sales(struct store *s, int32_t from, int32_t to, stor
     return rc == SQLITE_DONE ? STS_OK : STS_EIO;
 }
 
+static enum sts_err sqlite_lifetime(struct store *s, int32_t from, int32_t to,
+                                    store_life_cb cb, void *ctx)
+{
+    struct sqlite_store *st = impl(s);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT period,cohort,brand,model,sw,country,first,count"
+                           " FROM lifetime_count WHERE period BETWEEN ?1 AND ?2",
+                           -1, &q, NULL) != SQLITE_OK)
+        return STS_EIO;
+    sqlite3_bind_int(q, 1, from);
+    sqlite3_bind_int(q, 2, to);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_life_row row = {
+            .period = sqlite3_column_int(q, 0),
+            .cohort = sqlite3_column_int(q, 1),
+            .brand = (const char *)sqlite3_column_text(q, 2),
+            .model = (const char *)sqlite3_column_text(q, 3),
+            .sw = (const char *)sqlite3_column_text(q, 4),
+            .country = (const char *)sqlite3_column_text(q, 5),
+            .first = sqlite3_column_int(q, 6) != 0,
+            .count = sqlite3_column_int64(q, 7),
+        };
+        if (!row.brand || !row.model || !row.sw || !row.country) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (cb(&row, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
 static void copy_text(char *dst, size_t cap, const unsigned char *src)
 {
     snprintf(dst, cap, "%s", src ? (const char *)src : "");
@@ -411,6 +448,7 @@ static const struct store_ops sqlite_ops = {
     .close = sqlite_close,
     .write = sqlite_write,
     .sales = sqlite_sales,
+    .lifetime = sqlite_lifetime,
     .device_get = sqlite_device_get,
     .device_erase = sqlite_device_erase,
     .audit = sqlite_audit,
