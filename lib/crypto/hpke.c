@@ -102,30 +102,61 @@ enum sts_err sts_hpke_suite_check(const struct sts_hpke_suite *suite)
 
 /* ---- HKDF ------------------------------------------------------------- */
 
-static enum sts_err hkdf_run(int mode, const uint8_t *salt, size_t salt_len,
+/* New HKDF context with the digest set; the digest is fetched here once and
+ * kept for every derivation run on this context. */
+static EVP_KDF_CTX *kdf_new(void)
+{
+    OSSL_PARAM params[2];
+    EVP_KDF_CTX *k;
+
+    if (!algs_ready())
+        return NULL;
+    k = EVP_KDF_CTX_new(hkdf);
+    if (k == NULL)
+        return NULL;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_KDF_CTX_set_params(k, params) != 1) {
+        EVP_KDF_CTX_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* One HKDF step on k (a context from kdf_new, reused across the steps of a
+ * setup: making a context and fetching the digest cost more than the HMACs).
+ * Mode, key and salt are set on every call; an empty salt is a zero-length
+ * HMAC key, the same as RFC 5869's default. Info matters in expand mode only
+ * and is replaced whenever given. */
+static enum sts_err hkdf_run(EVP_KDF_CTX *k, int mode, const uint8_t *salt, size_t salt_len,
                              const uint8_t *key, size_t key_len, const uint8_t *info,
                              size_t info_len, uint8_t *out, size_t out_len)
 {
-    OSSL_PARAM params[6], *p = params;
-    EVP_KDF_CTX *k;
-    enum sts_err rc = STS_ECRYPTO;
+    static const uint8_t empty[1];
+    OSSL_PARAM params[5], *p = params;
 
-    if (!algs_ready())
-        return STS_ECRYPTO;
-    k = EVP_KDF_CTX_new(hkdf);
-    if (k == NULL)
-        return STS_ENOMEM;
-    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
     *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
     *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, key_len);
-    /* An absent salt is HMAC with an all-zero key, as RFC 5869 defines it. */
-    if (salt_len > 0)
-        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
-    if (info_len > 0)
-        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                             (void *)(salt_len > 0 ? salt : empty), salt_len);
+    if (mode == EVP_KDF_HKDF_MODE_EXPAND_ONLY)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                 (void *)(info_len > 0 ? info : empty), info_len);
     *p = OSSL_PARAM_construct_end();
-    if (EVP_KDF_derive(k, out, out_len, params) == 1)
-        rc = STS_OK;
+    return EVP_KDF_derive(k, out, out_len, params) == 1 ? STS_OK : STS_ECRYPTO;
+}
+
+/* hkdf_run on a context of its own, for one-off derivations. */
+static enum sts_err hkdf_once(int mode, const uint8_t *salt, size_t salt_len, const uint8_t *key,
+                              size_t key_len, const uint8_t *info, size_t info_len, uint8_t *out,
+                              size_t out_len)
+{
+    EVP_KDF_CTX *k = kdf_new();
+    enum sts_err rc;
+
+    if (k == NULL)
+        return STS_ECRYPTO;
+    rc = hkdf_run(k, mode, salt, salt_len, key, key_len, info, info_len, out, out_len);
     EVP_KDF_CTX_free(k);
     return rc;
 }
@@ -139,7 +170,8 @@ enum sts_err sts_hpke_kdf_extract(uint16_t kdf_id, const uint8_t *salt, size_t s
         return STS_EINVAL;
     if (!algs_ready())
         return STS_ECRYPTO;
-    return hkdf_run(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, salt_len, ikm, ikm_len, NULL, 0, prk, STS_HPKE_NH);
+    return hkdf_once(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, salt_len, ikm, ikm_len, NULL, 0, prk,
+                     STS_HPKE_NH);
 }
 
 enum sts_err sts_hpke_kdf_expand(uint16_t kdf_id, const uint8_t *prk, size_t prk_len,
@@ -154,7 +186,8 @@ enum sts_err sts_hpke_kdf_expand(uint16_t kdf_id, const uint8_t *prk, size_t prk
         return STS_ETOOBIG;
     if (!algs_ready())
         return STS_ECRYPTO;
-    return hkdf_run(EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, prk, prk_len, info, info_len, out, out_len);
+    return hkdf_once(EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, prk, prk_len, info, info_len, out,
+                     out_len);
 }
 
 /* suite_id: "KEM" || I2OSP(kem_id, 2) for the KEM, "HPKE" || kem || kdf || aead
@@ -182,7 +215,7 @@ static size_t hpke_suite_id(const struct sts_hpke_suite *s, uint8_t out[10])
 /* LabeledExtract(salt, label, ikm) = Extract(salt, "HPKE-v1" || suite_id ||
  * label || ikm). The concatenation lives on the stack and is wiped, since ikm
  * is often a secret (the DH output, the shared secret). */
-static enum sts_err labeled_extract(const uint8_t *suite_id, size_t suite_id_len,
+static enum sts_err labeled_extract(EVP_KDF_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
                                     const uint8_t *salt, size_t salt_len, const char *label,
                                     const uint8_t *ikm, size_t ikm_len,
                                     uint8_t prk[STS_HPKE_NH])
@@ -202,14 +235,15 @@ static enum sts_err labeled_extract(const uint8_t *suite_id, size_t suite_id_len
     if (ikm_len > 0)
         memcpy(buf + n, ikm, ikm_len);
     n += ikm_len;
-    rc = hkdf_run(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, salt_len, buf, n, NULL, 0, prk, STS_HPKE_NH);
+    rc = hkdf_run(k, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, salt_len, buf, n, NULL, 0, prk,
+                  STS_HPKE_NH);
     OPENSSL_cleanse(buf, n);
     return rc;
 }
 
 /* LabeledExpand(prk, label, info, L) = Expand(prk, I2OSP(L, 2) || "HPKE-v1" ||
  * suite_id || label || info, L). */
-static enum sts_err labeled_expand(const uint8_t *suite_id, size_t suite_id_len,
+static enum sts_err labeled_expand(EVP_KDF_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
                                    const uint8_t prk[STS_HPKE_NH], const char *label,
                                    const uint8_t *info, size_t info_len, uint8_t *out,
                                    size_t L)
@@ -232,7 +266,7 @@ static enum sts_err labeled_expand(const uint8_t *suite_id, size_t suite_id_len,
     if (info_len > 0)
         memcpy(buf + n, info, info_len);
     n += info_len;
-    rc = hkdf_run(EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, prk, STS_HPKE_NH, buf, n, out, L);
+    rc = hkdf_run(k, EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, prk, STS_HPKE_NH, buf, n, out, L);
     OPENSSL_cleanse(buf, n);
     return rc;
 }
@@ -297,20 +331,25 @@ enum sts_err sts_hpke_key_derive(struct sts_hpke_key **out, const uint8_t *ikm, 
 {
     uint8_t suite_id[10], prk[STS_HPKE_NH], sk[STS_HPKE_NSK];
     size_t sid_len = kem_suite_id(suite_id);
+    EVP_KDF_CTX *k;
     enum sts_err rc;
 
     if (out == NULL || ikm == NULL || ikm_len < STS_HPKE_NSK)
         return STS_EINVAL;
+    k = kdf_new();
+    if (k == NULL)
+        return STS_ECRYPTO;
     /* dkp_prk = LabeledExtract("", "dkp_prk", ikm);
      * sk = LabeledExpand(dkp_prk, "sk", "", Nsk) (RFC 9180, section 7.1.3). */
-    rc = labeled_extract(suite_id, sid_len, NULL, 0, "dkp_prk", ikm, ikm_len, prk);
+    rc = labeled_extract(k, suite_id, sid_len, NULL, 0, "dkp_prk", ikm, ikm_len, prk);
     if (rc != STS_OK)
         goto out;
-    rc = labeled_expand(suite_id, sid_len, prk, "sk", NULL, 0, sk, sizeof(sk));
+    rc = labeled_expand(k, suite_id, sid_len, prk, "sk", NULL, 0, sk, sizeof(sk));
     if (rc != STS_OK)
         goto out;
     rc = sts_hpke_key_from_private(out, sk);
 out:
+    EVP_KDF_CTX_free(k);
     OPENSSL_cleanse(prk, sizeof(prk));
     OPENSSL_cleanse(sk, sizeof(sk));
     return rc;
@@ -343,8 +382,10 @@ void sts_hpke_key_free(struct sts_hpke_key *key)
 }
 
 /* DH(sk, pk): X25519 of our private key with the peer's serialised public key.
- * OpenSSL refuses an all-zero result (a low-order peer point, RFC 7748
- * section 6.1); the explicit check below keeps that guarantee visible. */
+ * Every 32-byte string is a valid X25519 public key, so the peer check of
+ * EVP_PKEY_derive_set_peer (a second context per call) is skipped; what does
+ * matter is an all-zero result (a low-order peer point, RFC 7748 section 6.1),
+ * which OpenSSL refuses and the explicit check below refuses again. */
 static enum sts_err x25519_dh(const struct sts_hpke_key *sk, const uint8_t peer[STS_HPKE_NPK],
                               uint8_t dh[32])
 {
@@ -362,7 +403,7 @@ static enum sts_err x25519_dh(const struct sts_hpke_key *sk, const uint8_t peer[
         rc = STS_ENOMEM;
         goto fail;
     }
-    if (EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer(dctx, peer_key) != 1 ||
+    if (EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer_ex(dctx, peer_key, 0) != 1 ||
         EVP_PKEY_derive(dctx, dh, &len) != 1 || len != 32)
         goto fail;
     if (CRYPTO_memcmp(dh, zero, 32) == 0)
@@ -378,7 +419,7 @@ fail:
 
 /* ExtractAndExpand(dh, kem_context) with kem_context = enc || pkRm
  * (RFC 9180, section 4.1). */
-static enum sts_err kem_shared_secret(const uint8_t dh[32], const uint8_t enc[STS_HPKE_NENC],
+static enum sts_err kem_shared_secret(EVP_KDF_CTX *k, const uint8_t dh[32], const uint8_t enc[STS_HPKE_NENC],
                                       const uint8_t pk_r[STS_HPKE_NPK],
                                       uint8_t shared[STS_HPKE_NH])
 {
@@ -388,9 +429,9 @@ static enum sts_err kem_shared_secret(const uint8_t dh[32], const uint8_t enc[ST
 
     memcpy(kem_context, enc, STS_HPKE_NENC);
     memcpy(kem_context + STS_HPKE_NENC, pk_r, STS_HPKE_NPK);
-    rc = labeled_extract(suite_id, sid_len, NULL, 0, "eae_prk", dh, 32, prk);
+    rc = labeled_extract(k, suite_id, sid_len, NULL, 0, "eae_prk", dh, 32, prk);
     if (rc == STS_OK)
-        rc = labeled_expand(suite_id, sid_len, prk, "shared_secret", kem_context,
+        rc = labeled_expand(k, suite_id, sid_len, prk, "shared_secret", kem_context,
                             sizeof(kem_context), shared, STS_HPKE_NH);
     OPENSSL_cleanse(prk, sizeof(prk));
     return rc;
@@ -432,39 +473,81 @@ const struct sts_hpke_suite *sts_hpke_ctx_suite(const struct sts_hpke_ctx *ctx)
     return &ctx->suite;
 }
 
+/* psk_id_hash = LabeledExtract("", "psk_id_hash", "") is a constant of the
+ * suite in base mode (the PSK id is empty), so it is computed once for each
+ * AEAD: one HKDF step fewer on every setup. */
+static const uint16_t psk_aeads[3] = {STS_HPKE_AEAD_AES_128_GCM,
+                                      STS_HPKE_AEAD_CHACHA20_POLY1305,
+                                      STS_HPKE_AEAD_EXPORT_ONLY};
+static CRYPTO_ONCE psk_once = CRYPTO_ONCE_STATIC_INIT;
+static bool psk_ok;
+static uint8_t psk_id_hash[3][STS_HPKE_NH];
+
+static void psk_init(void)
+{
+    EVP_KDF_CTX *k = kdf_new();
+    bool ok = k != NULL;
+
+    for (size_t i = 0; i < 3 && ok; i++) {
+        struct sts_hpke_suite s = {STS_HPKE_KEM_X25519_SHA256, STS_HPKE_KDF_HKDF_SHA256,
+                                   psk_aeads[i]};
+        uint8_t suite_id[10];
+        size_t sid_len = hpke_suite_id(&s, suite_id);
+
+        ok = labeled_extract(k, suite_id, sid_len, NULL, 0, "psk_id_hash", NULL, 0,
+                             psk_id_hash[i]) == STS_OK;
+    }
+    EVP_KDF_CTX_free(k);
+    psk_ok = ok;
+}
+
+static const uint8_t *cached_psk_id_hash(uint16_t aead_id)
+{
+    if (CRYPTO_THREAD_run_once(&psk_once, psk_init) != 1 || !psk_ok)
+        return NULL;
+    for (size_t i = 0; i < 3; i++)
+        if (psk_aeads[i] == aead_id)
+            return psk_id_hash[i];
+    return NULL;
+}
+
 /* KeySchedule(mode_base, shared_secret, info, "", "") of RFC 9180 section
  * 5.1, then the AEAD keyed for the role. */
-static enum sts_err key_schedule(struct sts_hpke_ctx *ctx, enum role role,
+static enum sts_err key_schedule(EVP_KDF_CTX *k, struct sts_hpke_ctx *ctx, enum role role,
                                  const uint8_t shared[STS_HPKE_NH], const uint8_t *info,
                                  size_t info_len)
 {
     uint8_t suite_id[10], ksc[1 + 2 * STS_HPKE_NH], secret[STS_HPKE_NH];
     size_t sid_len = hpke_suite_id(&ctx->suite, suite_id);
     const EVP_CIPHER *cipher;
+    const uint8_t *psk;
     enum sts_err rc;
 
     ksc[0] = MODE_BASE;
-    rc = labeled_extract(suite_id, sid_len, NULL, 0, "psk_id_hash", NULL, 0, ksc + 1);
-    if (rc != STS_OK)
+    psk = cached_psk_id_hash(ctx->suite.aead_id);
+    if (psk == NULL) {
+        rc = STS_ECRYPTO;
         goto out;
-    rc = labeled_extract(suite_id, sid_len, NULL, 0, "info_hash", info, info_len,
+    }
+    memcpy(ksc + 1, psk, STS_HPKE_NH);
+    rc = labeled_extract(k, suite_id, sid_len, NULL, 0, "info_hash", info, info_len,
                          ksc + 1 + STS_HPKE_NH);
     if (rc != STS_OK)
         goto out;
-    rc = labeled_extract(suite_id, sid_len, shared, STS_HPKE_NH, "secret", NULL, 0, secret);
+    rc = labeled_extract(k, suite_id, sid_len, shared, STS_HPKE_NH, "secret", NULL, 0, secret);
     if (rc != STS_OK)
         goto out;
     if (ctx->nk > 0) {
-        rc = labeled_expand(suite_id, sid_len, secret, "key", ksc, sizeof(ksc), ctx->key,
+        rc = labeled_expand(k, suite_id, sid_len, secret, "key", ksc, sizeof(ksc), ctx->key,
                             ctx->nk);
         if (rc != STS_OK)
             goto out;
-        rc = labeled_expand(suite_id, sid_len, secret, "base_nonce", ksc, sizeof(ksc),
+        rc = labeled_expand(k, suite_id, sid_len, secret, "base_nonce", ksc, sizeof(ksc),
                             ctx->base_nonce, ctx->nn);
         if (rc != STS_OK)
             goto out;
     }
-    rc = labeled_expand(suite_id, sid_len, secret, "exp", ksc, sizeof(ksc),
+    rc = labeled_expand(k, suite_id, sid_len, secret, "exp", ksc, sizeof(ksc),
                         ctx->exporter_secret, STS_HPKE_NH);
     if (rc != STS_OK)
         goto out;
@@ -502,6 +585,7 @@ enum sts_err sts_hpke_setup_base_s(struct sts_hpke_ctx *ctx, uint8_t enc[STS_HPK
 {
     struct sts_hpke_key *fresh = NULL;
     uint8_t dh[32], shared[STS_HPKE_NH];
+    EVP_KDF_CTX *k = NULL;
     enum sts_err rc;
 
     if (ctx == NULL || enc == NULL || pk_r == NULL || (info == NULL && info_len > 0) ||
@@ -515,19 +599,25 @@ enum sts_err sts_hpke_setup_base_s(struct sts_hpke_ctx *ctx, uint8_t enc[STS_HPK
             return rc;
         eph = fresh;
     }
+    k = kdf_new();
+    if (k == NULL) {
+        rc = STS_ECRYPTO;
+        goto out;
+    }
     /* Encap(pkR): enc = pkEm, shared = ExtractAndExpand(DH(skE, pkR), enc||pkRm) */
     rc = x25519_dh(eph, pk_r, dh);
     if (rc != STS_OK)
         goto out;
-    rc = kem_shared_secret(dh, eph->pk, pk_r, shared);
+    rc = kem_shared_secret(k, dh, eph->pk, pk_r, shared);
     if (rc != STS_OK)
         goto out;
-    rc = key_schedule(ctx, ROLE_SENDER, shared, info, info_len);
+    rc = key_schedule(k, ctx, ROLE_SENDER, shared, info, info_len);
     if (rc == STS_OK)
         memcpy(enc, eph->pk, STS_HPKE_NENC);
 out:
     OPENSSL_cleanse(dh, sizeof(dh));
     OPENSSL_cleanse(shared, sizeof(shared));
+    EVP_KDF_CTX_free(k);
     sts_hpke_key_free(fresh);
     return rc;
 }
@@ -537,6 +627,7 @@ enum sts_err sts_hpke_setup_base_r(struct sts_hpke_ctx *ctx, const uint8_t enc[S
                                    size_t info_len)
 {
     uint8_t dh[32], shared[STS_HPKE_NH];
+    EVP_KDF_CTX *k;
     enum sts_err rc;
 
     if (ctx == NULL || enc == NULL || sk_r == NULL || (info == NULL && info_len > 0) ||
@@ -544,15 +635,19 @@ enum sts_err sts_hpke_setup_base_r(struct sts_hpke_ctx *ctx, const uint8_t enc[S
         return STS_EINVAL;
     if (info_len > STS_HPKE_MAX_INFO)
         return STS_ETOOBIG;
+    k = kdf_new();
+    if (k == NULL)
+        return STS_ECRYPTO;
     /* Decap(enc, skR): shared = ExtractAndExpand(DH(skR, pkE), enc||pkRm) */
     rc = x25519_dh(sk_r, enc, dh);
     if (rc != STS_OK)
         goto out;
-    rc = kem_shared_secret(dh, enc, sk_r->pk, shared);
+    rc = kem_shared_secret(k, dh, enc, sk_r->pk, shared);
     if (rc != STS_OK)
         goto out;
-    rc = key_schedule(ctx, ROLE_RECEIVER, shared, info, info_len);
+    rc = key_schedule(k, ctx, ROLE_RECEIVER, shared, info, info_len);
 out:
+    EVP_KDF_CTX_free(k);
     OPENSSL_cleanse(dh, sizeof(dh));
     OPENSSL_cleanse(shared, sizeof(shared));
     return rc;
@@ -679,6 +774,8 @@ enum sts_err sts_hpke_export(const struct sts_hpke_ctx *ctx, const uint8_t *expo
 {
     uint8_t suite_id[10];
     size_t sid_len;
+    EVP_KDF_CTX *k;
+    enum sts_err rc;
 
     if (ctx == NULL || ctx->role == ROLE_NONE || out == NULL || L == 0 ||
         (exporter_context == NULL && exporter_context_len > 0))
@@ -686,8 +783,13 @@ enum sts_err sts_hpke_export(const struct sts_hpke_ctx *ctx, const uint8_t *expo
     if (exporter_context_len > STS_HPKE_MAX_EXPORTER_CONTEXT || L > STS_HPKE_MAX_EXPORT_LEN)
         return STS_ETOOBIG;
     sid_len = hpke_suite_id(&ctx->suite, suite_id);
-    return labeled_expand(suite_id, sid_len, ctx->exporter_secret, "sec", exporter_context,
-                          exporter_context_len, out, L);
+    k = kdf_new();
+    if (k == NULL)
+        return STS_ECRYPTO;
+    rc = labeled_expand(k, suite_id, sid_len, ctx->exporter_secret, "sec", exporter_context,
+                        exporter_context_len, out, L);
+    EVP_KDF_CTX_free(k);
+    return rc;
 }
 
 /* One-shot AEAD with a key of its own (used for OHTTP responses). */
