@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdbool.h>
+
 #include "sts/err.h"
 
 #define STS_PSEUDONYM_LEN 32

@@ -1,0 +1,169 @@
+/* The pseudonym key file and HMAC-SHA256 pseudonyms of IMEIs.
+ * File format (text, so an operator can see which key id it holds):
+ *   sts-pseudonym-key 1
+ *   id 0a1b2c3d
+ *   secret <64 hex digits>
+ */
+#include "sts/pseudonym.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEY_FILE_MAX 512
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static bool hex_decode(const char *in, size_t len, unsigned char *out, size_t n)
+{
+    if (len != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_nibble(in[2 * i]), lo = hex_nibble(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
+static enum sts_err write_all(int fd, const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return STS_EIO;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return STS_OK;
+}
+
+enum sts_err sts_key_generate(const char *path)
+{
+    struct sts_key key;
+    unsigned char idb[4];
+    char secret_hex[2 * STS_KEY_LEN + 1];
+    char text[KEY_FILE_MAX];
+    enum sts_err e = STS_ECRYPTO;
+    int fd = -1;
+
+    if (RAND_bytes(key.secret, sizeof key.secret) != 1 || RAND_bytes(idb, sizeof idb) != 1)
+        goto out;
+    key.id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
+    hex_encode(key.secret, sizeof key.secret, secret_hex);
+    int n = snprintf(text, sizeof text, "sts-pseudonym-key 1\nid %08x\nsecret %s\n",
+                     (unsigned)key.id, secret_hex);
+
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        e = errno == EEXIST ? STS_EEXIST : STS_EIO;
+        goto out;
+    }
+    /* The umask could only narrow 0600, but make the mode explicit anyway. */
+    if (fchmod(fd, 0600) != 0 || (e = write_all(fd, text, (size_t)n)) != STS_OK ||
+        fsync(fd) != 0) {
+        e = STS_EIO;
+        unlink(path);
+        goto out;
+    }
+    e = STS_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_cleanse(&key, sizeof key);
+    OPENSSL_cleanse(secret_hex, sizeof secret_hex);
+    OPENSSL_cleanse(text, sizeof text);
+    return e;
+}
+
+enum sts_err sts_key_load(const char *path, struct sts_key *key)
+{
+    char text[KEY_FILE_MAX + 1];
+    enum sts_err e = STS_EIO;
+    struct stat st;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? STS_ENOENT : STS_EIO;
+    if (fstat(fd, &st) != 0)
+        goto out;
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+        e = STS_EPERM;
+        goto out;
+    }
+    n = read(fd, text, KEY_FILE_MAX + 1);
+    if (n < 0)
+        goto out;
+    e = STS_ECORRUPT;
+    if (n > KEY_FILE_MAX)
+        goto out;
+    text[n] = '\0';
+
+    char *id_line = NULL, *secret_line = NULL, *save = NULL;
+    char *line = strtok_r(text, "\n", &save);
+    if (!line || strcmp(line, "sts-pseudonym-key 1") != 0)
+        goto out;
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        if (strncmp(line, "id ", 3) == 0 && !id_line)
+            id_line = line + 3;
+        else if (strncmp(line, "secret ", 7) == 0 && !secret_line)
+            secret_line = line + 7;
+        else
+            goto out;
+    }
+    unsigned char idb[4];
+    if (!id_line || !secret_line || !hex_decode(id_line, strlen(id_line), idb, 4) ||
+        !hex_decode(secret_line, strlen(secret_line), key->secret, STS_KEY_LEN)) {
+        OPENSSL_cleanse(key->secret, sizeof key->secret);
+        goto out;
+    }
+    key->id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
+    e = STS_OK;
+out:
+    OPENSSL_cleanse(text, sizeof text);
+    close(fd);
+    return e;
+}
+
+void sts_key_cleanse(struct sts_key *key)
+{
+    OPENSSL_cleanse(key, sizeof *key);
+}
+
+enum sts_err sts_pseudonym(const struct sts_key *key, const char *imei,
+                           unsigned char out[static STS_PSEUDONYM_LEN])
+{
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), key->secret, STS_KEY_LEN, (const unsigned char *)imei, strlen(imei),
+              out, &len) ||
+        len != STS_PSEUDONYM_LEN)
+        return STS_ECRYPTO;
+    return STS_OK;
+}
