@@ -55,7 +55,9 @@ enum sts_err agent_facts_collect(const struct agent_config *cfg, struct agent_fa
                          cfg->path ? cfg->path : "config", src->line);
                 return STS_ETOOBIG;
             }
-            snprintf(slot(out, id), AGENT_FACT_MAX + 1, "%s", src->arg);
+            size_t n = strnlen(src->arg, AGENT_FACT_MAX);
+            memcpy(slot(out, id), src->arg, n);
+            slot(out, id)[n] = '\0';
             break;
         }
     }

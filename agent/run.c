@@ -128,7 +128,7 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
 static void describe_answer(const struct agent_answer *ans, char *out, size_t size)
 {
     if (ans->status == 0) {
-        snprintf(out, size, "no answer: %s", ans->error[0] ? ans->error : "network error");
+        snprintf(out, size, "no answer: %.200s", ans->error[0] ? ans->error : "network error");
         return;
     }
     json_t *doc = ans->body ? json_loadb(ans->body, ans->body_len, 0, NULL) : NULL;
