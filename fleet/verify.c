@@ -1,0 +1,208 @@
+/* Comparing the collector's figures with the truth. See verify.h. */
+#include "verify.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "send.h"
+
+#define STATS_MAX_BODY (4 * 1024 * 1024)
+
+static void say(char *msg, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void say(char *msg, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, size, fmt, ap);
+    va_end(ap);
+}
+
+/* Reads a non-negative integer or null (-1); -2 for anything else. */
+static long long count_of(json_t *v)
+{
+    if (v == NULL || json_is_null(v))
+        return -1;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -2;
+    return (long long)json_integer_value(v);
+}
+
+static void print_num(FILE *out, long long v, int width)
+{
+    if (v < 0)
+        fprintf(out, "%*s", width, "-");
+    else
+        fprintf(out, "%*lld", width, v);
+}
+
+enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char *body,
+                           FILE *out, bool *equal, char *msg, size_t msg_size)
+{
+    const char *dname = dim == FLEET_BY_MODEL ? "model" : "country";
+    struct fleet_cell *truth = NULL;
+    size_t n_truth = 0;
+    bool *matched = NULL;
+    json_t *doc = NULL;
+    enum sts_err rc = STS_ECORRUPT;
+    json_error_t jerr;
+
+    *equal = false;
+    if (fleet_truth(f, dim, &truth, &n_truth) != STS_OK)
+        return STS_ENOMEM;
+    matched = calloc(n_truth + 1, sizeof *matched);
+    if (matched == NULL) {
+        rc = STS_ENOMEM;
+        goto out;
+    }
+    doc = json_loads(body, 0, &jerr);
+    json_t *rows = json_object_get(doc, "rows");
+    json_t *total = json_object_get(doc, "total");
+    if (!json_is_object(doc) || !json_is_array(rows) || !json_is_object(total)) {
+        say(msg, msg_size, "by=%s: the answer is not {\"rows\":[...],\"total\":{...}}: %.200s",
+            dname, body);
+        goto out;
+    }
+    long long k = count_of(json_object_get(doc, "k"));
+
+    bool ok = true;
+    fprintf(out, "\nby %s\n", dname);
+    fprintf(out, "  %-14s %12s %12s %12s %12s\n", dname, "truth act", "coll. act",
+            "truth react", "coll. react");
+
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        json_t *kv = json_object_get(row, dname);
+        const char *key;
+        if (json_is_null(kv) && dim == FLEET_BY_COUNTRY)
+            key = "";
+        else if (json_is_string(kv))
+            key = json_string_value(kv);
+        else {
+            say(msg, msg_size, "by=%s: row %zu has no '%s'", dname, i, dname);
+            goto out;
+        }
+        long long act = count_of(json_object_get(row, "activations"));
+        long long react = count_of(json_object_get(row, "reactivations"));
+        bool suppressed = json_is_true(json_object_get(row, "suppressed"));
+        if (act == -2 || react == -2 || (act == -1 && !suppressed)) {
+            say(msg, msg_size, "by=%s: row '%s' has malformed counts", dname, key);
+            goto out;
+        }
+        size_t t;
+        for (t = 0; t < n_truth; t++)
+            if (strcmp(truth[t].key, key) == 0)
+                break;
+        long long tact = t < n_truth ? truth[t].activations : 0;
+        long long treact = t < n_truth ? truth[t].reactivations : 0;
+        if (t < n_truth) {
+            if (matched[t]) {
+                say(msg, msg_size, "by=%s: row '%s' appears twice", dname, key);
+                goto out;
+            }
+            matched[t] = true;
+        }
+        const char *verdict;
+        if (suppressed) {
+            /* Hidden under the privacy floor: right only if truly small. */
+            bool small = k > 0 && tact < k;
+            verdict = small ? "suppressed (< k)" : "SUPPRESSED BUT >= k";
+            ok = ok && small;
+        } else {
+            bool same = act == tact && (react < 0 ? treact == 0 : react == treact);
+            verdict = same ? "ok" : "DIFFERENT";
+            ok = ok && same;
+        }
+        fprintf(out, "  %-14s", key[0] ? key : "(no country)");
+        print_num(out, tact, 13);
+        print_num(out, act, 13);
+        print_num(out, treact, 13);
+        print_num(out, react, 13);
+        fprintf(out, "  %s\n", verdict);
+    }
+    for (size_t t = 0; t < n_truth; t++) {
+        if (matched[t])
+            continue;
+        fprintf(out, "  %-14s", truth[t].key[0] ? truth[t].key : "(no country)");
+        print_num(out, truth[t].activations, 13);
+        print_num(out, -1, 13);
+        print_num(out, truth[t].reactivations, 13);
+        print_num(out, -1, 13);
+        fprintf(out, "  MISSING\n");
+        ok = false;
+    }
+
+    long long tot_act = 0, tot_react = 0;
+    for (size_t t = 0; t < n_truth; t++) {
+        tot_act += truth[t].activations;
+        tot_react += truth[t].reactivations;
+    }
+    long long cact = count_of(json_object_get(total, "activations"));
+    long long creact = count_of(json_object_get(total, "reactivations"));
+    bool same = cact == tot_act && creact == tot_react;
+    fprintf(out, "  %-14s", "total");
+    print_num(out, tot_act, 13);
+    print_num(out, cact, 13);
+    print_num(out, tot_react, 13);
+    print_num(out, creact, 13);
+    fprintf(out, "  %s\n", same ? "ok" : "DIFFERENT");
+    ok = ok && same;
+    *equal = ok;
+    rc = STS_OK;
+out:
+    json_decref(doc);
+    free(matched);
+    free(truth);
+    return rc;
+}
+
+enum sts_err fleet_verify(const struct fleet *f, const char *collector, const char *token,
+                          long timeout_ms, FILE *out, bool *equal, char *msg,
+                          size_t msg_size)
+{
+    static const struct {
+        enum fleet_dim dim;
+        const char *path;
+    } dims[] = {
+        {FLEET_BY_MODEL, "/v1/stats/sales?by=model"},
+        {FLEET_BY_COUNTRY, "/v1/stats/sales?by=country"},
+    };
+    struct agent_sender *s = NULL;
+    struct agent_sender_opts so = {.collector = collector, .timeout_ms = timeout_ms};
+    enum sts_err rc = agent_sender_new(&so, &s);
+    *equal = true;
+    if (rc != STS_OK)
+        return rc;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        struct agent_answer ans;
+        bool eq = false;
+        rc = agent_sender_get(s, dims[i].path, token, STATS_MAX_BODY, &ans);
+        if (rc != STS_OK) {
+            say(msg, msg_size, "GET %s%s: %s", collector, dims[i].path,
+                rc == STS_ENET ? ans.error : sts_strerror(rc));
+            agent_answer_cleanup(&ans);
+            break;
+        }
+        if (ans.status != 200) {
+            say(msg, msg_size, "GET %s%s: HTTP %ld %.200s%s", collector, dims[i].path,
+                ans.status, ans.body ? ans.body : "",
+                ans.status == 401 || ans.status == 403 ? " (check --token-file)" : "");
+            agent_answer_cleanup(&ans);
+            rc = STS_ENET;
+            break;
+        }
+        rc = fleet_compare(f, dims[i].dim, ans.body ? ans.body : "", out, &eq, msg,
+                           msg_size);
+        agent_answer_cleanup(&ans);
+        if (rc != STS_OK)
+            break;
+        *equal = *equal && eq;
+    }
+    agent_sender_free(s);
+    return rc;
+}
