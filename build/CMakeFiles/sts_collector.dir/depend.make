@@ -1,0 +1,2 @@
+# Empty dependencies file for sts_collector.
+# This may be replaced when dependencies are built.
