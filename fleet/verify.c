@@ -32,10 +32,35 @@ static long long count_of(json_t *v)
     return (long long)json_integer_value(v);
 }
 
-static void print_num(FILE *out, long long v, int width)
+/* One count of one cell, truth against collector. */
+struct check {
+    long long truth, coll;      /* coll -1: hidden */
+};
+
+/* Judges one count: visible counts must equal the truth; a count under k must
+ * be hidden (the privacy floor); a hidden count at or above k is the
+ * collector's complementary suppression, checked through the total. Returns
+ * a word for the table and sets *bad. */
+static const char *judge(struct check c, long long k, bool *bad)
+{
+    if (c.coll >= 0) {
+        if (c.coll != c.truth) {
+            *bad = true;
+            return "DIFFERENT";
+        }
+        if (k > 0 && c.truth > 0 && c.truth < k) {
+            *bad = true;
+            return "SHOWN UNDER k";
+        }
+        return NULL;
+    }
+    return (k > 0 && c.truth < k) ? "hidden<k" : "hidden(compl.)";
+}
+
+static void print_count(FILE *out, long long v, int width)
 {
     if (v < 0)
-        fprintf(out, "%*s", width, "-");
+        fprintf(out, "%*s", width, "hidden");
     else
         fprintf(out, "%*lld", width, v);
 }
@@ -69,10 +94,13 @@ enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char
     }
     long long k = count_of(json_object_get(doc, "k"));
 
-    bool ok = true;
-    fprintf(out, "\nby %s\n", dname);
-    fprintf(out, "  %-14s %12s %12s %12s %12s\n", dname, "truth act", "coll. act",
-            "truth react", "coll. react");
+    bool bad = false;
+    /* Per column (activations, re-activations): truth total, truth of the
+     * hidden counts, collector's visible sum. */
+    long long t_sum[2] = {0, 0}, t_hidden[2] = {0, 0}, c_visible[2] = {0, 0};
+    fprintf(out, "\nby %s (k = %lld)\n", dname, k);
+    fprintf(out, "  %-14s %12s %12s %12s %12s\n", dname, "truth act", "collector",
+            "truth react", "collector");
 
     size_t i;
     json_t *row;
@@ -87,10 +115,10 @@ enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char
             say(msg, msg_size, "by=%s: row %zu has no '%s'", dname, i, dname);
             goto out;
         }
-        long long act = count_of(json_object_get(row, "activations"));
-        long long react = count_of(json_object_get(row, "reactivations"));
-        bool suppressed = json_is_true(json_object_get(row, "suppressed"));
-        if (act == -2 || react == -2 || (act == -1 && !suppressed)) {
+        struct check c[2];
+        c[0].coll = count_of(json_object_get(row, "activations"));
+        c[1].coll = count_of(json_object_get(row, "reactivations"));
+        if (c[0].coll == -2 || c[1].coll == -2) {
             say(msg, msg_size, "by=%s: row '%s' has malformed counts", dname, key);
             goto out;
         }
@@ -98,8 +126,8 @@ enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char
         for (t = 0; t < n_truth; t++)
             if (strcmp(truth[t].key, key) == 0)
                 break;
-        long long tact = t < n_truth ? truth[t].activations : 0;
-        long long treact = t < n_truth ? truth[t].reactivations : 0;
+        c[0].truth = t < n_truth ? truth[t].activations : 0;
+        c[1].truth = t < n_truth ? truth[t].reactivations : 0;
         if (t < n_truth) {
             if (matched[t]) {
                 say(msg, msg_size, "by=%s: row '%s' appears twice", dname, key);
@@ -107,52 +135,62 @@ enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char
             }
             matched[t] = true;
         }
-        const char *verdict;
-        if (suppressed) {
-            /* Hidden under the privacy floor: right only if truly small. */
-            bool small = k > 0 && tact < k;
-            verdict = small ? "suppressed (< k)" : "SUPPRESSED BUT >= k";
-            ok = ok && small;
-        } else {
-            bool same = act == tact && (react < 0 ? treact == 0 : react == treact);
-            verdict = same ? "ok" : "DIFFERENT";
-            ok = ok && same;
+        const char *verdict[2];
+        for (int col = 0; col < 2; col++) {
+            verdict[col] = judge(c[col], k, &bad);
+            if (c[col].coll < 0)
+                t_hidden[col] += c[col].truth;
+            else
+                c_visible[col] += c[col].coll;
         }
         fprintf(out, "  %-14s", key[0] ? key : "(no country)");
-        print_num(out, tact, 13);
-        print_num(out, act, 13);
-        print_num(out, treact, 13);
-        print_num(out, react, 13);
-        fprintf(out, "  %s\n", verdict);
+        print_count(out, c[0].truth, 13);
+        print_count(out, c[0].coll, 13);
+        print_count(out, c[1].truth, 13);
+        print_count(out, c[1].coll, 13);
+        if (verdict[0] == NULL && verdict[1] == NULL)
+            fprintf(out, "  ok\n");
+        else
+            fprintf(out, "  %s%s%s\n", verdict[0] ? verdict[0] : "",
+                    verdict[0] && verdict[1] ? ", " : "", verdict[1] ? verdict[1] : "");
     }
     for (size_t t = 0; t < n_truth; t++) {
+        t_sum[0] += truth[t].activations;
+        t_sum[1] += truth[t].reactivations;
         if (matched[t])
             continue;
         fprintf(out, "  %-14s", truth[t].key[0] ? truth[t].key : "(no country)");
-        print_num(out, truth[t].activations, 13);
-        print_num(out, -1, 13);
-        print_num(out, truth[t].reactivations, 13);
-        print_num(out, -1, 13);
-        fprintf(out, "  MISSING\n");
-        ok = false;
+        print_count(out, truth[t].activations, 13);
+        fprintf(out, "%13s", "missing");
+        print_count(out, truth[t].reactivations, 13);
+        fprintf(out, "%13s  MISSING\n", "missing");
+        bad = true;
     }
 
-    long long tot_act = 0, tot_react = 0;
-    for (size_t t = 0; t < n_truth; t++) {
-        tot_act += truth[t].activations;
-        tot_react += truth[t].reactivations;
+    struct check tot[2] = {
+        {t_sum[0], count_of(json_object_get(total, "activations"))},
+        {t_sum[1], count_of(json_object_get(total, "reactivations"))},
+    };
+    const char *tv[2];
+    for (int col = 0; col < 2; col++) {
+        tv[col] = judge(tot[col], k, &bad);
+        /* What is hidden must add up: total - shown = truth of the hidden. */
+        if (tot[col].coll >= 0 && tot[col].coll - c_visible[col] != t_hidden[col]) {
+            bad = true;
+            tv[col] = "HIDDEN SUM DIFFERS";
+        }
     }
-    long long cact = count_of(json_object_get(total, "activations"));
-    long long creact = count_of(json_object_get(total, "reactivations"));
-    bool same = cact == tot_act && creact == tot_react;
     fprintf(out, "  %-14s", "total");
-    print_num(out, tot_act, 13);
-    print_num(out, cact, 13);
-    print_num(out, tot_react, 13);
-    print_num(out, creact, 13);
-    fprintf(out, "  %s\n", same ? "ok" : "DIFFERENT");
-    ok = ok && same;
-    *equal = ok;
+    print_count(out, tot[0].truth, 13);
+    print_count(out, tot[0].coll, 13);
+    print_count(out, tot[1].truth, 13);
+    print_count(out, tot[1].coll, 13);
+    if (tv[0] == NULL && tv[1] == NULL)
+        fprintf(out, "  ok\n");
+    else
+        fprintf(out, "  %s%s%s\n", tv[0] ? tv[0] : "", tv[0] && tv[1] ? ", " : "",
+                tv[1] ? tv[1] : "");
+    *equal = !bad;
     rc = STS_OK;
 out:
     json_decref(doc);

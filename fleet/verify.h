@@ -1,8 +1,10 @@
 /* The oracle: fetches the collector's sales figures (GET
  * /v1/stats/sales?by=model and ?by=country, with the statistics token) and
  * compares them with the fleet's ground truth, cell by cell and in total,
- * printing both side by side. A cell the collector suppresses under its
- * privacy floor k is accepted when the truth for it is below k. */
+ * printing both side by side. Counts the collector hides under its privacy
+ * floor k are checked too: every true count under k must be hidden (the floor
+ * holds), a hidden count at or above k is taken as complementary suppression,
+ * and what is hidden must add up to the total minus what is shown. */
 #ifndef FLEET_VERIFY_H
 #define FLEET_VERIFY_H
 
