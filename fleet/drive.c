@@ -1,12 +1,13 @@
-/* The fleet's sending threads. See drive.h. */
+/* The fleet's sending threads. See drive.h. POSIX threads rather than C11
+ * <threads.h>: ThreadSanitizer follows the former only. */
 #include "drive.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
 #include <time.h>
 
 #include "report.h"
@@ -79,7 +80,7 @@ static void send_one(struct shared *sh, struct agent_sender *s, struct fleet_rng
     }
 }
 
-static int work(void *arg)
+static void *work(void *arg)
 {
     struct worker *w = arg;
     struct shared *sh = w->sh;
@@ -93,7 +94,7 @@ static int work(void *arg)
 
     if (agent_sender_new(&so, &s) != STS_OK) {
         w->error = STS_ENOMEM;
-        return 0;
+        return NULL;
     }
     for (;;) {
         size_t i = atomic_fetch_add(&sh->next, 1);
@@ -121,12 +122,12 @@ static int work(void *arg)
         free(json);
     }
     agent_sender_free(s);
-    return 0;
+    return NULL;
 }
 
 static enum sts_err run_phase(struct shared *sh, unsigned n_threads)
 {
-    thrd_t *t = calloc(n_threads, sizeof *t);
+    pthread_t *t = calloc(n_threads, sizeof *t);
     struct worker *w = calloc(n_threads, sizeof *w);
     unsigned started = 0;
     enum sts_err rc = STS_OK;
@@ -138,14 +139,14 @@ static enum sts_err run_phase(struct shared *sh, unsigned n_threads)
     for (unsigned i = 0; i < n_threads; i++) {
         w[i].sh = sh;
         w[i].id = i;
-        if (thrd_create(&t[i], work, &w[i]) != thrd_success)
+        if (pthread_create(&t[i], NULL, work, &w[i]) != 0)
             break;
         started++;
     }
     if (started == 0)
         rc = STS_ENET;
     for (unsigned i = 0; i < started; i++)
-        thrd_join(t[i], NULL);
+        pthread_join(t[i], NULL);
     for (unsigned i = 0; i < started; i++)
         if (w[i].error != 0 && rc == STS_OK)
             rc = (enum sts_err)w[i].error;
