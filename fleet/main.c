@@ -32,6 +32,7 @@ static void usage(FILE *out)
             "  --months M           activations spread over the last M months (default 12)\n"
             "  --concurrency C      sending threads, each with its own connection (default 8)\n"
             "  --token-file FILE    statistics token, needed to verify\n"
+            "  --max-attempts A     attempts per report before giving up (default 20)\n"
             "  --no-verify          only send\n"
             "  --help, --version\n"
             "\n"
@@ -87,7 +88,7 @@ static char *read_token(const char *path)
 int main(int argc, char **argv)
 {
     const char *collector = NULL, *token_file = NULL;
-    unsigned long long devices = 0, seed = 1, months = 12, concurrency = 8;
+    unsigned long long devices = 0, seed = 1, months = 12, concurrency = 8, attempts = 20;
     bool verify = true;
 
     for (int i = 1; i < argc; i++) {
@@ -122,6 +123,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--concurrency") == 0) {
             if (!parse_u64(v, 1, 1024, &concurrency))
                 return usage_error("--concurrency needs a number from 1 to 1024", v);
+        } else if (strcmp(a, "--max-attempts") == 0) {
+            if (!parse_u64(v, 1, 1000, &attempts))
+                return usage_error("--max-attempts needs a number from 1 to 1000", v);
         } else if (strcmp(a, "--token-file") == 0) {
             token_file = v;
         } else {
@@ -175,7 +179,7 @@ int main(int argc, char **argv)
         .seed = seed,
         .retry_base_ms = 100,
         .retry_cap_ms = 5000,
-        .max_attempts = 20,
+        .max_attempts = (unsigned)attempts,
         .timeout_ms = 30000,
     };
     struct fleet_counts c;

@@ -17,6 +17,21 @@ trap cleanup EXIT
 
 fail() { echo "fleet_1000: FAIL: $*" >&2; exit 1; }
 
+# The command line first: help, version, usage errors.
+"$bin/sts-fleet" --help | grep -q 'Usage: sts-fleet' || fail "--help"
+"$bin/sts-fleet" --version | grep -q '^sts-fleet [0-9]' || fail "--version"
+for bad in "" "--devices 10" "--collector http://127.0.0.1:1" \
+           "--collector http://127.0.0.1:1 --devices 0 --no-verify" \
+           "--collector http://127.0.0.1:1 --devices 10" \
+           "--collector ftp://x --devices 10 --no-verify" "--bogus"; do
+  rc=0; "$bin/sts-fleet" $bad >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "'sts-fleet $bad' exited $rc, expected 2"
+done
+# Nothing listens: reports cannot be delivered, a runtime failure (bounded).
+rc=0; timeout 120 "$bin/sts-fleet" --collector http://127.0.0.1:9 --devices 1 --no-verify \
+  --max-attempts 3 >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || fail "sending to nothing exited $rc, expected 1"
+
 "$bin/sts-collector" keygen --out "$tmp/key" 2>/dev/null
 "$bin/sts-collector" keygen --token --out "$tmp/token" 2>/dev/null
 "$bin/sts-collector" serve --listen 127.0.0.1:0 --db "sqlite:$tmp/sts.db" \
