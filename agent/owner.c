@@ -162,8 +162,10 @@ int agent_owner_preview(const struct agent_config *cfg)
         goto out;
     }
     memset(&err, 0, sizeof err);
-    enum sts_err rc = agent_build_activation(cfg, &st, sts_day_today(), st.act.report_id,
-                                             &payload, &warn, &err);
+    char id[STS_REPORT_ID_LEN + 1];
+    memcpy(id, st.act.report_id, sizeof id);
+    enum sts_err rc = agent_build_activation(cfg, &st, sts_day_today(), id, &payload, &warn,
+                                             &err);
     if (rc != STS_OK) {
         if (err.field[0] != '\0')
             fprintf(stderr, "sts-agent: fact %s: %s; nothing would be sent until it is "

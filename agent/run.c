@@ -51,8 +51,8 @@ bool agent_country_consent(const struct agent_config *cfg, const struct agent_st
 
 enum sts_err agent_build_activation(const struct agent_config *cfg,
                                     const struct agent_state *st, int32_t day,
-                                    const char *report_id, char **payload,
-                                    struct sts_field_error *warn,
+                                    char report_id[static STS_REPORT_ID_LEN + 1],
+                                    char **payload, struct sts_field_error *warn,
                                     struct sts_field_error *err)
 {
     struct agent_facts facts;
@@ -65,9 +65,12 @@ enum sts_err agent_build_activation(const struct agent_config *cfg,
     rc = agent_report_activation(&facts, agent_country_consent(cfg, st), day, &r, warn, err);
     if (rc != STS_OK)
         return rc;
-    if (report_id != NULL && report_id[0] != '\0')
-        snprintf(r.report_id, sizeof r.report_id, "%s", report_id);
-    return sts_report_encode(&r, payload);
+    if (report_id[0] != '\0')
+        memcpy(r.report_id, report_id, sizeof r.report_id);
+    rc = sts_report_encode(&r, payload);
+    if (rc == STS_OK)
+        memcpy(report_id, r.report_id, sizeof r.report_id);
+    return rc;
 }
 
 enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct agent_state *st,
@@ -82,8 +85,9 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
     if (st->act.present)
         return STS_OK;
     memset(&err, 0, sizeof err);
-    enum sts_err rc = agent_build_activation(cfg, st, day, st->act.report_id, &payload,
-                                             &warn, &err);
+    char id[STS_REPORT_ID_LEN + 1];
+    memcpy(id, st->act.report_id, sizeof id);
+    enum sts_err rc = agent_build_activation(cfg, st, day, id, &payload, &warn, &err);
     if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL) {
         snprintf(line, sizeof line, "%s: %s", err.field, err.detail);
         snprintf(msg, msg_size,
@@ -97,14 +101,7 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
         return rc;
 
     struct agent_activation *a = &st->act;
-    /* report_id from the payload: it is the one that will be sent. */
-    const char *p = strstr(payload, "\"report_id\":\"");
-    if (p == NULL || strlen(p) < 13 + STS_REPORT_ID_LEN) {
-        free(payload);
-        return STS_EINVAL;
-    }
-    memcpy(a->report_id, p + 13, STS_REPORT_ID_LEN);
-    a->report_id[STS_REPORT_ID_LEN] = '\0';
+    memcpy(a->report_id, id, sizeof a->report_id);
     free(a->payload);
     a->payload = payload;
     a->present = true;

@@ -31,13 +31,13 @@ bool agent_country_consent(const struct agent_config *cfg, const struct agent_st
 
 /* Builds the activation report of this device for day, as JSON in *payload
  * (free() it), reusing report_id when it is a non-empty string (else a fresh
- * one). On STS_OK, warn->field names an optional fact left out. On a fact
- * error, *err says which and why.
+ * one, written back into report_id). On STS_OK, warn->field names an optional
+ * fact left out. On a fact error, *err says which and why.
  * Errors: STS_ENOENT, STS_ETOOBIG, STS_EINVAL (facts), STS_ECRYPTO, STS_ENOMEM. */
 enum sts_err agent_build_activation(const struct agent_config *cfg,
                                     const struct agent_state *st, int32_t day,
-                                    const char *report_id, char **payload,
-                                    struct sts_field_error *warn,
+                                    char report_id[static STS_REPORT_ID_LEN + 1],
+                                    char **payload, struct sts_field_error *warn,
                                     struct sts_field_error *err);
 
 /* Makes st's pending activation if there is none yet, due at now_ms, for day.
