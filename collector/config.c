@@ -63,6 +63,8 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 1, 3600, &v) && ((cfg->timeout_s = (unsigned)v), true);
     else if (strcmp(name, "k") == 0)
         ok = number(value, 2, 1000000, &v) && ((cfg->k = v), true);
+    else if (strcmp(name, "grace_days") == 0)
+        ok = number(value, 0, 27, &v) && ((cfg->grace_days = v ? v : -1), true);
     else {
         snprintf(why, whylen, "unknown setting '%s'", name);
         return STS_EINVAL;

@@ -17,6 +17,8 @@ struct collector_config {
     unsigned connection_limit;
     unsigned timeout_s;
     long k;                    /* privacy floor of published figures */
+    long grace_days;           /* late lifetime pings: days a month stays open after it
+                                  ends (0 = the default, -1 = none) */
 };
 
 /* Fills cfg with the defaults. */

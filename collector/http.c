@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dashboard.h"
 #include "stats.h"
 #include "sts/date.h"
 #include "sts/report.h"
@@ -28,9 +29,10 @@ struct http_server {
     struct ingest *ing;
     size_t max_body;
     char *token;
+    long k, grace_days;        /* statistics settings, see stats_args */
     struct store *stats_store; /* read handle for the statistics API */
     pthread_mutex_t stats_lock;
-    struct MHD_Response *accepted, *duplicate;
+    struct MHD_Response *accepted, *duplicate, *dashboard;
     atomic_uint inflight; /* connections suspended while their record commits */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
 };
@@ -209,6 +211,13 @@ static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connecti
         .from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
         .to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"),
         .k = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "k"),
+        .cumulative = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cumulative"),
+        .brand = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "brand"),
+        .model = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model"),
+        .sw = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sw"),
+        .country = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "country"),
+        .k_min = srv->k,
+        .grace_days = srv->grace_days,
     };
     const char *which = url + strlen("/v1/stats/");
     struct sts_field_error fe;
@@ -288,6 +297,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         char *ok = strdup("{\"status\":\"ok\"}");
         return ok ? send_json(c, MHD_HTTP_OK, ok) : MHD_NO;
     }
+    if (strcmp(url, "/dashboard") == 0 || strcmp(url, "/dashboard/") == 0) {
+        if (!get)
+            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
+                              "use GET");
+        return send_static(c, MHD_HTTP_OK, srv->dashboard);
+    }
     if (strncmp(url, "/v1/stats/", 10) == 0) {
         if (!get)
             return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
@@ -358,6 +373,8 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         return STS_ENOMEM;
     srv->key = key;
     srv->ing = ing;
+    srv->k = cfg->k;
+    srv->grace_days = cfg->grace_days;
     srv->max_body = cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body
                                                                           : STS_REPORT_MAX_BODY;
     pthread_mutex_init(&srv->stats_lock, NULL);
@@ -368,7 +385,8 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
                                                     MHD_RESPMEM_PERSISTENT);
     srv->duplicate = MHD_create_response_from_buffer(sizeof duplicate - 1, duplicate,
                                                      MHD_RESPMEM_PERSISTENT);
-    if (!srv->accepted || !srv->duplicate)
+    srv->dashboard = dashboard_response();
+    if (!srv->accepted || !srv->duplicate || !srv->dashboard)
         goto fail;
     MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(srv->duplicate, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -414,6 +432,8 @@ fail:
         MHD_destroy_response(srv->accepted);
     if (srv->duplicate)
         MHD_destroy_response(srv->duplicate);
+    if (srv->dashboard)
+        MHD_destroy_response(srv->dashboard);
     pthread_mutex_destroy(&srv->stats_lock);
     free(srv->token);
     free(srv);
@@ -452,6 +472,7 @@ void http_stop(struct http_server *srv)
     store_close(srv->stats_store);
     MHD_destroy_response(srv->accepted);
     MHD_destroy_response(srv->duplicate);
+    MHD_destroy_response(srv->dashboard);
     pthread_mutex_destroy(&srv->stats_lock);
     if (srv->token) {
         OPENSSL_cleanse(srv->token, strlen(srv->token));

@@ -19,6 +19,8 @@ struct http_config {
     unsigned timeout_s;        /* idle connection timeout */
     const char *token;         /* bearer token of the statistics API, NULL = API off */
     const char *db_uri;        /* database the statistics API reads */
+    long k;                    /* privacy floor of the statistics (0 = default) */
+    long grace_days;           /* see stats_args (0 = default) */
 };
 
 struct http_server;

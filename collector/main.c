@@ -33,8 +33,17 @@ static const char usage_text[] =
     "        [--config FILE] [--threads N] [--max-batch N] [--k N]\n"
     "                                   receive reports (default listen 127.0.0.1:8080)\n"
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
-    "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format table|csv|json] [--k N]\n"
-    "                                   print figures (cells under k devices are hidden)\n"
+    "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
+    "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
+    "                                   activations and re-activations per period\n"
+    "  stats lifetime --db URI [--by brand,model,country] [--from YYYY-MM] [--to YYYY-MM]\n"
+    "        [--grace-days N] [--format ...] [--k N] [--brand B] [--model M] [--country C]\n"
+    "                                   share of each cohort still in use after 1..N months,\n"
+    "                                   median lifetime (from the anonymous monthly pings)\n"
+    "  stats versions --db URI [--from YYYY-MM] [--to YYYY-MM] [--format ...] [--k N]\n"
+    "        [--brand B] [--model M] [--country C]\n"
+    "                                   software versions in use per month, how fast each\n"
+    "                                   spread; every figure under k devices is hidden\n"
     "  export --imei IMEI --db URI --key FILE   print what is held about one device\n"
     "  erase --imei IMEI --db URI --key FILE    delete what is held about one device\n"
     "  audit --db URI                   summarise what the database holds\n"
@@ -74,7 +83,8 @@ static const char *key_error(enum sts_err e)
 enum opt_id {
     OPT_OUT = 256, OPT_TOKEN, OPT_DB, OPT_KEY, OPT_LISTEN, OPT_TOKEN_FILE, OPT_CONFIG,
     OPT_THREADS, OPT_MAX_BATCH, OPT_K, OPT_BY, OPT_PERIOD, OPT_FROM, OPT_TO, OPT_FORMAT,
-    OPT_IMEI, OPT_HELP
+    OPT_IMEI, OPT_HELP, OPT_CUMULATIVE, OPT_BRAND, OPT_MODEL, OPT_SW, OPT_COUNTRY,
+    OPT_GRACE_DAYS
 };
 
 static const struct option options[] = {
@@ -95,6 +105,12 @@ static const struct option options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
     {"imei", required_argument, NULL, OPT_IMEI},
     {"help", no_argument, NULL, OPT_HELP},
+    {"cumulative", no_argument, NULL, OPT_CUMULATIVE},
+    {"brand", required_argument, NULL, OPT_BRAND},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"sw", required_argument, NULL, OPT_SW},
+    {"country", required_argument, NULL, OPT_COUNTRY},
+    {"grace-days", required_argument, NULL, OPT_GRACE_DAYS},
     {NULL, 0, NULL, 0},
 };
 
@@ -138,6 +154,12 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_TO: a->stats.to = optarg; break;
         case OPT_FORMAT: a->format = optarg; break;
         case OPT_IMEI: a->imei = optarg; break;
+        case OPT_CUMULATIVE: a->stats.cumulative = "1"; break;
+        case OPT_BRAND: a->stats.brand = optarg; break;
+        case OPT_MODEL: a->stats.model = optarg; break;
+        case OPT_SW: a->stats.sw = optarg; break;
+        case OPT_COUNTRY: a->stats.country = optarg; break;
+        case OPT_GRACE_DAYS: sets[nsets].name = "grace_days"; goto set;
         case OPT_HELP: fputs(usage_text, stdout); exit(EXIT_SUCCESS);
         }
         continue;
@@ -157,6 +179,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     /* Whoever runs the CLI holds the database: --k sets the floor there. Over
      * HTTP a query may only raise it (see stats.h). */
     a->stats.k_min = a->cfg.k;
+    a->stats.grace_days = a->cfg.grace_days;
     return 0;
 }
 
@@ -254,7 +277,7 @@ static int cmd_serve(struct args *a)
     struct http_config hc = {
         .listen = cfg->listen, .threads = cfg->threads, .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit, .timeout_s = cfg->timeout_s,
-        .token = token, .db_uri = cfg->db,
+        .token = token, .db_uri = cfg->db, .k = cfg->k, .grace_days = cfg->grace_days,
     };
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
@@ -423,7 +446,7 @@ int main(int argc, char **argv)
     int shift = 1;
     if (strcmp(cmd, "stats") == 0) {
         if (argc < 3 || argv[2][0] == '-')
-            return usage_error("%s", "stats needs a statistic: sales");
+            return usage_error("%s", "stats needs a statistic: sales, lifetime or versions");
         which = argv[2];
         shift = 2;
     }

@@ -12,20 +12,30 @@
 
 #define STATS_DEFAULT_K 10
 
+#define STATS_DEFAULT_GRACE_DAYS 7
+
 /* Query parameters as text, as they come from flags or a query string; NULL
- * means "not given". */
+ * means "not given".
+ *   sales:     by, period, from/to (days), cumulative, filters
+ *   lifetime:  by (brand, model, country), from/to (cohorts), filters
+ *   versions:  from/to (periods), filters */
 struct stats_args {
-    const char *by;     /* comma list of brand, model, sw, country */
-    const char *period; /* day | week | month; NULL = whole range */
-    const char *from;   /* YYYY-MM-DD, inclusive */
-    const char *to;     /* YYYY-MM-DD, inclusive */
-    const char *k;      /* privacy floor; may only raise k_min */
-    long k_min;         /* the configured floor (0 = STATS_DEFAULT_K) */
+    const char *by;         /* comma list of brand, model, sw, country */
+    const char *period;     /* day | week | month; NULL = whole range */
+    const char *from;       /* YYYY-MM-DD or YYYY-MM, inclusive */
+    const char *to;         /* YYYY-MM-DD or YYYY-MM, inclusive */
+    const char *k;          /* privacy floor; may only raise k_min */
+    const char *cumulative; /* "1"/"true": add running totals (sales) */
+    const char *brand, *model, *sw, *country; /* keep only rows with this value */
+    long k_min;             /* the configured floor (0 = STATS_DEFAULT_K) */
+    long grace_days;        /* days after a month's end its late pings may still
+                               arrive: 0 = STATS_DEFAULT_GRACE_DAYS, -1 = none */
+    int32_t today;          /* 0 = sts_day_today() */
 };
 
-/* Runs statistic `which` ("sales") and renders it as JSON into *json
- * (caller frees). Errors: STS_ENOENT (unknown statistic), STS_EINVAL (bad
- * parameter, *err says which), STS_EIO, STS_ENOMEM. */
+/* Runs statistic `which` ("sales", "lifetime" or "versions") and renders it
+ * as JSON into *json (caller frees). Errors: STS_ENOENT (unknown statistic),
+ * STS_EINVAL (bad parameter, *err says which), STS_EIO, STS_ENOMEM. */
 enum sts_err stats_api(struct store *store, const char *which, const struct stats_args *args,
                        char **json, struct sts_field_error *err);
 
