@@ -11,6 +11,7 @@
 
 #include "drive.h"
 #include "file.h"
+#include "life.h"
 #include "send.h"
 #include "sim.h"
 #include "sts/date.h"
@@ -34,6 +35,21 @@ static void usage(FILE *out)
             "  --token-file FILE    statistics token, needed to verify\n"
             "  --max-attempts A     attempts per report before giving up (default 20)\n"
             "  --no-verify          only send\n"
+            "\n"
+            "Lifetime (after the activations, each device's monthly lifetime pings):\n"
+            "  --no-lifetime        send activations only\n"
+            "  --life-law M:SHAPE:SCALE[,...]  Weibull lifetime law of model M, scale in\n"
+            "                       months (defaults: K400:1.6:14,K500:2:17,P10:1.4:11,\n"
+            "                       P20:1.8:16,X1:2.5:22,M2-lite:1.3:8)\n"
+            "  --life-consent P     share of owners allowing lifetime pings (default 0.7)\n"
+            "  --late-consent P     share of those who allow them 1..6 months late (0.2)\n"
+            "  --miss P             chance a month's ping is missed (0.05); half of the\n"
+            "                       missed ones are sent late, within the grace window\n"
+            "  --grace-days D       days after a month its late pings may come (default 7)\n"
+            "  --life-tolerance T   survival must be within T of the truth (default 0.03)\n"
+            "  --median-tolerance R median lifetime within R of the truth (default 0.05)\n"
+            "  --min-devices N      check ages that at least N devices of the model\n"
+            "                       reached (default 1000)\n"
             "  --help, --version\n"
             "\n"
             "Exit status: 0 sent (and the figures match), 1 runtime failure or the figures\n"
@@ -46,6 +62,17 @@ static int usage_error(const char *what, const char *arg)
     fprintf(stderr, "sts-fleet: %s%s%s\nTry 'sts-fleet --help'.\n", what, arg ? ": " : "",
             arg ? arg : "");
     return 2;
+}
+
+static bool parse_share(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v >= 0.0 && v <= 1.0))
+        return false;
+    *out = v;
+    return true;
 }
 
 static bool parse_u64(const char *s, unsigned long long min, unsigned long long max,
@@ -89,7 +116,10 @@ int main(int argc, char **argv)
 {
     const char *collector = NULL, *token_file = NULL;
     unsigned long long devices = 0, seed = 1, months = 12, concurrency = 8, attempts = 20;
-    bool verify = true;
+    bool verify = true, lifetime = true;
+    const char *laws = NULL;
+    double life_consent = 0.7, late_consent = 0.2, miss = 0.05, tol = 0.03, median_tol = 0.05;
+    unsigned long long grace = 7, min_n = 1000;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -102,6 +132,9 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--no-verify") == 0) {
             verify = false;
+            continue;
+        } else if (strcmp(a, "--no-lifetime") == 0) {
+            lifetime = false;
             continue;
         }
         if (v == NULL)
@@ -128,6 +161,29 @@ int main(int argc, char **argv)
                 return usage_error("--max-attempts needs a number from 1 to 1000", v);
         } else if (strcmp(a, "--token-file") == 0) {
             token_file = v;
+        } else if (strcmp(a, "--life-law") == 0) {
+            laws = v;
+        } else if (strcmp(a, "--life-consent") == 0) {
+            if (!parse_share(v, &life_consent))
+                return usage_error("--life-consent needs a share from 0 to 1", v);
+        } else if (strcmp(a, "--late-consent") == 0) {
+            if (!parse_share(v, &late_consent))
+                return usage_error("--late-consent needs a share from 0 to 1", v);
+        } else if (strcmp(a, "--miss") == 0) {
+            if (!parse_share(v, &miss))
+                return usage_error("--miss needs a share from 0 to 1", v);
+        } else if (strcmp(a, "--life-tolerance") == 0) {
+            if (!parse_share(v, &tol))
+                return usage_error("--life-tolerance needs a number from 0 to 1", v);
+        } else if (strcmp(a, "--median-tolerance") == 0) {
+            if (!parse_share(v, &median_tol))
+                return usage_error("--median-tolerance needs a number from 0 to 1", v);
+        } else if (strcmp(a, "--grace-days") == 0) {
+            if (!parse_u64(v, 0, 27, &grace))
+                return usage_error("--grace-days needs a number from 0 to 27", v);
+        } else if (strcmp(a, "--min-devices") == 0) {
+            if (!parse_u64(v, 1, 100000000, &min_n))
+                return usage_error("--min-devices needs a positive number", v);
         } else {
             return usage_error("unknown option", a);
         }
@@ -158,6 +214,18 @@ int main(int argc, char **argv)
     int status = 1;
     struct fleet f;
     int32_t today = sts_day_today();
+    struct fleet_life life;
+    fleet_life_defaults(&life, seed, today);
+    life.consent = life_consent;
+    life.late = late_consent;
+    life.miss = miss;
+    life.grace_days = (int)grace;
+    if (laws && fleet_life_set_laws(&life, laws) != STS_OK) {
+        free(base);
+        free(token);
+        return usage_error("--life-law needs MODEL:SHAPE:SCALE[,...] with a model of the "
+                           "catalogue (K400, K500, P10, P20, X1, M2-lite)", laws);
+    }
     if (fleet_generate(seed, (size_t)devices, (int)months, today, &f) != STS_OK) {
         fprintf(stderr, "sts-fleet: out of memory for %llu devices\n", devices);
         goto out;
@@ -198,6 +266,24 @@ int main(int argc, char **argv)
            (unsigned long long)c.retries, (unsigned long long)c.invalid);
     fflush(stdout);
     bool all_ok = c.rejected == 0 && c.failed == 0 && c.invalid == 0;
+    if (lifetime) {
+        struct fleet_counts lc;
+        rc = fleet_life_drive(&life, &f, &opts, &lc);
+        if (rc != STS_OK) {
+            fprintf(stderr, "sts-fleet: cannot start the senders: %s\n", sts_strerror(rc));
+            goto out_fleet;
+        }
+        uint64_t pings = lc.accepted + lc.duplicate + lc.rejected + lc.failed;
+        printf("sent %llu lifetime pings in %.2f s (%.1f pings/s)\n", (unsigned long long)pings,
+               lc.seconds, lc.seconds > 0 ? (double)pings / lc.seconds : 0.0);
+        printf("ping answers: %llu accepted (202), %llu duplicate (200), %llu other; %llu gave "
+               "up, %llu retries, %llu not built\n",
+               (unsigned long long)lc.accepted, (unsigned long long)lc.duplicate,
+               (unsigned long long)lc.rejected, (unsigned long long)lc.failed,
+               (unsigned long long)lc.retries, (unsigned long long)lc.invalid);
+        fflush(stdout);
+        all_ok = all_ok && lc.rejected == 0 && lc.failed == 0 && lc.invalid == 0;
+    }
 
     if (!verify) {
         status = all_ok ? 0 : 1;
@@ -209,6 +295,18 @@ int main(int argc, char **argv)
     if (rc != STS_OK) {
         fprintf(stderr, "sts-fleet: cannot verify: %s\n", msg);
         goto out_fleet;
+    }
+    if (lifetime) {
+        struct fleet_life_check chk = {.tol = tol, .median_tol = median_tol,
+                                       .min_n = (long)min_n};
+        bool life_equal = false;
+        rc = fleet_life_verify(&life, &f, &chk, base, token, 60000, stdout, &life_equal, msg,
+                               sizeof msg);
+        if (rc != STS_OK) {
+            fprintf(stderr, "sts-fleet: cannot verify the lifetime figures: %s\n", msg);
+            goto out_fleet;
+        }
+        equal = equal && life_equal;
     }
     printf("\nverification: %s\n", equal ? "the collector's figures match the truth"
                                           : "the collector's figures DIFFER from the truth");

@@ -167,6 +167,27 @@ enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today,
     return STS_OK;
 }
 
+size_t fleet_models(const char **out, size_t max)
+{
+    for (size_t i = 0; i < N_MODELS && i < max; i++)
+        out[i] = models[i].name;
+    return N_MODELS;
+}
+
+size_t fleet_model_versions(const char *model, const char **out, size_t max)
+{
+    for (size_t i = 0; i < N_MODELS; i++) {
+        if (strcmp(models[i].name, model) != 0)
+            continue;
+        size_t n = 0;
+        for (const struct weighted *v = models[i].sw; v->name; v++, n++)
+            if (n < max)
+                out[n] = v->name;
+        return n;
+    }
+    return 0;
+}
+
 void fleet_cleanup(struct fleet *f)
 {
     free(f->dev);

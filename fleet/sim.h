@@ -49,6 +49,15 @@ enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today,
 
 void fleet_cleanup(struct fleet *f);
 
+/* The catalogue: writes up to max model names to out and returns how many
+ * models there are. */
+size_t fleet_models(const char **out, size_t max);
+
+/* The software versions of model, oldest first: writes up to max of them to
+ * out and returns how many there are (0 for an unknown model). The strings
+ * are static. */
+size_t fleet_model_versions(const char *model, const char **out, size_t max);
+
 /* One cell of the ground truth. key is the model or country; "" stands for
  * "no country" (the owner did not consent). */
 struct fleet_cell {

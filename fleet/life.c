@@ -1,0 +1,730 @@
+/* The fleet's lifetime law, its pings and the lifetime oracle. See life.h. */
+#include "life.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "retry.h"
+#include "send.h"
+#include "sts/date.h"
+#include "sts/report.h"
+
+#define DAYS_PER_MONTH 30.436875
+#define STATS_MAX_BODY (16 * 1024 * 1024)
+#define MAX_VERSIONS 8
+
+/* Invented but plausible: cheap models wear out sooner, and shapes above 1
+ * mean devices retire more as they age. */
+static const struct fleet_life_law default_laws[] = {
+    {"K400", 1.6, 14.0}, {"K500", 2.0, 17.0}, {"P10", 1.4, 11.0},
+    {"P20", 1.8, 16.0},  {"X1", 2.5, 22.0},   {"M2-lite", 1.3, 8.0},
+};
+
+void fleet_life_defaults(struct fleet_life *l, uint64_t seed, int32_t today)
+{
+    memset(l, 0, sizeof *l);
+    l->seed = seed;
+    l->today = today;
+    l->consent = 0.7;
+    l->late = 0.2;
+    l->late_max = 6;
+    l->miss = 0.05;
+    l->late_ping = 0.5;
+    l->grace_days = 7;
+    l->nlaw = sizeof default_laws / sizeof default_laws[0];
+    memcpy(l->law, default_laws, sizeof default_laws);
+}
+
+static struct fleet_life_law *law_of(struct fleet_life *l, const char *model)
+{
+    for (size_t i = 0; i < l->nlaw; i++)
+        if (strcmp(l->law[i].model, model) == 0)
+            return &l->law[i];
+    return NULL;
+}
+
+enum sts_err fleet_life_set_laws(struct fleet_life *l, const char *spec)
+{
+    const char *p = spec;
+    while (*p) {
+        char model[STS_TEXT_MAX + 1];
+        size_t n = strcspn(p, ":");
+        if (n == 0 || n > STS_TEXT_MAX || p[n] != ':')
+            return STS_EINVAL;
+        memcpy(model, p, n);
+        model[n] = '\0';
+        struct fleet_life_law *law = law_of(l, model);
+        if (!law)
+            return STS_EINVAL;
+        char *end;
+        double shape = strtod(p + n + 1, &end);
+        if (*end != ':')
+            return STS_EINVAL;
+        double scale = strtod(end + 1, &end);
+        if ((*end != ',' && *end != '\0') || !(shape >= 0.2 && shape <= 20) ||
+            !(scale >= 0.5 && scale <= 600))
+            return STS_EINVAL;
+        law->shape = shape;
+        law->scale = scale;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return STS_OK;
+}
+
+static uint64_t mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void fleet_life_device(const struct fleet_life *l, const struct fleet *f, size_t i,
+                       struct fleet_life_dev *out)
+{
+    const struct fleet_device *d = &f->dev[i];
+    /* A stream of its own per device, apart from the activation generator's. */
+    struct fleet_rng rng = {.s = mix(l->seed * 0x9e3779b97f4a7c15ULL ^ mix(i + 0x11fe))};
+    double shape = 1.5, scale = 12.0;
+    for (size_t m = 0; m < l->nlaw; m++)
+        if (strcmp(l->law[m].model, d->facts.model) == 0) {
+            shape = l->law[m].shape;
+            scale = l->law[m].scale;
+        }
+    double u = fleet_rng_unit(&rng);
+    out->lifetime = scale * pow(-log(1.0 - u), 1.0 / shape);
+    bool consents = fleet_rng_unit(&rng) < l->consent;
+    bool late = fleet_rng_unit(&rng) < l->late;
+    int consent_age = late ? 1 + (int)(fleet_rng_next(&rng) % (uint64_t)l->late_max) : 0;
+    int lag = (int)(fleet_rng_next(&rng) % 4);
+
+    const char *versions[MAX_VERSIONS];
+    size_t nver = fleet_model_versions(d->facts.model, versions, MAX_VERSIONS);
+    if (nver > MAX_VERSIONS)
+        nver = MAX_VERSIONS;
+    size_t s0 = 0;
+    for (size_t v = 0; v < nver; v++)
+        if (strcmp(versions[v], d->facts.sw) == 0)
+            s0 = v;
+    int32_t start = sts_day_month(f->first_day), cur = sts_day_month(l->today);
+    int32_t span = cur - start + 1;
+
+    out->cohort = sts_day_month(d->day);
+    out->nages = cur - out->cohort + 1;
+    if (out->nages > FLEET_LIFE_MAX_AGE + 1)
+        out->nages = FLEET_LIFE_MAX_AGE + 1;
+    out->npings = 0;
+    double retire = d->day + 0.5 + out->lifetime * DAYS_PER_MONTH;
+    for (int a = 0; a < out->nages; a++) {
+        int32_t p = out->cohort + a;
+        double m0 = sts_month_first_day(p), m1 = sts_month_first_day(p + 1);
+        double from = a == 0 ? d->day : m0;
+        /* Four draws every month, used or not, so each month's fate does not
+         * depend on what happened before. */
+        double moment = from + fleet_rng_unit(&rng) * (m1 - from);
+        double u_miss = fleet_rng_unit(&rng), u_late = fleet_rng_unit(&rng);
+        double send_late = m1 + fleet_rng_unit(&rng) * l->grace_days;
+        out->alive[a] = moment < retire;
+        if (!out->alive[a] || !consents || a < consent_age || moment > l->today)
+            continue;
+        if (u_miss < l->miss && (u_late >= l->late_ping || send_late > l->today))
+            continue; /* lost, or its late sending is still to come */
+        int32_t released = nver ? (int32_t)((int64_t)(p - lag - start) * (int64_t)nver / span)
+                                : 0;
+        size_t v = released < 0 ? 0 : (size_t)released;
+        if (v >= nver)
+            v = nver ? nver - 1 : 0;
+        if (v < s0)
+            v = s0;
+        struct fleet_ping *pg = &out->ping[out->npings];
+        pg->period = p;
+        /* first marks the month the device joined the panel (its activation
+         * month, or the month its owner consented), whether or not that
+         * month's ping got through: see docs/lifetime.md. */
+        pg->first = a == consent_age;
+        pg->sw = nver ? versions[v] : d->facts.sw;
+        out->npings++;
+    }
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+struct shared {
+    const struct fleet_life *l;
+    const struct fleet *f;
+    const struct fleet_drive_opts *opts;
+    atomic_size_t next;
+    atomic_uint_fast64_t accepted, duplicate, rejected, failed, retries, invalid;
+    atomic_uint problems;
+};
+
+struct worker {
+    struct shared *sh;
+    unsigned id;
+    int error;
+};
+
+static void problem(struct shared *sh, const char *what, const char *a, const char *b)
+{
+    unsigned n = atomic_fetch_add(&sh->problems, 1);
+    if (n < 5)
+        fprintf(stderr, "sts-fleet: %s: %s: %s\n", what, a, b);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void send_one(struct shared *sh, struct agent_sender *s, struct fleet_rng *rng,
+                     const char *json)
+{
+    const struct fleet_drive_opts *o = sh->opts;
+    for (unsigned attempt = 1;; attempt++) {
+        struct agent_answer ans;
+        enum sts_err rc = agent_sender_post(s, json, strlen(json), &ans);
+        enum agent_verdict v = rc == STS_ENOMEM ? AGENT_RETRY : agent_retry_classify(ans.status);
+        if (v == AGENT_DONE) {
+            atomic_fetch_add(ans.status == 202 ? &sh->accepted : &sh->duplicate, 1);
+        } else if (v == AGENT_REJECT) {
+            atomic_fetch_add(&sh->rejected, 1);
+            problem(sh, "ping rejected", json, ans.body ? ans.body : "(no body)");
+        } else if (attempt >= o->max_attempts) {
+            atomic_fetch_add(&sh->failed, 1);
+            problem(sh, "gave up after the last attempt", json,
+                    ans.status ? "HTTP error" : ans.error);
+        } else {
+            atomic_fetch_add(&sh->retries, 1);
+            int64_t dl = agent_retry_delay_ms(attempt, o->retry_base_ms, o->retry_cap_ms,
+                                              ans.retry_after_ms, fleet_rng_next(rng));
+            agent_answer_cleanup(&ans);
+            sleep_ms(dl);
+            continue;
+        }
+        agent_answer_cleanup(&ans);
+        return;
+    }
+}
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    struct agent_sender *s = NULL;
+    struct agent_sender_opts so = {.collector = sh->opts->collector,
+                                   .timeout_ms = sh->opts->timeout_ms};
+    struct fleet_rng rng = {.s = sh->opts->seed ^ (0x2545f491ULL * (w->id + 7))};
+    struct fleet_life_dev *dev = malloc(sizeof *dev);
+    if (!dev || agent_sender_new(&so, &s) != STS_OK) {
+        free(dev);
+        w->error = STS_ENOMEM;
+        return NULL;
+    }
+    for (;;) {
+        size_t i = atomic_fetch_add(&sh->next, 1);
+        if (i >= sh->f->n)
+            break;
+        const struct fleet_device *d = &sh->f->dev[i];
+        fleet_life_device(sh->l, sh->f, i, dev);
+        for (int k = 0; k < dev->npings; k++) {
+            struct sts_report r;
+            struct sts_field_error err;
+            char *json = NULL;
+            memset(&r, 0, sizeof r);
+            r.v = STS_PROTOCOL_VERSION;
+            r.type = STS_REPORT_LIFETIME;
+            snprintf(r.brand, sizeof r.brand, "%s", d->facts.brand);
+            snprintf(r.model, sizeof r.model, "%s", d->facts.model);
+            snprintf(r.sw, sizeof r.sw, "%s", dev->ping[k].sw);
+            if (d->consent)
+                memcpy(r.country, d->facts.country, strnlen(d->facts.country, 2));
+            sts_month_format(dev->cohort, r.cohort);
+            sts_month_format(dev->ping[k].period, r.period);
+            r.first = dev->ping[k].first;
+            if (sts_report_new_id(r.report_id) != STS_OK ||
+                sts_report_validate(&r, sh->l->today, &err) != STS_OK ||
+                sts_report_encode(&r, &json) != STS_OK) {
+                atomic_fetch_add(&sh->invalid, 1);
+                problem(sh, "cannot build a ping", err.field, err.detail);
+                continue;
+            }
+            send_one(sh, s, &rng, json);
+            free(json);
+        }
+    }
+    agent_sender_free(s);
+    free(dev);
+    return NULL;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+enum sts_err fleet_life_drive(const struct fleet_life *l, const struct fleet *f,
+                              const struct fleet_drive_opts *opts, struct fleet_counts *counts)
+{
+    unsigned n = opts->concurrency ? opts->concurrency : 1;
+    struct shared *sh = calloc(1, sizeof *sh);
+    pthread_t *t = calloc(n, sizeof *t);
+    struct worker *w = calloc(n, sizeof *w);
+    enum sts_err rc = STS_OK;
+    unsigned started = 0;
+    memset(counts, 0, sizeof *counts);
+    if (!sh || !t || !w) {
+        rc = STS_ENOMEM;
+        goto out;
+    }
+    sh->l = l;
+    sh->f = f;
+    sh->opts = opts;
+    double t0 = now_s();
+    for (unsigned i = 0; i < n; i++) {
+        w[i].sh = sh;
+        w[i].id = i;
+        if (pthread_create(&t[i], NULL, work, &w[i]) != 0)
+            break;
+        started++;
+    }
+    if (started == 0)
+        rc = STS_ENET;
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    for (unsigned i = 0; i < started; i++)
+        if (w[i].error && rc == STS_OK)
+            rc = (enum sts_err)w[i].error;
+    counts->seconds = now_s() - t0;
+    counts->accepted = atomic_load(&sh->accepted);
+    counts->duplicate = atomic_load(&sh->duplicate);
+    counts->rejected = atomic_load(&sh->rejected);
+    counts->failed = atomic_load(&sh->failed);
+    counts->retries = atomic_load(&sh->retries);
+    counts->invalid = atomic_load(&sh->invalid);
+out:
+    free(sh);
+    free(t);
+    free(w);
+    return rc;
+}
+
+/* ---- the oracle ------------------------------------------------------------ */
+
+static void say(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *msg, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, size, fmt, ap);
+    va_end(ap);
+}
+
+/* The truth of one model: per age, devices whose month at that age is
+ * complete, and how many of them were in use at its ping moment; cohort
+ * sizes; pings per version and month. */
+struct model_truth {
+    const char *name;
+    int64_t n[FLEET_LIFE_MAX_AGE + 1], alive[FLEET_LIFE_MAX_AGE + 1];
+    int64_t *size;            /* per cohort - first */
+    int64_t *pings;           /* [version][period - first] */
+    const char *versions[MAX_VERSIONS];
+    size_t nver;
+};
+
+struct truth {
+    struct model_truth m[FLEET_LIFE_MAX_MODELS];
+    size_t nm;
+    int32_t first, through;   /* months */
+    size_t stride;            /* months from first to today's */
+};
+
+static void truth_free(struct truth *t)
+{
+    for (size_t i = 0; i < t->nm; i++) {
+        free(t->m[i].size);
+        free(t->m[i].pings);
+    }
+}
+
+static enum sts_err truth_build(const struct fleet_life *l, const struct fleet *f,
+                                int32_t through, struct truth *t)
+{
+    const char *names[FLEET_LIFE_MAX_MODELS];
+    memset(t, 0, sizeof *t);
+    t->nm = fleet_models(names, FLEET_LIFE_MAX_MODELS);
+    if (t->nm > FLEET_LIFE_MAX_MODELS)
+        t->nm = FLEET_LIFE_MAX_MODELS;
+    t->first = sts_day_month(f->first_day);
+    t->through = through;
+    size_t months = (size_t)(sts_day_month(l->today) - t->first + 1);
+    t->stride = months;
+    for (size_t i = 0; i < t->nm; i++) {
+        t->m[i].name = names[i];
+        t->m[i].nver = fleet_model_versions(names[i], t->m[i].versions, MAX_VERSIONS);
+        if (t->m[i].nver > MAX_VERSIONS)
+            t->m[i].nver = MAX_VERSIONS;
+        t->m[i].size = calloc(months, sizeof *t->m[i].size);
+        t->m[i].pings = calloc(months * MAX_VERSIONS, sizeof *t->m[i].pings);
+        if (!t->m[i].size || !t->m[i].pings)
+            return STS_ENOMEM;
+    }
+    struct fleet_life_dev *dev = malloc(sizeof *dev);
+    if (!dev)
+        return STS_ENOMEM;
+    for (size_t i = 0; i < f->n; i++) {
+        struct model_truth *m = NULL;
+        for (size_t j = 0; j < t->nm; j++)
+            if (strcmp(t->m[j].name, f->dev[i].facts.model) == 0)
+                m = &t->m[j];
+        if (!m)
+            continue;
+        fleet_life_device(l, f, i, dev);
+        m->size[dev->cohort - t->first]++;
+        for (int a = 0; a < dev->nages && dev->cohort + a <= through; a++) {
+            m->n[a]++;
+            m->alive[a] += dev->alive[a];
+        }
+        for (int k = 0; k < dev->npings; k++) {
+            for (size_t v = 0; v < m->nver; v++)
+                if (m->versions[v] == dev->ping[k].sw ||
+                    strcmp(m->versions[v], dev->ping[k].sw) == 0) {
+                    m->pings[v * months + (size_t)(dev->ping[k].period - t->first)]++;
+                    break;
+                }
+        }
+    }
+    free(dev);
+    return STS_OK;
+}
+
+/* The truth's curve, and its median by the collector's own interpolation. */
+static double truth_median(const struct model_truth *m, int nages, int *at)
+{
+    double prev = 1.0;
+    for (int a = 1; a < nages; a++) {
+        if (m->n[a] == 0)
+            break;
+        double s = (double)m->alive[a] / (double)m->n[a];
+        if (s <= 0.5) {
+            *at = a;
+            return prev - s > 0 ? (a - 1) + (prev - 0.5) / (prev - s) : a;
+        }
+        prev = s;
+    }
+    *at = -1;
+    return -1;
+}
+
+static struct model_truth *truth_model(struct truth *t, const char *name)
+{
+    for (size_t i = 0; i < t->nm; i++)
+        if (strcmp(t->m[i].name, name) == 0)
+            return &t->m[i];
+    return NULL;
+}
+
+static const char *str(json_t *v)
+{
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static bool compare_life(const struct fleet_life *l, struct truth *t,
+                         const struct fleet_life_check *chk, json_t *doc, FILE *out,
+                         char *msg, size_t msg_size, bool *bad)
+{
+    json_t *groups = json_object_get(doc, "groups");
+    long long k = json_integer_value(json_object_get(doc, "k"));
+    if (!json_is_array(groups)) {
+        say(msg, msg_size, "the lifetime answer has no \"groups\" array");
+        return false;
+    }
+    size_t gi;
+    json_t *g;
+    fprintf(out, "\nlifetime by model (k = %lld, complete months through %s): survival "
+                 "checked within %.3f where at least %ld devices reached the age\n",
+            k, json_string_value(json_object_get(doc, "through")), chk->tol, chk->min_n);
+    json_array_foreach(groups, gi, g)
+    {
+        const char *name = json_string_value(json_object_get(g, "model"));
+        struct model_truth *m = name ? truth_model(t, name) : NULL;
+        if (!m) {
+            say(msg, msg_size, "the lifetime answer names an unknown model");
+            return false;
+        }
+        const struct fleet_life_law *law = NULL;
+        for (size_t i = 0; i < l->nlaw; i++)
+            if (strcmp(l->law[i].model, name) == 0)
+                law = &l->law[i];
+        json_t *surv = json_object_get(g, "survival");
+        int nages = (int)(t->through - t->first + 1);
+        int at;
+        double tmed = truth_median(m, nages, &at);
+        json_t *jmed = json_object_get(g, "median");
+        double emed = json_is_number(jmed) ? json_number_value(jmed) : -1;
+        fprintf(out, "\n  %s  Weibull(shape %.2f, scale %.1f months): median of the law %.2f, "
+                     "of the fleet %s",
+                name, law ? law->shape : 0, law ? law->scale : 0,
+                law ? law->scale * pow(log(2.0), 1.0 / law->shape) : 0,
+                tmed < 0 ? "not reached" : "");
+        if (tmed >= 0)
+            fprintf(out, "%.2f", tmed);
+        fprintf(out, ", estimated %s", emed < 0 ? "none" : "");
+        if (emed >= 0)
+            fprintf(out, "%.2f", emed);
+        const char *verdict = "not checked (too few devices)";
+        if (tmed >= 0 && at > 0 && m->n[at] >= chk->min_n) {
+            if (emed < 0 || fabs(emed - tmed) > chk->median_tol * tmed) {
+                verdict = "MEDIAN DIFFERS";
+                *bad = true;
+            } else {
+                verdict = "ok";
+            }
+        } else if (tmed < 0 && emed >= 0 && m->n[nages - 1] >= chk->min_n) {
+            verdict = "MEDIAN WHERE THERE IS NONE";
+            *bad = true;
+        }
+        fprintf(out, "  %s\n", verdict);
+        fprintf(out, "    %4s %9s %8s %9s %8s\n", "age", "devices", "truth", "estimate",
+                "diff");
+        double worst = 0;
+        for (int a = 1; a < nages; a++) {
+            if (m->n[a] == 0)
+                break;
+            double ts = (double)m->alive[a] / (double)m->n[a];
+            json_t *v = json_array_get(surv, (size_t)a);
+            const char *word = "";
+            fprintf(out, "    %4d %9lld %8.4f ", a, (long long)m->n[a], ts);
+            if (json_is_number(v)) {
+                double es = json_number_value(v);
+                fprintf(out, "%9.4f %+8.4f", es, es - ts);
+                if (m->n[a] >= chk->min_n) {
+                    if (fabs(es - ts) > worst)
+                        worst = fabs(es - ts);
+                    if (fabs(es - ts) > chk->tol) {
+                        word = "  DIFFERS";
+                        *bad = true;
+                    }
+                } else {
+                    word = "  (not checked)";
+                }
+            } else {
+                fprintf(out, "%9s %8s", "hidden", "");
+                if (m->n[a] >= chk->min_n && (double)m->alive[a] * l->consent > 4.0 * (double)k) {
+                    word = "  MISSING";
+                    *bad = true;
+                }
+            }
+            fprintf(out, "%s\n", word);
+        }
+        fprintf(out, "    largest checked difference %.4f\n", worst);
+        /* Cohort sizes are sales figures: exact where shown, hidden under k. */
+        size_t ci;
+        json_t *c;
+        json_array_foreach(json_object_get(g, "cohorts"), ci, c)
+        {
+            int32_t cm;
+            json_t *size = json_object_get(c, "size");
+            if (sts_month_parse(str(json_object_get(c, "cohort")), &cm) !=
+                    STS_OK ||
+                cm < t->first || cm > t->through) {
+                say(msg, msg_size, "%s: a cohort outside the simulated months", name);
+                return false;
+            }
+            int64_t truth = m->size[cm - t->first];
+            if (json_is_integer(size) ? json_integer_value(size) != truth
+                                      : !(truth < k || json_is_null(size))) {
+                fprintf(out, "    cohort %s: size %lld, truth %lld  DIFFERS\n",
+                        json_string_value(json_object_get(c, "cohort")),
+                        (long long)json_integer_value(size), (long long)truth);
+                *bad = true;
+            } else if (json_is_integer(size) && truth < k) {
+                fprintf(out, "    cohort %s: size %lld shown under k\n",
+                        json_string_value(json_object_get(c, "cohort")), (long long)truth);
+                *bad = true;
+            }
+        }
+    }
+    return true;
+}
+
+static bool compare_versions(struct truth *t, json_t *doc, FILE *out, char *msg,
+                             size_t msg_size, bool *bad)
+{
+    json_t *rows = json_object_get(doc, "rows");
+    long long k = json_integer_value(json_object_get(doc, "k"));
+    size_t i;
+    json_t *r;
+    long long shown = 0, hidden = 0, wrong = 0, under_k = 0, missing = 0;
+    if (!json_is_array(rows)) {
+        say(msg, msg_size, "the versions answer has no \"rows\" array");
+        return false;
+    }
+    int64_t *seen = calloc(t->nm * MAX_VERSIONS * t->stride + 1, sizeof *seen);
+    if (!seen) {
+        say(msg, msg_size, "out of memory");
+        return false;
+    }
+    json_array_foreach(rows, i, r)
+    {
+        const char *model = json_string_value(json_object_get(r, "model"));
+        const char *sw = json_string_value(json_object_get(r, "sw"));
+        const char *period = json_string_value(json_object_get(r, "period"));
+        struct model_truth *m = model ? truth_model(t, model) : NULL;
+        int32_t p;
+        size_t v = MAX_VERSIONS;
+        if (m && sw)
+            for (v = 0; v < m->nver; v++)
+                if (strcmp(m->versions[v], sw) == 0)
+                    break;
+        if (!m || !period || sts_month_parse(period, &p) != STS_OK || v >= m->nver ||
+            p < t->first || p > t->through) {
+            fprintf(out, "  versions: unexpected row %s %s %s  DIFFERS\n", period ? period : "?",
+                    model ? model : "?", sw ? sw : "?");
+            wrong++;
+            continue;
+        }
+        size_t idx = v * t->stride + (size_t)(p - t->first);
+        int64_t truth = m->pings[idx];
+        seen[(size_t)(m - t->m) * MAX_VERSIONS * t->stride + idx] = 1;
+        json_t *n = json_object_get(r, "pings");
+        if (json_is_integer(n)) {
+            shown++;
+            if (json_integer_value(n) != truth) {
+                fprintf(out, "  versions: %s %s %s: %lld pings, truth %lld  DIFFERS\n", period,
+                        model, sw, (long long)json_integer_value(n), (long long)truth);
+                wrong++;
+            } else if (truth < k) {
+                under_k++;
+            }
+        } else {
+            hidden++;
+        }
+    }
+    for (size_t j = 0; j < t->nm; j++)
+        for (size_t v = 0; v < t->m[j].nver; v++)
+            for (int32_t p = t->first; p <= t->through; p++) {
+                size_t idx = v * t->stride + (size_t)(p - t->first);
+                if (t->m[j].pings[idx] > 0 && !seen[j * MAX_VERSIONS * t->stride + idx])
+                    missing++;
+            }
+    free(seen);
+    fprintf(out, "\nversions (k = %lld, through %s): %lld counts shown, all equal to the truth: "
+                 "%s; %lld hidden; %lld shown under k; %lld missing\n",
+            k, json_string_value(json_object_get(doc, "through")), shown, wrong ? "NO" : "yes",
+            hidden, under_k, missing);
+    size_t si;
+    json_t *sp;
+    json_array_foreach(json_object_get(doc, "spread"), si, sp)
+    {
+        json_t *mt = json_object_get(sp, "months_to_half");
+        fprintf(out, "  %-8s %-12s first seen %s%s, half of the model's pings %s",
+                json_string_value(json_object_get(sp, "model")),
+                json_string_value(json_object_get(sp, "sw")),
+                json_string_value(json_object_get(sp, "first_seen")),
+                json_is_true(json_object_get(sp, "seen_from_start")) ? " (start)" : "",
+                json_is_string(json_object_get(sp, "half_share"))
+                    ? json_string_value(json_object_get(sp, "half_share"))
+                    : "never");
+        if (json_is_integer(mt))
+            fprintf(out, " (%lld months)", (long long)json_integer_value(mt));
+        fputc('\n', out);
+    }
+    if (wrong || under_k || missing)
+        *bad = true;
+    return true;
+}
+
+static int32_t through_of(json_t *doc)
+{
+    int32_t m;
+    const char *s = json_string_value(json_object_get(doc, "through"));
+    return s && sts_month_parse(s, &m) == STS_OK ? m : INT32_MIN;
+}
+
+enum sts_err fleet_life_compare(const struct fleet_life *l, const struct fleet *f,
+                                const struct fleet_life_check *chk, const char *life_body,
+                                const char *versions_body, FILE *out, bool *equal, char *msg,
+                                size_t msg_size)
+{
+    json_error_t jerr;
+    json_t *life = json_loads(life_body, 0, &jerr);
+    json_t *ver = json_loads(versions_body, 0, &jerr);
+    struct truth t;
+    enum sts_err rc = STS_ECORRUPT;
+    bool bad = false;
+    memset(&t, 0, sizeof t);
+    *equal = false;
+    int32_t through = life ? through_of(life) : INT32_MIN;
+    if (!json_is_object(life) || !json_is_object(ver) || through == INT32_MIN ||
+        through_of(ver) != through) {
+        say(msg, msg_size, "the lifetime or versions answer is not the expected JSON");
+        goto out;
+    }
+    if (truth_build(l, f, through, &t) != STS_OK) {
+        rc = STS_ENOMEM;
+        goto out;
+    }
+    if (!compare_life(l, &t, chk, life, out, msg, msg_size, &bad) ||
+        !compare_versions(&t, ver, out, msg, msg_size, &bad))
+        goto out;
+    *equal = !bad;
+    rc = STS_OK;
+out:
+    truth_free(&t);
+    json_decref(life);
+    json_decref(ver);
+    return rc;
+}
+
+static enum sts_err fetch(struct agent_sender *s, const char *collector, const char *path,
+                          const char *token, struct agent_answer *ans, char *msg,
+                          size_t msg_size)
+{
+    enum sts_err rc = agent_sender_get(s, path, token, STATS_MAX_BODY, ans);
+    if (rc != STS_OK) {
+        say(msg, msg_size, "GET %s%s: %s", collector, path,
+            rc == STS_ENET ? ans->error : sts_strerror(rc));
+        return rc;
+    }
+    if (ans->status != 200 || !ans->body) {
+        say(msg, msg_size, "GET %s%s: HTTP %ld %.200s", collector, path, ans->status,
+            ans->body ? ans->body : "");
+        return STS_ENET;
+    }
+    return STS_OK;
+}
+
+enum sts_err fleet_life_verify(const struct fleet_life *l, const struct fleet *f,
+                               const struct fleet_life_check *chk, const char *collector,
+                               const char *token, long timeout_ms, FILE *out, bool *equal,
+                               char *msg, size_t msg_size)
+{
+    struct agent_sender *s = NULL;
+    struct agent_sender_opts so = {.collector = collector, .timeout_ms = timeout_ms};
+    struct agent_answer life, ver;
+    memset(&life, 0, sizeof life);
+    memset(&ver, 0, sizeof ver);
+    *equal = false;
+    enum sts_err rc = agent_sender_new(&so, &s);
+    if (rc != STS_OK)
+        return rc;
+    rc = fetch(s, collector, "/v1/stats/lifetime?by=model", token, &life, msg, msg_size);
+    if (rc == STS_OK)
+        rc = fetch(s, collector, "/v1/stats/versions", token, &ver, msg, msg_size);
+    if (rc == STS_OK)
+        rc = fleet_life_compare(l, f, chk, life.body, ver.body, out, equal, msg, msg_size);
+    agent_answer_cleanup(&life);
+    agent_answer_cleanup(&ver);
+    agent_sender_free(s);
+    return rc;
+}
