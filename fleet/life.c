@@ -547,7 +547,7 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
                         json_string_value(json_object_get(c, "cohort")),
                         (long long)json_integer_value(size), (long long)truth);
                 *bad = true;
-            } else if (json_is_integer(size) && truth < k) {
+            } else if (json_is_integer(size) && truth > 0 && truth < k) {
                 fprintf(out, "    cohort %s: size %lld shown under k\n",
                         json_string_value(json_object_get(c, "cohort")), (long long)truth);
                 *bad = true;
