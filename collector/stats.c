@@ -152,6 +152,20 @@ bool stats_row_matches(const struct stats_query *q, const char *const vals[NDIM]
     return true;
 }
 
+void stats_store_query(const struct stats_query *q, struct store_query *sq)
+{
+    memset(sq, 0, sizeof *sq);
+    sq->from = q->from;
+    sq->to = q->to;
+    for (size_t i = 0; i < q->nby; i++)
+        sq->dims |= 1u << q->by[i]; /* enum stats_dim follows STORE_DIM_* bit order */
+    for (size_t d = 0; d < NDIM; d++)
+        sq->filter[d] = q->filter[d];
+    sq->grain = q->period == PERIOD_ALL     ? STORE_ALL
+                : q->period == PERIOD_MONTH ? STORE_MONTH
+                                            : STORE_DAY;
+}
+
 bool stats_suppress(const int64_t *n, size_t m, long k, bool *hidden)
 {
     int64_t hidden_sum = 0, total = 0;
@@ -353,7 +367,9 @@ enum sts_err stats_sales_table(struct store *store, const struct stats_query *q,
 {
     memset(t, 0, sizeof *t);
     t->q = *q;
-    enum sts_err e = store_sales(store, t->q.from, t->q.to, add_row, t);
+    struct store_query sq;
+    stats_store_query(&t->q, &sq);
+    enum sts_err e = store_sales_sum(store, &sq, add_row, t);
     if (e == STS_OK && t->err != STS_OK)
         e = t->err;
     if (e == STS_OK) {

@@ -43,6 +43,9 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *args,
 /* True if a row with these values passes q's filters. */
 bool stats_row_matches(const struct stats_query *q, const char *const vals[NDIM]);
 
+/* The store query that serves q: its dimensions and filters. */
+void stats_store_query(const struct stats_query *q, struct store_query *sq);
+
 /* Sets err and returns STS_EINVAL. */
 enum sts_err stats_bad(struct sts_field_error *err, const char *field, const char *detail);
 

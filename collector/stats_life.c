@@ -284,7 +284,11 @@ enum sts_err stats_lifetime_json(struct store *store, const struct stats_query *
     if (gs.first < gs.through - STATS_LIFE_MAX_AGE + 1)
         gs.first = gs.through - STATS_LIFE_MAX_AGE + 1;
     if (gs.first <= gs.last) {
-        e = store_lifetime(store, gs.first, gs.through, add_ping, &gs);
+        struct store_query sq;
+        stats_store_query(q, &sq);
+        sq.from = gs.first;
+        sq.to = gs.through;
+        e = store_lifetime_sum(store, &sq, add_ping, &gs);
         if (e == STS_OK && gs.err != STS_OK)
             e = gs.err;
         if (e == STS_OK)
@@ -572,8 +576,11 @@ enum sts_err stats_versions_json(struct store *store, const struct stats_query *
     if (q->to != INT32_MAX && sts_day_month(q->to) < t.through)
         t.through = sts_day_month(q->to);
     t.first = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
-    e = t.first <= t.through ? store_lifetime(store, t.first, t.through, add_version, &t)
-                             : STS_OK;
+    struct store_query sq;
+    stats_store_query(&vq, &sq);
+    sq.from = t.first;
+    sq.to = t.through;
+    e = t.first <= t.through ? store_lifetime_sum(store, &sq, add_version, &t) : STS_OK;
     if (e == STS_OK && t.err != STS_OK)
         e = t.err;
     if (e != STS_OK)

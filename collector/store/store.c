@@ -45,6 +45,18 @@ enum sts_err store_lifetime(struct store *store, int32_t from, int32_t to, store
     return store->ops->lifetime(store, from, to, cb, ctx);
 }
 
+enum sts_err store_sales_sum(struct store *store, const struct store_query *q, store_sales_cb cb,
+                             void *ctx)
+{
+    return store->ops->sales_sum(store, q, cb, ctx);
+}
+
+enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q,
+                                store_life_cb cb, void *ctx)
+{
+    return store->ops->lifetime_sum(store, q, cb, ctx);
+}
+
 enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
                               struct store_device *out)
 {

@@ -104,6 +104,39 @@ enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sa
 enum sts_err store_lifetime(struct store *store, int32_t from, int32_t to, store_life_cb cb,
                             void *ctx);
 
+/* A summing query over the rollups: only the dimensions in dims (and those
+ * filtered on) are kept, the others come back as ""; the store picks the
+ * smallest rollup that holds them and sums in the database. */
+#define STORE_DIM_BRAND 1u
+#define STORE_DIM_MODEL 2u
+#define STORE_DIM_SW 4u
+#define STORE_DIM_COUNTRY 8u
+
+enum store_grain {
+    STORE_DAY,  /* one row per day */
+    STORE_MONTH, /* rows will be summed per month */
+    STORE_ALL    /* rows will be summed over the whole range: one row per combination */
+};
+
+struct store_query {
+    int32_t from, to;       /* days for sales, months for lifetime; inclusive */
+    unsigned dims;          /* STORE_DIM_* to keep */
+    const char *filter[4];  /* brand, model, sw, country to match exactly, NULL = any */
+    enum store_grain grain; /* sales only */
+};
+
+/* Calls cb with the sums of the sales rollup over q, by day (grain is a hint
+ * a backend may use; rows may always come by day). Errors: STS_EIO. */
+enum sts_err store_sales_sum(struct store *store, const struct store_query *q, store_sales_cb cb,
+                             void *ctx);
+
+/* Calls cb with the sums of the lifetime counters with from <= period <= to
+ * over q's dimensions (cohort, period and first are always kept, except when
+ * only model and sw are asked for: then cohort = period and first = false,
+ * the shape the versions statistic needs). Errors: STS_EIO. */
+enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q,
+                                store_life_cb cb, void *ctx);
+
 /* Looks up a device by pseudonym. Errors: STS_ENOENT, STS_EIO. */
 enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
                               struct store_device *out);

@@ -12,6 +12,10 @@ struct store_ops {
                           void *ctx);
     enum sts_err (*lifetime)(struct store *store, int32_t from, int32_t to, store_life_cb cb,
                              void *ctx);
+    enum sts_err (*sales_sum)(struct store *store, const struct store_query *q,
+                              store_sales_cb cb, void *ctx);
+    enum sts_err (*lifetime_sum)(struct store *store, const struct store_query *q,
+                                 store_life_cb cb, void *ctx);
     enum sts_err (*device_get)(struct store *store, const uint8_t *pseudonym,
                                struct store_device *out);
     enum sts_err (*device_erase)(struct store *store, const uint8_t *pseudonym,

@@ -13,8 +13,28 @@
 #include <unistd.h>
 
 #include "store_impl.h"
+#include "sts/date.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+
+/* Schema 2: narrower rollups, so that the dashboard's statistics read a few
+ * ten thousand rows at most whatever the number of devices: sales per day by
+ * model and country only (the dimensions of the dashboard and its model
+ * filter; sales_day keeps all four for any other query), pings by model (the
+ * survival curves) and by model and version (the versions). Kept in the same
+ * transaction as the rows, from deltas summed per transaction. */
+#define ROLLUPS \
+    "CREATE TABLE IF NOT EXISTS sales_day_mc(" \
+    " day INTEGER NOT NULL, model TEXT NOT NULL, country TEXT NOT NULL," \
+    " activations INTEGER NOT NULL, reactivations INTEGER NOT NULL," \
+    " PRIMARY KEY(day, model, country)) WITHOUT ROWID;" \
+    "CREATE TABLE IF NOT EXISTS life_model(" \
+    " period INTEGER NOT NULL, cohort INTEGER NOT NULL, model TEXT NOT NULL," \
+    " first INTEGER NOT NULL, count INTEGER NOT NULL," \
+    " PRIMARY KEY(period, cohort, model, first)) WITHOUT ROWID;" \
+    "CREATE TABLE IF NOT EXISTS life_sw(" \
+    " period INTEGER NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL, count INTEGER NOT NULL," \
+    " PRIMARY KEY(period, model, sw)) WITHOUT ROWID;"
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS activation("
@@ -41,11 +61,22 @@ static const char schema[] =
     " PRIMARY KEY(period, cohort, brand, model, sw, country, first)) WITHOUT ROWID;"
     /* Random report ids of pings, so a retried ping is not counted twice. */
     "CREATE TABLE IF NOT EXISTS ping_seen("
-    " report_id BLOB PRIMARY KEY NOT NULL, period INTEGER NOT NULL) WITHOUT ROWID;";
+    " report_id BLOB PRIMARY KEY NOT NULL, period INTEGER NOT NULL) WITHOUT ROWID;"
+    ROLLUPS;
+
+/* Filling the schema 2 rollups of a schema 1 database. */
+static const char upgrade_1_2[] =
+    ROLLUPS
+    "INSERT INTO sales_day_mc SELECT day, model, country, sum(activations), sum(reactivations)"
+    " FROM sales_day GROUP BY 1, 2, 3;"
+    "INSERT INTO life_model SELECT period, cohort, model, first, sum(count)"
+    " FROM lifetime_count GROUP BY 1, 2, 3, 4;"
+    "INSERT INTO life_sw SELECT period, model, sw, sum(count) FROM lifetime_count"
+    " GROUP BY 1, 2, 3;";
 
 enum stmt {
     INS_ACT, GET_ACT_RID, INS_REACT, UP_SALES, INS_PING, UP_LIFE, BEGIN, COMMIT, ROLLBACK,
-    NSTMT
+    UP_SALES_MC, UP_LIFE_M, UP_LIFE_SW, NSTMT
 };
 
 static const char *const stmt_sql[NSTMT] = {
@@ -60,9 +91,18 @@ static const char *const stmt_sql[NSTMT] = {
                  " reactivations=reactivations+excluded.reactivations",
     [INS_PING] = "INSERT INTO ping_seen(report_id,period) VALUES(?1,?2) ON CONFLICT DO NOTHING",
     [UP_LIFE] = "INSERT INTO lifetime_count(period,cohort,brand,model,sw,country,first,count)"
-                " VALUES(?1,?2,?3,?4,?5,?6,?7,1)"
+                " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
                 " ON CONFLICT(period,cohort,brand,model,sw,country,first) DO UPDATE"
-                " SET count=count+1",
+                " SET count=count+excluded.count",
+    [UP_SALES_MC] = "INSERT INTO sales_day_mc(day,model,country,activations,reactivations)"
+                    " VALUES(?1,?3,?5,?6,?7) ON CONFLICT(day,model,country) DO UPDATE"
+                    " SET activations=activations+excluded.activations,"
+                    " reactivations=reactivations+excluded.reactivations",
+    [UP_LIFE_M] = "INSERT INTO life_model(period,cohort,model,first,count)"
+                  " VALUES(?1,?2,?4,?7,?8) ON CONFLICT(period,cohort,model,first) DO UPDATE"
+                  " SET count=count+excluded.count",
+    [UP_LIFE_SW] = "INSERT INTO life_sw(period,model,sw,count) VALUES(?1,?4,?5,?8)"
+                   " ON CONFLICT(period,model,sw) DO UPDATE SET count=count+excluded.count",
     [BEGIN] = "BEGIN IMMEDIATE",
     [COMMIT] = "COMMIT",
     [ROLLBACK] = "ROLLBACK",
@@ -73,9 +113,27 @@ static const char *const stmt_sql[NSTMT] = {
 #define CHECKPOINT_PAGES 4000
 #define CHECKPOINT_HARD_PAGES 64000
 
+/* Rollup deltas of one transaction, summed per key before they are written:
+ * reports of the same day, model and country (the usual case: most arrive
+ * near their day) then cost one upsert per rollup, not one each. Keys point
+ * into the records, which live until the transaction ends. */
+struct agg_entry {
+    int32_t t[3];          /* day, or period, cohort, first */
+    const char *s[4];      /* brand, model, sw, country */
+    int64_t v[2];          /* activations, reactivations; or pings */
+};
+
+struct agg {
+    struct agg_entry *e;
+    size_t n, cap;
+    uint32_t *slot;        /* index + 1, 0 = empty */
+    size_t nslot;
+};
+
 struct sqlite_store {
     struct store base;
     sqlite3 *db;
+    struct agg sales, life;
     sqlite3_stmt *stmt[NSTMT];
     char *path;
     /* Background checkpointer: copying the WAL back into the database (and
@@ -85,6 +143,8 @@ struct sqlite_store {
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_wake;
 };
+
+static void agg_free(struct agg *g);
 
 static struct sqlite_store *impl(struct store *s)
 {
@@ -158,10 +218,90 @@ static void sqlite_close(struct store *s)
     pthread_mutex_destroy(&st->ckpt_lock);
     pthread_cond_destroy(&st->ckpt_wake);
     free(st->path);
+    agg_free(&st->sales);
+    agg_free(&st->life);
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
     free(st);
+}
+
+static uint64_t agg_hash(const int32_t t[3], const char *const s[4])
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 3; i++)
+        h = (h ^ (uint32_t)t[i]) * 1099511628211ull;
+    for (int i = 0; i < 4; i++) {
+        for (const char *p = s[i]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        h = (h ^ 0x1f) * 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+static bool agg_grow(struct agg *g)
+{
+    size_t nslot = g->nslot ? 2 * g->nslot : 1024;
+    uint32_t *slot = calloc(nslot, sizeof *slot);
+    if (!slot)
+        return false;
+    for (size_t i = 0; i < g->n; i++) {
+        size_t x = agg_hash(g->e[i].t, g->e[i].s) & (nslot - 1);
+        while (slot[x])
+            x = (x + 1) & (nslot - 1);
+        slot[x] = (uint32_t)i + 1;
+    }
+    free(g->slot);
+    g->slot = slot;
+    g->nslot = nslot;
+    return true;
+}
+
+/* Adds v0, v1 to the key's sums. Returns false when out of memory. */
+static bool agg_add(struct agg *g, const int32_t t[3], const char *const s[4], int64_t v0,
+                    int64_t v1)
+{
+    if (2 * (g->n + 1) > g->nslot && !agg_grow(g))
+        return false;
+    size_t x = agg_hash(t, s) & (g->nslot - 1);
+    for (; g->slot[x]; x = (x + 1) & (g->nslot - 1)) {
+        struct agg_entry *e = &g->e[g->slot[x] - 1];
+        if (memcmp(e->t, t, sizeof e->t) == 0 && strcmp(e->s[0], s[0]) == 0 &&
+            strcmp(e->s[1], s[1]) == 0 && strcmp(e->s[2], s[2]) == 0 &&
+            strcmp(e->s[3], s[3]) == 0) {
+            e->v[0] += v0;
+            e->v[1] += v1;
+            return true;
+        }
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 256;
+        struct agg_entry *e = realloc(g->e, cap * sizeof *e);
+        if (!e)
+            return false;
+        g->e = e;
+        g->cap = cap;
+    }
+    struct agg_entry *e = &g->e[g->n];
+    memcpy(e->t, t, sizeof e->t);
+    memcpy(e->s, s, sizeof e->s);
+    e->v[0] = v0;
+    e->v[1] = v1;
+    g->slot[x] = (uint32_t)++g->n;
+    return true;
+}
+
+static void agg_reset(struct agg *g)
+{
+    if (g->n)
+        memset(g->slot, 0, g->nslot * sizeof *g->slot);
+    g->n = 0;
+}
+
+static void agg_free(struct agg *g)
+{
+    free(g->e);
+    free(g->slot);
 }
 
 /* Runs one prepared statement to completion; SQLITE_ROW results are ignored. */
@@ -184,12 +324,46 @@ static void bind_dims(sqlite3_stmt *stmt, int first, const struct store_record *
 
 static int count_sale(struct sqlite_store *st, const struct store_record *r, bool reactivation)
 {
-    sqlite3_stmt *up = st->stmt[UP_SALES];
-    sqlite3_bind_int(up, 1, r->day);
-    bind_dims(up, 2, r);
-    sqlite3_bind_int(up, 6, reactivation ? 0 : 1);
-    sqlite3_bind_int(up, 7, reactivation ? 1 : 0);
-    return run(up);
+    const int32_t t[3] = {r->day, 0, 0};
+    const char *const s[4] = {r->brand, r->model, r->sw, r->country};
+    return agg_add(&st->sales, t, s, reactivation ? 0 : 1, reactivation ? 1 : 0) ? SQLITE_OK
+                                                                                   : SQLITE_NOMEM;
+}
+
+/* Writes the summed rollup deltas of the transaction. */
+static int flush_rollups(struct sqlite_store *st)
+{
+    int rc = SQLITE_OK;
+    static const enum stmt sales[] = {UP_SALES, UP_SALES_MC};
+    static const enum stmt life[] = {UP_LIFE, UP_LIFE_M, UP_LIFE_SW};
+    for (size_t i = 0; rc == SQLITE_OK && i < st->sales.n; i++) {
+        const struct agg_entry *e = &st->sales.e[i];
+        for (size_t k = 0; rc == SQLITE_OK && k < 2; k++) {
+            sqlite3_stmt *up = st->stmt[sales[k]];
+            sqlite3_bind_int(up, 1, e->t[0]);
+            for (int d = 0; d < 4; d++)
+                sqlite3_bind_text(up, 2 + d, e->s[d], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(up, 6, e->v[0]);
+            sqlite3_bind_int64(up, 7, e->v[1]);
+            rc = run(up);
+        }
+    }
+    for (size_t i = 0; rc == SQLITE_OK && i < st->life.n; i++) {
+        const struct agg_entry *e = &st->life.e[i];
+        for (size_t k = 0; rc == SQLITE_OK && k < 3; k++) {
+            sqlite3_stmt *up = st->stmt[life[k]];
+            sqlite3_bind_int(up, 1, e->t[0]);
+            sqlite3_bind_int(up, 2, e->t[1]);
+            for (int d = 0; d < 4; d++)
+                sqlite3_bind_text(up, 3 + d, e->s[d], -1, SQLITE_STATIC);
+            sqlite3_bind_int(up, 7, e->t[2]);
+            sqlite3_bind_int64(up, 8, e->v[0]);
+            rc = run(up);
+        }
+    }
+    agg_reset(&st->sales);
+    agg_reset(&st->life);
+    return rc;
 }
 
 static int write_activation(struct sqlite_store *st, struct store_record *r)
@@ -248,13 +422,10 @@ static int write_ping(struct sqlite_store *st, struct store_record *r)
         r->outcome = STORE_DUPLICATE;
         return SQLITE_OK;
     }
-    sqlite3_stmt *up = st->stmt[UP_LIFE];
-    sqlite3_bind_int(up, 1, r->period);
-    sqlite3_bind_int(up, 2, r->cohort);
-    bind_dims(up, 3, r);
-    sqlite3_bind_int(up, 7, r->first ? 1 : 0);
+    const int32_t t[3] = {r->period, r->cohort, r->first ? 1 : 0};
+    const char *const s[4] = {r->brand, r->model, r->sw, r->country};
     r->outcome = STORE_NEW;
-    return run(up);
+    return agg_add(&st->life, t, s, 1, 0) ? SQLITE_OK : SQLITE_NOMEM;
 }
 
 static enum sts_err sqlite_write(struct store *s, struct store_record *const *recs, size_t n)
@@ -267,6 +438,12 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
             rc = write_activation(st, recs[i]);
         else
             rc = write_ping(st, recs[i]);
+    }
+    if (rc == SQLITE_OK)
+        rc = flush_rollups(st);
+    else {
+        agg_reset(&st->sales);
+        agg_reset(&st->life);
     }
     if (rc == SQLITE_OK)
         rc = run(st->stmt[COMMIT]);
@@ -350,6 +527,165 @@ static enum sts_err sqlite_lifetime(struct store *s, int32_t from, int32_t to,
         }
     }
     sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
+/* Builds "SELECT time, brand, model, sw, country, sums FROM table WHERE ...
+ * GROUP BY ..." keeping only the dimensions asked for (the others as ''). */
+static void sum_sql(char *sql, size_t cap, const char *time_cols, const char *table,
+                    const char *time_col, const char *const cols[4], unsigned dims,
+                    const char *const filter[4], const char *sums)
+{
+    static const char *const names[4] = {"brand", "model", "sw", "country"};
+    size_t n = (size_t)snprintf(sql, cap, "SELECT %s", time_cols);
+    char group[256];
+    /* An aggregate as time column (min(day)) sums over the whole range. */
+    bool all = strncmp(time_cols, "min(", 4) == 0;
+    size_t g = 0;
+    group[0] = '\0';
+    if (!all)
+        g = (size_t)snprintf(group, sizeof group, " GROUP BY %s", time_cols);
+    for (int d = 0; d < 4 && n < cap; d++) {
+        bool keep = (dims & (1u << d)) || filter[d];
+        n += (size_t)snprintf(sql + n, cap - n, ", %s", keep ? cols[d] : "''");
+        if (keep && g < sizeof group)
+            g += (size_t)snprintf(group + g, sizeof group - g, "%s%s", g ? ", " : " GROUP BY ",
+                                  names[d]);
+    }
+    if (n < cap)
+        n += (size_t)snprintf(sql + n, cap - n, ", %s FROM %s WHERE %s BETWEEN ?1 AND ?2", sums,
+                              table, time_col);
+    for (int d = 0; d < 4 && n < cap; d++)
+        if (filter[d])
+            n += (size_t)snprintf(sql + n, cap - n, " AND %s = ?%d", names[d], 3 + d);
+    if (n < cap)
+        snprintf(sql + n, cap - n, "%s", group);
+}
+
+static int bind_filters(sqlite3_stmt *q, const char *const filter[4])
+{
+    for (int d = 0; d < 4; d++)
+        if (filter[d])
+            sqlite3_bind_text(q, 3 + d, filter[d], -1, SQLITE_STATIC);
+    return 0;
+}
+
+static enum sts_err sales_rows(struct sqlite_store *st, const char *sql, int32_t from,
+                               int32_t to, bool months, const char *const filter[4],
+                               store_sales_cb cb, void *ctx, bool *stop)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return STS_EIO;
+    sqlite3_bind_int(q, 1, from);
+    sqlite3_bind_int(q, 2, to);
+    bind_filters(q, filter);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_sales_row row = {
+            .day = sqlite3_column_int(q, 0),
+            .brand = (const char *)sqlite3_column_text(q, 1),
+            .model = (const char *)sqlite3_column_text(q, 2),
+            .sw = (const char *)sqlite3_column_text(q, 3),
+            .country = (const char *)sqlite3_column_text(q, 4),
+            .activations = sqlite3_column_int64(q, 5),
+            .reactivations = sqlite3_column_int64(q, 6),
+        };
+        if (months)
+            row.day = sts_month_first_day(row.day);
+        if (!row.brand || !row.model || !row.sw || !row.country) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (cb(&row, ctx) != 0) {
+            *stop = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
+/* Days from 2000-01-01 to 9999-12-31 bound every stored day. */
+#define DAY_MIN 10957
+#define DAY_MAX 2932896
+
+static enum sts_err sqlite_sales_sum(struct store *s, const struct store_query *q,
+                                     store_sales_cb cb, void *ctx)
+{
+    struct sqlite_store *st = impl(s);
+    static const char *const full[4] = {"brand", "model", "sw", "country"};
+    static const char *const mc[4] = {"''", "model", "''", "country"};
+    const char *sums = "sum(activations), sum(reactivations)";
+    bool stop = false;
+    int32_t from = q->from < DAY_MIN ? DAY_MIN : q->from, to = q->to > DAY_MAX ? DAY_MAX : q->to;
+    unsigned need = q->dims;
+    for (int d = 0; d < 4; d++)
+        if (q->filter[d])
+            need |= 1u << d;
+    bool narrow = !(need & (STORE_DIM_BRAND | STORE_DIM_SW));
+    if (from > to)
+        return STS_OK;
+    /* Day rows: the narrow day rollup when it holds the dimensions. */
+    char day_sql[1024];
+    sum_sql(day_sql, sizeof day_sql, q->grain == STORE_ALL ? "min(day)" : "day",
+            narrow ? "sales_day_mc" : "sales_day", "day",
+            narrow ? mc : full, q->dims, q->filter, sums);
+    return sales_rows(st, day_sql, from, to, false, q->filter, cb, ctx, &stop);
+}
+
+static enum sts_err sqlite_lifetime_sum(struct store *s, const struct store_query *q,
+                                        store_life_cb cb, void *ctx)
+{
+    struct sqlite_store *st = impl(s);
+    static const char *const full[4] = {"brand", "model", "sw", "country"};
+    static const char *const by_model[4] = {"''", "model", "''", "''"};
+    static const char *const by_sw[4] = {"''", "model", "sw", "''"};
+    char sql[1024];
+    unsigned need = q->dims;
+    for (int d = 0; d < 4; d++)
+        if (q->filter[d])
+            need |= 1u << d;
+    bool versions = false;
+    if (!(need & ~STORE_DIM_MODEL))
+        sum_sql(sql, sizeof sql, "period, cohort, first", "life_model", "period", by_model,
+                q->dims, q->filter, "sum(count)");
+    else if (!(need & ~(STORE_DIM_MODEL | STORE_DIM_SW)) && (q->dims & STORE_DIM_SW)) {
+        sum_sql(sql, sizeof sql, "period", "life_sw", "period", by_sw, q->dims, q->filter,
+                "sum(count)");
+        versions = true;
+    } else
+        sum_sql(sql, sizeof sql, "period, cohort, first", "lifetime_count", "period", full,
+                q->dims, q->filter, "sum(count)");
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return STS_EIO;
+    sqlite3_bind_int(stmt, 1, q->from);
+    sqlite3_bind_int(stmt, 2, q->to);
+    bind_filters(stmt, q->filter);
+    int rc, c = versions ? 1 : 3;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct store_life_row row = {
+            .period = sqlite3_column_int(stmt, 0),
+            .cohort = sqlite3_column_int(stmt, versions ? 0 : 1),
+            .first = !versions && sqlite3_column_int(stmt, 2) != 0,
+            .brand = (const char *)sqlite3_column_text(stmt, c),
+            .model = (const char *)sqlite3_column_text(stmt, c + 1),
+            .sw = (const char *)sqlite3_column_text(stmt, c + 2),
+            .country = (const char *)sqlite3_column_text(stmt, c + 3),
+            .count = sqlite3_column_int64(stmt, c + 4),
+        };
+        if (!row.brand || !row.model || !row.sw || !row.country) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (cb(&row, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(stmt);
     return rc == SQLITE_DONE ? STS_OK : STS_EIO;
 }
 
@@ -449,6 +785,8 @@ static const struct store_ops sqlite_ops = {
     .write = sqlite_write,
     .sales = sqlite_sales,
     .lifetime = sqlite_lifetime,
+    .sales_sum = sqlite_sales_sum,
+    .lifetime_sum = sqlite_lifetime_sum,
     .device_get = sqlite_device_get,
     .device_erase = sqlite_device_erase,
     .audit = sqlite_audit,
@@ -496,9 +834,11 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         goto fail;
     }
     if (version < SCHEMA_VERSION) {
+        /* Schema 1 databases keep their tables and get the rollups, filled. */
         if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, "PRAGMA user_version=1; COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+            sqlite3_exec(st->db, version == 1 ? upgrade_1_2 : schema, NULL, NULL, &msg) !=
+                SQLITE_OK ||
+            sqlite3_exec(st->db, "PRAGMA user_version=2; COMMIT", NULL, NULL, &msg) != SQLITE_OK)
             goto fail_msg;
     }
     for (int i = 0; i < NSTMT; i++)
