@@ -179,8 +179,10 @@ bool stats_suppress(const int64_t *n, size_t m, long k, bool *hidden)
             nhidden++;
         }
     }
-    /* The total reveals hidden_sum: make it safe to reveal, or hide the total. */
-    while (hidden_sum > 0 && (hidden_sum < k || nhidden < 2)) {
+    /* The total reveals hidden_sum: make it safe to reveal, or hide the total.
+     * Safe: at least k devices over at least two cells, and more devices than
+     * cells, or every hidden cell would be known to hold exactly one. */
+    while (hidden_sum > 0 && (hidden_sum < k || nhidden < 2 || hidden_sum <= (int64_t)nhidden)) {
         size_t smallest = m;
         for (size_t i = 0; i < m; i++)
             if (!hidden[i] && n[i] > 0 && (smallest == m || n[i] < n[smallest]))

@@ -51,8 +51,9 @@ enum sts_err stats_bad(struct sts_field_error *err, const char *field, const cha
 
 /* The privacy floor over one group of m counts whose total is published:
  * every count in 1..k-1 is hidden, then further counts (smallest first) until
- * what is hidden adds up to at least k devices over at least two counts, so
- * that total minus the shown counts reveals no single hidden count. Sets
+ * what is hidden adds up to at least k devices over at least two counts and
+ * to more devices than counts, so that total minus the shown counts reveals
+ * no single hidden count (each could hold more than one value). Sets
  * hidden[i]; returns true when that cannot be reached and the total itself
  * must be hidden too (or the total is under k). Counts of 0 are shown: they
  * reveal that nobody is there, which is not a person. */
