@@ -512,8 +512,12 @@ static json_t *spread_json(const struct vtable *t)
     /* The rows are sorted by model then month; walk each model's versions. */
     for (size_t i = 0; spread && i < t->n;) {
         size_t j = i;
-        while (j < t->n && strcmp(t->r[j].model, t->r[i].model) == 0)
+        int32_t model_first = INT32_MAX;
+        while (j < t->n && strcmp(t->r[j].model, t->r[i].model) == 0) {
+            if (!t->r[j].hidden && t->r[j].period < model_first)
+                model_first = t->r[j].period;
             j++;
+        }
         for (size_t v = i; v < j; v++) {
             bool seen_before = false;
             for (size_t w = i; w < v && !seen_before; w++)
@@ -544,7 +548,7 @@ static json_t *spread_json(const struct vtable *t)
             json_object_set_new(o, "sw", json_string(t->r[v].sw));
             sts_month_format(first, label);
             json_object_set_new(o, "first_seen", json_string(label));
-            json_object_set_new(o, "seen_from_start", json_boolean(first == t->r[i].period));
+            json_object_set_new(o, "seen_from_start", json_boolean(first == model_first));
             if (half != INT32_MAX) {
                 sts_month_format(half, label);
                 json_object_set_new(o, "half_share", json_string(label));

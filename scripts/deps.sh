@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs, with apt-get and only if missing, the Debian 12 packages STS needs
-# to build, test and run its demo. Run as root (or through sudo).
+# to build, test and run its demo (chromium and python3: the dashboard's test in
+# a real browser). Run as root (or through sudo).
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
   libsqlite3-dev sqlite3 libcmocka-dev curl ca-certificates
+  python3 chromium
 )
 if [ "${STS_DEPS_BENCH:-0}" = 1 ]; then
   packages+=(wrk nginx-light)
