@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
   libsqlite3-dev sqlite3 libcmocka-dev curl ca-certificates
+  nodejs npm
 )
 if [ "${STS_DEPS_BENCH:-0}" = 1 ]; then
   packages+=(wrk nginx-light)
