@@ -114,10 +114,10 @@ sts_luhn()
     printf '%s%d\n' "$b" $(((10 - sum % 10) % 10))
 }
 
-# sts_imei N: the N-th test IMEI (TAC 35209900, serial from N), Luhn-valid.
+# sts_imei N: a test IMEI (TAC 35209900, serial N mod 10^6), Luhn-valid.
 sts_imei()
 {
-    sts_luhn "$(printf '35209900%06d' "$1")"
+    sts_luhn "$(printf '35209900%06d' $(($1 % 1000000)))"
 }
 
 # sts_rid N [SALT]: a report id (32 lower-case hex) derived from N.
