@@ -5,6 +5,7 @@
 # on exit; every wait is bounded in count and time.
 
 STS_PIDS=()
+declare -A STS_ERRS=() # PID -> the file its stderr goes to
 STS_TMP=""
 
 sts_die()
@@ -48,6 +49,7 @@ sts_start()
     "$COLLECTOR" serve --listen 127.0.0.1:0 "$@" >"$err.out" 2>"$err" &
     SRV_PID=$!
     STS_PIDS+=("$SRV_PID")
+    STS_ERRS[$SRV_PID]=$err
     SRV_PORT=""
     local i
     for ((i = 0; i < 200; i++)); do
@@ -88,7 +90,10 @@ sts_stop()
     wait "$pid"
     rc=$?
     sts_forget "$pid"
-    [ "$rc" -eq 0 ] || sts_die "collector $pid exited with status $rc after SIGTERM"
+    if [ "$rc" -ne 0 ]; then
+        tail -n 40 "${STS_ERRS[$pid]}" >&2
+        sts_die "collector $pid exited with status $rc after SIGTERM"
+    fi
 }
 
 # sts_kill9 PID: kill -9 and reap.
