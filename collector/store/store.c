@@ -39,6 +39,12 @@ enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sa
     return store->ops->sales(store, from, to, cb, ctx);
 }
 
+enum sts_err store_lifetime(struct store *store, int32_t from, int32_t to, store_life_cb cb,
+                            void *ctx)
+{
+    return store->ops->lifetime(store, from, to, cb, ctx);
+}
+
 enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
                               struct store_device *out)
 {

@@ -53,6 +53,17 @@ struct store_sales_row {
  * valid only during the call. */
 typedef int (*store_sales_cb)(const struct store_sales_row *row, void *ctx);
 
+/* One lifetime counter: pings of one period from one activation cohort and
+ * one combination of brand, model, sw, country and first-ping flag. */
+struct store_life_row {
+    int32_t period, cohort; /* months, see sts/date.h */
+    const char *brand, *model, *sw, *country;
+    bool first;
+    int64_t count;
+};
+
+typedef int (*store_life_cb)(const struct store_life_row *row, void *ctx);
+
 /* What is held about one device, for export. */
 struct store_device {
     uint32_t key_id;
@@ -87,6 +98,11 @@ enum sts_err store_write(struct store *store, struct store_record *const *recs, 
  * Errors: STS_EIO. */
 enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
                          void *ctx);
+
+/* Calls cb for every lifetime counter with from <= period <= to (months).
+ * Errors: STS_EIO. */
+enum sts_err store_lifetime(struct store *store, int32_t from, int32_t to, store_life_cb cb,
+                            void *ctx);
 
 /* Looks up a device by pseudonym. Errors: STS_ENOENT, STS_EIO. */
 enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],

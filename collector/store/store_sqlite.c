@@ -9,6 +9,8 @@
  * STS_SQLITE_BUSY_TIMEOUT_MS (0..600000) changes that wait; tests set it low
  * to inject lock failures without waiting. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,10 +73,22 @@ static const char *const stmt_sql[NSTMT] = {
     [ROLLBACK] = "ROLLBACK",
 };
 
+/* WAL pages after which the background thread checkpoints, and after which
+ * the writer, finding it still behind, checkpoints itself. */
+#define CHECKPOINT_PAGES 4000
+#define CHECKPOINT_HARD_PAGES 64000
+
 struct sqlite_store {
     struct store base;
     sqlite3 *db;
     sqlite3_stmt *stmt[NSTMT];
+    char *path;
+    /* Background checkpointer: copying the WAL back into the database (and
+     * its fsync) happens beside the commits instead of inside one of them. */
+    pthread_t ckpt_thread;
+    bool ckpt_running, ckpt_stop, ckpt_due;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_wake;
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -82,9 +96,73 @@ static struct sqlite_store *impl(struct store *s)
     return (struct sqlite_store *)s;
 }
 
+static void *checkpointer(void *arg)
+{
+    struct sqlite_store *st = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(db);
+        db = NULL;
+    } else {
+        sqlite3_busy_timeout(db, 1000);
+    }
+    pthread_mutex_lock(&st->ckpt_lock);
+    for (;;) {
+        while (!st->ckpt_due && !st->ckpt_stop)
+            pthread_cond_wait(&st->ckpt_wake, &st->ckpt_lock);
+        if (st->ckpt_stop)
+            break;
+        st->ckpt_due = false;
+        pthread_mutex_unlock(&st->ckpt_lock);
+        if (db)
+            sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&st->ckpt_lock);
+    }
+    pthread_mutex_unlock(&st->ckpt_lock);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* Called by SQLite after each commit of the writer connection. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct sqlite_store *st = arg;
+    if (pages >= CHECKPOINT_HARD_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&st->ckpt_lock);
+        st->ckpt_due = true;
+        pthread_cond_signal(&st->ckpt_wake);
+        pthread_mutex_unlock(&st->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void start_checkpointer(struct sqlite_store *st)
+{
+    if (st->ckpt_running)
+        return;
+    if (pthread_create(&st->ckpt_thread, NULL, checkpointer, st) != 0)
+        return; /* SQLite's own automatic checkpoints stay on */
+    st->ckpt_running = true;
+    sqlite3_wal_autocheckpoint(st->db, 0);
+    sqlite3_wal_hook(st->db, wal_hook, st);
+}
+
 static void sqlite_close(struct store *s)
 {
     struct sqlite_store *st = impl(s);
+    if (st->ckpt_running) {
+        pthread_mutex_lock(&st->ckpt_lock);
+        st->ckpt_stop = true;
+        pthread_cond_signal(&st->ckpt_wake);
+        pthread_mutex_unlock(&st->ckpt_lock);
+        pthread_join(st->ckpt_thread, NULL);
+    }
+    pthread_mutex_destroy(&st->ckpt_lock);
+    pthread_cond_destroy(&st->ckpt_wake);
+    free(st->path);
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
@@ -187,6 +265,7 @@ static int write_ping(struct sqlite_store *st, struct store_record *r)
 static enum sts_err sqlite_write(struct store *s, struct store_record *const *recs, size_t n)
 {
     struct sqlite_store *st = impl(s);
+    start_checkpointer(st);
     int rc = run(st->stmt[BEGIN]);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
         if (recs[i]->type == STS_REPORT_ACTIVATION)
@@ -228,6 +307,43 @@ static enum sts_err sqlite_sales(struct store *s, int32_t from, int32_t to, stor
             .country = (const char *)sqlite3_column_text(q, 4),
             .activations = sqlite3_column_int64(q, 5),
             .reactivations = sqlite3_column_int64(q, 6),
+        };
+        if (!row.brand || !row.model || !row.sw || !row.country) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (cb(&row, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
+static enum sts_err sqlite_lifetime(struct store *s, int32_t from, int32_t to,
+                                    store_life_cb cb, void *ctx)
+{
+    struct sqlite_store *st = impl(s);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT period,cohort,brand,model,sw,country,first,count"
+                           " FROM lifetime_count WHERE period BETWEEN ?1 AND ?2",
+                           -1, &q, NULL) != SQLITE_OK)
+        return STS_EIO;
+    sqlite3_bind_int(q, 1, from);
+    sqlite3_bind_int(q, 2, to);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_life_row row = {
+            .period = sqlite3_column_int(q, 0),
+            .cohort = sqlite3_column_int(q, 1),
+            .brand = (const char *)sqlite3_column_text(q, 2),
+            .model = (const char *)sqlite3_column_text(q, 3),
+            .sw = (const char *)sqlite3_column_text(q, 4),
+            .country = (const char *)sqlite3_column_text(q, 5),
+            .first = sqlite3_column_int(q, 6) != 0,
+            .count = sqlite3_column_int64(q, 7),
         };
         if (!row.brand || !row.model || !row.sw || !row.country) {
             rc = SQLITE_NOMEM;
@@ -337,6 +453,7 @@ static const struct store_ops sqlite_ops = {
     .close = sqlite_close,
     .write = sqlite_write,
     .sales = sqlite_sales,
+    .lifetime = sqlite_lifetime,
     .device_get = sqlite_device_get,
     .device_erase = sqlite_device_erase,
     .audit = sqlite_audit,
@@ -361,6 +478,12 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
     if (!st)
         return STS_ENOMEM;
     st->base.ops = &sqlite_ops;
+    pthread_mutex_init(&st->ckpt_lock, NULL);
+    pthread_cond_init(&st->ckpt_wake, NULL);
+    if (!(st->path = strdup(path))) {
+        e = STS_ENOMEM;
+        goto fail;
+    }
     if (!(flags & STORE_CREATE) && access(path, F_OK) != 0) {
         if (why)
             snprintf(why, whylen, "no database at '%s': %s", path, strerror(errno));

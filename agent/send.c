@@ -1,0 +1,257 @@
+/* HTTP transport of the agent on a reused libcurl easy handle. See send.h. */
+#include "send.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "retry.h"
+
+struct agent_sender {
+    CURL *curl;
+    char *collector;
+    char *ca_file;
+    long timeout_ms;
+    const volatile sig_atomic_t *stop;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* What one transfer collects while it runs. */
+struct sink {
+    struct agent_answer *ans;
+    size_t cap;
+    size_t used;
+};
+
+enum sts_err agent_sender_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? STS_OK : STS_ENET;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct sink *k = userp;
+    size_t n = size * nmemb;
+    size_t room = k->cap - k->used;
+    size_t take = n < room ? n : room;   /* past the cap: drop, but keep reading */
+    if (take > 0) {
+        char *nb = realloc(k->ans->body, k->used + take + 1);
+        if (nb == NULL)
+            return 0;   /* makes curl fail the transfer */
+        k->ans->body = nb;
+        memcpy(nb + k->used, data, take);
+        k->used += take;
+        nb[k->used] = '\0';
+        k->ans->body_len = k->used;
+    }
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct sink *k = userp;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n > sizeof name - 1 && n < 256 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        char value[256];
+        memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));
+        value[n - (sizeof name - 1)] = '\0';
+        int64_t d;
+        if (agent_retry_after_parse(value, now_ms(), &d))
+            k->ans->retry_after_ms = d;
+    }
+    return n;
+}
+
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    const struct agent_sender *s = userp;
+    return (s->stop != NULL && *s->stop) ? 1 : 0;
+}
+
+enum sts_err agent_sender_new(const struct agent_sender_opts *opts, struct agent_sender **out)
+{
+    struct agent_sender *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (s == NULL)
+        return STS_ENOMEM;
+    s->collector = strdup(opts->collector);
+    if (s->collector == NULL)
+        goto fail_nomem;
+    if (opts->ca_file != NULL) {
+        s->ca_file = strdup(opts->ca_file);
+        if (s->ca_file == NULL)
+            goto fail_nomem;
+    }
+    s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+    s->stop = opts->stop;
+    s->curl = curl_easy_init();
+    if (s->curl == NULL)
+        goto fail_nomem;
+    *out = s;
+    return STS_OK;
+
+fail_nomem:
+    agent_sender_free(s);
+    return STS_ENOMEM;
+}
+
+void agent_sender_free(struct agent_sender *s)
+{
+    if (s == NULL)
+        return;
+    if (s->curl != NULL)
+        curl_easy_cleanup(s->curl);
+    free(s->collector);
+    free(s->ca_file);
+    free(s);
+}
+
+void agent_answer_cleanup(struct agent_answer *ans)
+{
+    free(ans->body);
+    memset(ans, 0, sizeof *ans);
+    ans->retry_after_ms = -1;
+}
+
+/* Sets the options every request shares; the handle keeps its connection
+ * cache across curl_easy_reset(). */
+static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink *k)
+{
+    CURL *c = s->curl;
+    CURLcode e = CURLE_OK;
+    curl_easy_reset(c);
+#define SET(opt, val) do { if (e == CURLE_OK) e = curl_easy_setopt(c, opt, val); } while (0)
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, s->timeout_ms);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_USERAGENT, "sts-agent/" STS_VERSION);
+    SET(CURLOPT_ERRORBUFFER, s->errbuf);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, k);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, k);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, s);
+    if (s->ca_file != NULL)
+        SET(CURLOPT_CAINFO, s->ca_file);
+#undef SET
+    return e;
+}
+
+static enum sts_err perform(struct agent_sender *s, struct curl_slist *headers,
+                            struct agent_answer *ans)
+{
+    CURLcode e = CURLE_OK;
+    if (headers != NULL)
+        e = curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, headers);
+    if (e == CURLE_OK) {
+        s->errbuf[0] = '\0';
+        e = curl_easy_perform(s->curl);
+    }
+    if (e != CURLE_OK) {
+        free(ans->body);
+        ans->body = NULL;
+        ans->body_len = 0;
+        ans->status = 0;
+        snprintf(ans->error, sizeof ans->error, "%s",
+                 s->errbuf[0] ? s->errbuf : curl_easy_strerror(e));
+        if (e == CURLE_WRITE_ERROR || e == CURLE_OUT_OF_MEMORY)
+            return STS_ENOMEM;
+        return STS_ENET;
+    }
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &ans->status);
+    return STS_OK;
+}
+
+static enum sts_err request(struct agent_sender *s, const char *path, const char *json,
+                            size_t len, const char *token, size_t max_body,
+                            struct agent_answer *ans)
+{
+    enum sts_err rc = STS_ENOMEM;
+    struct curl_slist *headers = NULL, *h;
+    char *url = NULL, *auth = NULL;
+    struct sink k = {.ans = ans, .cap = max_body, .used = 0};
+
+    memset(ans, 0, sizeof *ans);
+    ans->retry_after_ms = -1;
+
+    size_t ulen = strlen(s->collector) + strlen(path) + 1;
+    url = malloc(ulen);
+    if (url == NULL)
+        goto out;
+    snprintf(url, ulen, "%s%s", s->collector, path);
+
+    if (common_opts(s, url, &k) != CURLE_OK) {
+        snprintf(ans->error, sizeof ans->error, "libcurl refused an option");
+        rc = STS_ENET;
+        goto out;
+    }
+    /* No "Expect: 100-continue" round trip for a small body. */
+    if ((h = curl_slist_append(headers, "Expect:")) == NULL)
+        goto out;
+    headers = h;
+    if (json != NULL) {
+        if ((h = curl_slist_append(headers, "Content-Type: application/json")) == NULL)
+            goto out;
+        headers = h;
+        if (curl_easy_setopt(s->curl, CURLOPT_POST, 1L) != CURLE_OK ||
+            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, json) != CURLE_OK ||
+            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) !=
+                CURLE_OK) {
+            rc = STS_ENET;
+            goto out;
+        }
+    }
+    if (token != NULL) {
+        size_t alen = strlen(token) + sizeof "Authorization: Bearer ";
+        auth = malloc(alen);
+        if (auth == NULL)
+            goto out;
+        snprintf(auth, alen, "Authorization: Bearer %s", token);
+        if ((h = curl_slist_append(headers, auth)) == NULL)
+            goto out;
+        headers = h;
+    }
+    rc = perform(s, headers, ans);
+out:
+    /* The handle must not keep pointers to what is freed here. */
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
+    if (auth != NULL) {
+        OPENSSL_cleanse(auth, strlen(auth));
+        free(auth);
+    }
+    free(url);
+    return rc;
+}
+
+enum sts_err agent_sender_post(struct agent_sender *s, const char *json, size_t len,
+                               struct agent_answer *ans)
+{
+    return request(s, "/v1/reports", json, len, NULL, AGENT_ANSWER_MAX_BODY, ans);
+}
+
+enum sts_err agent_sender_get(struct agent_sender *s, const char *path, const char *token,
+                              size_t max_body, struct agent_answer *ans)
+{
+    return request(s, path, NULL, 0, token, max_body, ans);
+}

@@ -1,0 +1,67 @@
+/* Sending reports to the collector over HTTP(S) with libcurl. A struct
+ * agent_sender wraps one curl easy handle, so consecutive posts reuse the
+ * connection (keep-alive); it does no retrying of its own: the caller applies
+ * the policy of retry.h to each answer.
+ *
+ * Thread-safety: call agent_sender_global_init() once, before any thread
+ * starts; after that each thread may own senders of its own. A sender is not
+ * shared between threads. Ownership: a struct agent_answer owns its body;
+ * release it with agent_answer_cleanup(). */
+#ifndef AGENT_SEND_H
+#define AGENT_SEND_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sts/err.h"
+
+#define AGENT_ANSWER_MAX_BODY (16 * 1024)   /* bytes of answer kept, hard cap */
+
+struct agent_sender;
+
+struct agent_sender_opts {
+    const char *collector;   /* base URL; reports go to <collector>/v1/reports */
+    long timeout_ms;         /* whole attempt, connection included */
+    const char *ca_file;     /* NULL: the system's CA store */
+    /* When not NULL, an attempt in progress is abandoned (STS_ENET) as soon as
+     * *stop becomes non-zero, so that a daemon can exit promptly on SIGTERM. */
+    const volatile sig_atomic_t *stop;
+};
+
+struct agent_answer {
+    long status;              /* HTTP status, 0 when no answer arrived */
+    char *body;               /* NUL-terminated, at most AGENT_ANSWER_MAX_BODY bytes; may be NULL */
+    size_t body_len;
+    int64_t retry_after_ms;   /* from Retry-After, -1 when absent or unreadable */
+    char error[256];          /* why no answer arrived, "" otherwise */
+};
+
+/* Initialises libcurl for the whole process. Errors: STS_ENET. */
+enum sts_err agent_sender_global_init(void);
+
+/* Creates a sender. The strings in opts are copied.
+ * Errors: STS_ENOMEM, STS_ENET (libcurl refused an option). */
+enum sts_err agent_sender_new(const struct agent_sender_opts *opts, struct agent_sender **out);
+
+/* Frees s and closes its connection; NULL does nothing. */
+void agent_sender_free(struct agent_sender *s);
+
+/* POSTs json (len bytes, Content-Type: application/json) to
+ * <collector>/v1/reports and fills *ans (which the caller cleans up).
+ * Returns STS_OK when an HTTP answer of any status arrived, STS_ENET when none
+ * did (ans->status is 0 and ans->error says why). An answer body over the cap
+ * is cut at the cap. Errors: STS_ENET, STS_ENOMEM. */
+enum sts_err agent_sender_post(struct agent_sender *s, const char *json, size_t len,
+                               struct agent_answer *ans);
+
+/* GETs <collector><path> with "Authorization: Bearer <token>" when token is not
+ * NULL (sts-fleet reads the statistics this way). Same contract as
+ * agent_sender_post, with a cap of max_body bytes on the answer. */
+enum sts_err agent_sender_get(struct agent_sender *s, const char *path, const char *token,
+                              size_t max_body, struct agent_answer *ans);
+
+/* Frees ans->body and resets *ans. */
+void agent_answer_cleanup(struct agent_answer *ans);
+
+#endif

@@ -1,0 +1,222 @@
+/* sts-fleet: simulates N devices, sends their activations through the
+ * agent's own code to a real collector, then checks the collector's sales
+ * figures against the ground truth. The demo, the load generator and the
+ * correctness oracle of STS. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drive.h"
+#include "file.h"
+#include "send.h"
+#include "sim.h"
+#include "sts/date.h"
+#include "verify.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: sts-fleet --collector URL --devices N [OPTIONS]\n"
+            "\n"
+            "Simulates N devices (deterministic from the seed), sends their activation\n"
+            "reports to the collector with the agent's code, then compares the\n"
+            "collector's sales figures by model and by country with the ground truth.\n"
+            "\n"
+            "Options:\n"
+            "  --collector URL      collector base URL, e.g. http://127.0.0.1:8080\n"
+            "  --devices N          number of devices, 1..%d\n"
+            "  --seed S             seed of the simulation (default 1)\n"
+            "  --months M           activations spread over the last M months (default 12)\n"
+            "  --concurrency C      sending threads, each with its own connection (default 8)\n"
+            "  --token-file FILE    statistics token, needed to verify\n"
+            "  --max-attempts A     attempts per report before giving up (default 20)\n"
+            "  --no-verify          only send\n"
+            "  --help, --version\n"
+            "\n"
+            "Exit status: 0 sent (and the figures match), 1 runtime failure or the figures\n"
+            "differ, 2 usage error.\n",
+            FLEET_MAX_DEVICES);
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "sts-fleet: %s%s%s\nTry 'sts-fleet --help'.\n", what, arg ? ": " : "",
+            arg ? arg : "");
+    return 2;
+}
+
+static bool parse_u64(const char *s, unsigned long long min, unsigned long long max,
+                      unsigned long long *out)
+{
+    char *end;
+    if (s[0] < '0' || s[0] > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The token is the file's first line, white space trimmed. */
+static char *read_token(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    enum sts_err rc = agent_file_read(path, 4096, &text, &len);
+    if (rc != STS_OK) {
+        fprintf(stderr, "sts-fleet: cannot read the token file %s: %s\n", path,
+                rc == STS_ENOENT ? "no such file" : sts_strerror(rc));
+        return NULL;
+    }
+    text[strcspn(text, "\r\n")] = '\0';
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+        text[--n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "sts-fleet: the token file %s is empty\n", path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int main(int argc, char **argv)
+{
+    const char *collector = NULL, *token_file = NULL;
+    unsigned long long devices = 0, seed = 1, months = 12, concurrency = 8, attempts = 20;
+    bool verify = true;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("sts-fleet %s\n", STS_VERSION);
+            return 0;
+        } else if (strcmp(a, "--no-verify") == 0) {
+            verify = false;
+            continue;
+        }
+        if (v == NULL)
+            return a[0] == '-' ? usage_error("missing value after", a)
+                               : usage_error("unexpected argument", a);
+        if (strcmp(a, "--collector") == 0) {
+            if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+                return usage_error("--collector needs an http:// or https:// URL", v);
+            collector = v;
+        } else if (strcmp(a, "--devices") == 0) {
+            if (!parse_u64(v, 1, FLEET_MAX_DEVICES, &devices))
+                return usage_error("--devices needs a number from 1 to 1000000", v);
+        } else if (strcmp(a, "--seed") == 0) {
+            if (!parse_u64(v, 0, UINT64_MAX, &seed))
+                return usage_error("--seed needs a non-negative integer", v);
+        } else if (strcmp(a, "--months") == 0) {
+            if (!parse_u64(v, 1, 240, &months))
+                return usage_error("--months needs a number from 1 to 240", v);
+        } else if (strcmp(a, "--concurrency") == 0) {
+            if (!parse_u64(v, 1, 1024, &concurrency))
+                return usage_error("--concurrency needs a number from 1 to 1024", v);
+        } else if (strcmp(a, "--max-attempts") == 0) {
+            if (!parse_u64(v, 1, 1000, &attempts))
+                return usage_error("--max-attempts needs a number from 1 to 1000", v);
+        } else if (strcmp(a, "--token-file") == 0) {
+            token_file = v;
+        } else {
+            return usage_error("unknown option", a);
+        }
+        i++;
+    }
+    if (collector == NULL)
+        return usage_error("--collector URL is required", NULL);
+    if (devices == 0)
+        return usage_error("--devices N is required", NULL);
+    if (verify && token_file == NULL)
+        return usage_error("--token-file FILE is required to verify (or give --no-verify)",
+                           NULL);
+
+    char *token = NULL;
+    if (verify && (token = read_token(token_file)) == NULL)
+        return 1;
+    /* Drop a trailing '/' so paths join cleanly. */
+    char *base = strdup(collector);
+    if (base == NULL) {
+        free(token);
+        fprintf(stderr, "sts-fleet: out of memory\n");
+        return 1;
+    }
+    for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
+        base[n - 1] = '\0';
+
+    signal(SIGPIPE, SIG_IGN);
+    int status = 1;
+    struct fleet f;
+    int32_t today = sts_day_today();
+    if (fleet_generate(seed, (size_t)devices, (int)months, today, &f) != STS_OK) {
+        fprintf(stderr, "sts-fleet: out of memory for %llu devices\n", devices);
+        goto out;
+    }
+    char d0[STS_DAY_LEN + 1], d1[STS_DAY_LEN + 1];
+    sts_day_format(f.first_day, d0);
+    sts_day_format(f.last_day, d1);
+    printf("sts-fleet: %zu devices, %zu re-activations, seed %llu, activations %s..%s, "
+           "concurrency %llu\n", f.n, f.reactivations, seed, d0, d1, concurrency);
+    fflush(stdout);
+
+    if (agent_sender_global_init() != STS_OK) {
+        fprintf(stderr, "sts-fleet: cannot initialise libcurl\n");
+        goto out_fleet;
+    }
+    struct fleet_drive_opts opts = {
+        .collector = base,
+        .concurrency = (unsigned)concurrency,
+        .seed = seed,
+        .retry_base_ms = 100,
+        .retry_cap_ms = 5000,
+        .max_attempts = (unsigned)attempts,
+        .timeout_ms = 30000,
+    };
+    struct fleet_counts c;
+    enum sts_err rc = fleet_drive(&f, &opts, &c);
+    if (rc != STS_OK) {
+        fprintf(stderr, "sts-fleet: cannot start the senders: %s\n", sts_strerror(rc));
+        goto out_fleet;
+    }
+    uint64_t sent = c.accepted + c.duplicate + c.rejected + c.failed;
+    printf("sent %llu reports in %.2f s (%.1f reports/s)\n", (unsigned long long)sent,
+           c.seconds, c.seconds > 0 ? (double)sent / c.seconds : 0.0);
+    printf("answers: %llu accepted (202), %llu duplicate (200), %llu other; %llu gave up, "
+           "%llu retries, %llu not built\n",
+           (unsigned long long)c.accepted, (unsigned long long)c.duplicate,
+           (unsigned long long)c.rejected, (unsigned long long)c.failed,
+           (unsigned long long)c.retries, (unsigned long long)c.invalid);
+    fflush(stdout);
+    bool all_ok = c.rejected == 0 && c.failed == 0 && c.invalid == 0;
+
+    if (!verify) {
+        status = all_ok ? 0 : 1;
+        goto out_fleet;
+    }
+    bool equal = false;
+    char msg[512] = "";
+    rc = fleet_verify(&f, base, token, 30000, stdout, &equal, msg, sizeof msg);
+    if (rc != STS_OK) {
+        fprintf(stderr, "sts-fleet: cannot verify: %s\n", msg);
+        goto out_fleet;
+    }
+    printf("\nverification: %s\n", equal ? "the collector's figures match the truth"
+                                          : "the collector's figures DIFFER from the truth");
+    status = equal && all_ok ? 0 : 1;
+out_fleet:
+    fleet_cleanup(&f);
+out:
+    free(base);
+    free(token);
+    return status;
+}

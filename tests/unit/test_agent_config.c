@@ -1,0 +1,161 @@
+/* Unit tests of the agent's configuration parser (agent/config.c): every key,
+ * defaults, and errors that name the line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "retry.h"
+
+static enum sts_err parse(const char *text, struct agent_config *cfg, char *msg, size_t size)
+{
+    agent_config_init(cfg);
+    return agent_config_parse(text, "t.conf", cfg, msg, size);
+}
+
+static void full_file(void **state)
+{
+    struct agent_config cfg;
+    char msg[512];
+    const char *text =
+        "# STS agent\n"
+        "\n"
+        "state_dir = /var/lib/sts\n"
+        "collector=https://stats.example.com//\n"
+        "  imei =  352099001761481  \n"
+        "brand = acme-eu\n"
+        "model = K400\n"
+        "sw = K400-V12 build 7\n"
+        "country = FR\r\n"
+        "consent_country = on\n"
+        "\t# indented comment\n"
+        "timeout_ms = 5000\n"
+        "retry_base_ms = 100\n"
+        "retry_cap_ms = 60000\n"
+        "ca_file = /etc/ssl/sts-ca.pem";
+    assert_int_equal(parse(text, &cfg, msg, sizeof msg), STS_OK);
+    assert_string_equal(cfg.path, "t.conf");
+    assert_string_equal(cfg.state_dir, "/var/lib/sts");
+    assert_string_equal(cfg.collector, "https://stats.example.com");
+    assert_int_equal(cfg.facts[AGENT_FACT_IMEI].provider, AGENT_PROVIDER_LITERAL);
+    assert_string_equal(cfg.facts[AGENT_FACT_IMEI].arg, "352099001761481");
+    assert_int_equal(cfg.facts[AGENT_FACT_IMEI].line, 5);
+    assert_string_equal(cfg.facts[AGENT_FACT_SW].arg, "K400-V12 build 7");
+    assert_string_equal(cfg.facts[AGENT_FACT_COUNTRY].arg, "FR");
+    assert_true(cfg.consent_country);
+    assert_int_equal(cfg.timeout_ms, 5000);
+    assert_int_equal(cfg.retry_base_ms, 100);
+    assert_int_equal(cfg.retry_cap_ms, 60000);
+    assert_string_equal(cfg.ca_file, "/etc/ssl/sts-ca.pem");
+    agent_config_cleanup(&cfg);
+    assert_null(cfg.state_dir);
+}
+
+static void defaults(void **state)
+{
+    struct agent_config cfg;
+    char msg[512];
+    assert_int_equal(parse("state_dir = /s\ncollector = http://127.0.0.1:8080\n", &cfg, msg,
+                           sizeof msg), STS_OK);
+    assert_false(cfg.consent_country);   /* privacy first: off unless said */
+    assert_int_equal(cfg.timeout_ms, AGENT_TIMEOUT_MS_DEFAULT);
+    assert_int_equal(cfg.retry_base_ms, 2000);
+    assert_int_equal(cfg.retry_cap_ms, 6LL * 3600 * 1000);
+    assert_null(cfg.ca_file);
+    assert_int_equal(cfg.facts[AGENT_FACT_COUNTRY].provider, AGENT_PROVIDER_NONE);
+    agent_config_cleanup(&cfg);
+}
+
+struct bad_case {
+    const char *text;
+    enum sts_err rc;
+    const char *msg_part;   /* must appear in the message */
+};
+
+static void errors_name_the_line(void **state)
+{
+    static const struct bad_case cases[] = {
+        {"state_dir = /s\ncollector = http://x\nimie = 1\n", STS_EINVAL, "t.conf:3: unknown key 'imie'"},
+        {"state_dir = /s\nstate_dir = /t\ncollector = http://x\n", STS_EINVAL, "t.conf:2: 'state_dir' is already set on line 1"},
+        {"state_dir = /s\njust words\n", STS_EINVAL, "t.conf:2: expected 'key = value'"},
+        {"state_dir = /s\ncollector =\n", STS_EINVAL, "t.conf:2: 'collector' has an empty value"},
+        {"state_dir = relative\ncollector = http://x\n", STS_EINVAL, "t.conf:1: state_dir must be an absolute path"},
+        {"state_dir = /s\ncollector = ftp://x\n", STS_EINVAL, "t.conf:2: collector must be an http:// or https:// URL"},
+        {"state_dir = /s\ncollector = http://x\nconsent_country = yes\n", STS_EINVAL, "t.conf:3: consent_country must be 'on' or 'off'"},
+        {"state_dir = /s\ncollector = http://x\ntimeout_ms = 0\n", STS_EINVAL, "t.conf:3: timeout_ms"},
+        {"state_dir = /s\ncollector = http://x\ntimeout_ms = 10s\n", STS_EINVAL, "t.conf:3: timeout_ms"},
+        {"state_dir = /s\ncollector = http://x\nretry_base_ms = -1\n", STS_EINVAL, "t.conf:3: retry_base_ms"},
+        {"state_dir = /s\ncollector = http://x\nretry_cap_ms = 99999999999999999999\n", STS_EINVAL, "t.conf:3: retry_cap_ms"},
+        {"state_dir = /s\ncollector = http://x\nretry_base_ms = 5000\nretry_cap_ms = 1000\n", STS_EINVAL, "t.conf:4: retry_cap_ms (1000) is smaller than retry_base_ms (5000)"},
+        {"state_dir = /s\ncollector = http://x\nimei = file:/proc/imei\n", STS_EUNSUPPORTED, "t.conf:3: imei: fact providers"},
+        {"state_dir = /s\ncollector = http://x\nsw = cmd:getprop ro.build\n", STS_EUNSUPPORTED, "t.conf:3: sw: fact providers"},
+        {"collector = http://x\n", STS_EINVAL, "t.conf: 'state_dir' is missing"},
+        {"state_dir = /s\n", STS_EINVAL, "t.conf: 'collector' is missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct agent_config cfg;
+        char msg[512];
+        enum sts_err rc = parse(cases[i].text, &cfg, msg, sizeof msg);
+        if (rc != cases[i].rc || strstr(msg, cases[i].msg_part) == NULL)
+            fail_msg("case %zu: rc %d msg '%s', expected rc %d with '%s'", i, rc, msg,
+                     cases[i].rc, cases[i].msg_part);
+        /* A failed parse leaves nothing allocated. */
+        assert_null(cfg.state_dir);
+        assert_null(cfg.path);
+    }
+}
+
+static void long_line(void **state)
+{
+    struct agent_config cfg;
+    char msg[512];
+    size_t n = 5000;
+    char *text = malloc(n + 32);
+    assert_non_null(text);
+    memcpy(text, "state_dir = /", 13);
+    memset(text + 13, 'a', n);
+    memcpy(text + 13 + n, "\n", 2);
+    assert_int_equal(parse(text, &cfg, msg, sizeof msg), STS_EINVAL);
+    assert_non_null(strstr(msg, "t.conf:1: line longer than"));
+    free(text);
+}
+
+static void load_from_file(void **state)
+{
+    struct agent_config cfg;
+    char msg[512];
+    char path[] = "/tmp/test_agent_config_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char text[] = "state_dir = /s\ncollector = http://127.0.0.1:1\nmodel = K400\n";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    agent_config_init(&cfg);
+    assert_int_equal(agent_config_load(path, &cfg, msg, sizeof msg), STS_OK);
+    assert_string_equal(cfg.facts[AGENT_FACT_MODEL].arg, "K400");
+    assert_string_equal(cfg.path, path);
+    agent_config_cleanup(&cfg);
+    unlink(path);
+
+    agent_config_init(&cfg);
+    assert_int_equal(agent_config_load(path, &cfg, msg, sizeof msg), STS_ENOENT);
+    assert_non_null(strstr(msg, "no such file"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_file),
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(errors_name_the_line),
+        cmocka_unit_test(long_line),
+        cmocka_unit_test(load_from_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
