@@ -456,14 +456,19 @@ void http_get_counters(struct http_server *srv, struct http_counters *out)
     out->failed = atomic_load(&srv->failed_n);
 }
 
+void http_quiesce(struct http_server *srv)
+{
+    MHD_quiesce_daemon(srv->daemon);
+}
+
 void http_stop(struct http_server *srv, struct http_counters *final)
 {
     if (!srv)
         return;
     MHD_quiesce_daemon(srv->daemon);
-    /* Suspended connections must be resumed before MHD_stop_daemon; the
-     * writer resumes each one as its batch commits. Give their answers a
-     * moment to leave (bounded: 5 s). */
+    /* Suspended connections must be resumed before MHD_stop_daemon. Once the
+     * ingest queue is stopped (see main.c) every one of them has been; give
+     * their answers a moment to leave (bounded: 5 s). */
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (int i = 0; i < 500 && atomic_load(&srv->inflight) > 0; i++)
         nanosleep(&tick, NULL);

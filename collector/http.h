@@ -39,6 +39,9 @@ struct http_counters {
 };
 void http_get_counters(struct http_server *srv, struct http_counters *out);
 
+/* Stops accepting new connections; open ones are still served. */
+void http_quiesce(struct http_server *srv);
+
 /* Stops accepting, lets requests in the writer's queue finish, stops the
  * threads and frees. If final is not NULL it gets the counters as they stand
  * once the last answer has left. NULL srv does nothing. The ingest queue must

@@ -269,6 +269,13 @@ static int cmd_serve(struct args *a)
     fprintf(stderr, "sts-collector: signal %d, stopping\n", sig);
     rc = EXIT_SUCCESS;
 out:
+    /* Order matters: stop taking connections, let the writer commit and
+     * answer everything queued, then close the connections, then free the
+     * queue (a request still arriving meanwhile fails fast with 503). */
+    if (srv)
+        http_quiesce(srv);
+    if (ing)
+        ingest_stop(ing);
     if (srv) {
         struct http_counters hc2;
         http_stop(srv, &hc2); /* frees srv */
