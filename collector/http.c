@@ -31,6 +31,7 @@ struct http_server {
     struct ingest *ing;
     size_t max_body;
     char *token;
+    long k; /* privacy floor: a query may raise it, never lower it */
     struct store *stats_store; /* read handle for the statistics API */
     pthread_mutex_t stats_lock;
     struct MHD_Response *accepted, *duplicate;
@@ -60,8 +61,10 @@ struct request {
 static const char accepted_json[] = "{\"status\":\"accepted\"}";
 static const char duplicate_json[] = "{\"status\":\"duplicate\"}";
 
+/* type: the Content-Type; allow: the methods a 405 answer names in its Allow
+ * header (NULL otherwise). */
 static enum MHD_Result send_json_as(struct MHD_Connection *c, unsigned status, char *json,
-                                    const char *type)
+                                    const char *type, const char *allow)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
@@ -72,9 +75,8 @@ static enum MHD_Result send_json_as(struct MHD_Connection *c, unsigned status, c
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-                                "POST");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -84,7 +86,7 @@ static enum MHD_Result send_json_as(struct MHD_Connection *c, unsigned status, c
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
 {
-    return send_json_as(c, status, json, "application/json");
+    return send_json_as(c, status, json, "application/json", NULL);
 }
 
 /* {"error":kind,"field":field,"detail":detail}, escaped by Jansson since the
@@ -140,6 +142,20 @@ static enum MHD_Result reply_error(struct request *rq, unsigned status, const ch
     enum MHD_Result ret = reply(rq, status, s, strlen(s));
     free(s);
     return ret;
+}
+
+/* 405 with the Allow header naming the one method the path takes. */
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *allow)
+{
+    char detail[32];
+    snprintf(detail, sizeof detail, "use %s", allow);
+    json_t *o = json_pack("{s:s,s:s,s:s}", "error", "method_not_allowed", "field", "method",
+                          "detail", detail);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!s)
+        return MHD_NO;
+    return send_json_as(c, MHD_HTTP_METHOD_NOT_ALLOWED, s, "application/json", allow);
 }
 
 static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
@@ -280,7 +296,8 @@ static enum MHD_Result body_complete(struct request *rq)
                                   "detail", ge.detail);
             char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
             json_decref(o);
-            return s ? send_json_as(rq->conn, ge.status, s, "application/problem+json") : MHD_NO;
+            return s ? send_json_as(rq->conn, ge.status, s, "application/problem+json", NULL)
+                     : MHD_NO;
         }
         return send_error(rq->conn, ge.status, ge.kind, ge.field, ge.detail);
     case GATEWAY_NOMEM:
@@ -349,6 +366,7 @@ static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connecti
         .from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
         .to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"),
         .k = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "k"),
+        .k_min = srv->k,
     };
     const char *which = url + strlen("/v1/stats/");
     struct sts_field_error fe;
@@ -395,34 +413,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     if (strcmp(url, "/v1/reports") == 0) {
         if (!post)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use POST");
+            return send_not_allowed(c, "POST");
         return start_upload(srv, c, ROUTE_REPORTS, con_cls);
     }
     if (strcmp(url, "/v1/ohttp") == 0 && srv->gateway) {
         if (!post)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use POST");
+            return send_not_allowed(c, "POST");
         return start_upload(srv, c, ROUTE_OHTTP, con_cls);
     }
     /* Everything below answers at once and ignores any body. */
     if (strcmp(url, "/healthz") == 0) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         char *ok = strdup("{\"status\":\"ok\"}");
         return ok ? send_json(c, MHD_HTTP_OK, ok) : MHD_NO;
     }
     if (strcmp(url, "/v1/ohttp-keys") == 0 && srv->gateway) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         return send_static(c, MHD_HTTP_OK, srv->ohttp_keys);
     }
     if (strncmp(url, "/v1/stats/", 10) == 0) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         return handle_stats(srv, c, url);
     }
     return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", "no such endpoint");
@@ -491,6 +504,7 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
     srv->key = key;
     srv->ing = ing;
     srv->gateway = cfg->gateway;
+    srv->k = cfg->k;
     srv->max_body = cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body
                                                                           : STS_REPORT_MAX_BODY;
     pthread_mutex_init(&srv->stats_lock, NULL);
@@ -591,18 +605,25 @@ void http_get_counters(struct http_server *srv, struct http_counters *out)
     out->failed = atomic_load(&srv->failed_n);
 }
 
-void http_stop(struct http_server *srv)
+void http_quiesce(struct http_server *srv)
+{
+    MHD_quiesce_daemon(srv->daemon);
+}
+
+void http_stop(struct http_server *srv, struct http_counters *final)
 {
     if (!srv)
         return;
     MHD_quiesce_daemon(srv->daemon);
-    /* Suspended connections must be resumed before MHD_stop_daemon; the
-     * writer resumes each one as its batch commits. Give their answers a
-     * moment to leave (bounded: 5 s). */
+    /* Suspended connections must be resumed before MHD_stop_daemon. Once the
+     * ingest queue is stopped (see main.c) every one of them has been; give
+     * their answers a moment to leave (bounded: 5 s). */
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (int i = 0; i < 500 && atomic_load(&srv->inflight) > 0; i++)
         nanosleep(&tick, NULL);
     nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->daemon);
+    if (final)
+        http_get_counters(srv, final);
     server_free(srv);
 }
