@@ -127,8 +127,27 @@ EOF
   grep -q 'HTTP 202' "$tmp/agent.log" || { cat "$tmp/agent.log" >&2; fail "agent: no 202"; }
   id1=$("$bin/sts-agent" status --json --config "$tmp/agent.conf" |
     grep -o '"report_id": *"[0-9a-f]*"' | head -1 | grep -o '[0-9a-f]\{32\}')
+  # A second device fetches the key configuration over TLS from the collector,
+  # with the collector's SPKI pinned, and caches it in its state directory.
+  pin=sha256//$(openssl x509 -in "$tmp/server.pem" -pubkey -noout |
+    openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
+  sed -e "s|^state_dir = .*|state_dir = $tmp/state2|" -e '/^ohttp_keys_file/d' \
+    -e "s|^imei = .*|imei = 490154203237518|" "$tmp/agent.conf" >"$tmp/agent2.conf"
+  echo "pin_sha256 = $pin" >>"$tmp/agent2.conf"
+  "$bin/sts-agent" run --once --config "$tmp/agent2.conf" 2>"$tmp/agent2.log" ||
+    { cat "$tmp/agent2.log" >&2; fail "agent with fetched keys"; }
+  cmp -s "$tmp/state2/ohttp-keys" "$tmp/keys" || fail "the fetched key configuration is not cached"
+  # A wrong pin: the key configuration cannot be fetched, nothing is sent.
+  sed -e "s|^state_dir = .*|state_dir = $tmp/state3|" -e "s|^pin_sha256 = .*|pin_sha256 = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=|" \
+    -e "s|^imei = .*|imei = 356938035643809|" "$tmp/agent2.conf" >"$tmp/agent3.conf"
+  if "$bin/sts-agent" run --once --config "$tmp/agent3.conf" 2>"$tmp/agent3.log"; then
+    fail "the agent sent with a wrong collector pin"
+  fi
+  [ ! -e "$tmp/state3/ohttp-keys" ] || fail "a key configuration was cached despite a wrong pin"
+  devices_expected=2
 else
   sender=ohttp_client
+  devices_expected=1
   out=$(post "$(report $id1 $imei)") || fail "first report: $out"
   [ "$(head -1 <<<"$out")" = "status 202" ] || fail "first report: $out"
   grep -q '{"status":"accepted"}' <<<"$out" || fail "first report body: $out"
@@ -183,9 +202,8 @@ code=$(curl -sS --cacert "$tmp/ca.pem" -o /dev/null -w '%{http_code}' \
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 pids=()
-n=$(sqlite3 "$tmp/sts.db" 'SELECT COUNT(*) FROM devices' 2>/dev/null ||
-  "$bin/sts-collector" audit --db "sqlite:$tmp/sts.db" | awk '/^devices/ {print $NF}')
-[ "$n" = 1 ] || fail "expected 1 device stored, found $n"
+n=$(sqlite3 "$tmp/sts.db" 'SELECT COUNT(*) FROM activation')
+[ "$n" = "$devices_expected" ] || fail "expected $devices_expected device(s) stored, found $n"
 # No client address in the collector's log (past its own listening line) or
 # in its database files, and none in the relay's log either.
 if grep -v 'listening on' "$tmp/collector.log" | grep -q '127\.0\.0\.1'; then
