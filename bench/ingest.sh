@@ -159,10 +159,10 @@ nginx_pid=
 collector_pid=
 
 stop_pid() { # pid, signal: signal it, wait for it (bounded), then kill it
-    local pid=$1 sig=${2:-TERM} i
+    local pid=$1 sig=${2:-TERM}
     [ -n "$pid" ] || return 0
     kill -"$sig" "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -170,17 +170,18 @@ stop_pid() { # pid, signal: signal it, wait for it (bounded), then kill it
     wait "$pid" 2>/dev/null || true
 }
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     stop_pid "$collector_pid" TERM
     stop_pid "$nginx_pid" QUIT
-    if [ $keep -eq 1 ]; then
+    if [ "$keep" -eq 1 ]; then
         echo "bench/ingest.sh: kept $tmp" >&2
     else
         rm -rf "$tmp"
     fi
-    exit $rc
+    exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -189,16 +190,16 @@ trap 'exit 143' TERM
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_nginx() {
-    local try port i
+    local port
     mkdir -p "$tmp/nginx"
-    for try in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         port=$((20000 + RANDOM % 12000))
         port_in_use "$port" && continue
         sed -e "s|@PREFIX@|$tmp/nginx|g" -e "s|@PORT@|$port|g" "$NGINX_CONF_IN" >"$tmp/nginx/nginx.conf"
         nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" \
-            -g 'daemon off;' 2>>"$tmp/nginx/error.log" &
+            -g 'daemon off;' 2>"$tmp/nginx/stderr" &
         nginx_pid=$!
-        for i in $(seq 1 100); do
+        for _ in $(seq 1 100); do
             kill -0 "$nginx_pid" 2>/dev/null || break
             if port_in_use "$port"; then
                 nginx_url=http://127.0.0.1:$port/v1/reports
@@ -209,19 +210,19 @@ start_nginx() {
         stop_pid "$nginx_pid" QUIT
         nginx_pid=
     done
-    cat "$tmp/nginx/error.log" >&2 || true
+    cat "$tmp/nginx/stderr" "$tmp/nginx/error.log" >&2 || true
     die "nginx did not start"
 }
 
 # Starts a collector on a fresh database; sets collector_pid, collector_url, db.
 start_collector() { # run name
-    local name=$1 i port
+    local name=$1 port
     db=$tmp/$name.db
     rm -f "$db" "$db-wal" "$db-shm"
     "$collector" serve --listen 127.0.0.1:0 --db "sqlite:$db" --key "$tmp/pseudonym.key" \
         >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
     collector_pid=$!
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         port=$(sed -n 's|^sts-collector: listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
             "$tmp/$name.collector.err" | head -n1)
         if [ -n "$port" ]; then
@@ -237,7 +238,7 @@ start_collector() { # run name
 
 # Stops the collector with SIGTERM; fails if it had died, or does not exit cleanly.
 stop_collector() { # run name
-    local name=$1 rc=0 i
+    local name=$1 rc=0
     if ! kill -0 "$collector_pid" 2>/dev/null; then
         wait "$collector_pid" 2>/dev/null || rc=$?
         collector_pid=
@@ -245,7 +246,7 @@ stop_collector() { # run name
         die "sts-collector died during run $name (exit status $rc)"
     fi
     kill -TERM "$collector_pid"
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
         kill -0 "$collector_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -268,6 +269,13 @@ stop_collector() { # run name
 nonce=$(printf '%04x%04x' $((RANDOM)) $((RANDOM)))
 today=$(date -u +%F)
 
+# What activation.lua's done() prints, read into r_<key>.
+result_keys="requests duration_us sent s202 s200 s204 other codes connect read write status
+timeout p50_us p99_us"
+r_requests='' r_duration_us='' r_sent='' r_s202='' r_s200='' r_s204='' r_other=''
+r_codes='' r_connect='' r_read='' r_write='' r_timeout='' r_p50_us='' r_p99_us=''
+r_first_error=''
+
 # Runs wrk; leaves its output in $tmp/NAME.wrk and the STS-RESULT fields in r_*.
 run_wrk() { # name, url, mode, connections, seconds, [extra lua args]
     local name=$1 url=$2 mode=$3 c=$4 d=$5
@@ -278,9 +286,14 @@ run_wrk() { # name, url, mode, connections, seconds, [extra lua args]
     local line
     line=$(grep '^STS-RESULT ' "$tmp/$name.wrk" | tail -n1) ||
         { cat "$tmp/$name.wrk" >&2; die "wrk printed no result (run $name)"; }
-    local kv
+    local kv k
+    for k in $result_keys; do printf -v "r_$k" '%s' ''; done
     for kv in ${line#STS-RESULT }; do
         printf -v "r_${kv%%=*}" '%s' "${kv#*=}"
+    done
+    for k in $result_keys; do
+        local v="r_$k"
+        [ -n "${!v}" ] || die "wrk's result lacks '$k' (run $name): $line"
     done
     r_first_error=$(sed -n 's/^STS-FIRST-ERROR //p' "$tmp/$name.wrk" | head -n1)
 }
@@ -340,9 +353,13 @@ if [ $check_only -eq 1 ]; then
     command -v jq >/dev/null 2>&1 || echo "check: jq missing, JSON of the bodies not checked" >&2
     echo "check: $n reports sent in 1 s, $nb bodies inspected; nginx answered" \
         "204=$r_s204 other=$r_other; example body:"
-    cat "$(ls "$tmp/dump"/t.*.json | head -n1)"
+    bodies=("$tmp/dump"/t.*.json)
+    cat "${bodies[0]}"
     echo
-    [ "$r_s204" -gt 0 ] && [ "$r_other" -eq 0 ] || { echo "check: nginx answers wrong" >&2; bad=1; }
+    if [ "$r_s204" -eq 0 ] || [ "$r_other" -ne 0 ]; then
+        echo "check: nginx answers wrong" >&2
+        bad=1
+    fi
     [ $bad -eq 0 ] || die "check FAILED"
     echo "check: OK (distinct Luhn-valid IMEIs, distinct report_ids, 400-byte bodies)"
     exit 0
