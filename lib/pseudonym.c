@@ -109,7 +109,9 @@ enum sts_err sts_key_load(const char *path, struct sts_key *key)
     enum sts_err e = STS_EIO;
     struct stat st;
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO put in the key's place must not hang; it is
+     * refused below like anything that is not a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? STS_ENOENT : STS_EIO;
     if (fstat(fd, &st) != 0)
@@ -118,11 +120,21 @@ enum sts_err sts_key_load(const char *path, struct sts_key *key)
         e = STS_EPERM;
         goto out;
     }
-    n = read(fd, text, KEY_FILE_MAX + 1);
-    if (n < 0)
-        goto out;
+    /* read() may return less than asked (signals, some file systems): loop to EOF. */
+    n = 0;
+    while (n <= KEY_FILE_MAX) {
+        ssize_t r = read(fd, text + n, (size_t)(KEY_FILE_MAX + 1 - n));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            goto out;
+        if (r == 0)
+            break;
+        n += r;
+    }
     e = STS_ECORRUPT;
-    if (n > KEY_FILE_MAX)
+    /* A NUL would end the text early and hide whatever follows it. */
+    if (n > KEY_FILE_MAX || memchr(text, '\0', (size_t)n))
         goto out;
     text[n] = '\0';
 

@@ -21,54 +21,89 @@
 #define BAD_DAY "must be a real calendar date as YYYY-MM-DD"
 #define BAD_MONTH "must be a month as YYYY-MM"
 #define TEXT_TOO_LONG "longer than 64 characters"
+#define BAD_TEXT "only letters, digits, space and . _ + / - are allowed"
 
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+ * Returns the length of the valid character at s (n > 0 bytes left), or 0. */
+static size_t utf8_char_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    else if ((c & 0xE0) == 0xC0)
+        len = 2, min = 0x80, c &= 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, min = 0x800, c &= 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, min = 0x10000, c &= 0x07;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[k] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0, len; i < n; i += len)
+        if (!(len = utf8_char_len(s + i, n - i)))
+            return false;
+    return true;
+}
+
+/* Makes s valid UTF-8, since errors go back to the device inside a JSON
+ * answer: a character that snprintf cut in two at the end is dropped, and any
+ * other bad byte (Jansson quotes input byte by byte, and may stop inside a
+ * character) becomes '?'. */
+static void utf8_scrub(char *str)
+{
+    unsigned char *s = (unsigned char *)str;
+    size_t n = strlen(str);
+    for (size_t i = 0, len; i < n; i += len) {
+        if ((len = utf8_char_len(s + i, n - i)))
+            continue;
+        size_t k = i + 1;
+        while (k < n && (s[k] & 0xC0) == 0x80)
+            k++;
+        if (k == n && s[i] >= 0xC0 && n - i < 4) {
+            s[i] = '\0'; /* cut at the end: may have been valid before */
+            return;
+        }
+        s[i] = '?';
+        len = 1;
+    }
+}
 
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
         snprintf(err->field, sizeof err->field, "%s", field);
+        utf8_scrub(err->field);
         va_start(ap, fmt);
         vsnprintf(err->detail, sizeof err->detail, fmt, ap);
         va_end(ap);
+        utf8_scrub(err->detail);
     }
     return STS_EINVAL;
 }
 
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const unsigned char *s, size_t n)
+static bool text_char_ok(char c)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2, min = 0x80, c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, min = 0x800, c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4, min = 0x10000, c &= 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            c = (c << 6) | (s[i + k] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == ' ' || c == '.' || c == '_' || c == '+' || c == '/' || c == '-';
 }
 
 bool sts_report_text_valid(const char *s)
@@ -76,13 +111,9 @@ bool sts_report_text_valid(const char *s)
     size_t n = strlen(s);
     if (n < 1 || n > STS_TEXT_MAX)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == ' ' || c == '.' || c == '_' || c == '+' || c == '/' || c == '-';
-        if (!ok)
+    for (size_t i = 0; i < n; i++)
+        if (!text_char_ok(s[i]))
             return false;
-    }
     return true;
 }
 
@@ -113,7 +144,7 @@ static enum sts_err check_text(const char *field, const char *s, struct sts_fiel
     if (n > STS_TEXT_MAX)
         return fail(err, field, "longer than %d characters", STS_TEXT_MAX);
     if (!sts_report_text_valid(s))
-        return fail(err, field, "only letters, digits, space and . _ + / - are allowed");
+        return fail(err, field, BAD_TEXT);
     return STS_OK;
 }
 
@@ -174,7 +205,7 @@ enum sts_err sts_report_validate(const struct sts_report *r, int32_t today,
  * do not fit (the grammar check that follows gives the precise reason for
  * values that do fit). */
 static enum sts_err take_string(json_t *v, const char *key, char *dst, size_t cap,
-                                const char *too_long, struct sts_field_error *err)
+                                const char *too_long, bool text, struct sts_field_error *err)
 {
     if (!json_is_string(v))
         return fail(err, key, "must be a string");
@@ -182,8 +213,16 @@ static enum sts_err take_string(json_t *v, const char *key, char *dst, size_t ca
     const char *s = json_string_value(v);
     if (memchr(s, '\0', n))
         return fail(err, key, "must not contain NUL characters");
-    if (n >= cap)
+    if (n >= cap) {
+        /* Too many bytes is not always too many characters: 40 'é' are 80
+         * bytes, and what is wrong with them is the alphabet. */
+        if (text) {
+            for (size_t i = 0; i < n; i++)
+                if (!text_char_ok(s[i]))
+                    return fail(err, key, BAD_TEXT);
+        }
         return fail(err, key, "%s", too_long);
+    }
     memcpy(dst, s, n + 1);
     return STS_OK;
 }
@@ -211,19 +250,34 @@ static const struct key_rule *find_key(const char *name)
     return NULL;
 }
 
-/* Jansson reports a duplicate as: duplicate object key near '"imei"'. */
-static void duplicate_key_name(const char *text, char *out, size_t cap)
+/* Names the key Jansson found twice. Its message quotes the key only when the
+ * token is short, and as written (escapes included), so the name is taken from
+ * the body instead: Jansson stops right after the key's closing quote; the
+ * string literal that ends there is decoded. Falls back to "body". */
+static void duplicate_key_name(const char *body, size_t len, int pos, char *out, size_t cap)
 {
-    const char *p = strstr(text, "'\"");
     snprintf(out, cap, "body");
-    if (!p)
+    if (pos < 2 || (size_t)pos > len || body[pos - 1] != '"')
         return;
-    p += 2;
-    const char *q = strstr(p, "\"'");
-    if (q && (size_t)(q - p) < cap && q > p) {
-        memcpy(out, p, (size_t)(q - p));
-        out[q - p] = '\0';
+    size_t close = (size_t)pos - 1, open = close;
+    for (;;) {
+        if (open == 0)
+            return;
+        open--;
+        if (body[open] != '"')
+            continue;
+        size_t backslashes = 0;
+        while (backslashes < open && body[open - backslashes - 1] == '\\')
+            backslashes++;
+        if (backslashes % 2 == 0)
+            break;
     }
+    json_t *key = json_loadb(body + open, close - open + 1, JSON_DECODE_ANY, NULL);
+    if (json_is_string(key)) {
+        snprintf(out, cap, "%s", json_string_value(key));
+        utf8_scrub(out);
+    }
+    json_decref(key);
 }
 
 static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report *out,
@@ -280,21 +334,22 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
         char *dst;
         size_t cap;
         const char *too_long;
+        bool text; /* brand, model, sw */
     } strings[] = {
-        {"report_id", out->report_id, sizeof out->report_id, BAD_ID},
-        {"brand", out->brand, sizeof out->brand, TEXT_TOO_LONG},
-        {"model", out->model, sizeof out->model, TEXT_TOO_LONG},
-        {"sw", out->sw, sizeof out->sw, TEXT_TOO_LONG},
-        {"country", out->country, sizeof out->country, BAD_COUNTRY},
-        {"imei", out->imei, sizeof out->imei, "must be exactly 15 digits"},
-        {"day", out->day, sizeof out->day, BAD_DAY},
-        {"cohort", out->cohort, sizeof out->cohort, BAD_MONTH},
-        {"period", out->period, sizeof out->period, BAD_MONTH},
+        {"report_id", out->report_id, sizeof out->report_id, BAD_ID, false},
+        {"brand", out->brand, sizeof out->brand, TEXT_TOO_LONG, true},
+        {"model", out->model, sizeof out->model, TEXT_TOO_LONG, true},
+        {"sw", out->sw, sizeof out->sw, TEXT_TOO_LONG, true},
+        {"country", out->country, sizeof out->country, BAD_COUNTRY, false},
+        {"imei", out->imei, sizeof out->imei, "must be exactly 15 digits", false},
+        {"day", out->day, sizeof out->day, BAD_DAY, false},
+        {"cohort", out->cohort, sizeof out->cohort, BAD_MONTH, false},
+        {"period", out->period, sizeof out->period, BAD_MONTH, false},
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         json_t *sv = json_object_get(root, strings[i].key);
         if (sv && (e = take_string(sv, strings[i].key, strings[i].dst, strings[i].cap,
-                                   strings[i].too_long, err)))
+                                   strings[i].too_long, strings[i].text, err)))
             return e;
     }
     if (json_object_get(root, "country") && out->country[0] == '\0')
@@ -323,8 +378,8 @@ enum sts_err sts_report_parse(const char *body, size_t len, int32_t today,
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (json_error_code(&jerr) == json_error_duplicate_key) {
-            char key[32];
-            duplicate_key_name(jerr.text, key, sizeof key);
+            char key[sizeof err->field];
+            duplicate_key_name(body, len, jerr.position, key, sizeof key);
             return fail(err, key, "appears more than once");
         }
         if (json_error_code(&jerr) == json_error_out_of_memory)

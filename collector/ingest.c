@@ -1,0 +1,134 @@
+/* The group-commit writer: a mutex-protected FIFO of jobs and one thread that
+ * drains it into transactions. While one transaction commits, new jobs pile
+ * up and go into the next: batches grow with the load by themselves. */
+#include "ingest.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct ingest {
+    struct store *store;
+    size_t max_batch;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct ingest_job *head, *tail;
+    bool stopping;
+    pthread_t thread;
+    struct ingest_stats stats;
+    struct store_record **batch; /* max_batch pointers */
+};
+
+static void *writer(void *arg)
+{
+    struct ingest *ing = arg;
+    for (;;) {
+        pthread_mutex_lock(&ing->lock);
+        while (!ing->head && !ing->stopping)
+            pthread_cond_wait(&ing->wake, &ing->lock);
+        if (!ing->head) {
+            pthread_mutex_unlock(&ing->lock);
+            return NULL;
+        }
+        struct ingest_job *first = ing->head, *last = first;
+        size_t n = 1;
+        while (last->next && n < ing->max_batch) {
+            last = last->next;
+            n++;
+        }
+        ing->head = last->next;
+        if (!ing->head)
+            ing->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&ing->lock);
+
+        size_t i = 0;
+        for (struct ingest_job *j = first; j; j = j->next)
+            ing->batch[i++] = &j->rec;
+        enum sts_err e = store_write(ing->store, ing->batch, n);
+
+        pthread_mutex_lock(&ing->lock);
+        ing->stats.batches++;
+        ing->stats.records += n;
+        if (e != STS_OK)
+            ing->stats.failed += n;
+        if (n > ing->stats.largest_batch)
+            ing->stats.largest_batch = n;
+        pthread_mutex_unlock(&ing->lock);
+
+        for (struct ingest_job *j = first, *next; j; j = next) {
+            next = j->next; /* done() may free j */
+            j->done(j);
+        }
+    }
+}
+
+enum sts_err ingest_new(struct store *store, size_t max_batch, struct ingest **out)
+{
+    struct ingest *ing = calloc(1, sizeof *ing);
+    if (!ing)
+        return STS_ENOMEM;
+    ing->store = store;
+    ing->max_batch = max_batch ? max_batch : 1;
+    ing->batch = calloc(ing->max_batch, sizeof *ing->batch);
+    if (!ing->batch)
+        goto fail_batch;
+    if (pthread_mutex_init(&ing->lock, NULL) != 0)
+        goto fail_batch;
+    if (pthread_cond_init(&ing->wake, NULL) != 0)
+        goto fail_mutex;
+    if (pthread_create(&ing->thread, NULL, writer, ing) != 0)
+        goto fail_cond;
+    *out = ing;
+    return STS_OK;
+fail_cond:
+    pthread_cond_destroy(&ing->wake);
+fail_mutex:
+    pthread_mutex_destroy(&ing->lock);
+fail_batch:
+    free(ing->batch);
+    free(ing);
+    return STS_ENOMEM;
+}
+
+void ingest_submit(struct ingest *ing, struct ingest_job *job)
+{
+    job->next = NULL;
+    job->rec.outcome = STORE_PENDING;
+    pthread_mutex_lock(&ing->lock);
+    if (ing->stopping) {
+        pthread_mutex_unlock(&ing->lock);
+        job->rec.outcome = STORE_FAILED;
+        job->done(job);
+        return;
+    }
+    if (ing->tail)
+        ing->tail->next = job;
+    else
+        ing->head = job;
+    ing->tail = job;
+    pthread_cond_signal(&ing->wake);
+    pthread_mutex_unlock(&ing->lock);
+}
+
+void ingest_free(struct ingest *ing)
+{
+    if (!ing)
+        return;
+    pthread_mutex_lock(&ing->lock);
+    ing->stopping = true;
+    pthread_cond_signal(&ing->wake);
+    pthread_mutex_unlock(&ing->lock);
+    pthread_join(ing->thread, NULL);
+    pthread_cond_destroy(&ing->wake);
+    pthread_mutex_destroy(&ing->lock);
+    free(ing->batch);
+    free(ing);
+}
+
+void ingest_get_stats(struct ingest *ing, struct ingest_stats *out)
+{
+    pthread_mutex_lock(&ing->lock);
+    *out = ing->stats;
+    pthread_mutex_unlock(&ing->lock);
+}

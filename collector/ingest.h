@@ -1,0 +1,49 @@
+/* Group commit: HTTP threads hand records to one writer thread, which stores
+ * everything queued so far in a single transaction and then tells each
+ * submitter its outcome. Concurrent reports thus share one fsync, and no
+ * answer is sent before its record is committed. */
+#ifndef STS_INGEST_H
+#define STS_INGEST_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+struct ingest_job;
+
+/* Called on the writer thread once job->rec.outcome is final. It must not
+ * block; it may free the job. */
+typedef void (*ingest_done_fn)(struct ingest_job *job);
+
+/* Caller-owned; must stay valid until done is called. */
+struct ingest_job {
+    struct store_record rec;
+    ingest_done_fn done;
+    void *ctx;
+    struct ingest_job *next; /* queue link, owned by the ingest queue */
+};
+
+struct ingest_stats {
+    unsigned long long batches, records, failed;
+    size_t largest_batch;
+};
+
+struct ingest;
+
+/* Starts the writer thread over store (borrowed; must outlive the ingest).
+ * At most max_batch records go into one transaction.
+ * Errors: STS_ENOMEM, STS_EIO (thread creation failed). */
+enum sts_err ingest_new(struct store *store, size_t max_batch, struct ingest **out);
+
+/* Queues job; done will be called exactly once, from the writer thread.
+ * Thread-safe. After ingest_free has started, jobs fail at once
+ * (outcome STORE_FAILED). */
+void ingest_submit(struct ingest *ing, struct ingest_job *job);
+
+/* Writes what is queued, stops the writer thread, frees. NULL does nothing. */
+void ingest_free(struct ingest *ing);
+
+/* A consistent copy of the counters. Thread-safe. */
+void ingest_get_stats(struct ingest *ing, struct ingest_stats *out);
+
+#endif

@@ -1,0 +1,446 @@
+/* sts-collector: command-line entry. Each subcommand parses its flags here
+ * and calls the modules that do the work. Exit: 0 ok, 1 failure, 2 usage. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "stats.h"
+#include "store.h"
+#include "sts/date.h"
+#include "sts/imei.h"
+#include "sts/pseudonym.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: sts-collector COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  keygen --out FILE [--token]      create a pseudonym key (or, with --token, an API\n"
+    "                                   token) in a new file with mode 0600\n"
+    "  serve --db URI --key FILE [--listen HOST:PORT] [--token-file FILE]\n"
+    "        [--config FILE] [--threads N] [--max-batch N] [--k N]\n"
+    "                                   receive reports (default listen 127.0.0.1:8080)\n"
+    "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
+    "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format table|csv|json] [--k N]\n"
+    "                                   print figures (cells under k devices are hidden)\n"
+    "  export --imei IMEI --db URI --key FILE   print what is held about one device\n"
+    "  erase --imei IMEI --db URI --key FILE    delete what is held about one device\n"
+    "  audit --db URI                   summarise what the database holds\n"
+    "\n"
+    "URI: sqlite:PATH (or a plain path)\n"
+    "  --help, --version\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sts-collector: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'sts-collector --help'.\n");
+    return EXIT_USAGE;
+}
+
+static int fail(const char *what, const char *why)
+{
+    fprintf(stderr, "sts-collector: %s: %s\n", what, why);
+    return EXIT_FAILURE;
+}
+
+static const char *key_error(enum sts_err e)
+{
+    switch (e) {
+    case STS_ENOENT: return "no such file; create one with 'sts-collector keygen --out FILE'";
+    case STS_EPERM: return "the key file is readable by others; chmod 600 it";
+    case STS_ECORRUPT: return "not a key file written by 'sts-collector keygen'";
+    default: return sts_strerror(e);
+    }
+}
+
+enum opt_id {
+    OPT_OUT = 256, OPT_TOKEN, OPT_DB, OPT_KEY, OPT_LISTEN, OPT_TOKEN_FILE, OPT_CONFIG,
+    OPT_THREADS, OPT_MAX_BATCH, OPT_K, OPT_BY, OPT_PERIOD, OPT_FROM, OPT_TO, OPT_FORMAT,
+    OPT_IMEI, OPT_HELP
+};
+
+static const struct option options[] = {
+    {"out", required_argument, NULL, OPT_OUT},
+    {"token", no_argument, NULL, OPT_TOKEN},
+    {"db", required_argument, NULL, OPT_DB},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
+    {"k", required_argument, NULL, OPT_K},
+    {"by", required_argument, NULL, OPT_BY},
+    {"period", required_argument, NULL, OPT_PERIOD},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"to", required_argument, NULL, OPT_TO},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"imei", required_argument, NULL, OPT_IMEI},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* Everything any subcommand may be given; each checks what it needs. */
+struct args {
+    struct collector_config cfg;
+    const char *out, *imei, *format;
+    struct stats_args stats;
+    int token;
+    unsigned seen; /* bit per option id - OPT_OUT */
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    char why[256];
+    const char *config = NULL;
+    struct { const char *name, *value; } sets[16];
+    size_t nsets = 0;
+    int c;
+    config_defaults(&a->cfg);
+    a->format = "table";
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (c == '?')
+            return usage_error("%s", "bad option");
+        a->seen |= 1u << (c - OPT_OUT);
+        switch (c) {
+        case OPT_OUT: a->out = optarg; break;
+        case OPT_TOKEN: a->token = 1; break;
+        case OPT_CONFIG: config = optarg; break;
+        case OPT_DB: sets[nsets].name = "db"; goto set;
+        case OPT_KEY: sets[nsets].name = "key"; goto set;
+        case OPT_LISTEN: sets[nsets].name = "listen"; goto set;
+        case OPT_TOKEN_FILE: sets[nsets].name = "token_file"; goto set;
+        case OPT_THREADS: sets[nsets].name = "threads"; goto set;
+        case OPT_MAX_BATCH: sets[nsets].name = "max_batch"; goto set;
+        case OPT_K: sets[nsets].name = "k"; goto set;
+        case OPT_BY: a->stats.by = optarg; break;
+        case OPT_PERIOD: a->stats.period = optarg; break;
+        case OPT_FROM: a->stats.from = optarg; break;
+        case OPT_TO: a->stats.to = optarg; break;
+        case OPT_FORMAT: a->format = optarg; break;
+        case OPT_IMEI: a->imei = optarg; break;
+        case OPT_HELP: fputs(usage_text, stdout); exit(EXIT_SUCCESS);
+        }
+        continue;
+    set:
+        if (nsets + 1 >= sizeof sets / sizeof sets[0])
+            return usage_error("%s", "too many options");
+        sets[nsets++].value = optarg;
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    /* Flags win over the file, whatever their order on the line. */
+    if (config && config_load(&a->cfg, config, why, sizeof why) != STS_OK)
+        return usage_error("%s", why);
+    for (size_t i = 0; i < nsets; i++)
+        if (config_set(&a->cfg, sets[i].name, sets[i].value, why, sizeof why) != STS_OK)
+            return usage_error("%s", why);
+    /* Whoever runs the CLI holds the database: --k sets the floor there. Over
+     * HTTP a query may only raise it (see stats.h). */
+    a->stats.k_min = a->cfg.k;
+    return 0;
+}
+
+static int cmd_keygen(struct args *a)
+{
+    if (!a->out)
+        return usage_error("%s", "keygen needs --out FILE");
+    if (!a->token) {
+        enum sts_err e = sts_key_generate(a->out);
+        if (e == STS_EEXIST)
+            return fail(a->out, "already exists; an existing key is never overwritten");
+        if (e != STS_OK)
+            return fail(a->out, sts_strerror(e));
+        fprintf(stderr, "sts-collector: wrote pseudonym key to %s (mode 0600); keep it out of "
+                        "the database and its backups\n", a->out);
+        return EXIT_SUCCESS;
+    }
+    unsigned char raw[24];
+    char hex[2 * sizeof raw + 2];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return fail("token", "no randomness");
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    hex[2 * sizeof raw] = '\n';
+    int fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(a->out, strerror(errno));
+    ssize_t w = write(fd, hex, 2 * sizeof raw + 1);
+    if (w != (ssize_t)(2 * sizeof raw + 1) || fsync(fd) != 0) {
+        close(fd);
+        unlink(a->out);
+        return fail(a->out, "cannot write");
+    }
+    close(fd);
+    fprintf(stderr, "sts-collector: wrote API token to %s (mode 0600)\n", a->out);
+    return EXIT_SUCCESS;
+}
+
+static int load_key(const char *path, struct sts_key *key)
+{
+    if (!*path)
+        return usage_error("%s", "--key FILE is required");
+    enum sts_err e = sts_key_load(path, key);
+    if (e != STS_OK)
+        return fail(path, key_error(e));
+    return 0;
+}
+
+static int open_db(const char *uri, unsigned flags, struct store **store)
+{
+    char why[512] = "";
+    if (!*uri)
+        return usage_error("%s", "--db URI is required (e.g. sqlite:/var/lib/sts/sts.db)");
+    enum sts_err e = store_open(uri, flags, store, why, sizeof why);
+    if (e != STS_OK)
+        return fail("database", why[0] ? why : sts_strerror(e));
+    return 0;
+}
+
+static int cmd_serve(struct args *a)
+{
+    struct collector_config *cfg = &a->cfg;
+    struct sts_key key;
+    struct store *store = NULL;
+    struct ingest *ing = NULL;
+    struct http_server *srv = NULL;
+    char *token = NULL;
+    char why[512] = "";
+    int rc;
+    sigset_t sigs;
+
+    if (!*cfg->db)
+        return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts/sts.db)");
+    if ((rc = load_key(cfg->key, &key)) != 0)
+        return rc;
+    rc = EXIT_FAILURE;
+    if (*cfg->token_file && config_read_token(cfg->token_file, &token, why, sizeof why) != STS_OK) {
+        fail("token", why);
+        goto out;
+    }
+    /* Threads inherit this mask, so only sigwait below sees these signals. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (open_db(cfg->db, STORE_CREATE, &store) != 0)
+        goto out;
+    if (ingest_new(store, cfg->max_batch, &ing) != STS_OK) {
+        fail("ingest", "cannot start the writer thread");
+        goto out;
+    }
+    struct http_config hc = {
+        .listen = cfg->listen, .threads = cfg->threads, .max_body = cfg->max_body,
+        .connection_limit = cfg->connection_limit, .timeout_s = cfg->timeout_s,
+        .token = token, .db_uri = cfg->db,
+    };
+    if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
+        fail("serve", why);
+        goto out;
+    }
+    char host[128];
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen),
+             cfg->listen);
+    fprintf(stderr, "sts-collector: listening on http://%s:%u\n", host, http_port(srv));
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "sts-collector: signal %d, stopping\n", sig);
+    rc = EXIT_SUCCESS;
+out:
+    if (srv) {
+        struct http_counters hc2;
+        http_stop(srv);
+        http_get_counters(srv, &hc2);
+    }
+    if (ing) {
+        struct ingest_stats st;
+        ingest_get_stats(ing, &st);
+        ingest_free(ing);
+        fprintf(stderr,
+                "sts-collector: stored %llu records in %llu transactions (largest %zu), "
+                "%llu failed\n",
+                st.records, st.batches, st.largest_batch, st.failed);
+    }
+    store_close(store);
+    sts_key_cleanse(&key);
+    free(token);
+    return rc;
+}
+
+static int cmd_stats(struct args *a, const char *which)
+{
+    struct store *store;
+    struct sts_field_error fe;
+    int rc = open_db(a->cfg.db, 0, &store);
+    if (rc)
+        return rc;
+    enum sts_err e = stats_print(store, which, &a->stats, a->format, stdout, &fe);
+    store_close(store);
+    if (e == STS_EINVAL || e == STS_ENOENT) {
+        fprintf(stderr, "sts-collector: --%s: %s\n", fe.field, fe.detail);
+        return EXIT_USAGE;
+    }
+    if (e != STS_OK)
+        return fail("stats", sts_strerror(e));
+    return EXIT_SUCCESS;
+}
+
+static int device_pseudonym(struct args *a, struct sts_key *key, unsigned char *p)
+{
+    const char *why;
+    if (!a->imei)
+        return usage_error("%s", "--imei IMEI is required");
+    if (!sts_imei_valid(a->imei, &why))
+        return usage_error("--imei: %s", why);
+    int rc = load_key(a->cfg.key, key);
+    if (rc)
+        return rc;
+    enum sts_err e = sts_pseudonym(key, a->imei, p);
+    sts_key_cleanse(key);
+    return e == STS_OK ? 0 : fail("pseudonym", sts_strerror(e));
+}
+
+static int cmd_export(struct args *a)
+{
+    struct sts_key key;
+    unsigned char p[STS_PSEUDONYM_LEN];
+    struct store *store;
+    struct store_device dev;
+    int rc = device_pseudonym(a, &key, p);
+    if (rc || (rc = open_db(a->cfg.db, 0, &store)))
+        return rc;
+    enum sts_err e = store_device_get(store, p, &dev);
+    store_close(store);
+    if (e == STS_ENOENT) {
+        printf("{\"held\":false}\n");
+        return EXIT_SUCCESS;
+    }
+    if (e != STS_OK)
+        return fail("export", sts_strerror(e));
+    char day[STS_DAY_LEN + 1], rid[33], ph[2 * STS_PSEUDONYM_LEN + 1];
+    sts_day_format(dev.day, day);
+    for (int i = 0; i < 16; i++)
+        snprintf(rid + 2 * i, 3, "%02x", dev.report_id[i]);
+    for (int i = 0; i < STS_PSEUDONYM_LEN; i++)
+        snprintf(ph + 2 * i, 3, "%02x", p[i]);
+    json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:I}", "held", 1, "pseudonym",
+                          ph, "key_id", "", "report_id", rid, "brand", dev.brand, "model",
+                          dev.model, "sw", dev.sw, "country",
+                          dev.country[0] ? json_string(dev.country) : json_null(), "day", day,
+                          "reactivations", (json_int_t)dev.reactivations);
+    char kid[9];
+    snprintf(kid, sizeof kid, "%08x", (unsigned)dev.key_id);
+    if (o)
+        json_object_set_new(o, "key_id", json_string(kid));
+    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!s)
+        return fail("export", "out of memory");
+    printf("%s\n", s);
+    free(s);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_erase(struct args *a)
+{
+    struct sts_key key;
+    unsigned char p[STS_PSEUDONYM_LEN];
+    struct store *store;
+    int64_t n = 0;
+    int rc = device_pseudonym(a, &key, p);
+    if (rc || (rc = open_db(a->cfg.db, 0, &store)))
+        return rc;
+    enum sts_err e = store_device_erase(store, p, &n);
+    store_close(store);
+    if (e != STS_OK)
+        return fail("erase", sts_strerror(e));
+    printf("erased %lld row(s) naming this device; anonymous counters are kept\n", (long long)n);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_audit(struct args *a)
+{
+    struct store *store;
+    struct store_audit au;
+    int rc = open_db(a->cfg.db, 0, &store);
+    if (rc)
+        return rc;
+    enum sts_err e = store_audit(store, &au);
+    store_close(store);
+    if (e != STS_OK)
+        return fail("audit", sts_strerror(e));
+    printf("devices (one row each, keyed by HMAC-SHA256 pseudonym): %lld\n"
+           "re-activations (same device, new report):             %lld\n"
+           "pseudonym key ids in use:                             %lld\n"
+           "sales counter cells:                                  %lld\n"
+           "lifetime counter cells (no device identifier):        %lld\n"
+           "lifetime report ids kept for de-duplication:          %lld\n"
+           "never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,\n"
+           "client IP address, installed apps, usage\n",
+           (long long)au.devices, (long long)au.reactivations, (long long)au.key_ids,
+           (long long)au.sales_cells, (long long)au.lifetime_cells, (long long)au.pings_seen);
+    return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("%s", "missing command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("sts-collector %s\n", STS_VERSION);
+        return EXIT_SUCCESS;
+    }
+    struct args a;
+    memset(&a, 0, sizeof a);
+    const char *which = NULL;
+    int shift = 1;
+    if (strcmp(cmd, "stats") == 0) {
+        if (argc < 3 || argv[2][0] == '-')
+            return usage_error("%s", "stats needs a statistic: sales");
+        which = argv[2];
+        shift = 2;
+    }
+    int rc = parse_args(argc - shift, argv + shift, &a);
+    if (rc)
+        return rc;
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(&a);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(&a);
+    if (strcmp(cmd, "stats") == 0)
+        return cmd_stats(&a, which);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(&a);
+    if (strcmp(cmd, "erase") == 0)
+        return cmd_erase(&a);
+    if (strcmp(cmd, "audit") == 0)
+        return cmd_audit(&a);
+    return usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,36 @@
+/* Statistics the maker reads, computed from the rollup counters, with the
+ * privacy floor applied to every figure before it leaves this module. The
+ * same query rules and results serve the CLI (table, CSV, JSON) and the HTTP
+ * API (JSON). */
+#ifndef STS_STATS_H
+#define STS_STATS_H
+
+#include <stdio.h>
+
+#include "store.h"
+#include "sts/report.h"
+
+#define STATS_DEFAULT_K 10
+
+/* Query parameters as text, as they come from flags or a query string; NULL
+ * means "not given". */
+struct stats_args {
+    const char *by;     /* comma list of brand, model, sw, country */
+    const char *period; /* day | week | month; NULL = whole range */
+    const char *from;   /* YYYY-MM-DD, inclusive */
+    const char *to;     /* YYYY-MM-DD, inclusive */
+    const char *k;      /* privacy floor; may only raise k_min */
+    long k_min;         /* the configured floor (0 = STATS_DEFAULT_K) */
+};
+
+/* Runs statistic `which` ("sales") and renders it as JSON into *json
+ * (caller frees). Errors: STS_ENOENT (unknown statistic), STS_EINVAL (bad
+ * parameter, *err says which), STS_EIO, STS_ENOMEM. */
+enum sts_err stats_api(struct store *store, const char *which, const struct stats_args *args,
+                       char **json, struct sts_field_error *err);
+
+/* Same, rendered as "table", "csv" or "json" to out. */
+enum sts_err stats_print(struct store *store, const char *which, const struct stats_args *args,
+                         const char *format, FILE *out, struct sts_field_error *err);
+
+#endif

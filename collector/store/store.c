@@ -1,0 +1,57 @@
+/* Picks the storage backend from the database URI and forwards calls to it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+enum sts_err store_open(const char *uri, unsigned flags, struct store **out, char *why,
+                        size_t whylen)
+{
+    if (strncmp(uri, "sqlite:", 7) == 0)
+        return store_sqlite_open(uri + 7, flags, out, why, whylen);
+    if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0) {
+        if (why)
+            snprintf(why, whylen, "PostgreSQL support is not built into this collector");
+        return STS_EUNSUPPORTED;
+    }
+    if (strstr(uri, "://")) {
+        if (why)
+            snprintf(why, whylen, "unknown database URI scheme in '%s' (use sqlite:PATH)", uri);
+        return STS_EINVAL;
+    }
+    return store_sqlite_open(uri, flags, out, why, whylen);
+}
+
+void store_close(struct store *store)
+{
+    if (store)
+        store->ops->close(store);
+}
+
+enum sts_err store_write(struct store *store, struct store_record *const *recs, size_t n)
+{
+    return store->ops->write(store, recs, n);
+}
+
+enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
+                         void *ctx)
+{
+    return store->ops->sales(store, from, to, cb, ctx);
+}
+
+enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
+                              struct store_device *out)
+{
+    return store->ops->device_get(store, pseudonym, out);
+}
+
+enum sts_err store_device_erase(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
+                                int64_t *erased)
+{
+    return store->ops->device_erase(store, pseudonym, erased);
+}
+
+enum sts_err store_audit(struct store *store, struct store_audit *out)
+{
+    return store->ops->audit(store, out);
+}

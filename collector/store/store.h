@@ -1,0 +1,108 @@
+/* The collector's storage interface: one implementation per database
+ * (store_sqlite.c; PostgreSQL later). A store is used by one writer thread
+ * (store_write) and, through a separate handle, by readers (statistics, admin).
+ * Records passed in are borrowed; the store keeps no pointer to them. */
+#ifndef STS_STORE_H
+#define STS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sts/err.h"
+#include "sts/pseudonym.h"
+#include "sts/report.h"
+
+enum store_outcome {
+    STORE_PENDING = 0,
+    STORE_NEW,          /* first activation of a device, or a new lifetime ping */
+    STORE_REACTIVATION, /* known device, new report_id: factory reset or resale */
+    STORE_DUPLICATE,    /* report_id already stored: nothing new written */
+    STORE_FAILED        /* the transaction failed: nothing written */
+};
+
+/* What is stored of one report: never the raw IMEI, never an address. */
+struct store_record {
+    enum sts_report_type type;
+    uint8_t report_id[16];
+    char brand[STS_TEXT_MAX + 1];
+    char model[STS_TEXT_MAX + 1];
+    char sw[STS_TEXT_MAX + 1];
+    char country[3];                     /* "" = owner did not consent */
+    /* activation */
+    uint8_t pseudonym[STS_PSEUDONYM_LEN];
+    uint32_t key_id;
+    int32_t day;
+    /* lifetime */
+    int32_t cohort;
+    int32_t period;
+    bool first;
+    enum store_outcome outcome;          /* set by store_write */
+};
+
+/* One row of the sales rollup: activations of one day and one combination of
+ * brand, model, sw and country (country "" = not consented). */
+struct store_sales_row {
+    int32_t day;
+    const char *brand, *model, *sw, *country;
+    int64_t activations;
+    int64_t reactivations;
+};
+
+/* Receives rows; returns 0 to go on, non-zero to stop early. Strings are
+ * valid only during the call. */
+typedef int (*store_sales_cb)(const struct store_sales_row *row, void *ctx);
+
+/* What is held about one device, for export. */
+struct store_device {
+    uint32_t key_id;
+    uint8_t report_id[16];
+    int32_t day;
+    char brand[STS_TEXT_MAX + 1], model[STS_TEXT_MAX + 1], sw[STS_TEXT_MAX + 1];
+    char country[3];
+    int64_t reactivations;
+};
+
+struct store;
+
+#define STORE_CREATE 1u /* create the database and its schema if missing */
+
+/* Opens the database named by uri ("sqlite:PATH" or a plain path); with
+ * STORE_CREATE in flags, creates it and its schema if needed. On failure, why
+ * (if not NULL) gets a message for the operator. Errors: STS_EINVAL (bad
+ * uri), STS_ENOENT (no database and no STORE_CREATE), STS_EIO, STS_ECORRUPT,
+ * STS_EUNSUPPORTED, STS_ENOMEM. */
+enum sts_err store_open(const char *uri, unsigned flags, struct store **out, char *why,
+                        size_t whylen);
+
+/* Closes the store; store_close(NULL) does nothing. */
+void store_close(struct store *store);
+
+/* Writes n records in one durable transaction and sets each outcome. If the
+ * transaction fails nothing is written and every outcome is STORE_FAILED.
+ * Errors: STS_EIO. Not thread-safe: one writer per store. */
+enum sts_err store_write(struct store *store, struct store_record *const *recs, size_t n);
+
+/* Calls cb for every sales rollup row with from <= day <= to.
+ * Errors: STS_EIO. */
+enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
+                         void *ctx);
+
+/* Looks up a device by pseudonym. Errors: STS_ENOENT, STS_EIO. */
+enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
+                              struct store_device *out);
+
+/* Deletes every row that names the device (activation and re-activations);
+ * anonymous counters stay. *erased gets the number of rows deleted.
+ * Errors: STS_EIO. */
+enum sts_err store_device_erase(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
+                                int64_t *erased);
+
+/* Counts for the audit command. */
+struct store_audit {
+    int64_t devices, reactivations, sales_cells, lifetime_cells, pings_seen;
+    int64_t key_ids;
+};
+enum sts_err store_audit(struct store *store, struct store_audit *out);
+
+#endif

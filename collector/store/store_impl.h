@@ -1,0 +1,28 @@
+/* What each storage backend provides to store.c: a table of operations.
+ * Only store.c and the backends include this. */
+#ifndef STS_STORE_IMPL_H
+#define STS_STORE_IMPL_H
+
+#include "store.h"
+
+struct store_ops {
+    void (*close)(struct store *store);
+    enum sts_err (*write)(struct store *store, struct store_record *const *recs, size_t n);
+    enum sts_err (*sales)(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
+                          void *ctx);
+    enum sts_err (*device_get)(struct store *store, const uint8_t *pseudonym,
+                               struct store_device *out);
+    enum sts_err (*device_erase)(struct store *store, const uint8_t *pseudonym,
+                                 int64_t *erased);
+    enum sts_err (*audit)(struct store *store, struct store_audit *out);
+};
+
+/* Every backend's handle starts with this. */
+struct store {
+    const struct store_ops *ops;
+};
+
+enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **out, char *why,
+                               size_t whylen);
+
+#endif

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The newcomer's demo: sets up what is missing, builds, creates a pseudonym key
+# and an API token, starts a collector on a fresh SQLite file on 127.0.0.1,
+# drives a simulated fleet through it, prints the sales figures and stops the
+# collector. Everything it makes stays in ./demo-run/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+devices=${STS_DEMO_DEVICES:-10000}
+
+bash scripts/deps.sh
+bash scripts/build.sh release >/dev/null
+bin=build/release
+
+run=demo-run
+rm -rf "$run"
+mkdir -p "$run"
+"$bin/sts-collector" keygen --out "$run/pseudonym.key"
+"$bin/sts-collector" keygen --token --out "$run/api.token"
+
+"$bin/sts-collector" serve --listen 127.0.0.1:0 --db "sqlite:$run/sts.db" \
+  --key "$run/pseudonym.key" --token-file "$run/api.token" 2>"$run/collector.log" &
+collector=$!
+trap 'kill "$collector" 2>/dev/null || true; wait "$collector" 2>/dev/null || true' EXIT
+
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$run/collector.log" || true)
+  [ -n "$url" ] && break
+  kill -0 "$collector" 2>/dev/null || { cat "$run/collector.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "demo: the collector did not start" >&2; exit 1; }
+echo "demo: collector on $url, database $run/sts.db"
+
+"$bin/sts-fleet" --collector "$url" --devices "$devices" --seed 1 --months 12 \
+  --concurrency 32 --token-file "$run/api.token"
+
+echo
+echo "== Activations by model"
+"$bin/sts-collector" stats sales --db "sqlite:$run/sts.db" --by model
+echo
+echo "== Activations by country ('-' = the owner did not consent to share it)"
+"$bin/sts-collector" stats sales --db "sqlite:$run/sts.db" --by country
+
+kill "$collector"
+wait "$collector" || true
+trap - EXIT
+echo
+tail -1 "$run/collector.log"
+echo "demo: done; the database, key, token and log are in $run/"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs, with apt-get and only if missing, the Debian 12 packages STS needs
+# to build, test and run its demo. Run as root (or through sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
+  libsqlite3-dev sqlite3 libcmocka-dev curl ca-certificates
+)
+if [ "${STS_DEPS_BENCH:-0}" = 1 ]; then
+  packages+=(wrk nginx-light)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "sts: installing missing packages: ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
