@@ -31,6 +31,7 @@ conns_list="64 256"
 modes_list="keepalive close"
 bin=${STS_BIN:-$HERE/../build}
 threads=2
+serve_args=
 nginx_only=0
 check_only=0
 keep=0
@@ -47,6 +48,7 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
   --modes "M ..."  keepalive and/or close (default "keepalive close")
   --bin DIR        where sts-collector is (default \$STS_BIN or ./build)
   --threads N      wrk threads (default 2)
+  --serve-args "A" more options for 'sts-collector serve' (e.g. "--threads 4")
   --nginx-only     measure the nginx ceiling only (no collector needed)
   --check          check the generated load: start nginx, send for 1 s, then verify
                    that the bodies are valid JSON activations of 400 bytes with
@@ -93,6 +95,11 @@ while [ $# -gt 0 ]; do
     --threads)
         [ $# -ge 2 ] || { usage >&2; exit 2; }
         threads=$2
+        shift 2
+        ;;
+    --serve-args)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        serve_args=$2
         shift 2
         ;;
     --nginx-only) nginx_only=1; shift ;;
@@ -219,8 +226,9 @@ start_collector() { # run name
     local name=$1 port
     db=$tmp/$name.db
     rm -f "$db" "$db-wal" "$db-shm"
+    # shellcheck disable=SC2086 # serve_args is a list of options
     "$collector" serve --listen 127.0.0.1:0 --db "sqlite:$db" --key "$tmp/pseudonym.key" \
-        >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
+        $serve_args >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
     collector_pid=$!
     for _ in $(seq 1 200); do
         port=$(sed -n 's|^sts-collector: listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
@@ -375,7 +383,9 @@ if [ "$(stat -f -c %T "$tmp")" = tmpfs ]; then
         "are not those of a durable store (set TMPDIR to a directory on a disk)"
 fi
 if [ $nginx_only -eq 0 ]; then
-    echo "  collector: $collector ($("$collector" --version 2>&1 | head -n1 || echo '?'))"
+    rev=$(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?')
+    echo "  collector: $collector ($("$collector" --version 2>&1 | head -n1 || echo '?')," \
+        "source $rev)${serve_args:+, serve $serve_args}"
     "$collector" keygen --out "$tmp/pseudonym.key" >"$tmp/keygen.log" 2>&1 ||
         { cat "$tmp/keygen.log" >&2; die "sts-collector keygen failed"; }
 fi
