@@ -375,8 +375,9 @@ fi
 
 # --- the runs -----------------------------------------------------------------
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "STS ingestion benchmark: $(date -u '+%F %T') UTC, $(nproc) CPUs," \
-    "load average $(cut -d' ' -f1-3 /proc/loadavg), ${duration} s per run, wrk -t$threads"
+    "load average $load0, ${duration} s per run, wrk -t$threads"
 echo "  $(uname -sr); $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2); $(nginx -v 2>&1 | sed 's/.*: //')"
 if [ "$(stat -f -c %T "$tmp")" = tmpfs ]; then
     echo "  WARNING: $tmp is on tmpfs: fsync costs nothing there, the collector's figures" \
@@ -470,7 +471,12 @@ echo
 echo "req/s: answers per second seen by wrk; committed/s: rows in the database after the"
 echo "collector stopped, per second of the run; ratio: committed/s over nginx req/s in the"
 echo "same mode and connection count. Targets: keepalive >= ${TARGET_KEEPALIVE}x, close >= ${TARGET_CLOSE}x."
-echo "wrk and the server share the machine's $(nproc) CPUs: figures depend on its load."
+echo "wrk and the server share the machine's $(nproc) CPUs: figures depend on its load"
+echo "(load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg))."
+if awk -v l="${load0%% *}" 'BEGIN { exit !(l >= 0.5) }'; then
+    echo "WARNING: the machine was not idle at the start (1-minute load average ${load0%% *}):"
+    echo "other work competes for the CPUs; compare ratios, not absolute figures, or rerun."
+fi
 if [ $nginx_only -eq 0 ]; then
     if [ $missed -eq 0 ]; then echo "All targets MET."; else echo "$missed target(s) MISSED."; fi
 fi
