@@ -161,7 +161,7 @@ fi
 
 # --- processes and clean-up ---------------------------------------------------
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sts-bench-ingest.XXXXXX")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-ingest.XXXXXX")
 nginx_pid=
 collector_pid=
 
@@ -224,6 +224,7 @@ start_nginx() {
 # Starts a collector on a fresh database; sets collector_pid, collector_url, db.
 start_collector() { # run name
     local name=$1 port
+    [ -d "$tmp" ] || die "$tmp has disappeared: something else removed it (set TMPDIR elsewhere)"
     db=$tmp/$name.db
     rm -f "$db" "$db-wal" "$db-shm"
     # shellcheck disable=SC2086 # serve_args is a list of options
