@@ -9,6 +9,12 @@
 # p50/p99 latency, the non-2xx answers and the ratio to nginx, and checks the targets:
 # keep-alive >= 0.3x nginx, new connection per report >= 0.8x nginx.
 #
+# With --ohttp, each collector run is followed by the same load sealed in Oblivious
+# HTTP (POST /v1/ohttp, requests pre-generated and sealed to the collector's gateway
+# key by tests/interop/ohttp_client, replayed by bench/ingest/ohttp.lua), on a fresh
+# database: committed reports/s through the gateway as a ratio of the plain JSON
+# path of the same mode and connection count (target >= 0.7x).
+#
 # "Committed" is what the database holds once the collector has been stopped, not what
 # wrk counted: the run fails (exit 1) if fewer rows are stored than 202 answers were
 # received (an acknowledged report was lost) or more than were sent.
@@ -21,6 +27,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LUA=$HERE/ingest/activation.lua
+OHTTP_LUA=$HERE/ingest/ohttp.lua
+TARGET_OHTTP=0.7
 NGINX_CONF_IN=$HERE/ingest/nginx.conf.in
 
 TARGET_KEEPALIVE=0.3
@@ -35,6 +43,7 @@ serve_args=
 nginx_only=0
 check_only=0
 keep=0
+ohttp=0
 
 usage() {
     cat <<EOF
@@ -54,6 +63,8 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
                    that the bodies are valid JSON activations of 400 bytes with
                    distinct Luhn-valid IMEIs and distinct report_ids
   --keep           keep the temporary directory (logs, databases, wrk output)
+  --ohttp          also run each load through the collector's OHTTP gateway
+                   (needs tests/ohttp_client in the build directory)
   -h, --help       this help
 
 Installs wrk, nginx and sqlite3 with apt-get when they are missing (needs root).
@@ -105,6 +116,7 @@ while [ $# -gt 0 ]; do
     --nginx-only) nginx_only=1; shift ;;
     --check) check_only=1; shift ;;
     --keep) keep=1; shift ;;
+    --ohttp) ohttp=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *)
         echo "bench/ingest.sh: unknown option '$1'" >&2
@@ -222,14 +234,15 @@ start_nginx() {
 }
 
 # Starts a collector on a fresh database; sets collector_pid, collector_url, db.
-start_collector() { # run name
+start_collector() { # run name, [more serve options]
     local name=$1 port
+    shift
     [ -d "$tmp" ] || die "$tmp has disappeared: something else removed it (set TMPDIR elsewhere)"
     db=$tmp/$name.db
     rm -f "$db" "$db-wal" "$db-shm"
     # shellcheck disable=SC2086 # serve_args is a list of options
     "$collector" serve --listen 127.0.0.1:0 --db "sqlite:$db" --key "$tmp/pseudonym.key" \
-        $serve_args >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
+        $serve_args "$@" >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
     collector_pid=$!
     for _ in $(seq 1 200); do
         port=$(sed -n 's|^sts-collector: listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
@@ -289,7 +302,7 @@ r_first_error=''
 run_wrk() { # name, url, mode, connections, seconds, [extra lua args]
     local name=$1 url=$2 mode=$3 c=$4 d=$5
     shift 5
-    wrk -t"$threads" -c"$c" -d"${d}s" --timeout 10s --latency -s "$LUA" "$url" \
+    wrk -t"$threads" -c"$c" -d"${d}s" --timeout 10s --latency -s "${wrk_script:-$LUA}" "$url" \
         -- "day=$today" "mode=$mode" "nonce=$nonce" "$@" >"$tmp/$name.wrk" 2>&1 ||
         { cat "$tmp/$name.wrk" >&2; die "wrk failed (run $name)"; }
     local line
@@ -390,6 +403,12 @@ if [ $nginx_only -eq 0 ]; then
         "source $rev)${serve_args:+, serve $serve_args}"
     "$collector" keygen --out "$tmp/pseudonym.key" >"$tmp/keygen.log" 2>&1 ||
         { cat "$tmp/keygen.log" >&2; die "sts-collector keygen failed"; }
+    if [ $ohttp -eq 1 ]; then
+        ohttp_client=$bin/tests/ohttp_client
+        [ -x "$ohttp_client" ] || die "--ohttp needs $ohttp_client: build the tests first"
+        "$collector" keygen --ohttp --out "$tmp/ohttp.key" >>"$tmp/keygen.log" 2>&1 ||
+            { cat "$tmp/keygen.log" >&2; die "sts-collector keygen --ohttp failed"; }
+    fi
 fi
 echo
 
@@ -463,6 +482,56 @@ for mode in $modes_list; do
         row="$row (stored - 202 = $((stored - r_s202)), at most the $unanswered unanswered)"
         for n in "${notes[@]}"; do row="$row; $n"; done
         rows+=("$row")
+        [ $ohttp -eq 1 ] || continue
+
+        # The same load sealed in OHTTP, on a fresh database, against the plain run.
+        plain_cps=$cps
+        name=ohttp-$mode-$c
+        need=$((stored * 2 + 20000))
+        start_collector "$name" --ohttp-key "$tmp/ohttp.key"
+        curl -sS -o "$tmp/ohttp-keys" "${collector_url%/v1/reports}/v1/ohttp-keys" ||
+            die "could not fetch the gateway key configuration"
+        echo "  sealing $need requests for run $name..." >&2
+        "$ohttp_client" gen --keys "$tmp/ohttp-keys" --count "$need" --day "$today" --pad 400 \
+            >"$tmp/$name.requests" || die "ohttp_client gen failed"
+        wrk_script=$OHTTP_LUA run_wrk "$name" "${collector_url%/v1/reports}/v1/ohttp" "$mode" \
+            "$c" "$duration" "file=$tmp/$name.requests" "threads=$threads"
+        stop_collector "$name"
+        exhausted=$(sed -n 's/.* exhausted=\([0-9]*\).*/\1/p' "$tmp/$name.wrk" | tail -n1)
+        rm -f "$tmp/$name.requests"
+        stored=$(sqlite3 "$db" 'select count(*) from activation;') ||
+            die "could not count the stored activations in $db"
+        rps=$(per_s "$r_requests" "$r_duration_us")
+        cps=$(per_s "$stored" "$r_duration_us")
+        x=$(ratio "$cps" "$plain_cps")
+        if ge "$x" "$TARGET_OHTTP"; then
+            verdict="MET (>= ${TARGET_OHTTP}x plain)"
+        else
+            verdict="MISSED (< ${TARGET_OHTTP}x plain)"
+            missed=$((missed + 1))
+        fi
+        unanswered=$((r_sent - r_requests))
+        notes=()
+        if [ "$stored" -lt "$r_s202" ]; then
+            notes+=("LOST: $r_s202 sealed answers but only $stored stored")
+            failed=1
+        elif [ "$stored" -gt $((r_s202 + unanswered)) ]; then
+            notes+=("WRONG COUNT: $stored stored, more than $r_s202 answered + $unanswered unanswered")
+            failed=1
+        fi
+        [ "${exhausted:-0}" -eq 0 ] || notes+=("$exhausted requests past the pre-generated ones (repeats)")
+        [ "$r_other" -eq 0 ] || notes+=("errors: answers $r_codes")
+        errs=$((r_connect + r_read + r_write + r_timeout))
+        [ $errs -eq 0 ] || notes+=("wrk errors: connect $r_connect read $r_read write $r_write timeout $r_timeout")
+        [ -z "$r_first_error" ] || notes+=("first: $r_first_error")
+        printf -v row '%-9s %-9s %5s %9s %11s %9s %9s %8s %6s  %s' \
+            ohttp "$mode" "$c" "$rps" "$cps" "$(ms "$r_p50_us")" "$(ms "$r_p99_us")" \
+            "$r_other" "$x" "$verdict"
+        rows+=("$row")
+        echo "  $row" >&2
+        row="          sent=$r_sent answered=$r_requests sealed-200=$r_s202 stored=$stored"
+        for n in "${notes[@]}"; do row="$row; $n"; done
+        rows+=("$row")
     done
 done
 
@@ -472,6 +541,10 @@ echo
 echo "req/s: answers per second seen by wrk; committed/s: rows in the database after the"
 echo "collector stopped, per second of the run; ratio: committed/s over nginx req/s in the"
 echo "same mode and connection count. Targets: keepalive >= ${TARGET_KEEPALIVE}x, close >= ${TARGET_CLOSE}x."
+if [ $ohttp -eq 1 ]; then
+    echo "ohttp rows: the same reports sealed in Oblivious HTTP to /v1/ohttp; ratio: committed/s"
+    echo "over the plain collector row just above. Target: >= ${TARGET_OHTTP}x."
+fi
 echo "wrk and the server share the machine's $(nproc) CPUs: figures depend on its load"
 echo "(load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg))."
 if awk -v l="${load0%% *}" 'BEGIN { exit !(l >= 0.5) }'; then

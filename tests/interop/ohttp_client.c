@@ -7,10 +7,10 @@
  *       message/ohttp-req to URL (a relay or the gateway), opens the answer and
  *       prints "status N" then the inner body. Exit 0 when an encapsulated
  *       answer was opened, 1 otherwise (the outer status and body are printed).
- *   ohttp_client gen --keys FILE --count N [--day YYYY-MM-DD]
+ *   ohttp_client gen --keys FILE --count N [--day YYYY-MM-DD] [--pad BYTES]
  *       Prints N encapsulated requests, one hex line each, of distinct
- *       activations (random report_id and Luhn-valid IMEI): the load of
- *       bench/ingest.sh --ohttp.
+ *       activations (random report_id and Luhn-valid IMEI), each report padded
+ *       with JSON white space to BYTES: the load of bench/ingest.sh --ohttp.
  *
  * Exit 2 on a usage error. */
 #include <curl/curl.h>
@@ -166,7 +166,8 @@ out:
     return rc;
 }
 
-static int cmd_gen(const struct sts_ohttp_key_config *cfg, long count, const char *day)
+static int cmd_gen(const struct sts_ohttp_key_config *cfg, long count, const char *day,
+                   long pad)
 {
     for (long i = 0; i < count; i++) {
         char imei[16], id[STS_REPORT_ID_LEN + 1], json[512];
@@ -183,6 +184,12 @@ static int cmd_gen(const struct sts_ohttp_key_config *cfg, long count, const cha
                  "\"brand\":\"acme-eu\",\"model\":\"K400\",\"sw\":\"K400-V12\","
                  "\"country\":\"FR\",\"day\":\"%s\"}",
                  id, imei, day);
+        size_t n = strlen(json);
+        if (pad > (long)n && pad < (long)sizeof json) {
+            memset(json + n - 1, ' ', (size_t)pad - n);
+            json[pad - 1] = '}';
+            json[pad] = '\0';
+        }
         struct sts_ohttp_client *client = NULL;
         uint8_t enc[2048];
         size_t enc_len;
@@ -200,7 +207,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: ohttp_client post --keys FILE --url URL [--cacert FILE] "
                     "(--body JSON | --body-file FILE)\n"
-                    "       ohttp_client gen --keys FILE --count N [--day YYYY-MM-DD]\n");
+                    "       ohttp_client gen --keys FILE --count N [--day YYYY-MM-DD] "
+                    "[--pad BYTES]\n");
     return 2;
 }
 
@@ -210,11 +218,12 @@ int main(int argc, char **argv)
         {"keys", required_argument, NULL, 'k'},   {"url", required_argument, NULL, 'u'},
         {"cacert", required_argument, NULL, 'c'}, {"body", required_argument, NULL, 'b'},
         {"body-file", required_argument, NULL, 'f'}, {"count", required_argument, NULL, 'n'},
-        {"day", required_argument, NULL, 'd'},    {NULL, 0, NULL, 0},
+        {"day", required_argument, NULL, 'd'},    {"pad", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
     };
     const char *keys = NULL, *url = NULL, *cacert = NULL, *body = NULL, *body_file = NULL;
     const char *day = "2026-01-15";
-    long count = 0;
+    long count = 0, pad = 0;
     int c;
     if (argc < 2)
         return usage();
@@ -229,6 +238,7 @@ int main(int argc, char **argv)
         case 'f': body_file = optarg; break;
         case 'n': count = strtol(optarg, NULL, 10); break;
         case 'd': day = optarg; break;
+        case 'p': pad = strtol(optarg, NULL, 10); break;
         default: return usage();
         }
     }
@@ -238,7 +248,7 @@ int main(int argc, char **argv)
     if (load_config(keys, &cfg) != 0)
         return 1;
     if (strcmp(cmd, "gen") == 0)
-        return count > 0 ? cmd_gen(&cfg, count, day) : usage();
+        return count > 0 ? cmd_gen(&cfg, count, day, pad) : usage();
     if (strcmp(cmd, "post") != 0 || !url || (!body == !body_file))
         return usage();
     char *text = NULL;
