@@ -37,7 +37,7 @@ TARGET_CLOSE=0.8
 duration=10
 conns_list="64 256"
 modes_list="keepalive close"
-bin=${STS_BIN:-$HERE/../build}
+bin=${STS_BIN:-$HERE/../build/release}
 threads=2
 serve_args=
 nginx_only=0
@@ -55,7 +55,7 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
   --quick          smoke run: 3 s, 64 connections only
   --conns "C ..."  connection counts (default "64 256")
   --modes "M ..."  keepalive and/or close (default "keepalive close")
-  --bin DIR        where sts-collector is (default \$STS_BIN or ./build)
+  --bin DIR        where sts-collector is (default \$STS_BIN or ./build/release)
   --threads N      wrk threads (default 2)
   --serve-args "A" more options for 'sts-collector serve' (e.g. "--threads 4")
   --nginx-only     measure the nginx ceiling only (no collector needed)
@@ -168,7 +168,7 @@ if [ $nginx_only -eq 0 ] && [ $check_only -eq 0 ]; then
     install_pkg sqlite3 sqlite3
     collector=$bin/sts-collector
     [ -x "$collector" ] || die "no sts-collector in $bin: build it first
-  (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2), or give --bin DIR"
+  (bash scripts/build.sh release), or give --bin DIR"
 fi
 
 # --- processes and clean-up ---------------------------------------------------

@@ -28,6 +28,7 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct sts_key *key;
+    struct sts_pseudonymizer *pseudonymizer;
     struct ingest *ing;
     size_t max_body;
     char *token;
@@ -241,7 +242,7 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
     memcpy(r->country, rep.country, sizeof r->country);
     if (rep.type == STS_REPORT_ACTIVATION) {
         sts_day_parse(rep.day, &r->day);
-        e = sts_pseudonym(srv->key, rep.imei, r->pseudonym);
+        e = sts_pseudonymizer_compute(srv->pseudonymizer, rep.imei, r->pseudonym);
         r->key_id = srv->key->id;
     } else {
         sts_month_parse(rep.cohort, &r->cohort);
@@ -465,6 +466,7 @@ static void wipe_free(char *secret)
 static void server_free(struct http_server *srv)
 {
     store_close(srv->stats_store);
+    sts_pseudonymizer_free(srv->pseudonymizer);
     if (srv->accepted)
         MHD_destroy_response(srv->accepted);
     if (srv->duplicate)
@@ -517,6 +519,9 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
                                                      MHD_RESPMEM_PERSISTENT);
     if (!srv->accepted || !srv->duplicate)
         goto fail;
+    if ((e = sts_pseudonymizer_new(key, &srv->pseudonymizer)) != STS_OK)
+        goto fail;
+    e = STS_ENOMEM;
     MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(srv->duplicate, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (srv->gateway) {
@@ -570,6 +575,9 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 4096,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        /* MHD zeroes a connection's pool for every request: keep it to what
+         * a report needs (headers and read buffer; bodies are copied out). */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
         MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
