@@ -60,9 +60,8 @@ static enum sts_err decode_keys(const char *buf, size_t len, struct sts_ohttp_ke
 
 /* The gateway's key configuration: pinned file, cache, or fetched (and then
  * cached). why says what went wrong. */
-static enum sts_err key_config(struct agent_ohttp *o, struct agent_sender *s,
-                               const char *collector, struct sts_ohttp_key_config *cfg,
-                               char *why, size_t whylen)
+static enum sts_err key_config(struct agent_ohttp *o, struct agent_sender *s, const char *collector,
+                               struct sts_ohttp_key_config *cfg, char *why, size_t whylen)
 {
     char path[4096];
     char *text = NULL;
@@ -108,11 +107,12 @@ static enum sts_err key_config(struct agent_ohttp *o, struct agent_sender *s,
         agent_answer_cleanup(&ans);
         return STS_ECORRUPT;
     }
-    if (o->state_dir != NULL &&
-        agent_file_write_atomic(o->state_dir, AGENT_OHTTP_KEYS_CACHE, ans.body, ans.body_len) !=
-            STS_OK)
-        fprintf(stderr, "sts-agent: cannot cache the key configuration in %s; it will be "
-                        "fetched again next time\n", o->state_dir);
+    if (o->state_dir != NULL && agent_file_write_atomic(o->state_dir, AGENT_OHTTP_KEYS_CACHE,
+                                                        ans.body, ans.body_len) != STS_OK)
+        fprintf(stderr,
+                "sts-agent: cannot cache the key configuration in %s; it will be "
+                "fetched again next time\n",
+                o->state_dir);
     agent_answer_cleanup(&ans);
     return STS_OK;
 }
@@ -164,9 +164,8 @@ static enum sts_err transport_failure(struct agent_answer *ans, const char *why)
     return STS_OK;
 }
 
-enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s,
-                              const char *collector, const char *json, size_t len,
-                              struct agent_answer *ans)
+enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s, const char *collector,
+                              const char *json, size_t len, struct agent_answer *ans)
 {
     struct sts_ohttp_key_config cfg;
     struct sts_ohttp_client *client = NULL;

@@ -34,8 +34,7 @@ void agent_ohttp_free(struct agent_ohttp *o);
  * gateway answering without a sealed answer, an answer that does not open) is
  * STS_OK with ans->status 0 and ans->error saying why, so the caller retries.
  * Errors: STS_ENET (no answer at all), STS_ENOMEM. */
-enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s,
-                              const char *collector, const char *json, size_t len,
-                              struct agent_answer *ans);
+enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s, const char *collector,
+                              const char *json, size_t len, struct agent_answer *ans);
 
 #endif

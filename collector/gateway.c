@@ -16,7 +16,8 @@
 static const char *key_file_error(enum sts_err e)
 {
     switch (e) {
-    case STS_ENOENT: return "no such file; create one with 'sts-collector keygen --ohttp --out FILE'";
+    case STS_ENOENT:
+        return "no such file; create one with 'sts-collector keygen --ohttp --out FILE'";
     case STS_EPERM: return "the key file is readable by others; chmod 600 it";
     case STS_ECORRUPT: return "not a gateway key file written by 'sts-collector keygen --ohttp'";
     default: return sts_strerror(e);
@@ -108,16 +109,13 @@ enum gateway_verdict gateway_open(const struct sts_ohttp_gateway *gw, const uint
     in->plain = malloc(len);
     if (!in->plain)
         return GATEWAY_NOMEM;
-    enum sts_err e = sts_ohttp_gateway_decap(gw, enc, len, in->plain, len, &in->plain_len,
-                                             &in->rctx);
+    enum sts_err e =
+        sts_ohttp_gateway_decap(gw, enc, len, in->plain, len, &in->plain_len, &in->rctx);
     switch (e) {
-    case STS_OK:
-        break;
-    case STS_ENOMEM:
-        return GATEWAY_NOMEM;
+    case STS_OK: break;
+    case STS_ENOMEM: return GATEWAY_NOMEM;
     case STS_ENOENT:
-        fail_with(err, GATEWAY_OUTER_ERROR, 400, "ohttp_key", "key_id",
-                  "key identifier unknown");
+        fail_with(err, GATEWAY_OUTER_ERROR, 400, "ohttp_key", "key_id", "key identifier unknown");
         err->key_problem = true;
         return GATEWAY_OUTER_ERROR;
     case STS_EUNSUPPORTED:
@@ -173,8 +171,8 @@ enum gateway_verdict gateway_open(const struct sts_ohttp_gateway *gw, const uint
     return v;
 }
 
-enum sts_err gateway_seal(struct gateway_inner *in, unsigned status, const char *json,
-                          size_t len, uint8_t **out, size_t *out_len)
+enum sts_err gateway_seal(struct gateway_inner *in, unsigned status, const char *json, size_t len,
+                          uint8_t **out, size_t *out_len)
 {
     struct sts_bhttp_field f[2] = {
         {{(const uint8_t *)"content-type", 12}, {(const uint8_t *)"application/json", 16}},
@@ -184,8 +182,8 @@ enum sts_err gateway_seal(struct gateway_inner *in, unsigned status, const char 
         f[nf++] = (struct sts_bhttp_field){{(const uint8_t *)"retry-after", 11},
                                            {(const uint8_t *)"1", 1}};
     else if (status == 405)
-        f[nf++] = (struct sts_bhttp_field){{(const uint8_t *)"allow", 5},
-                                           {(const uint8_t *)"POST", 4}};
+        f[nf++] =
+            (struct sts_bhttp_field){{(const uint8_t *)"allow", 5}, {(const uint8_t *)"POST", 4}};
     struct sts_bhttp_response res = {
         .status = status,
         .headers = {f, nf},

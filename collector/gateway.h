@@ -37,8 +37,8 @@ struct gateway_inner {
 /* What to answer when the inner request is not a report to handle. */
 struct gateway_error {
     unsigned status;
-    bool key_problem;   /* outer answer: RFC 9458 section 5.3 problem type */
-    const char *kind;   /* {"error":kind,"field":field,"detail":detail} */
+    bool key_problem; /* outer answer: RFC 9458 section 5.3 problem type */
+    const char *kind; /* {"error":kind,"field":field,"detail":detail} */
     const char *field;
     const char *detail;
 };
@@ -69,8 +69,8 @@ enum gateway_verdict gateway_open(const struct sts_ohttp_gateway *gw, const uint
  * Retry-After or Allow field when the status calls for one) into *out, a
  * malloc'ed message/ohttp-res body of *out_len bytes. Once per inner request.
  * Errors: STS_EINVAL (nothing to answer), STS_ENOMEM, STS_ECRYPTO. */
-enum sts_err gateway_seal(struct gateway_inner *in, unsigned status, const char *json,
-                          size_t len, uint8_t **out, size_t *out_len);
+enum sts_err gateway_seal(struct gateway_inner *in, unsigned status, const char *json, size_t len,
+                          uint8_t **out, size_t *out_len);
 
 /* Wipes and frees what in holds, and empties it. */
 void gateway_inner_cleanup(struct gateway_inner *in);

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum sts_err sts_net_parse_listen(const char *listen, struct sockaddr_storage *ss,
-                                  socklen_t *len, char *why, size_t whylen)
+enum sts_err sts_net_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+                                  char *why, size_t whylen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -37,7 +37,8 @@ enum sts_err sts_net_parse_listen(const char *listen, struct sockaddr_storage *s
     long port = strtol(colon + 1, &end, 10);
     if (*end || end == colon + 1 || port < 0 || port > 65535)
         goto bad;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) {
@@ -94,8 +95,8 @@ bool sts_net_url_allowed(const char *url)
     return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
-enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t *len,
-                               char *why, size_t whylen)
+enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+                               size_t whylen)
 {
     struct stat st;
     *out = NULL;

@@ -150,8 +150,10 @@ int main(int argc, char **argv)
     relay_get_counters(rl, &k);
     relay_stop(rl);
     curl_global_cleanup();
-    fprintf(stderr, "sts-relay: signal %d, stopping: %llu forwarded, %llu refused, %llu gateway "
-                    "errors\n", sig, k.forwarded, k.refused, k.gateway_errors);
+    fprintf(stderr,
+            "sts-relay: signal %d, stopping: %llu forwarded, %llu refused, %llu gateway "
+            "errors\n",
+            sig, k.forwarded, k.refused, k.gateway_errors);
     rc = 0;
 out:
     free(cert_pem);

@@ -64,8 +64,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     char buf[512];
     int n = snprintf(buf, sizeof buf, "{\"error\":\"%s\",\"field\":\"relay\",\"detail\":\"%s\"}",
                      kind, detail);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer((size_t)n, buf, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, buf, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -110,8 +109,8 @@ static enum MHD_Result forward(struct relay *rl, struct MHD_Connection *c, const
     if (!a.body || !e)
         goto out;
     /* "Name:" with no value removes a header libcurl would add. */
-    static const char *const headers[] = {"Accept:", "Expect:", "User-Agent:",
-                                          "Content-Type: message/ohttp-req"};
+    static const char *const headers[] = {
+        "Accept:", "Expect:", "User-Agent:", "Content-Type: message/ohttp-req"};
     for (size_t i = 0; i < (body ? 4u : 3u); i++) {
         if (!(t = curl_slist_append(h, headers[i])))
             goto out;
@@ -214,8 +213,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                           "this relay forwards message/ohttp-req only");
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > rl->max_body) {
         atomic_fetch_add(&rl->refused, 1);
         return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
@@ -282,9 +281,12 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
                  cfg->listen);
         return STS_EINVAL;
     }
-    if (!sts_net_url_allowed(cfg->gateway) || (cfg->keys_url && !sts_net_url_allowed(cfg->keys_url))) {
-        snprintf(why, whylen, "the gateway URL must be https:// (http:// only to a loopback "
-                              "address): '%s'", cfg->gateway);
+    if (!sts_net_url_allowed(cfg->gateway) ||
+        (cfg->keys_url && !sts_net_url_allowed(cfg->keys_url))) {
+        snprintf(why, whylen,
+                 "the gateway URL must be https:// (http:// only to a loopback "
+                 "address): '%s'",
+                 cfg->gateway);
         return STS_EINVAL;
     }
     if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -313,20 +315,16 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
         {MHD_OPTION_HTTPS_MEM_CERT, 0, rl->tls_cert},
         {MHD_OPTION_END, 0, NULL},
     };
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
     rl->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, rl,
-        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 256,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)rl->timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, rl,
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, handle, rl, MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 256, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)rl->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, completed, rl, MHD_OPTION_END);
     if (!rl->daemon) {
         snprintf(why, whylen,
                  tls ? "cannot listen on %s (address in use, or the TLS certificate and key "

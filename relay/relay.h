@@ -19,15 +19,15 @@
 #include "sts/err.h"
 
 struct relay_config {
-    const char *listen;          /* HOST:PORT, port 0 = any free port */
-    const char *gateway;         /* URL encapsulated requests go to */
-    const char *keys_url;        /* NULL: GET /v1/ohttp-keys answers 404 */
-    const char *ca_file;         /* NULL: the system store, to verify the gateway */
-    const char *tls_cert_pem;    /* NULL: plain HTTP (loopback only) */
+    const char *listen;       /* HOST:PORT, port 0 = any free port */
+    const char *gateway;      /* URL encapsulated requests go to */
+    const char *keys_url;     /* NULL: GET /v1/ohttp-keys answers 404 */
+    const char *ca_file;      /* NULL: the system store, to verify the gateway */
+    const char *tls_cert_pem; /* NULL: plain HTTP (loopback only) */
     const char *tls_key_pem;
-    size_t max_body;             /* request and answer bodies, bytes */
+    size_t max_body; /* request and answer bodies, bytes */
     unsigned max_connections;
-    unsigned timeout_s;          /* per forwarded request, and idle connections */
+    unsigned timeout_s; /* per forwarded request, and idle connections */
 };
 
 struct relay_counters {

@@ -16,8 +16,8 @@
 /* Parses "HOST:PORT" ("[::1]:8080" for IPv6; port 0 = any free port) into
  * *ss. why gets a message for the operator on failure.
  * Errors: STS_EINVAL (malformed, or the host does not resolve). */
-enum sts_err sts_net_parse_listen(const char *listen, struct sockaddr_storage *ss,
-                                  socklen_t *len, char *why, size_t whylen);
+enum sts_err sts_net_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+                                  char *why, size_t whylen);
 
 /* Whether sa is a loopback address (127.0.0.0/8, ::1, or ::ffff:127.x.y.z). */
 bool sts_net_is_loopback(const struct sockaddr *sa);
@@ -29,7 +29,7 @@ bool sts_net_url_allowed(const char *url);
 /* Reads the whole file at path, at most max bytes, into *out (NUL-terminated;
  * *len excludes the NUL). why gets a message on failure.
  * Errors: STS_ENOENT, STS_EIO, STS_ETOOBIG, STS_ENOMEM. */
-enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t *len,
-                               char *why, size_t whylen);
+enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+                               size_t whylen);
 
 #endif

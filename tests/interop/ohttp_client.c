@@ -106,8 +106,8 @@ static int seal(const struct sts_ohttp_key_config *cfg, const char *json,
     return 0;
 }
 
-static int cmd_post(const struct sts_ohttp_key_config *cfg, const char *url,
-                    const char *cacert, const char *json)
+static int cmd_post(const struct sts_ohttp_key_config *cfg, const char *url, const char *cacert,
+                    const char *json)
 {
     struct sts_ohttp_client *client = NULL;
     uint8_t enc[20000];
@@ -166,8 +166,7 @@ out:
     return rc;
 }
 
-static int cmd_gen(const struct sts_ohttp_key_config *cfg, long count, const char *day,
-                   long pad)
+static int cmd_gen(const struct sts_ohttp_key_config *cfg, long count, const char *day, long pad)
 {
     for (long i = 0; i < count; i++) {
         char imei[16], id[STS_REPORT_ID_LEN + 1], json[512];
@@ -215,10 +214,14 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"keys", required_argument, NULL, 'k'},   {"url", required_argument, NULL, 'u'},
-        {"cacert", required_argument, NULL, 'c'}, {"body", required_argument, NULL, 'b'},
-        {"body-file", required_argument, NULL, 'f'}, {"count", required_argument, NULL, 'n'},
-        {"day", required_argument, NULL, 'd'},    {"pad", required_argument, NULL, 'p'},
+        {"keys", required_argument, NULL, 'k'},
+        {"url", required_argument, NULL, 'u'},
+        {"cacert", required_argument, NULL, 'c'},
+        {"body", required_argument, NULL, 'b'},
+        {"body-file", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},
+        {"day", required_argument, NULL, 'd'},
+        {"pad", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     const char *keys = NULL, *url = NULL, *cacert = NULL, *body = NULL, *body_file = NULL;
@@ -255,8 +258,8 @@ int main(int argc, char **argv)
     if (body_file) {
         char why[256];
         size_t len;
-        if (sts_net_read_file(body_file, STS_REPORT_MAX_BODY * 2, &text, &len, why,
-                              sizeof why) != STS_OK) {
+        if (sts_net_read_file(body_file, STS_REPORT_MAX_BODY * 2, &text, &len, why, sizeof why) !=
+            STS_OK) {
             fprintf(stderr, "ohttp_client: %s\n", why);
             return 1;
         }
