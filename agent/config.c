@@ -11,6 +11,8 @@
 
 #include "file.h"
 #include "retry.h"
+#include "send.h"
+#include "sts/net.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 #define CONFIG_MAX_LINE 4096
@@ -45,6 +47,9 @@ void agent_config_cleanup(struct agent_config *cfg)
     free(cfg->state_dir);
     free(cfg->collector);
     free(cfg->ca_file);
+    free(cfg->pin_sha256);
+    free(cfg->relay);
+    free(cfg->ohttp_keys_file);
     for (int i = 0; i < AGENT_FACT_COUNT; i++)
         free(cfg->facts[i].arg);
     agent_config_init(cfg);
@@ -104,12 +109,17 @@ enum key {
     KEY_RETRY_BASE_MS,
     KEY_RETRY_CAP_MS,
     KEY_CA_FILE,
+    KEY_PIN_SHA256,
+    KEY_TRANSPORT,
+    KEY_RELAY,
+    KEY_OHTTP_KEYS_FILE,
     KEY_COUNT
 };
 
 static const char *const key_names[KEY_COUNT] = {
     "state_dir", "collector", "imei", "brand", "model", "sw", "country",
     "consent_country", "timeout_ms", "retry_base_ms", "retry_cap_ms", "ca_file",
+    "pin_sha256", "transport", "relay", "ohttp_keys_file",
 };
 
 static int find_key(const char *k)
@@ -166,11 +176,46 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
                 name, line, value);
             return STS_EINVAL;
         }
+        if (!sts_net_url_allowed(value)) {
+            say(msg, msg_size,
+                "%s:%u: collector must be https:// (http:// only to 127.0.0.1, [::1] or "
+                "localhost), not '%s'", name, line, value);
+            return STS_EINVAL;
+        }
         size_t n = strlen(value);
         while (n > 0 && value[n - 1] == '/')
             value[--n] = '\0';
         return set_string(&cfg->collector, value);
     }
+    case KEY_RELAY:
+        if (!sts_net_url_allowed(value)) {
+            say(msg, msg_size,
+                "%s:%u: relay must be an https:// URL (http:// only to 127.0.0.1, [::1] or "
+                "localhost), not '%s'", name, line, value);
+            return STS_EINVAL;
+        }
+        return set_string(&cfg->relay, value);
+    case KEY_TRANSPORT:
+        if (strcmp(value, "direct") == 0)
+            cfg->transport = AGENT_TRANSPORT_DIRECT;
+        else if (strcmp(value, "ohttp") == 0)
+            cfg->transport = AGENT_TRANSPORT_OHTTP;
+        else {
+            say(msg, msg_size, "%s:%u: transport must be 'direct' or 'ohttp', not '%s'", name,
+                line, value);
+            return STS_EINVAL;
+        }
+        return STS_OK;
+    case KEY_OHTTP_KEYS_FILE:
+        return set_string(&cfg->ohttp_keys_file, value);
+    case KEY_PIN_SHA256:
+        if (strncmp(value, "sha256//", 8) != 0) {
+            say(msg, msg_size,
+                "%s:%u: pin_sha256 must look like sha256//BASE64 (the SHA-256 of the "
+                "collector's public key, base64), not '%s'", name, line, value);
+            return STS_EINVAL;
+        }
+        return set_string(&cfg->pin_sha256, value);
     case KEY_IMEI:
     case KEY_BRAND:
     case KEY_MODEL:
@@ -287,7 +332,7 @@ enum sts_err agent_config_parse(const char *text, const char *name,
             say(msg, msg_size,
                 "%s:%u: unknown key '%s' (known: state_dir, collector, imei, brand, model, "
                 "sw, country, consent_country, timeout_ms, retry_base_ms, retry_cap_ms, "
-                "ca_file)", name, lineno, key);
+                "ca_file, pin_sha256, transport, relay, ohttp_keys_file)", name, lineno, key);
             rc = STS_EINVAL;
             goto fail;
         }
@@ -320,6 +365,13 @@ enum sts_err agent_config_parse(const char *text, const char *name,
     if (cfg->collector == NULL) {
         say(msg, msg_size,
             "%s: 'collector' is missing (e.g. collector = https://stats.example.com)", name);
+        rc = STS_EINVAL;
+        goto fail;
+    }
+    if (cfg->transport == AGENT_TRANSPORT_OHTTP && cfg->relay == NULL) {
+        say(msg, msg_size,
+            "%s:%u: transport = ohttp needs 'relay' (e.g. relay = https://relay.example/)",
+            name, seen[KEY_TRANSPORT]);
         rc = STS_EINVAL;
         goto fail;
     }

@@ -53,6 +53,10 @@ struct agent_config {
     int64_t retry_base_ms;
     int64_t retry_cap_ms;
     char *ca_file;             /* NULL: the system's CA store */
+    char *pin_sha256;          /* NULL, or "sha256//BASE64[;sha256//...]": collector's SPKI */
+    int transport;             /* enum agent_transport (send.h): direct or ohttp */
+    char *relay;               /* ohttp: the relay's URL */
+    char *ohttp_keys_file;     /* ohttp: pinned key configuration; NULL = fetch and cache */
 };
 
 /* The config key of a fact ("imei", ...). */

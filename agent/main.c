@@ -41,7 +41,8 @@ static void usage(FILE *out)
             "  --version                the version\n"
             "\n"
             "Exit status: 0 success, 1 runtime failure, 2 usage error.\n"
-            "Configuration keys: see docs/agent.md.\n");
+            "Configuration keys: see docs/agent.md (transport = direct | ohttp sends\n"
+            "through an Oblivious HTTP relay, so the collector never sees the address).\n");
 }
 
 static int usage_error(const char *what, const char *arg)

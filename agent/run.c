@@ -392,6 +392,11 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
         .collector = cfg->collector,
         .timeout_ms = cfg->timeout_ms,
         .ca_file = cfg->ca_file,
+        .pin_sha256 = cfg->pin_sha256,
+        .transport = (enum agent_transport)cfg->transport,
+        .relay = cfg->relay,
+        .ohttp_keys = cfg->ohttp_keys_file,
+        .state_dir = cfg->state_dir,
         .stop = stop,
     };
     int status = 1;

@@ -10,12 +10,15 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "ohttp_transport.h"
 #include "retry.h"
 
 struct agent_sender {
     CURL *curl;
     char *collector;
     char *ca_file;
+    char *pin;
+    struct agent_ohttp *ohttp; /* NULL: direct transport */
     long timeout_ms;
     const volatile sig_atomic_t *stop;
     char errbuf[CURL_ERROR_SIZE];
@@ -64,6 +67,19 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     struct sink *k = userp;
     size_t n = size * nmemb;
     static const char name[] = "retry-after:";
+    static const char ctype[] = "content-type:";
+    if (n > sizeof ctype - 1 && strncasecmp(data, ctype, sizeof ctype - 1) == 0) {
+        const char *v = data + sizeof ctype - 1;
+        size_t vl = n - (sizeof ctype - 1);
+        while (vl > 0 && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl < sizeof k->ans->content_type) {
+            memcpy(k->ans->content_type, v, vl);
+            k->ans->content_type[vl] = '\0';
+        }
+    }
     if (n > sizeof name - 1 && n < 256 && strncasecmp(data, name, sizeof name - 1) == 0) {
         char value[256];
         memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));
@@ -96,6 +112,15 @@ enum sts_err agent_sender_new(const struct agent_sender_opts *opts, struct agent
         if (s->ca_file == NULL)
             goto fail_nomem;
     }
+    if (opts->pin_sha256 != NULL && (s->pin = strdup(opts->pin_sha256)) == NULL)
+        goto fail_nomem;
+    if (opts->transport == AGENT_TRANSPORT_OHTTP) {
+        enum sts_err rc = agent_ohttp_new(opts, &s->ohttp);
+        if (rc != STS_OK) {
+            agent_sender_free(s);
+            return rc;
+        }
+    }
     s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
     s->stop = opts->stop;
     s->curl = curl_easy_init();
@@ -117,6 +142,8 @@ void agent_sender_free(struct agent_sender *s)
         curl_easy_cleanup(s->curl);
     free(s->collector);
     free(s->ca_file);
+    free(s->pin);
+    agent_ohttp_free(s->ohttp);
     free(s);
 }
 
@@ -129,7 +156,8 @@ void agent_answer_cleanup(struct agent_answer *ans)
 
 /* Sets the options every request shares; the handle keeps its connection
  * cache across curl_easy_reset(). */
-static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink *k)
+static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink *k,
+                            bool pinned)
 {
     CURL *c = s->curl;
     CURLcode e = CURLE_OK;
@@ -153,6 +181,8 @@ static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink
     SET(CURLOPT_XFERINFODATA, s);
     if (s->ca_file != NULL)
         SET(CURLOPT_CAINFO, s->ca_file);
+    if (pinned && s->pin != NULL)
+        SET(CURLOPT_PINNEDPUBLICKEY, s->pin);
 #undef SET
     return e;
 }
@@ -182,25 +212,21 @@ static enum sts_err perform(struct agent_sender *s, struct curl_slist *headers,
     return STS_OK;
 }
 
-static enum sts_err request(struct agent_sender *s, const char *path, const char *json,
-                            size_t len, const char *token, size_t max_body,
-                            struct agent_answer *ans)
+/* One exchange with url: POST body as ctype (GET when body is NULL), with a
+ * bearer token when token is not NULL. */
+static enum sts_err request(struct agent_sender *s, const char *url, const char *ctype,
+                            const void *body, size_t len, const char *token, size_t max_body,
+                            bool pinned, struct agent_answer *ans)
 {
     enum sts_err rc = STS_ENOMEM;
     struct curl_slist *headers = NULL, *h;
-    char *url = NULL, *auth = NULL;
+    char *auth = NULL, *ct = NULL;
     struct sink k = {.ans = ans, .cap = max_body, .used = 0};
 
     memset(ans, 0, sizeof *ans);
     ans->retry_after_ms = -1;
 
-    size_t ulen = strlen(s->collector) + strlen(path) + 1;
-    url = malloc(ulen);
-    if (url == NULL)
-        goto out;
-    snprintf(url, ulen, "%s%s", s->collector, path);
-
-    if (common_opts(s, url, &k) != CURLE_OK) {
+    if (common_opts(s, url, &k, pinned) != CURLE_OK) {
         snprintf(ans->error, sizeof ans->error, "libcurl refused an option");
         rc = STS_ENET;
         goto out;
@@ -209,12 +235,16 @@ static enum sts_err request(struct agent_sender *s, const char *path, const char
     if ((h = curl_slist_append(headers, "Expect:")) == NULL)
         goto out;
     headers = h;
-    if (json != NULL) {
-        if ((h = curl_slist_append(headers, "Content-Type: application/json")) == NULL)
+    if (body != NULL) {
+        size_t clen = strlen(ctype) + sizeof "Content-Type: ";
+        if ((ct = malloc(clen)) == NULL)
+            goto out;
+        snprintf(ct, clen, "Content-Type: %s", ctype);
+        if ((h = curl_slist_append(headers, ct)) == NULL)
             goto out;
         headers = h;
         if (curl_easy_setopt(s->curl, CURLOPT_POST, 1L) != CURLE_OK ||
-            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, json) != CURLE_OK ||
+            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
             curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) !=
                 CURLE_OK) {
             rc = STS_ENET;
@@ -240,18 +270,45 @@ out:
         OPENSSL_cleanse(auth, strlen(auth));
         free(auth);
     }
+    free(ct);
+    return rc;
+}
+
+/* request() on <collector><path>. */
+static enum sts_err collector_request(struct agent_sender *s, const char *path, const char *json,
+                                      size_t len, const char *token, size_t max_body,
+                                      struct agent_answer *ans)
+{
+    size_t ulen = strlen(s->collector) + strlen(path) + 1;
+    char *url = malloc(ulen);
+    if (url == NULL) {
+        memset(ans, 0, sizeof *ans);
+        ans->retry_after_ms = -1;
+        return STS_ENOMEM;
+    }
+    snprintf(url, ulen, "%s%s", s->collector, path);
+    enum sts_err rc = request(s, url, "application/json", json, len, token, max_body, true, ans);
     free(url);
     return rc;
+}
+
+enum sts_err agent_sender_exchange(struct agent_sender *s, const char *url, const char *ctype,
+                                   const void *body, size_t len, size_t max_body, bool pinned,
+                                   struct agent_answer *ans)
+{
+    return request(s, url, ctype, body, len, NULL, max_body, pinned, ans);
 }
 
 enum sts_err agent_sender_post(struct agent_sender *s, const char *json, size_t len,
                                struct agent_answer *ans)
 {
-    return request(s, "/v1/reports", json, len, NULL, AGENT_ANSWER_MAX_BODY, ans);
+    if (s->ohttp != NULL)
+        return agent_ohttp_post(s->ohttp, s, s->collector, json, len, ans);
+    return collector_request(s, "/v1/reports", json, len, NULL, AGENT_ANSWER_MAX_BODY, ans);
 }
 
 enum sts_err agent_sender_get(struct agent_sender *s, const char *path, const char *token,
                               size_t max_body, struct agent_answer *ans)
 {
-    return request(s, path, NULL, 0, token, max_body, ans);
+    return collector_request(s, path, NULL, 0, token, max_body, ans);
 }

@@ -11,6 +11,7 @@
 #define AGENT_SEND_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,10 +21,21 @@
 
 struct agent_sender;
 
+/* How reports travel (see ohttp_transport.h for the second). */
+enum agent_transport {
+    AGENT_TRANSPORT_DIRECT = 0, /* POST <collector>/v1/reports */
+    AGENT_TRANSPORT_OHTTP       /* sealed to the collector's gateway key, through a relay */
+};
+
 struct agent_sender_opts {
     const char *collector;   /* base URL; reports go to <collector>/v1/reports */
     long timeout_ms;         /* whole attempt, connection included */
     const char *ca_file;     /* NULL: the system's CA store */
+    const char *pin_sha256;  /* NULL, or "sha256//BASE64" SPKI pin(s) of the collector */
+    enum agent_transport transport;
+    const char *relay;          /* OHTTP: the relay URL encapsulated requests go to */
+    const char *ohttp_keys;     /* OHTTP: pinned application/ohttp-keys file, or NULL */
+    const char *state_dir;      /* OHTTP: where fetched key configurations are cached */
     /* When not NULL, an attempt in progress is abandoned (STS_ENET) as soon as
      * *stop becomes non-zero, so that a daemon can exit promptly on SIGTERM. */
     const volatile sig_atomic_t *stop;
@@ -31,6 +43,7 @@ struct agent_sender_opts {
 
 struct agent_answer {
     long status;              /* HTTP status, 0 when no answer arrived */
+    char content_type[64];    /* of the answer, "" when absent */
     char *body;               /* NUL-terminated, at most AGENT_ANSWER_MAX_BODY bytes; may be NULL */
     size_t body_len;
     int64_t retry_after_ms;   /* from Retry-After, -1 when absent or unreadable */
@@ -48,7 +61,10 @@ enum sts_err agent_sender_new(const struct agent_sender_opts *opts, struct agent
 void agent_sender_free(struct agent_sender *s);
 
 /* POSTs json (len bytes, Content-Type: application/json) to
- * <collector>/v1/reports and fills *ans (which the caller cleans up).
+ * <collector>/v1/reports and fills *ans (which the caller cleans up). With
+ * the OHTTP transport the report is sealed and sent through the relay, and
+ * *ans is the collector's sealed answer, opened (a relay or gateway failure
+ * that carries no sealed answer is status 0, to be retried).
  * Returns STS_OK when an HTTP answer of any status arrived, STS_ENET when none
  * did (ans->status is 0 and ans->error says why). An answer body over the cap
  * is cut at the cap. Errors: STS_ENET, STS_ENOMEM. */
@@ -60,6 +76,14 @@ enum sts_err agent_sender_post(struct agent_sender *s, const char *json, size_t 
  * agent_sender_post, with a cap of max_body bytes on the answer. */
 enum sts_err agent_sender_get(struct agent_sender *s, const char *path, const char *token,
                               size_t max_body, struct agent_answer *ans);
+
+/* POSTs body (len bytes, Content-Type ctype) to the absolute url, or GETs
+ * url when body is NULL, keeping at most max_body bytes of the answer: the
+ * transport under the two calls above, for ohttp_transport.c. The collector's
+ * pin applies when pinned is true. Same contract as agent_sender_post. */
+enum sts_err agent_sender_exchange(struct agent_sender *s, const char *url, const char *ctype,
+                                   const void *body, size_t len, size_t max_body, bool pinned,
+                                   struct agent_answer *ans);
 
 /* Frees ans->body and resets *ans. */
 void agent_answer_cleanup(struct agent_answer *ans);

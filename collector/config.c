@@ -51,7 +51,19 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = copy(cfg->key, sizeof cfg->key, value);
     else if (strcmp(name, "token_file") == 0)
         ok = copy(cfg->token_file, sizeof cfg->token_file, value);
-    else if (strcmp(name, "threads") == 0)
+    else if (strcmp(name, "tls_cert") == 0)
+        ok = copy(cfg->tls_cert, sizeof cfg->tls_cert, value);
+    else if (strcmp(name, "tls_key") == 0)
+        ok = copy(cfg->tls_key, sizeof cfg->tls_key, value);
+    else if (strcmp(name, "ohttp_key") == 0) {
+        if (cfg->n_ohttp_keys >= 2) {
+            snprintf(why, whylen, "ohttp_key given more than twice: at most two keys are live "
+                                  "(the previous and the current)");
+            return STS_EINVAL;
+        }
+        ok = *value && copy(cfg->ohttp_keys[cfg->n_ohttp_keys], sizeof cfg->ohttp_keys[0], value);
+        cfg->n_ohttp_keys += ok;
+    } else if (strcmp(name, "threads") == 0)
         ok = number(value, 0, 256, &v) && ((cfg->threads = (unsigned)v), true);
     else if (strcmp(name, "max_body") == 0)
         ok = number(value, 64, STS_REPORT_MAX_BODY, &v) && ((cfg->max_body = (size_t)v), true);

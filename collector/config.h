@@ -19,13 +19,18 @@ struct collector_config {
     long k;                    /* privacy floor of published figures */
     long grace_days;           /* late lifetime pings: days a month stays open after it
                                   ends (0 = the default, -1 = none) */
+    char tls_cert[512];        /* PEM certificate chain; "" = plain HTTP, loopback only */
+    char tls_key[512];         /* PEM private key of tls_cert */
+    char ohttp_keys[2][512];   /* gateway key files, previous then current */
+    unsigned n_ohttp_keys;
 };
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct collector_config *cfg);
 
 /* Sets one setting by name from text, checking it. why gets the reason on
- * failure. Errors: STS_EINVAL. */
+ * failure. ohttp_key may be given twice (the previous key, then the current
+ * one); every other setting replaces its value. Errors: STS_EINVAL. */
 enum sts_err config_set(struct collector_config *cfg, const char *name, const char *value,
                         char *why, size_t whylen);
 

@@ -1,12 +1,13 @@
 /* HTTP routing and answers for the collector (see http.h). Each request gets
- * one context holding its body (capped at max_body); reports leave this file
- * as store records that carry a pseudonym, never the IMEI. */
+ * one context holding its body (capped at max_body, plus the encapsulation's
+ * overhead on /v1/ohttp); reports leave this file as store records that carry
+ * a pseudonym, never the IMEI. The report path takes (body, len) from either
+ * route, and every answer to a report goes through reply(), which sends it
+ * as is or sealed in an encapsulated response. */
 #include "http.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,25 +20,32 @@
 #include <unistd.h>
 
 #include "dashboard.h"
+#include "gateway.h"
 #include "stats.h"
 #include "sts/date.h"
+#include "sts/net.h"
 #include "sts/report.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct sts_key *key;
+    struct sts_pseudonymizer *pseudonymizer;
     struct ingest *ing;
     size_t max_body;
     char *token;
-    long k, grace_days;        /* statistics settings, see stats_args */
+    long k; /* privacy floor: a query may raise it, never lower it */
+    long grace_days; /* late lifetime pings, see stats_args */
     struct store *stats_store; /* read handle for the statistics API */
     pthread_mutex_t stats_lock;
     struct MHD_Response *accepted, *duplicate, *dashboard;
+    const struct sts_ohttp_gateway *gateway;
+    struct MHD_Response *ohttp_keys; /* application/ohttp-keys, built once */
+    char *tls_cert, *tls_key;        /* PEM copies; the key is wiped at stop */
     atomic_uint inflight; /* connections suspended while their record commits */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
 };
 
-enum route { ROUTE_REPORTS = 1 };
+enum route { ROUTE_REPORTS = 1, ROUTE_OHTTP };
 
 enum state { READING, WAITING, ANSWERED };
 
@@ -46,12 +54,20 @@ struct request {
     struct http_server *srv;
     struct MHD_Connection *conn;
     enum state state;
+    enum route route;
     bool too_big;
-    size_t len;
-    char body[]; /* max_body bytes */
+    struct gateway_inner inner; /* ROUTE_OHTTP: the opened request */
+    size_t cap, len;
+    char body[]; /* cap bytes */
 };
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
+static const char accepted_json[] = "{\"status\":\"accepted\"}";
+static const char duplicate_json[] = "{\"status\":\"duplicate\"}";
+
+/* type: the Content-Type; allow: the methods a 405 answer names in its Allow
+ * header (NULL otherwise). */
+static enum MHD_Result send_json_as(struct MHD_Connection *c, unsigned status, char *json,
+                                    const char *type, const char *allow)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
@@ -59,12 +75,11 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char
         free(json);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-                                "POST");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -72,17 +87,78 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char
     return ret;
 }
 
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
+{
+    return send_json_as(c, status, json, "application/json", NULL);
+}
+
 /* {"error":kind,"field":field,"detail":detail}, escaped by Jansson since the
  * field may echo a key the device sent. */
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
-                                  const char *field, const char *detail)
+static char *error_json(const char *kind, const char *field, const char *detail)
 {
     json_t *o = json_pack("{s:s,s:s,s:s}", "error", kind, "field", field, "detail", detail);
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
+    return s;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
+                                  const char *field, const char *detail)
+{
+    char *s = error_json(kind, field, detail);
+    return s ? send_json(c, status, s) : MHD_NO;
+}
+
+/* The answer to a report, to whoever sent it: as is on /v1/reports; on
+ * /v1/ohttp sealed as an encapsulated response under an outer 200 (RFC 9458
+ * section 5). */
+static enum MHD_Result reply(struct request *rq, unsigned status, const char *json, size_t len)
+{
+    rq->state = ANSWERED;
+    if (rq->route != ROUTE_OHTTP) {
+        char *copy = strndup(json, len);
+        return copy ? send_json(rq->conn, status, copy) : MHD_NO;
+    }
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    if (gateway_seal(&rq->inner, status, json, len, &sealed, &sealed_len) != STS_OK)
+        return MHD_NO;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sealed_len, sealed, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(sealed);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "message/ohttp-res");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(rq->conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct request *rq, unsigned status, const char *kind,
+                                   const char *field, const char *detail)
+{
+    char *s = error_json(kind, field, detail);
     if (!s)
         return MHD_NO;
-    return send_json(c, status, s);
+    enum MHD_Result ret = reply(rq, status, s, strlen(s));
+    free(s);
+    return ret;
+}
+
+/* 405 with the Allow header naming the one method the path takes. */
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *allow)
+{
+    char detail[32];
+    snprintf(detail, sizeof detail, "use %s", allow);
+    json_t *o = json_pack("{s:s,s:s,s:s}", "error", "method_not_allowed", "field", "method",
+                          "detail", detail);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!s)
+        return MHD_NO;
+    return send_json_as(c, MHD_HTTP_METHOD_NOT_ALLOWED, s, "application/json", allow);
 }
 
 static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
@@ -111,49 +187,51 @@ static void job_done(struct ingest_job *job)
 static enum MHD_Result answer_report(struct request *rq)
 {
     struct http_server *srv = rq->srv;
-    struct MHD_Connection *c = rq->conn;
     atomic_fetch_sub(&srv->inflight, 1);
-    rq->state = ANSWERED;
+    unsigned status = MHD_HTTP_ACCEPTED;
     switch (rq->job.rec.outcome) {
     case STORE_NEW:
         atomic_fetch_add(&srv->accepted_n, 1);
-        return send_static(c, MHD_HTTP_ACCEPTED, srv->accepted);
+        break;
     case STORE_REACTIVATION:
         atomic_fetch_add(&srv->reactivations_n, 1);
-        return send_static(c, MHD_HTTP_ACCEPTED, srv->accepted);
+        break;
     case STORE_DUPLICATE:
         atomic_fetch_add(&srv->duplicates_n, 1);
-        return send_static(c, MHD_HTTP_OK, srv->duplicate);
+        status = MHD_HTTP_OK;
+        break;
     default:
         atomic_fetch_add(&srv->failed_n, 1);
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "body",
-                          "the report could not be stored; retry later");
+        return reply_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "body",
+                           "the report could not be stored; retry later");
     }
+    if (rq->route != ROUTE_OHTTP) {
+        rq->state = ANSWERED;
+        return send_static(rq->conn, status,
+                           status == MHD_HTTP_OK ? srv->duplicate : srv->accepted);
+    }
+    return status == MHD_HTTP_OK ? reply(rq, status, duplicate_json, sizeof duplicate_json - 1)
+                                 : reply(rq, status, accepted_json, sizeof accepted_json - 1);
 }
 
-/* The whole body has arrived: validate, then hand to the writer. */
-static enum MHD_Result submit_report(struct request *rq)
+/* A report's body, from either route: validate, then hand to the writer.
+ * body is wiped once parsed. */
+static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
 {
     struct http_server *srv = rq->srv;
     struct sts_report rep;
     struct sts_field_error fe;
-    char detail[64];
 
-    if (rq->too_big) {
-        snprintf(detail, sizeof detail, "larger than %zu bytes", srv->max_body);
-        rq->state = ANSWERED;
-        return send_error(rq->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body", detail);
-    }
-    enum sts_err e = sts_report_parse(rq->body, rq->len, sts_day_today(), &rep, &fe);
+    enum sts_err e = sts_report_parse(body, len, sts_day_today(), &rep, &fe);
     if (e == STS_ENOMEM)
         return MHD_NO;
     if (e != STS_OK) {
         atomic_fetch_add(&srv->invalid_n, 1);
-        rq->state = ANSWERED;
+        OPENSSL_cleanse(body, len);
         if (e == STS_ETOOBIG)
-            return send_error(rq->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", fe.field,
-                              fe.detail);
-        return send_error(rq->conn, MHD_HTTP_BAD_REQUEST, "invalid", fe.field, fe.detail);
+            return reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", fe.field,
+                               fe.detail);
+        return reply_error(rq, MHD_HTTP_BAD_REQUEST, "invalid", fe.field, fe.detail);
     }
 
     struct store_record *r = &rq->job.rec;
@@ -166,7 +244,7 @@ static enum MHD_Result submit_report(struct request *rq)
     memcpy(r->country, rep.country, sizeof r->country);
     if (rep.type == STS_REPORT_ACTIVATION) {
         sts_day_parse(rep.day, &r->day);
-        e = sts_pseudonym(srv->key, rep.imei, r->pseudonym);
+        e = sts_pseudonymizer_compute(srv->pseudonymizer, rep.imei, r->pseudonym);
         r->key_id = srv->key->id;
     } else {
         sts_month_parse(rep.cohort, &r->cohort);
@@ -175,7 +253,7 @@ static enum MHD_Result submit_report(struct request *rq)
     }
     /* The raw IMEI goes no further than this frame. */
     OPENSSL_cleanse(rep.imei, sizeof rep.imei);
-    OPENSSL_cleanse(rq->body, rq->len);
+    OPENSSL_cleanse(body, len);
     if (e != STS_OK)
         return MHD_NO;
 
@@ -185,6 +263,86 @@ static enum MHD_Result submit_report(struct request *rq)
     /* Suspend before submitting: the writer may resume us at once. */
     MHD_suspend_connection(rq->conn);
     ingest_submit(srv->ing, &rq->job);
+    return MHD_YES;
+}
+
+/* The last upload call: the body is complete. */
+static enum MHD_Result body_complete(struct request *rq)
+{
+    struct http_server *srv = rq->srv;
+    if (rq->too_big) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "larger than %zu bytes", rq->cap);
+        rq->state = ANSWERED;
+        return send_error(rq->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body", detail);
+    }
+    if (rq->route == ROUTE_REPORTS)
+        return submit_report(rq, rq->body, rq->len);
+
+    struct gateway_error ge;
+    enum gateway_verdict v = gateway_open(srv->gateway, (const uint8_t *)rq->body, rq->len,
+                                          srv->max_body, &rq->inner, &ge);
+    switch (v) {
+    case GATEWAY_REPORT:
+        return submit_report(rq, rq->inner.body, rq->inner.body_len);
+    case GATEWAY_INNER_ERROR:
+        atomic_fetch_add(&srv->invalid_n, 1);
+        return reply_error(rq, ge.status, ge.kind, ge.field, ge.detail);
+    case GATEWAY_OUTER_ERROR:
+        atomic_fetch_add(&srv->invalid_n, 1);
+        rq->state = ANSWERED;
+        if (ge.key_problem) {
+            /* RFC 9458 section 5.3, with our usual members beside. */
+            json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type",
+                                  "https://iana.org/assignments/http-problem-types#ohttp-key",
+                                  "title", ge.detail, "error", ge.kind, "field", ge.field,
+                                  "detail", ge.detail);
+            char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            json_decref(o);
+            return s ? send_json_as(rq->conn, ge.status, s, "application/problem+json", NULL)
+                     : MHD_NO;
+        }
+        return send_error(rq->conn, ge.status, ge.kind, ge.field, ge.detail);
+    case GATEWAY_NOMEM:
+        break;
+    }
+    return MHD_NO;
+}
+
+/* Checks the headers of a POST that carries a body and allocates its
+ * context. */
+static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connection *c,
+                                    enum route route, void **con_cls)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t cap = srv->max_body;
+    if (route == ROUTE_REPORTS && !is_json(ct))
+        return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                          "content-type", "reports must be sent as application/json");
+    if (route == ROUTE_OHTTP) {
+        if (!ct || strcasecmp(ct, "message/ohttp-req") != 0)
+            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                              "content-type", "send an encapsulated request as message/ohttp-req");
+        cap += GATEWAY_REQUEST_SLACK;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > cap) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "larger than %zu bytes", cap);
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body", detail);
+    }
+    struct request *rq = malloc(sizeof *rq + cap);
+    if (!rq)
+        return MHD_NO;
+    memset(rq, 0, sizeof *rq);
+    rq->srv = srv;
+    rq->conn = c;
+    rq->state = READING;
+    rq->route = route;
+    rq->cap = cap;
+    *con_cls = rq;
     return MHD_YES;
 }
 
@@ -248,7 +406,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (rq->state == ANSWERED)
             return MHD_YES;
         if (*upload_size) {
-            if (rq->too_big || *upload_size > srv->max_body - rq->len) {
+            if (rq->too_big || *upload_size > rq->cap - rq->len) {
                 rq->too_big = true;
             } else {
                 memcpy(rq->body + rq->len, upload, *upload_size);
@@ -257,56 +415,41 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             *upload_size = 0;
             return MHD_YES;
         }
-        return submit_report(rq);
+        return body_complete(rq);
     }
 
     bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     if (strcmp(url, "/v1/reports") == 0) {
         if (!post)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use POST");
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!is_json(ct))
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                              "content-type", "reports must be sent as application/json");
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > srv->max_body) {
-            char detail[64];
-            snprintf(detail, sizeof detail, "larger than %zu bytes", srv->max_body);
-            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body", detail);
-        }
-        rq = malloc(sizeof *rq + srv->max_body);
-        if (!rq)
-            return MHD_NO;
-        rq->srv = srv;
-        rq->conn = c;
-        rq->state = READING;
-        rq->too_big = false;
-        rq->len = 0;
-        *con_cls = rq;
-        return MHD_YES;
+            return send_not_allowed(c, "POST");
+        return start_upload(srv, c, ROUTE_REPORTS, con_cls);
+    }
+    if (strcmp(url, "/v1/ohttp") == 0 && srv->gateway) {
+        if (!post)
+            return send_not_allowed(c, "POST");
+        return start_upload(srv, c, ROUTE_OHTTP, con_cls);
     }
     /* Everything below answers at once and ignores any body. */
     if (strcmp(url, "/healthz") == 0) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         char *ok = strdup("{\"status\":\"ok\"}");
         return ok ? send_json(c, MHD_HTTP_OK, ok) : MHD_NO;
     }
     if (strcmp(url, "/dashboard") == 0 || strcmp(url, "/dashboard/") == 0) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         return send_static(c, MHD_HTTP_OK, srv->dashboard);
+    }
+    if (strcmp(url, "/v1/ohttp-keys") == 0 && srv->gateway) {
+        if (!get)
+            return send_not_allowed(c, "GET");
+        return send_static(c, MHD_HTTP_OK, srv->ohttp_keys);
     }
     if (strncmp(url, "/v1/stats/", 10) == 0) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         return handle_stats(srv, c, url);
     }
     return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", "no such endpoint");
@@ -315,49 +458,41 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    free(*con_cls);
+    struct request *rq = *con_cls;
+    if (rq) {
+        gateway_inner_cleanup(&rq->inner);
+        OPENSSL_cleanse(rq->body, rq->len);
+        free(rq);
+    }
     *con_cls = NULL;
 }
 
-static enum sts_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
-                                 char *why, size_t whylen)
+static void wipe_free(char *secret)
 {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    const char *h = listen;
-    size_t hl;
-    if (!colon || colon == listen)
-        goto bad;
-    hl = (size_t)(colon - listen);
-    if (listen[0] == '[') { /* [::1]:8080 */
-        if (hl < 2 || listen[hl - 1] != ']')
-            goto bad;
-        h = listen + 1;
-        hl -= 2;
+    if (secret) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
     }
-    if (hl >= sizeof host)
-        goto bad;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || port < 0 || port > 65535)
-        goto bad;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) {
-        snprintf(why, whylen, "cannot resolve listen host '%s'", host);
-        return STS_EINVAL;
-    }
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return STS_OK;
-bad:
-    snprintf(why, whylen, "bad listen address '%s': expected HOST:PORT, e.g. 127.0.0.1:8080",
-             listen);
-    return STS_EINVAL;
+}
+
+/* Everything but the daemon; parts not yet made are NULL. */
+static void server_free(struct http_server *srv)
+{
+    store_close(srv->stats_store);
+    sts_pseudonymizer_free(srv->pseudonymizer);
+    if (srv->accepted)
+        MHD_destroy_response(srv->accepted);
+    if (srv->duplicate)
+        MHD_destroy_response(srv->duplicate);
+    if (srv->ohttp_keys)
+        MHD_destroy_response(srv->ohttp_keys);
+    if (srv->dashboard)
+        MHD_destroy_response(srv->dashboard);
+    pthread_mutex_destroy(&srv->stats_lock);
+    wipe_free(srv->token);
+    wipe_free(srv->tls_key);
+    free(srv->tls_cert);
+    free(srv);
 }
 
 enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key,
@@ -365,31 +500,66 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
-    enum sts_err e = parse_listen(cfg->listen, &ss, &sslen, why, whylen);
+    enum sts_err e = sts_net_parse_listen(cfg->listen, &ss, &sslen, why, whylen);
     if (e != STS_OK)
         return e;
+    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    if (!tls && !sts_net_is_loopback((struct sockaddr *)&ss)) {
+        snprintf(why, whylen,
+                 "refusing plain HTTP on %s, which is not a loopback address: give "
+                 "--tls-cert FILE and --tls-key FILE (or listen on 127.0.0.1)",
+                 cfg->listen);
+        return STS_EINVAL;
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(why, whylen, "this libmicrohttpd was built without TLS support");
+        return STS_EUNSUPPORTED;
+    }
     struct http_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return STS_ENOMEM;
     srv->key = key;
     srv->ing = ing;
+    srv->gateway = cfg->gateway;
     srv->k = cfg->k;
     srv->grace_days = cfg->grace_days;
     srv->max_body = cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body
                                                                           : STS_REPORT_MAX_BODY;
     pthread_mutex_init(&srv->stats_lock, NULL);
     e = STS_ENOMEM;
-    static char accepted[] = "{\"status\":\"accepted\"}";
-    static char duplicate[] = "{\"status\":\"duplicate\"}";
-    srv->accepted = MHD_create_response_from_buffer(sizeof accepted - 1, accepted,
+    srv->accepted = MHD_create_response_from_buffer(sizeof accepted_json - 1,
+                                                    (void *)accepted_json,
                                                     MHD_RESPMEM_PERSISTENT);
-    srv->duplicate = MHD_create_response_from_buffer(sizeof duplicate - 1, duplicate,
+    srv->duplicate = MHD_create_response_from_buffer(sizeof duplicate_json - 1,
+                                                     (void *)duplicate_json,
                                                      MHD_RESPMEM_PERSISTENT);
     srv->dashboard = dashboard_response();
     if (!srv->accepted || !srv->duplicate || !srv->dashboard)
         goto fail;
+    if ((e = sts_pseudonymizer_new(key, &srv->pseudonymizer)) != STS_OK)
+        goto fail;
+    e = STS_ENOMEM;
     MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(srv->duplicate, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (srv->gateway) {
+        uint8_t keys[STS_OHTTP_MAX_KEYS_LIST];
+        size_t klen = 0;
+        e = sts_ohttp_gateway_keys_encode(srv->gateway, keys, sizeof keys, &klen);
+        if (e != STS_OK) {
+            snprintf(why, whylen, "cannot encode the gateway key configurations: %s",
+                     sts_strerror(e));
+            goto fail;
+        }
+        e = STS_ENOMEM;
+        srv->ohttp_keys = MHD_create_response_from_buffer(klen, keys, MHD_RESPMEM_MUST_COPY);
+        if (!srv->ohttp_keys)
+            goto fail;
+        MHD_add_response_header(srv->ohttp_keys, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/ohttp-keys");
+    }
+    if (tls && (!(srv->tls_cert = strdup(cfg->tls_cert_pem)) ||
+                !(srv->tls_key = strdup(cfg->tls_key_pem))))
+        goto fail;
     if (cfg->token) {
         if (!(srv->token = strdup(cfg->token)))
             goto fail;
@@ -407,17 +577,30 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
                      MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, srv,
+        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 4096,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        /* MHD zeroes a connection's pool for every request: keep it to what
+         * a report needs (headers and read buffer; bodies are copied out). */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
         MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(why, whylen, "cannot listen on %s (address in use or not available?)",
+        snprintf(why, whylen, tls ? "cannot listen on %s (address in use, or the TLS "
+                                    "certificate and key unusable or not a pair?)"
+                                  : "cannot listen on %s (address in use or not available?)",
                  cfg->listen);
         e = STS_ENET;
         goto fail;
@@ -427,16 +610,7 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
 fail:
     if (e == STS_ENOMEM && why && !why[0])
         snprintf(why, whylen, "out of memory");
-    store_close(srv->stats_store);
-    if (srv->accepted)
-        MHD_destroy_response(srv->accepted);
-    if (srv->duplicate)
-        MHD_destroy_response(srv->duplicate);
-    if (srv->dashboard)
-        MHD_destroy_response(srv->dashboard);
-    pthread_mutex_destroy(&srv->stats_lock);
-    free(srv->token);
-    free(srv);
+    server_free(srv);
     return e;
 }
 
@@ -456,27 +630,25 @@ void http_get_counters(struct http_server *srv, struct http_counters *out)
     out->failed = atomic_load(&srv->failed_n);
 }
 
-void http_stop(struct http_server *srv)
+void http_quiesce(struct http_server *srv)
+{
+    MHD_quiesce_daemon(srv->daemon);
+}
+
+void http_stop(struct http_server *srv, struct http_counters *final)
 {
     if (!srv)
         return;
     MHD_quiesce_daemon(srv->daemon);
-    /* Suspended connections must be resumed before MHD_stop_daemon; the
-     * writer resumes each one as its batch commits. Give their answers a
-     * moment to leave (bounded: 5 s). */
+    /* Suspended connections must be resumed before MHD_stop_daemon. Once the
+     * ingest queue is stopped (see main.c) every one of them has been; give
+     * their answers a moment to leave (bounded: 5 s). */
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (int i = 0; i < 500 && atomic_load(&srv->inflight) > 0; i++)
         nanosleep(&tick, NULL);
     nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->daemon);
-    store_close(srv->stats_store);
-    MHD_destroy_response(srv->accepted);
-    MHD_destroy_response(srv->duplicate);
-    MHD_destroy_response(srv->dashboard);
-    pthread_mutex_destroy(&srv->stats_lock);
-    if (srv->token) {
-        OPENSSL_cleanse(srv->token, strlen(srv->token));
-        free(srv->token);
-    }
-    free(srv);
+    if (final)
+        http_get_counters(srv, final);
+    server_free(srv);
 }

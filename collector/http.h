@@ -1,7 +1,11 @@
-/* The collector's HTTP front: libmicrohttpd with a small thread pool on epoll.
+/* The collector's HTTP front: libmicrohttpd with a small thread pool on epoll,
+ * HTTPS when given a certificate (plain HTTP only on a loopback address).
  * A report is parsed and validated on the HTTP thread, its connection is
  * suspended while the group-commit writer stores it, and the answer is sent
- * when the record is committed. Never reads or logs the client's address. */
+ * when the record is committed. A report may come as a plain POST /v1/reports
+ * or sealed in an Oblivious HTTP request to POST /v1/ohttp (gateway.h): both
+ * take the same path and get the same answers, sealed for the second. Never
+ * reads or logs the client's (or the relay's) address. */
 #ifndef STS_HTTP_H
 #define STS_HTTP_H
 
@@ -9,6 +13,7 @@
 #include <stdint.h>
 
 #include "ingest.h"
+#include "sts/ohttp.h"
 #include "sts/pseudonym.h"
 
 struct http_config {
@@ -19,15 +24,21 @@ struct http_config {
     unsigned timeout_s;        /* idle connection timeout */
     const char *token;         /* bearer token of the statistics API, NULL = API off */
     const char *db_uri;        /* database the statistics API reads */
-    long k;                    /* privacy floor of the statistics (0 = default) */
+    long k;                    /* privacy floor of the statistics API (0 = default) */
+    const char *tls_cert_pem;  /* PEM certificate chain; NULL = plain HTTP (loopback only) */
+    const char *tls_key_pem;   /* PEM private key, with tls_cert_pem */
+    const struct sts_ohttp_gateway *gateway; /* NULL = no OHTTP routes */
     long grace_days;           /* see stats_args (0 = default) */
 };
 
 struct http_server;
 
-/* Starts serving. key and ing are borrowed and must outlive the server.
+/* Starts serving. key, ing and cfg->gateway are borrowed and must outlive the
+ * server; the PEM strings are copied (the key copy is wiped at http_stop).
  * why gets a message for the operator on failure.
- * Errors: STS_EINVAL (bad listen address), STS_ENET (cannot listen), STS_ENOMEM. */
+ * Errors: STS_EINVAL (bad listen address, or plain HTTP on an address that is
+ * not loopback), STS_EUNSUPPORTED (libmicrohttpd without TLS), STS_ENET
+ * (cannot listen, or the certificate or key is unusable), STS_ENOMEM. */
 enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key,
                         struct ingest *ing, struct http_server **out, char *why, size_t whylen);
 
@@ -40,8 +51,13 @@ struct http_counters {
 };
 void http_get_counters(struct http_server *srv, struct http_counters *out);
 
+/* Stops accepting new connections; open ones are still served. */
+void http_quiesce(struct http_server *srv);
+
 /* Stops accepting, lets requests in the writer's queue finish, stops the
- * threads and frees. NULL does nothing. The ingest queue must still run. */
-void http_stop(struct http_server *srv);
+ * threads and frees. If final is not NULL it gets the counters as they stand
+ * once the last answer has left. NULL srv does nothing. The ingest queue must
+ * still run. */
+void http_stop(struct http_server *srv, struct http_counters *final);
 
 #endif

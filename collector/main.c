@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,12 +14,15 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gateway.h"
 #include "http.h"
 #include "ingest.h"
 #include "stats.h"
 #include "store.h"
 #include "sts/date.h"
 #include "sts/imei.h"
+#include "sts/net.h"
+#include "sts/ohttp.h"
 #include "sts/pseudonym.h"
 
 #define EXIT_USAGE 2
@@ -27,11 +31,15 @@ static const char usage_text[] =
     "usage: sts-collector COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
-    "  keygen --out FILE [--token]      create a pseudonym key (or, with --token, an API\n"
-    "                                   token) in a new file with mode 0600\n"
+    "  keygen --out FILE [--token|--ohttp]\n"
+    "                                   create a pseudonym key (or, with --token, an API\n"
+    "                                   token; with --ohttp, an Oblivious HTTP gateway key)\n"
+    "                                   in a new file with mode 0600\n"
     "  serve --db URI --key FILE [--listen HOST:PORT] [--token-file FILE]\n"
+    "        [--tls-cert FILE --tls-key FILE] [--ohttp-key FILE [--ohttp-key FILE]]\n"
     "        [--config FILE] [--threads N] [--max-batch N] [--k N]\n"
-    "                                   receive reports (default listen 127.0.0.1:8080)\n"
+    "                                   receive reports (default listen 127.0.0.1:8080;\n"
+    "                                   plain HTTP only on loopback, else HTTPS)\n"
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
     "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
@@ -83,8 +91,8 @@ static const char *key_error(enum sts_err e)
 enum opt_id {
     OPT_OUT = 256, OPT_TOKEN, OPT_DB, OPT_KEY, OPT_LISTEN, OPT_TOKEN_FILE, OPT_CONFIG,
     OPT_THREADS, OPT_MAX_BATCH, OPT_K, OPT_BY, OPT_PERIOD, OPT_FROM, OPT_TO, OPT_FORMAT,
-    OPT_IMEI, OPT_HELP, OPT_CUMULATIVE, OPT_BRAND, OPT_MODEL, OPT_SW, OPT_COUNTRY,
-    OPT_GRACE_DAYS
+    OPT_IMEI, OPT_HELP, OPT_OHTTP, OPT_OHTTP_KEY, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CUMULATIVE,
+    OPT_BRAND, OPT_MODEL, OPT_SW, OPT_COUNTRY, OPT_GRACE_DAYS
 };
 
 static const struct option options[] = {
@@ -105,6 +113,10 @@ static const struct option options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
     {"imei", required_argument, NULL, OPT_IMEI},
     {"help", no_argument, NULL, OPT_HELP},
+    {"ohttp", no_argument, NULL, OPT_OHTTP},
+    {"ohttp-key", required_argument, NULL, OPT_OHTTP_KEY},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"cumulative", no_argument, NULL, OPT_CUMULATIVE},
     {"brand", required_argument, NULL, OPT_BRAND},
     {"model", required_argument, NULL, OPT_MODEL},
@@ -119,7 +131,7 @@ struct args {
     struct collector_config cfg;
     const char *out, *imei, *format;
     struct stats_args stats;
-    int token;
+    int token, ohttp;
     unsigned seen; /* bit per option id - OPT_OUT */
 };
 
@@ -140,6 +152,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         switch (c) {
         case OPT_OUT: a->out = optarg; break;
         case OPT_TOKEN: a->token = 1; break;
+        case OPT_OHTTP: a->ohttp = 1; break;
+        case OPT_OHTTP_KEY: sets[nsets].name = "ohttp_key"; goto set;
+        case OPT_TLS_CERT: sets[nsets].name = "tls_cert"; goto set;
+        case OPT_TLS_KEY: sets[nsets].name = "tls_key"; goto set;
         case OPT_CONFIG: config = optarg; break;
         case OPT_DB: sets[nsets].name = "db"; goto set;
         case OPT_KEY: sets[nsets].name = "key"; goto set;
@@ -170,9 +186,13 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    /* Flags win over the file, whatever their order on the line. */
+    /* Flags win over the file, whatever their order on the line; --ohttp-key
+     * flags replace the file's keys rather than add to them. */
     if (config && config_load(&a->cfg, config, why, sizeof why) != STS_OK)
         return usage_error("%s", why);
+    for (size_t i = 0; i < nsets; i++)
+        if (strcmp(sets[i].name, "ohttp_key") == 0)
+            a->cfg.n_ohttp_keys = 0;
     for (size_t i = 0; i < nsets; i++)
         if (config_set(&a->cfg, sets[i].name, sets[i].value, why, sizeof why) != STS_OK)
             return usage_error("%s", why);
@@ -183,10 +203,33 @@ static int parse_args(int argc, char **argv, struct args *a)
     return 0;
 }
 
+static int keygen_ohttp(const char *out)
+{
+    struct sts_ohttp_gateway_key *key = NULL;
+    enum sts_err e = sts_ohttp_gateway_key_generate(&key);
+    if (e != STS_OK)
+        return fail("keygen", sts_strerror(e));
+    e = sts_ohttp_gateway_key_write_file(key, out);
+    unsigned id = sts_ohttp_gateway_key_config(key)->key_id;
+    sts_ohttp_gateway_key_free(key);
+    if (e == STS_EEXIST)
+        return fail(out, "already exists; an existing key is never overwritten");
+    if (e != STS_OK)
+        return fail(out, sts_strerror(e));
+    fprintf(stderr,
+            "sts-collector: wrote Oblivious HTTP gateway key (key id %u) to %s (mode 0600); "
+            "serve it with --ohttp-key %s\n", id, out, out);
+    return EXIT_SUCCESS;
+}
+
 static int cmd_keygen(struct args *a)
 {
     if (!a->out)
         return usage_error("%s", "keygen needs --out FILE");
+    if (a->token && a->ohttp)
+        return usage_error("%s", "keygen takes --token or --ohttp, not both");
+    if (a->ohttp)
+        return keygen_ohttp(a->out);
     if (!a->token) {
         enum sts_err e = sts_key_generate(a->out);
         if (e == STS_EEXIST)
@@ -247,15 +290,36 @@ static int cmd_serve(struct args *a)
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
     char *token = NULL;
+    char *tls_cert = NULL, *tls_key = NULL;
+    size_t tls_key_len = 0;
+    struct sts_ohttp_gateway *gw = NULL;
     char why[512] = "";
     int rc;
     sigset_t sigs;
 
     if (!*cfg->db)
         return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts/sts.db)");
+    if (!*cfg->tls_cert != !*cfg->tls_key)
+        return usage_error("%s", "--tls-cert and --tls-key go together");
     if ((rc = load_key(cfg->key, &key)) != 0)
         return rc;
     rc = EXIT_FAILURE;
+    if (*cfg->tls_cert) {
+        size_t n;
+        if (sts_net_read_file(cfg->tls_cert, 1 << 20, &tls_cert, &n, why, sizeof why) != STS_OK ||
+            sts_net_read_file(cfg->tls_key, 1 << 16, &tls_key, &tls_key_len, why,
+                              sizeof why) != STS_OK) {
+            fail("tls", why);
+            goto out;
+        }
+    }
+    if (cfg->n_ohttp_keys) {
+        const char *paths[2] = {cfg->ohttp_keys[0], cfg->ohttp_keys[1]};
+        if (gateway_load(paths, cfg->n_ohttp_keys, &gw, why, sizeof why) != STS_OK) {
+            fail("ohttp-key", why);
+            goto out;
+        }
+    }
     if (*cfg->token_file && config_read_token(cfg->token_file, &token, why, sizeof why) != STS_OK) {
         fail("token", why);
         goto out;
@@ -278,6 +342,7 @@ static int cmd_serve(struct args *a)
         .listen = cfg->listen, .threads = cfg->threads, .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit, .timeout_s = cfg->timeout_s,
         .token = token, .db_uri = cfg->db, .k = cfg->k, .grace_days = cfg->grace_days,
+        .tls_cert_pem = tls_cert, .tls_key_pem = tls_key, .gateway = gw,
     };
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
@@ -286,16 +351,27 @@ static int cmd_serve(struct args *a)
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen),
              cfg->listen);
-    fprintf(stderr, "sts-collector: listening on http://%s:%u\n", host, http_port(srv));
+    fprintf(stderr, "sts-collector: listening on %s://%s:%u%s\n", tls_cert ? "https" : "http",
+            host, http_port(srv), gw ? " (Oblivious HTTP gateway at /v1/ohttp)" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "sts-collector: signal %d, stopping\n", sig);
     rc = EXIT_SUCCESS;
 out:
+    /* Order matters: stop taking connections, let the writer commit and
+     * answer everything queued, then close the connections, then free the
+     * queue (a request still arriving meanwhile fails fast with 503). */
+    if (srv)
+        http_quiesce(srv);
+    if (ing)
+        ingest_stop(ing);
     if (srv) {
         struct http_counters hc2;
-        http_stop(srv);
-        http_get_counters(srv, &hc2);
+        http_stop(srv, &hc2); /* frees srv */
+        fprintf(stderr,
+                "sts-collector: %llu accepted, %llu re-activations, %llu duplicates, "
+                "%llu invalid, %llu failed\n",
+                hc2.accepted, hc2.reactivations, hc2.duplicates, hc2.invalid, hc2.failed);
     }
     if (ing) {
         struct ingest_stats st;
@@ -309,6 +385,12 @@ out:
     store_close(store);
     sts_key_cleanse(&key);
     free(token);
+    sts_ohttp_gateway_free(gw);
+    free(tls_cert);
+    if (tls_key) {
+        OPENSSL_cleanse(tls_key, tls_key_len);
+        free(tls_key);
+    }
     return rc;
 }
 

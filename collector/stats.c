@@ -354,7 +354,8 @@ static void cumulate(struct stats_table *t)
 {
     cmp_first = 1;
     cmp_nv = (int)(1 + t->q.nby);
-    qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
+    if (t->ncells > 1)
+        qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
     for (size_t i = 0; i < t->ncells; i++) {
         struct stats_cell *c = &t->cells[i];
         const struct stats_cell *prev = i ? &t->cells[i - 1] : NULL;
@@ -387,7 +388,8 @@ enum sts_err stats_sales_table(struct store *store, const struct stats_query *q,
     }
     cmp_first = 0;
     cmp_nv = (int)(1 + t->q.nby);
-    qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
+    if (t->ncells > 1) /* cells is NULL when there is none: not for qsort */
+        qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
     return STS_OK;
 }
 

@@ -297,7 +297,8 @@ enum sts_err stats_lifetime_json(struct store *store, const struct stats_query *
             goto out;
     }
     cmp_groups_nby = (int)q->nby;
-    qsort(gs.g, gs.n, sizeof *gs.g, cmp_groups);
+    if (gs.n > 1)
+        qsort(gs.g, gs.n, sizeof *gs.g, cmp_groups);
 
     if (!(root = header_json("lifetime", q)) || !(groups = json_array())) {
         e = STS_ENOMEM;
@@ -589,7 +590,8 @@ enum sts_err stats_versions_json(struct store *store, const struct stats_query *
         e = t.err;
     if (e != STS_OK)
         goto out;
-    qsort(t.r, t.n, sizeof *t.r, cmp_vrows);
+    if (t.n > 1)
+        qsort(t.r, t.n, sizeof *t.r, cmp_vrows);
     if ((e = suppress_versions(&t)) != STS_OK)
         goto out;
     e = STS_ENOMEM;

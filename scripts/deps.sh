@@ -10,6 +10,12 @@ packages=(
   libsqlite3-dev sqlite3 libcmocka-dev curl ca-certificates
   python3 chromium
 )
+# Node.js runs the interop test against an independent HPKE implementation
+# (tests/interop) and the recording taps of the relay test. Asked for only when
+# missing, as a Node.js from elsewhere (with its own npm) is just as good.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 if [ "${STS_DEPS_BENCH:-0}" = 1 ]; then
   packages+=(wrk nginx-light)
 fi

@@ -1,8 +1,9 @@
 /* HPKE (RFC 9180) base mode on OpenSSL 3.0 primitives: X25519 through
- * EVP_PKEY_derive, HKDF through EVP_KDF in extract-only / expand-only modes
+ * EVP_PKEY_derive, HKDF on OpenSSL's HMAC-SHA256 (EVP_MAC)
  * (the labelled variants are built here), AEADs through EVP_CIPHER. */
 #include "sts/hpke.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ enum role { ROLE_NONE, ROLE_SENDER, ROLE_RECEIVER };
 
 struct sts_hpke_key {
     EVP_PKEY *pkey;
+    EVP_PKEY_CTX *dctx; /* derive-initialised on pkey; duplicated per DH (read-only) */
     uint8_t pk[STS_HPKE_NPK];
 };
 
@@ -42,20 +44,32 @@ struct sts_hpke_ctx {
 };
 
 /* Algorithms are fetched once: a fetch by name per operation costs more than
- * the HKDF computation itself under OpenSSL 3.0. (HKDF contexts cannot be
- * duplicated in 3.0, so each derivation makes a new one from the fetched KDF.) */
+ * the HKDF computation itself under OpenSSL 3.0. HKDF is computed as RFC 5869
+ * writes it, on OpenSSL's HMAC-SHA256 (EVP_MAC): a MAC context keyed afresh
+ * per step is several times cheaper than an EVP_KDF "HKDF" derivation, which
+ * parses its parameters and builds an HMAC context on every call, and the
+ * key schedule of one request runs about ten such steps. */
 static CRYPTO_ONCE algs_once = CRYPTO_ONCE_STATIC_INIT;
 static bool algs_ok;
-static EVP_KDF *hkdf;
+static EVP_MAC_CTX *hmac_template; /* HMAC with the digest set; duplicated per setup */
 static EVP_CIPHER *cipher_aes128gcm;
 static EVP_CIPHER *cipher_chacha20poly1305;
 
 static void algs_init(void)
 {
-    hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    hmac_template = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    if (hmac_template != NULL && EVP_MAC_CTX_set_params(hmac_template, params) != 1) {
+        EVP_MAC_CTX_free(hmac_template);
+        hmac_template = NULL;
+    }
+    EVP_MAC_free(hmac); /* the context keeps its own reference */
     cipher_aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     cipher_chacha20poly1305 = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
-    algs_ok = hkdf != NULL && cipher_aes128gcm != NULL && cipher_chacha20poly1305 != NULL;
+    algs_ok = hmac_template != NULL && cipher_aes128gcm != NULL && cipher_chacha20poly1305 != NULL;
 }
 
 static bool algs_ready(void)
@@ -102,48 +116,62 @@ enum sts_err sts_hpke_suite_check(const struct sts_hpke_suite *suite)
 
 /* ---- HKDF ------------------------------------------------------------- */
 
-/* New HKDF context with the digest set; the digest is fetched here once and
- * kept for every derivation run on this context. */
-static EVP_KDF_CTX *kdf_new(void)
+/* New HMAC-SHA256 context for the HKDF steps of one setup (duplicated from
+ * the template, so nothing is fetched). */
+static EVP_MAC_CTX *kdf_new(void)
 {
-    OSSL_PARAM params[2];
-    EVP_KDF_CTX *k;
-
     if (!algs_ready())
         return NULL;
-    k = EVP_KDF_CTX_new(hkdf);
-    if (k == NULL)
-        return NULL;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_KDF_CTX_set_params(k, params) != 1) {
-        EVP_KDF_CTX_free(k);
-        return NULL;
-    }
-    return k;
+    return EVP_MAC_CTX_dup(hmac_template);
 }
 
-/* One HKDF step on k (a context from kdf_new, reused across the steps of a
- * setup: making a context and fetching the digest cost more than the HMACs).
- * Mode, key and salt are set on every call; an empty salt is a zero-length
- * HMAC key, the same as RFC 5869's default. Info matters in expand mode only
- * and is replaced whenever given. */
-static enum sts_err hkdf_run(EVP_KDF_CTX *k, int mode, const uint8_t *salt, size_t salt_len,
+static enum sts_err hmac_run(EVP_MAC_CTX *k, const uint8_t *key, size_t key_len,
+                             const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                             const uint8_t *c, size_t c_len, uint8_t out[STS_HPKE_NH])
+{
+    size_t len = 0;
+    if (EVP_MAC_init(k, key, key_len, NULL) != 1 ||
+        (a_len > 0 && EVP_MAC_update(k, a, a_len) != 1) ||
+        (b_len > 0 && EVP_MAC_update(k, b, b_len) != 1) ||
+        (c_len > 0 && EVP_MAC_update(k, c, c_len) != 1) ||
+        EVP_MAC_final(k, out, &len, STS_HPKE_NH) != 1 || len != STS_HPKE_NH)
+        return STS_ECRYPTO;
+    return STS_OK;
+}
+
+/* One HKDF step (RFC 5869) on k, a context from kdf_new reused across the
+ * steps of a setup. Extract: PRK = HMAC(salt, key), an empty salt being
+ * HashLen zero bytes. Expand: T(i) = HMAC(key, T(i-1) || info || i). */
+static enum sts_err hkdf_run(EVP_MAC_CTX *k, int mode, const uint8_t *salt, size_t salt_len,
                              const uint8_t *key, size_t key_len, const uint8_t *info,
                              size_t info_len, uint8_t *out, size_t out_len)
 {
-    static const uint8_t empty[1];
-    OSSL_PARAM params[5], *p = params;
+    static const uint8_t zeros[STS_HPKE_NH];
+    uint8_t t[STS_HPKE_NH];
+    enum sts_err rc = STS_OK;
 
-    *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, key_len);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                             (void *)(salt_len > 0 ? salt : empty), salt_len);
-    if (mode == EVP_KDF_HKDF_MODE_EXPAND_ONLY)
-        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                 (void *)(info_len > 0 ? info : empty), info_len);
-    *p = OSSL_PARAM_construct_end();
-    return EVP_KDF_derive(k, out, out_len, params) == 1 ? STS_OK : STS_ECRYPTO;
+    if (mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY) {
+        if (out_len != STS_HPKE_NH)
+            return STS_EINVAL;
+        if (salt_len == 0) {
+            salt = zeros;
+            salt_len = sizeof(zeros);
+        }
+        return hmac_run(k, salt, salt_len, key, key_len, NULL, 0, NULL, 0, out);
+    }
+    if (out_len == 0 || out_len > STS_HPKE_MAX_EXPORT_LEN)
+        return STS_EINVAL;
+    for (size_t done = 0, i = 1; done < out_len; i++) {
+        uint8_t ctr = (uint8_t)i;
+        rc = hmac_run(k, key, key_len, t, i > 1 ? STS_HPKE_NH : 0, info, info_len, &ctr, 1, t);
+        if (rc != STS_OK)
+            break;
+        size_t n = out_len - done < STS_HPKE_NH ? out_len - done : STS_HPKE_NH;
+        memcpy(out + done, t, n);
+        done += n;
+    }
+    OPENSSL_cleanse(t, sizeof(t));
+    return rc;
 }
 
 /* hkdf_run on a context of its own, for one-off derivations. */
@@ -151,13 +179,13 @@ static enum sts_err hkdf_once(int mode, const uint8_t *salt, size_t salt_len, co
                               size_t key_len, const uint8_t *info, size_t info_len, uint8_t *out,
                               size_t out_len)
 {
-    EVP_KDF_CTX *k = kdf_new();
+    EVP_MAC_CTX *k = kdf_new();
     enum sts_err rc;
 
     if (k == NULL)
         return STS_ECRYPTO;
     rc = hkdf_run(k, mode, salt, salt_len, key, key_len, info, info_len, out, out_len);
-    EVP_KDF_CTX_free(k);
+    EVP_MAC_CTX_free(k);
     return rc;
 }
 
@@ -215,7 +243,7 @@ static size_t hpke_suite_id(const struct sts_hpke_suite *s, uint8_t out[10])
 /* LabeledExtract(salt, label, ikm) = Extract(salt, "HPKE-v1" || suite_id ||
  * label || ikm). The concatenation lives on the stack and is wiped, since ikm
  * is often a secret (the DH output, the shared secret). */
-static enum sts_err labeled_extract(EVP_KDF_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
+static enum sts_err labeled_extract(EVP_MAC_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
                                     const uint8_t *salt, size_t salt_len, const char *label,
                                     const uint8_t *ikm, size_t ikm_len,
                                     uint8_t prk[STS_HPKE_NH])
@@ -243,7 +271,7 @@ static enum sts_err labeled_extract(EVP_KDF_CTX *k, const uint8_t *suite_id, siz
 
 /* LabeledExpand(prk, label, info, L) = Expand(prk, I2OSP(L, 2) || "HPKE-v1" ||
  * suite_id || label || info, L). */
-static enum sts_err labeled_expand(EVP_KDF_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
+static enum sts_err labeled_expand(EVP_MAC_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
                                    const uint8_t prk[STS_HPKE_NH], const char *label,
                                    const uint8_t *info, size_t info_len, uint8_t *out,
                                    size_t L)
@@ -293,6 +321,13 @@ static enum sts_err key_wrap(struct sts_hpke_key **out, EVP_PKEY *pkey)
         return STS_ECRYPTO;
     }
     k->pkey = pkey;
+    /* Fetching the key exchange and making its context cost more than a
+     * duplicate of one made now. */
+    k->dctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (k->dctx == NULL || EVP_PKEY_derive_init(k->dctx) != 1) {
+        sts_hpke_key_free(k);
+        return STS_ECRYPTO;
+    }
     *out = k;
     return STS_OK;
 }
@@ -331,7 +366,7 @@ enum sts_err sts_hpke_key_derive(struct sts_hpke_key **out, const uint8_t *ikm, 
 {
     uint8_t suite_id[10], prk[STS_HPKE_NH], sk[STS_HPKE_NSK];
     size_t sid_len = kem_suite_id(suite_id);
-    EVP_KDF_CTX *k;
+    EVP_MAC_CTX *k;
     enum sts_err rc;
 
     if (out == NULL || ikm == NULL || ikm_len < STS_HPKE_NSK)
@@ -349,7 +384,7 @@ enum sts_err sts_hpke_key_derive(struct sts_hpke_key **out, const uint8_t *ikm, 
         goto out;
     rc = sts_hpke_key_from_private(out, sk);
 out:
-    EVP_KDF_CTX_free(k);
+    EVP_MAC_CTX_free(k);
     OPENSSL_cleanse(prk, sizeof(prk));
     OPENSSL_cleanse(sk, sizeof(sk));
     return rc;
@@ -377,8 +412,43 @@ void sts_hpke_key_free(struct sts_hpke_key *key)
 {
     if (key == NULL)
         return;
+    EVP_PKEY_CTX_free(key->dctx);
     EVP_PKEY_free(key->pkey); /* OpenSSL wipes the private key it holds */
     free(key);
+}
+
+/* The peer's public key of a DH lives in a per-thread EVP_PKEY whose key is
+ * replaced in place (EVP_PKEY_set1_encoded_public_key): building a new
+ * EVP_PKEY from raw bytes fetches the key manager by name and costs as much
+ * as the rest of the key schedule. The thread's key is freed when it exits. */
+static pthread_once_t peer_once = PTHREAD_ONCE_INIT;
+static pthread_key_t peer_tls;
+static bool peer_tls_ok;
+
+static void peer_free(void *p)
+{
+    EVP_PKEY_free(p);
+}
+
+static void peer_init(void)
+{
+    peer_tls_ok = pthread_key_create(&peer_tls, peer_free) == 0;
+}
+
+static EVP_PKEY *thread_peer(const uint8_t pk[STS_HPKE_NPK])
+{
+    EVP_PKEY *p;
+    if (pthread_once(&peer_once, peer_init) != 0 || !peer_tls_ok)
+        return NULL;
+    p = pthread_getspecific(peer_tls);
+    if (p != NULL)
+        return EVP_PKEY_set1_encoded_public_key(p, pk, STS_HPKE_NPK) == 1 ? p : NULL;
+    p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pk, STS_HPKE_NPK);
+    if (p != NULL && pthread_setspecific(peer_tls, p) != 0) {
+        EVP_PKEY_free(p);
+        p = NULL;
+    }
+    return p;
 }
 
 /* DH(sk, pk): X25519 of our private key with the peer's serialised public key.
@@ -395,15 +465,15 @@ static enum sts_err x25519_dh(const struct sts_hpke_key *sk, const uint8_t peer[
     size_t len = 32;
     enum sts_err rc = STS_ECRYPTO;
 
-    peer_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, STS_HPKE_NPK);
+    peer_key = thread_peer(peer);
     if (peer_key == NULL)
         return STS_ECRYPTO;
-    dctx = EVP_PKEY_CTX_new_from_pkey(NULL, sk->pkey, NULL);
+    dctx = EVP_PKEY_CTX_dup(sk->dctx);
     if (dctx == NULL) {
         rc = STS_ENOMEM;
         goto fail;
     }
-    if (EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer_ex(dctx, peer_key, 0) != 1 ||
+    if (EVP_PKEY_derive_set_peer_ex(dctx, peer_key, 0) != 1 ||
         EVP_PKEY_derive(dctx, dh, &len) != 1 || len != 32)
         goto fail;
     if (CRYPTO_memcmp(dh, zero, 32) == 0)
@@ -412,14 +482,13 @@ static enum sts_err x25519_dh(const struct sts_hpke_key *sk, const uint8_t peer[
 fail:
     if (rc != STS_OK)
         OPENSSL_cleanse(dh, 32);
-    EVP_PKEY_CTX_free(dctx);
-    EVP_PKEY_free(peer_key);
+    EVP_PKEY_CTX_free(dctx); /* drops its reference to the peer key */
     return rc;
 }
 
 /* ExtractAndExpand(dh, kem_context) with kem_context = enc || pkRm
  * (RFC 9180, section 4.1). */
-static enum sts_err kem_shared_secret(EVP_KDF_CTX *k, const uint8_t dh[32], const uint8_t enc[STS_HPKE_NENC],
+static enum sts_err kem_shared_secret(EVP_MAC_CTX *k, const uint8_t dh[32], const uint8_t enc[STS_HPKE_NENC],
                                       const uint8_t pk_r[STS_HPKE_NPK],
                                       uint8_t shared[STS_HPKE_NH])
 {
@@ -485,7 +554,7 @@ static uint8_t psk_id_hash[3][STS_HPKE_NH];
 
 static void psk_init(void)
 {
-    EVP_KDF_CTX *k = kdf_new();
+    EVP_MAC_CTX *k = kdf_new();
     bool ok = k != NULL;
 
     for (size_t i = 0; i < 3 && ok; i++) {
@@ -497,7 +566,7 @@ static void psk_init(void)
         ok = labeled_extract(k, suite_id, sid_len, NULL, 0, "psk_id_hash", NULL, 0,
                              psk_id_hash[i]) == STS_OK;
     }
-    EVP_KDF_CTX_free(k);
+    EVP_MAC_CTX_free(k);
     psk_ok = ok;
 }
 
@@ -513,7 +582,7 @@ static const uint8_t *cached_psk_id_hash(uint16_t aead_id)
 
 /* KeySchedule(mode_base, shared_secret, info, "", "") of RFC 9180 section
  * 5.1, then the AEAD keyed for the role. */
-static enum sts_err key_schedule(EVP_KDF_CTX *k, struct sts_hpke_ctx *ctx, enum role role,
+static enum sts_err key_schedule(EVP_MAC_CTX *k, struct sts_hpke_ctx *ctx, enum role role,
                                  const uint8_t shared[STS_HPKE_NH], const uint8_t *info,
                                  size_t info_len)
 {
@@ -585,7 +654,7 @@ enum sts_err sts_hpke_setup_base_s(struct sts_hpke_ctx *ctx, uint8_t enc[STS_HPK
 {
     struct sts_hpke_key *fresh = NULL;
     uint8_t dh[32], shared[STS_HPKE_NH];
-    EVP_KDF_CTX *k = NULL;
+    EVP_MAC_CTX *k = NULL;
     enum sts_err rc;
 
     if (ctx == NULL || enc == NULL || pk_r == NULL || (info == NULL && info_len > 0) ||
@@ -617,7 +686,7 @@ enum sts_err sts_hpke_setup_base_s(struct sts_hpke_ctx *ctx, uint8_t enc[STS_HPK
 out:
     OPENSSL_cleanse(dh, sizeof(dh));
     OPENSSL_cleanse(shared, sizeof(shared));
-    EVP_KDF_CTX_free(k);
+    EVP_MAC_CTX_free(k);
     sts_hpke_key_free(fresh);
     return rc;
 }
@@ -627,7 +696,7 @@ enum sts_err sts_hpke_setup_base_r(struct sts_hpke_ctx *ctx, const uint8_t enc[S
                                    size_t info_len)
 {
     uint8_t dh[32], shared[STS_HPKE_NH];
-    EVP_KDF_CTX *k;
+    EVP_MAC_CTX *k;
     enum sts_err rc;
 
     if (ctx == NULL || enc == NULL || sk_r == NULL || (info == NULL && info_len > 0) ||
@@ -647,7 +716,7 @@ enum sts_err sts_hpke_setup_base_r(struct sts_hpke_ctx *ctx, const uint8_t enc[S
         goto out;
     rc = key_schedule(k, ctx, ROLE_RECEIVER, shared, info, info_len);
 out:
-    EVP_KDF_CTX_free(k);
+    EVP_MAC_CTX_free(k);
     OPENSSL_cleanse(dh, sizeof(dh));
     OPENSSL_cleanse(shared, sizeof(shared));
     return rc;
@@ -774,7 +843,7 @@ enum sts_err sts_hpke_export(const struct sts_hpke_ctx *ctx, const uint8_t *expo
 {
     uint8_t suite_id[10];
     size_t sid_len;
-    EVP_KDF_CTX *k;
+    EVP_MAC_CTX *k;
     enum sts_err rc;
 
     if (ctx == NULL || ctx->role == ROLE_NONE || out == NULL || L == 0 ||
@@ -788,7 +857,7 @@ enum sts_err sts_hpke_export(const struct sts_hpke_ctx *ctx, const uint8_t *expo
         return STS_ECRYPTO;
     rc = labeled_expand(k, suite_id, sid_len, ctx->exporter_secret, "sec", exporter_context,
                         exporter_context_len, out, L);
-    EVP_KDF_CTX_free(k);
+    EVP_MAC_CTX_free(k);
     return rc;
 }
 

@@ -1,0 +1,165 @@
+/* sts-relay: command-line entry of the Oblivious HTTP relay (relay.h).
+ * Exit: 0 ok, 1 failure, 2 usage. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay.h"
+#include "sts/net.h"
+
+static const char usage_text[] =
+    "usage: sts-relay --gateway URL [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
+    "                 [--ca-file FILE] [--keys-url URL] [--max-body N] [--max-connections N]\n"
+    "                 [--timeout S]\n"
+    "\n"
+    "Forwards Oblivious HTTP requests (POST, Content-Type: message/ohttp-req, any path)\n"
+    "to the gateway URL with nothing of the client but the body, and returns the\n"
+    "gateway's status, Content-Type and body. Never reads or logs client addresses.\n"
+    "\n"
+    "  --listen HOST:PORT    default 127.0.0.1:8443; plain HTTP only on loopback\n"
+    "  --gateway URL         e.g. https://collector.example/v1/ohttp (https unless loopback)\n"
+    "  --tls-cert, --tls-key PEM certificate chain and key to serve HTTPS\n"
+    "  --ca-file FILE        CA certificates that verify the gateway (default: system store)\n"
+    "  --keys-url URL        also serve GET /v1/ohttp-keys, fetched from URL\n"
+    "  --max-body N          largest request and answer in bytes (default 65536)\n"
+    "  --max-connections N   simultaneous client connections (default 256)\n"
+    "  --timeout S           seconds per forwarded request and idle connection (default 30)\n"
+    "  --help, --version\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sts-relay: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'sts-relay --help'.\n");
+    return 2;
+}
+
+static bool number(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"gateway", required_argument, NULL, 'g'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"ca-file", required_argument, NULL, 'a'},
+        {"keys-url", required_argument, NULL, 'K'},
+        {"max-body", required_argument, NULL, 'b'},
+        {"max-connections", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct relay_config cfg = {.listen = "127.0.0.1:8443"};
+    const char *cert = NULL, *key = NULL;
+    long v;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': cfg.listen = optarg; break;
+        case 'g': cfg.gateway = optarg; break;
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
+        case 'a': cfg.ca_file = optarg; break;
+        case 'K': cfg.keys_url = optarg; break;
+        case 'b':
+            if (!number(optarg, 64, 16 * 1024 * 1024, &v))
+                return usage_error("--max-body wants bytes in 64..16777216, not '%s'", optarg);
+            cfg.max_body = (size_t)v;
+            break;
+        case 'm':
+            if (!number(optarg, 1, 100000, &v))
+                return usage_error("--max-connections wants 1..100000, not '%s'", optarg);
+            cfg.max_connections = (unsigned)v;
+            break;
+        case 't':
+            if (!number(optarg, 1, 3600, &v))
+                return usage_error("--timeout wants seconds in 1..3600, not '%s'", optarg);
+            cfg.timeout_s = (unsigned)v;
+            break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        case 'V': printf("sts-relay %s\n", STS_VERSION); return 0;
+        default: return usage_error("%s", "bad option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!cfg.gateway)
+        return usage_error("%s", "--gateway URL is required");
+    if (!cert != !key)
+        return usage_error("%s", "--tls-cert and --tls-key go together");
+
+    char why[512] = "";
+    char *cert_pem = NULL, *key_pem = NULL;
+    size_t n, key_len = 0;
+    struct relay *rl = NULL;
+    int rc = 1;
+    sigset_t sigs;
+    if (cert && (sts_net_read_file(cert, 1 << 20, &cert_pem, &n, why, sizeof why) != STS_OK ||
+                 sts_net_read_file(key, 1 << 16, &key_pem, &key_len, why, sizeof why) != STS_OK)) {
+        fprintf(stderr, "sts-relay: tls: %s\n", why);
+        goto out;
+    }
+    cfg.tls_cert_pem = cert_pem;
+    cfg.tls_key_pem = key_pem;
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "sts-relay: cannot initialise libcurl\n");
+        goto out;
+    }
+    if (relay_start(&cfg, &rl, why, sizeof why) != STS_OK) {
+        fprintf(stderr, "sts-relay: %s\n", why);
+        curl_global_cleanup();
+        rc = strstr(why, "refusing") || strstr(why, "must be https") ? 2 : 1;
+        goto out;
+    }
+    char host[128];
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg.listen, ':') - cfg.listen), cfg.listen);
+    fprintf(stderr, "sts-relay: listening on %s://%s:%u, forwarding to %s\n",
+            cert_pem ? "https" : "http", host, relay_port(rl), cfg.gateway);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    struct relay_counters k;
+    relay_get_counters(rl, &k);
+    relay_stop(rl);
+    curl_global_cleanup();
+    fprintf(stderr,
+            "sts-relay: signal %d, stopping: %llu forwarded, %llu refused, %llu gateway "
+            "errors\n",
+            sig, k.forwarded, k.refused, k.gateway_errors);
+    rc = 0;
+out:
+    free(cert_pem);
+    if (key_pem) {
+        OPENSSL_cleanse(key_pem, key_len);
+        free(key_pem);
+    }
+    return rc;
+}

@@ -1,0 +1,54 @@
+/* sts-relay: an Oblivious HTTP relay (RFC 9458 "Oblivious Relay Resource")
+ * for tests and small deployments. It accepts POSTs of message/ohttp-req,
+ * forwards each body to one configured gateway URL carrying nothing of the
+ * client but the body and its Content-Type (no address, no Forwarded, Via,
+ * User-Agent or cookies), and returns the gateway's status, Content-Type and
+ * body. Optionally GET /v1/ohttp-keys is fetched from the gateway's key URL,
+ * so that every client gets the same key configurations.
+ *
+ * It never reads the client's address, so it cannot log it. Bodies, answers,
+ * connections and gateway time are bounded. libmicrohttpd serves (HTTPS from
+ * PEM files; plain HTTP only on a loopback address), libcurl forwards (HTTPS
+ * required towards a gateway that is not on loopback). */
+#ifndef STS_RELAY_H
+#define STS_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sts/err.h"
+
+struct relay_config {
+    const char *listen;       /* HOST:PORT, port 0 = any free port */
+    const char *gateway;      /* URL encapsulated requests go to */
+    const char *keys_url;     /* NULL: GET /v1/ohttp-keys answers 404 */
+    const char *ca_file;      /* NULL: the system store, to verify the gateway */
+    const char *tls_cert_pem; /* NULL: plain HTTP (loopback only) */
+    const char *tls_key_pem;
+    size_t max_body; /* request and answer bodies, bytes */
+    unsigned max_connections;
+    unsigned timeout_s; /* per forwarded request, and idle connections */
+};
+
+struct relay_counters {
+    unsigned long long forwarded, refused, gateway_errors;
+};
+
+struct relay;
+
+/* Starts the relay; strings are copied. why gets a message for the operator.
+ * Errors: STS_EINVAL (listen address, plain HTTP off loopback, a gateway URL
+ * that is not https and not loopback), STS_EUNSUPPORTED (no TLS in
+ * libmicrohttpd), STS_ENET (cannot listen, or unusable certificate),
+ * STS_ENOMEM. */
+enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, char *why,
+                         size_t whylen);
+
+uint16_t relay_port(const struct relay *r);
+
+void relay_get_counters(struct relay *r, struct relay_counters *out);
+
+/* Stops serving and frees. NULL does nothing. */
+void relay_stop(struct relay *r);
+
+#endif
