@@ -29,7 +29,8 @@ static double now(void)
 
 static const char *const models[] = {"K400", "K500", "P10", "P20", "X1", "M2-lite"};
 static const unsigned model_w[] = {30, 25, 20, 15, 6, 4};
-static const char *const eu[] = {"FR", "DE", "IT", "ES", "NL", "BE", "PL", "SE", "AT", "PT", "IE", ""};
+static const char *const eu[] = {"FR", "DE", "IT", "ES", "NL", "BE",
+                                 "PL", "SE", "AT", "PT", "IE", ""};
 static const char *const us[] = {"US", "CA", "MX", ""};
 
 static uint64_t rng_s = 0x1234567;
@@ -106,8 +107,8 @@ static int fill_lifetime(const char *path, int32_t first_month, int32_t last_mon
                             char sw[32];
                             snprintf(sw, sizeof sw, "%s-V%d", models[m], v);
                             for (int first = 0; first < 2; first++) {
-                                double cnt = base * alive * 0.5 * (first ? (a == 0 ? 1.0 : 0.02)
-                                                                         : (a == 0 ? 0 : 0.98));
+                                double cnt = base * alive * 0.5 *
+                                             (first ? (a == 0 ? 1.0 : 0.02) : (a == 0 ? 0 : 0.98));
                                 if (cnt < 1)
                                     continue;
                                 sqlite3_bind_int(ins, 1, p);
@@ -204,8 +205,8 @@ int main(int argc, char **argv)
     sqlite3 *db;
     sqlite3_open(path, &db);
     sqlite3_stmt *c;
-    const char *tables[] = {"activation", "sales_day", "sales_day_mc", "lifetime_count",
-                            "life_model", "life_sw"};
+    const char *tables[] = {"activation",     "sales_day",  "sales_day_mc",
+                            "lifetime_count", "life_model", "life_sw"};
     for (size_t i = 0; i < 6; i++) {
         char q[128];
         snprintf(q, sizeof q, "SELECT count(*) FROM %s", tables[i]);
@@ -239,23 +240,23 @@ int main(int argc, char **argv)
          "SELECT model, day, count(*) FROM activation GROUP BY model, day", true},
         {"sales by model per day", "sales", "model", "day", NULL, NULL,
          "SELECT model, day, count(*) FROM activation GROUP BY model, day", true},
-        {"sales total", "sales", NULL, NULL, NULL, NULL,
-         "SELECT count(*) FROM activation", false},
-        {"sales model,country per month, cumulative", "sales", "model,country", "month", "1",
-         NULL, "SELECT model, country, day, count(*) FROM activation GROUP BY 1, 2, 3", false},
-        {"sales brand,model,sw,country per month", "sales", "brand,model,sw,country", "month",
-         NULL, NULL,
-         "SELECT brand, model, sw, country, day, count(*) FROM activation GROUP BY 1,2,3,4,5",
+        {"sales total", "sales", NULL, NULL, NULL, NULL, "SELECT count(*) FROM activation", false},
+        {"sales model,country per month, cumulative", "sales", "model,country", "month", "1", NULL,
+         "SELECT model, country, day, count(*) FROM activation GROUP BY 1, 2, 3", false},
+        {"sales brand,model,sw,country per month", "sales", "brand,model,sw,country", "month", NULL,
+         NULL, "SELECT brand, model, sw, country, day, count(*) FROM activation GROUP BY 1,2,3,4,5",
          false},
         {"lifetime by model,country", "lifetime", "model,country", NULL, NULL, NULL,
          "SELECT model, country, day, count(*) FROM activation GROUP BY 1, 2, 3", false},
     };
-    printf("\n%-42s %10s %10s %9s %s\n", "query (median of runs)", "stats ms", "raw ms",
-           "speed-up", "");
+    printf("\n%-42s %10s %10s %9s %s\n", "query (median of runs)", "stats ms", "raw ms", "speed-up",
+           "");
     int slow = 0;
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
-        struct stats_args a = {.by = q[i].by, .period = q[i].period,
-                               .cumulative = q[i].cumulative, .model = q[i].model};
+        struct stats_args a = {.by = q[i].by,
+                               .period = q[i].period,
+                               .cumulative = q[i].cumulative,
+                               .model = q[i].model};
         double best[32];
         int runs = repeat < 32 ? repeat : 32;
         size_t bytes = 0;

@@ -27,11 +27,11 @@ struct stats_query {
     enum stats_dim by[NDIM];
     size_t nby;
     enum stats_period period;
-    int32_t from, to;           /* days, inclusive */
+    int32_t from, to; /* days, inclusive */
     long k;
     bool cumulative;
-    const char *filter[NDIM];   /* exact value a row must have, NULL = any */
-    int32_t today;              /* day */
+    const char *filter[NDIM]; /* exact value a row must have, NULL = any */
+    int32_t today;            /* day */
     long grace_days;
 };
 
@@ -69,8 +69,8 @@ bool stats_suppress(const int64_t *n, size_t m, long k, bool *hidden);
  * Devices that consent late join the panel at the age of their first ping
  * (left truncation) and add nothing to the ages before it. */
 struct stats_life_acc {
-    int64_t risk[STATS_LIFE_MAX_AGE];     /* sum of P(a) */
-    int64_t cont[STATS_LIFE_MAX_AGE];     /* sum of C(a+1) */
+    int64_t risk[STATS_LIFE_MAX_AGE]; /* sum of P(a) */
+    int64_t cont[STATS_LIFE_MAX_AGE]; /* sum of C(a+1) */
 };
 
 /* Adds one cohort: P[0..nobs-1] and F[0..nobs-1], ages 0..nobs-1 complete. */
@@ -102,10 +102,10 @@ void stats_print_aligned(FILE *out, const char *const *cells, size_t nrows, size
 
 /* The sales table, folded and suppressed, for lifetime's cohort sizes. */
 struct stats_cell {
-    char *vals[1 + NDIM];  /* period label, then one value per dimension of the query */
-    int64_t n[2];          /* activations, reactivations */
+    char *vals[1 + NDIM]; /* period label, then one value per dimension of the query */
+    int64_t n[2];         /* activations, reactivations */
     bool hidden[2];
-    int64_t cum;           /* running activations of this series up to this period */
+    int64_t cum; /* running activations of this series up to this period */
     bool cum_hidden;
 };
 

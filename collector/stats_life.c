@@ -66,21 +66,21 @@ static int32_t last_complete_month(const struct stats_query *q)
 /* ---- groups keyed by dimension values ---------------------------------- */
 
 struct cohort {
-    int64_t *P, *F;   /* nobs each */
+    int64_t *P, *F; /* nobs each */
     int nobs;
     int64_t size;
     bool size_known, size_hidden;
 };
 
 struct group {
-    char *vals[NDIM];   /* one per dimension of the query */
+    char *vals[NDIM];       /* one per dimension of the query */
     struct cohort *cohorts; /* index: cohort - first */
 };
 
 struct groups {
     const struct stats_query *q;
-    int32_t first, last;  /* cohorts followed */
-    int32_t through;      /* last complete period */
+    int32_t first, last; /* cohorts followed */
+    int32_t through;     /* last complete period */
     struct group *g;
     size_t n, cap;
     enum sts_err err;
@@ -255,9 +255,9 @@ static json_t *header_json(const char *stat, const struct stats_query *q)
             continue;
         if (!f && !(f = json_object()))
             break;
-        json_object_set_new(f, stats_dim_names[d], d == DIM_COUNTRY && !*q->filter[d]
-                                                       ? json_null()
-                                                       : json_string(q->filter[d]));
+        json_object_set_new(f, stats_dim_names[d],
+                            d == DIM_COUNTRY && !*q->filter[d] ? json_null()
+                                                               : json_string(q->filter[d]));
     }
     if (f)
         json_object_set_new(root, "filter", f);
@@ -327,8 +327,8 @@ enum sts_err stats_lifetime_json(struct store *store, const struct stats_query *
                 continue;
             sts_month_format(c, label);
             json_object_set_new(row, "cohort", json_string(label));
-            json_object_set_new(row, "size", co->size_hidden ? json_null()
-                                                             : json_integer(co->size));
+            json_object_set_new(row, "size",
+                                co->size_hidden ? json_null() : json_integer(co->size));
             int n = 1;
             S[0] = 1.0;
             /* A cohort under k devices shows no curve of its own (its pings
@@ -609,9 +609,8 @@ enum sts_err stats_versions_json(struct store *store, const struct stats_query *
         json_object_set_new(o, "model", json_string(r->model));
         json_object_set_new(o, "sw", json_string(r->sw));
         json_object_set_new(o, "pings", r->hidden ? json_null() : json_integer(r->n));
-        json_object_set_new(o, "share", r->share_hidden
-                                            ? json_null()
-                                            : json_real(round(r->share * 10000) / 10000));
+        json_object_set_new(
+            o, "share", r->share_hidden ? json_null() : json_real(round(r->share * 10000) / 10000));
         if (r->hidden)
             json_object_set_new(o, "suppressed", json_true());
         json_array_append_new(rows, o);
@@ -661,15 +660,14 @@ void stats_lifetime_print(const json_t *doc, const char *format, FILE *out)
     {
         if (json_array_size(json_object_get(g, "survival")) > maxage + 1)
             maxage = json_array_size(json_object_get(g, "survival")) - 1;
-        json_array_foreach(json_object_get(g, "cohorts"), ci, c)
-            if (json_array_size(json_object_get(c, "survival")) > maxage + 1)
-                maxage = json_array_size(json_object_get(c, "survival")) - 1;
+        json_array_foreach(json_object_get(g, "cohorts"), ci,
+                           c) if (json_array_size(json_object_get(c, "survival")) > maxage + 1)
+            maxage = json_array_size(json_object_get(c, "survival")) - 1;
     }
     size_t ncol = nby + 3 + maxage, nrows = 1;
-    json_array_foreach(groups, gi, g)
-        nrows += 1 + json_array_size(json_object_get(g, "cohorts"));
+    json_array_foreach(groups, gi, g) nrows += 1 + json_array_size(json_object_get(g, "cohorts"));
     const char **cells = calloc(nrows * ncol, sizeof *cells);
-    char (*buf)[24] = calloc(nrows * ncol, sizeof *buf);
+    char(*buf)[24] = calloc(nrows * ncol, sizeof *buf);
     bool *numeric = calloc(ncol, sizeof *numeric);
     if (!cells || !buf || !numeric)
         goto out;
@@ -690,12 +688,11 @@ void stats_lifetime_print(const json_t *doc, const char *format, FILE *out)
         json_t *rowsrc[1 + 512];
         size_t nsrc = 0;
         rowsrc[nsrc++] = g;
-        json_array_foreach(json_object_get(g, "cohorts"), ci, c)
-            if (nsrc < sizeof rowsrc / sizeof rowsrc[0])
-                rowsrc[nsrc++] = c;
+        json_array_foreach(json_object_get(g, "cohorts"), ci,
+                           c) if (nsrc < sizeof rowsrc / sizeof rowsrc[0]) rowsrc[nsrc++] = c;
         for (size_t s = 0; s < nsrc; s++, r++) {
             const char **row = cells + r * ncol;
-            char (*rb)[24] = buf + r * ncol;
+            char(*rb)[24] = buf + r * ncol;
             json_t *src = rowsrc[s];
             for (size_t d = 0; d < nby; d++)
                 row[d] = dim_text(json_object_get(g, json_string_value(json_array_get(by, d))));
@@ -728,8 +725,9 @@ void stats_lifetime_print(const json_t *doc, const char *format, FILE *out)
                 fputs(j + 1 < ncol ? "," : "\r\n", out);
             }
     } else {
-        fprintf(out, "Share of devices still in use after N months (%%), complete months "
-                     "through %s; k = %lld\n",
+        fprintf(out,
+                "Share of devices still in use after N months (%%), complete months "
+                "through %s; k = %lld\n",
                 json_string_value(json_object_get(doc, "through")),
                 (long long)json_integer_value(json_object_get(doc, "k")));
         for (size_t i = 0; i < nrows * ncol; i++)
@@ -773,7 +771,7 @@ void stats_versions_print(const json_t *doc, const char *format, FILE *out)
     size_t n = json_array_size(rows) + 1, ns = json_array_size(spread) + 1;
     size_t cap = n > ns ? n : ns;
     const char **cells = calloc(cap * 5, sizeof *cells);
-    char (*buf)[32] = calloc(cap * 5, sizeof *buf);
+    char(*buf)[32] = calloc(cap * 5, sizeof *buf);
     static const bool numeric[5] = {false, false, false, true, true};
     if (!cells || !buf)
         goto out;
@@ -782,7 +780,7 @@ void stats_versions_print(const json_t *doc, const char *format, FILE *out)
     json_array_foreach(rows, i, r)
     {
         const char **row = cells + (i + 1) * 5;
-        char (*rb)[32] = buf + (i + 1) * 5;
+        char(*rb)[32] = buf + (i + 1) * 5;
         json_t *p = json_object_get(r, "pings");
         row[0] = json_string_value(json_object_get(r, "period"));
         row[1] = json_string_value(json_object_get(r, "model"));
@@ -808,7 +806,7 @@ void stats_versions_print(const json_t *doc, const char *format, FILE *out)
     json_array_foreach(spread, i, r)
     {
         const char **row = cells + (i + 1) * 5;
-        char (*rb)[32] = buf + (i + 1) * 5;
+        char(*rb)[32] = buf + (i + 1) * 5;
         json_t *m = json_object_get(r, "months_to_half");
         row[0] = json_string_value(json_object_get(r, "model"));
         row[1] = json_string_value(json_object_get(r, "sw"));

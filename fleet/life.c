@@ -18,7 +18,7 @@
 
 #define DAYS_PER_MONTH 30.436875
 #define STATS_MAX_BODY (16 * 1024 * 1024)
-#define MAX_VERSIONS 8
+#define MAX_VERSIONS   8
 
 /* Invented but plausible: cheap models wear out sooner, and shapes above 1
  * mean devices retire more as they age. */
@@ -135,8 +135,7 @@ void fleet_life_device(const struct fleet_life *l, const struct fleet *f, size_t
             continue;
         if (u_miss < l->miss && (u_late >= l->late_ping || send_late > l->today))
             continue; /* lost, or its late sending is still to come */
-        int32_t released = nver ? (int32_t)((int64_t)(p - lag - start) * (int64_t)nver / span)
-                                : 0;
+        int32_t released = nver ? (int32_t)((int64_t)(p - lag - start) * (int64_t)nver / span) : 0;
         size_t v = released < 0 ? 0 : (size_t)released;
         if (v >= nver)
             v = nver ? nver - 1 : 0;
@@ -335,8 +334,8 @@ static void say(char *msg, size_t size, const char *fmt, ...)
 struct model_truth {
     const char *name;
     int64_t n[FLEET_LIFE_MAX_AGE + 1], alive[FLEET_LIFE_MAX_AGE + 1];
-    int64_t *size;            /* per cohort - first */
-    int64_t *pings;           /* [version][period - first] */
+    int64_t *size;  /* per cohort - first */
+    int64_t *pings; /* [version][period - first] */
     const char *versions[MAX_VERSIONS];
     size_t nver;
 };
@@ -344,8 +343,8 @@ struct model_truth {
 struct truth {
     struct model_truth m[FLEET_LIFE_MAX_MODELS];
     size_t nm;
-    int32_t first, through;   /* months */
-    size_t stride;            /* months from first to today's */
+    int32_t first, through; /* months */
+    size_t stride;          /* months from first to today's */
 };
 
 static void truth_free(struct truth *t)
@@ -356,8 +355,8 @@ static void truth_free(struct truth *t)
     }
 }
 
-static enum sts_err truth_build(const struct fleet_life *l, const struct fleet *f,
-                                int32_t through, struct truth *t)
+static enum sts_err truth_build(const struct fleet_life *l, const struct fleet *f, int32_t through,
+                                struct truth *t)
 {
     const char *names[FLEET_LIFE_MAX_MODELS];
     memset(t, 0, sizeof *t);
@@ -439,8 +438,8 @@ static const char *str(json_t *v)
 }
 
 static bool compare_life(const struct fleet_life *l, struct truth *t,
-                         const struct fleet_life_check *chk, json_t *doc, FILE *out,
-                         char *msg, size_t msg_size, bool *bad)
+                         const struct fleet_life_check *chk, json_t *doc, FILE *out, char *msg,
+                         size_t msg_size, bool *bad)
 {
     json_t *groups = json_object_get(doc, "groups");
     long long k = json_integer_value(json_object_get(doc, "k"));
@@ -450,8 +449,9 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
     }
     size_t gi;
     json_t *g;
-    fprintf(out, "\nlifetime by model (k = %lld, complete months through %s): survival "
-                 "checked within %.3f where at least %ld devices reached the age\n",
+    fprintf(out,
+            "\nlifetime by model (k = %lld, complete months through %s): survival "
+            "checked within %.3f where at least %ld devices reached the age\n",
             k, json_string_value(json_object_get(doc, "through")), chk->tol, chk->min_n);
     json_array_foreach(groups, gi, g)
     {
@@ -471,8 +471,9 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
         double tmed = truth_median(m, nages, &at);
         json_t *jmed = json_object_get(g, "median");
         double emed = json_is_number(jmed) ? json_number_value(jmed) : -1;
-        fprintf(out, "\n  %s  Weibull(shape %.2f, scale %.1f months): median of the law %.2f, "
-                     "of the fleet %s",
+        fprintf(out,
+                "\n  %s  Weibull(shape %.2f, scale %.1f months): median of the law %.2f, "
+                "of the fleet %s",
                 name, law ? law->shape : 0, law ? law->scale : 0,
                 law ? law->scale * pow(log(2.0), 1.0 / law->shape) : 0,
                 tmed < 0 ? "not reached" : "");
@@ -494,8 +495,7 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
             *bad = true;
         }
         fprintf(out, "  %s\n", verdict);
-        fprintf(out, "    %4s %9s %8s %9s %8s\n", "age", "devices", "truth", "estimate",
-                "diff");
+        fprintf(out, "    %4s %9s %8s %9s %8s\n", "age", "devices", "truth", "estimate", "diff");
         double worst = 0;
         for (int a = 1; a < nages; a++) {
             if (m->n[a] == 0)
@@ -534,8 +534,7 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
         {
             int32_t cm;
             json_t *size = json_object_get(c, "size");
-            if (sts_month_parse(str(json_object_get(c, "cohort")), &cm) !=
-                    STS_OK ||
+            if (sts_month_parse(str(json_object_get(c, "cohort")), &cm) != STS_OK ||
                 cm < t->first || cm > t->through) {
                 say(msg, msg_size, "%s: a cohort outside the simulated months", name);
                 return false;
@@ -557,8 +556,8 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
     return true;
 }
 
-static bool compare_versions(struct truth *t, json_t *doc, FILE *out, char *msg,
-                             size_t msg_size, bool *bad)
+static bool compare_versions(struct truth *t, json_t *doc, FILE *out, char *msg, size_t msg_size,
+                             bool *bad)
 {
     json_t *rows = json_object_get(doc, "rows");
     long long k = json_integer_value(json_object_get(doc, "k"));
@@ -618,8 +617,9 @@ static bool compare_versions(struct truth *t, json_t *doc, FILE *out, char *msg,
                     missing++;
             }
     free(seen);
-    fprintf(out, "\nversions (k = %lld, through %s): %lld counts shown, all equal to the truth: "
-                 "%s; %lld hidden; %lld shown under k; %lld missing\n",
+    fprintf(out,
+            "\nversions (k = %lld, through %s): %lld counts shown, all equal to the truth: "
+            "%s; %lld hidden; %lld shown under k; %lld missing\n",
             k, json_string_value(json_object_get(doc, "through")), shown, wrong ? "NO" : "yes",
             hidden, under_k, missing);
     size_t si;
@@ -687,8 +687,7 @@ out:
 }
 
 static enum sts_err fetch(struct agent_sender *s, const char *collector, const char *path,
-                          const char *token, struct agent_answer *ans, char *msg,
-                          size_t msg_size)
+                          const char *token, struct agent_answer *ans, char *msg, size_t msg_size)
 {
     enum sts_err rc = agent_sender_get(s, path, token, STATS_MAX_BODY, ans);
     if (rc != STS_OK) {

@@ -27,22 +27,22 @@
 #include "sts/err.h"
 
 #define FLEET_LIFE_MAX_MODELS 16
-#define FLEET_LIFE_MAX_AGE 240
+#define FLEET_LIFE_MAX_AGE    240
 
 struct fleet_life_law {
     char model[STS_TEXT_MAX + 1];
-    double shape, scale;        /* Weibull; scale in months */
+    double shape, scale; /* Weibull; scale in months */
 };
 
 struct fleet_life {
     uint64_t seed;
-    int32_t today;              /* day */
-    double consent;             /* share of owners allowing lifetime pings */
-    double late;                /* share of those who allow them only later */
-    int late_max;               /* months after activation, 1..late_max */
-    double miss;                /* chance a month's ping is not sent on time */
-    double late_ping;           /* share of the missed ones sent late */
-    int grace_days;             /* late pings arrive within this many days */
+    int32_t today;    /* day */
+    double consent;   /* share of owners allowing lifetime pings */
+    double late;      /* share of those who allow them only later */
+    int late_max;     /* months after activation, 1..late_max */
+    double miss;      /* chance a month's ping is not sent on time */
+    double late_ping; /* share of the missed ones sent late */
+    int grace_days;   /* late pings arrive within this many days */
     struct fleet_life_law law[FLEET_LIFE_MAX_MODELS];
     size_t nlaw;
 };
@@ -57,9 +57,9 @@ enum sts_err fleet_life_set_laws(struct fleet_life *l, const char *spec);
 
 /* One ping of one device. */
 struct fleet_ping {
-    int32_t period;             /* month */
+    int32_t period; /* month */
     bool first;
-    const char *sw;             /* static storage */
+    const char *sw; /* static storage */
 };
 
 /* What one device does: its cohort, whether it is in use at the ping moment of
@@ -67,11 +67,11 @@ struct fleet_ping {
  * the pings it sends (period order). */
 struct fleet_life_dev {
     int32_t cohort;
-    int nages;                  /* ages 0..nages-1 of alive[] are up to today */
+    int nages; /* ages 0..nages-1 of alive[] are up to today */
     bool alive[FLEET_LIFE_MAX_AGE + 1];
     struct fleet_ping ping[FLEET_LIFE_MAX_AGE + 1];
     int npings;
-    double lifetime;            /* months */
+    double lifetime; /* months */
 };
 
 /* Computes device i of f. */

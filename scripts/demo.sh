@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The newcomer's demo: sets up what is missing, builds, creates a pseudonym key
 # and an API token, starts a collector on a fresh SQLite file on 127.0.0.1,
-# drives a simulated fleet through it, prints the sales figures and stops the
-# collector. Everything it makes stays in ./demo-run/.
+# drives a simulated fleet through it (activations and two years of lifetime
+# pings), prints the sales, lifetime and version figures, saves a picture of
+# the dashboard and stops the collector. Everything it makes stays in
+# ./demo-run/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 devices=${STS_DEMO_DEVICES:-10000}
@@ -32,7 +34,7 @@ done
 [ -n "$url" ] || { echo "demo: the collector did not start" >&2; exit 1; }
 echo "demo: collector on $url, database $run/sts.db"
 
-"$bin/sts-fleet" --collector "$url" --devices "$devices" --seed 1 --months 12 \
+"$bin/sts-fleet" --collector "$url" --devices "$devices" --seed 1 --months 24 \
   --concurrency 32 --token-file "$run/api.token"
 
 echo
@@ -41,6 +43,24 @@ echo "== Activations by model"
 echo
 echo "== Activations by country ('-' = the owner did not consent to share it)"
 "$bin/sts-collector" stats sales --db "sqlite:$run/sts.db" --by country
+
+echo
+echo "== Lifetime: share still in use after N months, median (months), per model"
+"$bin/sts-collector" stats lifetime --db "sqlite:$run/sts.db" --by model | cut -c1-150 \
+  | awk 'NR <= 3 || / all /'
+echo
+echo "== Software versions: how fast each spread"
+"$bin/sts-collector" stats versions --db "sqlite:$run/sts.db" | sed -n '/How fast/,$p'
+
+if command -v chromium >/dev/null; then
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$(mktemp -d)" --virtual-time-budget=10000 --hide-scrollbars \
+    --window-size=1400,2200 --screenshot="$run/dashboard.png" \
+    "$url/dashboard#token=$(head -n1 "$run/api.token")" >/dev/null 2>&1 \
+    && echo && echo "demo: the dashboard as a picture: $run/dashboard.png"
+fi
+echo "demo: to browse it, run the collector again and open http://HOST:PORT/dashboard#token=TOKEN"
 
 kill "$collector"
 wait "$collector" || true

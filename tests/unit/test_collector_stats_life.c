@@ -246,8 +246,10 @@ static void sales_random(void **state)
         struct store *st = random_store(path, sizeof path, round);
         static const char *const bys[] = {"model", "model,country", "country", "brand,model,sw"};
         static const char *const periods[] = {"day", "week", "month", NULL};
-        struct stats_args a = {.by = bys[round % 4], .period = periods[(round / 4) % 4],
-                               .cumulative = "1", .k = round % 2 ? "5" : NULL};
+        struct stats_args a = {.by = bys[round % 4],
+                               .period = periods[(round / 4) % 4],
+                               .cumulative = "1",
+                               .k = round % 2 ? "5" : NULL};
         json_t *doc = api(st, "sales", &a);
         long k = (long)json_integer_value(json_object_get(doc, "k"));
         json_t *rows = json_object_get(doc, "rows"), *r;
@@ -329,10 +331,12 @@ static void versions_lifetime_random(void **state)
                 json_object_set_new(groups, key, g);
             }
             if (json_is_integer(n))
-                json_array_set_new(g, 0, json_integer(json_integer_value(json_array_get(g, 0)) +
-                                                      json_integer_value(n)));
+                json_array_set_new(
+                    g, 0,
+                    json_integer(json_integer_value(json_array_get(g, 0)) + json_integer_value(n)));
             else
-                json_array_set_new(g, 1, json_integer(json_integer_value(json_array_get(g, 1)) + 1));
+                json_array_set_new(g, 1,
+                                   json_integer(json_integer_value(json_array_get(g, 1)) + 1));
             if (json_is_number(sh))
                 json_array_set_new(g, 2, json_integer(1));
         }
@@ -394,10 +398,14 @@ static void bad_parameters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(survival_geometric),   cmocka_unit_test(survival_left_truncation),
-        cmocka_unit_test(survival_random_misses), cmocka_unit_test(survival_floor),
-        cmocka_unit_test(median),               cmocka_unit_test(suppress_random),
-        cmocka_unit_test(sales_random),         cmocka_unit_test(versions_lifetime_random),
+        cmocka_unit_test(survival_geometric),
+        cmocka_unit_test(survival_left_truncation),
+        cmocka_unit_test(survival_random_misses),
+        cmocka_unit_test(survival_floor),
+        cmocka_unit_test(median),
+        cmocka_unit_test(suppress_random),
+        cmocka_unit_test(sales_random),
+        cmocka_unit_test(versions_lifetime_random),
         cmocka_unit_test(bad_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
