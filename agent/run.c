@@ -18,24 +18,6 @@
 #include "report.h"
 #include "sts/date.h"
 
-int64_t agent_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t agent_random64(void)
-{
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
-        return r;
-    /* Jitter only spreads load; it needs no secrecy. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)ts.tv_sec;
-}
-
 bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st)
 {
     switch (st->consent_country) {

@@ -13,17 +13,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "retry.h"
 #include "send.h"
 #include "state.h"
 
-/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
-int64_t agent_now_ms(void);
-
-/* 64 random bits for the retry jitter (getrandom, or a clock-derived value if
- * the kernel has none to give). */
-uint64_t agent_random64(void);
 
 /* Whether the country may be sent: the owner's choice in st, else the
  * config default. */
