@@ -33,17 +33,19 @@ bool agent_country_consent(const struct agent_config *cfg, const struct agent_st
     return cfg->consent_country;
 }
 
-enum sts_err agent_build_activation(const struct agent_config *cfg,
-                                    const struct agent_state *st, int32_t day,
-                                    char report_id[static STS_REPORT_ID_LEN + 1],
-                                    char **payload, struct sts_field_error *warn,
-                                    struct sts_field_error *err)
+static enum sts_err build_activation(const struct agent_config *cfg,
+                                     const struct agent_state *st, int32_t day,
+                                     char report_id[static STS_REPORT_ID_LEN + 1],
+                                     char **payload, struct sts_field_error *warn,
+                                     struct sts_field_error *err, char *problems,
+                                     size_t problems_size)
 {
     struct agent_facts facts;
     struct sts_report r;
     *payload = NULL;
     memset(warn, 0, sizeof *warn);
-    enum sts_err rc = agent_facts_collect(cfg, &facts, err);
+    enum sts_err rc = agent_facts_gather(cfg, AGENT_NEED_ACTIVATION, &facts, problems,
+                                         problems_size, err);
     if (rc != STS_OK)
         return rc;
     rc = agent_report_activation(&facts, agent_country_consent(cfg, st), day, &r, warn, err);
@@ -57,12 +59,21 @@ enum sts_err agent_build_activation(const struct agent_config *cfg,
     return rc;
 }
 
+enum sts_err agent_build_activation(const struct agent_config *cfg,
+                                    const struct agent_state *st, int32_t day,
+                                    char report_id[static STS_REPORT_ID_LEN + 1],
+                                    char **payload, struct sts_field_error *warn,
+                                    struct sts_field_error *err)
+{
+    return build_activation(cfg, st, day, report_id, payload, warn, err, NULL, 0);
+}
+
 enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct agent_state *st,
                                       int64_t now_ms, int32_t day, char *msg, size_t msg_size)
 {
     struct sts_field_error warn, err;
     char *payload = NULL;
-    char line[256];
+    char line[600], problems[512];
 
     if (msg_size > 0)
         msg[0] = '\0';
@@ -71,9 +82,13 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
     memset(&err, 0, sizeof err);
     char id[STS_REPORT_ID_LEN + 1];
     memcpy(id, st->act.report_id, sizeof id);
-    enum sts_err rc = agent_build_activation(cfg, st, day, id, &payload, &warn, &err);
-    if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL) {
-        snprintf(line, sizeof line, "%s: %s", err.field, err.detail);
+    enum sts_err rc = build_activation(cfg, st, day, id, &payload, &warn, &err, problems,
+                                       sizeof problems);
+    if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL || rc == STS_EIO) {
+        if (problems[0] != '\0')
+            snprintf(line, sizeof line, "%s", problems);
+        else
+            snprintf(line, sizeof line, "%s: %s", err.field, err.detail);
         snprintf(msg, msg_size,
                  "fact %s; the activation is not sent while it is wrong: fix %s and run again",
                  line, cfg->path ? cfg->path : "the config file");
@@ -317,7 +332,7 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
     if (!st.act.present) {
         enum sts_err rc = agent_prepare_activation(cfg, &st, now, agent_today(now), msg,
                                                    sizeof msg);
-        if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL) {
+        if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL || rc == STS_EIO) {
             warn_msg(msg);
             o->blocked = true;
         } else if (rc != STS_OK) {
