@@ -25,9 +25,11 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct sts_key *key;
+    struct sts_pseudonymizer *pseudonymizer;
     struct ingest *ing;
     size_t max_body;
     char *token;
+    long k; /* privacy floor: a query may raise it, never lower it */
     struct store *stats_store; /* read handle for the statistics API */
     pthread_mutex_t stats_lock;
     struct MHD_Response *accepted, *duplicate;
@@ -49,7 +51,9 @@ struct request {
     char body[]; /* max_body bytes */
 };
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
+/* allow: the methods a 405 answer names in its Allow header (NULL otherwise). */
+static enum MHD_Result send_json_allow(struct MHD_Connection *c, unsigned status, char *json,
+                                       const char *allow)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
@@ -60,14 +64,18 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-                                "POST");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
+{
+    return send_json_allow(c, status, json, NULL);
 }
 
 /* {"error":kind,"field":field,"detail":detail}, escaped by Jansson since the
@@ -81,6 +89,20 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     if (!s)
         return MHD_NO;
     return send_json(c, status, s);
+}
+
+/* 405 with the Allow header naming the one method the path takes. */
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *allow)
+{
+    char detail[32];
+    snprintf(detail, sizeof detail, "use %s", allow);
+    json_t *o = json_pack("{s:s,s:s,s:s}", "error", "method_not_allowed", "field", "method",
+                          "detail", detail);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!s)
+        return MHD_NO;
+    return send_json_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED, s, allow);
 }
 
 static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
@@ -164,7 +186,7 @@ static enum MHD_Result submit_report(struct request *rq)
     memcpy(r->country, rep.country, sizeof r->country);
     if (rep.type == STS_REPORT_ACTIVATION) {
         sts_day_parse(rep.day, &r->day);
-        e = sts_pseudonym(srv->key, rep.imei, r->pseudonym);
+        e = sts_pseudonymizer_compute(srv->pseudonymizer, rep.imei, r->pseudonym);
         r->key_id = srv->key->id;
     } else {
         sts_month_parse(rep.cohort, &r->cohort);
@@ -209,6 +231,7 @@ static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connecti
         .from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
         .to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"),
         .k = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "k"),
+        .k_min = srv->k,
     };
     const char *which = url + strlen("/v1/stats/");
     struct sts_field_error fe;
@@ -255,8 +278,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     if (strcmp(url, "/v1/reports") == 0) {
         if (!post)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use POST");
+            return send_not_allowed(c, "POST");
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_TYPE);
         if (!is_json(ct))
@@ -283,15 +305,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     /* Everything below answers at once and ignores any body. */
     if (strcmp(url, "/healthz") == 0) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         char *ok = strdup("{\"status\":\"ok\"}");
         return ok ? send_json(c, MHD_HTTP_OK, ok) : MHD_NO;
     }
     if (strncmp(url, "/v1/stats/", 10) == 0) {
         if (!get)
-            return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                              "use GET");
+            return send_not_allowed(c, "GET");
         return handle_stats(srv, c, url);
     }
     return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", "no such endpoint");
@@ -358,6 +378,7 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         return STS_ENOMEM;
     srv->key = key;
     srv->ing = ing;
+    srv->k = cfg->k;
     srv->max_body = cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body
                                                                           : STS_REPORT_MAX_BODY;
     pthread_mutex_init(&srv->stats_lock, NULL);
@@ -370,6 +391,9 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
                                                      MHD_RESPMEM_PERSISTENT);
     if (!srv->accepted || !srv->duplicate)
         goto fail;
+    if ((e = sts_pseudonymizer_new(key, &srv->pseudonymizer)) != STS_OK)
+        goto fail;
+    e = STS_ENOMEM;
     MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(srv->duplicate, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (cfg->token) {
@@ -396,6 +420,9 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 4096,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        /* MHD zeroes a connection's pool for every request: keep it to what
+         * a report needs (headers and read buffer; bodies are copied out). */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
         MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
@@ -410,6 +437,7 @@ fail:
     if (e == STS_ENOMEM && why && !why[0])
         snprintf(why, whylen, "out of memory");
     store_close(srv->stats_store);
+    sts_pseudonymizer_free(srv->pseudonymizer);
     if (srv->accepted)
         MHD_destroy_response(srv->accepted);
     if (srv->duplicate)
@@ -436,20 +464,28 @@ void http_get_counters(struct http_server *srv, struct http_counters *out)
     out->failed = atomic_load(&srv->failed_n);
 }
 
-void http_stop(struct http_server *srv)
+void http_quiesce(struct http_server *srv)
+{
+    MHD_quiesce_daemon(srv->daemon);
+}
+
+void http_stop(struct http_server *srv, struct http_counters *final)
 {
     if (!srv)
         return;
     MHD_quiesce_daemon(srv->daemon);
-    /* Suspended connections must be resumed before MHD_stop_daemon; the
-     * writer resumes each one as its batch commits. Give their answers a
-     * moment to leave (bounded: 5 s). */
+    /* Suspended connections must be resumed before MHD_stop_daemon. Once the
+     * ingest queue is stopped (see main.c) every one of them has been; give
+     * their answers a moment to leave (bounded: 5 s). */
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (int i = 0; i < 500 && atomic_load(&srv->inflight) > 0; i++)
         nanosleep(&tick, NULL);
     nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->daemon);
+    if (final)
+        http_get_counters(srv, final);
     store_close(srv->stats_store);
+    sts_pseudonymizer_free(srv->pseudonymizer);
     MHD_destroy_response(srv->accepted);
     MHD_destroy_response(srv->duplicate);
     pthread_mutex_destroy(&srv->stats_lock);

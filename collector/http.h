@@ -19,6 +19,7 @@ struct http_config {
     unsigned timeout_s;        /* idle connection timeout */
     const char *token;         /* bearer token of the statistics API, NULL = API off */
     const char *db_uri;        /* database the statistics API reads */
+    long k;                    /* privacy floor of the statistics API (0 = default) */
 };
 
 struct http_server;
@@ -38,8 +39,13 @@ struct http_counters {
 };
 void http_get_counters(struct http_server *srv, struct http_counters *out);
 
+/* Stops accepting new connections; open ones are still served. */
+void http_quiesce(struct http_server *srv);
+
 /* Stops accepting, lets requests in the writer's queue finish, stops the
- * threads and frees. NULL does nothing. The ingest queue must still run. */
-void http_stop(struct http_server *srv);
+ * threads and frees. If final is not NULL it gets the counters as they stand
+ * once the last answer has left. NULL srv does nothing. The ingest queue must
+ * still run. */
+void http_stop(struct http_server *srv, struct http_counters *final);
 
 #endif

@@ -13,7 +13,7 @@ struct ingest {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct ingest_job *head, *tail;
-    bool stopping;
+    bool stopping, joined;
     pthread_t thread;
     struct ingest_stats stats;
     struct store_record **batch; /* max_batch pointers */
@@ -111,15 +111,23 @@ void ingest_submit(struct ingest *ing, struct ingest_job *job)
     pthread_mutex_unlock(&ing->lock);
 }
 
-void ingest_free(struct ingest *ing)
+void ingest_stop(struct ingest *ing)
 {
-    if (!ing)
+    if (ing->joined)
         return;
     pthread_mutex_lock(&ing->lock);
     ing->stopping = true;
     pthread_cond_signal(&ing->wake);
     pthread_mutex_unlock(&ing->lock);
     pthread_join(ing->thread, NULL);
+    ing->joined = true;
+}
+
+void ingest_free(struct ingest *ing)
+{
+    if (!ing)
+        return;
+    ingest_stop(ing);
     pthread_cond_destroy(&ing->wake);
     pthread_mutex_destroy(&ing->lock);
     free(ing->batch);

@@ -36,11 +36,16 @@ struct ingest;
 enum sts_err ingest_new(struct store *store, size_t max_batch, struct ingest **out);
 
 /* Queues job; done will be called exactly once, from the writer thread.
- * Thread-safe. After ingest_free has started, jobs fail at once
+ * Thread-safe. After ingest_stop has started, jobs fail at once
  * (outcome STORE_FAILED). */
 void ingest_submit(struct ingest *ing, struct ingest_job *job);
 
-/* Writes what is queued, stops the writer thread, frees. NULL does nothing. */
+/* Writes what is queued and stops the writer thread; every job submitted
+ * later fails at once (outcome STORE_FAILED, done called on the caller's
+ * thread). The queue stays valid until ingest_free. */
+void ingest_stop(struct ingest *ing);
+
+/* Stops (if not yet stopped) and frees. NULL does nothing. */
 void ingest_free(struct ingest *ing);
 
 /* A consistent copy of the counters. Thread-safe. */

@@ -254,7 +254,7 @@ static int cmd_serve(struct args *a)
     struct http_config hc = {
         .listen = cfg->listen, .threads = cfg->threads, .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit, .timeout_s = cfg->timeout_s,
-        .token = token, .db_uri = cfg->db,
+        .token = token, .db_uri = cfg->db, .k = cfg->k,
     };
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
@@ -269,10 +269,20 @@ static int cmd_serve(struct args *a)
     fprintf(stderr, "sts-collector: signal %d, stopping\n", sig);
     rc = EXIT_SUCCESS;
 out:
+    /* Order matters: stop taking connections, let the writer commit and
+     * answer everything queued, then close the connections, then free the
+     * queue (a request still arriving meanwhile fails fast with 503). */
+    if (srv)
+        http_quiesce(srv);
+    if (ing)
+        ingest_stop(ing);
     if (srv) {
         struct http_counters hc2;
-        http_stop(srv);
-        http_get_counters(srv, &hc2);
+        http_stop(srv, &hc2); /* frees srv */
+        fprintf(stderr,
+                "sts-collector: %llu accepted, %llu re-activations, %llu duplicates, "
+                "%llu invalid, %llu failed\n",
+                hc2.accepted, hc2.reactivations, hc2.duplicates, hc2.invalid, hc2.failed);
     }
     if (ing) {
         struct ingest_stats st;

@@ -277,7 +277,8 @@ static enum sts_err run_sales(struct store *store, const struct stats_args *args
         return e;
     }
     cmp_cells_nv = (int)(1 + t->q.nby);
-    qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
+    if (t->ncells > 1) /* cells is NULL when there is none: not for qsort */
+        qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
     suppress(t, 0);
     suppress(t, 1);
     return STS_OK;

@@ -10,9 +10,11 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -178,4 +180,51 @@ enum sts_err sts_pseudonym(const struct sts_key *key, const char *imei,
         len != STS_PSEUDONYM_LEN)
         return STS_ECRYPTO;
     return STS_OK;
+}
+
+struct sts_pseudonymizer {
+    EVP_MAC_CTX *keyed; /* HMAC-SHA256 after EVP_MAC_init with the key */
+};
+
+enum sts_err sts_pseudonymizer_new(const struct sts_key *key, struct sts_pseudonymizer **out)
+{
+    struct sts_pseudonymizer *p = calloc(1, sizeof *p);
+    EVP_MAC *mac = NULL;
+    if (!p)
+        return STS_ENOMEM;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!(mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(p->keyed = EVP_MAC_CTX_new(mac)) ||
+        !EVP_MAC_init(p->keyed, key->secret, STS_KEY_LEN, params)) {
+        EVP_MAC_free(mac);
+        sts_pseudonymizer_free(p);
+        return STS_ECRYPTO;
+    }
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    *out = p;
+    return STS_OK;
+}
+
+void sts_pseudonymizer_free(struct sts_pseudonymizer *p)
+{
+    if (!p)
+        return;
+    EVP_MAC_CTX_free(p->keyed); /* OpenSSL wipes the key schedule */
+    free(p);
+}
+
+enum sts_err sts_pseudonymizer_compute(const struct sts_pseudonymizer *p, const char *imei,
+                                       unsigned char out[static STS_PSEUDONYM_LEN])
+{
+    size_t len = 0;
+    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(p->keyed);
+    enum sts_err e = STS_ECRYPTO;
+    if (c && EVP_MAC_update(c, (const unsigned char *)imei, strlen(imei)) &&
+        EVP_MAC_final(c, out, &len, STS_PSEUDONYM_LEN) && len == STS_PSEUDONYM_LEN)
+        e = STS_OK;
+    EVP_MAC_CTX_free(c);
+    return e;
 }

@@ -375,7 +375,7 @@ enum sts_err sts_report_parse(const char *body, size_t len, int32_t today,
     memset(out, 0, sizeof *out);
 
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {
         if (json_error_code(&jerr) == json_error_duplicate_key) {
             char key[sizeof err->field];

@@ -37,4 +37,21 @@ void sts_key_cleanse(struct sts_key *key);
 enum sts_err sts_pseudonym(const struct sts_key *key, const char *imei,
                            unsigned char out[static STS_PSEUDONYM_LEN]);
 
+/* A keyed HMAC-SHA256 ready for many pseudonyms: keying OpenSSL's HMAC
+ * costs far more than hashing 15 digits, so it is done once here. */
+struct sts_pseudonymizer;
+
+/* Prepares key (borrowed: its secret is copied into OpenSSL's keyed state,
+ * which is wiped by sts_pseudonymizer_free). Errors: STS_ECRYPTO, STS_ENOMEM. */
+enum sts_err sts_pseudonymizer_new(const struct sts_key *key, struct sts_pseudonymizer **out);
+
+/* Frees p; NULL does nothing. */
+void sts_pseudonymizer_free(struct sts_pseudonymizer *p);
+
+/* Same result as sts_pseudonym() with the key p was made from. Thread-safe:
+ * the keyed state is only read, each call works on its own copy.
+ * Errors: STS_ECRYPTO. */
+enum sts_err sts_pseudonymizer_compute(const struct sts_pseudonymizer *p, const char *imei,
+                                       unsigned char out[static STS_PSEUDONYM_LEN]);
+
 #endif

@@ -287,6 +287,31 @@ static void test_two_keys(void **state)
     sts_key_cleanse(&a2);
 }
 
+/* The prepared HMAC gives the known answers too, call after call (each call
+ * works on a copy of the keyed state, so one call cannot disturb the next). */
+static void test_pseudonymizer(void **state)
+{
+    struct fixture *f = *state;
+    struct sts_key key;
+    struct sts_pseudonymizer *p = NULL;
+    unsigned char out[STS_PSEUDONYM_LEN];
+    char hex[2 * STS_PSEUDONYM_LEN + 1];
+    write_file(f->path, KAT_FILE, strlen(KAT_FILE), 0600);
+    assert_int_equal(sts_key_load(f->path, &key), STS_OK);
+    assert_int_equal(sts_pseudonymizer_new(&key, &p), STS_OK);
+    sts_key_cleanse(&key);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(sts_pseudonymizer_compute(p, KAT_IMEI, out), STS_OK);
+        to_hex(out, sizeof out, hex);
+        assert_string_equal(hex, KAT_HMAC);
+        assert_int_equal(sts_pseudonymizer_compute(p, "490154203237518", out), STS_OK);
+        to_hex(out, sizeof out, hex);
+        assert_string_equal(hex, KAT_HMAC2);
+    }
+    sts_pseudonymizer_free(p);
+    sts_pseudonymizer_free(NULL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -294,7 +319,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_generate_and_load), T(test_generate_existing), T(test_permissions),
         T(test_missing),           T(test_malformed),         T(test_known_answer),
-        T(test_two_keys),
+        T(test_two_keys),          T(test_pseudonymizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

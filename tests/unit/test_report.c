@@ -221,12 +221,7 @@ static void test_text_fields(void **state)
         expect_refused(ACT(f, "\"a,b\""), f, BAD_TEXT);
         expect_refused(ACT(f, "\"a\\\\b\""), f, BAD_TEXT);
         expect_refused(ACT(f, "\"<b>\""), f, BAD_TEXT);
-        const char *b = ACT(f, "\"a\\u0000b\"");
-        snprintf(raw, sizeof raw,
-                 "not valid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near "
-                 "'\"a\\u0000b\"' at byte %zu",
-                 end_of(b, "\"a\\u0000b\""));
-        expect_refused(b, "body", raw);
+        expect_refused(ACT(f, "\"a\\u0000b\""), f, "must not contain NUL characters");
         expect_refused(ACT(f, "42"), f, "must be a string");
         expect_refused(ACT(f, "[\"x\"]"), f, "must be a string");
         expect_refused(ACT(f, NULL), f, "missing");

@@ -1,0 +1,485 @@
+#!/usr/bin/env bash
+# bench/ingest.sh: ingestion throughput of sts-collector against the machine's HTTP ceiling.
+#
+# For each connection mode (keep-alive, then a new connection per report as devices do)
+# and each connection count, it drives the same wrk load (POST of 400-byte activations,
+# each with its own Luhn-valid IMEI and report_id, from bench/ingest/activation.lua)
+# first at an nginx that answers 204 and does nothing else, then at sts-collector on a
+# fresh SQLite database. It prints, per run, answered and committed reports per second,
+# p50/p99 latency, the non-2xx answers and the ratio to nginx, and checks the targets:
+# keep-alive >= 0.3x nginx, new connection per report >= 0.8x nginx.
+#
+# "Committed" is what the database holds once the collector has been stopped, not what
+# wrk counted: the run fails (exit 1) if fewer rows are stored than 202 answers were
+# received (an acknowledged report was lost) or more than were sent.
+#
+# Exit: 0 when every run completed (targets MET or MISSED alike), 1 when something broke
+# (tool missing, collector crashed or refused to start, counts that do not add up),
+# 2 on a usage error. See bench/README.md.
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LUA=$HERE/ingest/activation.lua
+NGINX_CONF_IN=$HERE/ingest/nginx.conf.in
+
+TARGET_KEEPALIVE=0.3
+TARGET_CLOSE=0.8
+
+duration=10
+conns_list="64 256"
+modes_list="keepalive close"
+bin=${STS_BIN:-$HERE/../build/release}
+threads=2
+serve_args=
+nginx_only=0
+check_only=0
+keep=0
+
+usage() {
+    cat <<EOF
+usage: bench/ingest.sh [options]
+
+Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
+
+  --duration D     seconds per run (default 10)
+  --quick          smoke run: 3 s, 64 connections only
+  --conns "C ..."  connection counts (default "64 256")
+  --modes "M ..."  keepalive and/or close (default "keepalive close")
+  --bin DIR        where sts-collector is (default \$STS_BIN or ./build/release)
+  --threads N      wrk threads (default 2)
+  --serve-args "A" more options for 'sts-collector serve' (e.g. "--threads 4")
+  --nginx-only     measure the nginx ceiling only (no collector needed)
+  --check          check the generated load: start nginx, send for 1 s, then verify
+                   that the bodies are valid JSON activations of 400 bytes with
+                   distinct Luhn-valid IMEIs and distinct report_ids
+  --keep           keep the temporary directory (logs, databases, wrk output)
+  -h, --help       this help
+
+Installs wrk, nginx and sqlite3 with apt-get when they are missing (needs root).
+EOF
+}
+
+die() {
+    echo "bench/ingest.sh: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --duration)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        duration=$2
+        shift 2
+        ;;
+    --quick)
+        duration=3
+        conns_list=64
+        shift
+        ;;
+    --conns)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        conns_list=$2
+        shift 2
+        ;;
+    --modes)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        modes_list=$2
+        shift 2
+        ;;
+    --bin)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        bin=$2
+        shift 2
+        ;;
+    --threads)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        threads=$2
+        shift 2
+        ;;
+    --serve-args)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        serve_args=$2
+        shift 2
+        ;;
+    --nginx-only) nginx_only=1; shift ;;
+    --check) check_only=1; shift ;;
+    --keep) keep=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *)
+        echo "bench/ingest.sh: unknown option '$1'" >&2
+        usage >&2
+        exit 2
+        ;;
+    esac
+done
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
+is_uint "$duration" || { echo "bench/ingest.sh: --duration wants seconds > 0" >&2; exit 2; }
+is_uint "$threads" || { echo "bench/ingest.sh: --threads wants a count > 0" >&2; exit 2; }
+for c in $conns_list; do
+    is_uint "$c" || { echo "bench/ingest.sh: bad connection count '$c'" >&2; exit 2; }
+    [ "$c" -ge "$threads" ] || { echo "bench/ingest.sh: $c connections < $threads threads" >&2; exit 2; }
+done
+for m in $modes_list; do
+    case $m in keepalive | close) ;; *) echo "bench/ingest.sh: bad mode '$m'" >&2; exit 2 ;; esac
+done
+
+# --- tools --------------------------------------------------------------------
+
+apt_updated=0
+install_pkg() { # command, Debian packages to try in order
+    local cmd=$1
+    shift
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    [ "$(id -u)" -eq 0 ] || die "'$cmd' is missing; install it (apt-get install $1) or run as root"
+    command -v apt-get >/dev/null 2>&1 || die "'$cmd' is missing and there is no apt-get"
+    if [ $apt_updated -eq 0 ]; then
+        apt-get update -qq || die "apt-get update failed"
+        apt_updated=1
+    fi
+    local p
+    for p in "$@"; do
+        if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; then
+            break
+        fi
+    done
+    # Debian puts nginx in /usr/sbin, which a non-login root shell may lack in PATH.
+    hash -r
+    command -v "$cmd" >/dev/null 2>&1 || die "could not install '$cmd' (tried: $*)"
+}
+
+PATH=$PATH:/usr/sbin:/sbin
+install_pkg wrk wrk
+install_pkg nginx nginx-light nginx
+if [ $nginx_only -eq 0 ] && [ $check_only -eq 0 ]; then
+    install_pkg sqlite3 sqlite3
+    collector=$bin/sts-collector
+    [ -x "$collector" ] || die "no sts-collector in $bin: build it first
+  (bash scripts/build.sh release), or give --bin DIR"
+fi
+
+# --- processes and clean-up ---------------------------------------------------
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-ingest.XXXXXX")
+nginx_pid=
+collector_pid=
+
+stop_pid() { # pid, signal: signal it, wait for it (bounded), then kill it
+    local pid=$1 sig=${2:-TERM}
+    [ -n "$pid" ] || return 0
+    kill -"$sig" "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_pid "$collector_pid" TERM
+    stop_pid "$nginx_pid" QUIT
+    if [ "$keep" -eq 1 ]; then
+        echo "bench/ingest.sh: kept $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_nginx() {
+    local port
+    mkdir -p "$tmp/nginx"
+    for _ in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 12000))
+        port_in_use "$port" && continue
+        sed -e "s|@PREFIX@|$tmp/nginx|g" -e "s|@PORT@|$port|g" "$NGINX_CONF_IN" >"$tmp/nginx/nginx.conf"
+        nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" \
+            -g 'daemon off;' 2>"$tmp/nginx/stderr" &
+        nginx_pid=$!
+        for _ in $(seq 1 100); do
+            kill -0 "$nginx_pid" 2>/dev/null || break
+            if port_in_use "$port"; then
+                nginx_url=http://127.0.0.1:$port/v1/reports
+                return 0
+            fi
+            sleep 0.05
+        done
+        stop_pid "$nginx_pid" QUIT
+        nginx_pid=
+    done
+    cat "$tmp/nginx/stderr" "$tmp/nginx/error.log" >&2 || true
+    die "nginx did not start"
+}
+
+# Starts a collector on a fresh database; sets collector_pid, collector_url, db.
+start_collector() { # run name
+    local name=$1 port
+    [ -d "$tmp" ] || die "$tmp has disappeared: something else removed it (set TMPDIR elsewhere)"
+    db=$tmp/$name.db
+    rm -f "$db" "$db-wal" "$db-shm"
+    # shellcheck disable=SC2086 # serve_args is a list of options
+    "$collector" serve --listen 127.0.0.1:0 --db "sqlite:$db" --key "$tmp/pseudonym.key" \
+        $serve_args >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
+    collector_pid=$!
+    for _ in $(seq 1 200); do
+        port=$(sed -n 's|^sts-collector: listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
+            "$tmp/$name.collector.err" | head -n1)
+        if [ -n "$port" ]; then
+            collector_url=http://127.0.0.1:$port/v1/reports
+            return 0
+        fi
+        kill -0 "$collector_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$tmp/$name.collector.err" >&2 || true
+    die "sts-collector did not say it was listening within 10 s (run $name)"
+}
+
+# Stops the collector with SIGTERM; fails if it had died, or does not exit cleanly.
+stop_collector() { # run name
+    local name=$1 rc=0
+    if ! kill -0 "$collector_pid" 2>/dev/null; then
+        wait "$collector_pid" 2>/dev/null || rc=$?
+        collector_pid=
+        tail -n 20 "$tmp/$name.collector.err" >&2 || true
+        die "sts-collector died during run $name (exit status $rc)"
+    fi
+    kill -TERM "$collector_pid"
+    for _ in $(seq 1 300); do
+        kill -0 "$collector_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$collector_pid" 2>/dev/null; then
+        kill -KILL "$collector_pid" 2>/dev/null || true
+        wait "$collector_pid" 2>/dev/null || true
+        collector_pid=
+        die "sts-collector did not stop within 30 s of SIGTERM (run $name)"
+    fi
+    wait "$collector_pid" 2>/dev/null || rc=$?
+    collector_pid=
+    if [ $rc -ne 0 ]; then
+        tail -n 20 "$tmp/$name.collector.err" >&2 || true
+        die "sts-collector exited with status $rc on SIGTERM (run $name)"
+    fi
+}
+
+# --- load ---------------------------------------------------------------------
+
+nonce=$(printf '%04x%04x' $((RANDOM)) $((RANDOM)))
+today=$(date -u +%F)
+
+# What activation.lua's done() prints, read into r_<key>.
+result_keys="requests duration_us sent s202 s200 s204 other codes connect read write status
+timeout p50_us p99_us"
+r_requests='' r_duration_us='' r_sent='' r_s202='' r_s200='' r_s204='' r_other=''
+r_codes='' r_connect='' r_read='' r_write='' r_timeout='' r_p50_us='' r_p99_us=''
+r_first_error=''
+
+# Runs wrk; leaves its output in $tmp/NAME.wrk and the STS-RESULT fields in r_*.
+run_wrk() { # name, url, mode, connections, seconds, [extra lua args]
+    local name=$1 url=$2 mode=$3 c=$4 d=$5
+    shift 5
+    wrk -t"$threads" -c"$c" -d"${d}s" --timeout 10s --latency -s "$LUA" "$url" \
+        -- "day=$today" "mode=$mode" "nonce=$nonce" "$@" >"$tmp/$name.wrk" 2>&1 ||
+        { cat "$tmp/$name.wrk" >&2; die "wrk failed (run $name)"; }
+    local line
+    line=$(grep '^STS-RESULT ' "$tmp/$name.wrk" | tail -n1) ||
+        { cat "$tmp/$name.wrk" >&2; die "wrk printed no result (run $name)"; }
+    local kv k
+    for k in $result_keys; do printf -v "r_$k" '%s' ''; done
+    for kv in ${line#STS-RESULT }; do
+        printf -v "r_${kv%%=*}" '%s' "${kv#*=}"
+    done
+    for k in $result_keys; do
+        local v="r_$k"
+        [ -n "${!v}" ] || die "wrk's result lacks '$k' (run $name): $line"
+    done
+    r_first_error=$(sed -n 's/^STS-FIRST-ERROR //p' "$tmp/$name.wrk" | head -n1)
+}
+
+# Formatting helpers: awk does the floating point.
+per_s() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.0f", n / (us / 1e6) }'; }
+ms() { awk -v us="$1" 'BEGIN { printf "%.2fms", us / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+# --- --check: the load itself -------------------------------------------------
+
+luhn_ok() { # prints the IMEIs of "imei rid len" lines that fail Luhn
+    awk '{
+        s = $1; sum = 0
+        if (length(s) != 15 || s !~ /^[0-9]+$/) { print s; next }
+        for (i = 15; i >= 1; i--) {
+            d = substr(s, i, 1) + 0
+            if ((15 - i) % 2 == 1) { d *= 2; if (d > 9) d -= 9 }
+            sum += d
+        }
+        if (sum % 10 != 0) print s
+    }'
+}
+
+if [ $check_only -eq 1 ]; then
+    start_nginx
+    mkdir -p "$tmp/dump"
+    run_wrk check "$nginx_url" keepalive "$threads" 1 "dump=$tmp/dump/t"
+    cat "$tmp/dump"/t.*.ids >"$tmp/dump/all"
+    n=$(wc -l <"$tmp/dump/all")
+    [ "$n" -gt 0 ] || die "check: nothing was sent"
+    bad=0
+    badluhn=$(luhn_ok <"$tmp/dump/all" | head -n3)
+    [ -z "$badluhn" ] || { echo "check: IMEIs failing Luhn: $badluhn" >&2; bad=1; }
+    dupi=$(awk '{ print $1 }' "$tmp/dump/all" | sort | uniq -d | head -n3)
+    [ -z "$dupi" ] || { echo "check: repeated IMEIs: $dupi" >&2; bad=1; }
+    dupr=$(awk '{ print $2 }' "$tmp/dump/all" | sort | uniq -d | head -n3)
+    [ -z "$dupr" ] || { echo "check: repeated report_ids: $dupr" >&2; bad=1; }
+    badr=$(awk '$2 !~ /^[0-9a-f]+$/ || length($2) != 32 { print $2 }' "$tmp/dump/all" | head -n3)
+    [ -z "$badr" ] || { echo "check: malformed report_ids: $badr" >&2; bad=1; }
+    badl=$(awk '$3 != 400 { print $3 }' "$tmp/dump/all" | sort -u | head -n3)
+    [ -z "$badl" ] || { echo "check: body lengths other than 400: $badl" >&2; bad=1; }
+    nb=0
+    for f in "$tmp/dump"/t.*.json; do
+        nb=$((nb + 1))
+        if command -v jq >/dev/null 2>&1; then
+            # Exactly the activation's keys, the right types, today's date.
+            jq -e --arg day "$today" '
+                (keys == (["brand","country","day","imei","model","report_id","sw","type","v"]))
+                and .v == 1 and .type == "activation" and .day == $day
+                and (.imei | test("^[0-9]{15}$")) and (.report_id | test("^[0-9a-f]{32}$"))' \
+                "$f" >/dev/null || { echo "check: not a valid activation: $f" >&2; bad=1; }
+        fi
+        [ "$(wc -c <"$f")" -eq 400 ] || { echo "check: $f is not 400 bytes" >&2; bad=1; }
+    done
+    command -v jq >/dev/null 2>&1 || echo "check: jq missing, JSON of the bodies not checked" >&2
+    echo "check: $n reports sent in 1 s, $nb bodies inspected; nginx answered" \
+        "204=$r_s204 other=$r_other; example body:"
+    bodies=("$tmp/dump"/t.*.json)
+    cat "${bodies[0]}"
+    echo
+    if [ "$r_s204" -eq 0 ] || [ "$r_other" -ne 0 ]; then
+        echo "check: nginx answers wrong" >&2
+        bad=1
+    fi
+    [ $bad -eq 0 ] || die "check FAILED"
+    echo "check: OK (distinct Luhn-valid IMEIs, distinct report_ids, 400-byte bodies)"
+    exit 0
+fi
+
+# --- the runs -----------------------------------------------------------------
+
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "STS ingestion benchmark: $(date -u '+%F %T') UTC, $(nproc) CPUs," \
+    "load average $load0, ${duration} s per run, wrk -t$threads"
+echo "  $(uname -sr); $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2); $(nginx -v 2>&1 | sed 's/.*: //')"
+if [ "$(stat -f -c %T "$tmp")" = tmpfs ]; then
+    echo "  WARNING: $tmp is on tmpfs: fsync costs nothing there, the collector's figures" \
+        "are not those of a durable store (set TMPDIR to a directory on a disk)"
+fi
+if [ $nginx_only -eq 0 ]; then
+    rev=$(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?')
+    echo "  collector: $collector ($("$collector" --version 2>&1 | head -n1 || echo '?')," \
+        "source $rev)${serve_args:+, serve $serve_args}"
+    "$collector" keygen --out "$tmp/pseudonym.key" >"$tmp/keygen.log" 2>&1 ||
+        { cat "$tmp/keygen.log" >&2; die "sts-collector keygen failed"; }
+fi
+echo
+
+start_nginx
+echo "runs (progress on stderr):" >&2
+
+rows=()
+failed=0
+missed=0
+printf -v header '%-9s %-9s %5s %9s %11s %9s %9s %8s %6s  %s' \
+    target mode conns req/s committed/s p50 p99 non-2xx ratio verdict
+
+for mode in $modes_list; do
+    for c in $conns_list; do
+        # nginx: the ceiling.
+        run_wrk "nginx-$mode-$c" "$nginx_url" "$mode" "$c" "$duration"
+        n_rps=$(per_s "$r_requests" "$r_duration_us")
+        n_non2xx=$r_other
+        note=
+        [ "$r_other" -eq 0 ] || note="answers $r_codes"
+        errs=$((r_connect + r_read + r_write + r_timeout))
+        [ $errs -eq 0 ] || note="$note wrk errors: connect $r_connect read $r_read write $r_write timeout $r_timeout"
+        printf -v row '%-9s %-9s %5s %9s %11s %9s %9s %8s %6s  %s' \
+            nginx "$mode" "$c" "$n_rps" - "$(ms "$r_p50_us")" "$(ms "$r_p99_us")" \
+            "$n_non2xx" 1.00 "ceiling${note:+ ($note)}"
+        rows+=("$row")
+        echo "  $row" >&2
+        [ $nginx_only -eq 0 ] || continue
+
+        # The collector, on a fresh database, under the same load.
+        name=sts-$mode-$c
+        start_collector "$name"
+        run_wrk "$name" "$collector_url" "$mode" "$c" "$duration"
+        stop_collector "$name"
+        stored=$(sqlite3 "$db" 'select count(*) from activation;') ||
+            die "could not count the stored activations in $db"
+        rps=$(per_s "$r_requests" "$r_duration_us")
+        cps=$(per_s "$stored" "$r_duration_us")
+        non2xx=$((r_other))
+        x=$(ratio "$cps" "$n_rps")
+        if [ "$mode" = keepalive ]; then target=$TARGET_KEEPALIVE; else target=$TARGET_CLOSE; fi
+        if ge "$x" "$target"; then
+            verdict="MET (>= ${target}x)"
+        else
+            verdict="MISSED (< ${target}x)"
+            missed=$((missed + 1))
+        fi
+        # Every 202 must be in the database. Beyond them, only the reports still
+        # unanswered when wrk stopped (at most one per connection) may have been
+        # stored: wrk drops them, the collector may still commit them.
+        unanswered=$((r_sent - r_requests))
+        notes=()
+        if [ "$stored" -lt "$r_s202" ]; then
+            notes+=("LOST: $r_s202 answered 202 but only $stored stored")
+            failed=1
+        elif [ "$stored" -gt $((r_s202 + unanswered)) ]; then
+            notes+=("WRONG COUNT: $stored stored, more than $r_s202 answered 202 + $unanswered unanswered")
+            failed=1
+        fi
+        [ "$r_s200" -eq 0 ] || notes+=("$r_s200 answered 200 duplicate")
+        [ "$r_other" -eq 0 ] || notes+=("errors: answers $r_codes")
+        errs=$((r_connect + r_read + r_write + r_timeout))
+        [ $errs -eq 0 ] || notes+=("wrk errors: connect $r_connect read $r_read write $r_write timeout $r_timeout")
+        [ -z "$r_first_error" ] || notes+=("first: $r_first_error")
+        printf -v row '%-9s %-9s %5s %9s %11s %9s %9s %8s %6s  %s' \
+            collector "$mode" "$c" "$rps" "$cps" "$(ms "$r_p50_us")" "$(ms "$r_p99_us")" \
+            "$non2xx" "$x" "$verdict"
+        rows+=("$row")
+        echo "  $row" >&2
+        row="          sent=$r_sent answered=$r_requests 202=$r_s202 stored=$stored"
+        row="$row (stored - 202 = $((stored - r_s202)), at most the $unanswered unanswered)"
+        for n in "${notes[@]}"; do row="$row; $n"; done
+        rows+=("$row")
+    done
+done
+
+echo "$header"
+printf '%s\n' "${rows[@]}"
+echo
+echo "req/s: answers per second seen by wrk; committed/s: rows in the database after the"
+echo "collector stopped, per second of the run; ratio: committed/s over nginx req/s in the"
+echo "same mode and connection count. Targets: keepalive >= ${TARGET_KEEPALIVE}x, close >= ${TARGET_CLOSE}x."
+echo "wrk and the server share the machine's $(nproc) CPUs: figures depend on its load"
+echo "(load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg))."
+if awk -v l="${load0%% *}" 'BEGIN { exit !(l >= 0.5) }'; then
+    echo "WARNING: the machine was not idle at the start (1-minute load average ${load0%% *}):"
+    echo "other work competes for the CPUs; compare ratios, not absolute figures, or rerun."
+fi
+if [ $nginx_only -eq 0 ]; then
+    if [ $missed -eq 0 ]; then echo "All targets MET."; else echo "$missed target(s) MISSED."; fi
+fi
+[ $failed -eq 0 ] || die "counts do not add up (see above): the benchmark FAILED"
+exit 0

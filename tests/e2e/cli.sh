@@ -1,0 +1,199 @@
+# The command line: help and version, usage errors (exit 2), runtime
+# failures (exit 1) with a message that says what to do, key handling, and
+# the outputs of stats (table, CSV, JSON; privacy floor with complementary
+# suppression), export, erase and audit on known data.
+set -u
+. "$(dirname "${BASH_SOURCE[0]}")/common.bash"
+sts_setup
+export STS_NOW_DAY=2026-11-20
+dir=$STS_TMP
+fail=0
+
+# check NAME WANT_STATUS WANT_STDERR_SUBSTRING CMD...: runs CMD, checks its
+# exit status and (if not empty) that stderr contains the text.
+check()
+{
+    local name=$1 want=$2 text=$3 rc
+    shift 3
+    "$@" >"$dir/out" 2>"$dir/err"
+    rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL $name: exit $rc, expected $want; stderr: $(cat "$dir/err")"
+        fail=1
+    elif [ -n "$text" ] && ! grep -qF -- "$text" "$dir/err"; then
+        echo "FAIL $name: stderr lacks '$text': $(cat "$dir/err")"
+        fail=1
+    else
+        echo "ok   $name"
+    fi
+}
+
+# same NAME FILE EXPECTED: FILE's content must be exactly EXPECTED.
+same()
+{
+    local got
+    got=$(cat "$2"; printf x)
+    got=${got%x}
+    if [ "$got" != "$3" ]; then
+        echo "FAIL $1:"
+        diff <(printf '%s' "$3") <(printf '%s' "$got") | sed 's/^/    /'
+        fail=1
+    else
+        echo "ok   $1"
+    fi
+}
+
+C=$COLLECTOR
+
+# Help, version, usage errors.
+check "--help" 0 "" "$C" --help
+grep -q '^usage: sts-collector' "$dir/out" || { echo "FAIL --help: no usage on stdout"; fail=1; }
+check "serve --help" 0 "" "$C" serve --help
+check "--version" 0 "" "$C" --version
+grep -qx 'sts-collector [0-9][0-9.]*' "$dir/out" || { echo "FAIL --version: $(cat "$dir/out")"; fail=1; }
+check "no command" 2 "missing command" "$C"
+check "unknown command" 2 "unknown command 'frobnicate'" "$C" frobnicate
+check "unknown flag" 2 "Try 'sts-collector --help'" "$C" audit --db "sqlite:$dir/x.db" --frobnicate
+grep -qF -- "--frobnicate" "$dir/err" || { echo "FAIL unknown flag: the flag is not named"; fail=1; }
+check "stray argument" 2 "unexpected argument 'extra'" "$C" audit --db "sqlite:$dir/x.db" extra
+check "serve without --db" 2 "serve needs --db" "$C" serve --key "$dir/key"
+check "bad --k" 2 "bad value '1' for k" "$C" stats sales --db "sqlite:$dir/x.db" --k 1
+check "stats without statistic" 2 "stats needs a statistic" "$C" stats --db "sqlite:$dir/x.db"
+
+# Keys.
+check "keygen" 0 "wrote pseudonym key" "$C" keygen --out "$dir/key"
+[ "$(stat -c %a "$dir/key")" = 600 ] || { echo "FAIL keygen: mode $(stat -c %a "$dir/key")"; fail=1; }
+cp "$dir/key" "$dir/key.orig"
+check "keygen refuses to overwrite" 1 "already exists" "$C" keygen --out "$dir/key"
+cmp -s "$dir/key" "$dir/key.orig" || { echo "FAIL keygen: the key changed"; fail=1; }
+check "keygen --token" 0 "wrote API token" "$C" keygen --token --out "$dir/token"
+[ "$(stat -c %a "$dir/token")" = 600 ] || { echo "FAIL keygen --token: mode"; fail=1; }
+check "keygen --token refuses to overwrite" 1 "$dir/token" "$C" keygen --token --out "$dir/token"
+check "keygen without --out" 2 "keygen needs --out" "$C" keygen
+
+cp "$dir/key" "$dir/key644"
+chmod 644 "$dir/key644"
+check "serve with a world-readable key" 1 "readable by others; chmod 600 it" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key644"
+[ ! -e "$dir/never.db" ] || { echo "FAIL serve with a bad key created the database"; fail=1; }
+check "serve with a missing key" 1 "keygen --out" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/nokey"
+cp "$dir/token" "$dir/token644"
+chmod 644 "$dir/token644"
+check "serve with a world-readable token" 1 "chmod 600 it" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" \
+    --token-file "$dir/token644"
+check "stats on a missing database" 1 "no database at '$dir/missing.db'" \
+    "$C" stats sales --db "sqlite:$dir/missing.db"
+[ ! -e "$dir/missing.db" ] || { echo "FAIL stats created the missing database"; fail=1; }
+check "audit on a missing database" 1 "no database at" "$C" audit --db "sqlite:$dir/missing.db"
+check "unknown database scheme" 1 "unknown database URI scheme" "$C" audit --db "mysql://x/y"
+
+# Known data: 25 K400/FR, 12 K500/DE, 3 K500/IT, one re-activation of a
+# K400/FR device, one lifetime ping.
+db=$dir/sts.db
+sts_start "$dir/serve.err" --db "sqlite:$db" --key "$dir/key" --token-file "$dir/token"
+url=http://127.0.0.1:$SRV_PORT
+post()
+{
+    local code
+    code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
+        -H 'Content-Type: application/json' --data-binary "$1" "$url/v1/reports")
+    [ "$code" = "$2" ] || sts_die "post: status $code, expected $2 for $1"
+}
+n=0
+for spec in K400:FR:25 K500:DE:12 K500:IT:3; do
+    IFS=: read -r model country count <<<"$spec"
+    for ((i = 0; i < count; i++)); do
+        n=$((n + 1))
+        post "$(sts_activation "$(sts_rid "$n")" "$(sts_imei "$n")" "$model" "$country")" 202
+    done
+done
+post "$(sts_activation "$(sts_rid 1 1)" "$(sts_imei 1)" K400 FR 2026-11-21)" 202
+post '{"v":1,"type":"lifetime","report_id":"fedcba9876543210fedcba9876543210","brand":"acme-eu","model":"K400","sw":"K400-V13","cohort":"2026-01","period":"2026-11","first":false,"country":"FR"}' 202
+
+# k = 10: the IT cell (3) is under k; hiding it alone would let it be
+# recovered as total - shown, so the next smallest cell (DE, 12) is hidden
+# too. The single re-activation is under k and no other cell has any, so the
+# re-activation total is hidden as well.
+JSON='{"stat":"sales","by":["model","country"],"period":null,"k":10,"rows":[{"model":"K400","country":"FR","activations":25,"reactivations":null,"suppressed":true},{"model":"K500","country":"DE","activations":null,"reactivations":0,"suppressed":true},{"model":"K500","country":"IT","activations":null,"reactivations":0,"suppressed":true}],"total":{"activations":40,"reactivations":null},"suppressed_cells":2}'
+check "stats json" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format json
+same "stats json output" "$dir/out" "$JSON"$'\n'
+
+check "stats csv" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format csv
+same "stats csv output" "$dir/out" $'model,country,activations,reactivations\r\nK400,FR,25,\r\nK500,DE,,0\r\nK500,IT,,0\r\n'
+
+check "stats table" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format table
+same "stats table output" "$dir/out" "model  country  activations  reactivations
+------------------------------------------
+K400   FR                25              *
+K500   DE                 *              0
+K500   IT                 *              0
+------------------------------------------
+total                    40              *
+* suppressed: fewer than 10 devices, or hidden so that such a cell cannot be recovered from the total
+"
+
+# The HTTP API gives the same figures as the CLI.
+api=$(curl -sS --max-time 10 -H "Authorization: Bearer $(head -n1 "$dir/token")" \
+    "$url/v1/stats/sales?by=model,country")
+[ "$api" = "$JSON" ] || { echo "FAIL api: $api"; fail=1; }
+
+# By model alone every cell reaches k.
+check "stats by model" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv
+same "stats by model output" "$dir/out" $'model,activations,reactivations\r\nK400,25,\r\nK500,15,0\r\n'
+
+# A lower floor set by whoever holds the database: k = 3 hides nothing but
+# the re-activation.
+check "stats --k 3" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format csv --k 3
+same "stats --k 3 output" "$dir/out" $'model,country,activations,reactivations\r\nK400,FR,25,\r\nK500,DE,12,0\r\nK500,IT,3,0\r\n'
+
+# Periods: the re-activation is on the next day.
+check "stats by day" 0 "" "$C" stats sales --db "sqlite:$db" --period day --format csv --k 2
+same "stats by day output" "$dir/out" $'period,activations,reactivations\r\n2026-11-20,40,0\r\n2026-11-21,0,\r\n'
+check "stats by week" 0 "" "$C" stats sales --db "sqlite:$db" --period week --format csv
+same "stats by week output" "$dir/out" $'period,activations,reactivations\r\n2026-W47,40,\r\n'
+check "stats from/to" 0 "" "$C" stats sales --db "sqlite:$db" --from 2026-11-21 --to 2026-11-30 --format csv --k 2
+same "stats from/to output" "$dir/out" $'activations,reactivations\r\n0,\r\n'
+check "stats bad --format" 2 "must be table, csv or json" "$C" stats sales --db "sqlite:$db" --format xml
+check "stats bad --by" 2 "--by:" "$C" stats sales --db "sqlite:$db" --by imei
+check "stats bad --from" 2 "--from:" "$C" stats sales --db "sqlite:$db" --from 2026-02-30
+
+# Export, erase, export.
+imei1=$(sts_imei 1)
+check "export" 0 "" "$C" export --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
+for want in '"held": true' "\"report_id\": \"$(sts_rid 1)\"" '"model": "K400"' \
+    '"country": "FR"' '"day": "2026-11-20"' '"reactivations": 1' \
+    "\"key_id\": \"$(sed -n 's/^id //p' "$dir/key")\""; do
+    grep -qF -- "$want" "$dir/out" || { echo "FAIL export lacks $want: $(cat "$dir/out")"; fail=1; }
+done
+grep -qF "$imei1" "$dir/out" && { echo "FAIL export prints the raw IMEI"; fail=1; }
+check "export of an unknown device" 0 "" "$C" export --imei "$(sts_imei 999)" --db "sqlite:$db" --key "$dir/key"
+same "export of an unknown device output" "$dir/out" $'{"held":false}\n'
+check "export with a bad IMEI" 2 "--imei: check digit does not match" \
+    "$C" export --imei 352099001761482 --db "sqlite:$db" --key "$dir/key"
+check "erase" 0 "" "$C" erase --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
+same "erase output" "$dir/out" $'erased 2 row(s) naming this device; anonymous counters are kept\n'
+check "export after erase" 0 "" "$C" export --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
+same "export after erase output" "$dir/out" $'{"held":false}\n'
+check "erase again" 0 "" "$C" erase --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
+same "erase again output" "$dir/out" $'erased 0 row(s) naming this device; anonymous counters are kept\n'
+
+check "audit" 0 "" "$C" audit --db "sqlite:$db"
+same "audit output" "$dir/out" "devices (one row each, keyed by HMAC-SHA256 pseudonym): 39
+re-activations (same device, new report):             0
+pseudonym key ids in use:                             1
+sales counter cells:                                  4
+lifetime counter cells (no device identifier):        1
+lifetime report ids kept for de-duplication:          1
+never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,
+client IP address, installed apps, usage
+"
+# Counters are anonymous and stay after an erase.
+check "stats after erase" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv
+same "stats after erase output" "$dir/out" $'model,activations,reactivations\r\nK400,25,\r\nK500,15,0\r\n'
+
+sts_stop "$SRV_PID"
+grep -q 'runtime error\|Sanitizer' "$dir/serve.err" && { echo "FAIL serve: $(cat "$dir/serve.err")"; fail=1; }
+[ "$fail" -eq 0 ] || sts_die "cli"
+echo "cli: all checks passed"
