@@ -12,7 +12,6 @@
 #include "file.h"
 #include "retry.h"
 #include "send.h"
-#include "sts/net.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 #define CONFIG_MAX_LINE 4096
@@ -32,11 +31,38 @@ const char *agent_fact_name(enum agent_fact_id id)
     return fact_names[id];
 }
 
+const char *agent_provider_name(enum agent_provider p)
+{
+    switch (p) {
+    case AGENT_PROVIDER_NONE:
+        return "none";
+    case AGENT_PROVIDER_LITERAL:
+        return "literal";
+    case AGENT_PROVIDER_FILE:
+        return "file";
+    case AGENT_PROVIDER_CMD:
+        return "cmd";
+    case AGENT_PROVIDER_OS_RELEASE:
+        return "os-release";
+    case AGENT_PROVIDER_DMI:
+        return "dmi";
+    case AGENT_PROVIDER_GETPROP:
+        return "getprop";
+    case AGENT_PROVIDER_MMCLI:
+        return "mmcli";
+    }
+    return "?";
+}
+
 void agent_config_init(struct agent_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->consent_country = false;
+    cfg->consent_lifetime = false;
     cfg->timeout_ms = AGENT_TIMEOUT_MS_DEFAULT;
+    cfg->fact_timeout_ms = AGENT_FACT_TIMEOUT_MS_DEFAULT;
+    cfg->lifetime_grace_days = AGENT_LIFETIME_GRACE_DAYS_DEFAULT;
+    cfg->lifetime_queue_max = AGENT_LIFETIME_QUEUE_MAX_DEFAULT;
     cfg->retry_base_ms = AGENT_RETRY_BASE_MS_DEFAULT;
     cfg->retry_cap_ms = AGENT_RETRY_CAP_MS_DEFAULT;
 }
@@ -50,8 +76,10 @@ void agent_config_cleanup(struct agent_config *cfg)
     free(cfg->pin_sha256);
     free(cfg->relay);
     free(cfg->ohttp_keys_file);
-    for (int i = 0; i < AGENT_FACT_COUNT; i++)
+    for (int i = 0; i < AGENT_FACT_COUNT; i++) {
         free(cfg->facts[i].arg);
+        free(cfg->facts[i].key);
+    }
     agent_config_init(cfg);
 }
 
@@ -113,13 +141,18 @@ enum key {
     KEY_TRANSPORT,
     KEY_RELAY,
     KEY_OHTTP_KEYS_FILE,
+    KEY_CONSENT_LIFETIME,
+    KEY_LIFETIME_GRACE_DAYS,
+    KEY_LIFETIME_QUEUE_MAX,
+    KEY_FACT_TIMEOUT_MS,
     KEY_COUNT
 };
 
 static const char *const key_names[KEY_COUNT] = {
     "state_dir", "collector", "imei", "brand", "model", "sw", "country",
     "consent_country", "timeout_ms", "retry_base_ms", "retry_cap_ms", "ca_file",
-    "pin_sha256", "transport", "relay", "ohttp_keys_file",
+    "pin_sha256", "transport", "relay", "ohttp_keys_file", "consent_lifetime",
+    "lifetime_grace_days", "lifetime_queue_max", "fact_timeout_ms",
 };
 
 static int find_key(const char *k)
@@ -156,6 +189,142 @@ static enum sts_err set_string(char **slot, const char *value)
     return STS_OK;
 }
 
+/* Android properties a fact may come from: build and product descriptions
+ * only, so that getprop: cannot be pointed at anything else. */
+static bool getprop_key_allowed(const char *key)
+{
+    static const char *const prefixes[] = {
+        "ro.product.", "ro.build.", "ro.vendor.", "ro.system.", "ro.odm.", "ro.sts.",
+        "persist.sts.",
+    };
+    if (strlen(key) > 91 || strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789._-") != strlen(key))
+        return false;
+    if (strstr(key, "serial") != NULL)
+        return false;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0 &&
+            key[strlen(prefixes[i])] != '\0')
+            return true;
+    return false;
+}
+
+/* Parses a fact's value: a provider, or a literal. */
+static enum sts_err set_fact(struct agent_config *cfg, enum agent_fact_id f, const char *value,
+                             const char *name, unsigned line, char *msg, size_t msg_size)
+{
+    struct agent_fact_source *src = &cfg->facts[f];
+    const char *fact = agent_fact_name(f);
+    enum agent_provider p = AGENT_PROVIDER_LITERAL;
+    const char *arg = value;
+    char *key = NULL;
+
+    if (strncmp(value, "file:", 5) == 0) {
+        p = AGENT_PROVIDER_FILE;
+        arg = value + 5;
+    } else if (strncmp(value, "cmd:", 4) == 0) {
+        p = AGENT_PROVIDER_CMD;
+        arg = value + 4;
+        while (*arg == ' ' || *arg == '\t')
+            arg++;
+    } else if (strcmp(value, "os-release") == 0 || strncmp(value, "os-release:", 11) == 0) {
+        p = AGENT_PROVIDER_OS_RELEASE;
+        arg = value[10] == ':' ? value + 11 : "/etc/os-release";
+    } else if (strcmp(value, "dmi") == 0 || strncmp(value, "dmi:", 4) == 0) {
+        p = AGENT_PROVIDER_DMI;
+        arg = value[3] == ':' ? value + 4 : "/sys/class/dmi/id";
+    } else if (strncmp(value, "getprop:", 8) == 0) {
+        p = AGENT_PROVIDER_GETPROP;
+        arg = value + 8;
+    } else if (strcmp(value, "mmcli") == 0) {
+        p = AGENT_PROVIDER_MMCLI;
+        arg = NULL;
+    } else if (strchr(value, ':') != NULL) {
+        say(msg, msg_size,
+            "%s:%u: %s: unknown fact provider in '%s' (known: file:PATH[#KEY], cmd:COMMAND, "
+            "os-release[:PATH], dmi[:DIR], getprop:KEY, mmcli; no literal value contains ':')",
+            name, line, fact, value);
+        return STS_EINVAL;
+    }
+
+    switch (p) {
+    case AGENT_PROVIDER_FILE: {
+        const char *hash = strrchr(arg, '#');
+        size_t plen = hash ? (size_t)(hash - arg) : strlen(arg);
+        const char *k = hash ? hash + 1 : fact;
+        if (plen == 0 || arg[0] != '/' || k[0] == '\0') {
+            say(msg, msg_size, "%s:%u: %s: file: needs an absolute path and an optional "
+                "#KEY, e.g. file:/etc/device.conf#%s", name, line, fact, fact);
+            return STS_EINVAL;
+        }
+        key = strdup(k);
+        char *path = strndup(arg, plen);
+        if (key == NULL || path == NULL) {
+            free(key);
+            free(path);
+            return STS_ENOMEM;
+        }
+        free(src->arg);
+        free(src->key);
+        src->arg = path;
+        src->key = key;
+        src->provider = p;
+        src->line = line;
+        return STS_OK;
+    }
+    case AGENT_PROVIDER_CMD:
+        if (arg[0] == '\0') {
+            say(msg, msg_size, "%s:%u: %s: cmd: needs a command", name, line, fact);
+            return STS_EINVAL;
+        }
+        break;
+    case AGENT_PROVIDER_OS_RELEASE:
+        if (f != AGENT_FACT_SW || arg[0] != '/') {
+            say(msg, msg_size, "%s:%u: %s: os-release gives the software version: use it "
+                "for 'sw' (with an absolute path after 'os-release:')", name, line, fact);
+            return STS_EINVAL;
+        }
+        break;
+    case AGENT_PROVIDER_DMI:
+        if ((f != AGENT_FACT_BRAND && f != AGENT_FACT_MODEL) || arg[0] != '/') {
+            say(msg, msg_size, "%s:%u: %s: dmi gives the maker and the model of a PC: use "
+                "it for 'brand' or 'model' (with an absolute path after 'dmi:')",
+                name, line, fact);
+            return STS_EINVAL;
+        }
+        break;
+    case AGENT_PROVIDER_GETPROP:
+        if (!getprop_key_allowed(arg)) {
+            say(msg, msg_size, "%s:%u: %s: getprop: takes a build or product property "
+                "(ro.product.*, ro.build.*, ro.vendor.*, ro.system.*, ro.odm.*, ro.sts.*, "
+                "persist.sts.*), not '%s'", name, line, fact, arg);
+            return STS_EINVAL;
+        }
+        break;
+    case AGENT_PROVIDER_MMCLI:
+        if (f != AGENT_FACT_IMEI) {
+            say(msg, msg_size, "%s:%u: %s: mmcli gives the modem's IMEI: use it for "
+                "'imei'", name, line, fact);
+            return STS_EINVAL;
+        }
+        break;
+    default:
+        break;
+    }
+    enum sts_err rc = STS_OK;
+    free(src->arg);
+    src->arg = NULL;
+    free(src->key);
+    src->key = NULL;
+    if (arg != NULL)
+        rc = set_string(&src->arg, arg);
+    if (rc != STS_OK)
+        return rc;
+    src->provider = p;
+    src->line = line;
+    return STS_OK;
+}
+
 /* Applies one `key = value` line. */
 static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
                           const char *name, unsigned line, char *msg, size_t msg_size)
@@ -170,31 +339,30 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         }
         return set_string(&cfg->state_dir, value);
     case KEY_COLLECTOR: {
+        char why[512];
         if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
             say(msg, msg_size,
-                "%s:%u: collector must be an http:// or https:// URL, not '%s'",
-                name, line, value);
-            return STS_EINVAL;
-        }
-        if (!sts_net_url_allowed(value)) {
-            say(msg, msg_size,
-                "%s:%u: collector must be https:// (http:// only to 127.0.0.1, [::1] or "
-                "localhost), not '%s'", name, line, value);
+                "%s:%u: collector must be an https:// URL (http:// only to a loopback "
+                "address), not '%s'", name, line, value);
             return STS_EINVAL;
         }
         size_t n = strlen(value);
         while (n > 0 && value[n - 1] == '/')
             value[--n] = '\0';
+        if (!agent_url_allowed(value, why, sizeof why)) {
+            say(msg, msg_size, "%s:%u: collector: %s", name, line, why);
+            return STS_EINVAL;
+        }
         return set_string(&cfg->collector, value);
     }
-    case KEY_RELAY:
-        if (!sts_net_url_allowed(value)) {
-            say(msg, msg_size,
-                "%s:%u: relay must be an https:// URL (http:// only to 127.0.0.1, [::1] or "
-                "localhost), not '%s'", name, line, value);
+    case KEY_RELAY: {
+        char why[512];
+        if (!agent_url_allowed(value, why, sizeof why)) {
+            say(msg, msg_size, "%s:%u: relay: %s", name, line, why);
             return STS_EINVAL;
         }
         return set_string(&cfg->relay, value);
+    }
     case KEY_TRANSPORT:
         if (strcmp(value, "direct") == 0)
             cfg->transport = AGENT_TRANSPORT_DIRECT;
@@ -208,37 +376,12 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         return STS_OK;
     case KEY_OHTTP_KEYS_FILE:
         return set_string(&cfg->ohttp_keys_file, value);
-    case KEY_PIN_SHA256:
-        if (strncmp(value, "sha256//", 8) != 0) {
-            say(msg, msg_size,
-                "%s:%u: pin_sha256 must look like sha256//BASE64 (the SHA-256 of the "
-                "collector's public key, base64), not '%s'", name, line, value);
-            return STS_EINVAL;
-        }
-        return set_string(&cfg->pin_sha256, value);
     case KEY_IMEI:
     case KEY_BRAND:
     case KEY_MODEL:
     case KEY_SW:
-    case KEY_COUNTRY: {
-        enum agent_fact_id f = fact_of_key(k);
-        /* Reserved for the fact providers of a later version; refusing them
-         * now means no file that works today changes meaning then. No valid
-         * fact contains ':' anyway. */
-        if (strncmp(value, "file:", 5) == 0 || strncmp(value, "cmd:", 4) == 0) {
-            say(msg, msg_size,
-                "%s:%u: %s: fact providers (file:, cmd:) are not supported by this "
-                "version; write the value itself",
-                name, line, key_names[k]);
-            return STS_EUNSUPPORTED;
-        }
-        enum sts_err rc = set_string(&cfg->facts[f].arg, value);
-        if (rc != STS_OK)
-            return rc;
-        cfg->facts[f].provider = AGENT_PROVIDER_LITERAL;
-        cfg->facts[f].line = line;
-        return STS_OK;
-    }
+    case KEY_COUNTRY:
+        return set_fact(cfg, fact_of_key(k), value, name, line, msg, msg_size);
     case KEY_CONSENT_COUNTRY:
         if (!parse_on_off(value, &cfg->consent_country)) {
             say(msg, msg_size, "%s:%u: consent_country must be 'on' or 'off', not '%s'",
@@ -270,6 +413,52 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         return STS_OK;
     case KEY_CA_FILE:
         return set_string(&cfg->ca_file, value);
+    case KEY_PIN_SHA256: {
+        char pin[AGENT_PIN_MAX];
+        if (!agent_pin_normalise(value, pin, sizeof pin)) {
+            say(msg, msg_size,
+                "%s:%u: pin_sha256 must be one or more base64 SHA-256 hashes of the "
+                "server's public key (44 characters, e.g. from `openssl x509 -pubkey | "
+                "openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`), "
+                "separated by ';'", name, line);
+            return STS_EINVAL;
+        }
+        return set_string(&cfg->pin_sha256, pin);
+    }
+    case KEY_CONSENT_LIFETIME:
+        if (!parse_on_off(value, &cfg->consent_lifetime)) {
+            say(msg, msg_size, "%s:%u: consent_lifetime must be 'on' or 'off', not '%s'",
+                name, line, value);
+            return STS_EINVAL;
+        }
+        return STS_OK;
+    case KEY_LIFETIME_GRACE_DAYS:
+        if (!parse_int(value, 0, 28, &v)) {
+            say(msg, msg_size,
+                "%s:%u: lifetime_grace_days must be a whole number of days from 0 to 28, "
+                "not '%s'", name, line, value);
+            return STS_EINVAL;
+        }
+        cfg->lifetime_grace_days = (int)v;
+        return STS_OK;
+    case KEY_LIFETIME_QUEUE_MAX:
+        if (!parse_int(value, 1, 24, &v)) {
+            say(msg, msg_size,
+                "%s:%u: lifetime_queue_max must be a whole number from 1 to 24, not '%s'",
+                name, line, value);
+            return STS_EINVAL;
+        }
+        cfg->lifetime_queue_max = (int)v;
+        return STS_OK;
+    case KEY_FACT_TIMEOUT_MS:
+        if (!parse_int(value, 1, 60000, &v)) {
+            say(msg, msg_size,
+                "%s:%u: fact_timeout_ms must be a whole number of milliseconds from 1 to "
+                "60000, not '%s'", name, line, value);
+            return STS_EINVAL;
+        }
+        cfg->fact_timeout_ms = (long)v;
+        return STS_OK;
     case KEY_COUNT:
         break;
     }
@@ -329,10 +518,13 @@ enum sts_err agent_config_parse(const char *text, const char *name,
         char *value = trim(eq + 1);
         int k = find_key(key);
         if (k < 0) {
-            say(msg, msg_size,
-                "%s:%u: unknown key '%s' (known: state_dir, collector, imei, brand, model, "
-                "sw, country, consent_country, timeout_ms, retry_base_ms, retry_cap_ms, "
-                "ca_file, pin_sha256, transport, relay, ohttp_keys_file)", name, lineno, key);
+            char known[512];
+            size_t used = 0;
+            for (int i = 0; i < KEY_COUNT; i++)
+                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
+                                         i ? ", " : "", key_names[i]);
+            say(msg, msg_size, "%s:%u: unknown key '%s' (known: %s)", name, lineno, key,
+                known);
             rc = STS_EINVAL;
             goto fail;
         }

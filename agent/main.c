@@ -23,17 +23,20 @@ static void usage(FILE *out)
             "Usage: sts-agent COMMAND [OPTIONS]\n"
             "\n"
             "The STS device agent: sends this device's activation report once, keeps\n"
-            "retrying until the collector holds it, and shows the owner what was sent.\n"
+            "retrying until the collector holds it, sends at most one anonymous lifetime\n"
+            "ping a month if the owner consents, and shows the owner what was sent.\n"
             "\n"
             "Commands:\n"
             "  run [--once]             send what is due; without --once keep running,\n"
-            "                           sleeping until the next attempt, and exit once\n"
+            "                           sleeping until the next due time, and exit once\n"
             "                           nothing is left to do (or on SIGTERM/SIGINT)\n"
-            "  status [--json]          what was sent and when, exact payload, answer,\n"
-            "                           attempts, next attempt, last error, consents\n"
+            "  status [--json]          consents, every report sent (time, exact payload,\n"
+            "                           answer), pending reports and next attempt, errors\n"
             "  preview                  the exact JSON that would be sent next\n"
             "  consent show             the owner's consents\n"
             "  consent country on|off   send the country or not (not retroactive)\n"
+            "  consent lifetime on|off  monthly anonymous lifetime pings; off deletes\n"
+            "                           pending pings at once and sends nothing\n"
             "\n"
             "Options:\n"
             "  --config FILE            configuration file (default " AGENT_CONFIG_DEFAULT_PATH ")\n"
@@ -104,7 +107,7 @@ int main(int argc, char **argv)
     if (nargs > 0 && !is_consent)
         return usage_error("unexpected argument", args[0]);
     if (is_consent && nargs == 0)
-        return usage_error("consent needs 'show' or 'country on|off'", NULL);
+        return usage_error("consent needs 'show', 'country on|off' or 'lifetime on|off'", NULL);
 
     struct agent_config cfg;
     char msg[512];

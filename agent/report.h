@@ -28,10 +28,26 @@ enum sts_err agent_report_activation(const struct agent_facts *f, bool country_c
                                      struct sts_field_error *warn,
                                      struct sts_field_error *err);
 
-/* Removes the country from the activation encoded in json (keeping its
- * report_id and every other field) and writes the new encoding to *out
+/* Fills *out with the lifetime ping of a device with facts f (only brand,
+ * model, sw and, with country_consent, country are read: the imei is never
+ * part of a ping), for the activation cohort month and the period month it
+ * belongs to (months as in sts/date.h: year*12 + month-1), with first telling
+ * whether it is the device's first ping since the owner consented, and a
+ * fresh random report_id. A ping carries no device identifier at all. The
+ * country is handled as in agent_report_activation (warn says when it was
+ * left out). Validation uses the period's own month as "today": the device
+ * cannot know the collector's date, and a period in the future is the
+ * caller's business. Errors: STS_EINVAL (*err names the invalid fact, or
+ * cohort/period when period < cohort), STS_ECRYPTO (no randomness). */
+enum sts_err agent_report_lifetime(const struct agent_facts *f, bool country_consent,
+                                   int32_t cohort, int32_t period, bool first,
+                                   struct sts_report *out, struct sts_field_error *warn,
+                                   struct sts_field_error *err);
+
+/* Removes the country from the report encoded in json (an activation or a
+ * lifetime ping, keeping its report_id and every other field) and writes the new encoding to *out
  * (free() it): what the agent does when the owner withdraws country consent
- * before a pending activation went out. today bounds the day as in
+ * before a pending report went out. today bounds the day as in
  * sts_report_parse. Errors: STS_EINVAL (json is not a valid report; *err says
  * why), STS_ETOOBIG, STS_ENOMEM. */
 enum sts_err agent_report_strip_country(const char *json, int32_t today, char **out,

@@ -8,33 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/select.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "facts.h"
+#include "lifetime.h"
 #include "report.h"
 #include "sts/date.h"
-
-int64_t agent_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t agent_random64(void)
-{
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
-        return r;
-    /* Jitter only spreads load; it needs no secrecy. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)ts.tv_sec;
-}
 
 bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st)
 {
@@ -49,17 +33,19 @@ bool agent_country_consent(const struct agent_config *cfg, const struct agent_st
     return cfg->consent_country;
 }
 
-enum sts_err agent_build_activation(const struct agent_config *cfg,
-                                    const struct agent_state *st, int32_t day,
-                                    char report_id[static STS_REPORT_ID_LEN + 1],
-                                    char **payload, struct sts_field_error *warn,
-                                    struct sts_field_error *err)
+static enum sts_err build_activation(const struct agent_config *cfg,
+                                     const struct agent_state *st, int32_t day,
+                                     char report_id[static STS_REPORT_ID_LEN + 1],
+                                     char **payload, struct sts_field_error *warn,
+                                     struct sts_field_error *err, char *problems,
+                                     size_t problems_size)
 {
     struct agent_facts facts;
     struct sts_report r;
     *payload = NULL;
     memset(warn, 0, sizeof *warn);
-    enum sts_err rc = agent_facts_collect(cfg, &facts, err);
+    enum sts_err rc = agent_facts_gather(cfg, AGENT_NEED_ACTIVATION, &facts, problems,
+                                         problems_size, err);
     if (rc != STS_OK)
         return rc;
     rc = agent_report_activation(&facts, agent_country_consent(cfg, st), day, &r, warn, err);
@@ -73,12 +59,21 @@ enum sts_err agent_build_activation(const struct agent_config *cfg,
     return rc;
 }
 
+enum sts_err agent_build_activation(const struct agent_config *cfg,
+                                    const struct agent_state *st, int32_t day,
+                                    char report_id[static STS_REPORT_ID_LEN + 1],
+                                    char **payload, struct sts_field_error *warn,
+                                    struct sts_field_error *err)
+{
+    return build_activation(cfg, st, day, report_id, payload, warn, err, NULL, 0);
+}
+
 enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct agent_state *st,
                                       int64_t now_ms, int32_t day, char *msg, size_t msg_size)
 {
     struct sts_field_error warn, err;
     char *payload = NULL;
-    char line[256];
+    char line[600], problems[512];
 
     if (msg_size > 0)
         msg[0] = '\0';
@@ -87,9 +82,13 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
     memset(&err, 0, sizeof err);
     char id[STS_REPORT_ID_LEN + 1];
     memcpy(id, st->act.report_id, sizeof id);
-    enum sts_err rc = agent_build_activation(cfg, st, day, id, &payload, &warn, &err);
-    if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL) {
-        snprintf(line, sizeof line, "%s: %s", err.field, err.detail);
+    enum sts_err rc = build_activation(cfg, st, day, id, &payload, &warn, &err, problems,
+                                       sizeof problems);
+    if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL || rc == STS_EIO) {
+        if (problems[0] != '\0')
+            snprintf(line, sizeof line, "%s", problems);
+        else
+            snprintf(line, sizeof line, "%s: %s", err.field, err.detail);
         snprintf(msg, msg_size,
                  "fact %s; the activation is not sent while it is wrong: fix %s and run again",
                  line, cfg->path ? cfg->path : "the config file");
@@ -164,6 +163,7 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
     snprintf(e.type, sizeof e.type, "activation");
     snprintf(e.report_id, sizeof e.report_id, "%s", a->report_id);
     e.http_status = ans->status;
+    e.payload = a->payload;
 
     switch (v) {
     case AGENT_DONE:
@@ -173,6 +173,7 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
         agent_state_set_str(&a->last_error, NULL);
         snprintf(e.outcome, sizeof e.outcome, "%s",
                  ans->status == 200 ? "duplicate" : "accepted");
+        snprintf(e.detail, sizeof e.detail, "%.159s", ans->body ? ans->body : "");
         break;
     case AGENT_REJECT:
         a->status = AGENT_REJECTED;
@@ -195,12 +196,65 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
     return v;
 }
 
+enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg,
+                                             struct agent_state *st, size_t i, int64_t now_ms,
+                                             const struct agent_answer *ans, uint64_t rnd)
+{
+    struct agent_ping *p = &st->life.pending[i];
+    struct agent_log_entry e;
+    char what[256];
+    enum agent_verdict v = agent_retry_classify(ans->status);
+
+    describe_answer(ans, what, sizeof what);
+    p->attempts++;
+    memset(&e, 0, sizeof e);
+    e.time_ms = now_ms;
+    snprintf(e.type, sizeof e.type, "lifetime");
+    memcpy(e.report_id, p->report_id, sizeof e.report_id);
+    e.http_status = ans->status;
+    e.payload = p->payload;
+    switch (v) {
+    case AGENT_DONE:
+        snprintf(e.outcome, sizeof e.outcome, "%s",
+                 ans->status == 200 ? "duplicate" : "accepted");
+        snprintf(e.detail, sizeof e.detail, "%.159s", ans->body ? ans->body : "");
+        if (p->first)
+            st->life.entered = true;
+        agent_state_log(st, &e);
+        agent_state_ping_remove(st, i);
+        break;
+    case AGENT_REJECT:
+        snprintf(e.outcome, sizeof e.outcome, "rejected");
+        snprintf(e.detail, sizeof e.detail, "%.159s", what);
+        agent_state_log(st, &e);
+        agent_state_ping_remove(st, i);
+        break;
+    case AGENT_RETRY:
+        p->next_attempt_ms =
+            now_ms + agent_retry_delay_ms(p->attempts, cfg->retry_base_ms, cfg->retry_cap_ms,
+                                          ans->retry_after_ms, rnd);
+        agent_state_set_str(&p->last_error, what);
+        snprintf(e.outcome, sizeof e.outcome, "retry");
+        snprintf(e.detail, sizeof e.detail, "%.159s", what);
+        agent_state_log(st, &e);
+        break;
+    }
+    return v;
+}
+
 /* ---- the loop ---- */
 
 enum step {
+    STEP_AGAIN,     /* an attempt was made: look again at once */
     STEP_WAIT,      /* something is due at *wake_ms */
     STEP_FINISHED,  /* nothing left to do */
     STEP_FAILED     /* cannot go on */
+};
+
+struct step_out {
+    int64_t wake_ms;
+    enum agent_verdict verdict;   /* of the attempt made, 0 if none */
+    bool blocked;                 /* a report waits for its facts */
 };
 
 static void warn_msg(const char *msg)
@@ -253,55 +307,81 @@ static int save_state(const struct agent_config *cfg, const struct agent_state *
     return 0;
 }
 
-/* One pass: make the activation if needed, send it if due, record the
- * answer. *attempted tells whether an attempt was made and how it ended. */
+/* One pass: make what is to be made (the activation, this month's ping),
+ * save it, then send the first report that is due and record the answer. */
 static enum step step(const struct agent_config *cfg, struct agent_sender *sender,
-                      volatile sig_atomic_t *stop, int64_t *wake_ms, int *attempted)
+                      volatile sig_atomic_t *stop, struct step_out *o)
 {
     struct agent_state st;
     struct agent_answer ans;
     char msg[1024];
     char *payload = NULL;
     char report_id[STS_REPORT_ID_LEN + 1];
+    bool is_activation = false;
     int lock = -1;
     enum step result = STEP_FAILED;
 
-    *attempted = 0;
+    memset(o, 0, sizeof *o);
     memset(&ans, 0, sizeof ans);
     agent_state_init(&st);
     if (open_state(cfg, &st, &lock) != 0)
         return STEP_FAILED;
 
+    int64_t now = agent_now_ms();
+    bool changed = false;
     if (!st.act.present) {
-        int64_t now = agent_now_ms();
-        enum sts_err rc = agent_prepare_activation(cfg, &st, now, sts_day_today(), msg,
+        enum sts_err rc = agent_prepare_activation(cfg, &st, now, agent_today(now), msg,
                                                    sizeof msg);
-        if (rc != STS_OK) {
+        if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL || rc == STS_EIO) {
+            warn_msg(msg);
+            o->blocked = true;
+        } else if (rc != STS_OK) {
             warn_msg(msg[0] ? msg : sts_strerror(rc));
-            save_state(cfg, &st);
             goto out;
+        } else {
+            warn_msg(msg);
         }
+        changed = true;
+    }
+    bool life_blocked = false;
+    if (agent_lifetime_plan(cfg, &st, now, agent_random64(), &life_blocked, msg, sizeof msg))
+        changed = true;
+    if (life_blocked) {
         warn_msg(msg);
-        if (save_state(cfg, &st) != 0)
-            goto out;
+        o->blocked = true;
     }
-    if (st.act.status != AGENT_PENDING) {
-        result = STEP_FINISHED;
+    if (changed && save_state(cfg, &st) != 0)
         goto out;
+
+    /* The first report due: the activation, then the pings, oldest first. */
+    const char *due = NULL;
+    if (st.act.present && st.act.status == AGENT_PENDING && st.act.next_attempt_ms <= now) {
+        due = st.act.payload;
+        memcpy(report_id, st.act.report_id, sizeof report_id);
+        is_activation = true;
+    } else {
+        for (size_t i = 0; i < st.life.npending; i++)
+            if (st.life.pending[i].next_attempt_ms <= now) {
+                due = st.life.pending[i].payload;
+                memcpy(report_id, st.life.pending[i].report_id, sizeof report_id);
+                break;
+            }
     }
-    if (st.act.next_attempt_ms > agent_now_ms()) {
-        *wake_ms = st.act.next_attempt_ms;
-        result = STEP_WAIT;
+    if (due == NULL) {
+        int64_t wake = agent_lifetime_next_ms(cfg, &st, now);
+        if (st.act.present && st.act.status == AGENT_PENDING && st.act.next_attempt_ms < wake)
+            wake = st.act.next_attempt_ms;
+        o->wake_ms = wake;
+        result = (wake == INT64_MAX && !o->blocked) ? STEP_FINISHED : STEP_WAIT;
         goto out;
     }
 
     /* Send without holding the lock. */
-    payload = strdup(st.act.payload);
+    payload = strdup(due);
     if (payload == NULL) {
         fprintf(stderr, "sts-agent: out of memory\n");
         goto out;
     }
-    memcpy(report_id, st.act.report_id, sizeof report_id);
     agent_state_cleanup(&st);
     agent_state_unlock(lock);
     lock = -1;
@@ -313,43 +393,69 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
     }
     if (src != STS_OK && *stop) {
         /* Abandoned because we are stopping: not an attempt worth counting. */
-        *wake_ms = agent_now_ms();
+        o->wake_ms = agent_now_ms();
         result = STEP_WAIT;
         goto out;
     }
 
     if (open_state(cfg, &st, &lock) != 0)
         goto out;
-    if (!st.act.present || strcmp(st.act.report_id, report_id) != 0 ||
-        st.act.status != AGENT_PENDING) {
-        /* Someone else settled it meanwhile (another `run --once`). */
-        result = STEP_FINISHED;
+    now = agent_now_ms();
+    const char *what = is_activation ? "activation" : "lifetime ping";
+    enum agent_verdict v = 0;
+    char last_error[256] = "";
+    int64_t next = 0;
+    unsigned attempts = 0;
+    if (is_activation) {
+        if (st.act.present && strcmp(st.act.report_id, report_id) == 0 &&
+            st.act.status == AGENT_PENDING) {
+            v = agent_record_attempt(cfg, &st, now, &ans, agent_random64());
+            snprintf(last_error, sizeof last_error, "%s",
+                     st.act.last_error ? st.act.last_error : "");
+            next = st.act.next_attempt_ms;
+            attempts = st.act.attempts;
+        }
+    } else {
+        for (size_t i = 0; i < st.life.npending; i++)
+            if (strcmp(st.life.pending[i].report_id, report_id) == 0) {
+                v = agent_record_ping_attempt(cfg, &st, i, now, &ans, agent_random64());
+                if (v == AGENT_RETRY) {
+                    snprintf(last_error, sizeof last_error, "%s",
+                             st.life.pending[i].last_error ? st.life.pending[i].last_error
+                                                           : "");
+                    next = st.life.pending[i].next_attempt_ms;
+                    attempts = st.life.pending[i].attempts;
+                } else if (v == AGENT_REJECT) {
+                    describe_answer(&ans, last_error, sizeof last_error);
+                }
+                break;
+            }
+    }
+    if (v == 0) {
+        /* Settled meanwhile (another `run --once`), or the owner withdrew
+         * consent while it was on its way: nothing to record. */
+        result = STEP_AGAIN;
         goto out;
     }
-    int64_t now = agent_now_ms();
-    enum agent_verdict v = agent_record_attempt(cfg, &st, now, &ans, agent_random64());
     if (save_state(cfg, &st) != 0)
         goto out;
-    *attempted = (int)v;
+    o->verdict = v;
+    result = STEP_AGAIN;
     switch (v) {
     case AGENT_DONE:
-        fprintf(stderr, "sts-agent: activation %s: HTTP %ld (%s)\n", report_id, ans.status,
+        fprintf(stderr, "sts-agent: %s %s: HTTP %ld (%s)\n", what, report_id, ans.status,
                 ans.status == 200 ? "already held by the collector" : "accepted");
-        result = STEP_FINISHED;
         break;
     case AGENT_REJECT:
         fprintf(stderr,
-                "sts-agent: the collector rejected the activation for good (%s); it will "
-                "not be sent again; see `sts-agent status`\n", st.act.last_error);
-        result = STEP_FINISHED;
+                "sts-agent: the collector rejected the %s for good (%s); it will not be sent "
+                "again; see `sts-agent status`\n", what, last_error);
         break;
     case AGENT_RETRY: {
         char when[32];
-        agent_time_format(st.act.next_attempt_ms, when);
-        fprintf(stderr, "sts-agent: attempt %u failed (%s); next attempt at %s\n",
-                st.act.attempts, st.act.last_error, when);
-        *wake_ms = st.act.next_attempt_ms;
-        result = STEP_WAIT;
+        agent_time_format(next, when);
+        fprintf(stderr, "sts-agent: %s: attempt %u failed (%s); next attempt at %s\n", what,
+                attempts, last_error, when);
         break;
     }
     }
@@ -361,8 +467,12 @@ out:
     return result;
 }
 
-/* Sleeps until wake_ms or a stop signal, with SIGTERM/SIGINT blocked between
- * the check of *stop and the sleep so that no signal is missed. */
+/* Sleeps until wake_ms (on the agent's clock) or a stop signal. A timerfd
+ * does the waiting: absolute on CLOCK_REALTIME, cancelled when the wall clock
+ * is set so that the caller re-plans at once; relative on CLOCK_MONOTONIC
+ * when the clock is injected. SIGTERM/SIGINT are blocked except inside pselect,
+ * so none is missed between the check of *stop and the wait. No wake-ups in
+ * between: an idle agent uses no CPU. */
 static void sleep_until(int64_t wake_ms, volatile sig_atomic_t *stop)
 {
     sigset_t block, old;
@@ -370,18 +480,40 @@ static void sleep_until(int64_t wake_ms, volatile sig_atomic_t *stop)
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
     sigprocmask(SIG_BLOCK, &block, &old);
-    for (;;) {
-        if (*stop)
+    bool injected = agent_clock_injected();
+    int fd = timerfd_create(injected ? CLOCK_MONOTONIC : CLOCK_REALTIME, TFD_CLOEXEC);
+    while (fd >= 0 && !*stop) {
+        int64_t now = agent_now_ms();
+        if (wake_ms <= now)
             break;
-        int64_t left = wake_ms - agent_now_ms();
-        if (left <= 0)
+        struct itimerspec its;
+        memset(&its, 0, sizeof its);
+        int flags = 0;
+        int64_t t = wake_ms;
+        if (injected) {
+            t = wake_ms - now;
+        } else {
+            flags = TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET;
+        }
+        its.it_value.tv_sec = (time_t)(t / 1000);
+        its.it_value.tv_nsec = (long)(t % 1000) * 1000000;
+        if (timerfd_settime(fd, flags, &its, NULL) != 0)
             break;
-        /* Wake up at least hourly: the wall clock may have been set. */
-        if (left > 3600 * 1000)
-            left = 3600 * 1000;
-        struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
-        pselect(0, NULL, NULL, NULL, &ts, &old);
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(fd, &rd);
+        int r = pselect(fd + 1, &rd, NULL, NULL, NULL, &old);
+        if (r < 0 && errno == EINTR)
+            continue;   /* a signal: *stop is checked */
+        uint64_t expirations;
+        ssize_t n = read(fd, &expirations, sizeof expirations);
+        if (n < 0 && errno == ECANCELED)
+            break;      /* the wall clock was set: re-plan */
+        if (r < 0)
+            break;
     }
+    if (fd >= 0)
+        close(fd);
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -400,6 +532,8 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
         .stop = stop,
     };
     int status = 1;
+    unsigned fact_failures = 0;
+    bool failed = false;
 
     if (agent_sender_global_init() != STS_OK ||
         agent_sender_new(&opts, &sender) != STS_OK) {
@@ -407,32 +541,45 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
         return 1;
     }
     for (;;) {
-        int64_t wake = 0;
-        int attempted = 0;
+        struct step_out o;
         if (*stop) {
             status = 0;
             break;
         }
-        enum step r = step(cfg, sender, stop, &wake, &attempted);
+        enum step r = step(cfg, sender, stop, &o);
+        if (o.verdict == AGENT_RETRY || o.verdict == AGENT_REJECT)
+            failed = true;
         if (r == STEP_FAILED)
             break;
+        if (r == STEP_AGAIN)
+            continue;
         if (r == STEP_FINISHED) {
-            status = (once && attempted == AGENT_REJECT) ? 1 : 0;
+            status = (once && failed) ? 1 : 0;
             break;
+        }
+        if (o.blocked) {
+            /* Facts that could not be read are tried again later: a minute,
+             * doubling up to an hour (a modem may come up late). */
+            int64_t retry = agent_now_ms() +
+                            agent_retry_ceiling_ms(++fact_failures, 60000, 3600000);
+            if (retry < o.wake_ms)
+                o.wake_ms = retry;
+        } else {
+            fact_failures = 0;
         }
         if (once) {
-            if (attempted == 0) {
+            if (!failed && !o.blocked) {
                 char when[32];
-                agent_time_format(wake, when);
-                fprintf(stderr, "sts-agent: nothing due now; next attempt at %s\n", when);
-                status = 0;
+                agent_time_format(o.wake_ms == INT64_MAX ? 0 : o.wake_ms, when);
+                fprintf(stderr, "sts-agent: nothing due now; next at %s\n", when);
             }
+            status = (failed || o.blocked) ? 1 : 0;
             break;
         }
-        sleep_until(wake, stop);
+        sleep_until(o.wake_ms, stop);
         if (*stop) {
-            fprintf(stderr, "sts-agent: stopping; the pending activation is kept for the "
-                    "next start\n");
+            fprintf(stderr, "sts-agent: stopping; pending reports are kept for the next "
+                    "start\n");
             status = 0;
             break;
         }

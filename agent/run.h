@@ -1,7 +1,8 @@
-/* What `sts-agent run` does: make the activation once (facts, consent, day),
- * keep it in the state, send it when due, record each answer and decide by
- * the retry policy; as a daemon, sleep until the next due time and stop on
- * SIGTERM/SIGINT or once nothing is left to do.
+/* What `sts-agent run` does: make the activation once (facts, consent, day)
+ * and the lifetime pings (lifetime.h), keep them in the state before sending,
+ * send each when due, record each answer and decide by the retry policy; as a
+ * daemon, sleep until the next due time and stop on SIGTERM/SIGINT, or once
+ * nothing is left to do (the activation settled and no lifetime consent).
  *
  * The state-changing steps are functions of their own so that they can be
  * tested without a network or a clock. Not thread-safe (one agent per state
@@ -13,17 +14,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "retry.h"
 #include "send.h"
 #include "state.h"
 
-/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
-int64_t agent_now_ms(void);
-
-/* 64 random bits for the retry jitter (getrandom, or a clock-derived value if
- * the kernel has none to give). */
-uint64_t agent_random64(void);
 
 /* Whether the country may be sent: the owner's choice in st, else the
  * config default. */
@@ -57,6 +53,13 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
 enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
                                         struct agent_state *st, int64_t now_ms,
                                         const struct agent_answer *ans, uint64_t rnd);
+
+/* The same for pending lifetime ping i of st: DONE and REJECT remove it from
+ * the queue (DONE of a first ping marks the device as entered), RETRY
+ * schedules it again. Every outcome is logged with the payload. */
+enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg,
+                                             struct agent_state *st, size_t i, int64_t now_ms,
+                                             const struct agent_answer *ans, uint64_t rnd);
 
 /* `sts-agent run [--once]`: returns the exit status (0 ok, 1 failure) after
  * printing what went wrong on stderr. stop is set by the signal handlers. */

@@ -7,6 +7,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
@@ -30,6 +33,89 @@ struct sink {
     size_t cap;
     size_t used;
 };
+
+static bool is_loopback(const char *host)
+{
+    unsigned char a[16];
+    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    size_t n = strlen(host);
+    if (n > 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < 64) {
+        char v6[64];
+        memcpy(v6, host + 1, n - 2);
+        v6[n - 2] = '\0';
+        static const unsigned char one[16] = {[15] = 1};
+        return inet_pton(AF_INET6, v6, a) == 1 && memcmp(a, one, 16) == 0;
+    }
+    return false;
+}
+
+bool agent_url_allowed(const char *url, char *msg, size_t msg_size)
+{
+    bool ok = false;
+    char *scheme = NULL, *host = NULL;
+    CURLU *u = curl_url();
+    if (msg_size > 0)
+        msg[0] = '\0';
+    if (u == NULL) {
+        snprintf(msg, msg_size, "out of memory");
+        return false;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+        snprintf(msg, msg_size, "'%s' is not a URL with a host", url);
+        goto out;
+    }
+    if (strcmp(scheme, "https") == 0) {
+        ok = true;
+    } else if (strcmp(scheme, "http") == 0) {
+        ok = is_loopback(host);
+        if (!ok)
+            snprintf(msg, msg_size,
+                     "'%s': plain http:// is allowed only to a loopback address (localhost, "
+                     "127.0.0.0/8, [::1]); use https://", url);
+    } else {
+        snprintf(msg, msg_size, "'%s' must be an https:// URL", url);
+    }
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+bool agent_pin_normalise(const char *value, char *out, size_t out_size)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t used = 0;
+    const char *p = value;
+    if (out_size > 0)
+        out[0] = '\0';
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ';' || *p == ',')
+            p++;
+        if (*p == '\0')
+            break;
+        if (strncmp(p, "sha256//", 8) == 0)
+            p += 8;
+        /* 32 bytes in base64: 43 characters and one '='. */
+        size_t n = strspn(p, b64);
+        if (n != 43 || p[43] != '=')
+            return false;
+        int w = snprintf(out + used, out_size - used, "%ssha256//%.44s", used ? ";" : "", p);
+        if (w < 0 || (size_t)w >= out_size - used)
+            return false;
+        used += (size_t)w;
+        p += 44;
+        if (*p != '\0' && *p != ';' && *p != ',' && *p != ' ')
+            return false;
+    }
+    return used > 0;
+}
 
 enum sts_err agent_sender_global_init(void)
 {
@@ -104,6 +190,10 @@ enum sts_err agent_sender_new(const struct agent_sender_opts *opts, struct agent
     *out = NULL;
     if (s == NULL)
         return STS_ENOMEM;
+    if (!agent_url_allowed(opts->collector, NULL, 0)) {
+        free(s);
+        return STS_EINVAL;
+    }
     s->collector = strdup(opts->collector);
     if (s->collector == NULL)
         goto fail_nomem;
@@ -164,7 +254,11 @@ static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink
     curl_easy_reset(c);
 #define SET(opt, val) do { if (e == CURLE_OK) e = curl_easy_setopt(c, opt, val); } while (0)
     SET(CURLOPT_URL, url);
+    /* The URL was checked by agent_url_allowed; never anything else. */
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);

@@ -3,6 +3,15 @@
  * connection (keep-alive); it does no retrying of its own: the caller applies
  * the policy of retry.h to each answer.
  *
+ * TLS rules, the same for the device and sts-fleet: the collector URL must be
+ * https://, except for a loopback host (localhost, 127.0.0.0/8, [::1]) where
+ * plain http:// is allowed for tests and on-device relays; the server
+ * certificate and host name are always verified, against the system's CA
+ * store or a configured CA file; an optional SPKI SHA-256 pin (libcurl's
+ * CURLOPT_PINNEDPUBLICKEY) must match as well. Proxies come from libcurl's
+ * usual environment variables (https_proxy, http_proxy, no_proxy; upper-case
+ * HTTPS_PROXY too, but not HTTP_PROXY, which libcurl ignores on purpose).
+ *
  * Thread-safety: call agent_sender_global_init() once, before any thread
  * starts; after that each thread may own senders of its own. A sender is not
  * shared between threads. Ownership: a struct agent_answer owns its body;
@@ -50,11 +59,22 @@ struct agent_answer {
     char error[256];          /* why no answer arrived, "" otherwise */
 };
 
+/* Whether url may be used as a collector: an http:// or https:// URL with a
+ * host, https unless the host is a loopback address (see above). When it may
+ * not, msg says why. Thread-safe. */
+bool agent_url_allowed(const char *url, char *msg, size_t msg_size);
+
+/* Turns a config value of one or more base64 SHA-256 SPKI hashes (44
+ * characters each, "sha256//" prefix optional, separated by ';' or ',') into
+ * libcurl's form in out. Returns false for a malformed value. */
+bool agent_pin_normalise(const char *value, char *out, size_t out_size);
+
 /* Initialises libcurl for the whole process. Errors: STS_ENET. */
 enum sts_err agent_sender_global_init(void);
 
 /* Creates a sender. The strings in opts are copied.
- * Errors: STS_ENOMEM, STS_ENET (libcurl refused an option). */
+ * Errors: STS_EINVAL (the collector URL is not allowed, see
+ * agent_url_allowed), STS_ENOMEM, STS_ENET (libcurl refused an option). */
 enum sts_err agent_sender_new(const struct agent_sender_opts *opts, struct agent_sender **out);
 
 /* Frees s and closes its connection; NULL does nothing. */

@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "file.h"
+#include "sts/date.h"
 
 static void say(char *msg, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -59,6 +61,13 @@ void agent_state_init(struct agent_state *st)
     memset(st, 0, sizeof *st);
 }
 
+static void ping_cleanup(struct agent_ping *p)
+{
+    free(p->payload);
+    free(p->last_error);
+    memset(p, 0, sizeof *p);
+}
+
 void agent_state_cleanup(struct agent_state *st)
 {
     free(st->facts_error);
@@ -66,7 +75,39 @@ void agent_state_cleanup(struct agent_state *st)
     free(st->act.last_error);
     free(st->act.answer_body);
     free(st->act.note);
+    for (size_t i = 0; i < st->life.npending; i++)
+        ping_cleanup(&st->life.pending[i]);
+    for (size_t i = 0; i < st->log_len; i++)
+        free(st->log[i].payload);
     agent_state_init(st);
+}
+
+void agent_state_ping_remove(struct agent_state *st, size_t i)
+{
+    struct agent_lifetime *l = &st->life;
+    if (i >= l->npending)
+        return;
+    ping_cleanup(&l->pending[i]);
+    memmove(&l->pending[i], &l->pending[i + 1], (l->npending - i - 1) * sizeof l->pending[0]);
+    l->npending--;
+    memset(&l->pending[l->npending], 0, sizeof l->pending[0]);
+}
+
+void agent_state_pings_drop_all(struct agent_state *st, int64_t now_ms, const char *why)
+{
+    while (st->life.npending > 0) {
+        struct agent_ping *p = &st->life.pending[0];
+        struct agent_log_entry e;
+        memset(&e, 0, sizeof e);
+        e.time_ms = now_ms;
+        snprintf(e.type, sizeof e.type, "lifetime");
+        memcpy(e.report_id, p->report_id, sizeof e.report_id);
+        snprintf(e.outcome, sizeof e.outcome, "dropped");
+        snprintf(e.detail, sizeof e.detail, "%s", why);
+        e.payload = p->payload;
+        agent_state_log(st, &e);
+        agent_state_ping_remove(st, 0);
+    }
 }
 
 enum sts_err agent_state_set_str(char **slot, const char *s)
@@ -82,10 +123,13 @@ enum sts_err agent_state_set_str(char **slot, const char *s)
 void agent_state_log(struct agent_state *st, const struct agent_log_entry *e)
 {
     if (st->log_len == AGENT_LOG_MAX) {
+        free(st->log[0].payload);
         memmove(&st->log[0], &st->log[1], (AGENT_LOG_MAX - 1) * sizeof st->log[0]);
         st->log_len--;
     }
-    st->log[st->log_len++] = *e;
+    struct agent_log_entry *d = &st->log[st->log_len++];
+    *d = *e;
+    d->payload = e->payload != NULL ? strdup(e->payload) : NULL;
 }
 
 /* ---- to JSON ---- */
@@ -102,6 +146,53 @@ static void put(json_t *obj, const char *key, json_t *val, bool *ok)
         *ok = false;
 }
 
+static json_t *month_or_null(int32_t month)
+{
+    char m[STS_MONTH_LEN + 1];
+    if (month == 0)
+        return json_null();
+    sts_month_format(month, m);
+    return json_string(m);
+}
+
+static json_t *consent_json(enum agent_consent c)
+{
+    return c == AGENT_CONSENT_UNSET ? json_null()
+                                    : json_string(c == AGENT_CONSENT_ON ? "on" : "off");
+}
+
+static json_t *lifetime_to_json(const struct agent_lifetime *l, bool *ok)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    put(o, "slot_period", month_or_null(l->slot_period), ok);
+    put(o, "slot_ms", json_integer(l->slot_ms), ok);
+    put(o, "last_period", month_or_null(l->last_period), ok);
+    put(o, "entered", json_boolean(l->entered), ok);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < l->npending; i++) {
+        const struct agent_ping *p = &l->pending[i];
+        json_t *q = json_object();
+        if (q == NULL) {
+            *ok = false;
+            break;
+        }
+        put(q, "report_id", json_string(p->report_id), ok);
+        put(q, "period", month_or_null(p->period), ok);
+        put(q, "first", json_boolean(p->first), ok);
+        put(q, "payload", json_string(p->payload ? p->payload : ""), ok);
+        put(q, "created_ms", json_integer(p->created_ms), ok);
+        put(q, "attempts", json_integer(p->attempts), ok);
+        put(q, "next_attempt_ms", json_integer(p->next_attempt_ms), ok);
+        put(q, "last_error", str_or_null(p->last_error), ok);
+        if (json_array_append_new(arr, q) != 0)
+            *ok = false;
+    }
+    put(o, "pending", arr, ok);
+    return o;
+}
+
 json_t *agent_state_to_json(const struct agent_state *st)
 {
     bool ok = true;
@@ -112,10 +203,10 @@ json_t *agent_state_to_json(const struct agent_state *st)
 
     json_t *consent = json_object();
     if (consent != NULL) {
-        put(consent, "country",
-            st->consent_country == AGENT_CONSENT_UNSET ? json_null()
-            : json_string(st->consent_country == AGENT_CONSENT_ON ? "on" : "off"), &ok);
+        put(consent, "country", consent_json(st->consent_country), &ok);
         put(consent, "country_set_ms", json_integer(st->consent_country_ms), &ok);
+        put(consent, "lifetime", consent_json(st->life.consent), &ok);
+        put(consent, "lifetime_set_ms", json_integer(st->life.consent_ms), &ok);
     }
     put(root, "consent", consent, &ok);
     put(root, "facts_error", str_or_null(st->facts_error), &ok);
@@ -142,6 +233,8 @@ json_t *agent_state_to_json(const struct agent_state *st)
         put(root, "activation", json_null(), &ok);
     }
 
+    put(root, "lifetime", lifetime_to_json(&st->life, &ok), &ok);
+
     json_t *log = json_array();
     for (size_t i = 0; log != NULL && i < st->log_len; i++) {
         const struct agent_log_entry *e = &st->log[i];
@@ -156,6 +249,7 @@ json_t *agent_state_to_json(const struct agent_state *st)
         put(o, "http_status", json_integer(e->http_status), &ok);
         put(o, "outcome", json_string(e->outcome), &ok);
         put(o, "detail", json_string(e->detail), &ok);
+        put(o, "payload", str_or_null(e->payload), &ok);
         if (json_array_append_new(log, o) != 0)
             ok = false;
     }
@@ -237,6 +331,77 @@ static enum agent_status parse_status(const char *s)
     return 0;
 }
 
+static enum agent_consent get_consent(struct reader *r, json_t *obj, const char *key)
+{
+    json_t *c = json_object_get(obj, key);
+    if (json_is_null(c))
+        return AGENT_CONSENT_UNSET;
+    if (json_is_string(c) && strcmp(json_string_value(c), "on") == 0)
+        return AGENT_CONSENT_ON;
+    if (json_is_string(c) && strcmp(json_string_value(c), "off") == 0)
+        return AGENT_CONSENT_OFF;
+    bad(r, "missing or wrong consent", key);
+    return AGENT_CONSENT_OFF;
+}
+
+/* A "YYYY-MM" string or null (0). */
+static int32_t get_month(struct reader *r, json_t *obj, const char *key, bool nullable)
+{
+    json_t *v = json_object_get(obj, key);
+    int32_t m = 0;
+    if (nullable && json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || sts_month_parse(json_string_value(v), &m) != STS_OK)
+        bad(r, "missing or wrong", key);
+    return m;
+}
+
+static void parse_lifetime(struct reader *r, json_t *o, struct agent_lifetime *l)
+{
+    if (!json_is_object(o)) {
+        bad(r, "missing or wrong", "lifetime");
+        return;
+    }
+    l->slot_period = get_month(r, o, "slot_period", true);
+    l->slot_ms = get_int(r, o, "slot_ms", 0);
+    l->last_period = get_month(r, o, "last_period", true);
+    json_t *en = json_object_get(o, "entered");
+    if (!json_is_boolean(en))
+        bad(r, "missing or wrong", "entered");
+    l->entered = json_is_true(en);
+    json_t *arr = json_object_get(o, "pending");
+    if (!json_is_array(arr) || json_array_size(arr) > AGENT_PINGS_MAX) {
+        bad(r, "missing or wrong", "pending");
+        return;
+    }
+    size_t i;
+    json_t *q;
+    json_array_foreach(arr, i, q) {
+        struct agent_ping *p = &l->pending[l->npending++];
+        if (!json_is_object(q)) {
+            bad(r, "malformed entry in", "pending");
+            return;
+        }
+        get_fixed(r, q, "report_id", p->report_id, sizeof p->report_id);
+        if (r->ok && !is_report_id(p->report_id))
+            bad(r, "malformed", "report_id");
+        p->period = get_month(r, q, "period", false);
+        json_t *f = json_object_get(q, "first");
+        if (!json_is_boolean(f))
+            bad(r, "missing or wrong", "first");
+        p->first = json_is_true(f);
+        p->payload = get_opt_str(r, q, "payload");
+        if (r->ok && (p->payload == NULL || p->payload[0] != '{'))
+            bad(r, "missing or wrong", "payload");
+        p->created_ms = get_int(r, q, "created_ms", 0);
+        p->attempts = (unsigned)get_int(r, q, "attempts", 0);
+        p->next_attempt_ms = get_int(r, q, "next_attempt_ms", 0);
+        p->last_error = get_opt_str(r, q, "last_error");
+        if (!r->ok)
+            return;
+    }
+}
+
 enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state *st,
                                char *msg, size_t msg_size)
 {
@@ -264,16 +429,13 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
     if (!json_is_object(consent)) {
         bad(&r, "missing or wrong", "consent");
     } else {
-        json_t *c = json_object_get(consent, "country");
-        if (json_is_null(c))
-            st->consent_country = AGENT_CONSENT_UNSET;
-        else if (json_is_string(c) && strcmp(json_string_value(c), "on") == 0)
-            st->consent_country = AGENT_CONSENT_ON;
-        else if (json_is_string(c) && strcmp(json_string_value(c), "off") == 0)
-            st->consent_country = AGENT_CONSENT_OFF;
-        else
-            bad(&r, "missing or wrong", "consent.country");
+        st->consent_country = get_consent(&r, consent, "country");
         st->consent_country_ms = get_int(&r, consent, "country_set_ms", 0);
+        /* Format 1 had no lifetime consent. */
+        if (format >= 2) {
+            st->life.consent = get_consent(&r, consent, "lifetime");
+            st->life.consent_ms = get_int(&r, consent, "lifetime_set_ms", 0);
+        }
     }
     st->facts_error = get_opt_str(&r, root, "facts_error");
 
@@ -305,6 +467,9 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
         bad(&r, "missing or wrong", "activation");
     }
 
+    if (format >= 2)
+        parse_lifetime(&r, json_object_get(root, "lifetime"), &st->life);
+
     json_t *log = json_object_get(root, "log");
     if (!json_is_array(log)) {
         bad(&r, "missing or wrong", "log");
@@ -324,9 +489,13 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
             e.http_status = (long)get_int(&r, o, "http_status", 0);
             get_fixed(&r, o, "outcome", e.outcome, sizeof e.outcome);
             get_fixed(&r, o, "detail", e.detail, sizeof e.detail);
-            if (!r.ok)
+            e.payload = json_object_get(o, "payload") ? get_opt_str(&r, o, "payload") : NULL;
+            if (!r.ok) {
+                free(e.payload);
                 break;
+            }
             agent_state_log(st, &e);
+            free(e.payload);
         }
     }
     json_decref(root);
@@ -359,18 +528,39 @@ static const char *find_value(const char *from, const char *key)
     return p;
 }
 
+/* A consent value after "key" in the consent object; off when unreadable:
+ * the safe side is to send less until the owner says again. */
+static enum agent_consent salvage_consent(const char *c, const char *key)
+{
+    const char *v = c ? find_value(c, key) : NULL;
+    if (v != NULL && strncmp(v, "\"on\"", 4) == 0)
+        return AGENT_CONSENT_ON;
+    return AGENT_CONSENT_OFF;
+}
+
 static void salvage(const char *text, struct agent_state *st, char *found, size_t size)
 {
     found[0] = '\0';
     const char *c = strstr(text, "\"consent\"");
-    const char *v = c ? find_value(c, "country") : NULL;
-    if (v != NULL && strncmp(v, "\"on\"", 4) == 0)
-        st->consent_country = AGENT_CONSENT_ON;
-    else if (v != NULL && strncmp(v, "\"off\"", 5) == 0)
-        st->consent_country = AGENT_CONSENT_OFF;
-    else
-        /* Unknown: the safe side is no country until the owner says again. */
-        st->consent_country = AGENT_CONSENT_OFF;
+    st->consent_country = salvage_consent(c, "country");
+    st->life.consent = salvage_consent(c, "lifetime");
+
+    /* The last month a ping was made for; when it cannot be read, this month
+     * counts as done so that it never gets a second ping. */
+    const char *l = strstr(text, "\"lifetime\"");
+    const char *v = l ? find_value(l, "last_period") : NULL;
+    int32_t m = 0;
+    char month[STS_MONTH_LEN + 1];
+    if (v != NULL && *v == '"' && strlen(v) > STS_MONTH_LEN + 1 && v[STS_MONTH_LEN + 1] == '"') {
+        memcpy(month, v + 1, STS_MONTH_LEN);
+        month[STS_MONTH_LEN] = '\0';
+        if (sts_month_parse(month, &m) != STS_OK)
+            m = 0;
+    }
+    int32_t now = agent_month_of(agent_now_ms());
+    if (m == 0 && !(v != NULL && strncmp(v, "null", 4) == 0))
+        m = now;
+    st->life.last_period = m;
 
     const char *a = strstr(text, "\"activation\"");
     v = a ? find_value(a, "report_id") : NULL;

@@ -1,8 +1,10 @@
 /* The agent's durable state, one JSON document (state.json) in the state
  * directory: the owner's consents, the activation (its report_id, fixed once
  * and kept across retries and restarts, the exact payload, where it stands,
- * the collector's answer) and a bounded log of every attempt to send, which
- * is what `sts-agent status` shows the owner.
+ * the collector's answer), the lifetime pings (the month's drawn moment, the
+ * last month a ping was made for, the pending pings with their payloads) and a
+ * bounded log of every attempt to send and every report dropped, which is
+ * what `sts-agent status` shows the owner.
  *
  * Every change is written atomically (file.h), under an exclusive lock on
  * <state_dir>/lock so that the daemon and the owner's commands (consent) never
@@ -10,8 +12,11 @@
  *
  * A state file that does not parse is moved aside (state.json.corrupt-<time>)
  * with a message, and a fresh state takes its place, salvaging the
- * activation's report_id and the country consent when they can still be read:
- * re-sending under the same report_id cannot count the device twice.
+ * activation's report_id, the consents and the last month a lifetime ping
+ * was made for when they can still be read: re-sending under the same
+ * report_id cannot count the device twice, and no month gets a second ping.
+ * Unreadable consents become off; an unreadable last ping month makes the
+ * current month count as done.
  *
  * Ownership: a struct agent_state owns all its strings (heap, NULL when
  * absent); release them with agent_state_cleanup(). Not thread-safe: one
@@ -29,9 +34,10 @@
 #include "sts/report.h"
 
 #define AGENT_STATE_FILE "state.json"
-#define AGENT_STATE_FORMAT 1
+#define AGENT_STATE_FORMAT 2      /* 2 added lifetime pings; format 1 is still read */
 #define AGENT_STATE_MAX_BYTES (1024 * 1024)
-#define AGENT_LOG_MAX 64          /* attempts kept in the log, oldest dropped */
+#define AGENT_LOG_MAX 200         /* log entries kept, oldest dropped */
+#define AGENT_PINGS_MAX 24        /* hard bound of the lifetime queue */
 
 enum agent_status {
     AGENT_PENDING = 1,   /* not yet acknowledged; next_attempt_ms says when */
@@ -63,20 +69,47 @@ struct agent_activation {
     char *note;                /* what was left out and why (shown to the owner) */
 };
 
+/* One pending lifetime ping: made (its payload and report_id fixed) and kept
+ * until the collector holds it, rejects it, or its grace window closes. */
+struct agent_ping {
+    char report_id[STS_REPORT_ID_LEN + 1];
+    int32_t period;            /* the month it belongs to (sts/date.h months) */
+    bool first;                /* its "first" flag */
+    char *payload;             /* the exact JSON */
+    int64_t created_ms;
+    unsigned attempts;
+    int64_t next_attempt_ms;
+    char *last_error;          /* NULL if no attempt failed */
+};
+
+struct agent_lifetime {
+    enum agent_consent consent;
+    int64_t consent_ms;        /* when the owner set it, 0 if never */
+    int32_t slot_period;       /* month of the drawn moment; 0: none drawn */
+    int64_t slot_ms;           /* when that month's ping is to be made */
+    int32_t last_period;       /* latest month a ping was made for; 0: none */
+    bool entered;              /* a first ping was acknowledged since consent */
+    struct agent_ping pending[AGENT_PINGS_MAX];   /* oldest first */
+    size_t npending;
+};
+
+/* An entry of the owner's log. Owns payload (heap or NULL). */
 struct agent_log_entry {
     int64_t time_ms;
-    char type[16];             /* "activation" */
+    char type[16];             /* "activation" "lifetime" */
     char report_id[STS_REPORT_ID_LEN + 1];
     long http_status;          /* 0: no answer */
-    char outcome[16];          /* "accepted" "duplicate" "retry" "rejected" */
-    char detail[160];          /* the error, for retry/rejected */
+    char outcome[16];          /* "accepted" "duplicate" "retry" "rejected" "dropped" */
+    char detail[160];          /* the answer, the error, or why it was dropped */
+    char *payload;             /* the exact JSON of the report concerned */
 };
 
 struct agent_state {
     enum agent_consent consent_country;
     int64_t consent_country_ms;   /* when the owner set it, 0 if never */
-    char *facts_error;            /* why no activation could be built; NULL if none */
+    char *facts_error;            /* facts that could not be read or are invalid; NULL if none */
     struct agent_activation act;
+    struct agent_lifetime life;
     struct agent_log_entry log[AGENT_LOG_MAX];
     size_t log_len;
 };
@@ -96,8 +129,15 @@ void agent_state_cleanup(struct agent_state *st);
  * in which case *slot is unchanged. */
 enum sts_err agent_state_set_str(char **slot, const char *s);
 
-/* Appends e to the log, dropping the oldest entry when full. */
+/* Appends a copy of e (its payload copied too) to the log, dropping the
+ * oldest entry when full. Out of memory loses the payload copy only. */
 void agent_state_log(struct agent_state *st, const struct agent_log_entry *e);
+
+/* Removes pending ping i (freeing its strings), keeping the order. */
+void agent_state_ping_remove(struct agent_state *st, size_t i);
+
+/* Drops every pending ping, logging each as dropped with why, at now_ms. */
+void agent_state_pings_drop_all(struct agent_state *st, int64_t now_ms, const char *why);
 
 /* The document written to state.json (also printed by `status --json`);
  * a new reference, NULL when out of memory. */

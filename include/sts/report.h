@@ -68,7 +68,7 @@ enum sts_err sts_report_validate(const struct sts_report *r, int32_t today,
  * Errors: STS_ENOMEM, STS_EINVAL (unknown type). */
 enum sts_err sts_report_encode(const struct sts_report *r, char **out);
 
-/* Fills report_id with 16 fresh random bytes in hex (OpenSSL RAND_bytes).
+/* Fills report_id with 16 fresh random bytes in hex, from the kernel (getrandom).
  * Errors: STS_ECRYPTO. */
 enum sts_err sts_report_new_id(char id[static STS_REPORT_ID_LEN + 1]);
 

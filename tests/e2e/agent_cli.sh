@@ -117,7 +117,9 @@ rc=0; wait "$agent_pid" || rc=$?; agent_pid=""
 # A corrupt (truncated) state: moved aside, the report_id is kept.
 id=$(sed -n 's/^    "report_id": "\([0-9a-f]*\)",/\1/p' "$tmp/state/state.json")
 [ ${#id} -eq 32 ] || fail "no report_id in the state file"
-head -c 200 "$tmp/state/state.json" >"$tmp/cut" && mv "$tmp/cut" "$tmp/state/state.json"
+# Cut the file a little after the activation's report_id.
+cut_at=$(grep -bo '"report_id"' "$tmp/state/state.json" | head -1 | cut -d: -f1)
+head -c $((cut_at + 60)) "$tmp/state/state.json" >"$tmp/cut" && mv "$tmp/cut" "$tmp/state/state.json"
 expect 1 "$agent" status --config "$conf"
 grep -q 'unreadable' "$tmp/err" || fail "status does not report the corrupt state"
 expect 1 "$agent" run --once --config "$conf"

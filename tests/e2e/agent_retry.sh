@@ -79,10 +79,15 @@ EOF
 agent_pid=$!
 
 # The collector is down: the agent retries, the activation stays pending.
-sleep 1
+# (Polled, bounded: under a loaded machine the first fsync of the state can
+# take a while.)
+for _ in $(seq 100); do
+  grep -q 'attempt [0-9]* failed' "$tmp/agent.log" && break
+  sleep 0.1
+done
 kill -0 "$agent_pid" 2>/dev/null || { cat "$tmp/agent.log" >&2; fail "the agent exited while the collector was down"; }
 "$bin/sts-agent" status --config "$tmp/agent.conf" | grep -q '^activation: *pending' \
-  || fail "the activation is not pending while the collector is down"
+  || { "$bin/sts-agent" status --config "$tmp/agent.conf" >&2; cat "$tmp/agent.log" >&2; fail "the activation is not pending while the collector is down"; }
 grep -q 'attempt [0-9]* failed' "$tmp/agent.log" || fail "no failed attempt logged"
 
 # Up and down a few times, killed hard each time.

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "send.h"
 #include "retry.h"
 
 static enum sts_err parse(const char *text, struct agent_config *cfg, char *msg, size_t size)
@@ -81,27 +82,42 @@ struct bad_case {
 static void errors_name_the_line(void **state)
 {
     static const struct bad_case cases[] = {
-        {"state_dir = /s\ncollector = https://x\nimie = 1\n", STS_EINVAL, "t.conf:3: unknown key 'imie'"},
-        {"state_dir = /s\nstate_dir = /t\ncollector = https://x\n", STS_EINVAL, "t.conf:2: 'state_dir' is already set on line 1"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimie = 1\n", STS_EINVAL, "t.conf:3: unknown key 'imie'"},
+        {"state_dir = /s\nstate_dir = /t\ncollector = http://127.0.0.1\n", STS_EINVAL, "t.conf:2: 'state_dir' is already set on line 1"},
         {"state_dir = /s\njust words\n", STS_EINVAL, "t.conf:2: expected 'key = value'"},
         {"state_dir = /s\ncollector =\n", STS_EINVAL, "t.conf:2: 'collector' has an empty value"},
-        {"state_dir = relative\ncollector = https://x\n", STS_EINVAL, "t.conf:1: state_dir must be an absolute path"},
-        {"state_dir = /s\ncollector = ftp://x\n", STS_EINVAL, "t.conf:2: collector must be an http:// or https:// URL"},
-        {"state_dir = /s\ncollector = https://x\nconsent_country = yes\n", STS_EINVAL, "t.conf:3: consent_country must be 'on' or 'off'"},
-        {"state_dir = /s\ncollector = https://x\ntimeout_ms = 0\n", STS_EINVAL, "t.conf:3: timeout_ms"},
-        {"state_dir = /s\ncollector = https://x\ntimeout_ms = 10s\n", STS_EINVAL, "t.conf:3: timeout_ms"},
-        {"state_dir = /s\ncollector = https://x\nretry_base_ms = -1\n", STS_EINVAL, "t.conf:3: retry_base_ms"},
-        {"state_dir = /s\ncollector = https://x\nretry_cap_ms = 99999999999999999999\n", STS_EINVAL, "t.conf:3: retry_cap_ms"},
-        {"state_dir = /s\ncollector = https://x\nretry_base_ms = 5000\nretry_cap_ms = 1000\n", STS_EINVAL, "t.conf:4: retry_cap_ms (1000) is smaller than retry_base_ms (5000)"},
-        {"state_dir = /s\ncollector = https://x\nimei = file:/proc/imei\n", STS_EUNSUPPORTED, "t.conf:3: imei: fact providers"},
-        {"state_dir = /s\ncollector = https://x\nsw = cmd:getprop ro.build\n", STS_EUNSUPPORTED, "t.conf:3: sw: fact providers"},
-        {"collector = https://x\n", STS_EINVAL, "t.conf: 'state_dir' is missing"},
-        {"state_dir = /s\ncollector = http://stats.example\n", STS_EINVAL, "t.conf:2: collector must be https://"},
-        {"state_dir = /s\ncollector = http://127.0.0.1@stats.example\n", STS_EINVAL, "t.conf:2: collector must be https://"},
+        {"state_dir = relative\ncollector = http://127.0.0.1\n", STS_EINVAL, "t.conf:1: state_dir must be an absolute path"},
+        {"state_dir = /s\ncollector = ftp://x\n", STS_EINVAL, "t.conf:2: collector must be an https:// URL"},
+        {"state_dir = /s\ncollector = http://stats.example.com\n", STS_EINVAL, "t.conf:2: collector: 'http://stats.example.com': plain http:// is allowed only to a loopback address"},
+        {"state_dir = /s\ncollector = http://10.0.0.1:80\n", STS_EINVAL, "only to a loopback"},
+        {"state_dir = /s\ncollector = http://127.0.0.1.example.com\n", STS_EINVAL, "only to a loopback"},
+        {"state_dir = /s\ncollector = https://\n", STS_EINVAL, "not a URL with a host"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\npin_sha256 = abc\n", STS_EINVAL, "t.conf:3: pin_sha256 must be"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nconsent_lifetime = maybe\n", STS_EINVAL, "t.conf:3: consent_lifetime must be 'on' or 'off'"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nlifetime_grace_days = 29\n", STS_EINVAL, "t.conf:3: lifetime_grace_days"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nlifetime_queue_max = 0\n", STS_EINVAL, "t.conf:3: lifetime_queue_max"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nfact_timeout_ms = 0\n", STS_EINVAL, "t.conf:3: fact_timeout_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = file:relative\n", STS_EINVAL, "t.conf:3: imei: file: needs an absolute path"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = file:/x#\n", STS_EINVAL, "t.conf:3: imei: file: needs"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = os-release\n", STS_EINVAL, "t.conf:3: model: os-release gives the software version"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = dmi\n", STS_EINVAL, "t.conf:3: sw: dmi gives"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nbrand = mmcli\n", STS_EINVAL, "t.conf:3: brand: mmcli gives the modem's IMEI"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = getprop:ro.serialno\n", STS_EINVAL, "t.conf:3: imei: getprop: takes a build or product property"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = getprop:ro.product.serialno\n", STS_EINVAL, "getprop: takes"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = getprop:ro.product.model;reboot\n", STS_EINVAL, "getprop: takes"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = cmd:\n", STS_EINVAL, "t.conf:3: sw: cmd: needs a command"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = magic:thing\n", STS_EINVAL, "t.conf:3: sw: unknown fact provider"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nconsent_country = yes\n", STS_EINVAL, "t.conf:3: consent_country must be 'on' or 'off'"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\ntimeout_ms = 0\n", STS_EINVAL, "t.conf:3: timeout_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\ntimeout_ms = 10s\n", STS_EINVAL, "t.conf:3: timeout_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_base_ms = -1\n", STS_EINVAL, "t.conf:3: retry_base_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_cap_ms = 99999999999999999999\n", STS_EINVAL, "t.conf:3: retry_cap_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_base_ms = 5000\nretry_cap_ms = 1000\n", STS_EINVAL, "t.conf:4: retry_cap_ms (1000) is smaller than retry_base_ms (5000)"},
+        {"collector = http://127.0.0.1\n", STS_EINVAL, "t.conf: 'state_dir' is missing"},
+        {"state_dir = /s\ncollector = http://127.0.0.1@stats.example\n", STS_EINVAL, "only to a loopback"},
         {"state_dir = /s\ncollector = https://x\ntransport = tor\n", STS_EINVAL, "t.conf:3: transport must be 'direct' or 'ohttp'"},
         {"state_dir = /s\ncollector = https://x\ntransport = ohttp\n", STS_EINVAL, "t.conf:3: transport = ohttp needs 'relay'"},
-        {"state_dir = /s\ncollector = https://x\nrelay = http://relay.example/\n", STS_EINVAL, "t.conf:3: relay must be an https:// URL"},
-        {"state_dir = /s\ncollector = https://x\npin_sha256 = abc\n", STS_EINVAL, "t.conf:3: pin_sha256 must look like sha256//BASE64"},
+        {"state_dir = /s\ncollector = https://x\nrelay = http://relay.example/\n", STS_EINVAL, "t.conf:3: relay: 'http://relay.example/': plain http:// is allowed only to a loopback"},
         {"state_dir = /s\n", STS_EINVAL, "t.conf: 'collector' is missing"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -115,6 +131,64 @@ static void errors_name_the_line(void **state)
         assert_null(cfg.state_dir);
         assert_null(cfg.path);
     }
+}
+
+/* Every provider, with the argument each keeps. */
+static void providers(void **state)
+{
+    struct agent_config cfg;
+    char msg[512];
+    const char text[] =
+        "state_dir = /s\ncollector = https://stats.example.com\n"
+        "imei = mmcli\nbrand = dmi\nmodel = dmi:/tmp/dmi\nsw = os-release\n"
+        "country = file:/etc/sts/device.conf\n";
+    assert_int_equal(parse(text, &cfg, msg, sizeof msg), STS_OK);
+    assert_int_equal(cfg.facts[AGENT_FACT_IMEI].provider, AGENT_PROVIDER_MMCLI);
+    assert_null(cfg.facts[AGENT_FACT_IMEI].arg);
+    assert_int_equal(cfg.facts[AGENT_FACT_BRAND].provider, AGENT_PROVIDER_DMI);
+    assert_string_equal(cfg.facts[AGENT_FACT_BRAND].arg, "/sys/class/dmi/id");
+    assert_string_equal(cfg.facts[AGENT_FACT_MODEL].arg, "/tmp/dmi");
+    assert_int_equal(cfg.facts[AGENT_FACT_SW].provider, AGENT_PROVIDER_OS_RELEASE);
+    assert_string_equal(cfg.facts[AGENT_FACT_SW].arg, "/etc/os-release");
+    assert_int_equal(cfg.facts[AGENT_FACT_COUNTRY].provider, AGENT_PROVIDER_FILE);
+    assert_string_equal(cfg.facts[AGENT_FACT_COUNTRY].arg, "/etc/sts/device.conf");
+    assert_string_equal(cfg.facts[AGENT_FACT_COUNTRY].key, "country");
+    assert_false(cfg.consent_lifetime);
+    assert_int_equal(cfg.lifetime_grace_days, 7);
+    assert_int_equal(cfg.lifetime_queue_max, 3);
+    agent_config_cleanup(&cfg);
+
+    const char text2[] =
+        "state_dir = /s\ncollector = https://[::1]:8443/\n"
+        "imei = file:/run/dev#IMEI\nbrand = getprop:ro.product.brand\n"
+        "model = cmd:  /usr/bin/printf K400\nsw = os-release:/usr/lib/os-release\n"
+        "consent_lifetime = on\nlifetime_grace_days = 0\nlifetime_queue_max = 24\n"
+        "pin_sha256 = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; "
+        "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=\n";
+    assert_int_equal(parse(text2, &cfg, msg, sizeof msg), STS_OK);
+    assert_string_equal(cfg.facts[AGENT_FACT_IMEI].arg, "/run/dev");
+    assert_string_equal(cfg.facts[AGENT_FACT_IMEI].key, "IMEI");
+    assert_int_equal(cfg.facts[AGENT_FACT_BRAND].provider, AGENT_PROVIDER_GETPROP);
+    assert_string_equal(cfg.facts[AGENT_FACT_BRAND].arg, "ro.product.brand");
+    assert_int_equal(cfg.facts[AGENT_FACT_MODEL].provider, AGENT_PROVIDER_CMD);
+    assert_string_equal(cfg.facts[AGENT_FACT_MODEL].arg, "/usr/bin/printf K400");
+    assert_string_equal(cfg.facts[AGENT_FACT_SW].arg, "/usr/lib/os-release");
+    assert_true(cfg.consent_lifetime);
+    assert_int_equal(cfg.lifetime_grace_days, 0);
+    assert_int_equal(cfg.lifetime_queue_max, 24);
+    assert_string_equal(cfg.pin_sha256, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;"
+                                 "sha256//BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=");
+    agent_config_cleanup(&cfg);
+
+    /* Plain http to loopback addresses only. */
+    assert_true(agent_url_allowed("http://127.0.0.1:8080", NULL, 0));
+    assert_true(agent_url_allowed("http://127.1.2.3", NULL, 0));
+    assert_true(agent_url_allowed("http://localhost:1", NULL, 0));
+    assert_true(agent_url_allowed("http://[::1]:80", NULL, 0));
+    assert_true(agent_url_allowed("https://stats.example.com", NULL, 0));
+    assert_false(agent_url_allowed("http://[::2]:80", NULL, 0));
+    assert_false(agent_url_allowed("http://128.0.0.1", NULL, 0));
+    assert_false(agent_url_allowed("http://localhost.example.com", NULL, 0));
 }
 
 static void long_line(void **state)
@@ -160,6 +234,7 @@ int main(void)
         cmocka_unit_test(full_file),
         cmocka_unit_test(defaults),
         cmocka_unit_test(errors_name_the_line),
+        cmocka_unit_test(providers),
         cmocka_unit_test(long_line),
         cmocka_unit_test(load_from_file),
     };

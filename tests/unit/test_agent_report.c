@@ -61,6 +61,56 @@ static void activation_with_country(void **state)
     assert_string_not_equal(r.report_id, r2.report_id);
 }
 
+static int32_t month(const char *s)
+{
+    int32_t m = 0;
+    assert_int_equal(sts_month_parse(s, &m), STS_OK);
+    return m;
+}
+
+/* A lifetime ping: exactly the allowed keys, never the imei, a fresh id. */
+static void lifetime_ping(void **state)
+{
+    struct sts_report r, r2;
+    struct sts_field_error warn, err;
+    char *json = NULL;
+    assert_int_equal(agent_report_lifetime(&good, true, month("2026-01"), month("2026-11"),
+                                           false, &r, &warn, &err), STS_OK);
+    assert_string_equal(warn.field, "");
+    assert_int_equal(r.type, STS_REPORT_LIFETIME);
+    assert_string_equal(r.imei, "");
+    assert_int_equal(sts_report_encode(&r, &json), STS_OK);
+    char expect[512];
+    snprintf(expect, sizeof expect,
+             "{\"v\":1,\"type\":\"lifetime\",\"report_id\":\"%s\",\"brand\":\"acme-eu\","
+             "\"model\":\"K400\",\"sw\":\"K400-V12\",\"cohort\":\"2026-01\","
+             "\"period\":\"2026-11\",\"first\":false,\"country\":\"FR\"}", r.report_id);
+    assert_string_equal(json, expect);
+    assert_null(strstr(json, "352099001761481"));
+    free(json);
+
+    assert_int_equal(agent_report_lifetime(&good, false, month("2026-01"), month("2026-01"),
+                                           true, &r2, &warn, &err), STS_OK);
+    assert_string_not_equal(r.report_id, r2.report_id);
+    assert_string_equal(r2.country, "");
+    assert_true(r2.first);
+
+    /* A period before the cohort is refused, naming the cohort. */
+    assert_int_equal(agent_report_lifetime(&good, false, month("2026-05"), month("2026-04"),
+                                           false, &r, &warn, &err), STS_EINVAL);
+    assert_string_equal(err.field, "cohort");
+
+    /* The imei plays no part: an invalid one does not stop a ping. */
+    struct agent_facts f = good;
+    snprintf(f.imei, sizeof f.imei, "not an imei");
+    assert_int_equal(agent_report_lifetime(&f, false, month("2026-01"), month("2026-02"),
+                                           false, &r, &warn, &err), STS_OK);
+    snprintf(f.sw, sizeof f.sw, "bad;sw");
+    assert_int_equal(agent_report_lifetime(&f, false, month("2026-01"), month("2026-02"),
+                                           false, &r, &warn, &err), STS_EINVAL);
+    assert_string_equal(err.field, "sw");
+}
+
 static void no_consent_no_country(void **state)
 {
     struct sts_report r;
@@ -311,6 +361,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(activation_with_country),
         cmocka_unit_test(no_consent_no_country),
+        cmocka_unit_test(lifetime_ping),
         cmocka_unit_test(invalid_country_is_left_out),
         cmocka_unit_test(invalid_required_fact_stops),
         cmocka_unit_test(strip_country_keeps_the_rest),
