@@ -64,11 +64,10 @@ enum sts_err agent_lifetime_build(const struct agent_config *cfg, const struct a
                                          problems_size, err);
     if (rc != STS_OK)
         return rc;
-    /* Never a first ping while an earlier first is still on its way. */
+    /* "first" marks the month the device joined the panel, whether or not
+     * that month's ping arrives (docs/lifetime.md: the estimator relies on
+     * it); make_ping records the joining as soon as the ping is made. */
     bool f = !st->life.entered;
-    for (size_t i = 0; i < st->life.npending; i++)
-        if (st->life.pending[i].first)
-            f = false;
     rc = agent_report_lifetime(&facts, agent_country_consent(cfg, st), cohort, period, f, &r,
                                &warn, err);
     if (rc != STS_OK)
@@ -130,6 +129,8 @@ static bool make_ping(const struct agent_config *cfg, struct agent_state *st, in
     memcpy(p->report_id, id, sizeof p->report_id);
     p->period = period;
     p->first = first;
+    if (first)
+        l->entered = true;
     p->payload = payload;
     p->created_ms = now_ms;
     p->next_attempt_ms = now_ms;

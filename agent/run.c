@@ -218,8 +218,6 @@ enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg,
         snprintf(e.outcome, sizeof e.outcome, "%s",
                  ans->status == 200 ? "duplicate" : "accepted");
         snprintf(e.detail, sizeof e.detail, "%.159s", ans->body ? ans->body : "");
-        if (p->first)
-            st->life.entered = true;
         agent_state_log(st, &e);
         agent_state_ping_remove(st, i);
         break;

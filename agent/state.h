@@ -88,7 +88,7 @@ struct agent_lifetime {
     int32_t slot_period;       /* month of the drawn moment; 0: none drawn */
     int64_t slot_ms;           /* when that month's ping is to be made */
     int32_t last_period;       /* latest month a ping was made for; 0: none */
-    bool entered;              /* a first ping was acknowledged since consent */
+    bool entered;              /* the joining month's ping was made since consent */
     struct agent_ping pending[AGENT_PINGS_MAX];   /* oldest first */
     size_t npending;
 };
