@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
   libsqlite3-dev sqlite3 libcmocka-dev curl ca-certificates
-  python3 chromium
+  python3 chromium jq
 )
 # Node.js runs the interop test against an independent HPKE implementation
 # (tests/interop) and the recording taps of the relay test. Asked for only when
