@@ -53,6 +53,7 @@ grep -q 'lifetime: off (default' <("$bin/sts-agent" consent show --config "$tmp/
 # The owner consents in March 2029: one ping in March, marked first.
 at '2029-03-05 09:00:00' consent lifetime on
 for d in $(seq 5 31); do at "2029-03-$d 12:00:00" run --once; done
+at '2029-03-31 23:59:59' run --once
 [ "$(pings 2029-03)" -eq 1 ] || fail "2029-03: $(pings 2029-03) pings after consent"
 [ "$(sql "SELECT first FROM lifetime_count WHERE period=$(month_of 2029-03)")" -eq 1 ] \
   || fail "the first ping after consent is not marked first"
@@ -60,10 +61,12 @@ for d in $(seq 5 31); do at "2029-03-$d 12:00:00" run --once; done
 # April: offline; the ping is made and pending; the owner withdraws consent.
 write_conf "http://127.0.0.1:9" off
 for d in $(seq 1 30); do at "2029-04-$(printf %02d "$d") 12:00:00" run --once; done
+# The month's moment may fall after the last noon: one run at the month's last second.
+at '2029-04-30 23:59:59' run --once
 "$bin/sts-agent" status --json --config "$tmp/agent.conf" >"$tmp/s.json"
 [ "$(jq '.lifetime.pending | length' "$tmp/s.json")" -eq 1 ] || fail "no pending ping while offline"
 before=$(sql 'SELECT count(*) FROM ping_seen')
-at '2029-04-30 13:00:00' consent lifetime off
+at '2029-04-30 23:59:59' consent lifetime off
 grep -q '1 pending ping deleted' "$tmp/agent.log" || fail "withdrawal does not say the ping was deleted"
 "$bin/sts-agent" status --json --config "$tmp/agent.conf" >"$tmp/s.json"
 [ "$(jq '.lifetime.pending | length' "$tmp/s.json")" -eq 0 ] || fail "a pending ping survived the withdrawal"

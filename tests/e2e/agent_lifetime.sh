@@ -42,8 +42,13 @@ write_conf "$url"
 # at 'YYYY-MM-DD HH:MM:SS': one `run --once` at that time.
 at() { STS_AGENT_NOW=$(epoch "$1") "$bin/sts-agent" run --once --config "$tmp/agent.conf" \
          >>"$tmp/agent.log" 2>&1 || true; }
-# days FROM N: one run at noon on each of N days from FROM.
-days() { local d; for d in $(seq 0 $(($2 - 1))); do at "$(date -u -d "$1 + $d day" '+%F') 12:00:00"; done; }
+# days FROM N: one run at noon on each of N days from FROM, and one at the last
+# day's last second (a month's drawn moment may fall after its last noon).
+days() {
+  local d
+  for d in $(seq 0 $(($2 - 1))); do at "$(date -u -d "$1 + $d day" '+%F') 12:00:00"; done
+  at "$(date -u -d "$1 + $(($2 - 1)) day" '+%F') 23:59:59"
+}
 
 # January 2027: activation on the 1st, then every day.
 at '2027-01-01 00:00:01'
