@@ -143,9 +143,11 @@ enum gateway_verdict gateway_open(const struct sts_ohttp_gateway *gw, const uint
     e = sts_bhttp_request_decode(&req, in->plain, in->plain_len, &lim);
     if (e == STS_ENOMEM)
         return GATEWAY_NOMEM;
-    if (e == STS_ETOOBIG)
-        return fail_with(err, GATEWAY_INNER_ERROR, 413, "too_large", "body",
-                         "inner request over the size limit");
+    if (e == STS_ETOOBIG) {
+        /* The same words as POST /v1/reports gives for the same body. */
+        snprintf(err->detail_buf, sizeof err->detail_buf, "larger than %zu bytes", max_body);
+        return fail_with(err, GATEWAY_INNER_ERROR, 413, "too_large", "body", err->detail_buf);
+    }
     if (e != STS_OK)
         return fail_with(err, GATEWAY_INNER_ERROR, 400, "invalid", "bhttp",
                          "not a known-length binary HTTP request (RFC 9292)");

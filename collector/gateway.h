@@ -41,6 +41,7 @@ struct gateway_error {
     const char *kind; /* {"error":kind,"field":field,"detail":detail} */
     const char *field;
     const char *detail;
+    char detail_buf[64]; /* where detail points when it had to be formatted */
 };
 
 enum gateway_verdict {

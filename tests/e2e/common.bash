@@ -53,7 +53,7 @@ sts_start()
     SRV_PORT=""
     local i
     for ((i = 0; i < 200; i++)); do
-        SRV_PORT=$(sed -n 's|^sts-collector: listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$err")
+        SRV_PORT=$(sed -n 's|^sts-collector: listening on http://127\.0\.0\.1:\([0-9]*\)\( (.*)\)\{0,1\}$|\1|p' "$err")
         [ -n "$SRV_PORT" ] && return 0
         kill -0 "$SRV_PID" 2>/dev/null || break
         sleep 0.05
