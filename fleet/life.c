@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "report.h"
 #include "retry.h"
 #include "send.h"
 #include "sts/date.h"
@@ -234,21 +235,15 @@ static void *work(void *arg)
         const struct fleet_device *d = &sh->f->dev[i];
         fleet_life_device(sh->l, sh->f, i, dev);
         for (int k = 0; k < dev->npings; k++) {
+            /* The agent's own ping builder, with the version the device runs
+             * that month. */
+            struct agent_facts facts = d->facts;
             struct sts_report r;
-            struct sts_field_error err;
+            struct sts_field_error warn, err;
             char *json = NULL;
-            memset(&r, 0, sizeof r);
-            r.v = STS_PROTOCOL_VERSION;
-            r.type = STS_REPORT_LIFETIME;
-            snprintf(r.brand, sizeof r.brand, "%s", d->facts.brand);
-            snprintf(r.model, sizeof r.model, "%s", d->facts.model);
-            snprintf(r.sw, sizeof r.sw, "%s", dev->ping[k].sw);
-            if (d->consent)
-                memcpy(r.country, d->facts.country, strnlen(d->facts.country, 2));
-            sts_month_format(dev->cohort, r.cohort);
-            sts_month_format(dev->ping[k].period, r.period);
-            r.first = dev->ping[k].first;
-            if (sts_report_new_id(r.report_id) != STS_OK ||
+            snprintf(facts.sw, sizeof facts.sw, "%s", dev->ping[k].sw);
+            if (agent_report_lifetime(&facts, d->consent, dev->cohort, dev->ping[k].period,
+                                      dev->ping[k].first, &r, &warn, &err) != STS_OK ||
                 sts_report_validate(&r, sh->l->today, &err) != STS_OK ||
                 sts_report_encode(&r, &json) != STS_OK) {
                 atomic_fetch_add(&sh->invalid, 1);
