@@ -11,7 +11,7 @@ struct collector_config {
     char db[512];
     char key[512];
     char token_file[512];
-    unsigned threads;          /* 0 = one per CPU but the writer's, at least 1 */
+    unsigned threads;          /* 0 = one per CPU */
     size_t max_body;           /* bytes, <= 8192 */
     size_t max_batch;          /* records per transaction */
     unsigned connection_limit;

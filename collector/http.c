@@ -570,10 +570,8 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
 
     unsigned threads = cfg->threads;
     if (!threads) {
-        /* One CPU is the group-commit writer's: on 2 CPUs one HTTP thread
-         * committed 7% more reports/s than two (bench/ingest.sh, 64 conns). */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 1 ? (unsigned)(n - 1) : 1;
+        threads = n > 0 ? (unsigned)n : 1;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
                      MHD_ALLOW_SUSPEND_RESUME;

@@ -18,7 +18,7 @@
 
 struct http_config {
     const char *listen;        /* "HOST:PORT", port 0 = any free port */
-    unsigned threads;          /* HTTP threads; 0 = number of CPUs - 1, at least 1 */
+    unsigned threads;          /* HTTP threads; 0 = number of CPUs */
     size_t max_body;           /* bytes, at most STS_REPORT_MAX_BODY */
     unsigned connection_limit;
     unsigned timeout_s;        /* idle connection timeout */
