@@ -18,7 +18,7 @@
 
 struct http_config {
     const char *listen;        /* "HOST:PORT", port 0 = any free port */
-    unsigned threads;          /* HTTP threads; 0 = number of CPUs */
+    unsigned threads;          /* HTTP threads; 0 = number of CPUs; at least 2 */
     size_t max_body;           /* bytes, at most STS_REPORT_MAX_BODY */
     unsigned connection_limit;
     unsigned timeout_s;        /* idle connection timeout */
