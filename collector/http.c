@@ -56,10 +56,14 @@ struct request {
     enum state state;
     enum route route;
     bool too_big;
+    const char *unsupported;    /* a 415 to answer once the body has arrived */
     struct gateway_inner inner; /* ROUTE_OHTTP: the opened request */
     size_t cap, len;
     char body[]; /* cap bytes */
 };
+
+/* Largest refused body still read (and dropped) before answering. */
+#define DRAIN_MAX (1024 * 1024)
 
 static const char accepted_json[] = "{\"status\":\"accepted\"}";
 static const char duplicate_json[] = "{\"status\":\"duplicate\"}";
@@ -270,6 +274,11 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
 static enum MHD_Result body_complete(struct request *rq)
 {
     struct http_server *srv = rq->srv;
+    if (rq->unsupported) {
+        rq->state = ANSWERED;
+        return send_error(rq->conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                          "content-type", rq->unsupported);
+    }
     if (rq->too_big) {
         char detail[64];
         snprintf(detail, sizeof detail, "larger than %zu bytes", rq->cap);
@@ -317,18 +326,27 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_TYPE);
     size_t cap = srv->max_body;
+    /* A wrong media type is answered once the (small) body has been read:
+     * answering first and closing made clients still sending it fail with
+     * a broken pipe instead of reading the 415. */
+    const char *unsupported = NULL;
     if (route == ROUTE_REPORTS && !is_json(ct))
-        return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                          "content-type", "reports must be sent as application/json");
+        unsupported = "reports must be sent as application/json";
     if (route == ROUTE_OHTTP) {
         if (!ct || strcasecmp(ct, "message/ohttp-req") != 0)
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                              "content-type", "send an encapsulated request as message/ohttp-req");
+            unsupported = "send an encapsulated request as message/ohttp-req";
         cap += GATEWAY_REQUEST_SLACK;
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > cap) {
+    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+    /* Beyond the cap but not absurdly: read and drop the body, then answer,
+     * so the client reads a 413 rather than a broken pipe. */
+    bool drain = length > cap && length <= DRAIN_MAX;
+    if (length > cap && !drain) {
+        if (unsupported)
+            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                              "content-type", unsupported);
         char detail[64];
         snprintf(detail, sizeof detail, "larger than %zu bytes", cap);
         return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body", detail);
@@ -342,6 +360,8 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
     rq->state = READING;
     rq->route = route;
     rq->cap = cap;
+    rq->unsupported = unsupported;
+    rq->too_big = drain;
     *con_cls = rq;
     return MHD_YES;
 }
@@ -406,7 +426,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (rq->state == ANSWERED)
             return MHD_YES;
         if (*upload_size) {
-            if (rq->too_big || *upload_size > rq->cap - rq->len) {
+            if (rq->unsupported) {
+                /* discarded: read only so that the answer finds a clean connection */
+            } else if (rq->too_big || *upload_size > rq->cap - rq->len) {
                 rq->too_big = true;
             } else {
                 memcpy(rq->body + rq->len, upload, *upload_size);

@@ -32,8 +32,12 @@ struct relay {
 };
 
 /* One client request being read. */
+/* Largest refused body still read (and dropped) before answering. */
+#define DRAIN_MAX (1024 * 1024)
+
 struct upload {
     bool too_big;
+    bool bad_type; /* answer 415 once the body has been read */
     size_t len;
     unsigned char body[]; /* max_body bytes */
 };
@@ -176,14 +180,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct upload *up = *con_cls;
     if (up) {
         if (*upload_size) {
-            if (up->too_big || *upload_size > rl->max_body - up->len)
+            if (up->bad_type)
+                ; /* discarded: read so that the 415 finds a clean connection */
+            else if (up->too_big || *upload_size > rl->max_body - up->len)
                 up->too_big = true;
             else
                 memcpy(up->body + up->len, upload_data, *upload_size);
-            if (!up->too_big)
+            if (!up->too_big && !up->bad_type)
                 up->len += *upload_size;
             *upload_size = 0;
             return MHD_YES;
+        }
+        if (up->bad_type) {
+            atomic_fetch_add(&rl->refused, 1);
+            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                              "this relay forwards message/ohttp-req only");
         }
         if (up->too_big) {
             atomic_fetch_add(&rl->refused, 1);
@@ -207,23 +218,30 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         atomic_fetch_add(&rl->refused, 1);
         return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use POST");
     }
+    /* A wrong media type is answered after the (small) body is read: an
+     * answer sent while the client still writes can reach it as a broken
+     * pipe instead of a 415. */
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!ct || strcasecmp(ct, "message/ohttp-req") != 0) {
-        atomic_fetch_add(&rl->refused, 1);
-        return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                          "this relay forwards message/ohttp-req only");
-    }
+    bool bad_type = !ct || strcasecmp(ct, "message/ohttp-req") != 0;
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > rl->max_body) {
+    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+    /* Beyond the cap but not absurdly: read and drop the body, then answer,
+     * so the client reads a 413 rather than a broken pipe. */
+    bool drain = length > rl->max_body && length <= DRAIN_MAX;
+    if (length > rl->max_body && !drain) {
         atomic_fetch_add(&rl->refused, 1);
+        if (bad_type)
+            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                              "this relay forwards message/ohttp-req only");
         return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
                           "the encapsulated request is over the relay's size limit");
     }
     up = malloc(sizeof *up + rl->max_body);
     if (!up)
         return MHD_NO;
-    up->too_big = false;
+    up->too_big = drain;
+    up->bad_type = bad_type;
     up->len = 0;
     *con_cls = up;
     return MHD_YES;
