@@ -39,12 +39,6 @@ enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sa
     return store->ops->sales(store, from, to, cb, ctx);
 }
 
-enum sts_err store_lifetime(struct store *store, int32_t from, int32_t to, store_life_cb cb,
-                            void *ctx)
-{
-    return store->ops->lifetime(store, from, to, cb, ctx);
-}
-
 enum sts_err store_sales_sum(struct store *store, const struct store_query *q, store_sales_cb cb,
                              void *ctx)
 {

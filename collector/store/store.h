@@ -99,11 +99,6 @@ enum sts_err store_write(struct store *store, struct store_record *const *recs, 
 enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
                          void *ctx);
 
-/* Calls cb for every lifetime counter with from <= period <= to (months).
- * Errors: STS_EIO. */
-enum sts_err store_lifetime(struct store *store, int32_t from, int32_t to, store_life_cb cb,
-                            void *ctx);
-
 /* A summing query over the rollups: only the dimensions in dims (and those
  * filtered on) are kept, the others come back as ""; the store picks the
  * smallest rollup that holds them and sums in the database. */

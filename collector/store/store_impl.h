@@ -10,8 +10,6 @@ struct store_ops {
     enum sts_err (*write)(struct store *store, struct store_record *const *recs, size_t n);
     enum sts_err (*sales)(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
                           void *ctx);
-    enum sts_err (*lifetime)(struct store *store, int32_t from, int32_t to, store_life_cb cb,
-                             void *ctx);
     enum sts_err (*sales_sum)(struct store *store, const struct store_query *q,
                               store_sales_cb cb, void *ctx);
     enum sts_err (*lifetime_sum)(struct store *store, const struct store_query *q,

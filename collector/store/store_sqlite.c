@@ -462,79 +462,6 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
     return STS_EIO;
 }
 
-static enum sts_err sqlite_sales(struct store *s, int32_t from, int32_t to, store_sales_cb cb,
-                                 void *ctx)
-{
-    struct sqlite_store *st = impl(s);
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT day,brand,model,sw,country,activations,reactivations"
-                           " FROM sales_day WHERE day BETWEEN ?1 AND ?2 ORDER BY day",
-                           -1, &q, NULL) != SQLITE_OK)
-        return STS_EIO;
-    sqlite3_bind_int(q, 1, from);
-    sqlite3_bind_int(q, 2, to);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct store_sales_row row = {
-            .day = sqlite3_column_int(q, 0),
-            .brand = (const char *)sqlite3_column_text(q, 1),
-            .model = (const char *)sqlite3_column_text(q, 2),
-            .sw = (const char *)sqlite3_column_text(q, 3),
-            .country = (const char *)sqlite3_column_text(q, 4),
-            .activations = sqlite3_column_int64(q, 5),
-            .reactivations = sqlite3_column_int64(q, 6),
-        };
-        if (!row.brand || !row.model || !row.sw || !row.country) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        if (cb(&row, ctx) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
-}
-
-static enum sts_err sqlite_lifetime(struct store *s, int32_t from, int32_t to,
-                                    store_life_cb cb, void *ctx)
-{
-    struct sqlite_store *st = impl(s);
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT period,cohort,brand,model,sw,country,first,count"
-                           " FROM lifetime_count WHERE period BETWEEN ?1 AND ?2",
-                           -1, &q, NULL) != SQLITE_OK)
-        return STS_EIO;
-    sqlite3_bind_int(q, 1, from);
-    sqlite3_bind_int(q, 2, to);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct store_life_row row = {
-            .period = sqlite3_column_int(q, 0),
-            .cohort = sqlite3_column_int(q, 1),
-            .brand = (const char *)sqlite3_column_text(q, 2),
-            .model = (const char *)sqlite3_column_text(q, 3),
-            .sw = (const char *)sqlite3_column_text(q, 4),
-            .country = (const char *)sqlite3_column_text(q, 5),
-            .first = sqlite3_column_int(q, 6) != 0,
-            .count = sqlite3_column_int64(q, 7),
-        };
-        if (!row.brand || !row.model || !row.sw || !row.country) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        if (cb(&row, ctx) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
-}
-
 /* Builds "SELECT time, brand, model, sw, country, sums FROM table WHERE ...
  * GROUP BY ..." keeping only the dimensions asked for (the others as ''). */
 static void sum_sql(char *sql, size_t cap, const char *time_cols, const char *table,
@@ -611,6 +538,17 @@ static enum sts_err sales_rows(struct sqlite_store *st, const char *sql, int32_t
     }
     sqlite3_finalize(q);
     return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
+static enum sts_err sqlite_sales(struct store *s, int32_t from, int32_t to, store_sales_cb cb,
+                                 void *ctx)
+{
+    static const char *const no_filter[4] = {NULL, NULL, NULL, NULL};
+    bool stop = false;
+    return sales_rows(impl(s),
+                      "SELECT day,brand,model,sw,country,activations,reactivations"
+                      " FROM sales_day WHERE day BETWEEN ?1 AND ?2 ORDER BY day",
+                      from, to, false, no_filter, cb, ctx, &stop);
 }
 
 /* Days from 2000-01-01 to 9999-12-31 bound every stored day. */
@@ -790,7 +728,6 @@ static const struct store_ops sqlite_ops = {
     .close = sqlite_close,
     .write = sqlite_write,
     .sales = sqlite_sales,
-    .lifetime = sqlite_lifetime,
     .sales_sum = sqlite_sales_sum,
     .lifetime_sum = sqlite_lifetime_sum,
     .device_get = sqlite_device_get,
