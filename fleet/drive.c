@@ -21,8 +21,7 @@ struct shared {
     const struct fleet_drive_opts *opts;
     bool reactivations;        /* the phase: first activations, then resets */
     atomic_size_t next;        /* next device index to take */
-    atomic_uint_fast64_t accepted, duplicate, rejected, failed, retries, invalid;
-    atomic_uint problems;
+    struct fleet_tally tally;
 };
 
 struct worker {
@@ -32,9 +31,9 @@ struct worker {
 };
 
 /* Prints "sts-fleet: what: a: b" for the first few problems only. */
-static void problem(struct shared *sh, const char *what, const char *a, const char *b)
+void fleet_problem(struct fleet_tally *t, const char *what, const char *a, const char *b)
 {
-    unsigned n = atomic_fetch_add(&sh->problems, 1);
+    unsigned n = atomic_fetch_add(&t->problems, 1);
     if (n < MAX_PROBLEMS_SHOWN)
         fprintf(stderr, "sts-fleet: %s: %s: %s\n", what, a, b);
     else if (n == MAX_PROBLEMS_SHOWN)
@@ -48,27 +47,25 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
-/* Sends one report until it is settled. */
-static void send_one(struct shared *sh, struct agent_sender *s, struct fleet_rng *rng,
-                     const char *json)
+void fleet_post(struct fleet_tally *t, struct agent_sender *s, const struct fleet_drive_opts *o,
+                struct fleet_rng *rng, const char *json)
 {
-    const struct fleet_drive_opts *o = sh->opts;
     for (unsigned attempt = 1;; attempt++) {
         struct agent_answer ans;
         enum sts_err rc = agent_sender_post(s, json, strlen(json), &ans);
         enum agent_verdict v = rc == STS_ENOMEM ? AGENT_RETRY : agent_retry_classify(ans.status);
         if (v == AGENT_DONE) {
-            atomic_fetch_add(ans.status == 202 ? &sh->accepted : &sh->duplicate, 1);
+            atomic_fetch_add(ans.status == 202 ? &t->accepted : &t->duplicate, 1);
         } else if (v == AGENT_REJECT) {
-            atomic_fetch_add(&sh->rejected, 1);
-            problem(sh, "rejected", json,
+            atomic_fetch_add(&t->rejected, 1);
+            fleet_problem(t, "rejected", json,
                     ans.body ? ans.body : "(no body)");
         } else if (attempt >= o->max_attempts) {
-            atomic_fetch_add(&sh->failed, 1);
-            problem(sh, "gave up after the last attempt", json,
+            atomic_fetch_add(&t->failed, 1);
+            fleet_problem(t, "gave up after the last attempt", json,
                     ans.status ? "HTTP error" : ans.error);
         } else {
-            atomic_fetch_add(&sh->retries, 1);
+            atomic_fetch_add(&t->retries, 1);
             int64_t d = agent_retry_delay_ms(attempt, o->retry_base_ms, o->retry_cap_ms,
                                              ans.retry_after_ms, fleet_rng_next(rng));
             agent_answer_cleanup(&ans);
@@ -78,6 +75,16 @@ static void send_one(struct shared *sh, struct agent_sender *s, struct fleet_rng
         agent_answer_cleanup(&ans);
         return;
     }
+}
+
+void fleet_tally_get(struct fleet_tally *t, struct fleet_counts *c)
+{
+    c->accepted = atomic_load(&t->accepted);
+    c->duplicate = atomic_load(&t->duplicate);
+    c->rejected = atomic_load(&t->rejected);
+    c->failed = atomic_load(&t->failed);
+    c->retries = atomic_load(&t->retries);
+    c->invalid = atomic_load(&t->invalid);
 }
 
 static void *work(void *arg)
@@ -114,11 +121,11 @@ static void *work(void *arg)
         char *json = NULL;
         if (agent_report_activation(&facts, d->consent, day, &r, &warn, &err) != STS_OK ||
             sts_report_encode(&r, &json) != STS_OK) {
-            atomic_fetch_add(&sh->invalid, 1);
-            problem(sh, "cannot build a report", err.field, err.detail);
+            atomic_fetch_add(&sh->tally.invalid, 1);
+            fleet_problem(&sh->tally, "cannot build a report", err.field, err.detail);
             continue;
         }
-        send_one(sh, s, &rng, json);
+        fleet_post(&sh->tally, s, sh->opts, &rng, json);
         free(json);
     }
     agent_sender_free(s);
@@ -180,12 +187,7 @@ enum sts_err fleet_drive(const struct fleet *f, const struct fleet_drive_opts *o
         rc = run_phase(sh, opts->concurrency);
     }
     counts->seconds = now_s() - t0;
-    counts->accepted = atomic_load(&sh->accepted);
-    counts->duplicate = atomic_load(&sh->duplicate);
-    counts->rejected = atomic_load(&sh->rejected);
-    counts->failed = atomic_load(&sh->failed);
-    counts->retries = atomic_load(&sh->retries);
-    counts->invalid = atomic_load(&sh->invalid);
+    fleet_tally_get(&sh->tally, counts);
     free(sh);
     return rc;
 }

@@ -7,6 +7,7 @@
 #ifndef FLEET_DRIVE_H
 #define FLEET_DRIVE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,27 @@ struct fleet_counts {
     uint64_t invalid;          /* reports the agent code refused to build */
     double seconds;
 };
+
+/* Answers counted across sending threads (see fleet_counts). */
+struct fleet_tally {
+    atomic_uint_fast64_t accepted, duplicate, rejected, failed, retries, invalid;
+    atomic_uint problems;
+};
+
+struct agent_sender;
+
+/* Prints "sts-fleet: what: a: b" for the first few problems of t only. */
+void fleet_problem(struct fleet_tally *t, const char *what, const char *a, const char *b);
+
+/* Sends json with s until it is settled, as the agent would: retries what
+ * the agent retries (with its backoff, jitter from rng) up to
+ * o->max_attempts, and counts the outcome in t. Thread-safe for distinct s
+ * and rng. */
+void fleet_post(struct fleet_tally *t, struct agent_sender *s, const struct fleet_drive_opts *o,
+                struct fleet_rng *rng, const char *json);
+
+/* Copies t's figures into c (seconds untouched). */
+void fleet_tally_get(struct fleet_tally *t, struct fleet_counts *c);
 
 /* Sends every report of f. Prints the first few problems on stderr.
  * Errors: STS_ENOMEM, STS_ENET (no thread or sender could be made). */

@@ -12,7 +12,6 @@
 #include <jansson.h>
 
 #include "report.h"
-#include "retry.h"
 #include "send.h"
 #include "sts/date.h"
 #include "sts/report.h"
@@ -160,8 +159,7 @@ struct shared {
     const struct fleet *f;
     const struct fleet_drive_opts *opts;
     atomic_size_t next;
-    atomic_uint_fast64_t accepted, duplicate, rejected, failed, retries, invalid;
-    atomic_uint problems;
+    struct fleet_tally tally;
 };
 
 struct worker {
@@ -170,49 +168,8 @@ struct worker {
     int error;
 };
 
-static void problem(struct shared *sh, const char *what, const char *a, const char *b)
-{
-    unsigned n = atomic_fetch_add(&sh->problems, 1);
-    if (n < 5)
-        fprintf(stderr, "sts-fleet: %s: %s: %s\n", what, a, b);
-}
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
-static void send_one(struct shared *sh, struct agent_sender *s, struct fleet_rng *rng,
-                     const char *json)
-{
-    const struct fleet_drive_opts *o = sh->opts;
-    for (unsigned attempt = 1;; attempt++) {
-        struct agent_answer ans;
-        enum sts_err rc = agent_sender_post(s, json, strlen(json), &ans);
-        enum agent_verdict v = rc == STS_ENOMEM ? AGENT_RETRY : agent_retry_classify(ans.status);
-        if (v == AGENT_DONE) {
-            atomic_fetch_add(ans.status == 202 ? &sh->accepted : &sh->duplicate, 1);
-        } else if (v == AGENT_REJECT) {
-            atomic_fetch_add(&sh->rejected, 1);
-            problem(sh, "ping rejected", json, ans.body ? ans.body : "(no body)");
-        } else if (attempt >= o->max_attempts) {
-            atomic_fetch_add(&sh->failed, 1);
-            problem(sh, "gave up after the last attempt", json,
-                    ans.status ? "HTTP error" : ans.error);
-        } else {
-            atomic_fetch_add(&sh->retries, 1);
-            int64_t dl = agent_retry_delay_ms(attempt, o->retry_base_ms, o->retry_cap_ms,
-                                              ans.retry_after_ms, fleet_rng_next(rng));
-            agent_answer_cleanup(&ans);
-            sleep_ms(dl);
-            continue;
-        }
-        agent_answer_cleanup(&ans);
-        return;
-    }
-}
 
 static void *work(void *arg)
 {
@@ -246,11 +203,11 @@ static void *work(void *arg)
                                       dev->ping[k].first, &r, &warn, &err) != STS_OK ||
                 sts_report_validate(&r, sh->l->today, &err) != STS_OK ||
                 sts_report_encode(&r, &json) != STS_OK) {
-                atomic_fetch_add(&sh->invalid, 1);
-                problem(sh, "cannot build a ping", err.field, err.detail);
+                atomic_fetch_add(&sh->tally.invalid, 1);
+                fleet_problem(&sh->tally, "cannot build a ping", err.field, err.detail);
                 continue;
             }
-            send_one(sh, s, &rng, json);
+            fleet_post(&sh->tally, s, sh->opts, &rng, json);
             free(json);
         }
     }
@@ -299,12 +256,7 @@ enum sts_err fleet_life_drive(const struct fleet_life *l, const struct fleet *f,
         if (w[i].error && rc == STS_OK)
             rc = (enum sts_err)w[i].error;
     counts->seconds = now_s() - t0;
-    counts->accepted = atomic_load(&sh->accepted);
-    counts->duplicate = atomic_load(&sh->duplicate);
-    counts->rejected = atomic_load(&sh->rejected);
-    counts->failed = atomic_load(&sh->failed);
-    counts->retries = atomic_load(&sh->retries);
-    counts->invalid = atomic_load(&sh->invalid);
+    fleet_tally_get(&sh->tally, counts);
 out:
     free(sh);
     free(t);
