@@ -274,25 +274,37 @@ out:
     return status;
 }
 
-static int consent_set_country(const struct agent_config *cfg, bool on)
+/* Locks the state directory and loads the state (a corrupt one is reported
+ * and replaced by a fresh one, as agent_state_load does). Returns false when
+ * the caller must stop; the state is then still safe to clean up and the
+ * lock (if taken) to release. */
+static bool state_open_locked(const struct agent_config *cfg, struct agent_state *st, int *lock)
 {
-    struct agent_state st;
     char msg[1024];
-    int lock = -1, status = 1;
-
-    agent_state_init(&st);
-    if (agent_state_lock(cfg->state_dir, &lock) != STS_OK) {
+    agent_state_init(st);
+    if (agent_state_lock(cfg->state_dir, lock) != STS_OK) {
         fprintf(stderr, "sts-agent: cannot lock the state directory %s: %s\n",
                 cfg->state_dir, strerror(errno));
-        return 1;
+        return false;
     }
-    enum sts_err rc = agent_state_load(cfg->state_dir, &st, msg, sizeof msg);
+    enum sts_err rc = agent_state_load(cfg->state_dir, st, msg, sizeof msg);
     if (rc == STS_ECORRUPT) {
         fprintf(stderr, "sts-agent: %s\n", msg);
     } else if (rc != STS_OK) {
         fprintf(stderr, "sts-agent: %s\n", msg[0] ? msg : sts_strerror(rc));
-        goto out;
+        return false;
     }
+    return true;
+}
+
+static int consent_set_country(const struct agent_config *cfg, bool on)
+{
+    struct agent_state st;
+    int lock = -1, status = 1;
+    enum sts_err rc;
+
+    if (!state_open_locked(cfg, &st, &lock))
+        goto out;
     st.consent_country = on ? AGENT_CONSENT_ON : AGENT_CONSENT_OFF;
     st.consent_country_ms = agent_now_ms();
 
@@ -363,22 +375,10 @@ out:
 static int consent_set_lifetime(const struct agent_config *cfg, bool on)
 {
     struct agent_state st;
-    char msg[1024];
     int lock = -1, status = 1;
 
-    agent_state_init(&st);
-    if (agent_state_lock(cfg->state_dir, &lock) != STS_OK) {
-        fprintf(stderr, "sts-agent: cannot lock the state directory %s: %s\n",
-                cfg->state_dir, strerror(errno));
-        return 1;
-    }
-    enum sts_err rc = agent_state_load(cfg->state_dir, &st, msg, sizeof msg);
-    if (rc == STS_ECORRUPT) {
-        fprintf(stderr, "sts-agent: %s\n", msg);
-    } else if (rc != STS_OK) {
-        fprintf(stderr, "sts-agent: %s\n", msg[0] ? msg : sts_strerror(rc));
+    if (!state_open_locked(cfg, &st, &lock))
         goto out;
-    }
     int64_t now = agent_now_ms();
     bool was_on = agent_lifetime_consent(cfg, &st);
     st.life.consent = on ? AGENT_CONSENT_ON : AGENT_CONSENT_OFF;
