@@ -11,8 +11,8 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool injected;
-static int64_t injected_base_ms;   /* the injected time at the first reading */
-static int64_t mono_base_ms;       /* the monotonic time then */
+static int64_t injected_base_ms; /* the injected time at the first reading */
+static int64_t mono_base_ms;     /* the monotonic time then */
 
 static int64_t mono_ms(void)
 {
@@ -30,7 +30,7 @@ static void init(void)
     errno = 0;
     long long s = strtoll(v, &end, 10);
     if (errno != 0 || *end != '\0' || s < 0 || s > 253402300799LL)
-        return;   /* malformed: the real clock */
+        return; /* malformed: the real clock */
     injected = true;
     injected_base_ms = (int64_t)s * 1000;
     mono_base_ms = mono_ms();

@@ -14,14 +14,11 @@
 #include "send.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
-#define CONFIG_MAX_LINE 4096
+#define CONFIG_MAX_LINE  4096
 
 static const char *const fact_names[AGENT_FACT_COUNT] = {
-    [AGENT_FACT_IMEI] = "imei",
-    [AGENT_FACT_BRAND] = "brand",
-    [AGENT_FACT_MODEL] = "model",
-    [AGENT_FACT_SW] = "sw",
-    [AGENT_FACT_COUNTRY] = "country",
+    [AGENT_FACT_IMEI] = "imei", [AGENT_FACT_BRAND] = "brand",     [AGENT_FACT_MODEL] = "model",
+    [AGENT_FACT_SW] = "sw",     [AGENT_FACT_COUNTRY] = "country",
 };
 
 const char *agent_fact_name(enum agent_fact_id id)
@@ -34,22 +31,14 @@ const char *agent_fact_name(enum agent_fact_id id)
 const char *agent_provider_name(enum agent_provider p)
 {
     switch (p) {
-    case AGENT_PROVIDER_NONE:
-        return "none";
-    case AGENT_PROVIDER_LITERAL:
-        return "literal";
-    case AGENT_PROVIDER_FILE:
-        return "file";
-    case AGENT_PROVIDER_CMD:
-        return "cmd";
-    case AGENT_PROVIDER_OS_RELEASE:
-        return "os-release";
-    case AGENT_PROVIDER_DMI:
-        return "dmi";
-    case AGENT_PROVIDER_GETPROP:
-        return "getprop";
-    case AGENT_PROVIDER_MMCLI:
-        return "mmcli";
+    case AGENT_PROVIDER_NONE: return "none";
+    case AGENT_PROVIDER_LITERAL: return "literal";
+    case AGENT_PROVIDER_FILE: return "file";
+    case AGENT_PROVIDER_CMD: return "cmd";
+    case AGENT_PROVIDER_OS_RELEASE: return "os-release";
+    case AGENT_PROVIDER_DMI: return "dmi";
+    case AGENT_PROVIDER_GETPROP: return "getprop";
+    case AGENT_PROVIDER_MMCLI: return "mmcli";
     }
     return "?";
 }
@@ -83,8 +72,7 @@ void agent_config_cleanup(struct agent_config *cfg)
     agent_config_init(cfg);
 }
 
-static void say(char *msg, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void say(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void say(char *msg, size_t size, const char *fmt, ...)
 {
@@ -149,10 +137,26 @@ enum key {
 };
 
 static const char *const key_names[KEY_COUNT] = {
-    "state_dir", "collector", "imei", "brand", "model", "sw", "country",
-    "consent_country", "timeout_ms", "retry_base_ms", "retry_cap_ms", "ca_file",
-    "pin_sha256", "transport", "relay", "ohttp_keys_file", "consent_lifetime",
-    "lifetime_grace_days", "lifetime_queue_max", "fact_timeout_ms",
+    "state_dir",
+    "collector",
+    "imei",
+    "brand",
+    "model",
+    "sw",
+    "country",
+    "consent_country",
+    "timeout_ms",
+    "retry_base_ms",
+    "retry_cap_ms",
+    "ca_file",
+    "pin_sha256",
+    "transport",
+    "relay",
+    "ohttp_keys_file",
+    "consent_lifetime",
+    "lifetime_grace_days",
+    "lifetime_queue_max",
+    "fact_timeout_ms",
 };
 
 static int find_key(const char *k)
@@ -166,16 +170,11 @@ static int find_key(const char *k)
 static enum agent_fact_id fact_of_key(enum key k)
 {
     switch (k) {
-    case KEY_IMEI:
-        return AGENT_FACT_IMEI;
-    case KEY_BRAND:
-        return AGENT_FACT_BRAND;
-    case KEY_MODEL:
-        return AGENT_FACT_MODEL;
-    case KEY_SW:
-        return AGENT_FACT_SW;
-    default:
-        return AGENT_FACT_COUNTRY;
+    case KEY_IMEI: return AGENT_FACT_IMEI;
+    case KEY_BRAND: return AGENT_FACT_BRAND;
+    case KEY_MODEL: return AGENT_FACT_MODEL;
+    case KEY_SW: return AGENT_FACT_SW;
+    default: return AGENT_FACT_COUNTRY;
     }
 }
 
@@ -194,8 +193,8 @@ static enum sts_err set_string(char **slot, const char *value)
 static bool getprop_key_allowed(const char *key)
 {
     static const char *const prefixes[] = {
-        "ro.product.", "ro.build.", "ro.vendor.", "ro.system.", "ro.odm.", "ro.sts.",
-        "persist.sts.",
+        "ro.product.", "ro.build.", "ro.vendor.",   "ro.system.",
+        "ro.odm.",     "ro.sts.",   "persist.sts.",
     };
     if (strlen(key) > 91 || strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789._-") != strlen(key))
@@ -203,8 +202,7 @@ static bool getprop_key_allowed(const char *key)
     if (strstr(key, "serial") != NULL)
         return false;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0 &&
-            key[strlen(prefixes[i])] != '\0')
+        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0 && key[strlen(prefixes[i])] != '\0')
             return true;
     return false;
 }
@@ -253,8 +251,10 @@ static enum sts_err set_fact(struct agent_config *cfg, enum agent_fact_id f, con
         size_t plen = hash ? (size_t)(hash - arg) : strlen(arg);
         const char *k = hash ? hash + 1 : fact;
         if (plen == 0 || arg[0] != '/' || k[0] == '\0') {
-            say(msg, msg_size, "%s:%u: %s: file: needs an absolute path and an optional "
-                "#KEY, e.g. file:/etc/device.conf#%s", name, line, fact, fact);
+            say(msg, msg_size,
+                "%s:%u: %s: file: needs an absolute path and an optional "
+                "#KEY, e.g. file:/etc/device.conf#%s",
+                name, line, fact, fact);
             return STS_EINVAL;
         }
         key = strdup(k);
@@ -280,14 +280,17 @@ static enum sts_err set_fact(struct agent_config *cfg, enum agent_fact_id f, con
         break;
     case AGENT_PROVIDER_OS_RELEASE:
         if (f != AGENT_FACT_SW || arg[0] != '/') {
-            say(msg, msg_size, "%s:%u: %s: os-release gives the software version: use it "
-                "for 'sw' (with an absolute path after 'os-release:')", name, line, fact);
+            say(msg, msg_size,
+                "%s:%u: %s: os-release gives the software version: use it "
+                "for 'sw' (with an absolute path after 'os-release:')",
+                name, line, fact);
             return STS_EINVAL;
         }
         break;
     case AGENT_PROVIDER_DMI:
         if ((f != AGENT_FACT_BRAND && f != AGENT_FACT_MODEL) || arg[0] != '/') {
-            say(msg, msg_size, "%s:%u: %s: dmi gives the maker and the model of a PC: use "
+            say(msg, msg_size,
+                "%s:%u: %s: dmi gives the maker and the model of a PC: use "
                 "it for 'brand' or 'model' (with an absolute path after 'dmi:')",
                 name, line, fact);
             return STS_EINVAL;
@@ -295,21 +298,24 @@ static enum sts_err set_fact(struct agent_config *cfg, enum agent_fact_id f, con
         break;
     case AGENT_PROVIDER_GETPROP:
         if (!getprop_key_allowed(arg)) {
-            say(msg, msg_size, "%s:%u: %s: getprop: takes a build or product property "
+            say(msg, msg_size,
+                "%s:%u: %s: getprop: takes a build or product property "
                 "(ro.product.*, ro.build.*, ro.vendor.*, ro.system.*, ro.odm.*, ro.sts.*, "
-                "persist.sts.*), not '%s'", name, line, fact, arg);
+                "persist.sts.*), not '%s'",
+                name, line, fact, arg);
             return STS_EINVAL;
         }
         break;
     case AGENT_PROVIDER_MMCLI:
         if (f != AGENT_FACT_IMEI) {
-            say(msg, msg_size, "%s:%u: %s: mmcli gives the modem's IMEI: use it for "
-                "'imei'", name, line, fact);
+            say(msg, msg_size,
+                "%s:%u: %s: mmcli gives the modem's IMEI: use it for "
+                "'imei'",
+                name, line, fact);
             return STS_EINVAL;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     enum sts_err rc = STS_OK;
     free(src->arg);
@@ -326,15 +332,15 @@ static enum sts_err set_fact(struct agent_config *cfg, enum agent_fact_id f, con
 }
 
 /* Applies one `key = value` line. */
-static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
-                          const char *name, unsigned line, char *msg, size_t msg_size)
+static enum sts_err apply(struct agent_config *cfg, enum key k, char *value, const char *name,
+                          unsigned line, char *msg, size_t msg_size)
 {
     long long v;
     switch (k) {
     case KEY_STATE_DIR:
         if (value[0] != '/') {
-            say(msg, msg_size, "%s:%u: state_dir must be an absolute path, not '%s'",
-                name, line, value);
+            say(msg, msg_size, "%s:%u: state_dir must be an absolute path, not '%s'", name, line,
+                value);
             return STS_EINVAL;
         }
         return set_string(&cfg->state_dir, value);
@@ -343,7 +349,8 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
             say(msg, msg_size,
                 "%s:%u: collector must be an https:// URL (http:// only to a loopback "
-                "address), not '%s'", name, line, value);
+                "address), not '%s'",
+                name, line, value);
             return STS_EINVAL;
         }
         size_t n = strlen(value);
@@ -369,23 +376,21 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         else if (strcmp(value, "ohttp") == 0)
             cfg->transport = AGENT_TRANSPORT_OHTTP;
         else {
-            say(msg, msg_size, "%s:%u: transport must be 'direct' or 'ohttp', not '%s'", name,
-                line, value);
+            say(msg, msg_size, "%s:%u: transport must be 'direct' or 'ohttp', not '%s'", name, line,
+                value);
             return STS_EINVAL;
         }
         return STS_OK;
-    case KEY_OHTTP_KEYS_FILE:
-        return set_string(&cfg->ohttp_keys_file, value);
+    case KEY_OHTTP_KEYS_FILE: return set_string(&cfg->ohttp_keys_file, value);
     case KEY_IMEI:
     case KEY_BRAND:
     case KEY_MODEL:
     case KEY_SW:
-    case KEY_COUNTRY:
-        return set_fact(cfg, fact_of_key(k), value, name, line, msg, msg_size);
+    case KEY_COUNTRY: return set_fact(cfg, fact_of_key(k), value, name, line, msg, msg_size);
     case KEY_CONSENT_COUNTRY:
         if (!parse_on_off(value, &cfg->consent_country)) {
-            say(msg, msg_size, "%s:%u: consent_country must be 'on' or 'off', not '%s'",
-                name, line, value);
+            say(msg, msg_size, "%s:%u: consent_country must be 'on' or 'off', not '%s'", name, line,
+                value);
             return STS_EINVAL;
         }
         return STS_OK;
@@ -393,7 +398,8 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         if (!parse_int(value, 1, 600000, &v)) {
             say(msg, msg_size,
                 "%s:%u: timeout_ms must be a whole number of milliseconds from 1 to "
-                "600000, not '%s'", name, line, value);
+                "600000, not '%s'",
+                name, line, value);
             return STS_EINVAL;
         }
         cfg->timeout_ms = (long)v;
@@ -403,7 +409,8 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         if (!parse_int(value, 1, 30LL * 24 * 3600 * 1000, &v)) {
             say(msg, msg_size,
                 "%s:%u: %s must be a whole number of milliseconds from 1 to 2592000000 "
-                "(30 days), not '%s'", name, line, key_names[k], value);
+                "(30 days), not '%s'",
+                name, line, key_names[k], value);
             return STS_EINVAL;
         }
         if (k == KEY_RETRY_BASE_MS)
@@ -411,8 +418,7 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         else
             cfg->retry_cap_ms = v;
         return STS_OK;
-    case KEY_CA_FILE:
-        return set_string(&cfg->ca_file, value);
+    case KEY_CA_FILE: return set_string(&cfg->ca_file, value);
     case KEY_PIN_SHA256: {
         char pin[AGENT_PIN_MAX];
         if (!agent_pin_normalise(value, pin, sizeof pin)) {
@@ -420,15 +426,16 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
                 "%s:%u: pin_sha256 must be one or more base64 SHA-256 hashes of the "
                 "server's public key (44 characters, e.g. from `openssl x509 -pubkey | "
                 "openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`), "
-                "separated by ';'", name, line);
+                "separated by ';'",
+                name, line);
             return STS_EINVAL;
         }
         return set_string(&cfg->pin_sha256, pin);
     }
     case KEY_CONSENT_LIFETIME:
         if (!parse_on_off(value, &cfg->consent_lifetime)) {
-            say(msg, msg_size, "%s:%u: consent_lifetime must be 'on' or 'off', not '%s'",
-                name, line, value);
+            say(msg, msg_size, "%s:%u: consent_lifetime must be 'on' or 'off', not '%s'", name,
+                line, value);
             return STS_EINVAL;
         }
         return STS_OK;
@@ -436,7 +443,8 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         if (!parse_int(value, 0, 28, &v)) {
             say(msg, msg_size,
                 "%s:%u: lifetime_grace_days must be a whole number of days from 0 to 28, "
-                "not '%s'", name, line, value);
+                "not '%s'",
+                name, line, value);
             return STS_EINVAL;
         }
         cfg->lifetime_grace_days = (int)v;
@@ -444,8 +452,8 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
     case KEY_LIFETIME_QUEUE_MAX:
         if (!parse_int(value, 1, 24, &v)) {
             say(msg, msg_size,
-                "%s:%u: lifetime_queue_max must be a whole number from 1 to 24, not '%s'",
-                name, line, value);
+                "%s:%u: lifetime_queue_max must be a whole number from 1 to 24, not '%s'", name,
+                line, value);
             return STS_EINVAL;
         }
         cfg->lifetime_queue_max = (int)v;
@@ -454,13 +462,13 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value,
         if (!parse_int(value, 1, 60000, &v)) {
             say(msg, msg_size,
                 "%s:%u: fact_timeout_ms must be a whole number of milliseconds from 1 to "
-                "60000, not '%s'", name, line, value);
+                "60000, not '%s'",
+                name, line, value);
             return STS_EINVAL;
         }
         cfg->fact_timeout_ms = (long)v;
         return STS_OK;
-    case KEY_COUNT:
-        break;
+    case KEY_COUNT: break;
     }
     return STS_EINVAL;
 }
@@ -475,8 +483,8 @@ static char *trim(char *s)
     return s;
 }
 
-enum sts_err agent_config_parse(const char *text, const char *name,
-                                struct agent_config *cfg, char *msg, size_t msg_size)
+enum sts_err agent_config_parse(const char *text, const char *name, struct agent_config *cfg,
+                                char *msg, size_t msg_size)
 {
     enum sts_err rc = STS_OK;
     unsigned seen[KEY_COUNT] = {0};
@@ -495,8 +503,7 @@ enum sts_err agent_config_parse(const char *text, const char *name,
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         lineno++;
         if (n > CONFIG_MAX_LINE) {
-            say(msg, msg_size, "%s:%u: line longer than %d bytes", name, lineno,
-                CONFIG_MAX_LINE);
+            say(msg, msg_size, "%s:%u: line longer than %d bytes", name, lineno, CONFIG_MAX_LINE);
             rc = STS_EINVAL;
             goto fail;
         }
@@ -521,16 +528,14 @@ enum sts_err agent_config_parse(const char *text, const char *name,
             char known[512];
             size_t used = 0;
             for (int i = 0; i < KEY_COUNT; i++)
-                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
-                                         i ? ", " : "", key_names[i]);
-            say(msg, msg_size, "%s:%u: unknown key '%s' (known: %s)", name, lineno, key,
-                known);
+                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
+                                         key_names[i]);
+            say(msg, msg_size, "%s:%u: unknown key '%s' (known: %s)", name, lineno, key, known);
             rc = STS_EINVAL;
             goto fail;
         }
         if (seen[k] != 0) {
-            say(msg, msg_size, "%s:%u: '%s' is already set on line %u", name, lineno,
-                key, seen[k]);
+            say(msg, msg_size, "%s:%u: '%s' is already set on line %u", name, lineno, key, seen[k]);
             rc = STS_EINVAL;
             goto fail;
         }
@@ -549,8 +554,7 @@ enum sts_err agent_config_parse(const char *text, const char *name,
     }
 
     if (cfg->state_dir == NULL) {
-        say(msg, msg_size, "%s: 'state_dir' is missing (e.g. state_dir = /var/lib/sts)",
-            name);
+        say(msg, msg_size, "%s: 'state_dir' is missing (e.g. state_dir = /var/lib/sts)", name);
         rc = STS_EINVAL;
         goto fail;
     }
@@ -562,14 +566,14 @@ enum sts_err agent_config_parse(const char *text, const char *name,
     }
     if (cfg->transport == AGENT_TRANSPORT_OHTTP && cfg->relay == NULL) {
         say(msg, msg_size,
-            "%s:%u: transport = ohttp needs 'relay' (e.g. relay = https://relay.example/)",
-            name, seen[KEY_TRANSPORT]);
+            "%s:%u: transport = ohttp needs 'relay' (e.g. relay = https://relay.example/)", name,
+            seen[KEY_TRANSPORT]);
         rc = STS_EINVAL;
         goto fail;
     }
     if (cfg->retry_cap_ms < cfg->retry_base_ms) {
-        say(msg, msg_size, "%s:%u: retry_cap_ms (%lld) is smaller than retry_base_ms (%lld)",
-            name, seen[KEY_RETRY_CAP_MS] ? seen[KEY_RETRY_CAP_MS] : seen[KEY_RETRY_BASE_MS],
+        say(msg, msg_size, "%s:%u: retry_cap_ms (%lld) is smaller than retry_base_ms (%lld)", name,
+            seen[KEY_RETRY_CAP_MS] ? seen[KEY_RETRY_CAP_MS] : seen[KEY_RETRY_BASE_MS],
             (long long)cfg->retry_cap_ms, (long long)cfg->retry_base_ms);
         rc = STS_EINVAL;
         goto fail;
@@ -581,24 +585,21 @@ fail:
     return rc;
 }
 
-enum sts_err agent_config_load(const char *path, struct agent_config *cfg,
-                               char *msg, size_t msg_size)
+enum sts_err agent_config_load(const char *path, struct agent_config *cfg, char *msg,
+                               size_t msg_size)
 {
     char *text = NULL;
     size_t len = 0;
     enum sts_err rc = agent_file_read(path, CONFIG_MAX_BYTES, &text, &len);
     switch (rc) {
-    case STS_OK:
-        break;
+    case STS_OK: break;
     case STS_ENOENT:
         say(msg, msg_size, "%s: no such file (give another with --config FILE)", path);
         return rc;
     case STS_ETOOBIG:
         say(msg, msg_size, "%s: larger than %d bytes", path, CONFIG_MAX_BYTES);
         return rc;
-    default:
-        say(msg, msg_size, "%s: cannot read: %s", path, sts_strerror(rc));
-        return rc;
+    default: say(msg, msg_size, "%s: cannot read: %s", path, sts_strerror(rc)); return rc;
     }
     if (strlen(text) != len) {
         say(msg, msg_size, "%s: contains a NUL byte; is it a text file?", path);

@@ -20,12 +20,12 @@
 
 #include "sts/err.h"
 
-#define AGENT_CONFIG_DEFAULT_PATH "/etc/sts/agent.conf"
-#define AGENT_TIMEOUT_MS_DEFAULT 30000L
-#define AGENT_FACT_TIMEOUT_MS_DEFAULT 5000L
+#define AGENT_CONFIG_DEFAULT_PATH         "/etc/sts/agent.conf"
+#define AGENT_TIMEOUT_MS_DEFAULT          30000L
+#define AGENT_FACT_TIMEOUT_MS_DEFAULT     5000L
 #define AGENT_LIFETIME_GRACE_DAYS_DEFAULT 7
-#define AGENT_LIFETIME_QUEUE_MAX_DEFAULT 3
-#define AGENT_PIN_MAX 512          /* bytes of the normalised pin list */
+#define AGENT_LIFETIME_QUEUE_MAX_DEFAULT  3
+#define AGENT_PIN_MAX                     512 /* bytes of the normalised pin list */
 
 enum agent_fact_id {
     AGENT_FACT_IMEI = 0,
@@ -50,29 +50,29 @@ enum agent_provider {
 
 struct agent_fact_source {
     enum agent_provider provider;
-    char *arg;                 /* see enum agent_provider; NULL when it takes none */
-    char *key;                 /* FILE: the key to read */
-    unsigned line;             /* where it was configured, for messages */
+    char *arg;     /* see enum agent_provider; NULL when it takes none */
+    char *key;     /* FILE: the key to read */
+    unsigned line; /* where it was configured, for messages */
 };
 
 struct agent_config {
-    char *path;                /* the file it was read from */
-    char *state_dir;           /* required */
-    char *collector;           /* required: base URL, no trailing '/' */
+    char *path;      /* the file it was read from */
+    char *state_dir; /* required */
+    char *collector; /* required: base URL, no trailing '/' */
     struct agent_fact_source facts[AGENT_FACT_COUNT];
-    bool consent_country;      /* the default until the owner decides; off by default */
-    bool consent_lifetime;     /* the maker's policy default for lifetime pings; off */
-    long timeout_ms;           /* per attempt, connection included */
-    long fact_timeout_ms;      /* per fact command (cmd:, getprop:, mmcli) */
+    bool consent_country;  /* the default until the owner decides; off by default */
+    bool consent_lifetime; /* the maker's policy default for lifetime pings; off */
+    long timeout_ms;       /* per attempt, connection included */
+    long fact_timeout_ms;  /* per fact command (cmd:, getprop:, mmcli) */
     int64_t retry_base_ms;
     int64_t retry_cap_ms;
-    char *ca_file;             /* NULL: the system's CA store */
-    char *pin_sha256;          /* NULL, or "sha256//BASE64[;sha256//...]": collector's SPKI */
-    int transport;             /* enum agent_transport (send.h): direct or ohttp */
-    char *relay;               /* ohttp: the relay's URL */
-    char *ohttp_keys_file;     /* ohttp: pinned key configuration; NULL = fetch and cache */
-    int lifetime_grace_days;   /* a ping may go out this many days after its month */
-    int lifetime_queue_max;    /* pending pings kept; the oldest dropped beyond */
+    char *ca_file;           /* NULL: the system's CA store */
+    char *pin_sha256;        /* NULL, or "sha256//BASE64[;sha256//...]": collector's SPKI */
+    int transport;           /* enum agent_transport (send.h): direct or ohttp */
+    char *relay;             /* ohttp: the relay's URL */
+    char *ohttp_keys_file;   /* ohttp: pinned key configuration; NULL = fetch and cache */
+    int lifetime_grace_days; /* a ping may go out this many days after its month */
+    int lifetime_queue_max;  /* pending pings kept; the oldest dropped beyond */
 };
 
 /* The name of a provider as written in the config ("file", "cmd", ...). */
@@ -92,12 +92,12 @@ void agent_config_cleanup(struct agent_config *cfg);
  * holds "name:line: what is wrong" and cfg is cleaned up.
  * Errors: STS_EINVAL (the text is wrong), STS_EUNSUPPORTED (a fact provider
  * this version does not have), STS_ENOMEM. */
-enum sts_err agent_config_parse(const char *text, const char *name,
-                                struct agent_config *cfg, char *msg, size_t msg_size);
+enum sts_err agent_config_parse(const char *text, const char *name, struct agent_config *cfg,
+                                char *msg, size_t msg_size);
 
 /* Reads and parses the file at path (at most 64 KiB). Errors: STS_ENOENT,
  * STS_EIO, STS_ETOOBIG, and those of agent_config_parse; msg says what. */
-enum sts_err agent_config_load(const char *path, struct agent_config *cfg,
-                               char *msg, size_t msg_size);
+enum sts_err agent_config_load(const char *path, struct agent_config *cfg, char *msg,
+                               size_t msg_size);
 
 #endif

@@ -20,25 +20,20 @@
 
 extern char **environ;
 
-#define FACT_FILE_MAX (64 * 1024)    /* bytes read from a key=value file */
-#define FACT_CMD_MAX 4096            /* bytes of a command's output */
-#define FACT_MMCLI_MAX (64 * 1024)   /* mmcli prints every modem property */
-#define FACT_ARGV_MAX 16
+#define FACT_FILE_MAX  (64 * 1024) /* bytes read from a key=value file */
+#define FACT_CMD_MAX   4096        /* bytes of a command's output */
+#define FACT_MMCLI_MAX (64 * 1024) /* mmcli prints every modem property */
+#define FACT_ARGV_MAX  16
 
 static char *slot(struct agent_facts *f, enum agent_fact_id id)
 {
     switch (id) {
-    case AGENT_FACT_IMEI:
-        return f->imei;
-    case AGENT_FACT_BRAND:
-        return f->brand;
-    case AGENT_FACT_MODEL:
-        return f->model;
-    case AGENT_FACT_SW:
-        return f->sw;
+    case AGENT_FACT_IMEI: return f->imei;
+    case AGENT_FACT_BRAND: return f->brand;
+    case AGENT_FACT_MODEL: return f->model;
+    case AGENT_FACT_SW: return f->sw;
     case AGENT_FACT_COUNTRY:
-    case AGENT_FACT_COUNT:
-        break;
+    case AGENT_FACT_COUNT: break;
     }
     return f->country;
 }
@@ -61,8 +56,7 @@ static char *trim(char *s)
     while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
         s++;
     size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
-                     s[n - 1] == '\r'))
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
         s[--n] = '\0';
     return s;
 }
@@ -117,8 +111,7 @@ static char *find_key(char *text, const char *key)
     return NULL;
 }
 
-static enum sts_err read_text(const char *path, size_t max, char **text, char *why,
-                              size_t why_size)
+static enum sts_err read_text(const char *path, size_t max, char **text, char *why, size_t why_size)
 {
     size_t len = 0;
     enum sts_err rc = agent_file_read(path, max, text, &len);
@@ -130,14 +123,14 @@ static enum sts_err read_text(const char *path, size_t max, char **text, char *w
     }
     if (rc != STS_OK)
         snprintf(why, why_size, "%s: %s", path,
-                 rc == STS_ENOENT ? "no such file" : rc == STS_ETOOBIG ? "too large"
-                 : strerror(errno));
+                 rc == STS_ENOENT    ? "no such file"
+                 : rc == STS_ETOOBIG ? "too large"
+                                     : strerror(errno));
     return rc == STS_OK ? STS_OK : STS_EIO;
 }
 
 static enum sts_err from_kv_file(const char *path, const char *const keys[], size_t nkeys,
-                                 char out[static AGENT_FACT_MAX + 1], char *why,
-                                 size_t why_size)
+                                 char out[static AGENT_FACT_MAX + 1], char *why, size_t why_size)
 {
     char *text = NULL;
     enum sts_err rc = read_text(path, FACT_FILE_MAX, &text, why, why_size);
@@ -261,8 +254,8 @@ enum sts_err agent_fact_command(char *const argv[], long timeout_ms, char *out, 
         return STS_ETOOBIG;
     }
     if (timed_out) {
-        snprintf(why, why_size, "%s: no answer within %ld ms (fact_timeout_ms); killed",
-                 argv[0], timeout_ms);
+        snprintf(why, why_size, "%s: no answer within %ld ms (fact_timeout_ms); killed", argv[0],
+                 timeout_ms);
         return STS_EIO;
     }
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -290,8 +283,7 @@ static size_t split_words(char *line, char *argv[], size_t max)
 }
 
 static enum sts_err from_command(char *const argv[], long timeout_ms,
-                                 char out[static AGENT_FACT_MAX + 1], char *why,
-                                 size_t why_size)
+                                 char out[static AGENT_FACT_MAX + 1], char *why, size_t why_size)
 {
     char text[FACT_CMD_MAX + 1];
     enum sts_err rc = agent_fact_command(argv, timeout_ms, text, sizeof text, why, why_size);
@@ -302,16 +294,15 @@ static enum sts_err from_command(char *const argv[], long timeout_ms,
 
 /* The modem's equipment identifier (its IMEI) from ModemManager. Only the
  * line "modem.generic.equipment-identifier : VALUE" is looked at. */
-static enum sts_err from_mmcli(long timeout_ms, char out[static AGENT_FACT_MAX + 1],
-                               char *why, size_t why_size)
+static enum sts_err from_mmcli(long timeout_ms, char out[static AGENT_FACT_MAX + 1], char *why,
+                               size_t why_size)
 {
     static const char key[] = "modem.generic.equipment-identifier";
     char *argv[] = {"mmcli", "-m", "any", "--output-keyvalue", NULL};
     char *text = malloc(FACT_MMCLI_MAX + 1);
     if (text == NULL)
         return STS_ENOMEM;
-    enum sts_err rc = agent_fact_command(argv, timeout_ms, text, FACT_MMCLI_MAX + 1, why,
-                                         why_size);
+    enum sts_err rc = agent_fact_command(argv, timeout_ms, text, FACT_MMCLI_MAX + 1, why, why_size);
     if (rc == STS_OK) {
         char *save = NULL;
         rc = STS_EIO;
@@ -325,7 +316,7 @@ static enum sts_err from_mmcli(long timeout_ms, char out[static AGENT_FACT_MAX +
             if (*v != ':')
                 continue;
             v = trim(v + 1);
-            if (strcmp(v, "--") == 0)   /* mmcli's "no value" */
+            if (strcmp(v, "--") == 0) /* mmcli's "no value" */
                 break;
             rc = put_value(v, out, why, why_size, "mmcli");
             break;
@@ -401,8 +392,7 @@ enum sts_err agent_fact_read(const struct agent_config *cfg, enum agent_fact_id 
             snprintf(why, why_size, "getprop %s: property not set", src->arg);
         return rc;
     }
-    case AGENT_PROVIDER_MMCLI:
-        return from_mmcli(cfg->fact_timeout_ms, out, why, why_size);
+    case AGENT_PROVIDER_MMCLI: return from_mmcli(cfg->fact_timeout_ms, out, why, why_size);
     }
     snprintf(why, why_size, "unknown provider");
     return STS_EIO;
@@ -432,8 +422,8 @@ enum sts_err agent_facts_gather(const struct agent_config *cfg, unsigned need,
             continue;
         slot(out, id)[0] = '\0';
         if (problems != NULL && used < problems_size) {
-            int w = snprintf(problems + used, problems_size - used, "%s%s: %s",
-                             used ? "; " : "", agent_fact_name(id), why);
+            int w = snprintf(problems + used, problems_size - used, "%s%s: %s", used ? "; " : "",
+                             agent_fact_name(id), why);
             if (w > 0)
                 used += (size_t)w;
         }

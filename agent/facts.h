@@ -24,22 +24,22 @@
 #include "sts/err.h"
 #include "sts/report.h"
 
-#define AGENT_FACT_MAX STS_TEXT_MAX   /* longest value kept, in bytes */
+#define AGENT_FACT_MAX STS_TEXT_MAX /* longest value kept, in bytes */
 
 struct agent_facts {
     char imei[AGENT_FACT_MAX + 1];
     char brand[AGENT_FACT_MAX + 1];
     char model[AGENT_FACT_MAX + 1];
     char sw[AGENT_FACT_MAX + 1];
-    char country[AGENT_FACT_MAX + 1];   /* "" when not configured or unreadable */
+    char country[AGENT_FACT_MAX + 1]; /* "" when not configured or unreadable */
 };
 
 /* Bit masks of facts for agent_facts_gather. */
 #define AGENT_NEED(id) (1u << (id))
-#define AGENT_NEED_ACTIVATION                                                        \
-    (AGENT_NEED(AGENT_FACT_IMEI) | AGENT_NEED(AGENT_FACT_BRAND) |                     \
-     AGENT_NEED(AGENT_FACT_MODEL) | AGENT_NEED(AGENT_FACT_SW))
-#define AGENT_NEED_LIFETIME                                                          \
+#define AGENT_NEED_ACTIVATION                                                                      \
+    (AGENT_NEED(AGENT_FACT_IMEI) | AGENT_NEED(AGENT_FACT_BRAND) | AGENT_NEED(AGENT_FACT_MODEL) |   \
+     AGENT_NEED(AGENT_FACT_SW))
+#define AGENT_NEED_LIFETIME                                                                        \
     (AGENT_NEED(AGENT_FACT_BRAND) | AGENT_NEED(AGENT_FACT_MODEL) | AGENT_NEED(AGENT_FACT_SW))
 
 /* Reads one fact into out. On failure why (why_size bytes) says what went

@@ -96,8 +96,8 @@ static int write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
-enum sts_err agent_file_write_atomic(const char *dir, const char *name,
-                                     const char *data, size_t len)
+enum sts_err agent_file_write_atomic(const char *dir, const char *name, const char *data,
+                                     size_t len)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
     int n1 = snprintf(path, sizeof path, "%s/%s", dir, name);

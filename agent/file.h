@@ -21,8 +21,8 @@ enum sts_err agent_file_read(const char *path, size_t max, char **out, size_t *l
  * dir/name untouched and removes the temporary file; a failure of the final
  * directory fsync leaves the new content in place, perhaps not yet durable.
  * Errors: STS_EIO. */
-enum sts_err agent_file_write_atomic(const char *dir, const char *name,
-                                     const char *data, size_t len);
+enum sts_err agent_file_write_atomic(const char *dir, const char *name, const char *data,
+                                     size_t len);
 
 /* Test hook: when set, called before each step of agent_file_write_atomic
  * ("open", "write", "fsync", "rename", "dirsync"); a non-zero return makes that

@@ -16,12 +16,9 @@
 bool agent_lifetime_consent(const struct agent_config *cfg, const struct agent_state *st)
 {
     switch (st->life.consent) {
-    case AGENT_CONSENT_ON:
-        return true;
-    case AGENT_CONSENT_OFF:
-        return false;
-    case AGENT_CONSENT_UNSET:
-        break;
+    case AGENT_CONSENT_ON: return true;
+    case AGENT_CONSENT_OFF: return false;
+    case AGENT_CONSENT_UNSET: break;
     }
     return cfg->consent_lifetime;
 }
@@ -45,8 +42,8 @@ int64_t agent_lifetime_deadline_ms(const struct agent_config *cfg, int32_t perio
 
 enum sts_err agent_lifetime_build(const struct agent_config *cfg, const struct agent_state *st,
                                   int32_t period, char report_id[static STS_REPORT_ID_LEN + 1],
-                                  bool *first, char **payload, char *problems,
-                                  size_t problems_size, struct sts_field_error *err)
+                                  bool *first, char **payload, char *problems, size_t problems_size,
+                                  struct sts_field_error *err)
 {
     struct agent_facts facts;
     struct sts_report r;
@@ -56,20 +53,19 @@ enum sts_err agent_lifetime_build(const struct agent_config *cfg, const struct a
     int32_t cohort = agent_activation_cohort(st);
     if (cohort == 0) {
         snprintf(err->field, sizeof err->field, "cohort");
-        snprintf(err->detail, sizeof err->detail,
-                 "no activation made yet: a ping needs its month");
+        snprintf(err->detail, sizeof err->detail, "no activation made yet: a ping needs its month");
         return STS_ENOENT;
     }
-    enum sts_err rc = agent_facts_gather(cfg, AGENT_NEED_LIFETIME, &facts, problems,
-                                         problems_size, err);
+    enum sts_err rc =
+        agent_facts_gather(cfg, AGENT_NEED_LIFETIME, &facts, problems, problems_size, err);
     if (rc != STS_OK)
         return rc;
     /* "first" marks the month the device joined the panel, whether or not
      * that month's ping arrives (docs/lifetime.md: the estimator relies on
      * it); make_ping records the joining as soon as the ping is made. */
     bool f = !st->life.entered;
-    rc = agent_report_lifetime(&facts, agent_country_consent(cfg, st), cohort, period, f, &r,
-                               &warn, err);
+    rc = agent_report_lifetime(&facts, agent_country_consent(cfg, st), cohort, period, f, &r, &warn,
+                               err);
     if (rc != STS_OK)
         return rc;
     rc = sts_report_encode(&r, payload);
@@ -109,8 +105,7 @@ static bool make_ping(const struct agent_config *cfg, struct agent_state *st, in
     enum sts_err rc = agent_lifetime_build(cfg, st, period, id, &first, &payload, problems,
                                            sizeof problems, &err);
     if (rc != STS_OK) {
-        snprintf(msg, msg_size, "the lifetime ping of %s waits: %s: %s", m, err.field,
-                 err.detail);
+        snprintf(msg, msg_size, "the lifetime ping of %s waits: %s: %s", m, err.field, err.detail);
         if (rc != STS_ENOENT || strcmp(err.field, "cohort") != 0) {
             char line[600];
             snprintf(line, sizeof line, "%s", problems[0] ? problems : err.detail);
@@ -224,7 +219,7 @@ int64_t agent_lifetime_next_ms(const struct agent_config *cfg, const struct agen
     const struct agent_lifetime *l = &st->life;
     int64_t next = INT64_MAX;
     if (!agent_lifetime_consent(cfg, st))
-        return l->npending > 0 ? now_ms : INT64_MAX;   /* to drop them */
+        return l->npending > 0 ? now_ms : INT64_MAX; /* to drop them */
     for (size_t i = 0; i < l->npending; i++) {
         int64_t t = l->pending[i].next_attempt_ms;
         int64_t d = agent_lifetime_deadline_ms(cfg, l->pending[i].period);

@@ -56,8 +56,8 @@ bool agent_lifetime_plan(const struct agent_config *cfg, struct agent_state *st,
  * agent_facts_gather and agent_report_lifetime, STS_ENOMEM. */
 enum sts_err agent_lifetime_build(const struct agent_config *cfg, const struct agent_state *st,
                                   int32_t period, char report_id[static STS_REPORT_ID_LEN + 1],
-                                  bool *first, char **payload, char *problems,
-                                  size_t problems_size, struct sts_field_error *err);
+                                  bool *first, char **payload, char *problems, size_t problems_size,
+                                  struct sts_field_error *err);
 
 /* The earliest time after which agent_lifetime_plan has something to do, or
  * a pending ping is due to be sent; INT64_MAX when nothing is planned. A drawn

@@ -19,33 +19,33 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: sts-agent COMMAND [OPTIONS]\n"
-            "\n"
-            "The STS device agent: sends this device's activation report once, keeps\n"
-            "retrying until the collector holds it, sends at most one anonymous lifetime\n"
-            "ping a month if the owner consents, and shows the owner what was sent.\n"
-            "\n"
-            "Commands:\n"
-            "  run [--once]             send what is due; without --once keep running,\n"
-            "                           sleeping until the next due time, and exit once\n"
-            "                           nothing is left to do (or on SIGTERM/SIGINT)\n"
-            "  status [--json]          consents, every report sent (time, exact payload,\n"
-            "                           answer), pending reports and next attempt, errors\n"
-            "  preview                  the exact JSON that would be sent next\n"
-            "  consent show             the owner's consents\n"
-            "  consent country on|off   send the country or not (not retroactive)\n"
-            "  consent lifetime on|off  monthly anonymous lifetime pings; off deletes\n"
-            "                           pending pings at once and sends nothing\n"
-            "\n"
-            "Options:\n"
-            "  --config FILE            configuration file (default " AGENT_CONFIG_DEFAULT_PATH ")\n"
-            "  --help                   this text\n"
-            "  --version                the version\n"
-            "\n"
-            "Exit status: 0 success, 1 runtime failure, 2 usage error.\n"
-            "Configuration keys: see docs/agent.md (transport = direct | ohttp sends\n"
-            "through an Oblivious HTTP relay, so the collector never sees the address).\n");
+    fprintf(out, "Usage: sts-agent COMMAND [OPTIONS]\n"
+                 "\n"
+                 "The STS device agent: sends this device's activation report once, keeps\n"
+                 "retrying until the collector holds it, sends at most one anonymous lifetime\n"
+                 "ping a month if the owner consents, and shows the owner what was sent.\n"
+                 "\n"
+                 "Commands:\n"
+                 "  run [--once]             send what is due; without --once keep running,\n"
+                 "                           sleeping until the next due time, and exit once\n"
+                 "                           nothing is left to do (or on SIGTERM/SIGINT)\n"
+                 "  status [--json]          consents, every report sent (time, exact payload,\n"
+                 "                           answer), pending reports and next attempt, errors\n"
+                 "  preview                  the exact JSON that would be sent next\n"
+                 "  consent show             the owner's consents\n"
+                 "  consent country on|off   send the country or not (not retroactive)\n"
+                 "  consent lifetime on|off  monthly anonymous lifetime pings; off deletes\n"
+                 "                           pending pings at once and sends nothing\n"
+                 "\n"
+                 "Options:\n"
+                 "  --config FILE            configuration file (default " AGENT_CONFIG_DEFAULT_PATH
+                 ")\n"
+                 "  --help                   this text\n"
+                 "  --version                the version\n"
+                 "\n"
+                 "Exit status: 0 success, 1 runtime failure, 2 usage error.\n"
+                 "Configuration keys: see docs/agent.md (transport = direct | ohttp sends\n"
+                 "through an Oblivious HTTP relay, so the collector never sees the address).\n");
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
     if (is_run) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;   /* no SA_RESTART: sleeps end at once */
+        sa.sa_handler = on_signal; /* no SA_RESTART: sleeps end at once */
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);

@@ -38,7 +38,8 @@ static int read_state(const struct agent_config *cfg, struct agent_state *st)
     if (rc != STS_OK) {
         fprintf(stderr,
                 "sts-agent: %s is unreadable (%s); the next `sts-agent run` moves it aside "
-                "and recovers\n", path, msg);
+                "and recovers\n",
+                path, msg);
         return -1;
     }
     return 0;
@@ -49,8 +50,8 @@ static const char *consent_text(const struct agent_config *cfg, enum agent_conse
 {
     char when[32];
     if (c == AGENT_CONSENT_UNSET) {
-        snprintf(buf, size, "%s (default from %s; the owner has not decided)",
-                 dflt ? "on" : "off", cfg->path ? cfg->path : "config");
+        snprintf(buf, size, "%s (default from %s; the owner has not decided)", dflt ? "on" : "off",
+                 cfg->path ? cfg->path : "config");
     } else {
         agent_time_format(set_ms, when);
         snprintf(buf, size, "%s (set by the owner, %s)", c == AGENT_CONSENT_ON ? "on" : "off",
@@ -62,8 +63,8 @@ static const char *consent_text(const struct agent_config *cfg, enum agent_conse
 static const char *country_text(const struct agent_config *cfg, const struct agent_state *st,
                                 char *buf, size_t size)
 {
-    return consent_text(cfg, st->consent_country, st->consent_country_ms, cfg->consent_country,
-                        buf, size);
+    return consent_text(cfg, st->consent_country, st->consent_country_ms, cfg->consent_country, buf,
+                        size);
 }
 
 static const char *lifetime_text(const struct agent_config *cfg, const struct agent_state *st,
@@ -164,8 +165,7 @@ int agent_owner_status(const struct agent_config *cfg, bool json)
         } else {
             /* The effective consent too, so scripts need not know the default. */
             json_object_set_new(extra, "country", json_boolean(agent_country_consent(cfg, &st)));
-            json_object_set_new(extra, "lifetime",
-                                json_boolean(agent_lifetime_consent(cfg, &st)));
+            json_object_set_new(extra, "lifetime", json_boolean(agent_lifetime_consent(cfg, &st)));
             json_object_set_new(doc, "effective_consent", extra);
             extra = NULL;
             json_object_set_new(doc, "state_dir", json_string(cfg->state_dir));
@@ -201,8 +201,10 @@ static int preview_ping(const struct agent_config *cfg, const struct agent_state
         return 1;
     }
     agent_time_format(at_ms, when);
-    fprintf(stderr, "sts-agent: next: the lifetime ping of %s, made at %s with its own random "
-            "report_id\n", m, when);
+    fprintf(stderr,
+            "sts-agent: next: the lifetime ping of %s, made at %s with its own random "
+            "report_id\n",
+            m, when);
     printf("%s\n", payload);
     free(payload);
     return 0;
@@ -231,7 +233,8 @@ int agent_owner_preview(const struct agent_config *cfg)
             goto out;
         }
         if (!agent_lifetime_consent(cfg, &st)) {
-            fprintf(stderr, "sts-agent: nothing to send: the activation is %s and lifetime "
+            fprintf(stderr,
+                    "sts-agent: nothing to send: the activation is %s and lifetime "
                     "pings are off (see `sts-agent status`)\n",
                     agent_status_name(st.act.status));
             status = 0;
@@ -250,12 +253,13 @@ int agent_owner_preview(const struct agent_config *cfg)
     memset(&err, 0, sizeof err);
     char id[STS_REPORT_ID_LEN + 1];
     memcpy(id, st.act.report_id, sizeof id);
-    enum sts_err rc = agent_build_activation(cfg, &st, agent_today(now), id, &payload, &warn,
-                                             &err);
+    enum sts_err rc = agent_build_activation(cfg, &st, agent_today(now), id, &payload, &warn, &err);
     if (rc != STS_OK) {
         if (err.field[0] != '\0')
-            fprintf(stderr, "sts-agent: fact %s: %s; nothing would be sent until it is "
-                    "fixed in %s\n", err.field, err.detail, cfg->path ? cfg->path : "config");
+            fprintf(stderr,
+                    "sts-agent: fact %s: %s; nothing would be sent until it is "
+                    "fixed in %s\n",
+                    err.field, err.detail, cfg->path ? cfg->path : "config");
         else
             fprintf(stderr, "sts-agent: cannot build the activation: %s\n", sts_strerror(rc));
         goto out;
@@ -263,7 +267,7 @@ int agent_owner_preview(const struct agent_config *cfg)
     if (warn.field[0] != '\0')
         fprintf(stderr, "sts-agent: %s: %s\n", warn.field, warn.detail);
     fprintf(stderr, "sts-agent: not made yet: the first `sts-agent run` sends this with its "
-            "own random report_id and the day it runs\n");
+                    "own random report_id and the day it runs\n");
     printf("%s\n", payload);
     status = 0;
 out:
@@ -283,8 +287,8 @@ static bool state_open_locked(const struct agent_config *cfg, struct agent_state
     char msg[1024];
     agent_state_init(st);
     if (agent_state_lock(cfg->state_dir, lock) != STS_OK) {
-        fprintf(stderr, "sts-agent: cannot lock the state directory %s: %s\n",
-                cfg->state_dir, strerror(errno));
+        fprintf(stderr, "sts-agent: cannot lock the state directory %s: %s\n", cfg->state_dir,
+                strerror(errno));
         return false;
     }
     enum sts_err rc = agent_state_load(cfg->state_dir, st, msg, sizeof msg);
@@ -317,14 +321,16 @@ static int consent_set_country(const struct agent_config *cfg, bool on)
         rc = agent_report_strip_country(a->payload, agent_today(agent_now_ms()) + 1, &stripped,
                                         &err);
         if (rc != STS_OK) {
-            fprintf(stderr, "sts-agent: cannot take the country out of the pending "
-                    "activation (%s: %s)\n", err.field, err.detail);
+            fprintf(stderr,
+                    "sts-agent: cannot take the country out of the pending "
+                    "activation (%s: %s)\n",
+                    err.field, err.detail);
             goto out;
         }
         free(a->payload);
         a->payload = stripped;
         agent_state_set_str(&a->note, "country: removed before sending, the owner "
-                            "withdrew consent");
+                                      "withdrew consent");
         printf("country consent: off; the pending activation will be sent without the "
                "country\n");
     } else if (a->present && on) {
@@ -389,11 +395,11 @@ static int consent_set_lifetime(const struct agent_config *cfg, bool on)
         st.life.slot_period = 0;
         st.life.slot_ms = 0;
         st.life.entered = false;
-        printf("lifetime consent: off; %zu pending ping%s deleted, nothing more is sent\n",
-               dropped, dropped == 1 ? "" : "s");
+        printf("lifetime consent: off; %zu pending ping%s deleted, nothing more is sent\n", dropped,
+               dropped == 1 ? "" : "s");
     } else {
         if (!was_on)
-            st.life.entered = false;   /* the next ping is the first since consent */
+            st.life.entered = false; /* the next ping is the first since consent */
         printf("lifetime consent: on; at most one anonymous ping a month (no device "
                "identifier); a running `sts-agent run` picks it up at its next wake-up, "
                "`sts-agent run --once` at once\n");
@@ -437,6 +443,6 @@ int agent_owner_consent(const struct agent_config *cfg, int argc, char **argv)
             return consent_set_lifetime(cfg, false);
     }
     fprintf(stderr, "sts-agent: usage: sts-agent consent show | consent country on|off | "
-            "consent lifetime on|off\n");
+                    "consent lifetime on|off\n");
     return 2;
 }

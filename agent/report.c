@@ -17,8 +17,8 @@ static void copy(char *dst, size_t size, const char *src)
 
 /* Copies brand, model and sw (and imei when with_imei) from f into out,
  * refusing a value too long for the report's field rather than cutting it. */
-static enum sts_err copy_texts(const struct agent_facts *f, bool with_imei,
-                               struct sts_report *out, struct sts_field_error *err)
+static enum sts_err copy_texts(const struct agent_facts *f, bool with_imei, struct sts_report *out,
+                               struct sts_field_error *err)
 {
     static const struct {
         enum agent_fact_id id;
@@ -33,8 +33,7 @@ static enum sts_err copy_texts(const struct agent_facts *f, bool with_imei,
         const char *v = agent_facts_get(f, limits[i].id);
         if (strlen(v) > limits[i].max) {
             copy(err->field, sizeof err->field, agent_fact_name(limits[i].id));
-            snprintf(err->detail, sizeof err->detail, "longer than %zu characters",
-                     limits[i].max);
+            snprintf(err->detail, sizeof err->detail, "longer than %zu characters", limits[i].max);
             return STS_EINVAL;
         }
     }
@@ -77,9 +76,8 @@ static enum sts_err finish(struct sts_report *out, int32_t today, struct sts_fie
     return sts_report_new_id(out->report_id);
 }
 
-enum sts_err agent_report_activation(const struct agent_facts *f, bool country_consent,
-                                     int32_t day, struct sts_report *out,
-                                     struct sts_field_error *warn,
+enum sts_err agent_report_activation(const struct agent_facts *f, bool country_consent, int32_t day,
+                                     struct sts_report *out, struct sts_field_error *warn,
                                      struct sts_field_error *err)
 {
     memset(out, 0, sizeof *out);

@@ -23,9 +23,8 @@
  * out (e.g. consent given but the country is not a valid code) with the
  * reason in warn->detail. On STS_EINVAL, *err names the invalid required fact.
  * Errors: STS_EINVAL, STS_ECRYPTO (no randomness for the report_id). */
-enum sts_err agent_report_activation(const struct agent_facts *f, bool country_consent,
-                                     int32_t day, struct sts_report *out,
-                                     struct sts_field_error *warn,
+enum sts_err agent_report_activation(const struct agent_facts *f, bool country_consent, int32_t day,
+                                     struct sts_report *out, struct sts_field_error *warn,
                                      struct sts_field_error *err);
 
 /* Fills *out with the lifetime ping of a device with facts f (only brand,

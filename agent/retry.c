@@ -21,12 +21,9 @@ enum agent_verdict agent_retry_classify(long http_status)
 const char *agent_verdict_name(enum agent_verdict v)
 {
     switch (v) {
-    case AGENT_DONE:
-        return "done";
-    case AGENT_RETRY:
-        return "retry";
-    case AGENT_REJECT:
-        return "reject";
+    case AGENT_DONE: return "done";
+    case AGENT_RETRY: return "retry";
+    case AGENT_REJECT: return "reject";
     }
     return "?";
 }
@@ -56,8 +53,8 @@ int64_t agent_retry_delay_ms(unsigned failures, int64_t base_ms, int64_t cap_ms,
     int64_t ceiling = agent_retry_ceiling_ms(failures, base_ms, cap_ms);
     int64_t delay = (int64_t)(rnd % ((uint64_t)ceiling + 1));
     if (retry_after_ms >= 0) {
-        int64_t floor_ms = retry_after_ms < AGENT_RETRY_AFTER_MAX_MS
-                               ? retry_after_ms : AGENT_RETRY_AFTER_MAX_MS;
+        int64_t floor_ms =
+            retry_after_ms < AGENT_RETRY_AFTER_MAX_MS ? retry_after_ms : AGENT_RETRY_AFTER_MAX_MS;
         if (delay < floor_ms)
             delay = floor_ms;
     }

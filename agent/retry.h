@@ -10,15 +10,15 @@
 #include <stdint.h>
 
 #define AGENT_RETRY_BASE_MS_DEFAULT 2000LL
-#define AGENT_RETRY_CAP_MS_DEFAULT (6LL * 3600 * 1000)
+#define AGENT_RETRY_CAP_MS_DEFAULT  (6LL * 3600 * 1000)
 /* A Retry-After larger than this is taken as this: a broken or hostile
  * server must not be able to park a device for years. */
 #define AGENT_RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
 
 enum agent_verdict {
-    AGENT_DONE = 1,   /* the collector holds the report (202 accepted, 200 duplicate) */
-    AGENT_RETRY,      /* transient: no answer, 5xx, 408, 429 — send again later */
-    AGENT_REJECT      /* permanent: anything else; never sent again */
+    AGENT_DONE = 1, /* the collector holds the report (202 accepted, 200 duplicate) */
+    AGENT_RETRY,    /* transient: no answer, 5xx, 408, 429 — send again later */
+    AGENT_REJECT    /* permanent: anything else; never sent again */
 };
 
 /* Classifies the outcome of one attempt. http_status is the HTTP status of

@@ -23,19 +23,15 @@
 bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st)
 {
     switch (st->consent_country) {
-    case AGENT_CONSENT_ON:
-        return true;
-    case AGENT_CONSENT_OFF:
-        return false;
-    case AGENT_CONSENT_UNSET:
-        break;
+    case AGENT_CONSENT_ON: return true;
+    case AGENT_CONSENT_OFF: return false;
+    case AGENT_CONSENT_UNSET: break;
     }
     return cfg->consent_country;
 }
 
-static enum sts_err build_activation(const struct agent_config *cfg,
-                                     const struct agent_state *st, int32_t day,
-                                     char report_id[static STS_REPORT_ID_LEN + 1],
+static enum sts_err build_activation(const struct agent_config *cfg, const struct agent_state *st,
+                                     int32_t day, char report_id[static STS_REPORT_ID_LEN + 1],
                                      char **payload, struct sts_field_error *warn,
                                      struct sts_field_error *err, char *problems,
                                      size_t problems_size)
@@ -44,8 +40,8 @@ static enum sts_err build_activation(const struct agent_config *cfg,
     struct sts_report r;
     *payload = NULL;
     memset(warn, 0, sizeof *warn);
-    enum sts_err rc = agent_facts_gather(cfg, AGENT_NEED_ACTIVATION, &facts, problems,
-                                         problems_size, err);
+    enum sts_err rc =
+        agent_facts_gather(cfg, AGENT_NEED_ACTIVATION, &facts, problems, problems_size, err);
     if (rc != STS_OK)
         return rc;
     rc = agent_report_activation(&facts, agent_country_consent(cfg, st), day, &r, warn, err);
@@ -59,9 +55,8 @@ static enum sts_err build_activation(const struct agent_config *cfg,
     return rc;
 }
 
-enum sts_err agent_build_activation(const struct agent_config *cfg,
-                                    const struct agent_state *st, int32_t day,
-                                    char report_id[static STS_REPORT_ID_LEN + 1],
+enum sts_err agent_build_activation(const struct agent_config *cfg, const struct agent_state *st,
+                                    int32_t day, char report_id[static STS_REPORT_ID_LEN + 1],
                                     char **payload, struct sts_field_error *warn,
                                     struct sts_field_error *err)
 {
@@ -82,8 +77,8 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
     memset(&err, 0, sizeof err);
     char id[STS_REPORT_ID_LEN + 1];
     memcpy(id, st->act.report_id, sizeof id);
-    enum sts_err rc = build_activation(cfg, st, day, id, &payload, &warn, &err, problems,
-                                       sizeof problems);
+    enum sts_err rc =
+        build_activation(cfg, st, day, id, &payload, &warn, &err, problems, sizeof problems);
     if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL || rc == STS_EIO) {
         if (problems[0] != '\0')
             snprintf(line, sizeof line, "%s", problems);
@@ -132,8 +127,8 @@ static void describe_answer(const struct agent_answer *ans, char *out, size_t si
     const char *f = json_string_value(json_object_get(doc, "field"));
     const char *d = json_string_value(json_object_get(doc, "detail"));
     if (e != NULL)
-        snprintf(out, size, "HTTP %ld: %s%s%s%s%s", ans->status, e, f ? ", field " : "",
-                 f ? f : "", d ? ": " : "", d ? d : "");
+        snprintf(out, size, "HTTP %ld: %s%s%s%s%s", ans->status, e, f ? ", field " : "", f ? f : "",
+                 d ? ": " : "", d ? d : "");
     else if (ans->body != NULL && ans->body_len > 0)
         snprintf(out, size, "HTTP %ld: %.100s", ans->status, ans->body);
     else
@@ -141,9 +136,9 @@ static void describe_answer(const struct agent_answer *ans, char *out, size_t si
     json_decref(doc);
 }
 
-enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
-                                        struct agent_state *st, int64_t now_ms,
-                                        const struct agent_answer *ans, uint64_t rnd)
+enum agent_verdict agent_record_attempt(const struct agent_config *cfg, struct agent_state *st,
+                                        int64_t now_ms, const struct agent_answer *ans,
+                                        uint64_t rnd)
 {
     struct agent_activation *a = &st->act;
     struct agent_log_entry e;
@@ -171,8 +166,7 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
         a->sent_ms = now_ms;
         a->next_attempt_ms = 0;
         agent_state_set_str(&a->last_error, NULL);
-        snprintf(e.outcome, sizeof e.outcome, "%s",
-                 ans->status == 200 ? "duplicate" : "accepted");
+        snprintf(e.outcome, sizeof e.outcome, "%s", ans->status == 200 ? "duplicate" : "accepted");
         snprintf(e.detail, sizeof e.detail, "%.159s", ans->body ? ans->body : "");
         break;
     case AGENT_REJECT:
@@ -183,8 +177,8 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
         snprintf(e.detail, sizeof e.detail, "%.159s", what);
         break;
     case AGENT_RETRY: {
-        int64_t delay = agent_retry_delay_ms(a->attempts, cfg->retry_base_ms,
-                                             cfg->retry_cap_ms, ans->retry_after_ms, rnd);
+        int64_t delay = agent_retry_delay_ms(a->attempts, cfg->retry_base_ms, cfg->retry_cap_ms,
+                                             ans->retry_after_ms, rnd);
         a->next_attempt_ms = now_ms + delay;
         agent_state_set_str(&a->last_error, what);
         snprintf(e.outcome, sizeof e.outcome, "retry");
@@ -196,8 +190,8 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
     return v;
 }
 
-enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg,
-                                             struct agent_state *st, size_t i, int64_t now_ms,
+enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg, struct agent_state *st,
+                                             size_t i, int64_t now_ms,
                                              const struct agent_answer *ans, uint64_t rnd)
 {
     struct agent_ping *p = &st->life.pending[i];
@@ -215,8 +209,7 @@ enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg,
     e.payload = p->payload;
     switch (v) {
     case AGENT_DONE:
-        snprintf(e.outcome, sizeof e.outcome, "%s",
-                 ans->status == 200 ? "duplicate" : "accepted");
+        snprintf(e.outcome, sizeof e.outcome, "%s", ans->status == 200 ? "duplicate" : "accepted");
         snprintf(e.detail, sizeof e.detail, "%.159s", ans->body ? ans->body : "");
         agent_state_log(st, &e);
         agent_state_ping_remove(st, i);
@@ -243,16 +236,16 @@ enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg,
 /* ---- the loop ---- */
 
 enum step {
-    STEP_AGAIN,     /* an attempt was made: look again at once */
-    STEP_WAIT,      /* something is due at *wake_ms */
-    STEP_FINISHED,  /* nothing left to do */
-    STEP_FAILED     /* cannot go on */
+    STEP_AGAIN,    /* an attempt was made: look again at once */
+    STEP_WAIT,     /* something is due at *wake_ms */
+    STEP_FINISHED, /* nothing left to do */
+    STEP_FAILED    /* cannot go on */
 };
 
 struct step_out {
     int64_t wake_ms;
-    enum agent_verdict verdict;   /* of the attempt made, 0 if none */
-    bool blocked;                 /* a report waits for its facts */
+    enum agent_verdict verdict; /* of the attempt made, 0 if none */
+    bool blocked;               /* a report waits for its facts */
 };
 
 static void warn_msg(const char *msg)
@@ -276,8 +269,8 @@ static int open_state(const struct agent_config *cfg, struct agent_state *st, in
     if (rc == STS_ECORRUPT) {
         warn_msg(msg);
         if (agent_state_save(cfg->state_dir, st) != STS_OK) {
-            fprintf(stderr, "sts-agent: cannot write the state in %s: %s\n",
-                    cfg->state_dir, strerror(errno));
+            fprintf(stderr, "sts-agent: cannot write the state in %s: %s\n", cfg->state_dir,
+                    strerror(errno));
             goto fail;
         }
         return 0;
@@ -298,8 +291,10 @@ static int save_state(const struct agent_config *cfg, const struct agent_state *
 {
     enum sts_err rc = agent_state_save(cfg->state_dir, st);
     if (rc != STS_OK) {
-        fprintf(stderr, "sts-agent: cannot write the state in %s: %s; nothing was lost "
-                "but this step will be done again\n", cfg->state_dir, sts_strerror(rc));
+        fprintf(stderr,
+                "sts-agent: cannot write the state in %s: %s; nothing was lost "
+                "but this step will be done again\n",
+                cfg->state_dir, sts_strerror(rc));
         return -1;
     }
     return 0;
@@ -328,8 +323,8 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
     int64_t now = agent_now_ms();
     bool changed = false;
     if (!st.act.present) {
-        enum sts_err rc = agent_prepare_activation(cfg, &st, now, agent_today(now), msg,
-                                                   sizeof msg);
+        enum sts_err rc =
+            agent_prepare_activation(cfg, &st, now, agent_today(now), msg, sizeof msg);
         if (rc == STS_ENOENT || rc == STS_ETOOBIG || rc == STS_EINVAL || rc == STS_EIO) {
             warn_msg(msg);
             o->blocked = true;
@@ -419,8 +414,7 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
                 v = agent_record_ping_attempt(cfg, &st, i, now, &ans, agent_random64());
                 if (v == AGENT_RETRY) {
                     snprintf(last_error, sizeof last_error, "%s",
-                             st.life.pending[i].last_error ? st.life.pending[i].last_error
-                                                           : "");
+                             st.life.pending[i].last_error ? st.life.pending[i].last_error : "");
                     next = st.life.pending[i].next_attempt_ms;
                     attempts = st.life.pending[i].attempts;
                 } else if (v == AGENT_REJECT) {
@@ -447,7 +441,8 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
     case AGENT_REJECT:
         fprintf(stderr,
                 "sts-agent: the collector rejected the %s for good (%s); it will not be sent "
-                "again; see `sts-agent status`\n", what, last_error);
+                "again; see `sts-agent status`\n",
+                what, last_error);
         break;
     case AGENT_RETRY: {
         char when[32];
@@ -502,11 +497,11 @@ static void sleep_until(int64_t wake_ms, volatile sig_atomic_t *stop)
         FD_SET(fd, &rd);
         int r = pselect(fd + 1, &rd, NULL, NULL, NULL, &old);
         if (r < 0 && errno == EINTR)
-            continue;   /* a signal: *stop is checked */
+            continue; /* a signal: *stop is checked */
         uint64_t expirations;
         ssize_t n = read(fd, &expirations, sizeof expirations);
         if (n < 0 && errno == ECANCELED)
-            break;      /* the wall clock was set: re-plan */
+            break; /* the wall clock was set: re-plan */
         if (r < 0)
             break;
     }
@@ -533,8 +528,7 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
     unsigned fact_failures = 0;
     bool failed = false;
 
-    if (agent_sender_global_init() != STS_OK ||
-        agent_sender_new(&opts, &sender) != STS_OK) {
+    if (agent_sender_global_init() != STS_OK || agent_sender_new(&opts, &sender) != STS_OK) {
         fprintf(stderr, "sts-agent: cannot initialise libcurl\n");
         return 1;
     }
@@ -558,8 +552,8 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
         if (o.blocked) {
             /* Facts that could not be read are tried again later: a minute,
              * doubling up to an hour (a modem may come up late). */
-            int64_t retry = agent_now_ms() +
-                            agent_retry_ceiling_ms(++fact_failures, 60000, 3600000);
+            int64_t retry =
+                agent_now_ms() + agent_retry_ceiling_ms(++fact_failures, 60000, 3600000);
             if (retry < o.wake_ms)
                 o.wake_ms = retry;
         } else {
@@ -577,7 +571,7 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
         sleep_until(o.wake_ms, stop);
         if (*stop) {
             fprintf(stderr, "sts-agent: stopping; pending reports are kept for the next "
-                    "start\n");
+                            "start\n");
             status = 0;
             break;
         }

@@ -20,7 +20,6 @@
 #include "send.h"
 #include "state.h"
 
-
 /* Whether the country may be sent: the owner's choice in st, else the
  * config default. */
 bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st);
@@ -30,9 +29,8 @@ bool agent_country_consent(const struct agent_config *cfg, const struct agent_st
  * one, written back into report_id). On STS_OK, warn->field names an optional
  * fact left out. On a fact error, *err says which and why.
  * Errors: STS_ENOENT, STS_ETOOBIG, STS_EINVAL (facts), STS_ECRYPTO, STS_ENOMEM. */
-enum sts_err agent_build_activation(const struct agent_config *cfg,
-                                    const struct agent_state *st, int32_t day,
-                                    char report_id[static STS_REPORT_ID_LEN + 1],
+enum sts_err agent_build_activation(const struct agent_config *cfg, const struct agent_state *st,
+                                    int32_t day, char report_id[static STS_REPORT_ID_LEN + 1],
                                     char **payload, struct sts_field_error *warn,
                                     struct sts_field_error *err);
 
@@ -50,15 +48,15 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
  * next attempt by the backoff policy of cfg with jitter from rnd. Logs the
  * attempt. Errors are out of memory only, in which case strings may be
  * missing from st. */
-enum agent_verdict agent_record_attempt(const struct agent_config *cfg,
-                                        struct agent_state *st, int64_t now_ms,
-                                        const struct agent_answer *ans, uint64_t rnd);
+enum agent_verdict agent_record_attempt(const struct agent_config *cfg, struct agent_state *st,
+                                        int64_t now_ms, const struct agent_answer *ans,
+                                        uint64_t rnd);
 
 /* The same for pending lifetime ping i of st: DONE and REJECT remove it from
  * the queue (DONE of a first ping marks the device as entered), RETRY
  * schedules it again. Every outcome is logged with the payload. */
-enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg,
-                                             struct agent_state *st, size_t i, int64_t now_ms,
+enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg, struct agent_state *st,
+                                             size_t i, int64_t now_ms,
                                              const struct agent_answer *ans, uint64_t rnd);
 
 /* `sts-agent run [--once]`: returns the exit status (0 ok, 1 failure) after

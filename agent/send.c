@@ -76,7 +76,8 @@ bool agent_url_allowed(const char *url, char *msg, size_t msg_size)
         if (!ok)
             snprintf(msg, msg_size,
                      "'%s': plain http:// is allowed only to a loopback address (localhost, "
-                     "127.0.0.0/8, [::1]); use https://", url);
+                     "127.0.0.0/8, [::1]); use https://",
+                     url);
     } else {
         snprintf(msg, msg_size, "'%s' must be an https:// URL", url);
     }
@@ -89,8 +90,7 @@ out:
 
 bool agent_pin_normalise(const char *value, char *out, size_t out_size)
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t used = 0;
     const char *p = value;
     if (out_size > 0)
@@ -134,11 +134,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     struct sink *k = userp;
     size_t n = size * nmemb;
     size_t room = k->cap - k->used;
-    size_t take = n < room ? n : room;   /* past the cap: drop, but keep reading */
+    size_t take = n < room ? n : room; /* past the cap: drop, but keep reading */
     if (take > 0) {
         char *nb = realloc(k->ans->body, k->used + take + 1);
         if (nb == NULL)
-            return 0;   /* makes curl fail the transfer */
+            return 0; /* makes curl fail the transfer */
         k->ans->body = nb;
         memcpy(nb + k->used, data, take);
         k->used += take;
@@ -177,8 +177,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
-                       curl_off_t ultotal, curl_off_t ulnow)
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
 {
     const struct agent_sender *s = userp;
     return (s->stop != NULL && *s->stop) ? 1 : 0;
@@ -246,13 +246,16 @@ void agent_answer_cleanup(struct agent_answer *ans)
 
 /* Sets the options every request shares; the handle keeps its connection
  * cache across curl_easy_reset(). */
-static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink *k,
-                            bool pinned)
+static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink *k, bool pinned)
 {
     CURL *c = s->curl;
     CURLcode e = CURLE_OK;
     curl_easy_reset(c);
-#define SET(opt, val) do { if (e == CURLE_OK) e = curl_easy_setopt(c, opt, val); } while (0)
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (e == CURLE_OK)                                                                         \
+            e = curl_easy_setopt(c, opt, val);                                                     \
+    } while (0)
     SET(CURLOPT_URL, url);
     /* The URL was checked by agent_url_allowed; never anything else. */
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -339,8 +342,7 @@ static enum sts_err request(struct agent_sender *s, const char *url, const char 
         headers = h;
         if (curl_easy_setopt(s->curl, CURLOPT_POST, 1L) != CURLE_OK ||
             curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
-            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) !=
-                CURLE_OK) {
+            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK) {
             rc = STS_ENET;
             goto out;
         }

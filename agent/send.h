@@ -26,7 +26,7 @@
 
 #include "sts/err.h"
 
-#define AGENT_ANSWER_MAX_BODY (16 * 1024)   /* bytes of answer kept, hard cap */
+#define AGENT_ANSWER_MAX_BODY (16 * 1024) /* bytes of answer kept, hard cap */
 
 struct agent_sender;
 
@@ -37,26 +37,26 @@ enum agent_transport {
 };
 
 struct agent_sender_opts {
-    const char *collector;   /* base URL; reports go to <collector>/v1/reports */
-    long timeout_ms;         /* whole attempt, connection included */
-    const char *ca_file;     /* NULL: the system's CA store */
-    const char *pin_sha256;  /* NULL, or "sha256//BASE64" SPKI pin(s) of the collector */
+    const char *collector;  /* base URL; reports go to <collector>/v1/reports */
+    long timeout_ms;        /* whole attempt, connection included */
+    const char *ca_file;    /* NULL: the system's CA store */
+    const char *pin_sha256; /* NULL, or "sha256//BASE64" SPKI pin(s) of the collector */
     enum agent_transport transport;
-    const char *relay;          /* OHTTP: the relay URL encapsulated requests go to */
-    const char *ohttp_keys;     /* OHTTP: pinned application/ohttp-keys file, or NULL */
-    const char *state_dir;      /* OHTTP: where fetched key configurations are cached */
+    const char *relay;      /* OHTTP: the relay URL encapsulated requests go to */
+    const char *ohttp_keys; /* OHTTP: pinned application/ohttp-keys file, or NULL */
+    const char *state_dir;  /* OHTTP: where fetched key configurations are cached */
     /* When not NULL, an attempt in progress is abandoned (STS_ENET) as soon as
      * *stop becomes non-zero, so that a daemon can exit promptly on SIGTERM. */
     const volatile sig_atomic_t *stop;
 };
 
 struct agent_answer {
-    long status;              /* HTTP status, 0 when no answer arrived */
-    char content_type[64];    /* of the answer, "" when absent */
-    char *body;               /* NUL-terminated, at most AGENT_ANSWER_MAX_BODY bytes; may be NULL */
+    long status;           /* HTTP status, 0 when no answer arrived */
+    char content_type[64]; /* of the answer, "" when absent */
+    char *body;            /* NUL-terminated, at most AGENT_ANSWER_MAX_BODY bytes; may be NULL */
     size_t body_len;
-    int64_t retry_after_ms;   /* from Retry-After, -1 when absent or unreadable */
-    char error[256];          /* why no answer arrived, "" otherwise */
+    int64_t retry_after_ms; /* from Retry-After, -1 when absent or unreadable */
+    char error[256];        /* why no answer arrived, "" otherwise */
 };
 
 /* Whether url may be used as a collector: an http:// or https:// URL with a

@@ -18,8 +18,7 @@
 #include "file.h"
 #include "sts/date.h"
 
-static void say(char *msg, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void say(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void say(char *msg, size_t size, const char *fmt, ...)
 {
@@ -34,12 +33,9 @@ static void say(char *msg, size_t size, const char *fmt, ...)
 const char *agent_status_name(enum agent_status s)
 {
     switch (s) {
-    case AGENT_PENDING:
-        return "pending";
-    case AGENT_SENT:
-        return "sent";
-    case AGENT_REJECTED:
-        return "rejected";
+    case AGENT_PENDING: return "pending";
+    case AGENT_SENT: return "sent";
+    case AGENT_REJECTED: return "rejected";
     }
     return "?";
 }
@@ -376,7 +372,8 @@ static void parse_lifetime(struct reader *r, json_t *o, struct agent_lifetime *l
     }
     size_t i;
     json_t *q;
-    json_array_foreach(arr, i, q) {
+    json_array_foreach(arr, i, q)
+    {
         struct agent_ping *p = &l->pending[l->npending++];
         if (!json_is_object(q)) {
             bad(r, "malformed entry in", "pending");
@@ -402,8 +399,8 @@ static void parse_lifetime(struct reader *r, json_t *o, struct agent_lifetime *l
     }
 }
 
-enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state *st,
-                               char *msg, size_t msg_size)
+enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state *st, char *msg,
+                               size_t msg_size)
 {
     struct reader r = {.ok = true, .msg = msg, .msg_size = msg_size};
     json_error_t jerr;
@@ -476,7 +473,8 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
     } else {
         size_t i;
         json_t *o;
-        json_array_foreach(log, i, o) {
+        json_array_foreach(log, i, o)
+        {
             struct agent_log_entry e;
             memset(&e, 0, sizeof e);
             if (!json_is_object(o)) {
@@ -576,8 +574,7 @@ static void salvage(const char *text, struct agent_state *st, char *found, size_
     }
 }
 
-enum sts_err agent_state_load(const char *dir, struct agent_state *st,
-                              char *msg, size_t msg_size)
+enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg, size_t msg_size)
 {
     char path[PATH_MAX], aside[PATH_MAX + 64];
     char why[256] = "";
@@ -606,8 +603,8 @@ enum sts_err agent_state_load(const char *dir, struct agent_state *st,
             return rc;
         }
         if (rc == STS_EUNSUPPORTED) {
-            say(msg, msg_size, "%s: %s; it is left as it is: use that agent or move it away",
-                path, why);
+            say(msg, msg_size, "%s: %s; it is left as it is: use that agent or move it away", path,
+                why);
             free(text);
             return rc;
         }
@@ -685,5 +682,5 @@ enum sts_err agent_state_lock(const char *dir, int *fd)
 void agent_state_unlock(int fd)
 {
     if (fd >= 0)
-        close(fd);   /* releases the flock */
+        close(fd); /* releases the flock */
 }

@@ -33,20 +33,20 @@
 #include "sts/err.h"
 #include "sts/report.h"
 
-#define AGENT_STATE_FILE "state.json"
-#define AGENT_STATE_FORMAT 2      /* 2 added lifetime pings; format 1 is still read */
+#define AGENT_STATE_FILE      "state.json"
+#define AGENT_STATE_FORMAT    2 /* 2 added lifetime pings; format 1 is still read */
 #define AGENT_STATE_MAX_BYTES (1024 * 1024)
-#define AGENT_LOG_MAX 200         /* log entries kept, oldest dropped */
-#define AGENT_PINGS_MAX 24        /* hard bound of the lifetime queue */
+#define AGENT_LOG_MAX         200 /* log entries kept, oldest dropped */
+#define AGENT_PINGS_MAX       24  /* hard bound of the lifetime queue */
 
 enum agent_status {
-    AGENT_PENDING = 1,   /* not yet acknowledged; next_attempt_ms says when */
-    AGENT_SENT,          /* the collector acknowledged it (202 or 200) */
-    AGENT_REJECTED       /* the collector refused it for good; never sent again */
+    AGENT_PENDING = 1, /* not yet acknowledged; next_attempt_ms says when */
+    AGENT_SENT,        /* the collector acknowledged it (202 or 200) */
+    AGENT_REJECTED     /* the collector refused it for good; never sent again */
 };
 
 enum agent_consent {
-    AGENT_CONSENT_UNSET = 0,   /* the owner has not decided: the config default applies */
+    AGENT_CONSENT_UNSET = 0, /* the owner has not decided: the config default applies */
     AGENT_CONSENT_OFF,
     AGENT_CONSENT_ON
 };
@@ -56,58 +56,58 @@ struct agent_activation {
     /* When !present but report_id is set, it was salvaged from a corrupt
      * file: the activation built next must reuse it. */
     char report_id[STS_REPORT_ID_LEN + 1];
-    char *payload;             /* the exact JSON that is (re)sent */
+    char *payload; /* the exact JSON that is (re)sent */
     enum agent_status status;
-    int64_t created_ms;        /* times are milliseconds since the Unix epoch */
+    int64_t created_ms; /* times are milliseconds since the Unix epoch */
     unsigned attempts;
-    int64_t next_attempt_ms;   /* meaningful while pending */
-    char *last_error;          /* why the last attempt failed; NULL if it did not */
-    long answer_status;        /* the collector's last HTTP status, 0 if none */
-    char *answer_body;         /* ... and its body */
-    int64_t answer_ms;         /* when that answer came */
-    int64_t sent_ms;           /* when it was acknowledged, 0 if not */
-    char *note;                /* what was left out and why (shown to the owner) */
+    int64_t next_attempt_ms; /* meaningful while pending */
+    char *last_error;        /* why the last attempt failed; NULL if it did not */
+    long answer_status;      /* the collector's last HTTP status, 0 if none */
+    char *answer_body;       /* ... and its body */
+    int64_t answer_ms;       /* when that answer came */
+    int64_t sent_ms;         /* when it was acknowledged, 0 if not */
+    char *note;              /* what was left out and why (shown to the owner) */
 };
 
 /* One pending lifetime ping: made (its payload and report_id fixed) and kept
  * until the collector holds it, rejects it, or its grace window closes. */
 struct agent_ping {
     char report_id[STS_REPORT_ID_LEN + 1];
-    int32_t period;            /* the month it belongs to (sts/date.h months) */
-    bool first;                /* its "first" flag */
-    char *payload;             /* the exact JSON */
+    int32_t period; /* the month it belongs to (sts/date.h months) */
+    bool first;     /* its "first" flag */
+    char *payload;  /* the exact JSON */
     int64_t created_ms;
     unsigned attempts;
     int64_t next_attempt_ms;
-    char *last_error;          /* NULL if no attempt failed */
+    char *last_error; /* NULL if no attempt failed */
 };
 
 struct agent_lifetime {
     enum agent_consent consent;
-    int64_t consent_ms;        /* when the owner set it, 0 if never */
-    int32_t slot_period;       /* month of the drawn moment; 0: none drawn */
-    int64_t slot_ms;           /* when that month's ping is to be made */
-    int32_t last_period;       /* latest month a ping was made for; 0: none */
-    bool entered;              /* the joining month's ping was made since consent */
-    struct agent_ping pending[AGENT_PINGS_MAX];   /* oldest first */
+    int64_t consent_ms;  /* when the owner set it, 0 if never */
+    int32_t slot_period; /* month of the drawn moment; 0: none drawn */
+    int64_t slot_ms;     /* when that month's ping is to be made */
+    int32_t last_period; /* latest month a ping was made for; 0: none */
+    bool entered;        /* the joining month's ping was made since consent */
+    struct agent_ping pending[AGENT_PINGS_MAX]; /* oldest first */
     size_t npending;
 };
 
 /* An entry of the owner's log. Owns payload (heap or NULL). */
 struct agent_log_entry {
     int64_t time_ms;
-    char type[16];             /* "activation" "lifetime" */
+    char type[16]; /* "activation" "lifetime" */
     char report_id[STS_REPORT_ID_LEN + 1];
-    long http_status;          /* 0: no answer */
-    char outcome[16];          /* "accepted" "duplicate" "retry" "rejected" "dropped" */
-    char detail[160];          /* the answer, the error, or why it was dropped */
-    char *payload;             /* the exact JSON of the report concerned */
+    long http_status; /* 0: no answer */
+    char outcome[16]; /* "accepted" "duplicate" "retry" "rejected" "dropped" */
+    char detail[160]; /* the answer, the error, or why it was dropped */
+    char *payload;    /* the exact JSON of the report concerned */
 };
 
 struct agent_state {
     enum agent_consent consent_country;
-    int64_t consent_country_ms;   /* when the owner set it, 0 if never */
-    char *facts_error;            /* facts that could not be read or are invalid; NULL if none */
+    int64_t consent_country_ms; /* when the owner set it, 0 if never */
+    char *facts_error;          /* facts that could not be read or are invalid; NULL if none */
     struct agent_activation act;
     struct agent_lifetime life;
     struct agent_log_entry log[AGENT_LOG_MAX];
@@ -146,8 +146,8 @@ json_t *agent_state_to_json(const struct agent_state *st);
 /* Parses a state document into st (freshly initialised). On failure st is
  * cleaned up and msg says what is wrong.
  * Errors: STS_ECORRUPT, STS_EUNSUPPORTED (written by a newer format), STS_ENOMEM. */
-enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state *st,
-                               char *msg, size_t msg_size);
+enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state *st, char *msg,
+                               size_t msg_size);
 
 /* Loads dir/state.json into st (freshly initialised).
  * STS_OK: loaded, or no file yet (st stays fresh).
@@ -156,8 +156,7 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
  *   caller should save st.
  * Errors: STS_EIO (cannot read or move aside; st fresh and must not be saved),
  * STS_EUNSUPPORTED (a newer agent wrote it; left alone), STS_ENOMEM. */
-enum sts_err agent_state_load(const char *dir, struct agent_state *st,
-                              char *msg, size_t msg_size);
+enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg, size_t msg_size);
 
 /* Writes st to dir/state.json atomically and durably. Errors: STS_EIO, STS_ENOMEM. */
 enum sts_err agent_state_save(const char *dir, const struct agent_state *st);

@@ -71,8 +71,8 @@ static int op_seal(void *arg)
 
     if (sts_ohttp_client_new(&c, &o->cfg, NULL) != STS_OK)
         return 1;
-    rc = sts_ohttp_client_encap(c, o->req, o->req_len, NULL, o->out, sizeof(o->out), &len) !=
-         STS_OK;
+    rc =
+        sts_ohttp_client_encap(c, o->req, o->req_len, NULL, o->out, sizeof(o->out), &len) != STS_OK;
     sts_ohttp_client_free(c);
     return rc;
 }
@@ -131,15 +131,16 @@ int main(int argc, char **argv)
     req.authority = (struct sts_bhttp_bytes){(const uint8_t *)"collector.example", 17};
     req.path = (struct sts_bhttp_bytes){(const uint8_t *)"/v1/reports", 11};
     req.content = (struct sts_bhttp_bytes){(const uint8_t *)body, sizeof(body) - 1};
-    if (sts_bhttp_request_encode(&req, STS_BHTTP_TRUNCATE, oh.req, sizeof(oh.req),
-                                 &oh.req_len) != STS_OK ||
+    if (sts_bhttp_request_encode(&req, STS_BHTTP_TRUNCATE, oh.req, sizeof(oh.req), &oh.req_len) !=
+            STS_OK ||
         sts_ohttp_gateway_key_generate(&key) != STS_OK)
         return 1;
     oh.cfg = *sts_ohttp_gateway_key_config(key);
-    if (sts_ohttp_gateway_new(&oh.gw) != STS_OK || sts_ohttp_gateway_add_key(oh.gw, key) != STS_OK ||
+    if (sts_ohttp_gateway_new(&oh.gw) != STS_OK ||
+        sts_ohttp_gateway_add_key(oh.gw, key) != STS_OK ||
         sts_ohttp_client_new(&c, &oh.cfg, NULL) != STS_OK ||
-        sts_ohttp_client_encap(c, oh.req, oh.req_len, NULL, oh.enc, sizeof(oh.enc),
-                               &oh.enc_len) != STS_OK)
+        sts_ohttp_client_encap(c, oh.req, oh.req_len, NULL, oh.enc, sizeof(oh.enc), &oh.enc_len) !=
+            STS_OK)
         return 1;
     sts_ohttp_client_free(c);
 

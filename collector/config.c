@@ -57,8 +57,9 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = copy(cfg->tls_key, sizeof cfg->tls_key, value);
     else if (strcmp(name, "ohttp_key") == 0) {
         if (cfg->n_ohttp_keys >= 2) {
-            snprintf(why, whylen, "ohttp_key given more than twice: at most two keys are live "
-                                  "(the previous and the current)");
+            snprintf(why, whylen,
+                     "ohttp_key given more than twice: at most two keys are live "
+                     "(the previous and the current)");
             return STS_EINVAL;
         }
         ok = *value && copy(cfg->ohttp_keys[cfg->n_ohttp_keys], sizeof cfg->ohttp_keys[0], value);
@@ -98,8 +99,7 @@ static char *trim(char *s)
     return s;
 }
 
-enum sts_err config_load(struct collector_config *cfg, const char *path, char *why,
-                         size_t whylen)
+enum sts_err config_load(struct collector_config *cfg, const char *path, char *why, size_t whylen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {

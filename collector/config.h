@@ -11,17 +11,17 @@ struct collector_config {
     char db[512];
     char key[512];
     char token_file[512];
-    unsigned threads;          /* 0 = one per CPU */
-    size_t max_body;           /* bytes, <= 8192 */
-    size_t max_batch;          /* records per transaction */
+    unsigned threads; /* 0 = one per CPU */
+    size_t max_body;  /* bytes, <= 8192 */
+    size_t max_batch; /* records per transaction */
     unsigned connection_limit;
     unsigned timeout_s;
-    long k;                    /* privacy floor of published figures */
-    long grace_days;           /* late lifetime pings: days a month stays open after it
-                                  ends (0 = the default, -1 = none) */
-    char tls_cert[512];        /* PEM certificate chain; "" = plain HTTP, loopback only */
-    char tls_key[512];         /* PEM private key of tls_cert */
-    char ohttp_keys[2][512];   /* gateway key files, previous then current */
+    long k;                  /* privacy floor of published figures */
+    long grace_days;         /* late lifetime pings: days a month stays open after it
+                                ends (0 = the default, -1 = none) */
+    char tls_cert[512];      /* PEM certificate chain; "" = plain HTTP, loopback only */
+    char tls_key[512];       /* PEM private key of tls_cert */
+    char ohttp_keys[2][512]; /* gateway key files, previous then current */
     unsigned n_ohttp_keys;
 };
 
@@ -36,8 +36,7 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
 
 /* Reads a configuration file of `name = value` lines (# starts a comment).
  * why names the line on failure. Errors: STS_ENOENT, STS_EIO, STS_EINVAL. */
-enum sts_err config_load(struct collector_config *cfg, const char *path, char *why,
-                         size_t whylen);
+enum sts_err config_load(struct collector_config *cfg, const char *path, char *why, size_t whylen);
 
 /* Reads a secret token: the first line of path, which must be mode 0600 or
  * narrower and hold 16..256 printable characters. *token is the caller's

@@ -33,15 +33,15 @@ struct http_server {
     struct ingest *ing;
     size_t max_body;
     char *token;
-    long k; /* privacy floor: a query may raise it, never lower it */
-    long grace_days; /* late lifetime pings, see stats_args */
+    long k;                    /* privacy floor: a query may raise it, never lower it */
+    long grace_days;           /* late lifetime pings, see stats_args */
     struct store *stats_store; /* read handle for the statistics API */
     pthread_mutex_t stats_lock;
     struct MHD_Response *accepted, *duplicate, *dashboard;
     const struct sts_ohttp_gateway *gateway;
     struct MHD_Response *ohttp_keys; /* application/ohttp-keys, built once */
     char *tls_cert, *tls_key;        /* PEM copies; the key is wiped at stop */
-    atomic_uint inflight; /* connections suspended while their record commits */
+    atomic_uint inflight;            /* connections suspended while their record commits */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
 };
 
@@ -194,12 +194,8 @@ static enum MHD_Result answer_report(struct request *rq)
     atomic_fetch_sub(&srv->inflight, 1);
     unsigned status = MHD_HTTP_ACCEPTED;
     switch (rq->job.rec.outcome) {
-    case STORE_NEW:
-        atomic_fetch_add(&srv->accepted_n, 1);
-        break;
-    case STORE_REACTIVATION:
-        atomic_fetch_add(&srv->reactivations_n, 1);
-        break;
+    case STORE_NEW: atomic_fetch_add(&srv->accepted_n, 1); break;
+    case STORE_REACTIVATION: atomic_fetch_add(&srv->reactivations_n, 1); break;
     case STORE_DUPLICATE:
         atomic_fetch_add(&srv->duplicates_n, 1);
         status = MHD_HTTP_OK;
@@ -233,8 +229,7 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
         atomic_fetch_add(&srv->invalid_n, 1);
         OPENSSL_cleanse(body, len);
         if (e == STS_ETOOBIG)
-            return reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", fe.field,
-                               fe.detail);
+            return reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", fe.field, fe.detail);
         return reply_error(rq, MHD_HTTP_BAD_REQUEST, "invalid", fe.field, fe.detail);
     }
 
@@ -292,8 +287,7 @@ static enum MHD_Result body_complete(struct request *rq)
     enum gateway_verdict v = gateway_open(srv->gateway, (const uint8_t *)rq->body, rq->len,
                                           srv->max_body, &rq->inner, &ge);
     switch (v) {
-    case GATEWAY_REPORT:
-        return submit_report(rq, rq->inner.body, rq->inner.body_len);
+    case GATEWAY_REPORT: return submit_report(rq, rq->inner.body, rq->inner.body_len);
     case GATEWAY_INNER_ERROR:
         atomic_fetch_add(&srv->invalid_n, 1);
         return reply_error(rq, ge.status, ge.kind, ge.field, ge.detail);
@@ -302,18 +296,17 @@ static enum MHD_Result body_complete(struct request *rq)
         rq->state = ANSWERED;
         if (ge.key_problem) {
             /* RFC 9458 section 5.3, with our usual members beside. */
-            json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type",
-                                  "https://iana.org/assignments/http-problem-types#ohttp-key",
-                                  "title", ge.detail, "error", ge.kind, "field", ge.field,
-                                  "detail", ge.detail);
+            json_t *o =
+                json_pack("{s:s,s:s,s:s,s:s,s:s}", "type",
+                          "https://iana.org/assignments/http-problem-types#ohttp-key", "title",
+                          ge.detail, "error", ge.kind, "field", ge.field, "detail", ge.detail);
             char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
             json_decref(o);
             return s ? send_json_as(rq->conn, ge.status, s, "application/problem+json", NULL)
                      : MHD_NO;
         }
         return send_error(rq->conn, ge.status, ge.kind, ge.field, ge.detail);
-    case GATEWAY_NOMEM:
-        break;
+    case GATEWAY_NOMEM: break;
     }
     return MHD_NO;
 }
@@ -323,8 +316,7 @@ static enum MHD_Result body_complete(struct request *rq)
 static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connection *c,
                                     enum route route, void **con_cls)
 {
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     size_t cap = srv->max_body;
     /* A wrong media type is answered once the (small) body has been read:
      * answering first and closing made clients still sending it fail with
@@ -337,8 +329,8 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
             unsupported = "send an encapsulated request as message/ohttp-req";
         cap += GATEWAY_REQUEST_SLACK;
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
     /* Beyond the cap but not absurdly: read and drop the body, then answer,
      * so the client reads a 413 rather than a broken pipe. */
@@ -372,16 +364,15 @@ static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connecti
     if (!srv->token)
         return send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
                           "the statistics API is off: start the collector with --token-file");
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *auth =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
         return send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "authorization",
                           "send 'Authorization: Bearer <token>'");
     const char *given = auth + 7;
     size_t n = strlen(srv->token);
     if (strlen(given) != n || CRYPTO_memcmp(given, srv->token, n) != 0)
-        return send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
-                          "wrong token");
+        return send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization", "wrong token");
 
     struct stats_args args = {
         .by = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "by"),
@@ -545,16 +536,14 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
     srv->gateway = cfg->gateway;
     srv->k = cfg->k;
     srv->grace_days = cfg->grace_days;
-    srv->max_body = cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body
-                                                                          : STS_REPORT_MAX_BODY;
+    srv->max_body =
+        cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;
     pthread_mutex_init(&srv->stats_lock, NULL);
     e = STS_ENOMEM;
-    srv->accepted = MHD_create_response_from_buffer(sizeof accepted_json - 1,
-                                                    (void *)accepted_json,
+    srv->accepted = MHD_create_response_from_buffer(sizeof accepted_json - 1, (void *)accepted_json,
                                                     MHD_RESPMEM_PERSISTENT);
-    srv->duplicate = MHD_create_response_from_buffer(sizeof duplicate_json - 1,
-                                                     (void *)duplicate_json,
-                                                     MHD_RESPMEM_PERSISTENT);
+    srv->duplicate = MHD_create_response_from_buffer(
+        sizeof duplicate_json - 1, (void *)duplicate_json, MHD_RESPMEM_PERSISTENT);
     srv->dashboard = dashboard_response();
     if (!srv->accepted || !srv->duplicate || !srv->dashboard)
         goto fail;
@@ -600,8 +589,8 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
      * reports/s instead of 45k (bench/ingest.sh --serve-args "--threads 1"). */
     if (threads < 2)
         threads = 2;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-                     MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
@@ -612,22 +601,20 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, srv,
-        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        flags, 0, NULL, NULL, handle, srv, MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 4096,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         /* MHD zeroes a connection's pool for every request: keep it to what
          * a report needs (headers and read buffer; bodies are copied out). */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_NOTIFY_COMPLETED, completed,
+        srv, MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(why, whylen, tls ? "cannot listen on %s (address in use, or the TLS "
-                                    "certificate and key unusable or not a pair?)"
-                                  : "cannot listen on %s (address in use or not available?)",
+        snprintf(why, whylen,
+                 tls ? "cannot listen on %s (address in use, or the TLS "
+                       "certificate and key unusable or not a pair?)"
+                     : "cannot listen on %s (address in use or not available?)",
                  cfg->listen);
         e = STS_ENET;
         goto fail;
@@ -643,8 +630,7 @@ fail:
 
 uint16_t http_port(const struct http_server *srv)
 {
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     return info ? info->port : 0;
 }
 

@@ -17,18 +17,18 @@
 #include "sts/pseudonym.h"
 
 struct http_config {
-    const char *listen;        /* "HOST:PORT", port 0 = any free port */
-    unsigned threads;          /* HTTP threads; 0 = number of CPUs; at least 2 */
-    size_t max_body;           /* bytes, at most STS_REPORT_MAX_BODY */
+    const char *listen; /* "HOST:PORT", port 0 = any free port */
+    unsigned threads;   /* HTTP threads; 0 = number of CPUs; at least 2 */
+    size_t max_body;    /* bytes, at most STS_REPORT_MAX_BODY */
     unsigned connection_limit;
-    unsigned timeout_s;        /* idle connection timeout */
-    const char *token;         /* bearer token of the statistics API, NULL = API off */
-    const char *db_uri;        /* database the statistics API reads */
-    long k;                    /* privacy floor of the statistics API (0 = default) */
-    const char *tls_cert_pem;  /* PEM certificate chain; NULL = plain HTTP (loopback only) */
-    const char *tls_key_pem;   /* PEM private key, with tls_cert_pem */
+    unsigned timeout_s;       /* idle connection timeout */
+    const char *token;        /* bearer token of the statistics API, NULL = API off */
+    const char *db_uri;       /* database the statistics API reads */
+    long k;                   /* privacy floor of the statistics API (0 = default) */
+    const char *tls_cert_pem; /* PEM certificate chain; NULL = plain HTTP (loopback only) */
+    const char *tls_key_pem;  /* PEM private key, with tls_cert_pem */
     const struct sts_ohttp_gateway *gateway; /* NULL = no OHTTP routes */
-    long grace_days;           /* see stats_args (0 = default) */
+    long grace_days;                         /* see stats_args (0 = default) */
 };
 
 struct http_server;

@@ -89,10 +89,33 @@ static const char *key_error(enum sts_err e)
 }
 
 enum opt_id {
-    OPT_OUT = 256, OPT_TOKEN, OPT_DB, OPT_KEY, OPT_LISTEN, OPT_TOKEN_FILE, OPT_CONFIG,
-    OPT_THREADS, OPT_MAX_BATCH, OPT_K, OPT_BY, OPT_PERIOD, OPT_FROM, OPT_TO, OPT_FORMAT,
-    OPT_IMEI, OPT_HELP, OPT_OHTTP, OPT_OHTTP_KEY, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CUMULATIVE,
-    OPT_BRAND, OPT_MODEL, OPT_SW, OPT_COUNTRY, OPT_GRACE_DAYS
+    OPT_OUT = 256,
+    OPT_TOKEN,
+    OPT_DB,
+    OPT_KEY,
+    OPT_LISTEN,
+    OPT_TOKEN_FILE,
+    OPT_CONFIG,
+    OPT_THREADS,
+    OPT_MAX_BATCH,
+    OPT_K,
+    OPT_BY,
+    OPT_PERIOD,
+    OPT_FROM,
+    OPT_TO,
+    OPT_FORMAT,
+    OPT_IMEI,
+    OPT_HELP,
+    OPT_OHTTP,
+    OPT_OHTTP_KEY,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_CUMULATIVE,
+    OPT_BRAND,
+    OPT_MODEL,
+    OPT_SW,
+    OPT_COUNTRY,
+    OPT_GRACE_DAYS
 };
 
 static const struct option options[] = {
@@ -139,7 +162,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     char why[256];
     const char *config = NULL;
-    struct { const char *name, *value; } sets[16];
+    struct {
+        const char *name, *value;
+    } sets[16];
     size_t nsets = 0;
     int c;
     config_defaults(&a->cfg);
@@ -218,7 +243,8 @@ static int keygen_ohttp(const char *out)
         return fail(out, sts_strerror(e));
     fprintf(stderr,
             "sts-collector: wrote Oblivious HTTP gateway key (key id %u) to %s (mode 0600); "
-            "serve it with --ohttp-key %s\n", id, out, out);
+            "serve it with --ohttp-key %s\n",
+            id, out, out);
     return EXIT_SUCCESS;
 }
 
@@ -236,8 +262,10 @@ static int cmd_keygen(struct args *a)
             return fail(a->out, "already exists; an existing key is never overwritten");
         if (e != STS_OK)
             return fail(a->out, sts_strerror(e));
-        fprintf(stderr, "sts-collector: wrote pseudonym key to %s (mode 0600); keep it out of "
-                        "the database and its backups\n", a->out);
+        fprintf(stderr,
+                "sts-collector: wrote pseudonym key to %s (mode 0600); keep it out of "
+                "the database and its backups\n",
+                a->out);
         return EXIT_SUCCESS;
     }
     unsigned char raw[24];
@@ -307,8 +335,8 @@ static int cmd_serve(struct args *a)
     if (*cfg->tls_cert) {
         size_t n;
         if (sts_net_read_file(cfg->tls_cert, 1 << 20, &tls_cert, &n, why, sizeof why) != STS_OK ||
-            sts_net_read_file(cfg->tls_key, 1 << 16, &tls_key, &tls_key_len, why,
-                              sizeof why) != STS_OK) {
+            sts_net_read_file(cfg->tls_key, 1 << 16, &tls_key, &tls_key_len, why, sizeof why) !=
+                STS_OK) {
             fail("tls", why);
             goto out;
         }
@@ -339,10 +367,18 @@ static int cmd_serve(struct args *a)
         goto out;
     }
     struct http_config hc = {
-        .listen = cfg->listen, .threads = cfg->threads, .max_body = cfg->max_body,
-        .connection_limit = cfg->connection_limit, .timeout_s = cfg->timeout_s,
-        .token = token, .db_uri = cfg->db, .k = cfg->k, .grace_days = cfg->grace_days,
-        .tls_cert_pem = tls_cert, .tls_key_pem = tls_key, .gateway = gw,
+        .listen = cfg->listen,
+        .threads = cfg->threads,
+        .max_body = cfg->max_body,
+        .connection_limit = cfg->connection_limit,
+        .timeout_s = cfg->timeout_s,
+        .token = token,
+        .db_uri = cfg->db,
+        .k = cfg->k,
+        .grace_days = cfg->grace_days,
+        .tls_cert_pem = tls_cert,
+        .tls_key_pem = tls_key,
+        .gateway = gw,
     };
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
@@ -351,8 +387,8 @@ static int cmd_serve(struct args *a)
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen),
              cfg->listen);
-    fprintf(stderr, "sts-collector: listening on %s://%s:%u%s\n", tls_cert ? "https" : "http",
-            host, http_port(srv), gw ? " (Oblivious HTTP gateway at /v1/ohttp)" : "");
+    fprintf(stderr, "sts-collector: listening on %s://%s:%u%s\n", tls_cert ? "https" : "http", host,
+            http_port(srv), gw ? " (Oblivious HTTP gateway at /v1/ohttp)" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "sts-collector: signal %d, stopping\n", sig);
@@ -450,11 +486,11 @@ static int cmd_export(struct args *a)
         snprintf(rid + 2 * i, 3, "%02x", dev.report_id[i]);
     for (int i = 0; i < STS_PSEUDONYM_LEN; i++)
         snprintf(ph + 2 * i, 3, "%02x", p[i]);
-    json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:I}", "held", 1, "pseudonym",
-                          ph, "key_id", "", "report_id", rid, "brand", dev.brand, "model",
-                          dev.model, "sw", dev.sw, "country",
-                          dev.country[0] ? json_string(dev.country) : json_null(), "day", day,
-                          "reactivations", (json_int_t)dev.reactivations);
+    json_t *o =
+        json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:I}", "held", 1, "pseudonym", ph, "key_id",
+                  "", "report_id", rid, "brand", dev.brand, "model", dev.model, "sw", dev.sw,
+                  "country", dev.country[0] ? json_string(dev.country) : json_null(), "day", day,
+                  "reactivations", (json_int_t)dev.reactivations);
     char kid[9];
     snprintf(kid, sizeof kid, "%08x", (unsigned)dev.key_id);
     if (o)

@@ -52,8 +52,8 @@ static bool flag_on(const char *v)
     return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
 }
 
-enum sts_err stats_parse_query(const char *which, const struct stats_args *a,
-                               struct stats_query *q, struct sts_field_error *err)
+enum sts_err stats_parse_query(const char *which, const struct stats_args *a, struct stats_query *q,
+                               struct sts_field_error *err)
 {
     bool sales = strcmp(which, "sales") == 0;
     bool life = strcmp(which, "lifetime") == 0;
@@ -62,8 +62,9 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a,
     q->to = INT32_MAX;
     q->k = a->k_min > 0 ? a->k_min : STATS_DEFAULT_K;
     q->today = a->today ? a->today : sts_day_today();
-    q->grace_days = a->grace_days == 0 ? STATS_DEFAULT_GRACE_DAYS
-                    : a->grace_days < 0 ? 0 : a->grace_days;
+    q->grace_days = a->grace_days == 0  ? STATS_DEFAULT_GRACE_DAYS
+                    : a->grace_days < 0 ? 0
+                                        : a->grace_days;
     if (a->by && *a->by) {
         const char *p = a->by;
         while (*p) {
@@ -75,8 +76,9 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a,
             if (d == NDIM)
                 return stats_bad(err, "by", "use a comma list of brand, model, sw, country");
             if (life && d == DIM_SW)
-                return stats_bad(err, "by", "a device changes software over its life: use brand, "
-                                      "model, country");
+                return stats_bad(err, "by",
+                                 "a device changes software over its life: use brand, "
+                                 "model, country");
             for (size_t i = 0; i < q->nby; i++)
                 if (q->by[i] == (enum stats_dim)d)
                     return stats_bad(err, "by", "a dimension appears twice");
@@ -92,8 +94,9 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a,
         return stats_bad(err, "by", "versions are always per model and software version");
     if (a->period) {
         if (!sales)
-            return stats_bad(err, "period", "only sales have a period; lifetime and versions are "
-                                      "monthly");
+            return stats_bad(err, "period",
+                             "only sales have a period; lifetime and versions are "
+                             "monthly");
         if (strcmp(a->period, "day") == 0)
             q->period = PERIOD_DAY;
         else if (strcmp(a->period, "week") == 0)
@@ -104,11 +107,13 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a,
             return stats_bad(err, "period", "must be day, week or month");
     }
     if (a->from && !parse_bound(a->from, !sales, false, &q->from))
-        return stats_bad(err, "from", sales ? "must be a date as YYYY-MM-DD"
-                                      : "must be a month as YYYY-MM or a date as YYYY-MM-DD");
+        return stats_bad(err, "from",
+                         sales ? "must be a date as YYYY-MM-DD"
+                               : "must be a month as YYYY-MM or a date as YYYY-MM-DD");
     if (a->to && !parse_bound(a->to, !sales, true, &q->to))
-        return stats_bad(err, "to", sales ? "must be a date as YYYY-MM-DD"
-                                    : "must be a month as YYYY-MM or a date as YYYY-MM-DD");
+        return stats_bad(err, "to",
+                         sales ? "must be a date as YYYY-MM-DD"
+                               : "must be a month as YYYY-MM or a date as YYYY-MM-DD");
     if (q->from > q->to)
         return stats_bad(err, "to", "before from");
     if (a->k) {
@@ -137,8 +142,9 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a,
         if (!sts_report_text_valid(f[d]))
             return stats_bad(err, dim_names[d], "not a value any report can carry");
         if (life && d == DIM_SW)
-            return stats_bad(err, "sw", "a device changes software over its life; filter on "
-                                  "brand, model or country");
+            return stats_bad(err, "sw",
+                             "a device changes software over its life; filter on "
+                             "brand, model or country");
         q->filter[d] = f[d];
     }
     return STS_OK;
@@ -406,9 +412,9 @@ static json_t *filter_json(const struct stats_query *q)
             continue;
         if (!f && !(f = json_object()))
             return NULL;
-        json_object_set_new(f, dim_names[d], d == DIM_COUNTRY && !*q->filter[d]
-                                                 ? json_null()
-                                                 : json_string(q->filter[d]));
+        json_object_set_new(f, dim_names[d],
+                            d == DIM_COUNTRY && !*q->filter[d] ? json_null()
+                                                               : json_string(q->filter[d]));
     }
     return f;
 }
@@ -551,8 +557,8 @@ static void render_table(const struct stats_table *t, FILE *out)
     size_t line = 0;
     for (size_t i = 0; i < ncol; i++) {
         bool numeric = i >= ncol - nnum;
-        fprintf(out, "%s%*s%s", i ? "  " : "", numeric ? (int)width[i] : -(int)width[i],
-                heads[i], "");
+        fprintf(out, "%s%*s%s", i ? "  " : "", numeric ? (int)width[i] : -(int)width[i], heads[i],
+                "");
         line += width[i] + (i ? 2 : 0);
     }
     fputc('\n', out);
@@ -585,8 +591,9 @@ static void render_table(const struct stats_table *t, FILE *out)
     }
     fputc('\n', out);
     if (t->nhidden[0] || t->nhidden[1] || t->total_hidden[0] || t->total_hidden[1])
-        fprintf(out, "* suppressed: fewer than %ld devices, or hidden so that such a cell cannot "
-                     "be recovered from the total%s\n",
+        fprintf(out,
+                "* suppressed: fewer than %ld devices, or hidden so that such a cell cannot "
+                "be recovered from the total%s\n",
                 t->q.k,
                 t->q.cumulative ? "; a running total stops at the first hidden cell of its row"
                                 : "");
@@ -670,8 +677,9 @@ enum sts_err stats_api(struct store *store, const char *which, const struct stat
     json_t *doc = NULL;
     memset(&t, 0, sizeof t);
     if (!known_stat(which)) {
-        stats_bad(err, "path", "unknown statistic: use /v1/stats/sales, /v1/stats/lifetime or "
-                               "/v1/stats/versions");
+        stats_bad(err, "path",
+                  "unknown statistic: use /v1/stats/sales, /v1/stats/lifetime or "
+                  "/v1/stats/versions");
         return STS_ENOENT;
     }
     enum sts_err e = run(store, which, args, &doc, &t, err);
@@ -693,8 +701,7 @@ enum sts_err stats_print(struct store *store, const char *which, const struct st
         stats_bad(err, "statistic", "unknown statistic: use sales, lifetime or versions");
         return STS_ENOENT;
     }
-    if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 &&
-        strcmp(format, "json") != 0)
+    if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
         return stats_bad(err, "format", "must be table, csv or json");
     enum sts_err e = run(store, which, args, &doc, &t, err);
     if (e != STS_OK)

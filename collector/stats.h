@@ -20,17 +20,17 @@
  *   lifetime:  by (brand, model, country), from/to (cohorts), filters
  *   versions:  from/to (periods), filters */
 struct stats_args {
-    const char *by;         /* comma list of brand, model, sw, country */
-    const char *period;     /* day | week | month; NULL = whole range */
-    const char *from;       /* YYYY-MM-DD or YYYY-MM, inclusive */
-    const char *to;         /* YYYY-MM-DD or YYYY-MM, inclusive */
-    const char *k;          /* privacy floor; may only raise k_min */
-    const char *cumulative; /* "1"/"true": add running totals (sales) */
+    const char *by;                           /* comma list of brand, model, sw, country */
+    const char *period;                       /* day | week | month; NULL = whole range */
+    const char *from;                         /* YYYY-MM-DD or YYYY-MM, inclusive */
+    const char *to;                           /* YYYY-MM-DD or YYYY-MM, inclusive */
+    const char *k;                            /* privacy floor; may only raise k_min */
+    const char *cumulative;                   /* "1"/"true": add running totals (sales) */
     const char *brand, *model, *sw, *country; /* keep only rows with this value */
-    long k_min;             /* the configured floor (0 = STATS_DEFAULT_K) */
-    long grace_days;        /* days after a month's end its late pings may still
-                               arrive: 0 = STATS_DEFAULT_GRACE_DAYS, -1 = none */
-    int32_t today;          /* 0 = sts_day_today() */
+    long k_min;                               /* the configured floor (0 = STATS_DEFAULT_K) */
+    long grace_days;                          /* days after a month's end its late pings may still
+                                                 arrive: 0 = STATS_DEFAULT_GRACE_DAYS, -1 = none */
+    int32_t today;                            /* 0 = sts_day_today() */
 };
 
 /* Runs statistic `which` ("sales", "lifetime" or "versions") and renders it

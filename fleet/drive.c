@@ -19,15 +19,15 @@
 struct shared {
     const struct fleet *f;
     const struct fleet_drive_opts *opts;
-    bool reactivations;        /* the phase: first activations, then resets */
-    atomic_size_t next;        /* next device index to take */
+    bool reactivations; /* the phase: first activations, then resets */
+    atomic_size_t next; /* next device index to take */
     struct fleet_tally tally;
 };
 
 struct worker {
     struct shared *sh;
     unsigned id;
-    int error;                 /* enum sts_err when the thread could not start work */
+    int error; /* enum sts_err when the thread could not start work */
 };
 
 /* Prints "sts-fleet: what: a: b" for the first few problems only. */
@@ -58,12 +58,11 @@ void fleet_post(struct fleet_tally *t, struct agent_sender *s, const struct flee
             atomic_fetch_add(ans.status == 202 ? &t->accepted : &t->duplicate, 1);
         } else if (v == AGENT_REJECT) {
             atomic_fetch_add(&t->rejected, 1);
-            fleet_problem(t, "rejected", json,
-                    ans.body ? ans.body : "(no body)");
+            fleet_problem(t, "rejected", json, ans.body ? ans.body : "(no body)");
         } else if (attempt >= o->max_attempts) {
             atomic_fetch_add(&t->failed, 1);
             fleet_problem(t, "gave up after the last attempt", json,
-                    ans.status ? "HTTP error" : ans.error);
+                          ans.status ? "HTTP error" : ans.error);
         } else {
             atomic_fetch_add(&t->retries, 1);
             int64_t d = agent_retry_delay_ms(attempt, o->retry_base_ms, o->retry_cap_ms,

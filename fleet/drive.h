@@ -16,21 +16,21 @@
 
 struct fleet_drive_opts {
     const char *collector;
-    unsigned concurrency;      /* threads, each with its own connection */
-    uint64_t seed;             /* for the retry jitter */
+    unsigned concurrency; /* threads, each with its own connection */
+    uint64_t seed;        /* for the retry jitter */
     int64_t retry_base_ms;
     int64_t retry_cap_ms;
-    unsigned max_attempts;     /* per report, then it counts as failed */
+    unsigned max_attempts; /* per report, then it counts as failed */
     long timeout_ms;
 };
 
 struct fleet_counts {
-    uint64_t accepted;         /* 202 */
-    uint64_t duplicate;        /* 200 */
-    uint64_t rejected;         /* other final answers */
-    uint64_t failed;           /* gave up after max_attempts */
-    uint64_t retries;          /* transient failures retried (429, 503, no answer...) */
-    uint64_t invalid;          /* reports the agent code refused to build */
+    uint64_t accepted;  /* 202 */
+    uint64_t duplicate; /* 200 */
+    uint64_t rejected;  /* other final answers */
+    uint64_t failed;    /* gave up after max_attempts */
+    uint64_t retries;   /* transient failures retried (429, 503, no answer...) */
+    uint64_t invalid;   /* reports the agent code refused to build */
     double seconds;
 };
 

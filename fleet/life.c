@@ -168,9 +168,6 @@ struct worker {
     int error;
 };
 
-
-
-
 static void *work(void *arg)
 {
     struct worker *w = arg;

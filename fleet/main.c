@@ -194,8 +194,7 @@ int main(int argc, char **argv)
     if (devices == 0)
         return usage_error("--devices N is required", NULL);
     if (verify && token_file == NULL)
-        return usage_error("--token-file FILE is required to verify (or give --no-verify)",
-                           NULL);
+        return usage_error("--token-file FILE is required to verify (or give --no-verify)", NULL);
 
     char *token = NULL;
     if (verify && (token = read_token(token_file)) == NULL)
@@ -224,7 +223,8 @@ int main(int argc, char **argv)
         free(base);
         free(token);
         return usage_error("--life-law needs MODEL:SHAPE:SCALE[,...] with a model of the "
-                           "catalogue (K400, K500, P10, P20, X1, M2-lite)", laws);
+                           "catalogue (K400, K500, P10, P20, X1, M2-lite)",
+                           laws);
     }
     if (fleet_generate(seed, (size_t)devices, (int)months, today, &f) != STS_OK) {
         fprintf(stderr, "sts-fleet: out of memory for %llu devices\n", devices);
@@ -234,7 +234,8 @@ int main(int argc, char **argv)
     sts_day_format(f.first_day, d0);
     sts_day_format(f.last_day, d1);
     printf("sts-fleet: %zu devices, %zu re-activations, seed %llu, activations %s..%s, "
-           "concurrency %llu\n", f.n, f.reactivations, seed, d0, d1, concurrency);
+           "concurrency %llu\n",
+           f.n, f.reactivations, seed, d0, d1, concurrency);
     fflush(stdout);
 
     if (agent_sender_global_init() != STS_OK) {
@@ -257,8 +258,8 @@ int main(int argc, char **argv)
         goto out_fleet;
     }
     uint64_t sent = c.accepted + c.duplicate + c.rejected + c.failed;
-    printf("sent %llu reports in %.2f s (%.1f reports/s)\n", (unsigned long long)sent,
-           c.seconds, c.seconds > 0 ? (double)sent / c.seconds : 0.0);
+    printf("sent %llu reports in %.2f s (%.1f reports/s)\n", (unsigned long long)sent, c.seconds,
+           c.seconds > 0 ? (double)sent / c.seconds : 0.0);
     printf("answers: %llu accepted (202), %llu duplicate (200), %llu other; %llu gave up, "
            "%llu retries, %llu not built\n",
            (unsigned long long)c.accepted, (unsigned long long)c.duplicate,
@@ -297,8 +298,7 @@ int main(int argc, char **argv)
         goto out_fleet;
     }
     if (lifetime) {
-        struct fleet_life_check chk = {.tol = tol, .median_tol = median_tol,
-                                       .min_n = (long)min_n};
+        struct fleet_life_check chk = {.tol = tol, .median_tol = median_tol, .min_n = (long)min_n};
         bool life_equal = false;
         rc = fleet_life_verify(&life, &f, &chk, base, token, 60000, stdout, &life_equal, msg,
                                sizeof msg);
@@ -309,7 +309,7 @@ int main(int argc, char **argv)
         equal = equal && life_equal;
     }
     printf("\nverification: %s\n", equal ? "the collector's figures match the truth"
-                                          : "the collector's figures DIFFER from the truth");
+                                         : "the collector's figures DIFFER from the truth");
     status = equal && all_ok ? 0 : 1;
 out_fleet:
     fleet_cleanup(&f);

@@ -32,12 +32,14 @@ struct weighted {
 struct model {
     const char *name;
     unsigned weight;
-    const char *tac;              /* 8-digit type allocation code */
-    struct weighted sw[4];        /* versions, oldest first; NULL-terminated */
+    const char *tac;       /* 8-digit type allocation code */
+    struct weighted sw[4]; /* versions, oldest first; NULL-terminated */
 };
 
 static const struct weighted brands[] = {
-    {"acme-eu", 55}, {"acme-us", 45}, {NULL, 0},
+    {"acme-eu", 55},
+    {"acme-us", 45},
+    {NULL, 0},
 };
 
 static const struct model models[] = {
@@ -52,15 +54,18 @@ static const struct model models[] = {
 
 static const struct weighted countries_eu[] = {
     {"FR", 24}, {"DE", 24}, {"IT", 14}, {"ES", 12}, {"NL", 6}, {"BE", 5},
-    {"PL", 5}, {"SE", 4}, {"AT", 3}, {"PT", 2}, {"IE", 1}, {NULL, 0},
+    {"PL", 5},  {"SE", 4},  {"AT", 3},  {"PT", 2},  {"IE", 1}, {NULL, 0},
 };
 static const struct weighted countries_us[] = {
-    {"US", 78}, {"CA", 15}, {"MX", 7}, {NULL, 0},
+    {"US", 78},
+    {"CA", 15},
+    {"MX", 7},
+    {NULL, 0},
 };
 
-#define CONSENT_SHARE 0.70
+#define CONSENT_SHARE      0.70
 #define REACTIVATION_SHARE 0.01
-#define PEAK 0.25   /* where the sales curve peaks, as a share of the period */
+#define PEAK               0.25 /* where the sales curve peaks, as a share of the period */
 
 static const char *pick(struct fleet_rng *r, const struct weighted *w)
 {
@@ -111,8 +116,7 @@ static void set(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today,
-                            struct fleet *out)
+enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today, struct fleet *out)
 {
     memset(out, 0, sizeof *out);
     if (n < 1 || n > FLEET_MAX_DEVICES || months < 1 || months > 240)
@@ -139,16 +143,15 @@ enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today,
         set(d->facts.brand, sizeof d->facts.brand, brand);
         set(d->facts.model, sizeof d->facts.model, models[m].name);
         set(d->facts.sw, sizeof d->facts.sw, pick(&rng, models[m].sw));
-        const char *country = pick(&rng, strcmp(brand, "acme-us") == 0 ? countries_us
-                                                                       : countries_eu);
+        const char *country =
+            pick(&rng, strcmp(brand, "acme-us") == 0 ? countries_us : countries_eu);
         set(d->facts.country, sizeof d->facts.country, country);
         d->consent = fleet_rng_unit(&rng) < CONSENT_SHARE;
 
         uint64_t serial = ((uint64_t)counter[m]++ * 387371u + offset) % 1000000;
         char body[15];
         snprintf(body, sizeof body, "%.8s%06u", models[m].tac, (unsigned)serial);
-        snprintf(d->facts.imei, sizeof d->facts.imei, "%.14s%d", body,
-                 sts_imei_check_digit(body));
+        snprintf(d->facts.imei, sizeof d->facts.imei, "%.14s%d", body, sts_imei_check_digit(body));
 
         int32_t off = (int32_t)(sales_time(&rng) * span);
         d->day = out->first_day + (off < span ? off : span - 1);
@@ -156,7 +159,8 @@ enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today,
         /* A factory reset some time after the activation, on the newest
          * software of the model. */
         if (fleet_rng_unit(&rng) < REACTIVATION_SHARE && d->day < today) {
-            d->react_day = d->day + 1 + (int32_t)(fleet_rng_next(&rng) % (uint64_t)(today - d->day));
+            d->react_day =
+                d->day + 1 + (int32_t)(fleet_rng_next(&rng) % (uint64_t)(today - d->day));
             const struct weighted *v = models[m].sw;
             while (v[1].name != NULL)
                 v++;
@@ -199,8 +203,8 @@ static int cell_cmp(const void *a, const void *b)
     return strcmp(((const struct fleet_cell *)a)->key, ((const struct fleet_cell *)b)->key);
 }
 
-enum sts_err fleet_truth(const struct fleet *f, enum fleet_dim dim,
-                         struct fleet_cell **cells, size_t *count)
+enum sts_err fleet_truth(const struct fleet *f, enum fleet_dim dim, struct fleet_cell **cells,
+                         size_t *count)
 {
     size_t cap = 16, used = 0;
     struct fleet_cell *c = calloc(cap, sizeof *c);
@@ -211,7 +215,8 @@ enum sts_err fleet_truth(const struct fleet *f, enum fleet_dim dim,
     for (size_t i = 0; i < f->n; i++) {
         const struct fleet_device *d = &f->dev[i];
         const char *key = dim == FLEET_BY_MODEL ? d->facts.model
-                          : d->consent ? d->facts.country : "";
+                          : d->consent          ? d->facts.country
+                                                : "";
         size_t j;
         for (j = 0; j < used; j++)
             if (strcmp(c[j].key, key) == 0)

@@ -20,11 +20,11 @@
 #define FLEET_MAX_DEVICES 1000000
 
 struct fleet_device {
-    struct agent_facts facts;   /* imei, brand, model, sw, country */
-    bool consent;               /* the owner lets the country be sent */
-    int32_t day;                /* activation day */
-    int32_t react_day;          /* factory reset: day of the re-activation, 0 if none */
-    char react_sw[STS_TEXT_MAX + 1];   /* software after the reset */
+    struct agent_facts facts;        /* imei, brand, model, sw, country */
+    bool consent;                    /* the owner lets the country be sent */
+    int32_t day;                     /* activation day */
+    int32_t react_day;               /* factory reset: day of the re-activation, 0 if none */
+    char react_sw[STS_TEXT_MAX + 1]; /* software after the reset */
 };
 
 struct fleet {
@@ -44,8 +44,7 @@ double fleet_rng_unit(struct fleet_rng *r);
 
 /* Draws n devices (1..FLEET_MAX_DEVICES) activated over the `months` months
  * that end on today. Errors: STS_EINVAL (n or months out of range), STS_ENOMEM. */
-enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today,
-                            struct fleet *out);
+enum sts_err fleet_generate(uint64_t seed, size_t n, int months, int32_t today, struct fleet *out);
 
 void fleet_cleanup(struct fleet *f);
 
@@ -66,14 +65,11 @@ struct fleet_cell {
     long long reactivations;
 };
 
-enum fleet_dim {
-    FLEET_BY_MODEL,
-    FLEET_BY_COUNTRY
-};
+enum fleet_dim { FLEET_BY_MODEL, FLEET_BY_COUNTRY };
 
 /* The truth for one dimension: *cells (free()) sorted by key, *count of them.
  * A re-activation counts in the cell of its device. Errors: STS_ENOMEM. */
-enum sts_err fleet_truth(const struct fleet *f, enum fleet_dim dim,
-                         struct fleet_cell **cells, size_t *count);
+enum sts_err fleet_truth(const struct fleet *f, enum fleet_dim dim, struct fleet_cell **cells,
+                         size_t *count);
 
 #endif

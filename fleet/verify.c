@@ -11,8 +11,7 @@
 
 #define STATS_MAX_BODY (4 * 1024 * 1024)
 
-static void say(char *msg, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void say(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void say(char *msg, size_t size, const char *fmt, ...)
 {
@@ -34,7 +33,7 @@ static long long count_of(json_t *v)
 
 /* One count of one cell, truth against collector. */
 struct check {
-    long long truth, coll;      /* coll -1: hidden */
+    long long truth, coll; /* coll -1: hidden */
 };
 
 /* Judges one count: visible counts must equal the truth; a count under k must
@@ -65,8 +64,8 @@ static void print_count(FILE *out, long long v, int width)
         fprintf(out, "%*lld", width, v);
 }
 
-enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char *body,
-                           FILE *out, bool *equal, char *msg, size_t msg_size)
+enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char *body, FILE *out,
+                           bool *equal, char *msg, size_t msg_size)
 {
     const char *dname = dim == FLEET_BY_MODEL ? "model" : "country";
     struct fleet_cell *truth = NULL;
@@ -99,12 +98,13 @@ enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char
      * hidden counts, collector's visible sum. */
     long long t_sum[2] = {0, 0}, t_hidden[2] = {0, 0}, c_visible[2] = {0, 0};
     fprintf(out, "\nby %s (k = %lld)\n", dname, k);
-    fprintf(out, "  %-14s %12s %12s %12s %12s\n", dname, "truth act", "collector",
-            "truth react", "collector");
+    fprintf(out, "  %-14s %12s %12s %12s %12s\n", dname, "truth act", "collector", "truth react",
+            "collector");
 
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         json_t *kv = json_object_get(row, dname);
         const char *key;
         if (json_is_null(kv) && dim == FLEET_BY_COUNTRY)
@@ -200,8 +200,7 @@ out:
 }
 
 enum sts_err fleet_verify(const struct fleet *f, const char *collector, const char *token,
-                          long timeout_ms, FILE *out, bool *equal, char *msg,
-                          size_t msg_size)
+                          long timeout_ms, FILE *out, bool *equal, char *msg, size_t msg_size)
 {
     static const struct {
         enum fleet_dim dim;
@@ -227,15 +226,14 @@ enum sts_err fleet_verify(const struct fleet *f, const char *collector, const ch
             break;
         }
         if (ans.status != 200) {
-            say(msg, msg_size, "GET %s%s: HTTP %ld %.200s%s", collector, dims[i].path,
-                ans.status, ans.body ? ans.body : "",
+            say(msg, msg_size, "GET %s%s: HTTP %ld %.200s%s", collector, dims[i].path, ans.status,
+                ans.body ? ans.body : "",
                 ans.status == 401 || ans.status == 403 ? " (check --token-file)" : "");
             agent_answer_cleanup(&ans);
             rc = STS_ENET;
             break;
         }
-        rc = fleet_compare(f, dims[i].dim, ans.body ? ans.body : "", out, &eq, msg,
-                           msg_size);
+        rc = fleet_compare(f, dims[i].dim, ans.body ? ans.body : "", out, &eq, msg, msg_size);
         agent_answer_cleanup(&ans);
         if (rc != STS_OK)
             break;

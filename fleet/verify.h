@@ -19,14 +19,13 @@
  * printing, so tests can feed it answers.
  * Errors: STS_ECORRUPT (the answer is not the expected JSON; msg says why),
  * STS_ENOMEM. */
-enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char *body,
-                           FILE *out, bool *equal, char *msg, size_t msg_size);
+enum sts_err fleet_compare(const struct fleet *f, enum fleet_dim dim, const char *body, FILE *out,
+                           bool *equal, char *msg, size_t msg_size);
 
 /* Fetches both dimensions from collector with token and compares them.
  * Errors: STS_ENET (no or unexpected HTTP answer; msg says which),
  * STS_ECORRUPT, STS_ENOMEM. */
 enum sts_err fleet_verify(const struct fleet *f, const char *collector, const char *token,
-                          long timeout_ms, FILE *out, bool *equal, char *msg,
-                          size_t msg_size);
+                          long timeout_ms, FILE *out, bool *equal, char *msg, size_t msg_size);
 
 #endif

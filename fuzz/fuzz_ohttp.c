@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sts_ohttp_gateway_decap(gateway(), data, size, out, sizeof(out), &len, &rctx) == STS_OK) {
         uint8_t res[64];
 
-        if (rctx == NULL || sts_ohttp_response_encap(rctx, (const uint8_t *)"\x01\x40\xc8", 3,
-                                                     NULL, res, sizeof(res), &len) != STS_OK)
+        if (rctx == NULL || sts_ohttp_response_encap(rctx, (const uint8_t *)"\x01\x40\xc8", 3, NULL,
+                                                     res, sizeof(res), &len) != STS_OK)
             abort();
     } else if (rctx != NULL) {
         abort();

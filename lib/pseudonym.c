@@ -89,8 +89,7 @@ enum sts_err sts_key_generate(const char *path)
         goto out;
     }
     /* The umask could only narrow 0600, but make the mode explicit anyway. */
-    if (fchmod(fd, 0600) != 0 || (e = write_all(fd, text, (size_t)n)) != STS_OK ||
-        fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 || (e = write_all(fd, text, (size_t)n)) != STS_OK || fsync(fd) != 0) {
         e = STS_EIO;
         unlink(path);
         goto out;

@@ -17,12 +17,12 @@
 
 #define FIRST_DAY_ALLOWED 10957 /* 2000-01-01 */
 
-#define BAD_ID "must be 32 lower-case hexadecimal characters"
-#define BAD_COUNTRY "not an assigned ISO 3166-1 alpha-2 code"
-#define BAD_DAY "must be a real calendar date as YYYY-MM-DD"
-#define BAD_MONTH "must be a month as YYYY-MM"
+#define BAD_ID        "must be 32 lower-case hexadecimal characters"
+#define BAD_COUNTRY   "not an assigned ISO 3166-1 alpha-2 code"
+#define BAD_DAY       "must be a real calendar date as YYYY-MM-DD"
+#define BAD_MONTH     "must be a month as YYYY-MM"
 #define TEXT_TOO_LONG "longer than 64 characters"
-#define BAD_TEXT "only letters, digits, space and . _ + / - are allowed"
+#define BAD_TEXT      "only letters, digits, space and . _ + / - are allowed"
 
 static enum sts_err fail(struct sts_field_error *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -103,8 +103,8 @@ static enum sts_err fail(struct sts_field_error *err, const char *field, const c
 
 static bool text_char_ok(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == ' ' || c == '.' || c == '_' || c == '+' || c == '/' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' ||
+           c == '.' || c == '_' || c == '+' || c == '/' || c == '-';
 }
 
 bool sts_report_text_valid(const char *s)
@@ -233,14 +233,13 @@ struct key_rule {
     unsigned types; /* bit set of report types that allow the key */
 };
 
-#define ACT (1u << STS_REPORT_ACTIVATION)
+#define ACT  (1u << STS_REPORT_ACTIVATION)
 #define LIFE (1u << STS_REPORT_LIFETIME)
 
 static const struct key_rule keys[] = {
-    {"v", ACT | LIFE},      {"type", ACT | LIFE},   {"report_id", ACT | LIFE},
-    {"brand", ACT | LIFE},  {"model", ACT | LIFE},  {"sw", ACT | LIFE},
-    {"country", ACT | LIFE}, {"imei", ACT},         {"day", ACT},
-    {"cohort", LIFE},       {"period", LIFE},       {"first", LIFE},
+    {"v", ACT | LIFE},     {"type", ACT | LIFE}, {"report_id", ACT | LIFE}, {"brand", ACT | LIFE},
+    {"model", ACT | LIFE}, {"sw", ACT | LIFE},   {"country", ACT | LIFE},   {"imei", ACT},
+    {"day", ACT},          {"cohort", LIFE},     {"period", LIFE},          {"first", LIFE},
 };
 
 static const struct key_rule *find_key(const char *name)
@@ -310,7 +309,8 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
 
     const char *key;
     json_t *val;
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         const struct key_rule *rule = find_key(key);
         if (!rule)
             return fail(err, key, "unknown field (not allowed by protocol v1)");
@@ -322,8 +322,8 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
 
     /* Required fields, checked in a fixed order so answers are stable. */
     static const char *const act_required[] = {"report_id", "imei", "brand", "model", "sw", "day"};
-    static const char *const life_required[] = {"report_id", "brand", "model", "sw",
-                                                "cohort", "period", "first"};
+    static const char *const life_required[] = {"report_id", "brand",  "model", "sw",
+                                                "cohort",    "period", "first"};
     const char *const *req = out->type == STS_REPORT_ACTIVATION ? act_required : life_required;
     size_t nreq = out->type == STS_REPORT_ACTIVATION ? 6 : 7;
     for (size_t i = 0; i < nreq; i++)
@@ -364,8 +364,8 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
     return sts_report_validate(out, today, err);
 }
 
-enum sts_err sts_report_parse(const char *body, size_t len, int32_t today,
-                              struct sts_report *out, struct sts_field_error *err)
+enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struct sts_report *out,
+                              struct sts_field_error *err)
 {
     if (len > STS_REPORT_MAX_BODY) {
         fail(err, "body", "larger than %d bytes", STS_REPORT_MAX_BODY);

@@ -45,8 +45,8 @@ enum sts_err store_sales_sum(struct store *store, const struct store_query *q, s
     return store->ops->sales_sum(store, q, cb, ctx);
 }
 
-enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q,
-                                store_life_cb cb, void *ctx)
+enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q, store_life_cb cb,
+                                void *ctx)
 {
     return store->ops->lifetime_sum(store, q, cb, ctx);
 }

@@ -28,7 +28,7 @@ struct store_record {
     char brand[STS_TEXT_MAX + 1];
     char model[STS_TEXT_MAX + 1];
     char sw[STS_TEXT_MAX + 1];
-    char country[3];                     /* "" = owner did not consent */
+    char country[3]; /* "" = owner did not consent */
     /* activation */
     uint8_t pseudonym[STS_PSEUDONYM_LEN];
     uint32_t key_id;
@@ -37,7 +37,7 @@ struct store_record {
     int32_t cohort;
     int32_t period;
     bool first;
-    enum store_outcome outcome;          /* set by store_write */
+    enum store_outcome outcome; /* set by store_write */
 };
 
 /* One row of the sales rollup: activations of one day and one combination of
@@ -102,13 +102,13 @@ enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sa
 /* A summing query over the rollups: only the dimensions in dims (and those
  * filtered on) are kept, the others come back as ""; the store picks the
  * smallest rollup that holds them and sums in the database. */
-#define STORE_DIM_BRAND 1u
-#define STORE_DIM_MODEL 2u
-#define STORE_DIM_SW 4u
+#define STORE_DIM_BRAND   1u
+#define STORE_DIM_MODEL   2u
+#define STORE_DIM_SW      4u
 #define STORE_DIM_COUNTRY 8u
 
 enum store_grain {
-    STORE_DAY,  /* one row per day */
+    STORE_DAY,   /* one row per day */
     STORE_MONTH, /* rows will be summed per month */
     STORE_ALL    /* rows will be summed over the whole range: one row per combination */
 };
@@ -129,8 +129,8 @@ enum sts_err store_sales_sum(struct store *store, const struct store_query *q, s
  * over q's dimensions (cohort, period and first are always kept, except when
  * only model and sw are asked for: then cohort = period and first = false,
  * the shape the versions statistic needs). Errors: STS_EIO. */
-enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q,
-                                store_life_cb cb, void *ctx);
+enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q, store_life_cb cb,
+                                void *ctx);
 
 /* Looks up a device by pseudonym. Errors: STS_ENOENT, STS_EIO. */
 enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],

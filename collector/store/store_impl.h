@@ -10,14 +10,13 @@ struct store_ops {
     enum sts_err (*write)(struct store *store, struct store_record *const *recs, size_t n);
     enum sts_err (*sales)(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
                           void *ctx);
-    enum sts_err (*sales_sum)(struct store *store, const struct store_query *q,
-                              store_sales_cb cb, void *ctx);
-    enum sts_err (*lifetime_sum)(struct store *store, const struct store_query *q,
-                                 store_life_cb cb, void *ctx);
+    enum sts_err (*sales_sum)(struct store *store, const struct store_query *q, store_sales_cb cb,
+                              void *ctx);
+    enum sts_err (*lifetime_sum)(struct store *store, const struct store_query *q, store_life_cb cb,
+                                 void *ctx);
     enum sts_err (*device_get)(struct store *store, const uint8_t *pseudonym,
                                struct store_device *out);
-    enum sts_err (*device_erase)(struct store *store, const uint8_t *pseudonym,
-                                 int64_t *erased);
+    enum sts_err (*device_erase)(struct store *store, const uint8_t *pseudonym, int64_t *erased);
     enum sts_err (*audit)(struct store *store, struct store_audit *out);
 };
 

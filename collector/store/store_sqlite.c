@@ -28,17 +28,17 @@
  * filter; sales_day keeps all four for any other query), pings by model (the
  * survival curves) and by model and version (the versions). Kept in the same
  * transaction as the rows, from deltas summed per transaction. */
-#define ROLLUPS \
-    "CREATE TABLE IF NOT EXISTS sales_day_mc(" \
-    " day INTEGER NOT NULL, model TEXT NOT NULL, country TEXT NOT NULL," \
-    " activations INTEGER NOT NULL, reactivations INTEGER NOT NULL," \
-    " PRIMARY KEY(day, model, country)) WITHOUT ROWID;" \
-    "CREATE TABLE IF NOT EXISTS life_model(" \
-    " period INTEGER NOT NULL, cohort INTEGER NOT NULL, model TEXT NOT NULL," \
-    " first INTEGER NOT NULL, count INTEGER NOT NULL," \
-    " PRIMARY KEY(period, cohort, model, first)) WITHOUT ROWID;" \
-    "CREATE TABLE IF NOT EXISTS life_sw(" \
-    " period INTEGER NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL, count INTEGER NOT NULL," \
+#define ROLLUPS                                                                                    \
+    "CREATE TABLE IF NOT EXISTS sales_day_mc("                                                     \
+    " day INTEGER NOT NULL, model TEXT NOT NULL, country TEXT NOT NULL,"                           \
+    " activations INTEGER NOT NULL, reactivations INTEGER NOT NULL,"                               \
+    " PRIMARY KEY(day, model, country)) WITHOUT ROWID;"                                            \
+    "CREATE TABLE IF NOT EXISTS life_model("                                                       \
+    " period INTEGER NOT NULL, cohort INTEGER NOT NULL, model TEXT NOT NULL,"                      \
+    " first INTEGER NOT NULL, count INTEGER NOT NULL,"                                             \
+    " PRIMARY KEY(period, cohort, model, first)) WITHOUT ROWID;"                                   \
+    "CREATE TABLE IF NOT EXISTS life_sw("                                                          \
+    " period INTEGER NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL, count INTEGER NOT NULL,"     \
     " PRIMARY KEY(period, model, sw)) WITHOUT ROWID;"
 
 static const char schema[] =
@@ -46,9 +46,9 @@ static const char schema[] =
     " pseudonym BLOB PRIMARY KEY NOT NULL," /* HMAC-SHA256(key, IMEI) */
     " key_id INTEGER NOT NULL,"
     " report_id BLOB NOT NULL,"
-    " day INTEGER NOT NULL,"                 /* days since 1970-01-01 */
+    " day INTEGER NOT NULL," /* days since 1970-01-01 */
     " brand TEXT NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL,"
-    " country TEXT NOT NULL"                 /* '' = not consented */
+    " country TEXT NOT NULL" /* '' = not consented */
     ") WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS reactivation("
     " pseudonym BLOB NOT NULL, report_id BLOB NOT NULL, day INTEGER NOT NULL,"
@@ -66,12 +66,10 @@ static const char schema[] =
     " PRIMARY KEY(period, cohort, brand, model, sw, country, first)) WITHOUT ROWID;"
     /* Random report ids of pings, so a retried ping is not counted twice. */
     "CREATE TABLE IF NOT EXISTS ping_seen("
-    " report_id BLOB PRIMARY KEY NOT NULL, period INTEGER NOT NULL) WITHOUT ROWID;"
-    ROLLUPS;
+    " report_id BLOB PRIMARY KEY NOT NULL, period INTEGER NOT NULL) WITHOUT ROWID;" ROLLUPS;
 
 /* Filling the schema 2 rollups of a schema 1 database. */
-static const char upgrade_1_2[] =
-    ROLLUPS
+static const char upgrade_1_2[] = ROLLUPS
     "INSERT INTO sales_day_mc SELECT day, model, country, sum(activations), sum(reactivations)"
     " FROM sales_day GROUP BY 1, 2, 3;"
     "INSERT INTO life_model SELECT period, cohort, model, first, sum(count)"
@@ -80,8 +78,19 @@ static const char upgrade_1_2[] =
     " GROUP BY 1, 2, 3;";
 
 enum stmt {
-    INS_ACT, GET_ACT_RID, INS_REACT, UP_SALES, INS_PING, UP_LIFE, BEGIN, COMMIT, ROLLBACK,
-    UP_SALES_MC, UP_LIFE_M, UP_LIFE_SW, NSTMT
+    INS_ACT,
+    GET_ACT_RID,
+    INS_REACT,
+    UP_SALES,
+    INS_PING,
+    UP_LIFE,
+    BEGIN,
+    COMMIT,
+    ROLLBACK,
+    UP_SALES_MC,
+    UP_LIFE_M,
+    UP_LIFE_SW,
+    NSTMT
 };
 
 static const char *const stmt_sql[NSTMT] = {
@@ -115,7 +124,7 @@ static const char *const stmt_sql[NSTMT] = {
 
 /* WAL pages after which the background thread checkpoints, and after which
  * the writer, finding it still behind, checkpoints itself. */
-#define CHECKPOINT_PAGES 4000
+#define CHECKPOINT_PAGES      4000
 #define CHECKPOINT_HARD_PAGES 64000
 
 /* Rollup deltas of one transaction, summed per key before they are written:
@@ -123,15 +132,15 @@ static const char *const stmt_sql[NSTMT] = {
  * near their day) then cost one upsert per rollup, not one each. Keys point
  * into the records, which live until the transaction ends. */
 struct agg_entry {
-    int32_t t[3];          /* day, or period, cohort, first */
-    const char *s[4];      /* brand, model, sw, country */
-    int64_t v[2];          /* activations, reactivations; or pings */
+    int32_t t[3];     /* day, or period, cohort, first */
+    const char *s[4]; /* brand, model, sw, country */
+    int64_t v[2];     /* activations, reactivations; or pings */
 };
 
 struct agg {
     struct agg_entry *e;
     size_t n, cap;
-    uint32_t *slot;        /* index + 1, 0 = empty */
+    uint32_t *slot; /* index + 1, 0 = empty */
     size_t nslot;
 };
 
@@ -332,7 +341,7 @@ static int count_sale(struct sqlite_store *st, const struct store_record *r, boo
     const int32_t t[3] = {r->day, 0, 0};
     const char *const s[4] = {r->brand, r->model, r->sw, r->country};
     return agg_add(&st->sales, t, s, reactivation ? 0 : 1, reactivation ? 1 : 0) ? SQLITE_OK
-                                                                                   : SQLITE_NOMEM;
+                                                                                 : SQLITE_NOMEM;
 }
 
 /* Writes the summed rollup deltas of the transaction. */
@@ -503,9 +512,9 @@ static int bind_filters(sqlite3_stmt *q, const char *const filter[4])
     return 0;
 }
 
-static enum sts_err sales_rows(struct sqlite_store *st, const char *sql, int32_t from,
-                               int32_t to, bool months, const char *const filter[4],
-                               store_sales_cb cb, void *ctx, bool *stop)
+static enum sts_err sales_rows(struct sqlite_store *st, const char *sql, int32_t from, int32_t to,
+                               bool months, const char *const filter[4], store_sales_cb cb,
+                               void *ctx, bool *stop)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
@@ -574,8 +583,8 @@ static enum sts_err sqlite_sales_sum(struct store *s, const struct store_query *
     /* Day rows: the narrow day rollup when it holds the dimensions. */
     char day_sql[1024];
     sum_sql(day_sql, sizeof day_sql, q->grain == STORE_ALL ? "min(day)" : "day",
-            narrow ? "sales_day_mc" : "sales_day", "day",
-            narrow ? mc : full, q->dims, q->filter, sums);
+            narrow ? "sales_day_mc" : "sales_day", "day", narrow ? mc : full, q->dims, q->filter,
+            sums);
     return sales_rows(st, day_sql, from, to, false, q->filter, cb, ctx, &stop);
 }
 
@@ -593,15 +602,15 @@ static enum sts_err sqlite_lifetime_sum(struct store *s, const struct store_quer
             need |= 1u << d;
     bool versions = false;
     if (!(need & ~STORE_DIM_MODEL))
-        sum_sql(sql, sizeof sql, "period, cohort, first", "life_model", "period", by_model,
-                q->dims, q->filter, "sum(count)");
+        sum_sql(sql, sizeof sql, "period, cohort, first", "life_model", "period", by_model, q->dims,
+                q->filter, "sum(count)");
     else if (!(need & ~(STORE_DIM_MODEL | STORE_DIM_SW)) && (q->dims & STORE_DIM_SW)) {
         sum_sql(sql, sizeof sql, "period", "life_sw", "period", by_sw, q->dims, q->filter,
                 "sum(count)");
         versions = true;
     } else
-        sum_sql(sql, sizeof sql, "period, cohort, first", "lifetime_count", "period", full,
-                q->dims, q->filter, "sum(count)");
+        sum_sql(sql, sizeof sql, "period, cohort, first", "lifetime_count", "period", full, q->dims,
+                q->filter, "sum(count)");
     sqlite3_stmt *stmt;
     if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
         return STS_EIO;
@@ -671,8 +680,7 @@ static enum sts_err sqlite_device_get(struct store *s, const uint8_t *pseudonym,
     return e;
 }
 
-static enum sts_err sqlite_device_erase(struct store *s, const uint8_t *pseudonym,
-                                        int64_t *erased)
+static enum sts_err sqlite_device_erase(struct store *s, const uint8_t *pseudonym, int64_t *erased)
 {
     struct sqlite_store *st = impl(s);
     static const char *const sql[] = {"DELETE FROM activation WHERE pseudonym=?1",
@@ -803,7 +811,9 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
 fail_msg:
     if (why)
         snprintf(why, whylen, "cannot open database '%s': %s", path,
-                 msg ? msg : st->db ? sqlite3_errmsg(st->db) : "out of memory");
+                 msg      ? msg
+                 : st->db ? sqlite3_errmsg(st->db)
+                          : "out of memory");
     if (st->db && sqlite3_errcode(st->db) == SQLITE_CORRUPT)
         e = STS_ECORRUPT;
     if (st->db && sqlite3_errcode(st->db) == SQLITE_NOTADB)

@@ -56,11 +56,11 @@ struct sts_bhttp_response {
 
 /* Hard caps for the decoder; every network input has one. */
 struct sts_bhttp_limits {
-    size_t max_message;        /* whole encoded message, padding included */
-    size_t max_fields;         /* field lines per section */
-    size_t max_field_section;  /* bytes of one encoded field section */
-    size_t max_content;        /* bytes of content */
-    size_t max_informational;  /* informational responses skipped */
+    size_t max_message;       /* whole encoded message, padding included */
+    size_t max_fields;        /* field lines per section */
+    size_t max_field_section; /* bytes of one encoded field section */
+    size_t max_content;       /* bytes of content */
+    size_t max_informational; /* informational responses skipped */
 };
 
 /* Defaults sized for STS reports: 64 KiB message, 64 fields, 16 KiB of
@@ -77,8 +77,8 @@ extern const struct sts_bhttp_limits sts_bhttp_default_limits;
  * On error *req is left empty (nothing to clean up).
  * Errors: STS_EINVAL (malformed, or a response), STS_ETOOBIG (over a limit),
  * STS_EUNSUPPORTED (indeterminate length), STS_ENOMEM. */
-enum sts_err sts_bhttp_request_decode(struct sts_bhttp_request *req, const uint8_t *buf,
-                                      size_t len, const struct sts_bhttp_limits *limits);
+enum sts_err sts_bhttp_request_decode(struct sts_bhttp_request *req, const uint8_t *buf, size_t len,
+                                      const struct sts_bhttp_limits *limits);
 
 /* Frees the field arrays of a decoded request and empties it. NULL is fine. */
 void sts_bhttp_request_cleanup(struct sts_bhttp_request *req);

@@ -8,7 +8,7 @@
 
 #include "sts/err.h"
 
-#define STS_DAY_LEN 10   /* "YYYY-MM-DD" */
+#define STS_DAY_LEN   10 /* "YYYY-MM-DD" */
 #define STS_MONTH_LEN 7  /* "YYYY-MM" */
 
 /* Parses exactly "YYYY-MM-DD" naming a real Gregorian date (years 1000..9999).

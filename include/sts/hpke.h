@@ -19,26 +19,26 @@
 #include "sts/err.h"
 
 /* Algorithm identifiers from the IANA HPKE registry (RFC 9180, section 7). */
-#define STS_HPKE_KEM_X25519_SHA256 0x0020
-#define STS_HPKE_KDF_HKDF_SHA256 0x0001
-#define STS_HPKE_AEAD_AES_128_GCM 0x0001
+#define STS_HPKE_KEM_X25519_SHA256      0x0020
+#define STS_HPKE_KDF_HKDF_SHA256        0x0001
+#define STS_HPKE_AEAD_AES_128_GCM       0x0001
 #define STS_HPKE_AEAD_CHACHA20_POLY1305 0x0003
-#define STS_HPKE_AEAD_EXPORT_ONLY 0xFFFF
+#define STS_HPKE_AEAD_EXPORT_ONLY       0xFFFF
 
 /* Sizes for DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256. */
-#define STS_HPKE_NPK 32  /* serialised public key */
-#define STS_HPKE_NSK 32  /* serialised private key */
-#define STS_HPKE_NENC 32 /* encapsulated key (enc) */
-#define STS_HPKE_NH 32   /* KDF output (HKDF-SHA256) */
-#define STS_HPKE_NT 16   /* AEAD tag, both AEADs */
+#define STS_HPKE_NPK    32 /* serialised public key */
+#define STS_HPKE_NSK    32 /* serialised private key */
+#define STS_HPKE_NENC   32 /* encapsulated key (enc) */
+#define STS_HPKE_NH     32 /* KDF output (HKDF-SHA256) */
+#define STS_HPKE_NT     16 /* AEAD tag, both AEADs */
 #define STS_HPKE_MAX_NK 32
 #define STS_HPKE_MAX_NN 12
 
 /* Hard caps on caller-supplied strings; larger ones give STS_ETOOBIG. RFC 9180
  * section 7.2.1 asks for at least 64 bytes of info and exporter context. */
-#define STS_HPKE_MAX_INFO 1024
+#define STS_HPKE_MAX_INFO             1024
 #define STS_HPKE_MAX_EXPORTER_CONTEXT 512
-#define STS_HPKE_MAX_EXPORT_LEN (255 * STS_HPKE_NH)
+#define STS_HPKE_MAX_EXPORT_LEN       (255 * STS_HPKE_NH)
 
 struct sts_hpke_suite {
     uint16_t kem_id;
@@ -69,29 +69,25 @@ enum sts_err sts_hpke_key_generate(struct sts_hpke_key **out);
  * 7.1.3): a deterministic key pair from ikm, which must hold at least
  * STS_HPKE_NSK bytes and at most STS_HPKE_MAX_INFO.
  * Errors: STS_EINVAL (ikm too short), STS_ETOOBIG, STS_ENOMEM, STS_ECRYPTO. */
-enum sts_err sts_hpke_key_derive(struct sts_hpke_key **out, const uint8_t *ikm,
-                                 size_t ikm_len);
+enum sts_err sts_hpke_key_derive(struct sts_hpke_key **out, const uint8_t *ikm, size_t ikm_len);
 
 /* Builds the key pair of the serialised private key sk (32 bytes).
  * Errors: STS_ENOMEM, STS_ECRYPTO. */
-enum sts_err sts_hpke_key_from_private(struct sts_hpke_key **out,
-                                       const uint8_t sk[STS_HPKE_NSK]);
+enum sts_err sts_hpke_key_from_private(struct sts_hpke_key **out, const uint8_t sk[STS_HPKE_NSK]);
 
 /* Copies the serialised public key into pk. */
 void sts_hpke_key_public(const struct sts_hpke_key *key, uint8_t pk[STS_HPKE_NPK]);
 
 /* Copies the serialised private key into sk; the caller wipes it after use.
  * Errors: STS_ECRYPTO. */
-enum sts_err sts_hpke_key_private(const struct sts_hpke_key *key,
-                                  uint8_t sk[STS_HPKE_NSK]);
+enum sts_err sts_hpke_key_private(const struct sts_hpke_key *key, uint8_t sk[STS_HPKE_NSK]);
 
 void sts_hpke_key_free(struct sts_hpke_key *key);
 
 /* Allocates an empty context for suite; it becomes usable after one of the
  * setup functions succeeds.
  * Errors: STS_EUNSUPPORTED (suite), STS_ENOMEM. */
-enum sts_err sts_hpke_ctx_new(struct sts_hpke_ctx **out,
-                              const struct sts_hpke_suite *suite);
+enum sts_err sts_hpke_ctx_new(struct sts_hpke_ctx **out, const struct sts_hpke_suite *suite);
 
 void sts_hpke_ctx_free(struct sts_hpke_ctx *ctx);
 
@@ -153,8 +149,7 @@ const struct sts_hpke_suite *sts_hpke_ctx_suite(const struct sts_hpke_ctx *ctx);
  * error rules as sts_hpke_seal/sts_hpke_open.
  * Errors: STS_EUNSUPPORTED (id), STS_EINVAL, STS_ETOOBIG, STS_ECRYPTO. */
 enum sts_err sts_hpke_kdf_extract(uint16_t kdf_id, const uint8_t *salt, size_t salt_len,
-                                  const uint8_t *ikm, size_t ikm_len,
-                                  uint8_t prk[STS_HPKE_NH]);
+                                  const uint8_t *ikm, size_t ikm_len, uint8_t prk[STS_HPKE_NH]);
 enum sts_err sts_hpke_kdf_expand(uint16_t kdf_id, const uint8_t *prk, size_t prk_len,
                                  const uint8_t *info, size_t info_len, uint8_t *out,
                                  size_t out_len);

@@ -27,15 +27,15 @@
 #include "sts/err.h"
 #include "sts/hpke.h"
 
-#define STS_OHTTP_MAX_SUITES 16    /* (kdf, aead) pairs kept per key config */
-#define STS_OHTTP_HEADER_LEN 7     /* key_id, kem_id, kdf_id, aead_id */
-#define STS_OHTTP_MAX_MESSAGE (1024 * 1024) /* encapsulated request or response */
-#define STS_OHTTP_MAX_KEYS_LIST 4096        /* an application/ohttp-keys body */
-#define STS_OHTTP_KEY_FILE_MAX 1024         /* a private key file */
-#define STS_OHTTP_MAX_GATEWAY_KEYS 2        /* current and previous (rotation) */
+#define STS_OHTTP_MAX_SUITES       16            /* (kdf, aead) pairs kept per key config */
+#define STS_OHTTP_HEADER_LEN       7             /* key_id, kem_id, kdf_id, aead_id */
+#define STS_OHTTP_MAX_MESSAGE      (1024 * 1024) /* encapsulated request or response */
+#define STS_OHTTP_MAX_KEYS_LIST    4096          /* an application/ohttp-keys body */
+#define STS_OHTTP_KEY_FILE_MAX     1024          /* a private key file */
+#define STS_OHTTP_MAX_GATEWAY_KEYS 2             /* current and previous (rotation) */
 
 /* Encapsulated sizes for DHKEM(X25519) and a 16-byte-tag AEAD. */
-#define STS_OHTTP_REQUEST_OVERHEAD (STS_OHTTP_HEADER_LEN + STS_HPKE_NENC + STS_HPKE_NT)
+#define STS_OHTTP_REQUEST_OVERHEAD  (STS_OHTTP_HEADER_LEN + STS_HPKE_NENC + STS_HPKE_NT)
 #define STS_OHTTP_RESPONSE_OVERHEAD (STS_HPKE_MAX_NK + STS_HPKE_NT) /* at most */
 
 struct sts_ohttp_suite {
@@ -68,8 +68,8 @@ enum sts_err sts_ohttp_key_config_decode(struct sts_ohttp_key_config *cfg, const
 
 /* Encodes n configurations as application/ohttp-keys (each with its 2-byte
  * length). Errors: as sts_ohttp_key_config_encode. */
-enum sts_err sts_ohttp_keys_encode(const struct sts_ohttp_key_config *cfgs, size_t n,
-                                   uint8_t *buf, size_t cap, size_t *len);
+enum sts_err sts_ohttp_keys_encode(const struct sts_ohttp_key_config *cfgs, size_t n, uint8_t *buf,
+                                   size_t cap, size_t *len);
 
 /* Decodes an application/ohttp-keys body into cfgs[0..cap), *n receiving the
  * count. Configurations with a KEM we do not implement are skipped (their
@@ -98,15 +98,15 @@ enum sts_err sts_ohttp_client_new(struct sts_ohttp_client **out,
  * (always, outside known-answer tests) for a fresh random one. Once per client.
  * Errors: STS_EINVAL (called twice), STS_ETOOBIG (req over
  * STS_OHTTP_MAX_MESSAGE, or cap), STS_ECRYPTO, STS_ENOMEM. */
-enum sts_err sts_ohttp_client_encap(struct sts_ohttp_client *c, const uint8_t *req,
-                                    size_t req_len, const struct sts_hpke_key *eph,
-                                    uint8_t *out, size_t cap, size_t *out_len);
+enum sts_err sts_ohttp_client_encap(struct sts_ohttp_client *c, const uint8_t *req, size_t req_len,
+                                    const struct sts_hpke_key *eph, uint8_t *out, size_t cap,
+                                    size_t *out_len);
 
 /* Opens the encapsulated response enc_res into res.
  * Errors: STS_EINVAL (no request encapsulated yet, or too short to hold a
  * nonce and a tag), STS_ETOOBIG, STS_ECRYPTO (authentication failed). */
-enum sts_err sts_ohttp_client_decap(struct sts_ohttp_client *c, const uint8_t *enc_res,
-                                    size_t len, uint8_t *res, size_t cap, size_t *res_len);
+enum sts_err sts_ohttp_client_decap(struct sts_ohttp_client *c, const uint8_t *enc_res, size_t len,
+                                    uint8_t *res, size_t cap, size_t *res_len);
 
 void sts_ohttp_client_free(struct sts_ohttp_client *c);
 
@@ -158,8 +158,7 @@ enum sts_err sts_ohttp_gateway_key_load(struct sts_ohttp_gateway_key **out, cons
  * plus those of save/load. */
 enum sts_err sts_ohttp_gateway_key_write_file(const struct sts_ohttp_gateway_key *key,
                                               const char *path);
-enum sts_err sts_ohttp_gateway_key_read_file(struct sts_ohttp_gateway_key **out,
-                                             const char *path);
+enum sts_err sts_ohttp_gateway_key_read_file(struct sts_ohttp_gateway_key **out, const char *path);
 
 /* ---- Gateway (the collector) ----------------------------------------------- */
 

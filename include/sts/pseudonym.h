@@ -13,10 +13,10 @@
 #include "sts/err.h"
 
 #define STS_PSEUDONYM_LEN 32
-#define STS_KEY_LEN 32
+#define STS_KEY_LEN       32
 
 struct sts_key {
-    uint32_t id;                    /* random, names the key in stored rows */
+    uint32_t id; /* random, names the key in stored rows */
     unsigned char secret[STS_KEY_LEN];
 };
 

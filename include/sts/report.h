@@ -11,30 +11,27 @@
 #include "sts/err.h"
 
 #define STS_PROTOCOL_VERSION 1
-#define STS_REPORT_MAX_BODY 8192   /* bytes of JSON, hard cap */
-#define STS_TEXT_MAX 64            /* brand, model, sw: 1..64 characters */
-#define STS_REPORT_ID_LEN 32       /* lower-case hex of 16 random bytes */
+#define STS_REPORT_MAX_BODY  8192 /* bytes of JSON, hard cap */
+#define STS_TEXT_MAX         64   /* brand, model, sw: 1..64 characters */
+#define STS_REPORT_ID_LEN    32   /* lower-case hex of 16 random bytes */
 
-enum sts_report_type {
-    STS_REPORT_ACTIVATION = 1,
-    STS_REPORT_LIFETIME = 2
-};
+enum sts_report_type { STS_REPORT_ACTIVATION = 1, STS_REPORT_LIFETIME = 2 };
 
 struct sts_report {
-    int v;                                  /* protocol version */
+    int v; /* protocol version */
     enum sts_report_type type;
-    char report_id[STS_REPORT_ID_LEN + 1];  /* idempotency key, kept across retries */
+    char report_id[STS_REPORT_ID_LEN + 1]; /* idempotency key, kept across retries */
     char brand[STS_TEXT_MAX + 1];
     char model[STS_TEXT_MAX + 1];
     char sw[STS_TEXT_MAX + 1];
-    char country[3];                        /* "" when the owner did not consent */
+    char country[3]; /* "" when the owner did not consent */
     /* activation only */
     char imei[16];
-    char day[11];                           /* YYYY-MM-DD */
+    char day[11]; /* YYYY-MM-DD */
     /* lifetime only */
-    char cohort[8];                         /* YYYY-MM of activation */
-    char period[8];                         /* YYYY-MM the ping belongs to */
-    bool first;                             /* first ping since consent */
+    char cohort[8]; /* YYYY-MM of activation */
+    char period[8]; /* YYYY-MM the ping belongs to */
+    bool first;     /* first ping since consent */
 };
 
 /* Why a report was refused: the offending field ("body" for the document
@@ -51,8 +48,8 @@ struct sts_field_error {
  * type, wrong JSON types, and every field rule of sts_report_validate
  * (STS_EINVAL). On failure *err says which field and why and *out is
  * unspecified. Errors: STS_EINVAL, STS_ETOOBIG, STS_ENOMEM. Thread-safe. */
-enum sts_err sts_report_parse(const char *body, size_t len, int32_t today,
-                              struct sts_report *out, struct sts_field_error *err);
+enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struct sts_report *out,
+                              struct sts_field_error *err);
 
 /* Checks every field rule: report_id 32 lower-case hex; imei 15 digits with a
  * Luhn check digit; brand/model/sw 1..64 of [A-Za-z0-9 ._+/-]; country an

@@ -8,9 +8,9 @@
 
 #define VARINT_MAX ((UINT64_C(1) << 62) - 1)
 
-#define FRAMING_KNOWN_REQUEST 0
-#define FRAMING_KNOWN_RESPONSE 1
-#define FRAMING_INDETERMINATE_REQUEST 2
+#define FRAMING_KNOWN_REQUEST          0
+#define FRAMING_KNOWN_RESPONSE         1
+#define FRAMING_INDETERMINATE_REQUEST  2
 #define FRAMING_INDETERMINATE_RESPONSE 3
 
 const struct sts_bhttp_limits sts_bhttp_default_limits = {
@@ -286,8 +286,8 @@ void sts_bhttp_response_cleanup(struct sts_bhttp_response *res)
     memset(res, 0, sizeof(*res));
 }
 
-enum sts_err sts_bhttp_request_decode(struct sts_bhttp_request *req, const uint8_t *buf,
-                                      size_t len, const struct sts_bhttp_limits *lim)
+enum sts_err sts_bhttp_request_decode(struct sts_bhttp_request *req, const uint8_t *buf, size_t len,
+                                      const struct sts_bhttp_limits *lim)
 {
     struct reader r = {buf, len};
     enum sts_err rc;

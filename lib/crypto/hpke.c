@@ -125,9 +125,9 @@ static EVP_MAC_CTX *kdf_new(void)
     return EVP_MAC_CTX_dup(hmac_template);
 }
 
-static enum sts_err hmac_run(EVP_MAC_CTX *k, const uint8_t *key, size_t key_len,
-                             const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
-                             const uint8_t *c, size_t c_len, uint8_t out[STS_HPKE_NH])
+static enum sts_err hmac_run(EVP_MAC_CTX *k, const uint8_t *key, size_t key_len, const uint8_t *a,
+                             size_t a_len, const uint8_t *b, size_t b_len, const uint8_t *c,
+                             size_t c_len, uint8_t out[STS_HPKE_NH])
 {
     size_t len = 0;
     if (EVP_MAC_init(k, key, key_len, NULL) != 1 ||
@@ -203,8 +203,7 @@ enum sts_err sts_hpke_kdf_extract(uint16_t kdf_id, const uint8_t *salt, size_t s
 }
 
 enum sts_err sts_hpke_kdf_expand(uint16_t kdf_id, const uint8_t *prk, size_t prk_len,
-                                 const uint8_t *info, size_t info_len, uint8_t *out,
-                                 size_t out_len)
+                                 const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
     if (kdf_id != STS_HPKE_KDF_HKDF_SHA256)
         return STS_EUNSUPPORTED;
@@ -245,8 +244,7 @@ static size_t hpke_suite_id(const struct sts_hpke_suite *s, uint8_t out[10])
  * is often a secret (the DH output, the shared secret). */
 static enum sts_err labeled_extract(EVP_MAC_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
                                     const uint8_t *salt, size_t salt_len, const char *label,
-                                    const uint8_t *ikm, size_t ikm_len,
-                                    uint8_t prk[STS_HPKE_NH])
+                                    const uint8_t *ikm, size_t ikm_len, uint8_t prk[STS_HPKE_NH])
 {
     uint8_t buf[LABEL_PREFIX_MAX + STS_HPKE_MAX_INFO];
     size_t label_len = strlen(label), n = 0;
@@ -273,8 +271,7 @@ static enum sts_err labeled_extract(EVP_MAC_CTX *k, const uint8_t *suite_id, siz
  * suite_id || label || info, L). */
 static enum sts_err labeled_expand(EVP_MAC_CTX *k, const uint8_t *suite_id, size_t suite_id_len,
                                    const uint8_t prk[STS_HPKE_NH], const char *label,
-                                   const uint8_t *info, size_t info_len, uint8_t *out,
-                                   size_t L)
+                                   const uint8_t *info, size_t info_len, uint8_t *out, size_t L)
 {
     uint8_t buf[2 + LABEL_PREFIX_MAX + STS_HPKE_MAX_EXPORTER_CONTEXT + 1 + 2 * STS_HPKE_NH];
     size_t label_len = strlen(label), n = 0;
@@ -488,9 +485,9 @@ fail:
 
 /* ExtractAndExpand(dh, kem_context) with kem_context = enc || pkRm
  * (RFC 9180, section 4.1). */
-static enum sts_err kem_shared_secret(EVP_MAC_CTX *k, const uint8_t dh[32], const uint8_t enc[STS_HPKE_NENC],
-                                      const uint8_t pk_r[STS_HPKE_NPK],
-                                      uint8_t shared[STS_HPKE_NH])
+static enum sts_err kem_shared_secret(EVP_MAC_CTX *k, const uint8_t dh[32],
+                                      const uint8_t enc[STS_HPKE_NENC],
+                                      const uint8_t pk_r[STS_HPKE_NPK], uint8_t shared[STS_HPKE_NH])
 {
     uint8_t suite_id[10], kem_context[STS_HPKE_NENC + STS_HPKE_NPK], prk[STS_HPKE_NH];
     size_t sid_len = kem_suite_id(suite_id);
@@ -545,8 +542,7 @@ const struct sts_hpke_suite *sts_hpke_ctx_suite(const struct sts_hpke_ctx *ctx)
 /* psk_id_hash = LabeledExtract("", "psk_id_hash", "") is a constant of the
  * suite in base mode (the PSK id is empty), so it is computed once for each
  * AEAD: one HKDF step fewer on every setup. */
-static const uint16_t psk_aeads[3] = {STS_HPKE_AEAD_AES_128_GCM,
-                                      STS_HPKE_AEAD_CHACHA20_POLY1305,
+static const uint16_t psk_aeads[3] = {STS_HPKE_AEAD_AES_128_GCM, STS_HPKE_AEAD_CHACHA20_POLY1305,
                                       STS_HPKE_AEAD_EXPORT_ONLY};
 static CRYPTO_ONCE psk_once = CRYPTO_ONCE_STATIC_INIT;
 static bool psk_ok;
@@ -616,8 +612,8 @@ static enum sts_err key_schedule(EVP_MAC_CTX *k, struct sts_hpke_ctx *ctx, enum 
         if (rc != STS_OK)
             goto out;
     }
-    rc = labeled_expand(k, suite_id, sid_len, secret, "exp", ksc, sizeof(ksc),
-                        ctx->exporter_secret, STS_HPKE_NH);
+    rc = labeled_expand(k, suite_id, sid_len, secret, "exp", ksc, sizeof(ksc), ctx->exporter_secret,
+                        STS_HPKE_NH);
     if (rc != STS_OK)
         goto out;
 
@@ -734,8 +730,8 @@ static void compute_nonce(const struct sts_hpke_ctx *ctx, uint8_t nonce[STS_HPKE
 
 /* One AEAD operation on an already keyed cipher context. */
 static enum sts_err aead_run(EVP_CIPHER_CTX *c, int encrypt, const uint8_t *nonce,
-                             const uint8_t *aad, size_t aad_len, const uint8_t *in,
-                             size_t in_len, uint8_t *out, uint8_t tag[STS_HPKE_NT])
+                             const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
+                             uint8_t *out, uint8_t tag[STS_HPKE_NT])
 {
     uint8_t spare[32]; /* Final writes nothing for these AEADs, but wants a buffer */
     int len = 0;

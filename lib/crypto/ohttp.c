@@ -39,8 +39,7 @@ static bool suite_implemented(uint16_t kdf_id, uint16_t aead_id)
     return aead_id != STS_HPKE_AEAD_EXPORT_ONLY && sts_hpke_suite_check(&s) == STS_OK;
 }
 
-static bool config_offers(const struct sts_ohttp_key_config *cfg, uint16_t kdf_id,
-                          uint16_t aead_id)
+static bool config_offers(const struct sts_ohttp_key_config *cfg, uint16_t kdf_id, uint16_t aead_id)
 {
     for (size_t i = 0; i < cfg->n_suites; i++)
         if (cfg->suites[i].kdf_id == kdf_id && cfg->suites[i].aead_id == aead_id)
@@ -82,8 +81,8 @@ enum sts_err sts_ohttp_key_config_encode(const struct sts_ohttp_key_config *cfg,
 }
 
 /* Parses one configuration at the start of buf; *used receives its size. */
-static enum sts_err config_parse(struct sts_ohttp_key_config *cfg, const uint8_t *buf,
-                                 size_t len, size_t *used)
+static enum sts_err config_parse(struct sts_ohttp_key_config *cfg, const uint8_t *buf, size_t len,
+                                 size_t *used)
 {
     size_t off, slen;
 
@@ -130,8 +129,8 @@ enum sts_err sts_ohttp_key_config_decode(struct sts_ohttp_key_config *cfg, const
     return rc;
 }
 
-enum sts_err sts_ohttp_keys_encode(const struct sts_ohttp_key_config *cfgs, size_t n,
-                                   uint8_t *buf, size_t cap, size_t *len)
+enum sts_err sts_ohttp_keys_encode(const struct sts_ohttp_key_config *cfgs, size_t n, uint8_t *buf,
+                                   size_t cap, size_t *len)
 {
     size_t total = 0, used;
     enum sts_err rc;
@@ -227,17 +226,17 @@ static size_t response_nonce_len(uint16_t aead_id)
 /* RFC 9458 section 4.4: secret = Export("message/bhttp response",
  * max(Nn, Nk)); prk = Extract(enc || response_nonce, secret); key and nonce
  * = Expand(prk, "key", Nk), Expand(prk, "nonce", Nn). */
-static enum sts_err response_keys(const struct sts_hpke_ctx *ctx,
-                                  const uint8_t enc[STS_HPKE_NENC], const uint8_t *rnonce,
-                                  uint8_t key[STS_HPKE_MAX_NK], uint8_t nonce[STS_HPKE_MAX_NN])
+static enum sts_err response_keys(const struct sts_hpke_ctx *ctx, const uint8_t enc[STS_HPKE_NENC],
+                                  const uint8_t *rnonce, uint8_t key[STS_HPKE_MAX_NK],
+                                  uint8_t nonce[STS_HPKE_MAX_NN])
 {
     const struct sts_hpke_suite *s = sts_hpke_ctx_suite(ctx);
     size_t nlen = response_nonce_len(s->aead_id);
     uint8_t secret[STS_HPKE_MAX_NK], salt[STS_HPKE_NENC + STS_HPKE_MAX_NK], prk[STS_HPKE_NH];
     enum sts_err rc;
 
-    rc = sts_hpke_export(ctx, (const uint8_t *)RESPONSE_LABEL, sizeof(RESPONSE_LABEL) - 1,
-                         secret, nlen);
+    rc = sts_hpke_export(ctx, (const uint8_t *)RESPONSE_LABEL, sizeof(RESPONSE_LABEL) - 1, secret,
+                         nlen);
     if (rc != STS_OK)
         goto out;
     memcpy(salt, enc, STS_HPKE_NENC);
@@ -308,9 +307,9 @@ void sts_ohttp_client_free(struct sts_ohttp_client *c)
     free(c);
 }
 
-enum sts_err sts_ohttp_client_encap(struct sts_ohttp_client *c, const uint8_t *req,
-                                    size_t req_len, const struct sts_hpke_key *eph,
-                                    uint8_t *out, size_t cap, size_t *out_len)
+enum sts_err sts_ohttp_client_encap(struct sts_ohttp_client *c, const uint8_t *req, size_t req_len,
+                                    const struct sts_hpke_key *eph, uint8_t *out, size_t cap,
+                                    size_t *out_len)
 {
     uint8_t hdr[STS_OHTTP_HEADER_LEN], info[REQUEST_INFO_LEN];
     struct sts_hpke_ctx *ctx = NULL;
@@ -345,8 +344,8 @@ fail:
     return rc;
 }
 
-enum sts_err sts_ohttp_client_decap(struct sts_ohttp_client *c, const uint8_t *enc_res,
-                                    size_t len, uint8_t *res, size_t cap, size_t *res_len)
+enum sts_err sts_ohttp_client_decap(struct sts_ohttp_client *c, const uint8_t *enc_res, size_t len,
+                                    uint8_t *res, size_t cap, size_t *res_len)
 {
     uint8_t key[STS_HPKE_MAX_NK], nonce[STS_HPKE_MAX_NN];
     size_t nlen;
@@ -361,8 +360,8 @@ enum sts_err sts_ohttp_client_decap(struct sts_ohttp_client *c, const uint8_t *e
         return STS_EINVAL;
     rc = response_keys(c->ctx, c->enc, enc_res, key, nonce);
     if (rc == STS_OK)
-        rc = sts_hpke_aead_open(c->suite.aead_id, key, nonce, NULL, 0, enc_res + nlen,
-                                len - nlen, res, cap, res_len);
+        rc = sts_hpke_aead_open(c->suite.aead_id, key, nonce, NULL, 0, enc_res + nlen, len - nlen,
+                                res, cap, res_len);
     OPENSSL_cleanse(key, sizeof(key));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     return rc;
@@ -395,10 +394,10 @@ enum sts_err sts_ohttp_gateway_key_generate(struct sts_ohttp_gateway_key **out)
     k->cfg.kem_id = STS_HPKE_KEM_X25519_SHA256;
     sts_hpke_key_public(k->sk, k->cfg.public_key);
     k->cfg.n_suites = 2;
-    k->cfg.suites[0] = (struct sts_ohttp_suite){STS_HPKE_KDF_HKDF_SHA256,
-                                                STS_HPKE_AEAD_AES_128_GCM};
-    k->cfg.suites[1] = (struct sts_ohttp_suite){STS_HPKE_KDF_HKDF_SHA256,
-                                                STS_HPKE_AEAD_CHACHA20_POLY1305};
+    k->cfg.suites[0] =
+        (struct sts_ohttp_suite){STS_HPKE_KDF_HKDF_SHA256, STS_HPKE_AEAD_AES_128_GCM};
+    k->cfg.suites[1] =
+        (struct sts_ohttp_suite){STS_HPKE_KDF_HKDF_SHA256, STS_HPKE_AEAD_CHACHA20_POLY1305};
     *out = k;
     return STS_OK;
 fail:
@@ -473,8 +472,8 @@ static int hex_val(char c)
 }
 
 /* Parses "<prefix><hex>\n" at *p (len left), at most cap bytes of data. */
-static bool get_hex_line(const char **p, size_t *left, const char *prefix, uint8_t *out,
-                         size_t cap, size_t *n)
+static bool get_hex_line(const char **p, size_t *left, const char *prefix, uint8_t *out, size_t cap,
+                         size_t *n)
 {
     size_t plen = strlen(prefix), i = 0;
     const char *s = *p;
@@ -614,8 +613,7 @@ out:
     return rc;
 }
 
-enum sts_err sts_ohttp_gateway_key_read_file(struct sts_ohttp_gateway_key **out,
-                                             const char *path)
+enum sts_err sts_ohttp_gateway_key_read_file(struct sts_ohttp_gateway_key **out, const char *path)
 {
     char buf[STS_OHTTP_KEY_FILE_MAX + 1];
     size_t len = 0;

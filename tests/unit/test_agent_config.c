@@ -24,22 +24,21 @@ static void full_file(void **state)
 {
     struct agent_config cfg;
     char msg[512];
-    const char *text =
-        "# STS agent\n"
-        "\n"
-        "state_dir = /var/lib/sts\n"
-        "collector=https://stats.example.com//\n"
-        "  imei =  352099001761481  \n"
-        "brand = acme-eu\n"
-        "model = K400\n"
-        "sw = K400-V12 build 7\n"
-        "country = FR\r\n"
-        "consent_country = on\n"
-        "\t# indented comment\n"
-        "timeout_ms = 5000\n"
-        "retry_base_ms = 100\n"
-        "retry_cap_ms = 60000\n"
-        "ca_file = /etc/ssl/sts-ca.pem";
+    const char *text = "# STS agent\n"
+                       "\n"
+                       "state_dir = /var/lib/sts\n"
+                       "collector=https://stats.example.com//\n"
+                       "  imei =  352099001761481  \n"
+                       "brand = acme-eu\n"
+                       "model = K400\n"
+                       "sw = K400-V12 build 7\n"
+                       "country = FR\r\n"
+                       "consent_country = on\n"
+                       "\t# indented comment\n"
+                       "timeout_ms = 5000\n"
+                       "retry_base_ms = 100\n"
+                       "retry_cap_ms = 60000\n"
+                       "ca_file = /etc/ssl/sts-ca.pem";
     assert_int_equal(parse(text, &cfg, msg, sizeof msg), STS_OK);
     assert_string_equal(cfg.path, "t.conf");
     assert_string_equal(cfg.state_dir, "/var/lib/sts");
@@ -62,9 +61,10 @@ static void defaults(void **state)
 {
     struct agent_config cfg;
     char msg[512];
-    assert_int_equal(parse("state_dir = /s\ncollector = http://127.0.0.1:8080\n", &cfg, msg,
-                           sizeof msg), STS_OK);
-    assert_false(cfg.consent_country);   /* privacy first: off unless said */
+    assert_int_equal(
+        parse("state_dir = /s\ncollector = http://127.0.0.1:8080\n", &cfg, msg, sizeof msg),
+        STS_OK);
+    assert_false(cfg.consent_country); /* privacy first: off unless said */
     assert_int_equal(cfg.timeout_ms, AGENT_TIMEOUT_MS_DEFAULT);
     assert_int_equal(cfg.retry_base_ms, 2000);
     assert_int_equal(cfg.retry_cap_ms, 6LL * 3600 * 1000);
@@ -76,48 +76,81 @@ static void defaults(void **state)
 struct bad_case {
     const char *text;
     enum sts_err rc;
-    const char *msg_part;   /* must appear in the message */
+    const char *msg_part; /* must appear in the message */
 };
 
 static void errors_name_the_line(void **state)
 {
     static const struct bad_case cases[] = {
-        {"state_dir = /s\ncollector = http://127.0.0.1\nimie = 1\n", STS_EINVAL, "t.conf:3: unknown key 'imie'"},
-        {"state_dir = /s\nstate_dir = /t\ncollector = http://127.0.0.1\n", STS_EINVAL, "t.conf:2: 'state_dir' is already set on line 1"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimie = 1\n", STS_EINVAL,
+         "t.conf:3: unknown key 'imie'"},
+        {"state_dir = /s\nstate_dir = /t\ncollector = http://127.0.0.1\n", STS_EINVAL,
+         "t.conf:2: 'state_dir' is already set on line 1"},
         {"state_dir = /s\njust words\n", STS_EINVAL, "t.conf:2: expected 'key = value'"},
         {"state_dir = /s\ncollector =\n", STS_EINVAL, "t.conf:2: 'collector' has an empty value"},
-        {"state_dir = relative\ncollector = http://127.0.0.1\n", STS_EINVAL, "t.conf:1: state_dir must be an absolute path"},
-        {"state_dir = /s\ncollector = ftp://x\n", STS_EINVAL, "t.conf:2: collector must be an https:// URL"},
-        {"state_dir = /s\ncollector = http://stats.example.com\n", STS_EINVAL, "t.conf:2: collector: 'http://stats.example.com': plain http:// is allowed only to a loopback address"},
+        {"state_dir = relative\ncollector = http://127.0.0.1\n", STS_EINVAL,
+         "t.conf:1: state_dir must be an absolute path"},
+        {"state_dir = /s\ncollector = ftp://x\n", STS_EINVAL,
+         "t.conf:2: collector must be an https:// URL"},
+        {"state_dir = /s\ncollector = http://stats.example.com\n", STS_EINVAL,
+         "t.conf:2: collector: 'http://stats.example.com': plain http:// is allowed only to a "
+         "loopback address"},
         {"state_dir = /s\ncollector = http://10.0.0.1:80\n", STS_EINVAL, "only to a loopback"},
-        {"state_dir = /s\ncollector = http://127.0.0.1.example.com\n", STS_EINVAL, "only to a loopback"},
+        {"state_dir = /s\ncollector = http://127.0.0.1.example.com\n", STS_EINVAL,
+         "only to a loopback"},
         {"state_dir = /s\ncollector = https://\n", STS_EINVAL, "not a URL with a host"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\npin_sha256 = abc\n", STS_EINVAL, "t.conf:3: pin_sha256 must be"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nconsent_lifetime = maybe\n", STS_EINVAL, "t.conf:3: consent_lifetime must be 'on' or 'off'"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nlifetime_grace_days = 29\n", STS_EINVAL, "t.conf:3: lifetime_grace_days"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nlifetime_queue_max = 0\n", STS_EINVAL, "t.conf:3: lifetime_queue_max"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nfact_timeout_ms = 0\n", STS_EINVAL, "t.conf:3: fact_timeout_ms"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = file:relative\n", STS_EINVAL, "t.conf:3: imei: file: needs an absolute path"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = file:/x#\n", STS_EINVAL, "t.conf:3: imei: file: needs"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = os-release\n", STS_EINVAL, "t.conf:3: model: os-release gives the software version"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = dmi\n", STS_EINVAL, "t.conf:3: sw: dmi gives"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nbrand = mmcli\n", STS_EINVAL, "t.conf:3: brand: mmcli gives the modem's IMEI"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = getprop:ro.serialno\n", STS_EINVAL, "t.conf:3: imei: getprop: takes a build or product property"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = getprop:ro.product.serialno\n", STS_EINVAL, "getprop: takes"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = getprop:ro.product.model;reboot\n", STS_EINVAL, "getprop: takes"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = cmd:\n", STS_EINVAL, "t.conf:3: sw: cmd: needs a command"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = magic:thing\n", STS_EINVAL, "t.conf:3: sw: unknown fact provider"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nconsent_country = yes\n", STS_EINVAL, "t.conf:3: consent_country must be 'on' or 'off'"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\ntimeout_ms = 0\n", STS_EINVAL, "t.conf:3: timeout_ms"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\ntimeout_ms = 10s\n", STS_EINVAL, "t.conf:3: timeout_ms"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_base_ms = -1\n", STS_EINVAL, "t.conf:3: retry_base_ms"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_cap_ms = 99999999999999999999\n", STS_EINVAL, "t.conf:3: retry_cap_ms"},
-        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_base_ms = 5000\nretry_cap_ms = 1000\n", STS_EINVAL, "t.conf:4: retry_cap_ms (1000) is smaller than retry_base_ms (5000)"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\npin_sha256 = abc\n", STS_EINVAL,
+         "t.conf:3: pin_sha256 must be"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nconsent_lifetime = maybe\n", STS_EINVAL,
+         "t.conf:3: consent_lifetime must be 'on' or 'off'"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nlifetime_grace_days = 29\n", STS_EINVAL,
+         "t.conf:3: lifetime_grace_days"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nlifetime_queue_max = 0\n", STS_EINVAL,
+         "t.conf:3: lifetime_queue_max"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nfact_timeout_ms = 0\n", STS_EINVAL,
+         "t.conf:3: fact_timeout_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = file:relative\n", STS_EINVAL,
+         "t.conf:3: imei: file: needs an absolute path"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = file:/x#\n", STS_EINVAL,
+         "t.conf:3: imei: file: needs"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = os-release\n", STS_EINVAL,
+         "t.conf:3: model: os-release gives the software version"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = dmi\n", STS_EINVAL,
+         "t.conf:3: sw: dmi gives"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nbrand = mmcli\n", STS_EINVAL,
+         "t.conf:3: brand: mmcli gives the modem's IMEI"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nimei = getprop:ro.serialno\n", STS_EINVAL,
+         "t.conf:3: imei: getprop: takes a build or product property"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = getprop:ro.product.serialno\n",
+         STS_EINVAL, "getprop: takes"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nmodel = getprop:ro.product.model;reboot\n",
+         STS_EINVAL, "getprop: takes"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = cmd:\n", STS_EINVAL,
+         "t.conf:3: sw: cmd: needs a command"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nsw = magic:thing\n", STS_EINVAL,
+         "t.conf:3: sw: unknown fact provider"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nconsent_country = yes\n", STS_EINVAL,
+         "t.conf:3: consent_country must be 'on' or 'off'"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\ntimeout_ms = 0\n", STS_EINVAL,
+         "t.conf:3: timeout_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\ntimeout_ms = 10s\n", STS_EINVAL,
+         "t.conf:3: timeout_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_base_ms = -1\n", STS_EINVAL,
+         "t.conf:3: retry_base_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_cap_ms = 99999999999999999999\n",
+         STS_EINVAL, "t.conf:3: retry_cap_ms"},
+        {"state_dir = /s\ncollector = http://127.0.0.1\nretry_base_ms = 5000\nretry_cap_ms = "
+         "1000\n",
+         STS_EINVAL, "t.conf:4: retry_cap_ms (1000) is smaller than retry_base_ms (5000)"},
         {"collector = http://127.0.0.1\n", STS_EINVAL, "t.conf: 'state_dir' is missing"},
-        {"state_dir = /s\ncollector = http://127.0.0.1@stats.example\n", STS_EINVAL, "only to a loopback"},
-        {"state_dir = /s\ncollector = https://x\ntransport = tor\n", STS_EINVAL, "t.conf:3: transport must be 'direct' or 'ohttp'"},
-        {"state_dir = /s\ncollector = https://x\ntransport = ohttp\n", STS_EINVAL, "t.conf:3: transport = ohttp needs 'relay'"},
-        {"state_dir = /s\ncollector = https://x\nrelay = http://relay.example/\n", STS_EINVAL, "t.conf:3: relay: 'http://relay.example/': plain http:// is allowed only to a loopback"},
+        {"state_dir = /s\ncollector = http://127.0.0.1@stats.example\n", STS_EINVAL,
+         "only to a loopback"},
+        {"state_dir = /s\ncollector = https://x\ntransport = tor\n", STS_EINVAL,
+         "t.conf:3: transport must be 'direct' or 'ohttp'"},
+        {"state_dir = /s\ncollector = https://x\ntransport = ohttp\n", STS_EINVAL,
+         "t.conf:3: transport = ohttp needs 'relay'"},
+        {"state_dir = /s\ncollector = https://x\nrelay = http://relay.example/\n", STS_EINVAL,
+         "t.conf:3: relay: 'http://relay.example/': plain http:// is allowed only to a loopback"},
         {"state_dir = /s\n", STS_EINVAL, "t.conf: 'collector' is missing"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -125,8 +158,8 @@ static void errors_name_the_line(void **state)
         char msg[512];
         enum sts_err rc = parse(cases[i].text, &cfg, msg, sizeof msg);
         if (rc != cases[i].rc || strstr(msg, cases[i].msg_part) == NULL)
-            fail_msg("case %zu: rc %d msg '%s', expected rc %d with '%s'", i, rc, msg,
-                     cases[i].rc, cases[i].msg_part);
+            fail_msg("case %zu: rc %d msg '%s', expected rc %d with '%s'", i, rc, msg, cases[i].rc,
+                     cases[i].msg_part);
         /* A failed parse leaves nothing allocated. */
         assert_null(cfg.state_dir);
         assert_null(cfg.path);
@@ -138,10 +171,9 @@ static void providers(void **state)
 {
     struct agent_config cfg;
     char msg[512];
-    const char text[] =
-        "state_dir = /s\ncollector = https://stats.example.com\n"
-        "imei = mmcli\nbrand = dmi\nmodel = dmi:/tmp/dmi\nsw = os-release\n"
-        "country = file:/etc/sts/device.conf\n";
+    const char text[] = "state_dir = /s\ncollector = https://stats.example.com\n"
+                        "imei = mmcli\nbrand = dmi\nmodel = dmi:/tmp/dmi\nsw = os-release\n"
+                        "country = file:/etc/sts/device.conf\n";
     assert_int_equal(parse(text, &cfg, msg, sizeof msg), STS_OK);
     assert_int_equal(cfg.facts[AGENT_FACT_IMEI].provider, AGENT_PROVIDER_MMCLI);
     assert_null(cfg.facts[AGENT_FACT_IMEI].arg);
@@ -158,13 +190,12 @@ static void providers(void **state)
     assert_int_equal(cfg.lifetime_queue_max, 3);
     agent_config_cleanup(&cfg);
 
-    const char text2[] =
-        "state_dir = /s\ncollector = https://[::1]:8443/\n"
-        "imei = file:/run/dev#IMEI\nbrand = getprop:ro.product.brand\n"
-        "model = cmd:  /usr/bin/printf K400\nsw = os-release:/usr/lib/os-release\n"
-        "consent_lifetime = on\nlifetime_grace_days = 0\nlifetime_queue_max = 24\n"
-        "pin_sha256 = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; "
-        "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=\n";
+    const char text2[] = "state_dir = /s\ncollector = https://[::1]:8443/\n"
+                         "imei = file:/run/dev#IMEI\nbrand = getprop:ro.product.brand\n"
+                         "model = cmd:  /usr/bin/printf K400\nsw = os-release:/usr/lib/os-release\n"
+                         "consent_lifetime = on\nlifetime_grace_days = 0\nlifetime_queue_max = 24\n"
+                         "pin_sha256 = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; "
+                         "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=\n";
     assert_int_equal(parse(text2, &cfg, msg, sizeof msg), STS_OK);
     assert_string_equal(cfg.facts[AGENT_FACT_IMEI].arg, "/run/dev");
     assert_string_equal(cfg.facts[AGENT_FACT_IMEI].key, "IMEI");
@@ -177,7 +208,7 @@ static void providers(void **state)
     assert_int_equal(cfg.lifetime_grace_days, 0);
     assert_int_equal(cfg.lifetime_queue_max, 24);
     assert_string_equal(cfg.pin_sha256, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;"
-                                 "sha256//BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=");
+                                        "sha256//BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=");
     agent_config_cleanup(&cfg);
 
     /* Plain http to loopback addresses only. */

@@ -16,7 +16,7 @@
 
 #include "sts/imei.h"
 
-#define TODAY 20777   /* 2026-11-20 */
+#define TODAY 20777 /* 2026-11-20 */
 
 static void deterministic(void **state)
 {
@@ -63,8 +63,8 @@ static void plausible(void **state)
         assert_int_equal(strlen(d->facts.country), 2);
     }
     assert_int_equal(react, f.reactivations);
-    assert_in_range(consent, N * 67 / 100, N * 73 / 100);   /* 70 % */
-    assert_in_range(react, N / 200, N * 2 / 100);             /* ~1 % */
+    assert_in_range(consent, N * 67 / 100, N * 73 / 100); /* 70 % */
+    assert_in_range(react, N / 200, N * 2 / 100);         /* ~1 % */
     /* Ramp-up then decay: the first half of the period sells more. */
     assert_true(first_half > N / 2);
     /* Distinct IMEIs. */
@@ -84,7 +84,7 @@ static void tiny(struct fleet *f)
         struct fleet_device *d = &f->dev[i];
         snprintf(d->facts.model, sizeof d->facts.model, "%s", i < 12 ? "K400" : "P10");
         snprintf(d->facts.country, sizeof d->facts.country, "FR");
-        d->consent = i >= 3;   /* 12 FR, 3 without country */
+        d->consent = i >= 3; /* 12 FR, 3 without country */
         d->react_day = (i == 0 || i == 5) ? 1 : 0;
     }
     f->reactivations = 2;
@@ -108,60 +108,70 @@ static void oracle(void **state)
     tiny(&f);
     /* Right, with the P10 activations and K400 re-activations under k hidden,
      * and the re-activations total too (it is under k). */
-    assert_true(compare(&f, FLEET_BY_MODEL,
-        "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null,"
-        "\"suppressed\":true},{\"model\":\"P10\",\"activations\":null,\"reactivations\":0,"
-        "\"suppressed\":true}],\"total\":{\"activations\":15,\"reactivations\":null}}"));
+    assert_true(
+        compare(&f, FLEET_BY_MODEL,
+                "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null,"
+                "\"suppressed\":true},{\"model\":\"P10\",\"activations\":null,\"reactivations\":0,"
+                "\"suppressed\":true}],\"total\":{\"activations\":15,\"reactivations\":null}}"));
     /* A total under k shown is a broken floor as well. */
-    assert_false(compare(&f, FLEET_BY_MODEL,
-        "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null,"
-        "\"suppressed\":true},{\"model\":\"P10\",\"activations\":null,\"reactivations\":0,"
-        "\"suppressed\":true}],\"total\":{\"activations\":15,\"reactivations\":2}}"));
+    assert_false(
+        compare(&f, FLEET_BY_MODEL,
+                "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null,"
+                "\"suppressed\":true},{\"model\":\"P10\",\"activations\":null,\"reactivations\":0,"
+                "\"suppressed\":true}],\"total\":{\"activations\":15,\"reactivations\":2}}"));
     /* With k = 2 everything is visible. */
-    assert_true(compare(&f, FLEET_BY_MODEL,
-        "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
-        "{\"model\":\"K400\",\"activations\":12,\"reactivations\":2}],"
-        "\"total\":{\"activations\":15,\"reactivations\":2}}"));
+    assert_true(
+        compare(&f, FLEET_BY_MODEL,
+                "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
+                "{\"model\":\"K400\",\"activations\":12,\"reactivations\":2}],"
+                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
     /* A wrong count. */
-    assert_false(compare(&f, FLEET_BY_MODEL,
-        "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
-        "{\"model\":\"K400\",\"activations\":13,\"reactivations\":2}],"
-        "\"total\":{\"activations\":16,\"reactivations\":2}}"));
+    assert_false(
+        compare(&f, FLEET_BY_MODEL,
+                "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
+                "{\"model\":\"K400\",\"activations\":13,\"reactivations\":2}],"
+                "\"total\":{\"activations\":16,\"reactivations\":2}}"));
     /* A count under k shown: the privacy floor is broken. */
-    assert_false(compare(&f, FLEET_BY_MODEL,
-        "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":2},"
-        "{\"model\":\"P10\",\"activations\":3,\"reactivations\":0}],"
-        "\"total\":{\"activations\":15,\"reactivations\":2}}"));
+    assert_false(
+        compare(&f, FLEET_BY_MODEL,
+                "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":2},"
+                "{\"model\":\"P10\",\"activations\":3,\"reactivations\":0}],"
+                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
     /* A missing row. */
-    assert_false(compare(&f, FLEET_BY_MODEL,
-        "{\"k\":2,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":2}],"
-        "\"total\":{\"activations\":15,\"reactivations\":2}}"));
+    assert_false(
+        compare(&f, FLEET_BY_MODEL,
+                "{\"k\":2,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":2}],"
+                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
     /* A row the truth does not have. */
-    assert_false(compare(&f, FLEET_BY_MODEL,
-        "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
-        "{\"model\":\"K400\",\"activations\":12,\"reactivations\":2},"
-        "{\"model\":\"Z9\",\"activations\":4,\"reactivations\":0}],"
-        "\"total\":{\"activations\":19,\"reactivations\":2}}"));
+    assert_false(
+        compare(&f, FLEET_BY_MODEL,
+                "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
+                "{\"model\":\"K400\",\"activations\":12,\"reactivations\":2},"
+                "{\"model\":\"Z9\",\"activations\":4,\"reactivations\":0}],"
+                "\"total\":{\"activations\":19,\"reactivations\":2}}"));
     /* Hidden counts that do not add up to the total. */
-    assert_false(compare(&f, FLEET_BY_MODEL,
+    assert_false(compare(
+        &f, FLEET_BY_MODEL,
         "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null},"
         "{\"model\":\"P10\",\"activations\":null,\"reactivations\":0}],"
         "\"total\":{\"activations\":16,\"reactivations\":null}}"));
     /* By country, null is "no country". */
-    assert_true(compare(&f, FLEET_BY_COUNTRY,
-        "{\"k\":1,\"rows\":[{\"country\":null,\"activations\":3,\"reactivations\":1},"
-        "{\"country\":\"FR\",\"activations\":12,\"reactivations\":1}],"
-        "\"total\":{\"activations\":15,\"reactivations\":2}}"));
-    assert_false(compare(&f, FLEET_BY_COUNTRY,
-        "{\"k\":2,\"rows\":[{\"country\":\"FR\",\"activations\":15,\"reactivations\":2}],"
-        "\"total\":{\"activations\":15,\"reactivations\":2}}"));
+    assert_true(
+        compare(&f, FLEET_BY_COUNTRY,
+                "{\"k\":1,\"rows\":[{\"country\":null,\"activations\":3,\"reactivations\":1},"
+                "{\"country\":\"FR\",\"activations\":12,\"reactivations\":1}],"
+                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
+    assert_false(
+        compare(&f, FLEET_BY_COUNTRY,
+                "{\"k\":2,\"rows\":[{\"country\":\"FR\",\"activations\":15,\"reactivations\":2}],"
+                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
 
     /* Not the expected document at all. */
     char msg[256];
     bool equal = true;
     FILE *devnull = fopen("/dev/null", "w");
-    assert_int_equal(fleet_compare(&f, FLEET_BY_MODEL, "<html>", devnull, &equal, msg,
-                                   sizeof msg), STS_ECORRUPT);
+    assert_int_equal(fleet_compare(&f, FLEET_BY_MODEL, "<html>", devnull, &equal, msg, sizeof msg),
+                     STS_ECORRUPT);
     assert_false(equal);
     fclose(devnull);
     fleet_cleanup(&f);

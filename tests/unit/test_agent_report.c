@@ -50,7 +50,8 @@ static void activation_with_country(void **state)
     snprintf(expect, sizeof expect,
              "{\"v\":1,\"type\":\"activation\",\"report_id\":\"%s\",\"imei\":\"352099001761481\","
              "\"brand\":\"acme-eu\",\"model\":\"K400\",\"sw\":\"K400-V12\",\"country\":\"FR\","
-             "\"day\":\"2026-11-20\"}", r.report_id);
+             "\"day\":\"2026-11-20\"}",
+             r.report_id);
     assert_string_equal(json, expect);
     free(json);
 
@@ -74,8 +75,9 @@ static void lifetime_ping(void **state)
     struct sts_report r, r2;
     struct sts_field_error warn, err;
     char *json = NULL;
-    assert_int_equal(agent_report_lifetime(&good, true, month("2026-01"), month("2026-11"),
-                                           false, &r, &warn, &err), STS_OK);
+    assert_int_equal(agent_report_lifetime(&good, true, month("2026-01"), month("2026-11"), false,
+                                           &r, &warn, &err),
+                     STS_OK);
     assert_string_equal(warn.field, "");
     assert_int_equal(r.type, STS_REPORT_LIFETIME);
     assert_string_equal(r.imei, "");
@@ -84,30 +86,35 @@ static void lifetime_ping(void **state)
     snprintf(expect, sizeof expect,
              "{\"v\":1,\"type\":\"lifetime\",\"report_id\":\"%s\",\"brand\":\"acme-eu\","
              "\"model\":\"K400\",\"sw\":\"K400-V12\",\"cohort\":\"2026-01\","
-             "\"period\":\"2026-11\",\"first\":false,\"country\":\"FR\"}", r.report_id);
+             "\"period\":\"2026-11\",\"first\":false,\"country\":\"FR\"}",
+             r.report_id);
     assert_string_equal(json, expect);
     assert_null(strstr(json, "352099001761481"));
     free(json);
 
-    assert_int_equal(agent_report_lifetime(&good, false, month("2026-01"), month("2026-01"),
-                                           true, &r2, &warn, &err), STS_OK);
+    assert_int_equal(agent_report_lifetime(&good, false, month("2026-01"), month("2026-01"), true,
+                                           &r2, &warn, &err),
+                     STS_OK);
     assert_string_not_equal(r.report_id, r2.report_id);
     assert_string_equal(r2.country, "");
     assert_true(r2.first);
 
     /* A period before the cohort is refused, naming the cohort. */
-    assert_int_equal(agent_report_lifetime(&good, false, month("2026-05"), month("2026-04"),
-                                           false, &r, &warn, &err), STS_EINVAL);
+    assert_int_equal(agent_report_lifetime(&good, false, month("2026-05"), month("2026-04"), false,
+                                           &r, &warn, &err),
+                     STS_EINVAL);
     assert_string_equal(err.field, "cohort");
 
     /* The imei plays no part: an invalid one does not stop a ping. */
     struct agent_facts f = good;
     snprintf(f.imei, sizeof f.imei, "not an imei");
-    assert_int_equal(agent_report_lifetime(&f, false, month("2026-01"), month("2026-02"),
-                                           false, &r, &warn, &err), STS_OK);
+    assert_int_equal(agent_report_lifetime(&f, false, month("2026-01"), month("2026-02"), false, &r,
+                                           &warn, &err),
+                     STS_OK);
     snprintf(f.sw, sizeof f.sw, "bad;sw");
-    assert_int_equal(agent_report_lifetime(&f, false, month("2026-01"), month("2026-02"),
-                                           false, &r, &warn, &err), STS_EINVAL);
+    assert_int_equal(agent_report_lifetime(&f, false, month("2026-01"), month("2026-02"), false, &r,
+                                           &warn, &err),
+                     STS_EINVAL);
     assert_string_equal(err.field, "sw");
 }
 
@@ -144,8 +151,7 @@ static void invalid_country_is_left_out(void **state)
     struct sts_report r;
     struct sts_field_error warn, err;
     f.country[0] = '\0';
-    assert_int_equal(agent_report_activation(&f, true, day("2026-11-20"), &r, &warn, &err),
-                     STS_OK);
+    assert_int_equal(agent_report_activation(&f, true, day("2026-11-20"), &r, &warn, &err), STS_OK);
     assert_string_equal(warn.field, "country");
 }
 
@@ -154,7 +160,7 @@ static void invalid_required_fact_stops(void **state)
     static const struct {
         const char *imei, *brand, *model, *sw, *field;
     } cases[] = {
-        {"352099001761482", "acme-eu", "K400", "K400-V12", "imei"},   /* Luhn */
+        {"352099001761482", "acme-eu", "K400", "K400-V12", "imei"}, /* Luhn */
         {"35209900176148", "acme-eu", "K400", "K400-V12", "imei"},
         {"3520990017614810", "acme-eu", "K400", "K400-V12", "imei"},
         {"352099001761481", "", "K400", "K400-V12", "brand"},
@@ -201,8 +207,8 @@ static void strip_country_keeps_the_rest(void **state)
 static void config_of(struct agent_config *cfg, const char *extra)
 {
     char text[1024], msg[256];
-    snprintf(text, sizeof text,
-             "state_dir = /nonexistent\ncollector = http://127.0.0.1:1\n%s", extra);
+    snprintf(text, sizeof text, "state_dir = /nonexistent\ncollector = http://127.0.0.1:1\n%s",
+             extra);
     agent_config_init(cfg);
     if (agent_config_parse(text, "t.conf", cfg, msg, sizeof msg) != STS_OK)
         fail_msg("config: %s", msg);
@@ -276,16 +282,16 @@ static void prepare_once_and_record(void **state)
 
     /* 429 with Retry-After 30 s: at least that. */
     char busy[] = "{\"error\":\"busy\"}";
-    ans = (struct agent_answer){.status = 429, .body = busy, .body_len = strlen(busy),
-                                .retry_after_ms = 30000};
+    ans = (struct agent_answer){
+        .status = 429, .body = busy, .body_len = strlen(busy), .retry_after_ms = 30000};
     assert_int_equal(agent_record_attempt(&cfg, &st, 20000, &ans, 0), AGENT_RETRY);
     assert_int_equal(st.act.next_attempt_ms, 50000);
     assert_int_equal(st.act.answer_status, 429);
 
     /* 200 duplicate: sent; the report_id never changed. */
     char dup[] = "{\"status\":\"duplicate\"}";
-    ans = (struct agent_answer){.status = 200, .body = dup, .body_len = strlen(dup),
-                                .retry_after_ms = -1};
+    ans = (struct agent_answer){
+        .status = 200, .body = dup, .body_len = strlen(dup), .retry_after_ms = -1};
     assert_int_equal(agent_record_attempt(&cfg, &st, 60000, &ans, 0), AGENT_DONE);
     assert_int_equal(st.act.status, AGENT_SENT);
     assert_int_equal(st.act.sent_ms, 60000);
@@ -310,9 +316,10 @@ static void rejection_is_final_and_explained(void **state)
     agent_state_init(&st);
     assert_int_equal(agent_prepare_activation(&cfg, &st, 0, day("2026-11-20"), msg, sizeof msg),
                      STS_OK);
-    char body[] = "{\"error\":\"invalid\",\"field\":\"imei\",\"detail\":\"check digit does not match\"}";
-    struct agent_answer ans = {.status = 400, .body = body, .body_len = strlen(body),
-                               .retry_after_ms = -1};
+    char body[] =
+        "{\"error\":\"invalid\",\"field\":\"imei\",\"detail\":\"check digit does not match\"}";
+    struct agent_answer ans = {
+        .status = 400, .body = body, .body_len = strlen(body), .retry_after_ms = -1};
     assert_int_equal(agent_record_attempt(&cfg, &st, 1000, &ans, 0), AGENT_REJECT);
     assert_int_equal(st.act.status, AGENT_REJECTED);
     assert_string_equal(st.act.last_error,

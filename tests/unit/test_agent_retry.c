@@ -25,8 +25,8 @@ static void classify_retry(void **state)
 static void classify_reject(void **state)
 {
     /* Never loop on a permanent error, nor on an answer we do not understand. */
-    static const long permanent[] = {400, 401, 403, 404, 405, 409, 410, 413, 415, 422,
-                                     100, 201, 204, 301, 302, 600, -1};
+    static const long permanent[] = {400, 401, 403, 404, 405, 409, 410, 413, 415,
+                                     422, 100, 201, 204, 301, 302, 600, -1};
     for (size_t i = 0; i < sizeof permanent / sizeof permanent[0]; i++)
         assert_int_equal(agent_retry_classify(permanent[i]), AGENT_REJECT);
     assert_string_equal(agent_verdict_name(AGENT_REJECT), "reject");
@@ -85,7 +85,7 @@ static void retry_after_is_a_lower_bound(void **state)
 static void retry_after_parse(void **state)
 {
     int64_t d = -1;
-    const int64_t now = 784111777LL * 1000;   /* Sun, 06 Nov 1994 08:49:37 GMT */
+    const int64_t now = 784111777LL * 1000; /* Sun, 06 Nov 1994 08:49:37 GMT */
     assert_true(agent_retry_after_parse("120", now, &d));
     assert_int_equal(d, 120000);
     assert_true(agent_retry_after_parse("  0 \r\n", now, &d));
@@ -116,12 +116,9 @@ static void retry_after_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(classify_done),
-        cmocka_unit_test(classify_retry),
-        cmocka_unit_test(classify_reject),
-        cmocka_unit_test(ceiling_doubles_then_caps),
-        cmocka_unit_test(full_jitter_bounds),
-        cmocka_unit_test(retry_after_is_a_lower_bound),
+        cmocka_unit_test(classify_done),      cmocka_unit_test(classify_retry),
+        cmocka_unit_test(classify_reject),    cmocka_unit_test(ceiling_doubles_then_caps),
+        cmocka_unit_test(full_jitter_bounds), cmocka_unit_test(retry_after_is_a_lower_bound),
         cmocka_unit_test(retry_after_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,10 @@
 #include "state.h"
 
 #define ID "0123456789abcdef0123456789abcdef"
-#define PAYLOAD "{\"v\":1,\"type\":\"activation\",\"report_id\":\"" ID "\",\"imei\":\"352099001761481\",\"brand\":\"acme-eu\",\"model\":\"K400\",\"sw\":\"K400-V12\",\"country\":\"FR\",\"day\":\"2026-11-20\"}"
+#define PAYLOAD                                                                                    \
+    "{\"v\":1,\"type\":\"activation\",\"report_id\":\"" ID                                         \
+    "\",\"imei\":\"352099001761481\",\"brand\":\"acme-eu\",\"model\":\"K400\",\"sw\":\"K400-"      \
+    "V12\",\"country\":\"FR\",\"day\":\"2026-11-20\"}"
 
 static char dir[64];
 
@@ -221,7 +224,7 @@ static void truncated_file_is_recovered(void **state)
     assert_non_null(strstr(msg, "was corrupt"));
     assert_non_null(strstr(msg, "keeping report_id " ID));
     assert_false(back.act.present);
-    assert_string_equal(back.act.report_id, ID);   /* salvaged for the rebuild */
+    assert_string_equal(back.act.report_id, ID); /* salvaged for the rebuild */
     assert_int_equal(back.consent_country, AGENT_CONSENT_OFF);
     /* The damaged file is kept aside, and the way is clear for a fresh one. */
     char *aside = find_file(AGENT_STATE_FILE ".corrupt-");

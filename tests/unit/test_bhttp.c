@@ -188,9 +188,8 @@ static void test_rfc9292_response(void **state)
     assert_int_equal(out_len, len);
     assert_memory_equal(out, msg, len);
     /* Nothing to truncate: trailers are present. */
-    assert_int_equal(sts_bhttp_response_encode(&res, STS_BHTTP_TRUNCATE, out, sizeof(out),
-                                               &out_len),
-                     STS_OK);
+    assert_int_equal(
+        sts_bhttp_response_encode(&res, STS_BHTTP_TRUNCATE, out, sizeof(out), &out_len), STS_OK);
     assert_int_equal(out_len, len);
     sts_bhttp_response_cleanup(&res);
     /* Cutting into the trailer section is invalid. */
@@ -229,8 +228,7 @@ static void test_rfc9458_inner_messages(void **state)
     assert_bytes(req.path, "/");
     assert_int_equal(req.headers.n, 0);
     assert_int_equal(req.content.len, 0);
-    assert_int_equal(sts_bhttp_request_encode(&req, STS_BHTTP_TRUNCATE, out, sizeof(out),
-                                              &out_len),
+    assert_int_equal(sts_bhttp_request_encode(&req, STS_BHTTP_TRUNCATE, out, sizeof(out), &out_len),
                      STS_OK);
     assert_int_equal(out_len, len);
     assert_memory_equal(out, msg, len);
@@ -242,9 +240,8 @@ static void test_rfc9458_inner_messages(void **state)
     len = load_hex(RFC9458, "response", msg, sizeof(msg));
     assert_int_equal(sts_bhttp_response_decode(&res, msg, len, NULL), STS_OK);
     assert_int_equal(res.status, 200);
-    assert_int_equal(sts_bhttp_response_encode(&res, STS_BHTTP_TRUNCATE, out, sizeof(out),
-                                               &out_len),
-                     STS_OK);
+    assert_int_equal(
+        sts_bhttp_response_encode(&res, STS_BHTTP_TRUNCATE, out, sizeof(out), &out_len), STS_OK);
     assert_int_equal(out_len, 3);
     assert_memory_equal(out, msg, 3);
     sts_bhttp_response_cleanup(&res);
@@ -276,8 +273,7 @@ static void test_varint(void **state)
         assert_int_equal(sts_bhttp_varint_decode(ex[i].enc, ex[i].len, &v, &used), STS_OK);
         assert_int_equal(v, ex[i].v);
         assert_int_equal(used, ex[i].len);
-        assert_int_equal(sts_bhttp_varint_decode(ex[i].enc, ex[i].len - 1, &v, &used),
-                         STS_EINVAL);
+        assert_int_equal(sts_bhttp_varint_decode(ex[i].enc, ex[i].len - 1, &v, &used), STS_EINVAL);
         if (ex[i].minimal) {
             assert_int_equal(sts_bhttp_varint_encode(ex[i].v, buf, sizeof(buf), &used), STS_OK);
             assert_int_equal(used, ex[i].len);
@@ -335,8 +331,7 @@ static void test_invalid_requests(void **state)
                      STS_EINVAL);
     assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 4, 1, 'a', 1, '\n')),
                      STS_EINVAL);
-    assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 4, 1, 'a', 1, 0)),
-                     STS_EINVAL);
+    assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 4, 1, 'a', 1, 0)), STS_EINVAL);
     assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 5, 1, 'a', 2, ' ', 'b')),
                      STS_EINVAL);
     assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 5, 1, 'a', 2, 'b', '\t')),
@@ -358,8 +353,8 @@ static void test_invalid_requests(void **state)
     assert_int_equal(dec_req(REQ(4, 3, 'G', 'E', 'T', 0, 0, 1, '/')), STS_EINVAL);
     assert_int_equal(dec_req(REQ(0x40)), STS_EINVAL);
     /* Content length far beyond the input and the cap. */
-    assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 0, 0xbf, 0xff, 0xff, 0xff,
-                                 0xff, 0xff, 0xff, 0xff, 'x')),
+    assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 0, 0xbf, 0xff, 0xff, 0xff, 0xff,
+                                 0xff, 0xff, 0xff, 'x')),
                      STS_ETOOBIG);
     /* Content length a bit beyond the input (truncated content). */
     assert_int_equal(dec_req(REQ(0, 3, 'G', 'E', 'T', 0, 0, 1, '/', 0, 5, 'a', 'b')), STS_EINVAL);
@@ -372,9 +367,8 @@ static void test_responses_and_limits(void **state)
     struct sts_bhttp_limits lim = sts_bhttp_default_limits;
     struct sts_bhttp_response res;
     /* 103 with "link: </a>;x", then 200 with content "ok". */
-    static const uint8_t info[] = {0x01, 0x40, 0x67, 0x0c, 0x04, 'l', 'i', 'n', 'k', 0x06,
-                                   '<', '/', 'a', '>', ';', 'x', 0x40, 0xc8, 0x00, 0x02,
-                                   'o', 'k'};
+    static const uint8_t info[] = {0x01, 0x40, 0x67, 0x0c, 0x04, 'l',  'i',  'n',  'k',  0x06, '<',
+                                   '/',  'a',  '>',  ';',  'x',  0x40, 0xc8, 0x00, 0x02, 'o',  'k'};
 
     (void)state;
     assert_int_equal(sts_bhttp_response_decode(&res, info, sizeof(info), NULL), STS_OK);

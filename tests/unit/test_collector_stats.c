@@ -30,7 +30,7 @@
 #include "store.h"
 #include "sts/date.h"
 
-#define DAY 20777 /* 2026-11-20 */
+#define DAY      20777 /* 2026-11-20 */
 #define MAX_RECS 1200
 
 static const char *const models[] = {"K400", "K500", "K600", "K700"};
@@ -191,8 +191,7 @@ static bool by_has(const char *by, const char *dim)
 
 /* The key of a cell: period label, then the values of the asked dimensions
  * in the order brand, model, sw, country (separated by '|'). */
-static void truth_key(const struct query_spec *q, const struct truth_rec *t, char *out,
-                      size_t cap)
+static void truth_key(const struct query_spec *q, const struct truth_rec *t, char *out, size_t cap)
 {
     char l[16];
     label(q->period, t->day, l);
@@ -227,8 +226,8 @@ static void row_key(const struct query_spec *q, json_t *row, char *out, size_t c
         assert_true(json_is_string(p));
     else
         assert_null(p);
-    snprintf(out, cap, "%s|%s|%s|%s|%s", p ? json_string_value(p) : "", vals[0], vals[1],
-             vals[2], vals[3]);
+    snprintf(out, cap, "%s|%s|%s|%s|%s", p ? json_string_value(p) : "", vals[0], vals[1], vals[2],
+             vals[3]);
 }
 
 struct cell {
@@ -284,13 +283,14 @@ static void check_query(struct fixture *f, const struct query_spec *q)
     size_t hidden[2] = {0, 0};
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         struct cell key;
         row_key(q, row, key.key, sizeof key.key);
         struct cell *c = bsearch(&key, cells, ncells, sizeof cells[0], cmp_cell);
         if (!c)
-            fail_msg("row %s is not a cell of the truth (query by=%s period=%s)", key.key,
-                     q->by, q->period ? q->period : "-");
+            fail_msg("row %s is not a cell of the truth (query by=%s period=%s)", key.key, q->by,
+                     q->period ? q->period : "-");
         assert_false(c->seen);
         c->seen = true;
         bool any_hidden = false;
@@ -309,8 +309,8 @@ static void check_query(struct fixture *f, const struct query_spec *q)
             int64_t n = json_integer_value(v);
             assert_int_equal(n, c->n[col]);
             if (n != 0 && n < q->k)
-                fail_msg("published %s %lld under k=%ld in cell %s", cols[col], (long long)n,
-                         q->k, c->key);
+                fail_msg("published %s %lld under k=%ld in cell %s", cols[col], (long long)n, q->k,
+                         c->key);
             published[col] += n;
         }
         assert_int_equal(json_is_true(json_object_get(row, "suppressed")), any_hidden);
@@ -341,8 +341,8 @@ static void check_query(struct fixture *f, const struct query_spec *q)
     free(text);
 }
 
-static const char *const bys[] = {"", "model", "country", "model,country", "country,model",
-                                  "brand,model,sw,country", "sw"};
+static const char *const bys[] = {
+    "", "model", "country", "model,country", "country,model", "brand,model,sw,country", "sw"};
 static const char *const periods[] = {NULL, "day", "week", "month"};
 static const long ks[] = {2, 5, 10, 20};
 
@@ -372,8 +372,8 @@ static void random_tables(void **state)
         for (unsigned g = 0; g < ngroups && f->nrecs < MAX_RECS - 80; g++) {
             unsigned n = 1 + skewed(35);
             unsigned re = below(4) == 0 ? below(n + 1) : 0;
-            add_devices(f, DAY - (int32_t)below(ndays), brands[below(2)],
-                        models[skewed(nmodels)], countries[skewed(ncountries)], n, re);
+            add_devices(f, DAY - (int32_t)below(ndays), brands[below(2)], models[skewed(nmodels)],
+                        countries[skewed(ncountries)], n, re);
         }
         check_all_queries(f);
     }
@@ -407,8 +407,8 @@ static void edge_tables(void **state)
 {
     struct fixture *f = *state;
     static const unsigned sets[][5] = {
-        {3, 0, 0, 0, 0}, {9, 0, 0, 0, 0}, {10, 0, 0, 0, 0}, {10, 1, 0, 0, 0},
-        {4, 4, 2, 0, 0}, {3, 3, 3, 3, 0}, {1, 100, 0, 0, 0}, {9, 9, 50, 0, 0},
+        {3, 0, 0, 0, 0}, {9, 0, 0, 0, 0}, {10, 0, 0, 0, 0},   {10, 1, 0, 0, 0},
+        {4, 4, 2, 0, 0}, {3, 3, 3, 3, 0}, {1, 100, 0, 0, 0},  {9, 9, 50, 0, 0},
         {1, 1, 1, 1, 1}, {0, 0, 0, 0, 0}, {10, 10, 10, 9, 0}, {2, 30, 30, 30, 30},
     };
     for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
@@ -416,8 +416,8 @@ static void edge_tables(void **state)
         open_fresh(f);
         for (unsigned c = 0; c < 5; c++)
             if (sets[s][c])
-                add_devices(f, DAY - (int32_t)c, "acme-eu", models[c % 4], countries[c],
-                            sets[s][c], sets[s][c] / 3);
+                add_devices(f, DAY - (int32_t)c, "acme-eu", models[c % 4], countries[c], sets[s][c],
+                            sets[s][c] / 3);
         check_all_queries(f);
     }
 }

@@ -203,10 +203,9 @@ static void lifetime_counters_and_dedup(void **state)
     struct fixture *f = *state;
     int32_t jan = 2026 * 12, nov = 2026 * 12 + 10;
     struct store_record r[4] = {
-        ping(1, jan, nov, false),
-        ping(1, jan, nov, false), /* retried in the same batch */
-        ping(2, jan, nov, false), /* another device of the same cell */
-        ping(3, jan, nov, true),  /* first ping since consent: its own cell */
+        ping(1, jan, nov, false), ping(1, jan, nov, false), /* retried in the same batch */
+        ping(2, jan, nov, false),                           /* another device of the same cell */
+        ping(3, jan, nov, true), /* first ping since consent: its own cell */
     };
     assert_int_equal(write_batch(f->store, r, 4), STS_OK);
     assert_int_equal(r[0].outcome, STORE_NEW);
@@ -286,7 +285,8 @@ static void export_erase_audit(void **state)
 {
     struct fixture *f = *state;
     struct store_record r[4] = {act(1, 1, DAY, "K400", "FR"), act(1, 2, DAY + 1, "K400", "FR"),
-                                act(2, 3, DAY, "K500", "DE"), ping(9, 2026 * 12, 2026 * 12 + 10, false)};
+                                act(2, 3, DAY, "K500", "DE"),
+                                ping(9, 2026 * 12, 2026 * 12 + 10, false)};
     assert_int_equal(write_batch(f->store, r, 4), STS_OK);
     struct store_audit au;
     assert_int_equal(store_audit(f->store, &au), STS_OK);
@@ -349,8 +349,7 @@ static void open_errors(void **state)
     why[0] = '\0';
     assert_int_equal(store_open("mysql://host/db", 0, &s, why, sizeof why), STS_EINVAL);
     assert_non_null(strstr(why, "unknown database URI scheme"));
-    assert_int_equal(store_open("postgresql://host/db", 0, &s, why, sizeof why),
-                     STS_EUNSUPPORTED);
+    assert_int_equal(store_open("postgresql://host/db", 0, &s, why, sizeof why), STS_EUNSUPPORTED);
 
     /* A file that is not a database. */
     snprintf(p, sizeof p, "%s/not-a-db", f->dir);

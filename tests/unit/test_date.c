@@ -96,10 +96,12 @@ static void test_day_parse(void **state)
     static const char *const ok[] = {"2024-02-29", "2000-02-29", "2026-12-31", "1999-12-31",
                                      "1000-01-01", "9999-12-31", "2026-01-01"};
     static const char *const bad[] = {
-        "2023-02-29", "1900-02-29", "2100-02-29", "2026-13-01", "2026-00-10", "2026-01-00",
-        "2026-04-31", "2026-01-32", "2026-1-1",   "2026-01-1",  "26-01-01",   "0999-12-31",
-        "2026/01/01", "2026-01-01 ", " 2026-01-01", "2026-01-01T00:00:00", "+026-01-01",
-        "2026--1-01", "2026-0a-01", "",           "2026-01",    "20260101",
+        "2023-02-29", "1900-02-29",  "2100-02-29",  "2026-13-01",
+        "2026-00-10", "2026-01-00",  "2026-04-31",  "2026-01-32",
+        "2026-1-1",   "2026-01-1",   "26-01-01",    "0999-12-31",
+        "2026/01/01", "2026-01-01 ", " 2026-01-01", "2026-01-01T00:00:00",
+        "+026-01-01", "2026--1-01",  "2026-0a-01",  "",
+        "2026-01",    "20260101",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         expect_day(ok[i], STS_OK);
@@ -127,8 +129,8 @@ static void test_month(void **state)
     sts_month_format(24000 - 1, buf);
     assert_string_equal(buf, "1999-12");
 
-    static const char *const bad[] = {"2026-13", "2026-00", "2026-1", "2026-011", "0999-01",
-                                      "2026/01", "",        "2026-01-01", "202a-01", " 2026-1"};
+    static const char *const bad[] = {"2026-13", "2026-00", "2026-1",     "2026-011", "0999-01",
+                                      "2026/01", "",        "2026-01-01", "202a-01",  " 2026-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (sts_month_parse(bad[i], &m) != STS_EINVAL)
             fail_msg("sts_month_parse(\"%s\") accepted", bad[i]);
@@ -227,12 +229,9 @@ static void test_today_override(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_values),
-        cmocka_unit_test(test_round_trip_1900_2100),
-        cmocka_unit_test(test_round_trip_wide),
-        cmocka_unit_test(test_day_parse),
-        cmocka_unit_test(test_month),
-        cmocka_unit_test(test_iso_week),
+        cmocka_unit_test(test_known_values),    cmocka_unit_test(test_round_trip_1900_2100),
+        cmocka_unit_test(test_round_trip_wide), cmocka_unit_test(test_day_parse),
+        cmocka_unit_test(test_month),           cmocka_unit_test(test_iso_week),
         cmocka_unit_test(test_today_override),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

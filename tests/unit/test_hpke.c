@@ -15,7 +15,7 @@
 /* ---- Vector files: "name: hex" lines, hex may continue on the next lines --- */
 
 #define MAX_ENTRIES 128
-#define MAX_HEX 512
+#define MAX_HEX     512
 
 struct entry {
     char name[32];
@@ -196,8 +196,7 @@ static void run_kat(const char *file, uint16_t aead_id, struct kat_counts *count
         for (; next < seq; next++) {
             static const uint8_t dummy[3] = {1, 2, 3};
 
-            assert_int_equal(sts_hpke_seal(s, NULL, 0, dummy, 3, ct, sizeof(ct), &ct_len),
-                             STS_OK);
+            assert_int_equal(sts_hpke_seal(s, NULL, 0, dummy, 3, ct, sizeof(ct), &ct_len), STS_OK);
             assert_int_equal(sts_hpke_open(r, NULL, 0, ct, ct_len, out, sizeof(out), &out_len),
                              STS_OK);
             assert_int_equal(out_len, 3);
@@ -258,17 +257,16 @@ static void test_rfc9180_a2_1_chacha20poly1305(void **state)
     struct kat_counts c = {0, 0};
 
     (void)state;
-    run_kat("rfc9180_a2_1_x25519_sha256_chacha20poly1305_base.txt",
-            STS_HPKE_AEAD_CHACHA20_POLY1305, &c);
+    run_kat("rfc9180_a2_1_x25519_sha256_chacha20poly1305_base.txt", STS_HPKE_AEAD_CHACHA20_POLY1305,
+            &c);
     assert_int_equal(c.encryptions, 6);
     assert_int_equal(c.exports, 3);
 }
 
 /* ---- Round trips and failures ---------------------------------------------- */
 
-static const struct sts_hpke_suite aes_suite = {STS_HPKE_KEM_X25519_SHA256,
-                                                STS_HPKE_KDF_HKDF_SHA256,
-                                                STS_HPKE_AEAD_AES_128_GCM};
+static const struct sts_hpke_suite aes_suite = {
+    STS_HPKE_KEM_X25519_SHA256, STS_HPKE_KDF_HKDF_SHA256, STS_HPKE_AEAD_AES_128_GCM};
 
 struct pair {
     struct sts_hpke_key *rk;
@@ -306,26 +304,26 @@ static void test_roundtrip_and_tamper(void **state)
 
     (void)state;
     pair_setup(&p, &aes_suite);
-    assert_int_equal(sts_hpke_seal(p.s, (const uint8_t *)"a", 1, msg, sizeof(msg), ct,
-                                   sizeof(ct), &ct_len),
-                     STS_OK);
+    assert_int_equal(
+        sts_hpke_seal(p.s, (const uint8_t *)"a", 1, msg, sizeof(msg), ct, sizeof(ct), &ct_len),
+        STS_OK);
     assert_int_equal(ct_len, sizeof(msg) + STS_HPKE_NT);
 
     /* A flipped bit anywhere (body or tag) fails and does not advance seq. */
     ct[3] ^= 0x01;
-    assert_int_equal(sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt),
-                                   &pt_len),
-                     STS_ECRYPTO);
+    assert_int_equal(
+        sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt), &pt_len),
+        STS_ECRYPTO);
     ct[3] ^= 0x01;
     ct[ct_len - 1] ^= 0x80;
-    assert_int_equal(sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt),
-                                   &pt_len),
-                     STS_ECRYPTO);
+    assert_int_equal(
+        sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt), &pt_len),
+        STS_ECRYPTO);
     ct[ct_len - 1] ^= 0x80;
     /* Wrong associated data. */
-    assert_int_equal(sts_hpke_open(p.r, (const uint8_t *)"b", 1, ct, ct_len, pt, sizeof(pt),
-                                   &pt_len),
-                     STS_ECRYPTO);
+    assert_int_equal(
+        sts_hpke_open(p.r, (const uint8_t *)"b", 1, ct, ct_len, pt, sizeof(pt), &pt_len),
+        STS_ECRYPTO);
     /* Shorter than a tag: malformed, not a crypto failure. */
     assert_int_equal(sts_hpke_open(p.r, NULL, 0, ct, STS_HPKE_NT - 1, pt, sizeof(pt), &pt_len),
                      STS_EINVAL);
@@ -334,19 +332,17 @@ static void test_roundtrip_and_tamper(void **state)
                      STS_ETOOBIG);
     assert_int_equal(pt_len, sizeof(msg));
     /* The untouched message still opens at sequence number 0. */
-    assert_int_equal(sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt),
-                                   &pt_len),
-                     STS_OK);
+    assert_int_equal(
+        sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt), &pt_len), STS_OK);
     assert_int_equal(pt_len, sizeof(msg));
     assert_memory_equal(pt, msg, sizeof(msg));
     /* Replaying it fails: the receiver is now at sequence number 1. */
-    assert_int_equal(sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt),
-                                   &pt_len),
-                     STS_ECRYPTO);
+    assert_int_equal(
+        sts_hpke_open(p.r, (const uint8_t *)"a", 1, ct, ct_len, pt, sizeof(pt), &pt_len),
+        STS_ECRYPTO);
     /* In-place seal then open. */
     memcpy(ct, msg, sizeof(msg));
-    assert_int_equal(sts_hpke_seal(p.s, NULL, 0, ct, sizeof(msg), ct, sizeof(ct), &ct_len),
-                     STS_OK);
+    assert_int_equal(sts_hpke_seal(p.s, NULL, 0, ct, sizeof(msg), ct, sizeof(ct), &ct_len), STS_OK);
     assert_int_equal(sts_hpke_open(p.r, NULL, 0, ct, ct_len, ct, sizeof(ct), &pt_len), STS_OK);
     assert_memory_equal(ct, msg, sizeof(msg));
     pair_free(&p);
@@ -371,21 +367,18 @@ static void test_roles_and_wrong_key(void **state)
     /* A receiver with another private key gets another context. */
     assert_int_equal(sts_hpke_key_generate(&other), STS_OK);
     assert_int_equal(sts_hpke_ctx_new(&r2, &aes_suite), STS_OK);
-    assert_int_equal(sts_hpke_setup_base_r(r2, p.enc, other, (const uint8_t *)"test info",
-                                           sizeof("test info")),
-                     STS_OK);
+    assert_int_equal(
+        sts_hpke_setup_base_r(r2, p.enc, other, (const uint8_t *)"test info", sizeof("test info")),
+        STS_OK);
     assert_int_equal(sts_hpke_seal(p.s, NULL, 0, (const uint8_t *)"x", 1, ct, sizeof(ct), &ct_len),
                      STS_OK);
-    assert_int_equal(sts_hpke_open(r2, NULL, 0, ct, ct_len, pt, sizeof(pt), &pt_len),
-                     STS_ECRYPTO);
+    assert_int_equal(sts_hpke_open(r2, NULL, 0, ct, ct_len, pt, sizeof(pt), &pt_len), STS_ECRYPTO);
     /* Different info: different context too. */
     sts_hpke_ctx_free(r2);
     r2 = NULL;
     assert_int_equal(sts_hpke_ctx_new(&r2, &aes_suite), STS_OK);
-    assert_int_equal(sts_hpke_setup_base_r(r2, p.enc, p.rk, (const uint8_t *)"other", 5),
-                     STS_OK);
-    assert_int_equal(sts_hpke_open(r2, NULL, 0, ct, ct_len, pt, sizeof(pt), &pt_len),
-                     STS_ECRYPTO);
+    assert_int_equal(sts_hpke_setup_base_r(r2, p.enc, p.rk, (const uint8_t *)"other", 5), STS_OK);
+    assert_int_equal(sts_hpke_open(r2, NULL, 0, ct, ct_len, pt, sizeof(pt), &pt_len), STS_ECRYPTO);
     sts_hpke_ctx_free(r2);
     sts_hpke_key_free(other);
     pair_free(&p);

@@ -101,10 +101,8 @@ static void test_luhn_properties(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_bad_check_digit),
-        cmocka_unit_test(test_bad_length),
-        cmocka_unit_test(test_bad_characters),
+        cmocka_unit_test(test_valid),           cmocka_unit_test(test_bad_check_digit),
+        cmocka_unit_test(test_bad_length),      cmocka_unit_test(test_bad_characters),
         cmocka_unit_test(test_luhn_properties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,8 +37,9 @@ static void listen_addresses(void **state)
     assert_int_equal(sts_net_parse_listen("127.9.9.9:1", &ss, &len, why, sizeof why), STS_OK);
     assert_true(sts_net_is_loopback((struct sockaddr *)&ss));
 
-    static const char *const bad[] = {"8080", ":8080", "127.0.0.1:", "127.0.0.1:65536",
-                                      "127.0.0.1:-1", "127.0.0.1:80x", "[::1:80", ""};
+    static const char *const bad[] = {
+        "8080",         ":8080",         "127.0.0.1:", "127.0.0.1:65536",
+        "127.0.0.1:-1", "127.0.0.1:80x", "[::1:80",    ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why[0] = '\0';
         assert_int_equal(sts_net_parse_listen(bad[i], &ss, &len, why, sizeof why), STS_EINVAL);
@@ -61,13 +62,21 @@ static void url_rule(void **state)
 {
     static const char *const ok[] = {
         "https://stats.example.com/", "https://10.0.0.1:8443", "http://127.0.0.1:8080",
-        "http://127.200.1.1/", "http://localhost:9", "HTTP://LOCALHOST/", "http://[::1]:8080/x",
-        "http://[::1]",
+        "http://127.200.1.1/",        "http://localhost:9",    "HTTP://LOCALHOST/",
+        "http://[::1]:8080/x",        "http://[::1]",
     };
     static const char *const refused[] = {
-        "http://stats.example.com/", "http://10.0.0.1:8080", "http://127.0.0.1@evil.example/",
-        "http://127.0.0.1.evil.example/", "http://[::2]:80/", "http://[::1]x/", "ftp://127.0.0.1/",
-        "https://", "http://", "127.0.0.1:8080", "",
+        "http://stats.example.com/",
+        "http://10.0.0.1:8080",
+        "http://127.0.0.1@evil.example/",
+        "http://127.0.0.1.evil.example/",
+        "http://[::2]:80/",
+        "http://[::1]x/",
+        "ftp://127.0.0.1/",
+        "https://",
+        "http://",
+        "127.0.0.1:8080",
+        "",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         if (!sts_net_url_allowed(ok[i]))

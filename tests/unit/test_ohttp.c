@@ -26,8 +26,7 @@ static size_t load_hex(const char *name, uint8_t *out, size_t cap)
     FILE *f;
 
     assert_non_null(dir);
-    assert_true(snprintf(path, sizeof(path), "%s/rfc9458_appendix_a.txt", dir) <
-                (int)sizeof(path));
+    assert_true(snprintf(path, sizeof(path), "%s/rfc9458_appendix_a.txt", dir) < (int)sizeof(path));
     assert_true(snprintf(want, sizeof(want), "%s:", name) < (int)sizeof(want));
     f = fopen(path, "r");
     assert_non_null(f);
@@ -164,26 +163,26 @@ static void test_rfc9458_request_and_response(void **state)
 
     /* Client: the Encapsulated Request, byte for byte. */
     assert_int_equal(sts_ohttp_client_new(&client, &cfg, &aes), STS_OK);
-    assert_int_equal(sts_ohttp_client_encap(client, x.request, x.request_len, eph, out,
-                                            sizeof(out), &len),
-                     STS_OK);
+    assert_int_equal(
+        sts_ohttp_client_encap(client, x.request, x.request_len, eph, out, sizeof(out), &len),
+        STS_OK);
     assert_int_equal(len, x.enc_request_len);
     assert_memory_equal(out, x.enc_request, len);
     /* Only once per client. */
-    assert_int_equal(sts_ohttp_client_encap(client, x.request, x.request_len, eph, out,
-                                            sizeof(out), &len),
-                     STS_EINVAL);
+    assert_int_equal(
+        sts_ohttp_client_encap(client, x.request, x.request_len, eph, out, sizeof(out), &len),
+        STS_EINVAL);
 
     /* Gateway: decapsulates, then the Encapsulated Response with the given
      * nonce, byte for byte. */
     gw = example_gateway(&x);
-    assert_int_equal(sts_ohttp_gateway_decap(gw, x.enc_request, x.enc_request_len, req,
-                                             sizeof(req), &req_len, &rctx),
+    assert_int_equal(sts_ohttp_gateway_decap(gw, x.enc_request, x.enc_request_len, req, sizeof(req),
+                                             &req_len, &rctx),
                      STS_OK);
     assert_int_equal(req_len, x.request_len);
     assert_memory_equal(req, x.request, req_len);
-    assert_int_equal(sts_ohttp_response_encap(rctx, x.response, x.response_len,
-                                              x.response_nonce, out, sizeof(out), &len),
+    assert_int_equal(sts_ohttp_response_encap(rctx, x.response, x.response_len, x.response_nonce,
+                                              out, sizeof(out), &len),
                      STS_OK);
     assert_int_equal(len, x.enc_response_len);
     assert_memory_equal(out, x.enc_response, len);
@@ -204,9 +203,8 @@ static void test_rfc9458_request_and_response(void **state)
 /* The intermediate values of the example, through the HPKE API directly. */
 static void test_rfc9458_intermediates(void **state)
 {
-    static const struct sts_hpke_suite suite = {STS_HPKE_KEM_X25519_SHA256,
-                                                STS_HPKE_KDF_HKDF_SHA256,
-                                                STS_HPKE_AEAD_AES_128_GCM};
+    static const struct sts_hpke_suite suite = {
+        STS_HPKE_KEM_X25519_SHA256, STS_HPKE_KDF_HKDF_SHA256, STS_HPKE_AEAD_AES_128_GCM};
     struct example x;
     struct sts_hpke_key *sk = NULL;
     struct sts_hpke_ctx *ctx = NULL;
@@ -227,17 +225,17 @@ static void test_rfc9458_intermediates(void **state)
     assert_int_equal(sts_hpke_key_from_private(&sk, x.server_sk), STS_OK);
     assert_int_equal(sts_hpke_ctx_new(&ctx, &suite), STS_OK);
     assert_int_equal(sts_hpke_setup_base_r(ctx, x.eph_pk, sk, x.info, x.info_len), STS_OK);
-    assert_int_equal(sts_hpke_export(ctx, (const uint8_t *)"message/bhttp response", 22, secret,
-                                     sizeof(secret)),
-                     STS_OK);
+    assert_int_equal(
+        sts_hpke_export(ctx, (const uint8_t *)"message/bhttp response", 22, secret, sizeof(secret)),
+        STS_OK);
     assert_memory_equal(secret, x.export_secret, 16);
     assert_int_equal(sts_hpke_kdf_extract(STS_HPKE_KDF_HKDF_SHA256, x.salt, x.salt_len, secret,
                                           sizeof(secret), prk),
                      STS_OK);
     assert_memory_equal(prk, x.prk, 32);
-    assert_int_equal(sts_hpke_kdf_expand(STS_HPKE_KDF_HKDF_SHA256, prk, 32,
-                                         (const uint8_t *)"key", 3, key, 16),
-                     STS_OK);
+    assert_int_equal(
+        sts_hpke_kdf_expand(STS_HPKE_KDF_HKDF_SHA256, prk, 32, (const uint8_t *)"key", 3, key, 16),
+        STS_OK);
     assert_memory_equal(key, x.aead_key, 16);
     assert_int_equal(sts_hpke_kdf_expand(STS_HPKE_KDF_HKDF_SHA256, prk, 32,
                                          (const uint8_t *)"nonce", 5, nonce, 12),
@@ -313,9 +311,9 @@ static void test_gateway_errors(void **state)
     /* Oversize input and too small an output buffer: STS_ETOOBIG. */
     assert_int_equal(decap(gw, m, STS_OHTTP_MAX_MESSAGE + STS_OHTTP_REQUEST_OVERHEAD + 1),
                      STS_ETOOBIG);
-    assert_int_equal(sts_ohttp_gateway_decap(gw, m, x.enc_request_len, out, x.request_len - 1,
-                                             &out_len, &rctx),
-                     STS_ETOOBIG);
+    assert_int_equal(
+        sts_ohttp_gateway_decap(gw, m, x.enc_request_len, out, x.request_len - 1, &out_len, &rctx),
+        STS_ETOOBIG);
     assert_null(rctx);
     sts_ohttp_gateway_free(gw);
 }
@@ -335,30 +333,29 @@ static void test_response_errors(void **state)
     assert_int_equal(sts_hpke_key_from_private(&eph, x.eph_sk), STS_OK);
     assert_int_equal(sts_ohttp_client_new(&client, &cfg, NULL), STS_OK); /* picks AES */
     /* Before the request, there is nothing to open. */
-    assert_int_equal(sts_ohttp_client_decap(client, x.enc_response, x.enc_response_len, res,
-                                            sizeof(res), &len),
-                     STS_EINVAL);
-    assert_int_equal(sts_ohttp_client_encap(client, x.request, x.request_len, eph, out,
-                                            sizeof(out), &len),
-                     STS_OK);
+    assert_int_equal(
+        sts_ohttp_client_decap(client, x.enc_response, x.enc_response_len, res, sizeof(res), &len),
+        STS_EINVAL);
+    assert_int_equal(
+        sts_ohttp_client_encap(client, x.request, x.request_len, eph, out, sizeof(out), &len),
+        STS_OK);
     assert_memory_equal(out, x.enc_request, len);
     for (size_t i = 0; i < x.enc_response_len; i++) {
         memcpy(bad, x.enc_response, x.enc_response_len);
         bad[i] ^= 0x10; /* nonce, ciphertext or tag */
-        assert_int_equal(sts_ohttp_client_decap(client, bad, x.enc_response_len, res,
-                                                sizeof(res), &len),
-                         STS_ECRYPTO);
+        assert_int_equal(
+            sts_ohttp_client_decap(client, bad, x.enc_response_len, res, sizeof(res), &len),
+            STS_ECRYPTO);
     }
     for (size_t n = 0; n < x.enc_response_len; n++)
-        assert_int_equal(sts_ohttp_client_decap(client, x.enc_response, n, res, sizeof(res),
-                                                &len),
+        assert_int_equal(sts_ohttp_client_decap(client, x.enc_response, n, res, sizeof(res), &len),
                          n < 16 + STS_HPKE_NT ? STS_EINVAL : STS_ECRYPTO);
-    assert_int_equal(sts_ohttp_client_decap(client, x.enc_response, x.enc_response_len, res, 2,
-                                            &len),
-                     STS_ETOOBIG);
-    assert_int_equal(sts_ohttp_client_decap(client, x.enc_response, x.enc_response_len, res,
-                                            sizeof(res), &len),
-                     STS_OK);
+    assert_int_equal(
+        sts_ohttp_client_decap(client, x.enc_response, x.enc_response_len, res, 2, &len),
+        STS_ETOOBIG);
+    assert_int_equal(
+        sts_ohttp_client_decap(client, x.enc_response, x.enc_response_len, res, sizeof(res), &len),
+        STS_OK);
     assert_memory_equal(res, x.response, x.response_len);
     sts_ohttp_client_free(client);
     sts_hpke_key_free(eph);
@@ -419,8 +416,7 @@ static void test_key_config_decoding(void **state)
         struct sts_ohttp_client *c = NULL;
         struct sts_ohttp_suite aes256 = {1, 2};
 
-        assert_int_equal(sts_ohttp_key_config_decode(&cfg, x.key_config, x.key_config_len),
-                         STS_OK);
+        assert_int_equal(sts_ohttp_key_config_decode(&cfg, x.key_config, x.key_config_len), STS_OK);
         assert_int_equal(sts_ohttp_client_new(&c, &cfg, &aes256), STS_EUNSUPPORTED);
         cfg.n_suites = 1; /* AES-128-GCM only */
         assert_int_equal(sts_ohttp_client_new(&c, &cfg, &chacha), STS_EUNSUPPORTED);
@@ -463,13 +459,11 @@ static void round_trip(const struct sts_ohttp_gateway *gw, const struct sts_ohtt
     size_t enc_len, plain_len, res_len;
 
     assert_int_equal(sts_ohttp_client_new(&c, cfg, suite), STS_OK);
-    assert_int_equal(sts_ohttp_client_encap(c, body, sizeof(body), NULL, enc, sizeof(enc),
-                                            &enc_len),
-                     STS_OK);
+    assert_int_equal(
+        sts_ohttp_client_encap(c, body, sizeof(body), NULL, enc, sizeof(enc), &enc_len), STS_OK);
     assert_int_equal(enc_len, sizeof(body) + STS_OHTTP_REQUEST_OVERHEAD);
-    assert_int_equal(sts_ohttp_gateway_decap(gw, enc, enc_len, plain, sizeof(plain), &plain_len,
-                                             &rctx),
-                     expect);
+    assert_int_equal(
+        sts_ohttp_gateway_decap(gw, enc, enc_len, plain, sizeof(plain), &plain_len, &rctx), expect);
     if (expect == STS_OK) {
         assert_memory_equal(plain, body, sizeof(body));
         assert_int_equal(sts_ohttp_response_encap(rctx, (const uint8_t *)"ok", 2, NULL, enc,
@@ -486,8 +480,8 @@ static void round_trip(const struct sts_ohttp_gateway *gw, const struct sts_ohtt
 
 static void test_rotation(void **state)
 {
-    struct sts_ohttp_gateway_key *k1 = make_key(0x11), *k2 = make_key(0x22),
-                                 *k3 = make_key(0x33), *dup = make_key(0x22);
+    struct sts_ohttp_gateway_key *k1 = make_key(0x11), *k2 = make_key(0x22), *k3 = make_key(0x33),
+                                 *dup = make_key(0x22);
     struct sts_ohttp_key_config c1 = *sts_ohttp_gateway_key_config(k1),
                                 c2 = *sts_ohttp_gateway_key_config(k2),
                                 c3 = *sts_ohttp_gateway_key_config(k3), list[4];
@@ -533,7 +527,7 @@ static void test_key_file(void **state)
     struct sts_ohttp_gateway_key *key = NULL, *back = NULL;
     struct sts_ohttp_gateway *gw = NULL;
     char file[STS_OHTTP_KEY_FILE_MAX], bad[STS_OHTTP_KEY_FILE_MAX], dir[] = "/tmp/sts-ohttp-XXXXXX",
-                                                                      path[64];
+                                                                    path[64];
     size_t len;
     struct stat st;
 

@@ -18,9 +18,9 @@
 #include "sts/pseudonym.h"
 
 /* The secret 00 01 02 .. 1f, id 0a1b2c3d, in the file format of lib/pseudonym.c. */
-#define KAT_FILE                                                                            \
-    "sts-pseudonym-key 1\n"                                                                 \
-    "id 0a1b2c3d\n"                                                                         \
+#define KAT_FILE                                                                                   \
+    "sts-pseudonym-key 1\n"                                                                        \
+    "id 0a1b2c3d\n"                                                                                \
     "secret 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
 
 /* Computed once with OpenSSL's command line, independently of libsts:

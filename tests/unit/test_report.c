@@ -16,13 +16,13 @@
 #include "sts/date.h"
 #include "sts/report.h"
 
-#define ID_A "0123456789abcdef0123456789abcdef"
-#define ID_L "fedcba9876543210fedcba9876543210"
-#define BAD_TEXT "only letters, digits, space and . _ + / - are allowed"
-#define BAD_ID "must be 32 lower-case hexadecimal characters"
+#define ID_A        "0123456789abcdef0123456789abcdef"
+#define ID_L        "fedcba9876543210fedcba9876543210"
+#define BAD_TEXT    "only letters, digits, space and . _ + / - are allowed"
+#define BAD_ID      "must be 32 lower-case hexadecimal characters"
 #define BAD_COUNTRY "not an assigned ISO 3166-1 alpha-2 code"
-#define BAD_DAY "must be a real calendar date as YYYY-MM-DD"
-#define BAD_MONTH "must be a month as YYYY-MM"
+#define BAD_DAY     "must be a real calendar date as YYYY-MM-DD"
+#define BAD_MONTH   "must be a month as YYYY-MM"
 
 static int32_t today; /* 2026-11-20, set in main() */
 
@@ -33,15 +33,27 @@ struct kv {
 };
 
 static const struct kv activation[] = {
-    {"v", "1"},          {"type", "\"activation\""}, {"report_id", "\"" ID_A "\""},
-    {"imei", "\"352099001761481\""}, {"brand", "\"acme-eu\""}, {"model", "\"K400\""},
-    {"sw", "\"K400-V12\""}, {"country", "\"FR\""}, {"day", "\"2026-11-20\""},
+    {"v", "1"},
+    {"type", "\"activation\""},
+    {"report_id", "\"" ID_A "\""},
+    {"imei", "\"352099001761481\""},
+    {"brand", "\"acme-eu\""},
+    {"model", "\"K400\""},
+    {"sw", "\"K400-V12\""},
+    {"country", "\"FR\""},
+    {"day", "\"2026-11-20\""},
 };
 
 static const struct kv lifetime[] = {
-    {"v", "1"},           {"type", "\"lifetime\""}, {"report_id", "\"" ID_L "\""},
-    {"brand", "\"acme-eu\""}, {"model", "\"K400\""},  {"sw", "\"K400-V13\""},
-    {"cohort", "\"2026-01\""}, {"period", "\"2026-11\""}, {"first", "false"},
+    {"v", "1"},
+    {"type", "\"lifetime\""},
+    {"report_id", "\"" ID_L "\""},
+    {"brand", "\"acme-eu\""},
+    {"model", "\"K400\""},
+    {"sw", "\"K400-V13\""},
+    {"cohort", "\"2026-01\""},
+    {"period", "\"2026-11\""},
+    {"first", "false"},
     {"country", "\"FR\""},
 };
 
@@ -73,7 +85,7 @@ static const char *build(const struct kv *base, size_t n, const char *key, const
     return body_buf;
 }
 
-#define ACT(key, raw) build(activation, sizeof activation / sizeof activation[0], key, raw)
+#define ACT(key, raw)  build(activation, sizeof activation / sizeof activation[0], key, raw)
 #define LIFE(key, raw) build(lifetime, sizeof lifetime / sizeof lifetime[0], key, raw)
 
 static enum sts_err parse_n(const char *body, size_t n, int32_t day, struct sts_report *r,
@@ -110,8 +122,8 @@ static void expect_refused_n(const char *body, size_t n, int32_t day, enum sts_e
     struct sts_field_error err;
     enum sts_err e = parse_n(body, n, day, &r, &err);
     if (e != want)
-        fail_msg("got %d (%s: %s), expected %d for %.*s", (int)e, err.field, err.detail,
-                 (int)want, (int)(n > 300 ? 300 : n), body);
+        fail_msg("got %d (%s: %s), expected %d for %.*s", (int)e, err.field, err.detail, (int)want,
+                 (int)(n > 300 ? 300 : n), body);
     assert_string_equal(err.field, field);
     assert_string_equal(err.detail, detail);
 }
@@ -135,9 +147,10 @@ static void test_spec_examples(void **state)
     expect_ok("{\"v\":1,\"type\":\"activation\",\"report_id\":\"0123456789abcdef0123456789abcdef\","
               "\"imei\":\"352099001761481\",\n \"brand\":\"acme-eu\",\"model\":\"K400\","
               "\"sw\":\"K400-V12\",\"country\":\"FR\",\"day\":\"2026-11-20\"}");
-    expect_ok("{\"v\":1,\"type\":\"lifetime\",\"report_id\":\"fedcba9876543210fedcba9876543210\","
-              "\"brand\":\"acme-eu\",\n \"model\":\"K400\",\"sw\":\"K400-V13\",\"cohort\":\"2026-01\","
-              "\"period\":\"2026-11\",\"first\":false,\"country\":\"FR\"}");
+    expect_ok(
+        "{\"v\":1,\"type\":\"lifetime\",\"report_id\":\"fedcba9876543210fedcba9876543210\","
+        "\"brand\":\"acme-eu\",\n \"model\":\"K400\",\"sw\":\"K400-V13\",\"cohort\":\"2026-01\","
+        "\"period\":\"2026-11\",\"first\":false,\"country\":\"FR\"}");
     /* Key order is free. */
     expect_ok("{\"day\":\"2026-11-20\",\"country\":\"FR\",\"sw\":\"K400-V12\",\"model\":\"K400\","
               "\"brand\":\"acme-eu\",\"imei\":\"352099001761481\",\"report_id\":\"" ID_A "\","
@@ -203,15 +216,16 @@ static void test_text_fields(void **state)
         expect_refused(ACT(f, raw), f, "longer than 64 characters");
         expect_refused(LIFE(f, raw), f, "longer than 64 characters");
         expect_refused(ACT(f, "\"\""), f, "must not be empty");
-        expect_refused(ACT(f, "\"K\xc3\xa9\""), f, BAD_TEXT);      /* é, raw UTF-8 */
-        expect_refused(ACT(f, "\"K\\u00e9\""), f, BAD_TEXT);       /* é, escaped */
+        expect_refused(ACT(f, "\"K\xc3\xa9\""), f, BAD_TEXT);        /* é, raw UTF-8 */
+        expect_refused(ACT(f, "\"K\\u00e9\""), f, BAD_TEXT);         /* é, escaped */
         expect_refused(ACT(f, "\"\xf0\x9f\x93\xb1\""), f, BAD_TEXT); /* U+1F4F1 */
         /* 40 characters, 80 bytes: refused for the alphabet, not the length. */
-        snprintf(raw, sizeof raw, "\"%s\"",
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+        snprintf(
+            raw, sizeof raw, "\"%s\"",
+            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+            "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
         expect_refused(ACT(f, raw), f, BAD_TEXT);
         expect_refused(ACT(f, "\"a\\\"b\""), f, BAD_TEXT);
         expect_refused(ACT(f, "\"a;b\""), f, BAD_TEXT);
@@ -240,8 +254,10 @@ static void test_text_valid_charset(void **state)
     }
     assert_int_equal(allowed, 26 + 26 + 10 + 6);
     assert_false(sts_report_text_valid(""));
-    assert_true(sts_report_text_valid("0123456789012345678901234567890123456789012345678901234567890123"));
-    assert_false(sts_report_text_valid("01234567890123456789012345678901234567890123456789012345678901234"));
+    assert_true(
+        sts_report_text_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+    assert_false(
+        sts_report_text_valid("01234567890123456789012345678901234567890123456789012345678901234"));
 }
 
 static void test_country(void **state)
@@ -320,8 +336,7 @@ static void test_report_id(void **state)
     expect_refused(ACT("report_id", "\"0123456789abcdef0123456789abcdeg\""), "report_id", BAD_ID);
     expect_refused(ACT("report_id", "\"0123456789abcdef-123456789abcdef\""), "report_id", BAD_ID);
     expect_refused(ACT("report_id", "\"\""), "report_id", BAD_ID);
-    expect_refused(LIFE("report_id", "\"0123456789ABCDEF0123456789abcdef\""), "report_id",
-                   BAD_ID);
+    expect_refused(LIFE("report_id", "\"0123456789ABCDEF0123456789abcdef\""), "report_id", BAD_ID);
     expect_refused(ACT("report_id", "12345"), "report_id", "must be a string");
     expect_refused(ACT("report_id", NULL), "report_id", "missing");
     expect_refused(LIFE("report_id", NULL), "report_id", "missing");
@@ -368,8 +383,7 @@ static void test_unknown_and_misplaced_keys(void **state)
     expect_refused(ACT("IMEI", "\"352099001761481\""), "IMEI",
                    "unknown field (not allowed by protocol v1)");
     expect_refused(ACT("", "1"), "", "unknown field (not allowed by protocol v1)");
-    expect_refused(LIFE("imei", "\"352099001761481\""), "imei",
-                   "not allowed in a lifetime report");
+    expect_refused(LIFE("imei", "\"352099001761481\""), "imei", "not allowed in a lifetime report");
     expect_refused(LIFE("day", "\"2026-11-20\""), "day", "not allowed in a lifetime report");
     expect_refused(ACT("cohort", "\"2026-01\""), "cohort", "not allowed in an activation report");
     expect_refused(ACT("period", "\"2026-01\""), "period", "not allowed in an activation report");
@@ -403,26 +417,28 @@ static void test_duplicate_keys(void **state)
     /* Jansson only quotes short tokens in its message; a long key is still named. */
     expect_refused(ACT("phone_number_of_the_owner", "\"1\",\"phone_number_of_the_owner\":\"2\""),
                    "phone_number_of_the_owner", msg);
-    expect_refused(ACT("a_key_with_\\\"quotes\\\"_in_it", "1,\"a_key_with_\\\"quotes\\\"_in_it\":2"),
-                   "a_key_with_\"quotes\"_in_it", msg);
+    expect_refused(
+        ACT("a_key_with_\\\"quotes\\\"_in_it", "1,\"a_key_with_\\\"quotes\\\"_in_it\":2"),
+        "a_key_with_\"quotes\"_in_it", msg);
 }
 
 static void test_utf8(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "\xc0\xaf",             /* overlong '/' */
-        "\xc1\xbf",             /* overlong */
-        "\xe0\x80\xaf",         /* overlong, 3 bytes */
-        "\xf0\x80\x80\xaf",     /* overlong, 4 bytes */
-        "\xed\xa0\x80",         /* U+D800, a surrogate */
-        "\xed\xbf\xbf",         /* U+DFFF */
-        "\xf4\x90\x80\x80",     /* above U+10FFFF */
-        "\xe2\x82",             /* truncated */
-        "\xf0\x9f\x93",         /* truncated */
-        "\x80",                 /* lone continuation byte */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xc1\xbf",         /* overlong */
+        "\xe0\x80\xaf",     /* overlong, 3 bytes */
+        "\xf0\x80\x80\xaf", /* overlong, 4 bytes */
+        "\xed\xa0\x80",     /* U+D800, a surrogate */
+        "\xed\xbf\xbf",     /* U+DFFF */
+        "\xf4\x90\x80\x80", /* above U+10FFFF */
+        "\xe2\x82",         /* truncated */
+        "\xf0\x9f\x93",     /* truncated */
+        "\x80",             /* lone continuation byte */
         "\xbf",
-        "\xfe", "\xff",
+        "\xfe",
+        "\xff",
         "\xf8\x88\x80\x80\x80", /* 5-byte form */
         "\xc3\x28",             /* bad continuation */
     };
@@ -466,7 +482,8 @@ static void test_body_shape(void **state)
     expect_refused("null", "body", "not valid JSON: '[' or '{' expected near 'null' at byte 4");
     expect_refused("\"x\"", "body", "not valid JSON: '[' or '{' expected near '\"x\"' at byte 3");
     expect_refused("42", "body", "not valid JSON: '[' or '{' expected near '42' at byte 2");
-    expect_refused("{", "body", "not valid JSON: string or '}' expected near end of file at byte 1");
+    expect_refused("{", "body",
+                   "not valid JSON: string or '}' expected near end of file at byte 1");
 
     char body[1024];
     const char *b = ACT(NULL, NULL);
@@ -587,9 +604,10 @@ static void round_trip(const struct sts_report *r, const char *want_json, size_t
     assert_int_equal(json_object_size(o), want_keys);
     const char *key;
     json_t *val;
-    json_object_foreach(o, key, val) {
-        static const char *const act_keys[] = {"v", "type", "report_id", "imei", "brand",
-                                               "model", "sw", "country", "day"};
+    json_object_foreach(o, key, val)
+    {
+        static const char *const act_keys[] = {"v",     "type", "report_id", "imei", "brand",
+                                               "model", "sw",   "country",   "day"};
         static const char *const life_keys[] = {"v",  "type",   "report_id", "brand", "model",
                                                 "sw", "cohort", "period",    "first", "country"};
         const char *const *allowed = r->type == STS_REPORT_ACTIVATION ? act_keys : life_keys;
@@ -656,7 +674,8 @@ static void test_round_trip(void **state)
     assert_int_equal(sts_report_new_id(m.report_id), STS_OK);
     snprintf(m.imei, sizeof m.imei, "490154203237518");
     snprintf(m.brand, sizeof m.brand, "A z/0.9_+-");
-    snprintf(m.model, sizeof m.model, "%s", "0123456789012345678901234567890123456789012345678901234567890123");
+    snprintf(m.model, sizeof m.model, "%s",
+             "0123456789012345678901234567890123456789012345678901234567890123");
     snprintf(m.sw, sizeof m.sw, "v/1");
     snprintf(m.country, sizeof m.country, "AX");
     snprintf(m.day, sizeof m.day, "2000-01-01");
