@@ -58,7 +58,8 @@ enum sts_err agent_facts_gather(const struct agent_config *cfg, unsigned need,
                                 struct agent_facts *out, char *problems, size_t problems_size,
                                 struct sts_field_error *err);
 
-/* agent_facts_gather for an activation, without the problem list. */
+/* agent_facts_gather for an activation, without the problem list.
+ * Errors: those of agent_fact_read. */
 enum sts_err agent_facts_collect(const struct agent_config *cfg, struct agent_facts *out,
                                  struct sts_field_error *err);
 

@@ -93,14 +93,16 @@ enum sts_err agent_sender_post(struct agent_sender *s, const char *json, size_t 
 
 /* GETs <collector><path> with "Authorization: Bearer <token>" when token is not
  * NULL (sts-fleet reads the statistics this way). Same contract as
- * agent_sender_post, with a cap of max_body bytes on the answer. */
+ * agent_sender_post, with a cap of max_body bytes on the answer.
+ * Errors: STS_ENET, STS_ENOMEM. */
 enum sts_err agent_sender_get(struct agent_sender *s, const char *path, const char *token,
                               size_t max_body, struct agent_answer *ans);
 
 /* POSTs body (len bytes, Content-Type ctype) to the absolute url, or GETs
  * url when body is NULL, keeping at most max_body bytes of the answer: the
  * transport under the two calls above, for ohttp_transport.c. The collector's
- * pin applies when pinned is true. Same contract as agent_sender_post. */
+ * pin applies when pinned is true. Same contract as agent_sender_post.
+ * Errors: STS_ENET, STS_ENOMEM. */
 enum sts_err agent_sender_exchange(struct agent_sender *s, const char *url, const char *ctype,
                                    const void *body, size_t len, size_t max_body, bool pinned,
                                    struct agent_answer *ans);

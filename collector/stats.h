@@ -39,7 +39,8 @@ struct stats_args {
 enum sts_err stats_api(struct store *store, const char *which, const struct stats_args *args,
                        char **json, struct sts_field_error *err);
 
-/* Same, rendered as "table", "csv" or "json" to out. */
+/* Same, rendered as "table", "csv" or "json" to out.
+ * Errors: those of stats_api, and STS_EIO when out cannot be written. */
 enum sts_err stats_print(struct store *store, const char *which, const struct stats_args *args,
                          const char *format, FILE *out, struct sts_field_error *err);
 

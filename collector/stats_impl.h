@@ -46,7 +46,7 @@ bool stats_row_matches(const struct stats_query *q, const char *const vals[NDIM]
 /* The store query that serves q: its dimensions and filters. */
 void stats_store_query(const struct stats_query *q, struct store_query *sq);
 
-/* Sets err and returns STS_EINVAL. */
+/* Sets err and returns STS_EINVAL. Errors: STS_EINVAL (always). */
 enum sts_err stats_bad(struct sts_field_error *err, const char *field, const char *detail);
 
 /* The privacy floor over one group of m counts whose total is published:
@@ -86,7 +86,8 @@ int stats_life_survival(const struct stats_life_acc *acc, long k, double *S);
  * around it; a negative value when S[0..n-1] stays above 0.5. */
 double stats_life_median(const double *S, int n);
 
-/* Lifetime and versions: run and render (stats_life.c). */
+/* Lifetime and versions: run and render (stats_life.c); *out is the caller's.
+ * Errors: STS_EIO (store), STS_ENOMEM. */
 enum sts_err stats_lifetime_json(struct store *store, const struct stats_query *q, json_t **out);
 enum sts_err stats_versions_json(struct store *store, const struct stats_query *q, json_t **out);
 void stats_lifetime_print(const json_t *doc, const char *format, FILE *out);
@@ -121,6 +122,8 @@ struct stats_table {
     enum sts_err err;
 };
 
+/* Runs the sales query q into t (stats_table_cleanup frees it).
+ * Errors: STS_EIO (store), STS_ENOMEM. */
 enum sts_err stats_sales_table(struct store *store, const struct stats_query *q,
                                struct stats_table *t);
 void stats_table_free(struct stats_table *t);

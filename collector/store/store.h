@@ -147,6 +147,7 @@ struct store_audit {
     int64_t devices, reactivations, sales_cells, lifetime_cells, pings_seen;
     int64_t key_ids;
 };
+/* Fills *out. Errors: STS_EIO. */
 enum sts_err store_audit(struct store *store, struct store_audit *out);
 
 #endif

@@ -25,6 +25,8 @@ struct store {
     const struct store_ops *ops;
 };
 
+/* The SQLite backend behind store_open (same flags, errors and why).
+ * Errors: STS_ENOENT, STS_EIO, STS_ECORRUPT, STS_EUNSUPPORTED, STS_ENOMEM. */
 enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **out, char *why,
                                size_t whylen);
 

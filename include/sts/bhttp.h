@@ -83,7 +83,8 @@ enum sts_err sts_bhttp_request_decode(struct sts_bhttp_request *req, const uint8
 /* Frees the field arrays of a decoded request and empties it. NULL is fine. */
 void sts_bhttp_request_cleanup(struct sts_bhttp_request *req);
 
-/* Same as above for a known-length response. */
+/* Same as above for a known-length response.
+ * Errors: as sts_bhttp_request_decode. */
 enum sts_err sts_bhttp_response_decode(struct sts_bhttp_response *res, const uint8_t *buf,
                                        size_t len, const struct sts_bhttp_limits *limits);
 void sts_bhttp_response_cleanup(struct sts_bhttp_response *res);
@@ -96,14 +97,16 @@ void sts_bhttp_response_cleanup(struct sts_bhttp_response *res);
 enum sts_err sts_bhttp_request_encode(const struct sts_bhttp_request *req, unsigned int flags,
                                       uint8_t *buf, size_t cap, size_t *len);
 
-/* Same as above for a response (no informational responses are written). */
+/* Same as above for a response (no informational responses are written).
+ * Errors: STS_EINVAL, STS_ETOOBIG. */
 enum sts_err sts_bhttp_response_encode(const struct sts_bhttp_response *res, unsigned int flags,
                                        uint8_t *buf, size_t cap, size_t *len);
 
 /* QUIC variable-length integers (RFC 9000, section 16), exposed for tests
  * and for other encoders. decode: reads one from buf[0..len), sets *v and
  * *used; STS_EINVAL if truncated. encode: minimal size, STS_EINVAL above
- * 2^62 - 1, STS_ETOOBIG if cap is too small; *used receives the size. */
+ * 2^62 - 1, STS_ETOOBIG if cap is too small; *used receives the size.
+ * Errors: STS_EINVAL, STS_ETOOBIG. */
 enum sts_err sts_bhttp_varint_decode(const uint8_t *buf, size_t len, uint64_t *v, size_t *used);
 enum sts_err sts_bhttp_varint_encode(uint64_t v, uint8_t *buf, size_t cap, size_t *used);
 

@@ -12,13 +12,13 @@
 #define STS_MONTH_LEN 7  /* "YYYY-MM" */
 
 /* Parses exactly "YYYY-MM-DD" naming a real Gregorian date (years 1000..9999).
- * Returns STS_OK or STS_EINVAL. */
+ * Errors: STS_EINVAL. */
 enum sts_err sts_day_parse(const char *s, int32_t *day);
 
 /* Writes "YYYY-MM-DD" and a NUL into out (at least 11 bytes). */
 void sts_day_format(int32_t day, char out[static STS_DAY_LEN + 1]);
 
-/* Parses exactly "YYYY-MM" (years 1000..9999, month 01..12). Returns STS_OK or STS_EINVAL. */
+/* Parses exactly "YYYY-MM" (years 1000..9999, month 01..12). Errors: STS_EINVAL. */
 enum sts_err sts_month_parse(const char *s, int32_t *month);
 
 /* Writes "YYYY-MM" and a NUL into out (at least 8 bytes). */

@@ -52,8 +52,8 @@ struct sts_hpke_key;
 /* An HPKE encryption context, sender or receiver (RFC 9180, section 5). */
 struct sts_hpke_ctx;
 
-/* Returns STS_OK if suite is one this module implements, otherwise
- * STS_EUNSUPPORTED. */
+/* Returns STS_OK if suite is one this module implements.
+ * Errors: STS_EUNSUPPORTED. */
 enum sts_err sts_hpke_suite_check(const struct sts_hpke_suite *suite);
 
 /* Key and nonce lengths (Nk, Nn) of an AEAD id; 0 for export-only and for

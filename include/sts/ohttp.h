@@ -168,6 +168,7 @@ struct sts_ohttp_gateway;
 /* Per-request state for encapsulating the response. */
 struct sts_ohttp_response_ctx;
 
+/* An empty gateway in *out (sts_ohttp_gateway_free frees it). Errors: STS_ENOMEM. */
 enum sts_err sts_ohttp_gateway_new(struct sts_ohttp_gateway **out);
 void sts_ohttp_gateway_free(struct sts_ohttp_gateway *gw);
 
