@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
   libsqlite3-dev sqlite3 libcmocka-dev curl ca-certificates
   python3 chromium jq

@@ -2,13 +2,17 @@
 # Sets up what is missing, builds STS with gcc, clang and the sanitizers, and
 # runs every test: the whole suite in the gcc build and again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, the unit tests in the clang
-# build, then each fuzz target briefly (STS_FUZZ_SECONDS, default 20).
+# build, then each fuzz target briefly (STS_FUZZ_SECONDS, default 20). First,
+# the house rules: format, banned functions, error contracts (scripts/checksrc.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
+
+echo "== house rules (scripts/checksrc.py)"
+python3 scripts/checksrc.py || status=1
 run_ctest() { # build dir, extra ctest args...
   local dir=$1; shift
   (cd "$dir" && ctest --output-on-failure -j "$jobs" "$@") || status=1
