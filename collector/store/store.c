@@ -67,3 +67,13 @@ enum sts_err store_audit(struct store *store, struct store_audit *out)
 {
     return store->ops->audit(store, out);
 }
+
+enum sts_err store_release_get(struct store *store, struct store_release *out)
+{
+    return store->ops->release_get(store, out);
+}
+
+enum sts_err store_release_set_rho(struct store *store, double rho)
+{
+    return store->ops->release_set_rho(store, rho);
+}

@@ -142,6 +142,23 @@ enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_P
 enum sts_err store_device_erase(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
                                 int64_t *erased);
 
+/* The parameters of the differentially private release (docs/privacy.md),
+ * fixed for the life of the database: the secret seed every cell's noise is
+ * derived from, and the budget rho per device and month (0 = not fixed yet). */
+#define STORE_SEED_LEN 32
+struct store_release {
+    uint8_t seed[STORE_SEED_LEN];
+    double rho;
+};
+
+/* Reads the release parameters into *out (the caller wipes the seed).
+ * Errors: STS_EIO, STS_ECORRUPT (no seed). */
+enum sts_err store_release_get(struct store *store, struct store_release *out);
+
+/* Fixes rho if it is not fixed yet; a fixed rho is kept (compare with
+ * store_release_get). Errors: STS_EIO. */
+enum sts_err store_release_set_rho(struct store *store, double rho);
+
 /* Counts for the audit command. */
 struct store_audit {
     int64_t devices, reactivations, sales_cells, lifetime_cells, pings_seen;

@@ -18,6 +18,8 @@ struct store_ops {
                                struct store_device *out);
     enum sts_err (*device_erase)(struct store *store, const uint8_t *pseudonym, int64_t *erased);
     enum sts_err (*audit)(struct store *store, struct store_audit *out);
+    enum sts_err (*release_get)(struct store *store, struct store_release *out);
+    enum sts_err (*release_set_rho)(struct store *store, double rho);
 };
 
 /* Every backend's handle starts with this. */

@@ -17,10 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "store_impl.h"
 #include "sts/date.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Schema 2: narrower rollups, so that the dashboard's statistics read a few
  * ten thousand rows at most whatever the number of devices: sales per day by
@@ -40,6 +43,14 @@
     "CREATE TABLE IF NOT EXISTS life_sw("                                                          \
     " period INTEGER NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL, count INTEGER NOT NULL,"     \
     " PRIMARY KEY(period, model, sw)) WITHOUT ROWID;"
+
+/* Schema 3: the parameters of the differentially private release (see
+ * docs/privacy.md): a random seed from which every released cell's noise is
+ * derived, and the budget rho, both fixed when the database is created so a
+ * closed period is never released twice with different noise. */
+#define RELEASE_META                                                                               \
+    "CREATE TABLE IF NOT EXISTS release_meta("                                                     \
+    " name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;"
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS activation("
@@ -66,7 +77,8 @@ static const char schema[] =
     " PRIMARY KEY(period, cohort, brand, model, sw, country, first)) WITHOUT ROWID;"
     /* Random report ids of pings, so a retried ping is not counted twice. */
     "CREATE TABLE IF NOT EXISTS ping_seen("
-    " report_id BLOB PRIMARY KEY NOT NULL, period INTEGER NOT NULL) WITHOUT ROWID;" ROLLUPS;
+    " report_id BLOB PRIMARY KEY NOT NULL, period INTEGER NOT NULL) WITHOUT ROWID;" ROLLUPS
+        RELEASE_META;
 
 /* Filling the schema 2 rollups of a schema 1 database. */
 static const char upgrade_1_2[] = ROLLUPS
@@ -732,7 +744,63 @@ static enum sts_err sqlite_audit(struct store *s, struct store_audit *out)
     return out->devices < 0 || out->key_ids < 0 ? STS_EIO : STS_OK;
 }
 
+/* The release seed, made once from the system's generator. */
+static enum sts_err release_seed_create(sqlite3 *db)
+{
+    uint8_t seed[STORE_SEED_LEN];
+    sqlite3_stmt *q;
+    if (RAND_bytes(seed, sizeof seed) != 1)
+        return STS_EIO;
+    if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO release_meta VALUES('seed',?1)", -1, &q,
+                           NULL) != SQLITE_OK)
+        return STS_EIO;
+    sqlite3_bind_blob(q, 1, seed, sizeof seed, SQLITE_TRANSIENT);
+    OPENSSL_cleanse(seed, sizeof seed);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
+static enum sts_err sqlite_release_get(struct store *s, struct store_release *out)
+{
+    sqlite3 *db = impl(s)->db;
+    sqlite3_stmt *q;
+    bool seed = false;
+    memset(out, 0, sizeof *out);
+    if (sqlite3_prepare_v2(db, "SELECT name, value FROM release_meta", -1, &q, NULL) != SQLITE_OK)
+        return STS_EIO;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        if (strcmp(name, "seed") == 0 && sqlite3_column_bytes(q, 1) == STORE_SEED_LEN) {
+            memcpy(out->seed, sqlite3_column_blob(q, 1), STORE_SEED_LEN);
+            seed = true;
+        } else if (strcmp(name, "rho") == 0) {
+            out->rho = sqlite3_column_double(q, 1);
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return STS_EIO;
+    return seed ? STS_OK : STS_ECORRUPT;
+}
+
+static enum sts_err sqlite_release_set_rho(struct store *s, double rho)
+{
+    sqlite3 *db = impl(s)->db;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO release_meta VALUES('rho',?1)", -1, &q,
+                           NULL) != SQLITE_OK)
+        return STS_EIO;
+    sqlite3_bind_double(q, 1, rho);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
 static const struct store_ops sqlite_ops = {
+    .release_get = sqlite_release_get,
+    .release_set_rho = sqlite_release_set_rho,
     .close = sqlite_close,
     .write = sqlite_write,
     .sales = sqlite_sales,
@@ -797,9 +865,14 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
     if (version < SCHEMA_VERSION) {
         /* Schema 1 databases keep their tables and get the rollups, filled. */
         if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, version == 1 ? upgrade_1_2 : schema, NULL, NULL, &msg) !=
-                SQLITE_OK ||
-            sqlite3_exec(st->db, "PRAGMA user_version=2; COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+            sqlite3_exec(st->db,
+                         version == 1   ? upgrade_1_2
+                         : version == 0 ? schema
+                                        : "",
+                         NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(st->db, RELEASE_META, NULL, NULL, &msg) != SQLITE_OK ||
+            release_seed_create(st->db) != STS_OK ||
+            sqlite3_exec(st->db, "PRAGMA user_version=3; COMMIT", NULL, NULL, &msg) != SQLITE_OK)
             goto fail_msg;
     }
     for (int i = 0; i < NSTMT; i++)
