@@ -1,27 +1,21 @@
-/* Sales statistics: the rollup rows are folded into the requested cells
- * (period x dimensions) in a hash table, then the privacy floor is applied:
- * a cell under k devices is suppressed, and further cells are suppressed
- * until the suppressed remainder (total minus what is shown) counts at least
- * k devices spread over at least two cells, so no hidden cell can be
- * recovered by subtraction from the total. */
-/* Sales statistics, the query parameters every statistic shares, and the
- * output helpers. The rollup rows are folded into the requested cells
- * (period x dimensions) in a hash table, then the privacy floor is applied:
- * a cell under k devices is suppressed, and further cells are suppressed
- * until the suppressed remainder (total minus what is shown) counts at least
- * k devices spread over at least two cells, so no hidden cell can be
- * recovered by subtraction from the total. A cumulative column is shown for a
- * series (one combination of the dimensions) only up to its first hidden
- * cell: the difference of two running totals is a cell, so a running total
- * after a hidden cell would give it away. */
+/* Statistics the maker reads: the query parameters every statistic shares,
+ * the sales figures, and the entry points for the CLI and the HTTP API. Every
+ * figure is a sum of cells of the differentially private release
+ * (release.h): the query picks the released table that holds its
+ * dimensions, adds up the shown cells of its periods and carries each sum's
+ * 95 % interval. Nothing else about the counters is ever said: a cell that
+ * is not shown is not listed, counted or hinted at. Every output format is
+ * rendered from the one JSON document (stats_out.c). */
 #include "stats.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "release.h"
 #include "stats_impl.h"
 #include "sts/date.h"
 
@@ -61,6 +55,7 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a, st
     q->from = INT32_MIN;
     q->to = INT32_MAX;
     q->k = a->k_min > 0 ? a->k_min : STATS_DEFAULT_K;
+    q->k_floor = q->k;
     q->today = a->today ? a->today : sts_day_today();
     q->grace_days = a->grace_days == 0  ? STATS_DEFAULT_GRACE_DAYS
                     : a->grace_days < 0 ? 0
@@ -75,10 +70,9 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a, st
                     break;
             if (d == NDIM)
                 return stats_bad(err, "by", "use a comma list of brand, model, sw, country");
-            if (life && d == DIM_SW)
+            if (life && (d == DIM_SW || d == DIM_COUNTRY))
                 return stats_bad(err, "by",
-                                 "a device changes software over its life: use brand, "
-                                 "model, country");
+                                 "lifetime is released per brand and model: use brand, model");
             for (size_t i = 0; i < q->nby; i++)
                 if (q->by[i] == (enum stats_dim)d)
                     return stats_bad(err, "by", "a dimension appears twice");
@@ -141,68 +135,69 @@ enum sts_err stats_parse_query(const char *which, const struct stats_args *a, st
         }
         if (!sts_report_text_valid(f[d]))
             return stats_bad(err, dim_names[d], "not a value any report can carry");
-        if (life && d == DIM_SW)
-            return stats_bad(err, "sw",
-                             "a device changes software over its life; filter on "
-                             "brand, model or country");
+        if (life && (d == DIM_SW || d == DIM_COUNTRY))
+            return stats_bad(err, dim_names[d],
+                             "lifetime is released per brand and model: filter on brand or "
+                             "model");
+        if (!sales && !life && (d == DIM_BRAND || d == DIM_COUNTRY))
+            return stats_bad(err, dim_names[d],
+                             "versions are released per model and software version: filter on "
+                             "model or sw");
         q->filter[d] = f[d];
     }
     return STS_OK;
 }
 
-bool stats_row_matches(const struct stats_query *q, const char *const vals[NDIM])
-{
-    for (size_t d = 0; d < NDIM; d++)
-        if (q->filter[d] && strcmp(q->filter[d], vals[d]) != 0)
-            return false;
-    return true;
-}
+/* ---- Sales ------------------------------------------------------------------ */
 
-void stats_store_query(const struct stats_query *q, struct store_query *sq)
+/* Query dimensions (stats_dim order) as release key bits. */
+static unsigned dims_of(const struct stats_query *q, bool with_filters)
 {
-    memset(sq, 0, sizeof *sq);
-    sq->from = q->from;
-    sq->to = q->to;
+    unsigned m = 0;
     for (size_t i = 0; i < q->nby; i++)
-        sq->dims |= 1u << q->by[i]; /* enum stats_dim follows STORE_DIM_* bit order */
-    for (size_t d = 0; d < NDIM; d++)
-        sq->filter[d] = q->filter[d];
-    sq->grain = q->period == PERIOD_ALL     ? STORE_ALL
-                : q->period == PERIOD_MONTH ? STORE_MONTH
-                                            : STORE_DAY;
+        m |= 1u << q->by[i];
+    if (with_filters)
+        for (int d = 0; d < NDIM; d++)
+            if (q->filter[d])
+                m |= 1u << d;
+    return m;
 }
 
-bool stats_suppress(const int64_t *n, size_t m, long k, bool *hidden)
+/* The smallest monthly sales table whose cells hold every dimension in m. */
+static int month_table(unsigned m)
 {
-    int64_t hidden_sum = 0, total = 0;
-    size_t nhidden = 0;
-    bool total_hidden = false;
-    for (size_t i = 0; i < m; i++) {
-        hidden[i] = n[i] > 0 && n[i] < k;
-        total += n[i];
-        if (hidden[i]) {
-            hidden_sum += n[i];
-            nhidden++;
-        }
-    }
-    /* The total reveals hidden_sum: make it safe to reveal, or hide the total.
-     * Safe: at least k devices over at least two cells, and more devices than
-     * cells, or every hidden cell would be known to hold exactly one. */
-    while (hidden_sum > 0 && (hidden_sum < k || nhidden < 2 || hidden_sum <= (int64_t)nhidden)) {
-        size_t smallest = m;
-        for (size_t i = 0; i < m; i++)
-            if (!hidden[i] && n[i] > 0 && (smallest == m || n[i] < n[smallest]))
-                smallest = i;
-        if (smallest == m) {
-            total_hidden = true;
-            break;
-        }
-        hidden[smallest] = true;
-        hidden_sum += n[smallest];
-        nhidden++;
-    }
-    return total_hidden || (total > 0 && total < k);
+    static const enum release_table order[] = {REL_SALES_MONTH, REL_SALES_MONTH_C,
+                                               REL_SALES_MONTH_BM, REL_SALES_MONTH_BMC,
+                                               REL_SALES_MONTH_BMS};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if ((m & ~release_defs[order[i]].dims) == 0)
+            return (int)order[i];
+    return -1;
 }
+
+/* One contribution to a row: a released cell's value under its bucket. */
+struct part {
+    char label[16];
+    const char *vals[NDIM]; /* borrowed from the cells */
+    int64_t n[2];           /* activations, re-activations */
+    double var[2];
+    int ncells[2];
+    enum release_table t[2];
+};
+
+struct sales {
+    struct stats_query q;
+    struct part *p;
+    size_t n, cap;
+    struct release_cells cells[REL_NTABLES];
+    int month_t;
+    bool days;                 /* some buckets come from daily cells */
+    int64_t parent;            /* the released total of the filtered group */
+    double parent_var;
+    int parent_cells;
+    bool parent_known;
+    bool react;                /* re-activations are released at this level */
+};
 
 static void period_label(enum stats_period p, int32_t day, char out[16])
 {
@@ -218,193 +213,261 @@ static void period_label(enum stats_period p, int32_t day, char out[16])
     }
 }
 
-static uint64_t hash_vals(char *const *vals, size_t n)
+static const char *cell_val(const struct release_cell *c, enum release_table t, int d)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        for (const char *p = vals[i]; *p; p++)
-            h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ 0x1f) * 1099511628211ull;
-    }
-    return h;
+    unsigned dims = release_defs[t].dims;
+    if (!(dims & (1u << d)))
+        return NULL;
+    int j = 0;
+    for (int i = 0; i < d; i++)
+        j += (dims & (1u << i)) != 0;
+    return c->key[j];
 }
 
-static bool same_vals(char *const *a, char *const *b, size_t n)
+static bool cell_matches(const struct stats_query *q, const struct release_cell *c,
+                         enum release_table t)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(a[i], b[i]) != 0)
+    for (int d = 0; d < NDIM; d++) {
+        if (!q->filter[d])
+            continue;
+        const char *v = cell_val(c, t, d);
+        if (!v || strcmp(v, q->filter[d]) != 0)
             return false;
+    }
     return true;
 }
 
-static bool grow(struct stats_table *t)
+static enum sts_err add_part(struct sales *s, const struct release *r, enum release_table t,
+                             const struct release_cell *c, int col, int32_t day)
 {
-    size_t nslots = t->nslots ? t->nslots * 2 : 256;
-    size_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return false;
-    size_t nv = 1 + t->q.nby;
-    for (size_t i = 0; i < t->ncells; i++) {
-        size_t s = hash_vals(t->cells[i].vals, nv) & (nslots - 1);
-        while (slots[s])
-            s = (s + 1) & (nslots - 1);
-        slots[s] = i + 1;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 256;
+        struct part *p = realloc(s->p, cap * sizeof *p);
+        if (!p)
+            return STS_ENOMEM;
+        s->p = p;
+        s->cap = cap;
     }
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return true;
-}
-
-static int add_row(const struct store_sales_row *row, void *ctx)
-{
-    struct stats_table *t = ctx;
-    const char *const src[NDIM] = {row->brand, row->model, row->sw, row->country};
-    char label[16];
-    char *vals[1 + NDIM];
-    size_t nv = 1 + t->q.nby;
-    if (!stats_row_matches(&t->q, src))
-        return 0;
-    period_label(t->q.period, row->day, label);
-    vals[0] = label;
-    for (size_t i = 0; i < t->q.nby; i++)
-        vals[1 + i] = (char *)src[t->q.by[i]];
-    if (2 * (t->ncells + 1) > t->nslots && !grow(t))
-        goto nomem;
-    size_t s = hash_vals(vals, nv) & (t->nslots - 1);
-    while (t->slots[s] && !same_vals(t->cells[t->slots[s] - 1].vals, vals, nv))
-        s = (s + 1) & (t->nslots - 1);
-    if (!t->slots[s]) {
-        if (t->ncells == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 128;
-            struct stats_cell *c = realloc(t->cells, cap * sizeof *c);
-            if (!c)
-                goto nomem;
-            t->cells = c;
-            t->cap = cap;
-        }
-        struct stats_cell *c = &t->cells[t->ncells];
-        memset(c, 0, sizeof *c);
-        for (size_t i = 0; i < nv; i++) {
-            if (!(c->vals[i] = strdup(vals[i]))) {
-                for (size_t j = 0; j < i; j++)
-                    free(c->vals[j]);
-                goto nomem;
-            }
-        }
-        t->slots[s] = ++t->ncells;
-    }
-    struct stats_cell *c = &t->cells[t->slots[s] - 1];
-    c->n[0] += row->activations;
-    c->n[1] += row->reactivations;
-    t->total[0] += row->activations;
-    t->total[1] += row->reactivations;
-    return 0;
-nomem:
-    t->err = STS_ENOMEM;
-    return 1;
-}
-
-void stats_table_free(struct stats_table *t)
-{
-    for (size_t i = 0; i < t->ncells; i++)
-        for (size_t v = 0; v < 1 + t->q.nby; v++)
-            free(t->cells[i].vals[v]);
-    free(t->cells);
-    free(t->slots);
-    t->cells = NULL;
-    t->slots = NULL;
-    t->ncells = t->cap = t->nslots = 0;
-}
-
-/* Order of values compared from `first`; qsort has no context argument. */
-static _Thread_local int cmp_first, cmp_nv;
-static int cmp_cells(const void *a, const void *b)
-{
-    const struct stats_cell *x = a, *y = b;
-    for (int i = cmp_first; i < cmp_first + cmp_nv; i++) {
-        int c = strcmp(x->vals[i % cmp_nv], y->vals[i % cmp_nv]);
-        if (c)
-            return c;
-    }
-    return 0;
-}
-
-/* Suppression of column col (0 = activations, 1 = reactivations). */
-static void suppress(struct stats_table *t, int col)
-{
-    int64_t *n = calloc(t->ncells + 1, sizeof *n);
-    bool *hidden = malloc((t->ncells + 1) * sizeof *hidden);
-    if (!n || !hidden) {
-        free(n);
-        free(hidden);
-        t->err = STS_ENOMEM;
-        return;
-    }
-    for (size_t i = 0; i < t->ncells; i++)
-        n[i] = t->cells[i].n[col];
-    t->total_hidden[col] = stats_suppress(n, t->ncells, t->q.k, hidden);
-    t->nhidden[col] = 0;
-    for (size_t i = 0; i < t->ncells; i++) {
-        t->cells[i].hidden[col] = hidden[i];
-        t->nhidden[col] += hidden[i];
-    }
-    free(n);
-    free(hidden);
-}
-
-/* Running activations per series, in period order, each shown only while no
- * cell of its series so far is hidden. Leaves the cells sorted by series then
- * period; the caller sorts them back. */
-static void cumulate(struct stats_table *t)
-{
-    cmp_first = 1;
-    cmp_nv = (int)(1 + t->q.nby);
-    if (t->ncells > 1)
-        qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
-    for (size_t i = 0; i < t->ncells; i++) {
-        struct stats_cell *c = &t->cells[i];
-        const struct stats_cell *prev = i ? &t->cells[i - 1] : NULL;
-        bool same = prev && same_vals(prev->vals + 1, c->vals + 1, t->q.nby);
-        c->cum = (same ? prev->cum : 0) + c->n[0];
-        c->cum_hidden = (same && prev->cum_hidden) || c->hidden[0];
-    }
-}
-
-enum sts_err stats_sales_table(struct store *store, const struct stats_query *q,
-                               struct stats_table *t)
-{
-    memset(t, 0, sizeof *t);
-    t->q = *q;
-    struct store_query sq;
-    stats_store_query(&t->q, &sq);
-    enum sts_err e = store_sales_sum(store, &sq, add_row, t);
-    if (e == STS_OK && t->err != STS_OK)
-        e = t->err;
-    if (e == STS_OK) {
-        suppress(t, 0);
-        suppress(t, 1);
-        e = t->err;
-    }
-    if (e == STS_OK && t->q.cumulative)
-        cumulate(t);
-    if (e != STS_OK) {
-        stats_table_free(t);
-        return e;
-    }
-    cmp_first = 0;
-    cmp_nv = (int)(1 + t->q.nby);
-    if (t->ncells > 1) /* cells is NULL when there is none: not for qsort */
-        qsort(t->cells, t->ncells, sizeof *t->cells, cmp_cells);
+    struct part *p = &s->p[s->n++];
+    memset(p, 0, sizeof *p);
+    period_label(s->q.period, day, p->label);
+    for (size_t i = 0; i < s->q.nby; i++)
+        p->vals[s->q.by[i]] = cell_val(c, t, (int)s->q.by[i]);
+    p->n[col] = c->value;
+    p->var[col] = r->noise[t].variance;
+    p->ncells[col] = 1;
+    p->t[col] = t;
     return STS_OK;
 }
 
-static json_t *count_json(int64_t n, bool hidden)
+static _Thread_local const struct stats_query *sort_q;
+static int cmp_parts(const void *a, const void *b)
 {
-    return hidden ? json_null() : json_integer(n);
+    const struct part *x = a, *y = b;
+    int c = strcmp(x->label, y->label);
+    for (size_t i = 0; !c && i < sort_q->nby; i++)
+        c = strcmp(x->vals[sort_q->by[i]], y->vals[sort_q->by[i]]);
+    return c;
 }
 
-static json_t *filter_json(const struct stats_query *q)
+/* Series first (for running totals), then period. */
+static int cmp_series(const void *a, const void *b)
+{
+    const struct part *x = a, *y = b;
+    int c = 0;
+    for (size_t i = 0; !c && i < sort_q->nby; i++)
+        c = strcmp(x->vals[sort_q->by[i]], y->vals[sort_q->by[i]]);
+    return c ? c : strcmp(x->label, y->label);
+}
+
+/* Reads table t over [from, to] (days, or months for monthly tables) into
+ * s->cells[t] and adds its matching cells as parts of column col. */
+static enum sts_err gather(struct sales *s, const struct release *r, struct store *store,
+                           enum release_table t, int32_t from, int32_t to, int col,
+                           size_t max_cells)
+{
+    struct release_filter f = {{s->q.filter[0], s->q.filter[1], s->q.filter[2], s->q.filter[3]}};
+    size_t first = s->cells[t].n;
+    enum sts_err e = release_read(r, store, t, from, to, &f, max_cells, &s->cells[t]);
+    for (size_t i = first; e == STS_OK && i < s->cells[t].n; i++) {
+        const struct release_cell *c = &s->cells[t].cell[i];
+        if (!cell_matches(&s->q, c, t))
+            continue;
+        int32_t day = release_defs[t].grain == REL_DAY ? c->period : sts_month_first_day(c->period);
+        e = add_part(s, r, t, c, col, day);
+    }
+    return e;
+}
+
+/* Sums the parts of each row; leaves them sorted. */
+static void fold(struct sales *s, int (*cmp)(const void *, const void *))
+{
+    sort_q = &s->q;
+    if (s->n > 1)
+        qsort(s->p, s->n, sizeof *s->p, cmp_parts);
+    size_t w = 0;
+    for (size_t i = 1; i < s->n; i++) {
+        if (cmp_parts(&s->p[w], &s->p[i]) == 0) {
+            for (int col = 0; col < 2; col++) {
+                s->p[w].n[col] += s->p[i].n[col];
+                s->p[w].var[col] += s->p[i].var[col];
+                if (s->p[i].ncells[col])
+                    s->p[w].t[col] = s->p[i].t[col];
+                s->p[w].ncells[col] += s->p[i].ncells[col];
+            }
+        } else {
+            s->p[++w] = s->p[i];
+        }
+    }
+    if (s->n)
+        s->n = w + 1;
+    if (cmp != cmp_parts && s->n > 1)
+        qsort(s->p, s->n, sizeof *s->p, cmp);
+}
+
+int64_t stats_half95(const struct release *r, enum release_table t, int ncells, double var)
+{
+    if (ncells == 1)
+        return r->noise[t].half95;
+    return (int64_t)ceil(1.96 * sqrt(var));
+}
+
+json_t *stats_ci_json(int64_t v, int64_t half)
+{
+    return json_pack("[I,I]", (json_int_t)(v - half > 0 ? v - half : 0), (json_int_t)(v + half));
+}
+
+static bool aligned_month_start(int32_t day)
+{
+    return day == INT32_MIN || sts_month_first_day(sts_day_month(day)) == day;
+}
+
+static bool aligned_month_end(int32_t day)
+{
+    return day == INT32_MAX || sts_month_first_day(sts_day_month(day) + 1) - 1 == day;
+}
+
+/* The cell cap of one query: past it the answer is refused, not truncated. */
+#define SALES_MAX_CELLS 2000000
+
+static enum sts_err sales_gather(struct sales *s, const struct release *r, struct store *store,
+                                 struct sts_field_error *err)
+{
+    const struct stats_query *q = &s->q;
+    unsigned need = dims_of(q, true);
+    bool bm_only = (need & ~(unsigned)(REL_BRAND | REL_MODEL)) == 0;
+    bool daily = q->period == PERIOD_DAY || q->period == PERIOD_WEEK;
+    bool edges = !aligned_month_start(q->from) || !aligned_month_end(q->to);
+    s->month_t = month_table(need);
+    if (s->month_t < 0)
+        return stats_bad(err, "by",
+                         "sales by software version and country together are not released; "
+                         "ask for one of them, or filter on the other through a separate query");
+    if ((daily || edges) && !bm_only)
+        return stats_bad(err, daily ? "period" : (aligned_month_start(q->from) ? "to" : "from"),
+                         daily ? "daily and weekly sales are released by brand and model only: "
+                                 "use period=month for country or sw"
+                               : "sales by country or sw are released per whole month: give "
+                                 "from as a month's first day and to as a month's last day");
+    enum sts_err e = STS_OK;
+    int32_t last_month = release_last_month(r);
+    s->react = bm_only && !daily && !edges;
+    if (daily) {
+        s->days = true;
+        e = gather(s, r, store, REL_SALES_DAY_BM, q->from, q->to, 0, SALES_MAX_CELLS);
+    } else {
+        /* Whole months from the monthly table, the days at the edges from the daily one. */
+        int32_t m0 = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
+        int32_t m1 = q->to == INT32_MAX ? INT32_MAX : sts_day_month(q->to);
+        bool head = !aligned_month_start(q->from), tail = !aligned_month_end(q->to);
+        if (head) {
+            int32_t end = sts_month_first_day(m0 + 1) - 1;
+            s->days = true;
+            e = gather(s, r, store, REL_SALES_DAY_BM, q->from, end < q->to ? end : q->to, 0,
+                       SALES_MAX_CELLS);
+            m0++;
+        }
+        if (e == STS_OK && tail && !(head && m1 < m0)) {
+            s->days = true;
+            e = gather(s, r, store, REL_SALES_DAY_BM, sts_month_first_day(m1), q->to, 0,
+                       SALES_MAX_CELLS);
+            m1--;
+        }
+        if (e == STS_OK && m0 <= m1)
+            e = gather(s, r, store, (enum release_table)s->month_t, m0, m1, 0, SALES_MAX_CELLS);
+        if (e == STS_OK && s->react && m0 <= m1)
+            e = gather(s, r, store, REL_REACT_MONTH_BM, m0, m1, 1, SALES_MAX_CELLS);
+    }
+    if (e == STS_ETOOBIG) {
+        stats_bad(err, "by",
+                  "this query spans more released cells than one answer may hold: "
+                  "narrow the dates or filter on a model");
+        return STS_ETOOBIG;
+    }
+    if (e != STS_OK)
+        return e;
+    /* The group's total, from the table of the filtered dimensions alone,
+     * when the answer is made of whole months. */
+    int pt = month_table(dims_of(q, true) & ~dims_of(q, false));
+    if (!s->days && pt >= 0) {
+        struct release_cells pc = {0};
+        struct release_filter f = {
+            {q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
+        int32_t m0 = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
+        int32_t m1 = q->to == INT32_MAX ? last_month : sts_day_month(q->to);
+        e = release_read(r, store, (enum release_table)pt, m0, m1, &f, SALES_MAX_CELLS, &pc);
+        for (size_t i = 0; e == STS_OK && i < pc.n; i++) {
+            if (!cell_matches(q, &pc.cell[i], (enum release_table)pt))
+                continue;
+            s->parent += pc.cell[i].value;
+            s->parent_var += r->noise[pt].variance;
+            s->parent_cells++;
+        }
+        s->parent_known = e == STS_OK;
+        release_cells_free(&pc);
+        if (e == STS_ETOOBIG)
+            e = STS_OK, s->parent_known = false;
+    }
+    return e;
+}
+
+static void sales_free(struct sales *s)
+{
+    for (int t = 0; t < REL_NTABLES; t++)
+        release_cells_free(&s->cells[t]);
+    free(s->p);
+}
+
+/* Is any released cell, over all closed time, carrying the filtered value?
+ * An unknown value is said to be unknown instead of answered with nothing. */
+static enum sts_err check_filters(const struct release *r, struct store *store,
+                                  const struct stats_query *q, struct sts_field_error *err)
+{
+    static const enum release_table home[NDIM] = {REL_SALES_MONTH_BM, REL_SALES_MONTH_BM,
+                                                  REL_SALES_MONTH_BMS, REL_SALES_MONTH_C};
+    for (int d = 0; d < NDIM; d++) {
+        if (!q->filter[d])
+            continue;
+        struct release_filter f = {{NULL, NULL, NULL, NULL}};
+        struct release_cells c = {0};
+        f.value[d] = q->filter[d];
+        enum sts_err e = release_read(r, store, home[d], INT32_MIN, INT32_MAX, &f, 1, &c);
+        bool found = c.n > 0 || e == STS_ETOOBIG;
+        release_cells_free(&c);
+        if (e != STS_OK && e != STS_ETOOBIG)
+            return e;
+        if (!found) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "no published figure has %s '%s' (it is unknown, or too rare to show)",
+                     dim_names[d], d == DIM_COUNTRY && !*q->filter[d] ? "-" : q->filter[d]);
+            return stats_bad(err, dim_names[d], why);
+        }
+    }
+    return STS_OK;
+}
+
+json_t *stats_filter_json(const struct stats_query *q)
 {
     json_t *f = NULL;
     for (size_t d = 0; d < NDIM; d++) {
@@ -419,51 +482,139 @@ static json_t *filter_json(const struct stats_query *q)
     return f;
 }
 
-static enum sts_err sales_json(const struct stats_table *t, json_t **out)
+json_t *stats_release_json(const struct release *r, const enum release_table *tables,
+                           size_t ntables)
 {
-    json_t *root = json_object(), *by = json_array(), *rows = json_array();
+    json_t *rel = json_object(), *tabs = json_array();
+    char label[STS_DAY_LEN + 1];
+    if (!rel || !tabs) {
+        json_decref(rel);
+        json_decref(tabs);
+        return NULL;
+    }
+    for (size_t i = 0; i < ntables; i++) {
+        const struct release_noise *n = &r->noise[tables[i]];
+        json_array_append_new(
+            tabs, json_pack("{s:s,s:f,s:f,s:I}", "table", release_defs[tables[i]].name,
+                            "sigma", sqrt((double)n->s2_num / (double)n->s2_den), "rho", n->rho,
+                            "threshold", (json_int_t)n->threshold));
+    }
+    sts_day_format(release_last_day(r), label);
+    json_object_set_new(rel, "rho_per_month", json_real(r->rho));
+    json_object_set_new(rel, "through_day", json_string(label));
+    sts_month_format(release_last_month(r), label);
+    json_object_set_new(rel, "through_month", json_string(label));
+    json_object_set_new(rel, "tables", tabs);
+    return rel;
+}
+
+static json_t *count_with_ci(json_t *row, const char *name, const struct release *r,
+                             enum release_table t, int ncells, int64_t v, double var)
+{
+    char ci[48];
+    snprintf(ci, sizeof ci, "%s_ci", name);
+    if (ncells == 0) {
+        json_object_set_new(row, name, json_null());
+        json_object_set_new(row, ci, json_null());
+    } else {
+        json_object_set_new(row, name, json_integer(v));
+        json_object_set_new(row, ci, stats_ci_json(v, stats_half95(r, t, ncells, var)));
+    }
+    return row;
+}
+
+static enum sts_err sales_json(struct sales *s, const struct release *r, json_t **out)
+{
     static const char *const period_names[] = {NULL, "day", "week", "month"};
+    const struct stats_query *q = &s->q;
+    json_t *root = json_object(), *by = json_array(), *rows = json_array();
+    int64_t shown = 0, react = 0, cum = 0;
+    double shown_var = 0, react_var = 0, cum_var = 0;
+    int shown_cells = 0, react_cells = 0, cum_cells = 0;
     if (!root || !by || !rows)
         goto nomem;
-    for (size_t i = 0; i < t->q.nby; i++)
-        json_array_append_new(by, json_string(dim_names[t->q.by[i]]));
-    for (size_t i = 0; i < t->ncells; i++) {
-        const struct stats_cell *c = &t->cells[i];
-        json_t *r = json_object();
-        if (!r)
+    for (size_t i = 0; i < q->nby; i++)
+        json_array_append_new(by, json_string(dim_names[q->by[i]]));
+    fold(s, q->cumulative ? cmp_series : cmp_parts);
+    for (size_t i = 0; i < s->n; i++) {
+        struct part *p = &s->p[i];
+        bool same = i > 0 && q->cumulative;
+        for (size_t d = 0; same && d < q->nby; d++)
+            same = strcmp(s->p[i - 1].vals[q->by[d]], p->vals[q->by[d]]) == 0;
+        if (!same)
+            cum = 0, cum_var = 0, cum_cells = 0;
+        /* A raised k only hides more: it never uncovers a cell. */
+        if (p->ncells[0] && p->n[0] < q->k)
+            p->ncells[0] = 0;
+        if (p->ncells[1] && p->n[1] < q->k)
+            p->ncells[1] = 0;
+        if (!p->ncells[0] && !p->ncells[1])
+            continue;
+        json_t *row = json_object();
+        if (!row)
             goto nomem;
-        if (t->q.period != PERIOD_ALL)
-            json_object_set_new(r, "period", json_string(c->vals[0]));
-        for (size_t d = 0; d < t->q.nby; d++) {
-            const char *v = c->vals[1 + d];
-            json_object_set_new(r, dim_names[t->q.by[d]],
-                                t->q.by[d] == DIM_COUNTRY && !*v ? json_null() : json_string(v));
+        if (q->period != PERIOD_ALL)
+            json_object_set_new(row, "period", json_string(p->label));
+        for (size_t d = 0; d < q->nby; d++) {
+            const char *v = p->vals[q->by[d]];
+            json_object_set_new(row, dim_names[q->by[d]],
+                                q->by[d] == DIM_COUNTRY && !*v ? json_null() : json_string(v));
         }
-        json_object_set_new(r, "activations", count_json(c->n[0], c->hidden[0]));
-        json_object_set_new(r, "reactivations", count_json(c->n[1], c->hidden[1]));
-        if (t->q.cumulative)
-            json_object_set_new(r, "cumulative", count_json(c->cum, c->cum_hidden));
-        if (c->hidden[0] || c->hidden[1])
-            json_object_set_new(r, "suppressed", json_true());
-        json_array_append_new(rows, r);
+        count_with_ci(row, "activations", r, p->t[0], p->ncells[0], p->n[0], p->var[0]);
+        if (s->react)
+            count_with_ci(row, "reactivations", r, p->t[1], p->ncells[1], p->n[1], p->var[1]);
+        if (p->ncells[0]) {
+            shown += p->n[0], shown_var += p->var[0], shown_cells += p->ncells[0];
+            cum += p->n[0], cum_var += p->var[0], cum_cells += p->ncells[0];
+        }
+        if (p->ncells[1])
+            react += p->n[1], react_var += p->var[1], react_cells += p->ncells[1];
+        if (q->cumulative)
+            count_with_ci(row, "cumulative", r, p->t[0], cum_cells, cum, cum_var);
+        json_array_append_new(rows, row);
     }
     json_object_set_new(root, "stat", json_string("sales"));
     json_object_set_new(root, "by", by);
     by = NULL;
     json_object_set_new(root, "period",
-                        period_names[t->q.period] ? json_string(period_names[t->q.period])
-                                                  : json_null());
-    json_object_set_new(root, "k", json_integer(t->q.k));
-    json_t *f = filter_json(&t->q);
+                        period_names[q->period] ? json_string(period_names[q->period])
+                                                : json_null());
+    json_object_set_new(root, "k", json_integer(q->k));
+    json_t *f = stats_filter_json(q);
     if (f)
         json_object_set_new(root, "filter", f);
     json_object_set_new(root, "rows", rows);
     rows = NULL;
-    json_object_set_new(root, "total",
-                        json_pack("{s:o,s:o}", "activations",
-                                  count_json(t->total[0], t->total_hidden[0]), "reactivations",
-                                  count_json(t->total[1], t->total_hidden[1])));
-    json_object_set_new(root, "suppressed_cells", json_integer((json_int_t)t->nhidden[0]));
+    /* Parts add up to the total: what the rows do not show is one remainder,
+     * never split by cell. */
+    json_t *total = json_object();
+    if (!total)
+        goto nomem;
+    int64_t tot = shown;
+    double tot_var = shown_var;
+    int tot_cells = shown_cells;
+    enum release_table tt = (enum release_table)s->month_t;
+    if (s->parent_known && s->parent_cells > 0 && s->parent >= shown) {
+        tot = s->parent, tot_var = s->parent_var, tot_cells = s->parent_cells;
+        tt = (enum release_table)month_table(dims_of(q, true) & ~dims_of(q, false));
+    }
+    count_with_ci(total, "activations", r, tt, tot_cells, tot, tot_var);
+    json_object_set_new(total, "not_shown",
+                        s->parent_known ? json_integer(tot - shown) : json_null());
+    if (s->react)
+        count_with_ci(total, "reactivations", r, REL_REACT_MONTH_BM, react_cells, react,
+                      react_var);
+    json_object_set_new(root, "total", total);
+    enum release_table used[3] = {(enum release_table)s->month_t, REL_SALES_DAY_BM,
+                                  REL_REACT_MONTH_BM};
+    size_t nused = 0;
+    if (!(q->period == PERIOD_DAY || q->period == PERIOD_WEEK))
+        used[nused++] = (enum release_table)s->month_t;
+    if (s->days)
+        used[nused++] = REL_SALES_DAY_BM;
+    if (s->react)
+        used[nused++] = REL_REACT_MONTH_BM;
+    json_object_set_new(root, "release", stats_release_json(r, used, nused));
     *out = root;
     return STS_OK;
 nomem:
@@ -473,174 +624,20 @@ nomem:
     return STS_ENOMEM;
 }
 
-static const char *cell_text(const struct stats_table *t, const struct stats_cell *c, size_t v)
+enum sts_err stats_sales_json(const struct release *r, struct store *store,
+                              const struct stats_query *q, json_t **out,
+                              struct sts_field_error *err)
 {
-    if (v > 0 && t->q.by[v - 1] == DIM_COUNTRY && !*c->vals[v])
-        return "-";
-    return c->vals[v];
-}
-
-static void fmt_count(char *buf, size_t cap, int64_t n, bool hidden)
-{
-    if (hidden)
-        snprintf(buf, cap, "*");
-    else
-        snprintf(buf, cap, "%lld", (long long)n);
-}
-
-void stats_print_aligned(FILE *out, const char *const *cells, size_t nrows, size_t ncol,
-                         const bool *numeric, size_t footer)
-{
-    size_t *width = calloc(ncol ? ncol : 1, sizeof *width), line = 0;
-    if (!width)
-        return;
-    for (size_t r = 0; r < nrows; r++)
-        for (size_t c = 0; c < ncol; c++)
-            if (strlen(cells[r * ncol + c]) > width[c])
-                width[c] = strlen(cells[r * ncol + c]);
-    for (size_t c = 0; c < ncol; c++)
-        line += width[c] + (c ? 2 : 0);
-    for (size_t r = 0; r < nrows; r++) {
-        if (r == 1 || (footer && r == nrows - footer)) {
-            for (size_t i = 0; i < line; i++)
-                fputc('-', out);
-            fputc('\n', out);
-        }
-        for (size_t c = 0; c < ncol; c++) {
-            const char *s = cells[r * ncol + c];
-            if (c + 1 == ncol && !numeric[c])
-                fprintf(out, "%s%s", c ? "  " : "", s); /* no trailing blanks */
-            else
-                fprintf(out, "%s%*s", c ? "  " : "", numeric[c] ? (int)width[c] : -(int)width[c],
-                        s);
-        }
-        fputc('\n', out);
-    }
-    free(width);
-}
-
-static void render_table(const struct stats_table *t, FILE *out)
-{
-    const char *heads[2 + NDIM + 3];
-    size_t ncol = 0, first_val = t->q.period == PERIOD_ALL ? 1 : 0;
-    size_t nnum = t->q.cumulative ? 3 : 2;
-    if (first_val == 0)
-        heads[ncol++] = "period";
-    for (size_t d = 0; d < t->q.nby; d++)
-        heads[ncol++] = dim_names[t->q.by[d]];
-    heads[ncol++] = "activations";
-    heads[ncol++] = "reactivations";
-    if (t->q.cumulative)
-        heads[ncol++] = "cumulative";
-    size_t width[2 + NDIM + 3];
-    for (size_t i = 0; i < ncol; i++)
-        width[i] = strlen(heads[i]);
-    char num[3][32];
-    for (size_t i = 0; i < t->ncells; i++) {
-        const struct stats_cell *c = &t->cells[i];
-        size_t col = 0;
-        for (size_t v = first_val; v < 1 + t->q.nby; v++, col++)
-            if (strlen(cell_text(t, c, v)) > width[col])
-                width[col] = strlen(cell_text(t, c, v));
-        for (size_t k = 0; k < nnum; k++, col++) {
-            fmt_count(num[k], sizeof num[k], k < 2 ? c->n[k] : c->cum,
-                      k < 2 ? c->hidden[k] : c->cum_hidden);
-            if (strlen(num[k]) > width[col])
-                width[col] = strlen(num[k]);
-        }
-    }
-    for (int k = 0; k < 2; k++) {
-        fmt_count(num[k], sizeof num[k], t->total[k], t->total_hidden[k]);
-        if (strlen(num[k]) > width[ncol - nnum + (size_t)k])
-            width[ncol - nnum + (size_t)k] = strlen(num[k]);
-    }
-    size_t line = 0;
-    for (size_t i = 0; i < ncol; i++) {
-        bool numeric = i >= ncol - nnum;
-        fprintf(out, "%s%*s%s", i ? "  " : "", numeric ? (int)width[i] : -(int)width[i], heads[i],
-                "");
-        line += width[i] + (i ? 2 : 0);
-    }
-    fputc('\n', out);
-    for (size_t i = 0; i < line; i++)
-        fputc('-', out);
-    fputc('\n', out);
-    for (size_t i = 0; i < t->ncells; i++) {
-        const struct stats_cell *c = &t->cells[i];
-        size_t col = 0;
-        for (size_t v = first_val; v < 1 + t->q.nby; v++, col++)
-            fprintf(out, "%s%-*s", col ? "  " : "", (int)width[col], cell_text(t, c, v));
-        for (size_t k = 0; k < nnum; k++, col++) {
-            fmt_count(num[k], sizeof num[k], k < 2 ? c->n[k] : c->cum,
-                      k < 2 ? c->hidden[k] : c->cum_hidden);
-            fprintf(out, "%s%*s", col ? "  " : "", (int)width[col], num[k]);
-        }
-        fputc('\n', out);
-    }
-    for (size_t i = 0; i < line; i++)
-        fputc('-', out);
-    fputc('\n', out);
-    size_t label_w = 0;
-    for (size_t i = 0; i + nnum < ncol; i++)
-        label_w += width[i] + (i ? 2 : 0);
-    fprintf(out, "%-*s", (int)label_w, "total");
-    for (int k = 0; k < 2; k++) {
-        fmt_count(num[k], sizeof num[k], t->total[k], t->total_hidden[k]);
-        fprintf(out, "%s%*s", label_w || k ? "  " : "", (int)width[ncol - nnum + (size_t)k],
-                num[k]);
-    }
-    fputc('\n', out);
-    if (t->nhidden[0] || t->nhidden[1] || t->total_hidden[0] || t->total_hidden[1])
-        fprintf(out,
-                "* suppressed: fewer than %ld devices, or hidden so that such a cell cannot "
-                "be recovered from the total%s\n",
-                t->q.k,
-                t->q.cumulative ? "; a running total stops at the first hidden cell of its row"
-                                : "");
-}
-
-/* RFC 4180: quote a field only if it needs it. */
-void stats_csv_field(FILE *out, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
-static void render_csv(const struct stats_table *t, FILE *out)
-{
-    size_t first_val = t->q.period == PERIOD_ALL ? 1 : 0;
-    if (!first_val)
-        fputs("period,", out);
-    for (size_t d = 0; d < t->q.nby; d++)
-        fprintf(out, "%s,", dim_names[t->q.by[d]]);
-    fputs(t->q.cumulative ? "activations,reactivations,cumulative\r\n"
-                          : "activations,reactivations\r\n",
-          out);
-    for (size_t i = 0; i < t->ncells; i++) {
-        const struct stats_cell *c = &t->cells[i];
-        for (size_t v = first_val; v < 1 + t->q.nby; v++) {
-            stats_csv_field(out, c->vals[v]);
-            fputc(',', out);
-        }
-        for (int k = 0; k < 2; k++) {
-            if (!c->hidden[k])
-                fprintf(out, "%lld", (long long)c->n[k]);
-            if (k == 0 || t->q.cumulative)
-                fputc(',', out);
-        }
-        if (t->q.cumulative && !c->cum_hidden)
-            fprintf(out, "%lld", (long long)c->cum);
-        fputs("\r\n", out);
-    }
+    struct sales s;
+    memset(&s, 0, sizeof s);
+    s.q = *q;
+    enum sts_err e = check_filters(r, store, q, err);
+    if (e == STS_OK)
+        e = sales_gather(&s, r, store, err);
+    if (e == STS_OK)
+        e = sales_json(&s, r, out);
+    sales_free(&s);
+    return e;
 }
 
 static bool known_stat(const char *which)
@@ -649,61 +646,57 @@ static bool known_stat(const char *which)
            strcmp(which, "versions") == 0;
 }
 
-/* Runs a statistic into a JSON document; for sales also keeps the table. */
+/* Runs a statistic into its JSON document. */
 static enum sts_err run(struct store *store, const char *which, const struct stats_args *args,
-                        json_t **doc, struct stats_table *t, struct sts_field_error *err)
+                        json_t **doc, struct sts_field_error *err)
 {
     struct stats_query q;
+    struct release r;
     enum sts_err e = stats_parse_query(which, args, &q, err);
     if (e != STS_OK)
         return e;
-    if (strcmp(which, "lifetime") == 0)
-        return stats_lifetime_json(store, &q, doc);
-    if (strcmp(which, "versions") == 0)
-        return stats_versions_json(store, &q, doc);
-    e = stats_sales_table(store, &q, t);
+    e = release_init(&r, store, q.k_floor, q.today, q.grace_days);
     if (e != STS_OK)
         return e;
-    e = sales_json(t, doc);
-    if (e != STS_OK)
-        stats_table_free(t);
+    if (strcmp(which, "lifetime") == 0)
+        e = stats_lifetime_json(&r, store, &q, doc, err);
+    else if (strcmp(which, "versions") == 0)
+        e = stats_versions_json(&r, store, &q, doc, err);
+    else
+        e = stats_sales_json(&r, store, &q, doc, err);
+    release_cleanup(&r);
     return e;
 }
 
 enum sts_err stats_api(struct store *store, const char *which, const struct stats_args *args,
                        char **json, struct sts_field_error *err)
 {
-    struct stats_table t;
     json_t *doc = NULL;
-    memset(&t, 0, sizeof t);
     if (!known_stat(which)) {
         stats_bad(err, "path",
                   "unknown statistic: use /v1/stats/sales, /v1/stats/lifetime or "
                   "/v1/stats/versions");
         return STS_ENOENT;
     }
-    enum sts_err e = run(store, which, args, &doc, &t, err);
+    enum sts_err e = run(store, which, args, &doc, err);
     if (e != STS_OK)
         return e;
     *json = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(doc);
-    stats_table_free(&t);
     return *json ? STS_OK : STS_ENOMEM;
 }
 
 enum sts_err stats_print(struct store *store, const char *which, const struct stats_args *args,
                          const char *format, FILE *out, struct sts_field_error *err)
 {
-    struct stats_table t;
     json_t *doc = NULL;
-    memset(&t, 0, sizeof t);
     if (!known_stat(which)) {
         stats_bad(err, "statistic", "unknown statistic: use sales, lifetime or versions");
         return STS_ENOENT;
     }
     if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
         return stats_bad(err, "format", "must be table, csv or json");
-    enum sts_err e = run(store, which, args, &doc, &t, err);
+    enum sts_err e = run(store, which, args, &doc, err);
     if (e != STS_OK)
         return e;
     if (strcmp(format, "json") == 0) {
@@ -713,16 +706,11 @@ enum sts_err stats_print(struct store *store, const char *which, const struct st
         else
             e = STS_ENOMEM;
         free(s);
-    } else if (strcmp(which, "lifetime") == 0) {
-        stats_lifetime_print(doc, format, out);
-    } else if (strcmp(which, "versions") == 0) {
-        stats_versions_print(doc, format, out);
-    } else if (strcmp(format, "csv") == 0) {
-        render_csv(&t, out);
     } else {
-        render_table(&t, out);
+        stats_render(doc, which, format, out);
     }
     json_decref(doc);
-    stats_table_free(&t);
+    if (e == STS_OK && ferror(out))
+        e = STS_EIO;
     return e;
 }

@@ -1,7 +1,7 @@
-/* What the statistics modules share (stats.c: parameters, sales, output;
- * stats_life.c: lifetime and versions), and the pure pieces the unit tests
- * call directly: the suppression rule and the lifetime estimator. Only the
- * collector's own files and its tests include this. */
+/* What the statistics modules share (stats.c: parameters, sales, entry
+ * points; stats_life.c: lifetime and versions; stats_out.c: table and CSV
+ * rendering of the JSON documents), and the pure pieces the unit tests call
+ * directly. Only the collector's own files and its tests include this. */
 #ifndef STS_STATS_IMPL_H
 #define STS_STATS_IMPL_H
 
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "release.h"
 #include "stats.h"
 
 enum stats_dim { DIM_BRAND, DIM_MODEL, DIM_SW, DIM_COUNTRY, NDIM };
@@ -28,7 +29,8 @@ struct stats_query {
     size_t nby;
     enum stats_period period;
     int32_t from, to; /* days, inclusive */
-    long k;
+    long k;           /* display threshold of this query (never below k_floor) */
+    long k_floor;     /* the collector's configured floor */
     bool cumulative;
     const char *filter[NDIM]; /* exact value a row must have, NULL = any */
     int32_t today;            /* day */
@@ -40,92 +42,71 @@ struct stats_query {
 enum sts_err stats_parse_query(const char *which, const struct stats_args *args,
                                struct stats_query *q, struct sts_field_error *err);
 
-/* True if a row with these values passes q's filters. */
-bool stats_row_matches(const struct stats_query *q, const char *const vals[NDIM]);
-
-/* The store query that serves q: its dimensions and filters. */
-void stats_store_query(const struct stats_query *q, struct store_query *sq);
-
 /* Sets err and returns STS_EINVAL. Errors: STS_EINVAL (always). */
 enum sts_err stats_bad(struct sts_field_error *err, const char *field, const char *detail);
 
-/* The privacy floor over one group of m counts whose total is published:
- * every count in 1..k-1 is hidden, then further counts (smallest first) until
- * what is hidden adds up to at least k devices over at least two counts and
- * to more devices than counts, so that total minus the shown counts reveals
- * no single hidden count (each could hold more than one value). Sets
- * hidden[i]; returns true when that cannot be reached and the total itself
- * must be hidden too (or the total is under k). Counts of 0 are shown: they
- * reveal that nobody is there, which is not a person. */
-bool stats_suppress(const int64_t *n, size_t m, long k, bool *hidden);
+/* Half-width of the 95 % interval of a sum of ncells released cells of
+ * table t whose noise variances add up to var: the exact one of the
+ * discrete Gaussian for one cell, the normal one for a sum. */
+int64_t stats_half95(const struct release *r, enum release_table t, int ncells, double var);
 
-/* The product-limit (life-table) estimator over anonymous monthly pings.
- * Per age a (months since the activation month) a cohort contributes
- * P(a) pings, of which F(a) were the first since the owner's consent. A
- * device seen at age a and still in use at age a+1 sends a ping at a+1 that
- * is not a first one, so the share of the panel still in use one month later
- * is h(a) = C(a+1) / P(a) with C(a+1) = P(a+1) - F(a+1), counted over the
- * cohorts whose month a+1 is complete; S(0) = 1 and S(a+1) = S(a) h(a).
- * Devices that consent late join the panel at the age of their first ping
- * (left truncation) and add nothing to the ages before it. */
+/* [max(0, v - half), v + half] as a JSON array; NULL when out of memory. */
+json_t *stats_ci_json(int64_t v, int64_t half);
+
+/* The query's filters as a JSON object, NULL when there is none. */
+json_t *stats_filter_json(const struct stats_query *q);
+
+/* What an answer was released from: the budget, the closed periods and, per
+ * table used, its noise and threshold. NULL when out of memory. */
+json_t *stats_release_json(const struct release *r, const enum release_table *tables,
+                           size_t ntables);
+
+/* The three statistics as JSON documents; *out is the caller's.
+ * Errors: STS_EINVAL (*err names the parameter), STS_ETOOBIG (the query spans
+ * more cells than an answer may hold; *err says so), STS_EIO (store),
+ * STS_ECRYPTO, STS_ENOMEM. */
+enum sts_err stats_sales_json(const struct release *r, struct store *store,
+                              const struct stats_query *q, json_t **out,
+                              struct sts_field_error *err);
+enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
+                                 const struct stats_query *q, json_t **out,
+                                 struct sts_field_error *err);
+enum sts_err stats_versions_json(const struct release *r, struct store *store,
+                                 const struct stats_query *q, json_t **out,
+                                 struct sts_field_error *err);
+
+/* The product-limit (life-table) estimator over the released monthly ping
+ * counts. For one group and one cohort, per age a (months since the
+ * activation month), N(a) pings of devices already in the panel and F(a)
+ * first pings (devices joining the panel at that age); P(a) = N(a) + F(a).
+ * The share of the panel still in use a month later is h(a) = N(a+1) / P(a),
+ * summed over the cohorts whose month a+1 is closed; S(0) = 1 and
+ * S(a+1) = S(a) h(a), h capped to [0, 1]. The curve stops where P(a) is
+ * under min_panel (the noise would dominate). */
 struct stats_life_acc {
-    int64_t risk[STATS_LIFE_MAX_AGE]; /* sum of P(a) */
-    int64_t cont[STATS_LIFE_MAX_AGE]; /* sum of C(a+1) */
+    double risk[STATS_LIFE_MAX_AGE]; /* sum of P(a) */
+    double cont[STATS_LIFE_MAX_AGE]; /* sum of N(a+1) */
 };
 
-/* Adds one cohort: P[0..nobs-1] and F[0..nobs-1], ages 0..nobs-1 complete. */
-void stats_life_add(struct stats_life_acc *acc, const int64_t *P, const int64_t *F, int nobs);
+/* Adds one cohort: N[0..nobs-1] and F[0..nobs-1], ages 0..nobs-1 closed. */
+void stats_life_add(struct stats_life_acc *acc, const double *N, const double *F, int nobs);
 
-/* Writes S[0..n-1] and returns n: the curve stops before the first age
- * whose panel counts (P(a) or C(a+1)) are under k, or that nothing
- * observed. h is capped at 1 so the curve never rises. S has room for
- * STATS_LIFE_MAX_AGE + 1 values. */
-int stats_life_survival(const struct stats_life_acc *acc, long k, double *S);
+/* Writes S[0..n-1] and returns n. S has room for STATS_LIFE_MAX_AGE + 1. */
+int stats_life_survival(const struct stats_life_acc *acc, double min_panel, double *S);
 
 /* The age where S crosses 0.5, interpolated linearly between the two months
  * around it; a negative value when S[0..n-1] stays above 0.5. */
 double stats_life_median(const double *S, int n);
 
-/* Lifetime and versions: run and render (stats_life.c); *out is the caller's.
- * Errors: STS_EIO (store), STS_ENOMEM. */
-enum sts_err stats_lifetime_json(struct store *store, const struct stats_query *q, json_t **out);
-enum sts_err stats_versions_json(struct store *store, const struct stats_query *q, json_t **out);
-void stats_lifetime_print(const json_t *doc, const char *format, FILE *out);
-void stats_versions_print(const json_t *doc, const char *format, FILE *out);
+/* Renders a statistic's JSON document as "table" or "csv" (stats_out.c). */
+void stats_render(const json_t *doc, const char *which, const char *format, FILE *out);
 
-/* Shared output helpers (stats.c). */
+/* Shared output helpers (stats_out.c). */
 void stats_csv_field(FILE *out, const char *s);
 /* Prints rows of text cells as an aligned table: ncol columns, cells[r *
  * ncol + c]; right-aligns the columns flagged in numeric. A rule is drawn
  * under the header and before the last `footer` rows. */
 void stats_print_aligned(FILE *out, const char *const *cells, size_t nrows, size_t ncol,
                          const bool *numeric, size_t footer);
-
-/* The sales table, folded and suppressed, for lifetime's cohort sizes. */
-struct stats_cell {
-    char *vals[1 + NDIM]; /* period label, then one value per dimension of the query */
-    int64_t n[2];         /* activations, reactivations */
-    bool hidden[2];
-    int64_t cum; /* running activations of this series up to this period */
-    bool cum_hidden;
-};
-
-struct stats_table {
-    struct stats_query q;
-    struct stats_cell *cells;
-    size_t ncells, cap;
-    size_t *slots;
-    size_t nslots;
-    int64_t total[2];
-    bool total_hidden[2];
-    size_t nhidden[2];
-    enum sts_err err;
-};
-
-/* Runs the sales query q into t (stats_table_cleanup frees it).
- * Errors: STS_EIO (store), STS_ENOMEM. */
-enum sts_err stats_sales_table(struct store *store, const struct stats_query *q,
-                               struct stats_table *t);
-void stats_table_free(struct stats_table *t);
 
 #endif

@@ -1,17 +1,19 @@
-/* Lifetime and software-version statistics, from the anonymous lifetime
- * counters (period, cohort, brand, model, sw, country, first) -> pings.
+/* Lifetime and software-version statistics, from the released lifetime
+ * table (pings per month, brand, model, cohort and first flag, every cell of
+ * its public domain with noise) and the released versions table.
  *
- * Lifetime: the counters of each group (by brand, model, country) and cohort
- * become a panel P(a), F(a) over the complete months, and the product-limit
- * estimator of stats_impl.h turns it into a survival curve per cohort and one
- * pooled over the cohorts; the cohort sizes come from the sales rollup, with
- * the sales table's own suppression. Only ratios of panel counts are
- * published, each from counts of at least k pings, never the counts.
+ * Lifetime: each group's cohorts become N(a), F(a) over the closed months and
+ * the product-limit estimator (stats_impl.h) turns them into a curve per
+ * cohort and one pooled over the cohorts. The 95 % intervals of a curve and
+ * its median come from re-running the estimator on the released values with
+ * the release's own noise drawn again (a parametric bootstrap: post-
+ * processing, it sees nothing but released values). Cohort sizes are the
+ * released monthly sales of the group.
  *
- * Versions: pings per month, model and software version, with the share of
- * the version within the model's pings that month; the privacy floor and
- * complementary suppression apply within each (month, model) group, whose
- * total is what the shares reveal. docs/lifetime.md explains the choices. */
+ * Versions: the released pings of each (month, model, version), and their
+ * share of the model's released pings that month (from the lifetime table,
+ * whose sums are unbiased), with intervals by the delta method.
+ * docs/lifetime.md and docs/privacy.md explain the choices. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +21,26 @@
 #include "stats_impl.h"
 #include "sts/date.h"
 
-void stats_life_add(struct stats_life_acc *acc, const int64_t *P, const int64_t *F, int nobs)
+#define dim_names stats_dim_names
+
+void stats_life_add(struct stats_life_acc *acc, const double *N, const double *F, int nobs)
 {
     for (int a = 0; a + 1 < nobs && a < STATS_LIFE_MAX_AGE; a++) {
-        acc->risk[a] += P[a];
-        acc->cont[a] += P[a + 1] - F[a + 1];
+        acc->risk[a] += N[a] + F[a];
+        acc->cont[a] += N[a + 1];
     }
 }
 
-int stats_life_survival(const struct stats_life_acc *acc, long k, double *S)
+int stats_life_survival(const struct stats_life_acc *acc, double min_panel, double *S)
 {
     int n = 1;
     S[0] = 1.0;
     for (int a = 0; a < STATS_LIFE_MAX_AGE; a++) {
-        int64_t risk = acc->risk[a], cont = acc->cont[a];
-        if (risk < k || cont < k)
+        double risk = acc->risk[a], cont = acc->cont[a];
+        if (risk < min_panel || risk <= 0)
             break;
-        double h = (double)cont / (double)risk;
-        if (h > 1.0)
-            h = 1.0;
+        double h = cont / risk;
+        h = h < 0 ? 0 : h > 1 ? 1 : h;
         S[a + 1] = S[a] * h;
         n = a + 2;
     }
@@ -55,498 +58,555 @@ double stats_life_median(const double *S, int n)
     return -1.0;
 }
 
-/* The last month whose pings are all in: the current month is never
- * complete, and the month before only once its late pings' grace has passed. */
-static int32_t last_complete_month(const struct stats_query *q)
+/* Replicates of the parametric bootstrap behind every lifetime interval. */
+#define BOOT 200
+#define LIFE_MAX_CELLS 4000000
+
+/* A small deterministic generator for the bootstrap (xoshiro256**): the
+ * intervals must not change between two identical queries, and this
+ * randomness protects nothing (it only re-draws noise of known size). */
+struct boot_rng {
+    uint64_t s[4];
+};
+
+static uint64_t rotl(uint64_t x, int k)
 {
-    int32_t cur = sts_day_month(q->today);
-    return q->today >= sts_month_first_day(cur) + q->grace_days ? cur - 1 : cur - 2;
+    return (x << k) | (x >> (64 - k));
 }
 
-/* ---- groups keyed by dimension values ---------------------------------- */
+static uint64_t boot_next(struct boot_rng *g)
+{
+    uint64_t *s = g->s, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+static double boot_normal(struct boot_rng *g)
+{
+    double u1 = ((double)(boot_next(g) >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = (double)(boot_next(g) >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static void boot_seed(struct boot_rng *g, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) {
+        seed += 0x9e3779b97f4a7c15ull; /* splitmix64 */
+        uint64_t z = seed;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        g->s[i] = z ^ (z >> 31);
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- Lifetime groups ------------------------------------------------------ */
 
 struct cohort {
-    int64_t *P, *F; /* nobs each */
+    int32_t month;
+    double *N, *F; /* nobs each */
     int nobs;
-    int64_t size;
-    bool size_known, size_hidden;
 };
 
 struct group {
-    char *vals[NDIM];       /* one per dimension of the query */
-    struct cohort *cohorts; /* index: cohort - first */
+    const char *vals[NDIM]; /* borrowed from the released cells */
+    struct cohort *c;
+    size_t nc;
 };
 
-struct groups {
-    const struct stats_query *q;
-    int32_t first, last; /* cohorts followed */
-    int32_t through;     /* last complete period */
-    struct group *g;
-    size_t n, cap;
-    enum sts_err err;
-};
-
-static struct group *find_group(struct groups *gs, const char *const vals[NDIM])
+static int group_cmp(const struct stats_query *q, const struct release_cell *x,
+                     const struct release_cell *y)
 {
-    for (size_t i = gs->n; i-- > 0;) {
-        size_t d;
-        for (d = 0; d < gs->q->nby; d++)
-            if (strcmp(gs->g[i].vals[d], vals[gs->q->by[d]]) != 0)
-                break;
-        if (d == gs->q->nby)
-            return &gs->g[i];
-    }
-    if (gs->n == gs->cap) {
-        size_t cap = gs->cap ? 2 * gs->cap : 16;
-        struct group *g = realloc(gs->g, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        gs->g = g;
-        gs->cap = cap;
-    }
-    struct group *g = &gs->g[gs->n];
-    memset(g, 0, sizeof *g);
-    g->cohorts = calloc((size_t)(gs->last - gs->first + 1), sizeof *g->cohorts);
-    if (!g->cohorts)
-        return NULL;
-    for (size_t d = 0; d < gs->q->nby; d++) {
-        if (!(g->vals[d] = strdup(vals[gs->q->by[d]]))) {
-            for (size_t j = 0; j < d; j++)
-                free(g->vals[j]);
-            free(g->cohorts);
-            return NULL;
-        }
-    }
-    gs->n++;
-    return g;
-}
-
-static void groups_free(struct groups *gs)
-{
-    for (size_t i = 0; i < gs->n; i++) {
-        for (size_t d = 0; d < gs->q->nby; d++)
-            free(gs->g[i].vals[d]);
-        for (int32_t c = 0; c <= gs->last - gs->first; c++) {
-            free(gs->g[i].cohorts[c].P);
-            free(gs->g[i].cohorts[c].F);
-        }
-        free(gs->g[i].cohorts);
-    }
-    free(gs->g);
-}
-
-static struct cohort *cohort_of(struct groups *gs, struct group *g, int32_t cohort)
-{
-    struct cohort *c = &g->cohorts[cohort - gs->first];
-    if (!c->P) {
-        c->nobs = gs->through - cohort + 1;
-        c->P = calloc((size_t)c->nobs, sizeof *c->P);
-        c->F = calloc((size_t)c->nobs, sizeof *c->F);
-        if (!c->P || !c->F)
-            return NULL;
-    }
-    return c;
-}
-
-static int add_ping(const struct store_life_row *row, void *ctx)
-{
-    struct groups *gs = ctx;
-    const char *const vals[NDIM] = {row->brand, row->model, row->sw, row->country};
-    if (row->cohort < gs->first || row->cohort > gs->last || row->period > gs->through ||
-        row->period < row->cohort || !stats_row_matches(gs->q, vals))
-        return 0;
-    struct group *g = find_group(gs, vals);
-    struct cohort *c = g ? cohort_of(gs, g, row->cohort) : NULL;
-    if (!c) {
-        gs->err = STS_ENOMEM;
-        return 1;
-    }
-    int a = row->period - row->cohort;
-    c->P[a] += row->count;
-    if (row->first)
-        c->F[a] += row->count;
-    return 0;
-}
-
-/* The cohort sizes: activations per month from the sales table, suppressed
- * as that table is. */
-static enum sts_err add_sizes(struct store *store, struct groups *gs)
-{
-    struct stats_query sq = *gs->q;
-    struct stats_table t;
-    sq.period = PERIOD_MONTH;
-    sq.cumulative = false;
-    sq.from = sts_month_first_day(gs->first);
-    sq.to = sts_month_first_day(gs->last + 1) - 1;
-    enum sts_err e = stats_sales_table(store, &sq, &t);
-    if (e != STS_OK)
-        return e;
-    for (size_t i = 0; i < t.ncells; i++) {
-        const struct stats_cell *cell = &t.cells[i];
-        const char *vals[NDIM] = {"", "", "", ""};
-        int32_t m;
-        for (size_t d = 0; d < sq.nby; d++)
-            vals[sq.by[d]] = cell->vals[1 + d];
-        if (sts_month_parse(cell->vals[0], &m) != STS_OK || m < gs->first || m > gs->last)
-            continue;
-        struct group *g = find_group(gs, vals);
-        if (!g) {
-            e = STS_ENOMEM;
-            break;
-        }
-        struct cohort *c = &g->cohorts[m - gs->first];
-        c->size = cell->n[0];
-        c->size_hidden = cell->hidden[0];
-        c->size_known = true;
-    }
-    stats_table_free(&t);
-    return e;
-}
-
-static json_t *curve_json(const double *S, int n)
-{
-    json_t *a = json_array();
-    for (int i = 0; a && i < n; i++)
-        json_array_append_new(a, json_real(round(S[i] * 10000.0) / 10000.0));
-    return a;
-}
-
-static json_t *median_json(double m)
-{
-    return m < 0 ? json_null() : json_real(round(m * 100.0) / 100.0);
-}
-
-static _Thread_local int cmp_groups_nby;
-static int cmp_groups(const void *a, const void *b)
-{
-    const struct group *x = a, *y = b;
-    for (int d = 0; d < cmp_groups_nby; d++) {
-        int c = strcmp(x->vals[d], y->vals[d]);
+    for (size_t i = 0; i < q->nby; i++) {
+        int d = q->by[i] == DIM_BRAND ? 0 : 1;
+        int c = strcmp(x->key[d], y->key[d]);
         if (c)
             return c;
     }
     return 0;
 }
 
-static void set_dims(json_t *o, const struct stats_query *q, char *const *vals)
+static _Thread_local const struct stats_query *life_q;
+static int cmp_life_cells(const void *a, const void *b)
 {
-    for (size_t d = 0; d < q->nby; d++)
-        json_object_set_new(o, stats_dim_names[q->by[d]],
-                            q->by[d] == DIM_COUNTRY && !*vals[d] ? json_null()
-                                                                 : json_string(vals[d]));
+    const struct release_cell *x = a, *y = b;
+    int c = group_cmp(life_q, x, y);
+    if (c)
+        return c;
+    if (x->cohort != y->cohort)
+        return x->cohort < y->cohort ? -1 : 1;
+    return x->period < y->period ? -1 : x->period > y->period;
 }
 
-static json_t *header_json(const char *stat, const struct stats_query *q)
+static void groups_free(struct group *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < g[i].nc; j++) {
+            free(g[i].c[j].N);
+            free(g[i].c[j].F);
+        }
+        free(g[i].c);
+    }
+    free(g);
+}
+
+/* Builds the groups from cells sorted by group, cohort, period. */
+static enum sts_err build_groups(const struct stats_query *q, const struct release_cells *cells,
+                                 int32_t c0, int32_t c1, int32_t last, struct group **out,
+                                 size_t *nout)
+{
+    struct group *g = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < cells->n;) {
+        size_t j = i;
+        while (j < cells->n && group_cmp(q, &cells->cell[i], &cells->cell[j]) == 0)
+            j++;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct group *p = realloc(g, cap * sizeof *p);
+            if (!p)
+                goto nomem;
+            g = p;
+        }
+        struct group *gr = &g[n++];
+        memset(gr, 0, sizeof *gr);
+        for (size_t b = 0; b < q->nby; b++)
+            gr->vals[q->by[b]] = cells->cell[i].key[q->by[b] == DIM_BRAND ? 0 : 1];
+        int32_t lo = INT32_MAX, hi = INT32_MIN;
+        for (size_t k = i; k < j; k++) {
+            int32_t c = cells->cell[k].cohort;
+            if (c < c0 || c > c1)
+                continue;
+            lo = c < lo ? c : lo;
+            hi = c > hi ? c : hi;
+        }
+        if (lo <= hi) {
+            gr->nc = (size_t)(hi - lo + 1);
+            if (!(gr->c = calloc(gr->nc, sizeof *gr->c)))
+                goto nomem;
+            for (size_t k = 0; k < gr->nc; k++) {
+                struct cohort *co = &gr->c[k];
+                co->month = lo + (int32_t)k;
+                co->nobs = last - co->month + 1;
+                if (co->nobs > STATS_LIFE_MAX_AGE + 1)
+                    co->nobs = STATS_LIFE_MAX_AGE + 1;
+                co->N = calloc((size_t)co->nobs, sizeof *co->N);
+                co->F = calloc((size_t)co->nobs, sizeof *co->F);
+                if (!co->N || !co->F)
+                    goto nomem;
+            }
+            for (size_t k = i; k < j; k++) {
+                const struct release_cell *c = &cells->cell[k];
+                if (c->cohort < lo || c->cohort > hi)
+                    continue;
+                struct cohort *co = &gr->c[c->cohort - lo];
+                int age = c->period - c->cohort;
+                if (age < 0 || age >= co->nobs)
+                    continue;
+                (c->first ? co->F : co->N)[age] += (double)c->value;
+            }
+        }
+        i = j;
+    }
+    *out = g;
+    *nout = n;
+    return STS_OK;
+nomem:
+    groups_free(g, n);
+    return STS_ENOMEM;
+}
+
+/* One curve (pooled when c is NULL) from the released values, perturbed by
+ * the release's noise when g is not NULL. */
+static int curve(const struct group *gr, const struct cohort *one, double sd, double min_panel,
+                 struct boot_rng *g, double *S)
+{
+    static _Thread_local struct stats_life_acc acc;
+    static _Thread_local double N[STATS_LIFE_MAX_AGE + 1], F[STATS_LIFE_MAX_AGE + 1];
+    memset(&acc, 0, sizeof acc);
+    for (size_t k = 0; k < gr->nc; k++) {
+        const struct cohort *co = &gr->c[k];
+        if (one && co != one)
+            continue;
+        for (int a = 0; a < co->nobs; a++) {
+            N[a] = co->N[a] + (g ? sd * boot_normal(g) : 0);
+            F[a] = co->F[a] + (g ? sd * boot_normal(g) : 0);
+        }
+        stats_life_add(&acc, N, F, co->nobs);
+    }
+    return stats_life_survival(&acc, min_panel, S);
+}
+
+static json_t *round4(double v)
+{
+    return json_real(round(v * 10000) / 10000);
+}
+
+/* The curve, its interval per age and the median with its interval. */
+static enum sts_err curve_json(json_t *o, const struct group *gr, const struct cohort *one,
+                               const struct release *r, double min_panel)
+{
+    double S[STATS_LIFE_MAX_AGE + 2], B[STATS_LIFE_MAX_AGE + 2];
+    double sd = sqrt(r->noise[REL_LIFE].variance);
+    int n = curve(gr, one, sd, min_panel, NULL, S);
+    double *reps = malloc((size_t)BOOT * (size_t)(n + 1) * sizeof *reps);
+    json_t *surv = json_array(), *ci = json_array();
+    if (!reps || !surv || !ci) {
+        free(reps);
+        json_decref(surv);
+        json_decref(ci);
+        return STS_ENOMEM;
+    }
+    struct boot_rng g;
+    boot_seed(&g, 0x5354535f4c494645ull ^ (uint64_t)(one ? one->month : -1));
+    for (int b = 0; b < BOOT; b++) {
+        int m = curve(gr, one, sd, 0, &g, B);
+        for (int a = 0; a < n; a++)
+            reps[(size_t)a * BOOT + (size_t)b] = a < m ? B[a] : 0;
+        double med = stats_life_median(B, m);
+        reps[(size_t)n * BOOT + (size_t)b] = med < 0 ? INFINITY : med;
+    }
+    for (int a = 0; a <= n; a++)
+        qsort(reps + (size_t)a * BOOT, BOOT, sizeof *reps, cmp_double);
+    for (int a = 0; a < n; a++) {
+        const double *v = reps + (size_t)a * BOOT;
+        json_array_append_new(surv, round4(S[a]));
+        json_array_append_new(ci, json_pack("[o,o]", round4(v[BOOT / 40]),
+                                            round4(v[BOOT - 1 - BOOT / 40])));
+    }
+    double med = stats_life_median(S, n);
+    const double *mv = reps + (size_t)n * BOOT;
+    json_object_set_new(o, "median", med < 0 ? json_null() : json_real(round(med * 100) / 100));
+    if (med < 0)
+        json_object_set_new(o, "median_ci", json_null());
+    else
+        json_object_set_new(
+            o, "median_ci",
+            json_pack("[o,o]", json_real(round(mv[BOOT / 40] * 100) / 100),
+                      isinf(mv[BOOT - 1 - BOOT / 40])
+                          ? json_null()
+                          : json_real(round(mv[BOOT - 1 - BOOT / 40] * 100) / 100)));
+    json_object_set_new(o, "survival", surv);
+    json_object_set_new(o, "survival_ci", ci);
+    free(reps);
+    return STS_OK;
+}
+
+static void set_dims(json_t *o, const struct stats_query *q, const char *const *vals)
+{
+    for (size_t d = 0; d < q->nby; d++)
+        json_object_set_new(o, dim_names[q->by[d]], json_string(vals[q->by[d]]));
+}
+
+static json_t *header_json(const char *stat, const struct stats_query *q, int32_t through)
 {
     json_t *root = json_object(), *by = json_array();
+    char label[STS_MONTH_LEN + 1];
     if (!root || !by) {
         json_decref(root);
         json_decref(by);
         return NULL;
     }
     for (size_t i = 0; i < q->nby; i++)
-        json_array_append_new(by, json_string(stats_dim_names[q->by[i]]));
+        json_array_append_new(by, json_string(dim_names[q->by[i]]));
     json_object_set_new(root, "stat", json_string(stat));
     json_object_set_new(root, "by", by);
     json_object_set_new(root, "k", json_integer(q->k));
-    json_t *f = NULL;
-    for (size_t d = 0; d < NDIM; d++) {
-        if (!q->filter[d])
-            continue;
-        if (!f && !(f = json_object()))
-            break;
-        json_object_set_new(f, stats_dim_names[d],
-                            d == DIM_COUNTRY && !*q->filter[d] ? json_null()
-                                                               : json_string(q->filter[d]));
-    }
+    json_t *f = stats_filter_json(q);
     if (f)
         json_object_set_new(root, "filter", f);
+    sts_month_format(through, label);
+    json_object_set_new(root, "through", json_string(label));
+    json_object_set_new(root, "grace_days", json_integer(q->grace_days));
     return root;
 }
 
-enum sts_err stats_lifetime_json(struct store *store, const struct stats_query *q, json_t **out)
+/* The released sales of a group's cohort month: its size. */
+static void cohort_size(json_t *row, const struct release *r, const struct release_cells *sales,
+                        const struct stats_query *q, const struct group *gr, int32_t month)
 {
-    struct groups gs = {.q = q};
-    char label[STS_MONTH_LEN + 1];
-    enum sts_err e = STS_OK;
-    double *S = malloc((STATS_LIFE_MAX_AGE + 1) * sizeof *S);
-    struct stats_life_acc *acc = malloc(sizeof *acc), *one = malloc(sizeof *one);
-    json_t *root = NULL, *groups = NULL;
-    if (!S || !acc || !one) {
-        e = STS_ENOMEM;
-        goto out;
+    int64_t n = 0;
+    int cells = 0;
+    for (size_t i = 0; i < sales->n; i++) {
+        const struct release_cell *c = &sales->cell[i];
+        if (c->period != month)
+            continue;
+        bool same = true;
+        for (size_t b = 0; same && b < q->nby; b++)
+            same = strcmp(c->key[q->by[b] == DIM_BRAND ? 0 : 1], gr->vals[q->by[b]]) == 0;
+        if (same)
+            n += c->value, cells++;
     }
-    gs.through = last_complete_month(q);
-    gs.first = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
-    gs.last = q->to == INT32_MAX ? gs.through : sts_day_month(q->to);
-    if (gs.last > gs.through)
-        gs.last = gs.through;
-    if (gs.first < gs.through - STATS_LIFE_MAX_AGE + 1)
-        gs.first = gs.through - STATS_LIFE_MAX_AGE + 1;
-    if (gs.first <= gs.last) {
-        struct store_query sq;
-        stats_store_query(q, &sq);
-        sq.from = gs.first;
-        sq.to = gs.through;
-        e = store_lifetime_sum(store, &sq, add_ping, &gs);
-        if (e == STS_OK && gs.err != STS_OK)
-            e = gs.err;
-        if (e == STS_OK)
-            e = add_sizes(store, &gs);
-        if (e != STS_OK)
-            goto out;
+    if (cells == 0 || n < q->k) {
+        json_object_set_new(row, "size", json_null());
+        json_object_set_new(row, "size_ci", json_null());
+        return;
     }
-    cmp_groups_nby = (int)q->nby;
-    if (gs.n > 1)
-        qsort(gs.g, gs.n, sizeof *gs.g, cmp_groups);
+    json_object_set_new(row, "size", json_integer(n));
+    json_object_set_new(row, "size_ci",
+                        stats_ci_json(n, stats_half95(r, REL_SALES_MONTH_BM, cells,
+                                                      cells * r->noise[REL_SALES_MONTH_BM].variance)));
+}
 
-    if (!(root = header_json("lifetime", q)) || !(groups = json_array())) {
-        e = STS_ENOMEM;
+static struct release_filter filter_of(const struct stats_query *q)
+{
+    struct release_filter f = {{q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
+    return f;
+}
+
+enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
+                                 const struct stats_query *q, json_t **out,
+                                 struct sts_field_error *err)
+{
+    struct release_cells cells = {0}, sales = {0};
+    struct release_filter f = filter_of(q);
+    struct group *g = NULL;
+    size_t ng = 0;
+    json_t *root = NULL, *groups = NULL;
+    int32_t last = release_last_month(r);
+    int32_t c0 = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
+    int32_t c1 = q->to == INT32_MAX ? INT32_MAX : sts_day_month(q->to);
+    enum sts_err e = release_read(r, store, REL_LIFE, INT32_MIN, last, &f, LIFE_MAX_CELLS, &cells);
+    if (e == STS_OK)
+        e = release_read(r, store, REL_SALES_MONTH_BM, INT32_MIN, last, &f, LIFE_MAX_CELLS,
+                         &sales);
+    if (e == STS_ETOOBIG)
+        stats_bad(err, "model", "this query spans too many released cells: filter on a model");
+    if (e != STS_OK)
         goto out;
+    for (int d = 0; d < 2; d++) {
+        if (q->filter[d] && sales.n == 0) {
+            char why[160];
+            snprintf(why, sizeof why, "no published figure has %s '%s'", dim_names[d],
+                     q->filter[d]);
+            e = stats_bad(err, dim_names[d], why);
+            goto out;
+        }
     }
-    sts_month_format(gs.through, label);
-    json_object_set_new(root, "through", json_string(label));
-    json_object_set_new(root, "grace_days", json_integer(q->grace_days));
-    for (size_t i = 0; i < gs.n; i++) {
-        struct group *g = &gs.g[i];
+    life_q = q;
+    if (cells.n > 1)
+        qsort(cells.cell, cells.n, sizeof *cells.cell, cmp_life_cells);
+    if ((e = build_groups(q, &cells, c0, c1, last, &g, &ng)) != STS_OK)
+        goto out;
+    e = STS_ENOMEM;
+    if (!(root = header_json("lifetime", q, last)) || !(groups = json_array()))
+        goto out;
+    /* A curve goes on while its panel outweighs the noise on it. */
+    double sd = sqrt(r->noise[REL_LIFE].variance);
+    for (size_t i = 0; i < ng; i++) {
+        const struct group *gr = &g[i];
         json_t *gj = json_object(), *cj = json_array();
         if (!gj || !cj) {
             json_decref(gj);
             json_decref(cj);
-            e = STS_ENOMEM;
             goto out;
         }
-        set_dims(gj, q, g->vals);
-        memset(acc, 0, sizeof *acc);
-        for (int32_t c = gs.first; c <= gs.last; c++) {
-            struct cohort *co = &g->cohorts[c - gs.first];
-            if (!co->P && !co->size_known)
-                continue;
+        set_dims(gj, q, gr->vals);
+        double pooled_min = (double)q->k + 5.0 * sd * sqrt(2.0 * (double)(gr->nc ? gr->nc : 1));
+        if (curve_json(gj, gr, NULL, r, pooled_min) != STS_OK) {
+            json_decref(gj);
+            json_decref(cj);
+            goto out;
+        }
+        for (size_t k = 0; k < gr->nc; k++) {
             json_t *row = json_object();
+            char label[STS_MONTH_LEN + 1];
             if (!row)
-                continue;
-            sts_month_format(c, label);
+                break;
+            sts_month_format(gr->c[k].month, label);
             json_object_set_new(row, "cohort", json_string(label));
-            json_object_set_new(row, "size",
-                                co->size_hidden ? json_null() : json_integer(co->size));
-            int n = 1;
-            S[0] = 1.0;
-            /* A cohort under k devices shows no curve of its own (its pings
-             * still count in the pooled curve, which needs k at every age). */
-            if (co->P && !co->size_hidden && co->size >= q->k) {
-                memset(one, 0, sizeof *one);
-                stats_life_add(one, co->P, co->F, co->nobs);
-                n = stats_life_survival(one, q->k, S);
+            cohort_size(row, r, &sales, q, gr, gr->c[k].month);
+            if (curve_json(row, gr, &gr->c[k], r, (double)q->k + 5.0 * sd * sqrt(2.0)) !=
+                STS_OK) {
+                json_decref(row);
+                break;
             }
-            if (co->P)
-                stats_life_add(acc, co->P, co->F, co->nobs);
-            json_object_set_new(row, "median", median_json(stats_life_median(S, n)));
-            json_object_set_new(row, "survival", curve_json(S, n));
             json_array_append_new(cj, row);
         }
-        int n = stats_life_survival(acc, q->k, S);
-        json_object_set_new(gj, "median", median_json(stats_life_median(S, n)));
-        json_object_set_new(gj, "survival", curve_json(S, n));
         json_object_set_new(gj, "cohorts", cj);
         json_array_append_new(groups, gj);
     }
     json_object_set_new(root, "groups", groups);
     groups = NULL;
+    {
+        enum release_table used[] = {REL_LIFE, REL_SALES_MONTH_BM};
+        json_object_set_new(root, "release", stats_release_json(r, used, 2));
+    }
     *out = root;
     root = NULL;
+    e = STS_OK;
 out:
     json_decref(root);
     json_decref(groups);
-    groups_free(&gs);
-    free(S);
-    free(acc);
-    free(one);
+    groups_free(g, ng);
+    release_cells_free(&cells);
+    release_cells_free(&sales);
     return e;
 }
 
-/* ---- versions ----------------------------------------------------------- */
+/* ---- Versions ------------------------------------------------------------- */
 
-struct vrow {
+struct total {
     int32_t period;
-    char *model, *sw;
-    int64_t n;
-    bool hidden, share_hidden;
-    double share;
+    const char *model;
+    double n;
+    int cells;
 };
 
-struct vtable {
-    const struct stats_query *q;
-    int32_t first, through;
-    struct vrow *r;
-    size_t n, cap;
-    size_t *slots;
-    size_t nslots;
-    enum sts_err err;
-};
-
-static uint64_t vhash(int32_t period, const char *model, const char *sw)
+static int cmp_total(const void *a, const void *b)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)(uint32_t)period;
-    for (const char *p = model; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ 0x1f) * 1099511628211ull;
-    for (const char *p = sw; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h * 1099511628211ull;
-}
-
-static bool vgrow(struct vtable *t)
-{
-    size_t nslots = t->nslots ? 2 * t->nslots : 256;
-    size_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return false;
-    for (size_t i = 0; i < t->n; i++) {
-        size_t s = vhash(t->r[i].period, t->r[i].model, t->r[i].sw) & (nslots - 1);
-        while (slots[s])
-            s = (s + 1) & (nslots - 1);
-        slots[s] = i + 1;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return true;
-}
-
-static int add_version(const struct store_life_row *row, void *ctx)
-{
-    struct vtable *t = ctx;
-    const char *const vals[NDIM] = {row->brand, row->model, row->sw, row->country};
-    if (row->period < t->first || row->period > t->through || !stats_row_matches(t->q, vals))
-        return 0;
-    if (2 * (t->n + 1) > t->nslots && !vgrow(t))
-        goto nomem;
-    size_t s = vhash(row->period, row->model, row->sw) & (t->nslots - 1);
-    while (t->slots[s]) {
-        struct vrow *r = &t->r[t->slots[s] - 1];
-        if (r->period == row->period && strcmp(r->model, row->model) == 0 &&
-            strcmp(r->sw, row->sw) == 0)
-            break;
-        s = (s + 1) & (t->nslots - 1);
-    }
-    if (!t->slots[s]) {
-        if (t->n == t->cap) {
-            size_t cap = t->cap ? 2 * t->cap : 128;
-            struct vrow *r = realloc(t->r, cap * sizeof *r);
-            if (!r)
-                goto nomem;
-            t->r = r;
-            t->cap = cap;
-        }
-        struct vrow *r = &t->r[t->n];
-        memset(r, 0, sizeof *r);
-        r->period = row->period;
-        r->model = strdup(row->model);
-        r->sw = strdup(row->sw);
-        if (!r->model || !r->sw) {
-            free(r->model);
-            free(r->sw);
-            goto nomem;
-        }
-        t->slots[s] = ++t->n;
-    }
-    t->r[t->slots[s] - 1].n += row->count;
-    return 0;
-nomem:
-    t->err = STS_ENOMEM;
-    return 1;
-}
-
-static int cmp_vrows(const void *a, const void *b)
-{
-    const struct vrow *x = a, *y = b;
+    const struct total *x = a, *y = b;
     int c = strcmp(x->model, y->model);
-    if (c)
+    return c ? c : x->period < y->period ? -1 : x->period > y->period;
+}
+
+/* Versions by model, then version, then month. */
+static int cmp_versions(const void *a, const void *b)
+{
+    const struct release_cell *x = a, *y = b;
+    int c = strcmp(x->key[0], y->key[0]);
+    if (c || (c = strcmp(x->key[1], y->key[1])))
         return c;
-    if (x->period != y->period)
-        return x->period < y->period ? -1 : 1;
-    return strcmp(x->sw, y->sw);
+    return x->period < y->period ? -1 : x->period > y->period;
 }
 
-/* Within each (month, model) group: the floor and complementary suppression
- * on the counts, then the shares, hidden with their count, and all of the
- * group's shares hidden when its total cannot be shown (a share and a count
- * give the total). */
-static enum sts_err suppress_versions(struct vtable *t)
+static const struct total *find_total(const struct total *t, size_t n, int32_t period,
+                                      const char *model)
 {
-    int64_t *n = calloc(t->n + 1, sizeof *n);
-    bool *hidden = malloc((t->n + 1) * sizeof *hidden);
-    if (!n || !hidden) {
-        free(n);
-        free(hidden);
-        return STS_ENOMEM;
-    }
-    for (size_t i = 0; i < t->n;) {
-        size_t j = i;
-        int64_t total = 0;
-        while (j < t->n && t->r[j].period == t->r[i].period &&
-               strcmp(t->r[j].model, t->r[i].model) == 0) {
-            n[j - i] = t->r[j].n;
-            total += t->r[j].n;
-            j++;
-        }
-        bool total_hidden = stats_suppress(n, j - i, t->q->k, hidden);
-        for (size_t x = i; x < j; x++) {
-            t->r[x].hidden = hidden[x - i];
-            t->r[x].share_hidden = hidden[x - i] || total_hidden || total == 0;
-            t->r[x].share = total ? (double)t->r[x].n / (double)total : 0;
-        }
-        i = j;
-    }
-    free(n);
-    free(hidden);
-    return STS_OK;
+    struct total key = {.period = period, .model = model};
+    return bsearch(&key, t, n, sizeof *t, cmp_total);
 }
 
-/* How fast each version spread: the first month it was seen (shown), and
- * the first month after that where it made at least half of its model's
- * pings. */
-static json_t *spread_json(const struct vtable *t)
+enum sts_err stats_versions_json(const struct release *r, struct store *store,
+                                 const struct stats_query *q, json_t **out,
+                                 struct sts_field_error *err)
 {
-    json_t *spread = json_array();
-    char label[STS_MONTH_LEN + 1];
-    /* The rows are sorted by model then month; walk each model's versions. */
-    for (size_t i = 0; spread && i < t->n;) {
-        size_t j = i;
-        int32_t model_first = INT32_MAX;
-        while (j < t->n && strcmp(t->r[j].model, t->r[i].model) == 0) {
-            if (!t->r[j].hidden && t->r[j].period < model_first)
-                model_first = t->r[j].period;
-            j++;
-        }
-        for (size_t v = i; v < j; v++) {
-            bool seen_before = false;
-            for (size_t w = i; w < v && !seen_before; w++)
-                seen_before = strcmp(t->r[w].sw, t->r[v].sw) == 0;
-            if (seen_before)
-                continue;
-            int32_t first = INT32_MAX, half = INT32_MAX;
-            double peak = -1;
-            for (size_t w = v; w < j; w++) {
-                const struct vrow *r = &t->r[w];
-                if (strcmp(r->sw, t->r[v].sw) != 0 || r->hidden)
-                    continue;
-                if (first == INT32_MAX)
-                    first = r->period;
-                if (!r->share_hidden) {
-                    if (r->share > peak)
-                        peak = r->share;
-                    if (r->share >= 0.5 && half == INT32_MAX)
-                        half = r->period;
-                }
+    struct release_cells v = {0}, life = {0};
+    struct release_filter f = filter_of(q), lf = {{NULL, q->filter[DIM_MODEL], NULL, NULL}};
+    struct total *tot = NULL;
+    size_t nt = 0;
+    json_t *root = NULL, *rows = NULL, *spread = NULL;
+    int32_t last = release_last_month(r);
+    int32_t m0 = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
+    int32_t m1 = q->to == INT32_MAX ? last : sts_day_month(q->to);
+    enum sts_err e = release_read(r, store, REL_VERSIONS, m0, m1, &f, LIFE_MAX_CELLS, &v);
+    if (e == STS_OK)
+        e = release_read(r, store, REL_LIFE, m0, m1, &lf, LIFE_MAX_CELLS, &life);
+    if (e == STS_ETOOBIG)
+        stats_bad(err, "model", "this query spans too many released cells: filter on a model");
+    if (e != STS_OK)
+        goto out;
+    for (int d = DIM_MODEL; d <= DIM_SW; d++) {
+        if (q->filter[d] && v.n == 0) {
+            struct release_cells any = {0};
+            e = release_read(r, store, REL_VERSIONS, INT32_MIN, last, &f, 1, &any);
+            bool found = any.n > 0 || e == STS_ETOOBIG;
+            release_cells_free(&any);
+            if (e != STS_OK && e != STS_ETOOBIG)
+                goto out;
+            e = STS_OK;
+            if (!found) {
+                char why[160];
+                snprintf(why, sizeof why, "no published figure has %s '%s'", dim_names[d],
+                         q->filter[d]);
+                e = stats_bad(err, dim_names[d], why);
+                goto out;
             }
-            if (first == INT32_MAX)
-                continue; /* never shown: not even its existence is published */
+        }
+    }
+    /* Each model's released pings per month: the denominator of the shares. */
+    e = STS_ENOMEM;
+    if (life.n && !(tot = calloc(life.n, sizeof *tot)))
+        goto out;
+    for (size_t i = 0; i < life.n; i++)
+        tot[i] = (struct total){life.cell[i].period, life.cell[i].key[1],
+                                (double)life.cell[i].value, 1};
+    if (life.n > 1)
+        qsort(tot, life.n, sizeof *tot, cmp_total);
+    for (size_t i = 0; i < life.n; i++) {
+        if (nt && cmp_total(&tot[nt - 1], &tot[i]) == 0) {
+            tot[nt - 1].n += tot[i].n;
+            tot[nt - 1].cells += tot[i].cells;
+        } else {
+            tot[nt++] = tot[i];
+        }
+    }
+    if (v.n > 1)
+        qsort(v.cell, v.n, sizeof *v.cell, cmp_versions);
+    if (!(root = header_json("versions", q, last)) || !(rows = json_array()) ||
+        !(spread = json_array()))
+        goto out;
+    double var_v = r->noise[REL_VERSIONS].variance, var_l = r->noise[REL_LIFE].variance;
+    char label[STS_MONTH_LEN + 1];
+    int32_t model_first = INT32_MAX;
+    for (size_t i = 0; i < v.n;) {
+        size_t j = i;
+        int32_t first = INT32_MAX, half = INT32_MAX;
+        if (i == 0 || strcmp(v.cell[i - 1].key[0], v.cell[i].key[0]) != 0) {
+            model_first = INT32_MAX; /* the model's first month with a version shown */
+            for (size_t k = i; k < v.n && strcmp(v.cell[k].key[0], v.cell[i].key[0]) == 0; k++)
+                if (v.cell[k].value >= q->k && v.cell[k].period < model_first)
+                    model_first = v.cell[k].period;
+        }
+        double peak = -1;
+        while (j < v.n && strcmp(v.cell[j].key[0], v.cell[i].key[0]) == 0 &&
+               strcmp(v.cell[j].key[1], v.cell[i].key[1]) == 0)
+            j++;
+        for (size_t k = i; k < j; k++) {
+            const struct release_cell *c = &v.cell[k];
+            if (c->value < q->k)
+                continue;
             json_t *o = json_object();
             if (!o)
-                continue;
-            json_object_set_new(o, "model", json_string(t->r[v].model));
-            json_object_set_new(o, "sw", json_string(t->r[v].sw));
+                goto out;
+            sts_month_format(c->period, label);
+            json_object_set_new(o, "period", json_string(label));
+            json_object_set_new(o, "model", json_string(c->key[0]));
+            json_object_set_new(o, "sw", json_string(c->key[1]));
+            json_object_set_new(o, "pings", json_integer(c->value));
+            json_object_set_new(o, "pings_ci", stats_ci_json(c->value,
+                                                             r->noise[REL_VERSIONS].half95));
+            const struct total *t = find_total(tot, nt, c->period, c->key[0]);
+            if (t && t->n >= (double)q->k) {
+                double s = (double)c->value / t->n, vt = t->cells * var_l;
+                double sd = s * sqrt(var_v / ((double)c->value * (double)c->value) +
+                                     vt / (t->n * t->n));
+                double lo = s - 1.96 * sd, hi = s + 1.96 * sd;
+                if (s > 1)
+                    s = 1;
+                json_object_set_new(o, "share", round4(s));
+                json_object_set_new(o, "share_ci", json_pack("[o,o]", round4(lo < 0 ? 0 : lo),
+                                                             round4(hi > 1 ? 1 : hi)));
+                if (s > peak)
+                    peak = s;
+                if (s >= 0.5 && half == INT32_MAX)
+                    half = c->period;
+            } else {
+                json_object_set_new(o, "share", json_null());
+                json_object_set_new(o, "share_ci", json_null());
+            }
+            if (first == INT32_MAX)
+                first = c->period;
+            json_array_append_new(rows, o);
+        }
+        if (first != INT32_MAX) {
+            /* How fast it spread: first month shown, first month at half of
+             * its model's pings. */
+            json_t *o = json_object();
+            if (!o)
+                goto out;
+            json_object_set_new(o, "model", json_string(v.cell[i].key[0]));
+            json_object_set_new(o, "sw", json_string(v.cell[i].key[1]));
             sts_month_format(first, label);
             json_object_set_new(o, "first_seen", json_string(label));
             json_object_set_new(o, "seen_from_start", json_boolean(first == model_first));
@@ -558,275 +618,27 @@ static json_t *spread_json(const struct vtable *t)
                 json_object_set_new(o, "half_share", json_null());
                 json_object_set_new(o, "months_to_half", json_null());
             }
-            json_object_set_new(o, "peak_share",
-                                peak < 0 ? json_null() : json_real(round(peak * 10000) / 10000));
+            json_object_set_new(o, "peak_share", peak < 0 ? json_null() : round4(peak));
             json_array_append_new(spread, o);
         }
         i = j;
     }
-    return spread;
-}
-
-enum sts_err stats_versions_json(struct store *store, const struct stats_query *q, json_t **out)
-{
-    struct vtable t = {.q = q};
-    struct stats_query vq = *q;
-    enum sts_err e;
-    char label[STS_MONTH_LEN + 1];
-    json_t *root = NULL, *rows = NULL;
-    vq.nby = 2;
-    vq.by[0] = DIM_MODEL;
-    vq.by[1] = DIM_SW;
-    t.through = last_complete_month(q);
-    if (q->to != INT32_MAX && sts_day_month(q->to) < t.through)
-        t.through = sts_day_month(q->to);
-    t.first = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
-    struct store_query sq;
-    stats_store_query(&vq, &sq);
-    sq.from = t.first;
-    sq.to = t.through;
-    e = t.first <= t.through ? store_lifetime_sum(store, &sq, add_version, &t) : STS_OK;
-    if (e == STS_OK && t.err != STS_OK)
-        e = t.err;
-    if (e != STS_OK)
-        goto out;
-    if (t.n > 1)
-        qsort(t.r, t.n, sizeof *t.r, cmp_vrows);
-    if ((e = suppress_versions(&t)) != STS_OK)
-        goto out;
-    e = STS_ENOMEM;
-    if (!(root = header_json("versions", &vq)) || !(rows = json_array()))
-        goto out;
-    sts_month_format(t.through, label);
-    json_object_set_new(root, "through", json_string(label));
-    for (size_t i = 0; i < t.n; i++) {
-        const struct vrow *r = &t.r[i];
-        json_t *o = json_object();
-        if (!o)
-            goto out;
-        sts_month_format(r->period, label);
-        json_object_set_new(o, "period", json_string(label));
-        json_object_set_new(o, "model", json_string(r->model));
-        json_object_set_new(o, "sw", json_string(r->sw));
-        json_object_set_new(o, "pings", r->hidden ? json_null() : json_integer(r->n));
-        json_object_set_new(
-            o, "share", r->share_hidden ? json_null() : json_real(round(r->share * 10000) / 10000));
-        if (r->hidden)
-            json_object_set_new(o, "suppressed", json_true());
-        json_array_append_new(rows, o);
-    }
     json_object_set_new(root, "rows", rows);
-    rows = NULL;
-    json_object_set_new(root, "spread", spread_json(&t));
+    json_object_set_new(root, "spread", spread);
+    rows = spread = NULL;
+    {
+        enum release_table used[] = {REL_VERSIONS, REL_LIFE};
+        json_object_set_new(root, "release", stats_release_json(r, used, 2));
+    }
     *out = root;
     root = NULL;
     e = STS_OK;
 out:
     json_decref(root);
     json_decref(rows);
-    for (size_t i = 0; i < t.n; i++) {
-        free(t.r[i].model);
-        free(t.r[i].sw);
-    }
-    free(t.r);
-    free(t.slots);
+    json_decref(spread);
+    free(tot);
+    release_cells_free(&v);
+    release_cells_free(&life);
     return e;
-}
-
-/* ---- text output ---------------------------------------------------------- */
-
-static const char *dim_text(json_t *v)
-{
-    return json_is_string(v) ? json_string_value(v) : "-";
-}
-
-static void fmt_share(char *buf, size_t cap, json_t *v, bool csv)
-{
-    if (!json_is_number(v))
-        snprintf(buf, cap, "%s", csv ? "" : "*");
-    else if (csv)
-        snprintf(buf, cap, "%.4f", json_number_value(v));
-    else
-        snprintf(buf, cap, "%.1f", 100.0 * json_number_value(v));
-}
-
-void stats_lifetime_print(const json_t *doc, const char *format, FILE *out)
-{
-    bool csv = strcmp(format, "csv") == 0;
-    json_t *by = json_object_get(doc, "by"), *groups = json_object_get(doc, "groups");
-    size_t nby = json_array_size(by), maxage = 0, gi, ci;
-    json_t *g, *c;
-    json_array_foreach(groups, gi, g)
-    {
-        if (json_array_size(json_object_get(g, "survival")) > maxage + 1)
-            maxage = json_array_size(json_object_get(g, "survival")) - 1;
-        json_array_foreach(json_object_get(g, "cohorts"), ci,
-                           c) if (json_array_size(json_object_get(c, "survival")) > maxage + 1)
-            maxage = json_array_size(json_object_get(c, "survival")) - 1;
-    }
-    size_t ncol = nby + 3 + maxage, nrows = 1;
-    json_array_foreach(groups, gi, g) nrows += 1 + json_array_size(json_object_get(g, "cohorts"));
-    const char **cells = calloc(nrows * ncol, sizeof *cells);
-    char(*buf)[24] = calloc(nrows * ncol, sizeof *buf);
-    bool *numeric = calloc(ncol, sizeof *numeric);
-    if (!cells || !buf || !numeric)
-        goto out;
-    for (size_t d = 0; d < nby; d++)
-        cells[d] = json_string_value(json_array_get(by, d));
-    cells[nby] = "cohort";
-    cells[nby + 1] = "size";
-    cells[nby + 2] = "median";
-    for (size_t a = 1; a <= maxage; a++) {
-        snprintf(buf[nby + 2 + a], sizeof buf[0], csv ? "s%zu" : "%zum", a);
-        cells[nby + 2 + a] = buf[nby + 2 + a];
-    }
-    for (size_t i = nby + 1; i < ncol; i++)
-        numeric[i] = true;
-    size_t r = 1;
-    json_array_foreach(groups, gi, g)
-    {
-        json_t *rowsrc[1 + 512];
-        size_t nsrc = 0;
-        rowsrc[nsrc++] = g;
-        json_array_foreach(json_object_get(g, "cohorts"), ci,
-                           c) if (nsrc < sizeof rowsrc / sizeof rowsrc[0]) rowsrc[nsrc++] = c;
-        for (size_t s = 0; s < nsrc; s++, r++) {
-            const char **row = cells + r * ncol;
-            char(*rb)[24] = buf + r * ncol;
-            json_t *src = rowsrc[s];
-            for (size_t d = 0; d < nby; d++)
-                row[d] = dim_text(json_object_get(g, json_string_value(json_array_get(by, d))));
-            row[nby] = s == 0 ? "all" : json_string_value(json_object_get(src, "cohort"));
-            json_t *size = json_object_get(src, "size");
-            row[nby + 1] = s == 0 || csv ? "" : "*";
-            if (s > 0 && json_is_integer(size)) {
-                snprintf(rb[nby + 1], sizeof rb[0], "%lld", (long long)json_integer_value(size));
-                row[nby + 1] = rb[nby + 1];
-            }
-            json_t *med = json_object_get(src, "median");
-            row[nby + 2] = csv ? "" : "-";
-            if (json_is_number(med)) {
-                snprintf(rb[nby + 2], sizeof rb[0], "%.1f", json_number_value(med));
-                row[nby + 2] = rb[nby + 2];
-            }
-            json_t *surv = json_object_get(src, "survival");
-            for (size_t a = 1; a <= maxage; a++) {
-                json_t *v = json_array_get(surv, a);
-                if (v)
-                    fmt_share(rb[nby + 2 + a], sizeof rb[0], v, csv);
-                row[nby + 2 + a] = v ? rb[nby + 2 + a] : "";
-            }
-        }
-    }
-    if (csv) {
-        for (size_t i = 0; i < nrows; i++)
-            for (size_t j = 0; j < ncol; j++) {
-                stats_csv_field(out, cells[i * ncol + j] ? cells[i * ncol + j] : "");
-                fputs(j + 1 < ncol ? "," : "\r\n", out);
-            }
-    } else {
-        fprintf(out,
-                "Share of devices still in use after N months (%%), complete months "
-                "through %s; k = %lld\n",
-                json_string_value(json_object_get(doc, "through")),
-                (long long)json_integer_value(json_object_get(doc, "k")));
-        for (size_t i = 0; i < nrows * ncol; i++)
-            if (!cells[i])
-                cells[i] = "";
-        stats_print_aligned(out, cells, nrows, ncol, numeric, 0);
-        fputs("size: activations of the cohort month (* under k, or hidden so that such a cell "
-              "cannot be recovered); median in months; a curve stops where fewer than k "
-              "devices report\n",
-              out);
-    }
-out:
-    free(cells);
-    free(buf);
-    free(numeric);
-}
-
-void stats_versions_print(const json_t *doc, const char *format, FILE *out)
-{
-    bool csv = strcmp(format, "csv") == 0;
-    json_t *rows = json_object_get(doc, "rows"), *spread = json_object_get(doc, "spread");
-    size_t i;
-    json_t *r;
-    if (csv) {
-        fputs("period,model,sw,pings,share\r\n", out);
-        json_array_foreach(rows, i, r)
-        {
-            char n[32] = "", sh[32];
-            json_t *p = json_object_get(r, "pings");
-            if (json_is_integer(p))
-                snprintf(n, sizeof n, "%lld", (long long)json_integer_value(p));
-            fmt_share(sh, sizeof sh, json_object_get(r, "share"), true);
-            fprintf(out, "%s,", json_string_value(json_object_get(r, "period")));
-            stats_csv_field(out, json_string_value(json_object_get(r, "model")));
-            fputc(',', out);
-            stats_csv_field(out, json_string_value(json_object_get(r, "sw")));
-            fprintf(out, ",%s,%s\r\n", n, sh);
-        }
-        return;
-    }
-    size_t n = json_array_size(rows) + 1, ns = json_array_size(spread) + 1;
-    size_t cap = n > ns ? n : ns;
-    const char **cells = calloc(cap * 5, sizeof *cells);
-    char(*buf)[32] = calloc(cap * 5, sizeof *buf);
-    static const bool numeric[5] = {false, false, false, true, true};
-    if (!cells || !buf)
-        goto out;
-    const char *heads[5] = {"period", "model", "sw", "pings", "share%"};
-    memcpy(cells, heads, sizeof heads);
-    json_array_foreach(rows, i, r)
-    {
-        const char **row = cells + (i + 1) * 5;
-        char(*rb)[32] = buf + (i + 1) * 5;
-        json_t *p = json_object_get(r, "pings");
-        row[0] = json_string_value(json_object_get(r, "period"));
-        row[1] = json_string_value(json_object_get(r, "model"));
-        row[2] = json_string_value(json_object_get(r, "sw"));
-        if (json_is_integer(p))
-            snprintf(rb[3], sizeof rb[0], "%lld", (long long)json_integer_value(p));
-        else
-            snprintf(rb[3], sizeof rb[0], "*");
-        fmt_share(rb[4], sizeof rb[0], json_object_get(r, "share"), false);
-        row[3] = rb[3];
-        row[4] = rb[4];
-    }
-    fprintf(out, "Software versions in use (lifetime pings per month), through %s; k = %lld\n",
-            json_string_value(json_object_get(doc, "through")),
-            (long long)json_integer_value(json_object_get(doc, "k")));
-    stats_print_aligned(out, cells, n, 5, numeric, 0);
-    fputs("* suppressed: fewer than k devices, or hidden so that such a cell cannot be "
-          "recovered from the model's total\n\n",
-          out);
-    static const bool snum[5] = {false, false, false, false, true};
-    const char *sheads[5] = {"model", "sw", "first seen", "half share", "months"};
-    memcpy(cells, sheads, sizeof sheads);
-    json_array_foreach(spread, i, r)
-    {
-        const char **row = cells + (i + 1) * 5;
-        char(*rb)[32] = buf + (i + 1) * 5;
-        json_t *m = json_object_get(r, "months_to_half");
-        row[0] = json_string_value(json_object_get(r, "model"));
-        row[1] = json_string_value(json_object_get(r, "sw"));
-        snprintf(rb[2], sizeof rb[0], "%s%s", json_string_value(json_object_get(r, "first_seen")),
-                 json_is_true(json_object_get(r, "seen_from_start")) ? " (start)" : "");
-        row[2] = rb[2];
-        row[3] = json_is_string(json_object_get(r, "half_share"))
-                     ? json_string_value(json_object_get(r, "half_share"))
-                     : "-";
-        if (json_is_integer(m))
-            snprintf(rb[4], sizeof rb[0], "%lld", (long long)json_integer_value(m));
-        else
-            snprintf(rb[4], sizeof rb[0], "-");
-        row[4] = rb[4];
-    }
-    fputs("How fast each version spread (months from first seen to half of its model's "
-          "pings)\n",
-          out);
-    stats_print_aligned(out, cells, ns, 5, snum, 0);
-out:
-    free(cells);
-    free(buf);
 }

@@ -1,0 +1,529 @@
+/* The differentially private release (see release.h and docs/privacy.md):
+ * table definitions, each table's noise under the budget, period closure,
+ * per-cell noise derived from the secret seed, and the reading of released
+ * cells from the store's counters. Store rows are summed to the table's
+ * grain by sorting (O(n log n), memory bounded by the caller's cap). */
+#include "release.h"
+
+#include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sts/date.h"
+#include "sts/dgauss.h"
+
+/* The shares add up to 1 over the tables one device can touch in a month. */
+const struct release_def release_defs[REL_NTABLES] = {
+    [REL_SALES_MONTH] = {"sales.month", REL_MONTH, 0, 0.06, true, "activations per month"},
+    [REL_SALES_MONTH_BM] = {"sales.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL, 0.22,
+                            true, "activations per month, brand and model"},
+    [REL_SALES_MONTH_BMC] = {"sales.month.brand.model.country", REL_MONTH,
+                             REL_BRAND | REL_MODEL | REL_COUNTRY, 0.12, true,
+                             "activations per month, brand, model and country"},
+    [REL_SALES_MONTH_C] = {"sales.month.country", REL_MONTH, REL_COUNTRY, 0.12, true,
+                           "activations per month and country"},
+    [REL_SALES_MONTH_BMS] = {"sales.month.brand.model.sw", REL_MONTH,
+                             REL_BRAND | REL_MODEL | REL_SW, 0.09, true,
+                             "activations per month, brand, model and software version"},
+    [REL_SALES_DAY_BM] = {"sales.day.brand.model", REL_DAY, REL_BRAND | REL_MODEL, 0.07, true,
+                          "activations per day, brand and model"},
+    [REL_REACT_MONTH_BM] = {"reactivations.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL,
+                            0.08, true, "re-activations per month, brand and model"},
+    [REL_LIFE] = {"lifetime.month.brand.model.cohort.first", REL_MONTH, REL_BRAND | REL_MODEL,
+                  0.12, false, "lifetime pings per month, brand, model, cohort and first flag"},
+    [REL_VERSIONS] = {"versions.month.model.sw", REL_MONTH, REL_MODEL | REL_SW, 0.12, true,
+                      "lifetime pings per month, model and software version"},
+};
+
+/* The standard normal quantile of 1 - RELEASE_DELTA_SELECT (10^-6): a cell
+ * one device alone makes exist shows with probability below that. */
+#define Z_SELECT 4.7534
+
+enum sts_err release_noise_params(enum release_table t, double rho, long k,
+                                  struct release_noise *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!(rho > 0 && rho <= 100) || t >= REL_NTABLES)
+        return STS_EINVAL;
+    out->rho = rho * release_defs[t].share;
+    /* Each device changes one cell by at most 1, so sigma^2 = 1 / (2 rho_t)
+     * gives rho_t-zCDP (Canonne, Kamath, Steinke 2020, Theorem 14). The
+     * fraction is rounded up: a larger sigma^2 never spends more. */
+    double s2 = 1.0 / (2.0 * out->rho);
+    out->s2_den = 1000000;
+    double num = ceil(s2 * (double)out->s2_den);
+    if (!(num >= 1 && num <= (double)STS_DGAUSS_MAX))
+        return STS_EINVAL;
+    out->s2_num = (uint64_t)num;
+    double sigma2 = (double)out->s2_num / (double)out->s2_den;
+    out->variance = sts_dgauss_variance(sigma2);
+    uint64_t h;
+    if (sts_dgauss_interval(sigma2, 0.95, &h) != STS_OK)
+        return STS_EINVAL;
+    out->half95 = (int64_t)h;
+    /* A cell holding one device is shown when 1 + noise reaches the
+     * threshold: above the floor k, and high enough that this happens with
+     * probability under RELEASE_DELTA_SELECT. */
+    int64_t sel = (int64_t)ceil(1.0 + Z_SELECT * sqrt(sigma2));
+    out->threshold = sel > k ? sel : k;
+    return STS_OK;
+}
+
+enum sts_err release_init(struct release *r, struct store *store, long k, int32_t today,
+                          long grace_days)
+{
+    struct store_release p;
+    memset(r, 0, sizeof *r);
+    enum sts_err e = store_release_get(store, &p);
+    if (e != STS_OK)
+        return e;
+    memcpy(r->seed, p.seed, sizeof r->seed);
+    OPENSSL_cleanse(&p, sizeof p);
+    r->rho = p.rho > 0 ? p.rho : RELEASE_DEFAULT_RHO;
+    r->k = k;
+    r->today = today;
+    r->grace_days = grace_days;
+    for (int t = 0; t < REL_NTABLES; t++) {
+        e = release_noise_params((enum release_table)t, r->rho, k, &r->noise[t]);
+        if (e != STS_OK) {
+            release_cleanup(r);
+            return e;
+        }
+    }
+    return STS_OK;
+}
+
+void release_cleanup(struct release *r)
+{
+    OPENSSL_cleanse(r->seed, sizeof r->seed);
+}
+
+int32_t release_last_day(const struct release *r)
+{
+    return r->today - 1 - (int32_t)r->grace_days;
+}
+
+int32_t release_last_month(const struct release *r)
+{
+    int32_t last = release_last_day(r);
+    int32_t m = sts_day_month(last);
+    /* A month is closed once its last day is. */
+    return sts_month_first_day(m + 1) - 1 == last ? m : m - 1;
+}
+
+static void put32(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
+}
+
+enum sts_err release_cell_noise(const struct release *r, enum release_table t, int32_t period,
+                                const char *const *key, size_t nkey, int64_t *noise)
+{
+    /* The cell's identity, unambiguously framed: table name, period, then
+     * each key value with its length. Its HMAC under the seed keys the
+     * cell's own stream. */
+    uint8_t seed[32], b4[4];
+    unsigned int len = sizeof seed;
+    enum sts_err e = STS_ECRYPTO;
+    struct sts_rng *rng = NULL;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    size_t outl = 0;
+    if (!ctx || !EVP_MAC_init(ctx, r->seed, sizeof r->seed, params))
+        goto out;
+    const char *name = release_defs[t].name;
+    put32(b4, (uint32_t)strlen(name));
+    if (!EVP_MAC_update(ctx, b4, 4) ||
+        !EVP_MAC_update(ctx, (const uint8_t *)name, strlen(name)))
+        goto out;
+    put32(b4, (uint32_t)period);
+    if (!EVP_MAC_update(ctx, b4, 4))
+        goto out;
+    for (size_t i = 0; i < nkey; i++) {
+        put32(b4, (uint32_t)strlen(key[i]));
+        if (!EVP_MAC_update(ctx, b4, 4) ||
+            !EVP_MAC_update(ctx, (const uint8_t *)key[i], strlen(key[i])))
+            goto out;
+    }
+    if (!EVP_MAC_final(ctx, seed, &outl, sizeof seed) || outl != sizeof seed)
+        goto out;
+    (void)len;
+    e = sts_rng_new(&rng, seed, sizeof seed);
+    if (e == STS_OK)
+        e = sts_dgauss_sample(rng, r->noise[t].s2_num, r->noise[t].s2_den, noise);
+out:
+    sts_rng_free(rng);
+    OPENSSL_cleanse(seed, sizeof seed);
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return e;
+}
+
+/* ---- Reading counters and summing them to a table's grain ---------------- */
+
+/* One summed counter before noise: the period, up to four key strings (a
+ * single allocation each), the cohort and first flag of REL_LIFE. */
+struct row {
+    int32_t period;
+    int32_t cohort;
+    bool first;
+    char *key[4];
+    int64_t n;
+};
+
+struct rows {
+    struct row *r;
+    size_t n, cap, max;
+    size_t nkey;
+    enum release_table t;
+    const struct release_filter *filter;
+    enum sts_err err;
+};
+
+static int nkeys(unsigned dims)
+{
+    int n = 0;
+    for (unsigned d = 1; d <= REL_COUNTRY; d <<= 1)
+        n += (dims & d) != 0;
+    return n;
+}
+
+static bool rows_push(struct rows *rs, int32_t period, int32_t cohort, bool first,
+                      const char *const vals[4], int64_t n)
+{
+    if (rs->n == rs->cap) {
+        if (rs->n >= rs->max) {
+            rs->err = STS_ETOOBIG;
+            return false;
+        }
+        size_t cap = rs->cap ? rs->cap * 2 : 256;
+        struct row *p = realloc(rs->r, cap * sizeof *p);
+        if (!p) {
+            rs->err = STS_ENOMEM;
+            return false;
+        }
+        rs->r = p;
+        rs->cap = cap;
+    }
+    struct row *w = &rs->r[rs->n];
+    memset(w, 0, sizeof *w);
+    w->period = period;
+    w->cohort = cohort;
+    w->first = first;
+    w->n = n;
+    size_t j = 0;
+    unsigned dims = release_defs[rs->t].dims;
+    for (unsigned d = 0; d < 4; d++) {
+        if (!(dims & (1u << d)))
+            continue;
+        if (!(w->key[j++] = strdup(vals[d]))) {
+            for (size_t i = 0; i + 1 < j; i++)
+                free(w->key[i]);
+            rs->err = STS_ENOMEM;
+            return false;
+        }
+    }
+    rs->n++;
+    return true;
+}
+
+static void rows_free(struct rows *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        for (size_t j = 0; j < rs->nkey; j++)
+            free(rs->r[i].key[j]);
+    free(rs->r);
+    rs->r = NULL;
+    rs->n = rs->cap = 0;
+}
+
+static bool passes(const struct release_filter *f, const char *const vals[4])
+{
+    for (int d = 0; d < 4; d++)
+        if (f && f->value[d] && strcmp(f->value[d], vals[d]) != 0)
+            return false;
+    return true;
+}
+
+static int sales_row(const struct store_sales_row *row, void *ctx)
+{
+    struct rows *rs = ctx;
+    const char *const vals[4] = {row->brand, row->model, row->sw, row->country};
+    if (!passes(rs->filter, vals))
+        return 0;
+    int64_t n = rs->t == REL_REACT_MONTH_BM ? row->reactivations : row->activations;
+    if (n == 0)
+        return 0;
+    int32_t period = release_defs[rs->t].grain == REL_DAY ? row->day : sts_day_month(row->day);
+    return rows_push(rs, period, 0, false, vals, n) ? 0 : 1;
+}
+
+static int life_row(const struct store_life_row *row, void *ctx)
+{
+    struct rows *rs = ctx;
+    const char *const vals[4] = {row->brand, row->model, row->sw, row->country};
+    if (!passes(rs->filter, vals) || row->count == 0)
+        return 0;
+    if (rs->t == REL_VERSIONS) /* summed over cohorts and the first flag */
+        return rows_push(rs, row->period, 0, false, vals, row->count) ? 0 : 1;
+    return rows_push(rs, row->period, row->cohort, row->first, vals, row->count) ? 0 : 1;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+    if (x->period != y->period)
+        return x->period < y->period ? -1 : 1;
+    for (int i = 0; i < 4 && x->key[i]; i++) {
+        int c = strcmp(x->key[i], y->key[i]);
+        if (c)
+            return c;
+    }
+    if (x->cohort != y->cohort)
+        return x->cohort < y->cohort ? -1 : 1;
+    return (int)x->first - (int)y->first;
+}
+
+/* Sorts and merges rows with the same cell. */
+static void rows_merge(struct rows *rs)
+{
+    if (rs->n < 2)
+        return;
+    qsort(rs->r, rs->n, sizeof *rs->r, cmp_row);
+    size_t w = 0;
+    for (size_t i = 1; i < rs->n; i++) {
+        if (cmp_row(&rs->r[w], &rs->r[i]) == 0) {
+            rs->r[w].n += rs->r[i].n;
+            for (size_t j = 0; j < rs->nkey; j++)
+                free(rs->r[i].key[j]);
+        } else {
+            rs->r[++w] = rs->r[i];
+        }
+    }
+    rs->n = w + 1;
+}
+
+static enum sts_err read_rows(const struct release *r, struct store *store, enum release_table t,
+                              int32_t from, int32_t to, const struct release_filter *filter,
+                              size_t max, struct rows *rs)
+{
+    const struct release_def *def = &release_defs[t];
+    struct store_query q;
+    memset(rs, 0, sizeof *rs);
+    rs->t = t;
+    rs->nkey = (size_t)nkeys(def->dims);
+    rs->filter = filter;
+    rs->max = max;
+    memset(&q, 0, sizeof q);
+    q.dims = def->dims;
+    for (int d = 0; d < 4; d++)
+        q.filter[d] = filter ? filter->value[d] : NULL;
+    enum sts_err e;
+    if (t == REL_LIFE || t == REL_VERSIONS) {
+        int32_t last = release_last_month(r);
+        q.from = from;
+        q.to = to < last ? to : last;
+        if (q.from > q.to)
+            return STS_OK;
+        e = store_lifetime_sum(store, &q, life_row, rs);
+    } else {
+        if (def->grain == REL_DAY) {
+            int32_t last = release_last_day(r);
+            q.from = from;
+            q.to = to < last ? to : last;
+            q.grain = STORE_DAY;
+        } else {
+            int32_t last = release_last_month(r);
+            int32_t tm = to < last ? to : last;
+            q.from = from == INT32_MIN ? INT32_MIN : sts_month_first_day(from);
+            q.to = sts_month_first_day(tm + 1) - 1;
+            q.grain = STORE_MONTH;
+            if (from > tm)
+                return STS_OK;
+        }
+        if (q.from > q.to)
+            return STS_OK;
+        e = store_sales_sum(store, &q, sales_row, rs);
+    }
+    if (e == STS_OK)
+        e = rs->err;
+    if (e == STS_OK)
+        rows_merge(rs);
+    if (e != STS_OK)
+        rows_free(rs);
+    return e;
+}
+
+static bool cells_push(struct release_cells *c, const struct row *w, size_t nkey, int64_t value,
+                       size_t max)
+{
+    if (c->n == c->cap) {
+        if (c->n >= max)
+            return false;
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        struct release_cell *p = realloc(c->cell, cap * sizeof *p);
+        if (!p)
+            return false;
+        c->cell = p;
+        c->cap = cap;
+    }
+    struct release_cell *o = &c->cell[c->n];
+    memset(o, 0, sizeof *o);
+    o->period = w->period;
+    o->cohort = w->cohort;
+    o->first = w->first;
+    o->value = value;
+    for (size_t j = 0; j < nkey; j++) {
+        if (!(o->key[j] = strdup(w->key[j]))) {
+            for (size_t i = 0; i < j; i++)
+                free(o->key[i]);
+            return false;
+        }
+    }
+    c->n++;
+    return true;
+}
+
+void release_cells_free(struct release_cells *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        for (int j = 0; j < 4; j++)
+            free(c->cell[i].key[j]);
+    free(c->cell);
+    memset(c, 0, sizeof *c);
+}
+
+/* The noise key of a REL_LIFE cell: brand, model, cohort month, first. */
+static enum sts_err life_noise(const struct release *r, const struct row *w, int64_t *noise)
+{
+    char cohort[STS_MONTH_LEN + 1];
+    sts_month_format(w->cohort, cohort);
+    const char *key[4] = {w->key[0], w->key[1], cohort, w->first ? "1" : "0"};
+    return release_cell_noise(r, REL_LIFE, w->period, key, 4, noise);
+}
+
+static int cmp_life_key(const struct row *x, int32_t period, const char *brand,
+                        const char *model, int32_t cohort, bool first)
+{
+    if (x->period != period)
+        return x->period < period ? -1 : 1;
+    int c = strcmp(x->key[0], brand);
+    if (c)
+        return c;
+    if ((c = strcmp(x->key[1], model)))
+        return c;
+    if (x->cohort != cohort)
+        return x->cohort < cohort ? -1 : 1;
+    return (int)x->first - (int)first;
+}
+
+static int64_t life_count(const struct rows *rs, int32_t period, const char *brand,
+                          const char *model, int32_t cohort, bool first)
+{
+    size_t lo = 0, hi = rs->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_life_key(&rs->r[mid], period, brand, model, cohort, first);
+        if (c == 0)
+            return rs->r[mid].n;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int cmp_model_period(const void *a, const void *b)
+{
+    const struct release_cell *x = a, *y = b;
+    int c = strcmp(x->key[0], y->key[0]);
+    if (c || (c = strcmp(x->key[1], y->key[1])))
+        return c;
+    return x->period < y->period ? -1 : x->period > y->period;
+}
+
+/* REL_LIFE over its public domain: every model with a released sales cell,
+ * every cohort from that model's first released month, every period from
+ * the cohort to the last closed month, both first flags. */
+static enum sts_err read_life(const struct release *r, struct store *store, int32_t from,
+                              int32_t to, const struct release_filter *filter, size_t max,
+                              struct release_cells *out)
+{
+    struct release_filter mf = {{filter ? filter->value[0] : NULL, filter ? filter->value[1] : NULL,
+                                 NULL, NULL}};
+    struct release_cells models = {0};
+    struct rows rs;
+    int32_t last = release_last_month(r);
+    if (to > last)
+        to = last;
+    enum sts_err e = release_read(r, store, REL_SALES_MONTH_BM, INT32_MIN, last, &mf, max, &models);
+    if (e != STS_OK)
+        return e;
+    e = read_rows(r, store, REL_LIFE, INT32_MIN, to, &mf, max, &rs);
+    if (e != STS_OK)
+        goto out;
+    /* Each model's first released month: sort by model, then period. */
+    if (models.n > 1)
+        qsort(models.cell, models.n, sizeof *models.cell, cmp_model_period);
+    for (size_t i = 0; i < models.n && e == STS_OK; i++) {
+        const struct release_cell *m = &models.cell[i];
+        if (i > 0 && strcmp(models.cell[i - 1].key[0], m->key[0]) == 0 &&
+            strcmp(models.cell[i - 1].key[1], m->key[1]) == 0)
+            continue;
+        for (int32_t c = m->period; c <= to && e == STS_OK; c++) {
+            for (int32_t p = c > from ? c : from; p <= to && e == STS_OK; p++) {
+                for (int f = 0; f < 2 && e == STS_OK; f++) {
+                    struct row w = {.period = p,
+                                    .cohort = c,
+                                    .first = f != 0,
+                                    .key = {m->key[0], m->key[1], NULL, NULL}};
+                    int64_t noise;
+                    w.n = life_count(&rs, p, m->key[0], m->key[1], c, f != 0);
+                    e = life_noise(r, &w, &noise);
+                    if (e == STS_OK && !cells_push(out, &w, 2, w.n + noise, max))
+                        e = out->n >= max ? STS_ETOOBIG : STS_ENOMEM;
+                }
+            }
+        }
+    }
+    rows_free(&rs);
+out:
+    release_cells_free(&models);
+    return e;
+}
+
+enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
+                          int32_t from, int32_t to, const struct release_filter *filter,
+                          size_t max_cells, struct release_cells *out)
+{
+    if (t == REL_LIFE)
+        return read_life(r, store, from, to, filter, max_cells, out);
+    struct rows rs;
+    enum sts_err e = read_rows(r, store, t, from, to, filter, max_cells, &rs);
+    if (e != STS_OK)
+        return e;
+    for (size_t i = 0; i < rs.n && e == STS_OK; i++) {
+        int64_t noise;
+        e = release_cell_noise(r, t, rs.r[i].period, (const char *const *)rs.r[i].key, rs.nkey,
+                               &noise);
+        if (e != STS_OK)
+            break;
+        int64_t v = rs.r[i].n + noise;
+        if (v < r->noise[t].threshold)
+            continue; /* never shown, never summed: as if the cell did not exist */
+        if (!cells_push(out, &rs.r[i], rs.nkey, v, max_cells))
+            e = out->n >= max_cells ? STS_ETOOBIG : STS_ENOMEM;
+    }
+    rows_free(&rs);
+    return e;
+}
