@@ -40,7 +40,7 @@
 __extension__ typedef unsigned __int128 u128;
 
 #define RNG_BUF            1024
-#define RNG_SEGMENT        (1ULL << 32) /* bytes per nonce, far below ChaCha20's 2^38 */
+#define RNG_SEGMENT        (1ULL << 32) /* bytes per segment: 2^26 of the 2^32 blocks */
 #define RNG_LABEL          "sts-rng v1"
 #define RNG_KEY_LEN        32
 #define RNG_IV_LEN         16
@@ -56,8 +56,8 @@ struct sts_rng {
     uint8_t buf[RNG_BUF];
 };
 
-/* (Re)starts the keystream at block 0 of rng->segment. EVP_chacha20's IV is
- * the 32-bit little-endian block counter then the 96-bit nonce. */
+/* (Re)starts the keystream at block 0 of rng->segment: EVP_chacha20's IV is
+ * the little-endian block counter, then the nonce (sts/dgauss.h). */
 static enum sts_err rng_segment_start(struct sts_rng *rng)
 {
     uint8_t iv[RNG_IV_LEN] = {0};

@@ -32,9 +32,12 @@
 #define STS_DGAUSS_LOOP_CAP 65536            /* rounds of any one loop */
 #define STS_RNG_SEED_MIN    16               /* shortest seed accepted, bytes */
 
-/* A stream of uniform bytes: the ChaCha20 keystream (OpenSSL EVP) under the
- * key SHA-256("sts-rng v1" || seed), with a 96-bit nonce that counts 4 GiB
- * segments from 0 and a block counter from 0 in each. */
+/* A stream of uniform bytes: the ChaCha20 keystream (OpenSSL EVP_chacha20)
+ * under the key SHA-256("sts-rng v1" || seed), in segments of 4 GiB: segment
+ * s starts at the 16-byte IV (32-bit block counter 0, s as 64 bits little-
+ * endian, 32 zero bits). A segment uses 2^26 blocks, so segments never
+ * overlap whether OpenSSL carries its block counter into the next word or
+ * not. */
 struct sts_rng;
 
 /* Creates a stream. seed NULL: the key is 32 bytes from getrandom(2) (the
