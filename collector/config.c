@@ -76,7 +76,12 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 1, 3600, &v) && ((cfg->timeout_s = (unsigned)v), true);
     else if (strcmp(name, "k") == 0)
         ok = number(value, 2, 1000000, &v) && ((cfg->k = v), true);
-    else if (strcmp(name, "grace_days") == 0)
+    else if (strcmp(name, "rho") == 0) {
+        char *end;
+        errno = 0;
+        double r = strtod(value, &end);
+        ok = !errno && end != value && !*end && r > 0 && r <= 100 && ((cfg->rho = r), true);
+    } else if (strcmp(name, "grace_days") == 0)
         ok = number(value, 0, 27, &v) && ((cfg->grace_days = v ? v : -1), true);
     else {
         snprintf(why, whylen, "unknown setting '%s'", name);

@@ -17,6 +17,8 @@ struct collector_config {
     unsigned connection_limit;
     unsigned timeout_s;
     long k;                  /* privacy floor of published figures */
+    double rho;              /* release budget per device and month, fixed in a new
+                                database (0 = the database's, or the default) */
     long grace_days;         /* late lifetime pings: days a month stays open after it
                                 ends (0 = the default, -1 = none) */
     char tls_cert[512];      /* PEM certificate chain; "" = plain HTTP, loopback only */

@@ -17,6 +17,7 @@
 #include "gateway.h"
 #include "http.h"
 #include "ingest.h"
+#include "release.h"
 #include "stats.h"
 #include "store.h"
 #include "sts/date.h"
@@ -37,21 +38,24 @@ static const char usage_text[] =
     "                                   in a new file with mode 0600\n"
     "  serve --db URI --key FILE [--listen HOST:PORT] [--token-file FILE]\n"
     "        [--tls-cert FILE --tls-key FILE] [--ohttp-key FILE [--ohttp-key FILE]]\n"
-    "        [--config FILE] [--threads N] [--max-batch N] [--k N]\n"
+    "        [--config FILE] [--threads N] [--max-batch N] [--k N] [--rho R]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
-    "                                   plain HTTP only on loopback, else HTTPS)\n"
+    "                                   plain HTTP only on loopback, else HTTPS); --rho fixes\n"
+    "                                   a new database's privacy budget (default 0.5)\n"
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
     "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
     "                                   activations and re-activations per period\n"
-    "  stats lifetime --db URI [--by brand,model,country] [--from YYYY-MM] [--to YYYY-MM]\n"
-    "        [--grace-days N] [--format ...] [--k N] [--brand B] [--model M] [--country C]\n"
+    "  stats lifetime --db URI [--by brand,model] [--from YYYY-MM] [--to YYYY-MM]\n"
+    "        [--grace-days N] [--format ...] [--k N] [--brand B] [--model M]\n"
     "                                   share of each cohort still in use after 1..N months,\n"
     "                                   median lifetime (from the anonymous monthly pings)\n"
     "  stats versions --db URI [--from YYYY-MM] [--to YYYY-MM] [--format ...] [--k N]\n"
-    "        [--brand B] [--model M] [--country C]\n"
+    "        [--model M] [--sw S]\n"
     "                                   software versions in use per month, how fast each\n"
-    "                                   spread; every figure under k devices is hidden\n"
+    "                                   spread\n"
+    "  Every figure comes from the differentially private release of closed periods,\n"
+    "  with its 95% interval; figures under k are not shown (docs/privacy.md).\n"
     "  export --imei IMEI --db URI --key FILE   print what is held about one device\n"
     "  erase --imei IMEI --db URI --key FILE    delete what is held about one device\n"
     "  audit --db URI                   summarise what the database holds\n"
@@ -115,7 +119,8 @@ enum opt_id {
     OPT_MODEL,
     OPT_SW,
     OPT_COUNTRY,
-    OPT_GRACE_DAYS
+    OPT_GRACE_DAYS,
+    OPT_RHO
 };
 
 static const struct option options[] = {
@@ -146,6 +151,7 @@ static const struct option options[] = {
     {"sw", required_argument, NULL, OPT_SW},
     {"country", required_argument, NULL, OPT_COUNTRY},
     {"grace-days", required_argument, NULL, OPT_GRACE_DAYS},
+    {"rho", required_argument, NULL, OPT_RHO},
     {NULL, 0, NULL, 0},
 };
 
@@ -155,7 +161,7 @@ struct args {
     const char *out, *imei, *format;
     struct stats_args stats;
     int token, ohttp;
-    unsigned seen; /* bit per option id - OPT_OUT */
+    uint64_t seen; /* bit per option id - OPT_OUT */
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -173,7 +179,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (c == '?')
             return usage_error("%s", "bad option");
-        a->seen |= 1u << (c - OPT_OUT);
+        a->seen |= (uint64_t)1 << (c - OPT_OUT);
         switch (c) {
         case OPT_OUT: a->out = optarg; break;
         case OPT_TOKEN: a->token = 1; break;
@@ -201,6 +207,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_SW: a->stats.sw = optarg; break;
         case OPT_COUNTRY: a->stats.country = optarg; break;
         case OPT_GRACE_DAYS: sets[nsets].name = "grace_days"; goto set;
+        case OPT_RHO: sets[nsets].name = "rho"; goto set;
         case OPT_HELP: fputs(usage_text, stdout); exit(EXIT_SUCCESS);
         }
         continue;
@@ -310,6 +317,29 @@ static int open_db(const char *uri, unsigned flags, struct store **store)
     return 0;
 }
 
+/* The release budget is fixed with the database: a closed period released
+ * again under another rho would carry new noise, and the two releases
+ * together would say more than either. */
+static int fix_budget(struct store *store, double rho)
+{
+    struct store_release p;
+    char why[160];
+    enum sts_err e = store_release_get(store, &p);
+    OPENSSL_cleanse(p.seed, sizeof p.seed);
+    if (e == STS_OK && p.rho == 0)
+        e = store_release_set_rho(store, rho > 0 ? rho : RELEASE_DEFAULT_RHO);
+    if (e != STS_OK)
+        return fail("db", sts_strerror(e));
+    if (rho > 0 && p.rho > 0 && rho != p.rho) {
+        snprintf(why, sizeof why,
+                 "this database's release budget is fixed at rho = %g per month; --rho %g would "
+                 "release its closed periods again with new noise",
+                 p.rho, rho);
+        return fail("rho", why);
+    }
+    return 0;
+}
+
 static int cmd_serve(struct args *a)
 {
     struct collector_config *cfg = &a->cfg;
@@ -360,7 +390,7 @@ static int cmd_serve(struct args *a)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (open_db(cfg->db, STORE_CREATE, &store) != 0)
+    if (open_db(cfg->db, STORE_CREATE, &store) != 0 || fix_budget(store, cfg->rho) != 0)
         goto out;
     if (ingest_new(store, cfg->max_batch, &ing) != STS_OK) {
         fail("ingest", "cannot start the writer thread");

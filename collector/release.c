@@ -18,25 +18,33 @@
 
 /* The shares add up to 1 over the tables one device can touch in a month. */
 const struct release_def release_defs[REL_NTABLES] = {
-    [REL_SALES_MONTH] = {"sales.month", REL_MONTH, 0, 0.06, true, "activations per month"},
-    [REL_SALES_MONTH_BM] = {"sales.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL, 0.22,
-                            true, "activations per month, brand and model"},
+#define A REL_ACTIVATION_MONTH
+#define L REL_LATER_MONTHS
+    [REL_SALES_MONTH] = {"sales.month", REL_MONTH, 0, 0.04, true, A, "activations per month"},
+    [REL_SALES_MONTH_BM] = {"sales.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL, 0.16, true,
+                            A, "activations per month, brand and model"},
     [REL_SALES_MONTH_BMC] = {"sales.month.brand.model.country", REL_MONTH,
-                             REL_BRAND | REL_MODEL | REL_COUNTRY, 0.12, true,
+                             REL_BRAND | REL_MODEL | REL_COUNTRY, 0.08, true, A,
                              "activations per month, brand, model and country"},
-    [REL_SALES_MONTH_C] = {"sales.month.country", REL_MONTH, REL_COUNTRY, 0.12, true,
+    [REL_SALES_MONTH_C] = {"sales.month.country", REL_MONTH, REL_COUNTRY, 0.07, true, A,
                            "activations per month and country"},
     [REL_SALES_MONTH_BMS] = {"sales.month.brand.model.sw", REL_MONTH,
-                             REL_BRAND | REL_MODEL | REL_SW, 0.09, true,
+                             REL_BRAND | REL_MODEL | REL_SW, 0.06, true, A,
                              "activations per month, brand, model and software version"},
-    [REL_SALES_DAY_BM] = {"sales.day.brand.model", REL_DAY, REL_BRAND | REL_MODEL, 0.07, true,
+    [REL_SALES_DAY_BM] = {"sales.day.brand.model", REL_DAY, REL_BRAND | REL_MODEL, 0.05, true, A,
                           "activations per day, brand and model"},
     [REL_REACT_MONTH_BM] = {"reactivations.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL,
-                            0.08, true, "re-activations per month, brand and model"},
-    [REL_LIFE] = {"lifetime.month.brand.model.cohort.first", REL_MONTH, REL_BRAND | REL_MODEL,
-                  0.12, false, "lifetime pings per month, brand, model, cohort and first flag"},
-    [REL_VERSIONS] = {"versions.month.model.sw", REL_MONTH, REL_MODEL | REL_SW, 0.12, true,
+                            0.08, true, A | L, "re-activations per month, brand and model"},
+    [REL_LIFE0] = {"lifetime.month.brand.model.age0", REL_MONTH, REL_BRAND | REL_MODEL, 0.34, false,
+                   A, "first lifetime pings at age 0 per month, brand and model"},
+    [REL_LIFE] = {"lifetime.month.brand.model.cohort.first", REL_MONTH, REL_BRAND | REL_MODEL, 0.80,
+                  false, L,
+                  "lifetime pings at ages 1 and more per month, brand, model, cohort and first "
+                  "flag"},
+    [REL_VERSIONS] = {"versions.month.model.sw", REL_MONTH, REL_MODEL | REL_SW, 0.12, true, A | L,
                       "lifetime pings per month, model and software version"},
+#undef A
+#undef L
 };
 
 /* The standard normal quantile of 1 - RELEASE_DELTA_SELECT (10^-6): a cell
@@ -82,8 +90,8 @@ enum sts_err release_init(struct release *r, struct store *store, long k, int32_
     if (e != STS_OK)
         return e;
     memcpy(r->seed, p.seed, sizeof r->seed);
-    OPENSSL_cleanse(&p, sizeof p);
     r->rho = p.rho > 0 ? p.rho : RELEASE_DEFAULT_RHO;
+    OPENSSL_cleanse(&p, sizeof p);
     r->k = k;
     r->today = today;
     r->grace_days = grace_days;
@@ -142,8 +150,7 @@ enum sts_err release_cell_noise(const struct release *r, enum release_table t, i
         goto out;
     const char *name = release_defs[t].name;
     put32(b4, (uint32_t)strlen(name));
-    if (!EVP_MAC_update(ctx, b4, 4) ||
-        !EVP_MAC_update(ctx, (const uint8_t *)name, strlen(name)))
+    if (!EVP_MAC_update(ctx, b4, 4) || !EVP_MAC_update(ctx, (const uint8_t *)name, strlen(name)))
         goto out;
     put32(b4, (uint32_t)period);
     if (!EVP_MAC_update(ctx, b4, 4))
@@ -173,6 +180,7 @@ out:
 /* One summed counter before noise: the period, up to four key strings (a
  * single allocation each), the cohort and first flag of REL_LIFE. */
 struct row {
+    enum release_table table;
     int32_t period;
     int32_t cohort;
     bool first;
@@ -216,6 +224,7 @@ static bool rows_push(struct rows *rs, int32_t period, int32_t cohort, bool firs
     }
     struct row *w = &rs->r[rs->n];
     memset(w, 0, sizeof *w);
+    w->table = rs->t;
     w->period = period;
     w->cohort = cohort;
     w->first = first;
@@ -382,6 +391,7 @@ static bool cells_push(struct release_cells *c, const struct row *w, size_t nkey
     o->cohort = w->cohort;
     o->first = w->first;
     o->value = value;
+    o->table = w->table;
     for (size_t j = 0; j < nkey; j++) {
         if (!(o->key[j] = strdup(w->key[j]))) {
             for (size_t i = 0; i < j; i++)
@@ -402,17 +412,18 @@ void release_cells_free(struct release_cells *c)
     memset(c, 0, sizeof *c);
 }
 
-/* The noise key of a REL_LIFE cell: brand, model, cohort month, first. */
-static enum sts_err life_noise(const struct release *r, const struct row *w, int64_t *noise)
+/* The noise key of a lifetime cell: brand, model, cohort month, first. */
+static enum sts_err life_noise(const struct release *r, enum release_table t, const struct row *w,
+                               int64_t *noise)
 {
     char cohort[STS_MONTH_LEN + 1];
     sts_month_format(w->cohort, cohort);
     const char *key[4] = {w->key[0], w->key[1], cohort, w->first ? "1" : "0"};
-    return release_cell_noise(r, REL_LIFE, w->period, key, 4, noise);
+    return release_cell_noise(r, t, w->period, key, 4, noise);
 }
 
-static int cmp_life_key(const struct row *x, int32_t period, const char *brand,
-                        const char *model, int32_t cohort, bool first)
+static int cmp_life_key(const struct row *x, int32_t period, const char *brand, const char *model,
+                        int32_t cohort, bool first)
 {
     if (x->period != period)
         return x->period < period ? -1 : 1;
@@ -459,8 +470,8 @@ static enum sts_err read_life(const struct release *r, struct store *store, int3
                               int32_t to, const struct release_filter *filter, size_t max,
                               struct release_cells *out)
 {
-    struct release_filter mf = {{filter ? filter->value[0] : NULL, filter ? filter->value[1] : NULL,
-                                 NULL, NULL}};
+    struct release_filter mf = {
+        {filter ? filter->value[0] : NULL, filter ? filter->value[1] : NULL, NULL, NULL}};
     struct release_cells models = {0};
     struct rows rs;
     int32_t last = release_last_month(r);
@@ -483,15 +494,23 @@ static enum sts_err read_life(const struct release *r, struct store *store, int3
         for (int32_t c = m->period; c <= to && e == STS_OK; c++) {
             for (int32_t p = c > from ? c : from; p <= to && e == STS_OK; p++) {
                 for (int f = 0; f < 2 && e == STS_OK; f++) {
+                    /* A device joins the panel in its activation month at the
+                     * latest, so every ping of age 0 is a first one: that cell
+                     * is zero by the protocol and is not released at all. */
+                    if (p == c && f == 0)
+                        continue;
                     struct row w = {.period = p,
                                     .cohort = c,
                                     .first = f != 0,
                                     .key = {m->key[0], m->key[1], NULL, NULL}};
                     int64_t noise;
                     w.n = life_count(&rs, p, m->key[0], m->key[1], c, f != 0);
-                    e = life_noise(r, &w, &noise);
+                    enum release_table lt = p == c ? REL_LIFE0 : REL_LIFE;
+                    e = life_noise(r, lt, &w, &noise);
                     if (e == STS_OK && !cells_push(out, &w, 2, w.n + noise, max))
                         e = out->n >= max ? STS_ETOOBIG : STS_ENOMEM;
+                    if (e == STS_OK)
+                        out->cell[out->n - 1].table = lt;
                 }
             }
         }

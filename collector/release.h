@@ -23,11 +23,14 @@
 /* The default budget: rho-zCDP per device per calendar month. */
 #define RELEASE_DEFAULT_RHO 0.5
 
-/* The published tables. A device's reports touch at most one cell of each in
- * a month (an activation: the six sales tables; a re-activation, counted at
- * most once a month: one; a lifetime ping, at most one a month: two), so the
- * shares below, which add up to 1, bound what one device spends in a month
- * by rho. */
+/* The published tables. In a month, one device's reports touch at most one
+ * cell of each table: an activation (once in a device's life) the six sales
+ * tables; a re-activation, counted at most once a month, one; a lifetime
+ * ping, at most one a month, one lifetime cell and one versions cell. A
+ * device pings at age 0 in its activation month and at ages 1 and more only
+ * in later months, so the tables split into those of the activation month
+ * and those of later months, and the shares of each set add up to at most 1:
+ * what one device spends in any month is bounded by rho (docs/privacy.md). */
 enum release_table {
     REL_SALES_MONTH,     /* activations per month */
     REL_SALES_MONTH_BM,  /* ... per month, brand and model */
@@ -36,10 +39,15 @@ enum release_table {
     REL_SALES_MONTH_BMS, /* ... per month, brand, model and software version */
     REL_SALES_DAY_BM,    /* ... per day, brand and model */
     REL_REACT_MONTH_BM,  /* re-activations per month, brand and model */
-    REL_LIFE,            /* pings per month, brand, model, cohort and first flag */
+    REL_LIFE0,           /* first pings at age 0 per month, brand and model */
+    REL_LIFE,            /* pings at ages 1.. per month, brand, model, cohort and first flag */
     REL_VERSIONS,        /* pings per month, model and software version */
     REL_NTABLES
 };
+
+/* Which months of a device's life a table's cells can come from. */
+#define REL_ACTIVATION_MONTH 1u
+#define REL_LATER_MONTHS     2u
 
 enum release_grain { REL_DAY, REL_MONTH };
 
@@ -54,8 +62,9 @@ struct release_def {
     const char *name;
     enum release_grain grain;
     unsigned dims;
-    double share;   /* of rho */
-    bool sparse;    /* only cells that hold reports exist: shown above a threshold */
+    double share;    /* of rho */
+    bool sparse;     /* only cells that hold reports exist: shown above a threshold */
+    unsigned months; /* REL_ACTIVATION_MONTH, REL_LATER_MONTHS */
     const char *what;
 };
 
@@ -63,8 +72,8 @@ extern const struct release_def release_defs[REL_NTABLES];
 
 /* One table's noise and display rule under a given rho. */
 struct release_noise {
-    double rho;        /* this table's share of the budget */
-    uint64_t s2_num;   /* sigma^2 = s2_num / s2_den, exactly, as the sampler takes it */
+    double rho;      /* this table's share of the budget */
+    uint64_t s2_num; /* sigma^2 = s2_num / s2_den, exactly, as the sampler takes it */
     uint64_t s2_den;
     double variance;   /* of the discrete Gaussian with that sigma^2 */
     int64_t half95;    /* P(|noise| <= half95) >= 0.95, from the exact distribution */
@@ -74,9 +83,9 @@ struct release_noise {
 struct release {
     uint8_t seed[STORE_SEED_LEN];
     double rho;
-    long k;            /* display floor (a table's threshold is never below it) */
-    int32_t today;     /* day */
-    long grace_days;   /* late reports accepted after a period's end */
+    long k;          /* display floor (a table's threshold is never below it) */
+    int32_t today;   /* day */
+    long grace_days; /* late reports accepted after a period's end */
     struct release_noise noise[REL_NTABLES];
 };
 
@@ -116,11 +125,12 @@ enum sts_err release_cell_noise(const struct release *r, enum release_table t, i
 
 /* A released cell: key values as in the table's dimension order. */
 struct release_cell {
-    int32_t period;          /* day or month */
-    char *key[4];            /* brand, model, sw, country in table order (only dims present) */
-    int32_t cohort;          /* REL_LIFE */
-    bool first;              /* REL_LIFE */
-    int64_t value;           /* true count + noise */
+    enum release_table table; /* REL_LIFE0 or REL_LIFE in a lifetime read */
+    int32_t period;           /* day or month */
+    char *key[4];             /* brand, model, sw, country in table order (only dims present) */
+    int32_t cohort;           /* REL_LIFE */
+    bool first;               /* REL_LIFE */
+    int64_t value;            /* true count + noise */
 };
 
 struct release_cells {
@@ -136,7 +146,7 @@ struct release_filter {
 /* Reads the released cells of table t for periods from..to (days or months,
  * inclusive, cut at the last closed period) that pass filter, into *out
  * (appended). A sparse table returns only the cells shown (value at or above
- * its threshold); REL_LIFE returns every cell of its domain, the models with
+ * its threshold); REL_LIFE returns every cell of its domain (REL_LIFE0 at age 0), the models with
  * a released sales cell times each cohort since the model's first, zeros
  * included, so sums over it are unbiased. Memory is bounded by max_cells:
  * past it the read stops with STS_ETOOBIG. Errors: STS_EIO, STS_ENOMEM,

@@ -191,12 +191,12 @@ struct sales {
     size_t n, cap;
     struct release_cells cells[REL_NTABLES];
     int month_t;
-    bool days;                 /* some buckets come from daily cells */
-    int64_t parent;            /* the released total of the filtered group */
+    bool days;      /* some buckets come from daily cells */
+    int64_t parent; /* the released total of the filtered group */
     double parent_var;
     int parent_cells;
     bool parent_known;
-    bool react;                /* re-activations are released at this level */
+    bool react; /* re-activations are released at this level */
 };
 
 static void period_label(enum stats_period p, int32_t day, char out[16])
@@ -411,8 +411,7 @@ static enum sts_err sales_gather(struct sales *s, const struct release *r, struc
     int pt = month_table(dims_of(q, true) & ~dims_of(q, false));
     if (!s->days && pt >= 0) {
         struct release_cells pc = {0};
-        struct release_filter f = {
-            {q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
+        struct release_filter f = {{q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
         int32_t m0 = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
         int32_t m1 = q->to == INT32_MAX ? last_month : sts_day_month(q->to);
         e = release_read(r, store, (enum release_table)pt, m0, m1, &f, SALES_MAX_CELLS, &pc);
@@ -494,10 +493,10 @@ json_t *stats_release_json(const struct release *r, const enum release_table *ta
     }
     for (size_t i = 0; i < ntables; i++) {
         const struct release_noise *n = &r->noise[tables[i]];
-        json_array_append_new(
-            tabs, json_pack("{s:s,s:f,s:f,s:I}", "table", release_defs[tables[i]].name,
-                            "sigma", sqrt((double)n->s2_num / (double)n->s2_den), "rho", n->rho,
-                            "threshold", (json_int_t)n->threshold));
+        json_array_append_new(tabs,
+                              json_pack("{s:s,s:f,s:f,s:I}", "table", release_defs[tables[i]].name,
+                                        "sigma", sqrt((double)n->s2_num / (double)n->s2_den), "rho",
+                                        n->rho, "threshold", (json_int_t)n->threshold));
     }
     sts_day_format(release_last_day(r), label);
     json_object_set_new(rel, "rho_per_month", json_real(r->rho));
@@ -602,8 +601,7 @@ static enum sts_err sales_json(struct sales *s, const struct release *r, json_t 
     json_object_set_new(total, "not_shown",
                         s->parent_known ? json_integer(tot - shown) : json_null());
     if (s->react)
-        count_with_ci(total, "reactivations", r, REL_REACT_MONTH_BM, react_cells, react,
-                      react_var);
+        count_with_ci(total, "reactivations", r, REL_REACT_MONTH_BM, react_cells, react, react_var);
     json_object_set_new(root, "total", total);
     enum release_table used[3] = {(enum release_table)s->month_t, REL_SALES_DAY_BM,
                                   REL_REACT_MONTH_BM};

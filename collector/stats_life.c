@@ -59,7 +59,7 @@ double stats_life_median(const double *S, int n)
 }
 
 /* Replicates of the parametric bootstrap behind every lifetime interval. */
-#define BOOT 200
+#define BOOT           200
 #define LIFE_MAX_CELLS 4000000
 
 /* A small deterministic generator for the bootstrap (xoshiro256**): the
@@ -228,8 +228,8 @@ nomem:
 
 /* One curve (pooled when c is NULL) from the released values, perturbed by
  * the release's noise when g is not NULL. */
-static int curve(const struct group *gr, const struct cohort *one, double sd, double min_panel,
-                 struct boot_rng *g, double *S)
+static int curve(const struct group *gr, const struct cohort *one, const double sd[2],
+                 double min_panel, struct boot_rng *g, double *S)
 {
     static _Thread_local struct stats_life_acc acc;
     static _Thread_local double N[STATS_LIFE_MAX_AGE + 1], F[STATS_LIFE_MAX_AGE + 1];
@@ -238,9 +238,12 @@ static int curve(const struct group *gr, const struct cohort *one, double sd, do
         const struct cohort *co = &gr->c[k];
         if (one && co != one)
             continue;
-        for (int a = 0; a < co->nobs; a++) {
-            N[a] = co->N[a] + (g ? sd * boot_normal(g) : 0);
-            F[a] = co->F[a] + (g ? sd * boot_normal(g) : 0);
+        /* Age 0 has first pings only (REL_LIFE0); later ages both (REL_LIFE). */
+        N[0] = 0;
+        F[0] = co->F[0] + (g ? sd[0] * boot_normal(g) : 0);
+        for (int a = 1; a < co->nobs; a++) {
+            N[a] = co->N[a] + (g ? sd[1] * boot_normal(g) : 0);
+            F[a] = co->F[a] + (g ? sd[1] * boot_normal(g) : 0);
         }
         stats_life_add(&acc, N, F, co->nobs);
     }
@@ -257,7 +260,7 @@ static enum sts_err curve_json(json_t *o, const struct group *gr, const struct c
                                const struct release *r, double min_panel)
 {
     double S[STATS_LIFE_MAX_AGE + 2], B[STATS_LIFE_MAX_AGE + 2];
-    double sd = sqrt(r->noise[REL_LIFE].variance);
+    const double sd[2] = {sqrt(r->noise[REL_LIFE0].variance), sqrt(r->noise[REL_LIFE].variance)};
     int n = curve(gr, one, sd, min_panel, NULL, S);
     double *reps = malloc((size_t)BOOT * (size_t)(n + 1) * sizeof *reps);
     json_t *surv = json_array(), *ci = json_array();
@@ -281,8 +284,8 @@ static enum sts_err curve_json(json_t *o, const struct group *gr, const struct c
     for (int a = 0; a < n; a++) {
         const double *v = reps + (size_t)a * BOOT;
         json_array_append_new(surv, round4(S[a]));
-        json_array_append_new(ci, json_pack("[o,o]", round4(v[BOOT / 40]),
-                                            round4(v[BOOT - 1 - BOOT / 40])));
+        json_array_append_new(
+            ci, json_pack("[o,o]", round4(v[BOOT / 40]), round4(v[BOOT - 1 - BOOT / 40])));
     }
     double med = stats_life_median(S, n);
     const double *mv = reps + (size_t)n * BOOT;
@@ -353,9 +356,10 @@ static void cohort_size(json_t *row, const struct release *r, const struct relea
         return;
     }
     json_object_set_new(row, "size", json_integer(n));
-    json_object_set_new(row, "size_ci",
-                        stats_ci_json(n, stats_half95(r, REL_SALES_MONTH_BM, cells,
-                                                      cells * r->noise[REL_SALES_MONTH_BM].variance)));
+    json_object_set_new(
+        row, "size_ci",
+        stats_ci_json(n, stats_half95(r, REL_SALES_MONTH_BM, cells,
+                                      cells * r->noise[REL_SALES_MONTH_BM].variance)));
 }
 
 static struct release_filter filter_of(const struct stats_query *q)
@@ -378,8 +382,7 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
     int32_t c1 = q->to == INT32_MAX ? INT32_MAX : sts_day_month(q->to);
     enum sts_err e = release_read(r, store, REL_LIFE, INT32_MIN, last, &f, LIFE_MAX_CELLS, &cells);
     if (e == STS_OK)
-        e = release_read(r, store, REL_SALES_MONTH_BM, INT32_MIN, last, &f, LIFE_MAX_CELLS,
-                         &sales);
+        e = release_read(r, store, REL_SALES_MONTH_BM, INT32_MIN, last, &f, LIFE_MAX_CELLS, &sales);
     if (e == STS_ETOOBIG)
         stats_bad(err, "model", "this query spans too many released cells: filter on a model");
     if (e != STS_OK)
@@ -426,8 +429,7 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
             sts_month_format(gr->c[k].month, label);
             json_object_set_new(row, "cohort", json_string(label));
             cohort_size(row, r, &sales, q, gr, gr->c[k].month);
-            if (curve_json(row, gr, &gr->c[k], r, (double)q->k + 5.0 * sd * sqrt(2.0)) !=
-                STS_OK) {
+            if (curve_json(row, gr, &gr->c[k], r, (double)q->k + 5.0 * sd * sqrt(2.0)) != STS_OK) {
                 json_decref(row);
                 break;
             }
@@ -439,8 +441,8 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
     json_object_set_new(root, "groups", groups);
     groups = NULL;
     {
-        enum release_table used[] = {REL_LIFE, REL_SALES_MONTH_BM};
-        json_object_set_new(root, "release", stats_release_json(r, used, 2));
+        enum release_table used[] = {REL_LIFE0, REL_LIFE, REL_SALES_MONTH_BM};
+        json_object_set_new(root, "release", stats_release_json(r, used, 3));
     }
     *out = root;
     root = NULL;
@@ -460,7 +462,7 @@ struct total {
     int32_t period;
     const char *model;
     double n;
-    int cells;
+    double var; /* of the noise in n */
 };
 
 static int cmp_total(const void *a, const void *b)
@@ -529,24 +531,52 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
     if (life.n && !(tot = calloc(life.n, sizeof *tot)))
         goto out;
     for (size_t i = 0; i < life.n; i++)
-        tot[i] = (struct total){life.cell[i].period, life.cell[i].key[1],
-                                (double)life.cell[i].value, 1};
+        tot[i] =
+            (struct total){life.cell[i].period, life.cell[i].key[1], (double)life.cell[i].value, 1};
     if (life.n > 1)
         qsort(tot, life.n, sizeof *tot, cmp_total);
     for (size_t i = 0; i < life.n; i++) {
         if (nt && cmp_total(&tot[nt - 1], &tot[i]) == 0) {
             tot[nt - 1].n += tot[i].n;
-            tot[nt - 1].cells += tot[i].cells;
+            tot[nt - 1].var += tot[i].var;
         } else {
             tot[nt++] = tot[i];
         }
     }
+    /* The shown versions' own sum per (month, model): the denominator when
+     * it explains the model's pings (what the lifetime table adds beyond it
+     * is within its noise), which is far less noisy than the lifetime sum. */
+    struct total *vs = v.n ? calloc(v.n, sizeof *vs) : NULL;
+    size_t nvs = 0;
+    if (v.n && !vs)
+        goto out;
+    for (size_t i = 0; i < v.n; i++)
+        vs[i] = (struct total){v.cell[i].period, v.cell[i].key[0], (double)v.cell[i].value,
+                               r->noise[REL_VERSIONS].variance};
+    if (v.n > 1)
+        qsort(vs, v.n, sizeof *vs, cmp_total);
+    for (size_t i = 0; i < v.n; i++) {
+        if (nvs && cmp_total(&vs[nvs - 1], &vs[i]) == 0) {
+            vs[nvs - 1].n += vs[i].n;
+            vs[nvs - 1].var += vs[i].var;
+        } else {
+            vs[nvs++] = vs[i];
+        }
+    }
+    for (size_t i = 0; i < nt; i++) {
+        const struct total *sv = find_total(vs, nvs, tot[i].period, tot[i].model);
+        if (sv && tot[i].n - sv->n <= 1.96 * sqrt(tot[i].var + sv->var)) {
+            tot[i].n = sv->n;
+            tot[i].var = -sv->var; /* negative: the shares' own sum, see below */
+        }
+    }
+    free(vs);
     if (v.n > 1)
         qsort(v.cell, v.n, sizeof *v.cell, cmp_versions);
     if (!(root = header_json("versions", q, last)) || !(rows = json_array()) ||
         !(spread = json_array()))
         goto out;
-    double var_v = r->noise[REL_VERSIONS].variance, var_l = r->noise[REL_LIFE].variance;
+    double var_v = r->noise[REL_VERSIONS].variance;
     char label[STS_MONTH_LEN + 1];
     int32_t model_first = INT32_MAX;
     for (size_t i = 0; i < v.n;) {
@@ -574,19 +604,23 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
             json_object_set_new(o, "model", json_string(c->key[0]));
             json_object_set_new(o, "sw", json_string(c->key[1]));
             json_object_set_new(o, "pings", json_integer(c->value));
-            json_object_set_new(o, "pings_ci", stats_ci_json(c->value,
-                                                             r->noise[REL_VERSIONS].half95));
+            json_object_set_new(o, "pings_ci",
+                                stats_ci_json(c->value, r->noise[REL_VERSIONS].half95));
             const struct total *t = find_total(tot, nt, c->period, c->key[0]);
             if (t && t->n >= (double)q->k) {
-                double s = (double)c->value / t->n, vt = t->cells * var_l;
-                double sd = s * sqrt(var_v / ((double)c->value * (double)c->value) +
-                                     vt / (t->n * t->n));
+                double s = (double)c->value / t->n, sd;
+                if (t->var < 0) /* n_i / sum of n_j: the shared noise partly cancels */
+                    sd = sqrt((1 - s) * (1 - s) * var_v + s * s * (-t->var - var_v)) / t->n;
+                else
+                    sd = s * sqrt(var_v / ((double)c->value * (double)c->value) +
+                                  t->var / (t->n * t->n));
                 double lo = s - 1.96 * sd, hi = s + 1.96 * sd;
                 if (s > 1)
                     s = 1;
                 json_object_set_new(o, "share", round4(s));
-                json_object_set_new(o, "share_ci", json_pack("[o,o]", round4(lo < 0 ? 0 : lo),
-                                                             round4(hi > 1 ? 1 : hi)));
+                json_object_set_new(
+                    o, "share_ci",
+                    json_pack("[o,o]", round4(lo < 0 ? 0 : lo), round4(hi > 1 ? 1 : hi)));
                 if (s > peak)
                     peak = s;
                 if (s >= 0.5 && half == INT32_MAX)
@@ -627,8 +661,8 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
     json_object_set_new(root, "spread", spread);
     rows = spread = NULL;
     {
-        enum release_table used[] = {REL_VERSIONS, REL_LIFE};
-        json_object_set_new(root, "release", stats_release_json(r, used, 2));
+        enum release_table used[] = {REL_VERSIONS, REL_LIFE0, REL_LIFE};
+        json_object_set_new(root, "release", stats_release_json(r, used, 3));
     }
     *out = root;
     root = NULL;

@@ -117,7 +117,8 @@ static void render_rows(FILE *out, json_t *rows, json_t *extra, const char *extr
     size_t o = 0;
     for (size_t c = 0; c < ncols; c++) {
         bool num = cols[c].kind >= COUNT;
-        snprintf(buf[o], sizeof buf[0], "%s%s", cols[c].key, cols[c].kind == SHARE && !csv ? "%" : "");
+        snprintf(buf[o], sizeof buf[0], "%s%s", cols[c].key,
+                 cols[c].kind == SHARE && !csv ? "%" : "");
         cells[o] = buf[o];
         numeric[o++] = num;
         if (cols[c].ci) {
@@ -213,7 +214,8 @@ static void render_sales(const json_t *doc, bool csv, FILE *out)
     if (!csv)
         release_note(out, doc);
     render_rows(out, rows, csv ? NULL : total, "total", cols, n, csv);
-    if (!csv && json_is_integer(json_object_get(total, "not_shown")))
+    if (!csv && json_is_integer(json_object_get(total, "not_shown")) &&
+        json_is_integer(json_object_get(total, "activations")))
         fprintf(out, "%lld of the total are in figures too small to show.\n",
                 (long long)json_integer_value(json_object_get(total, "not_shown")));
 }
