@@ -20,28 +20,28 @@
 const struct release_def release_defs[REL_NTABLES] = {
 #define A REL_ACTIVATION_MONTH
 #define L REL_LATER_MONTHS
-    [REL_SALES_MONTH] = {"sales.month", REL_MONTH, 0, 0.04, true, A, "activations per month"},
-    [REL_SALES_MONTH_BM] = {"sales.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL, 0.16, true,
+    [REL_SALES_MONTH] = {"sales.month", REL_MONTH, 0, 0.03, true, A, "activations per month"},
+    [REL_SALES_MONTH_BM] = {"sales.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL, 0.20, true,
                             A, "activations per month, brand and model"},
     [REL_SALES_MONTH_BMC] = {"sales.month.brand.model.country", REL_MONTH,
-                             REL_BRAND | REL_MODEL | REL_COUNTRY, 0.08, true, A,
+                             REL_BRAND | REL_MODEL | REL_COUNTRY, 0.20, true, A,
                              "activations per month, brand, model and country"},
-    [REL_SALES_MONTH_C] = {"sales.month.country", REL_MONTH, REL_COUNTRY, 0.07, true, A,
+    [REL_SALES_MONTH_C] = {"sales.month.country", REL_MONTH, REL_COUNTRY, 0.06, true, A,
                            "activations per month and country"},
     [REL_SALES_MONTH_BMS] = {"sales.month.brand.model.sw", REL_MONTH,
-                             REL_BRAND | REL_MODEL | REL_SW, 0.06, true, A,
+                             REL_BRAND | REL_MODEL | REL_SW, 0.05, true, A,
                              "activations per month, brand, model and software version"},
-    [REL_SALES_DAY_BM] = {"sales.day.brand.model", REL_DAY, REL_BRAND | REL_MODEL, 0.05, true, A,
+    [REL_SALES_DAY_BM] = {"sales.day.brand.model", REL_DAY, REL_BRAND | REL_MODEL, 0.04, true, A,
                           "activations per day, brand and model"},
     [REL_REACT_MONTH_BM] = {"reactivations.month.brand.model", REL_MONTH, REL_BRAND | REL_MODEL,
-                            0.08, true, A | L, "re-activations per month, brand and model"},
-    [REL_LIFE0] = {"lifetime.month.brand.model.age0", REL_MONTH, REL_BRAND | REL_MODEL, 0.34, false,
+                            0.06, true, A | L, "re-activations per month, brand and model"},
+    [REL_LIFE0] = {"lifetime.month.brand.model.age0", REL_MONTH, REL_BRAND | REL_MODEL, 0.20, false,
                    A, "first lifetime pings at age 0 per month, brand and model"},
-    [REL_LIFE] = {"lifetime.month.brand.model.cohort.first", REL_MONTH, REL_BRAND | REL_MODEL, 0.80,
+    [REL_LIFE] = {"lifetime.month.brand.model.cohort.first", REL_MONTH, REL_BRAND | REL_MODEL, 0.78,
                   false, L,
                   "lifetime pings at ages 1 and more per month, brand, model, cohort and first "
                   "flag"},
-    [REL_VERSIONS] = {"versions.month.model.sw", REL_MONTH, REL_MODEL | REL_SW, 0.12, true, A | L,
+    [REL_VERSIONS] = {"versions.month.model.sw", REL_MONTH, REL_MODEL | REL_SW, 0.16, true, A | L,
                       "lifetime pings per month, model and software version"},
 #undef A
 #undef L
@@ -81,9 +81,23 @@ enum sts_err release_noise_params(enum release_table t, double rho, long k,
     return STS_OK;
 }
 
+double release_month_share(unsigned months)
+{
+    double sum = 0;
+    for (int t = 0; t < REL_NTABLES; t++)
+        if (release_defs[t].months & months)
+            sum += release_defs[t].share;
+    return sum;
+}
+
 enum sts_err release_init(struct release *r, struct store *store, long k, int32_t today,
                           long grace_days)
 {
+    /* The accounting of docs/privacy.md holds only if each kind of month
+     * spends at most the whole budget. */
+    if (release_month_share(REL_ACTIVATION_MONTH) > 1 + 1e-9 ||
+        release_month_share(REL_LATER_MONTHS) > 1 + 1e-9)
+        return STS_EINVAL;
     struct store_release p;
     memset(r, 0, sizeof *r);
     enum sts_err e = store_release_get(store, &p);

@@ -101,6 +101,10 @@ struct release {
 enum sts_err release_init(struct release *r, struct store *store, long k, int32_t today,
                           long grace_days);
 
+/* The shares of rho spent by the tables whose cells can come from the given
+ * kind of month (REL_ACTIVATION_MONTH or REL_LATER_MONTHS): at most 1. */
+double release_month_share(unsigned months);
+
 /* Wipes the seed. */
 void release_cleanup(struct release *r);
 

@@ -599,15 +599,16 @@ static enum sts_err sales_json(struct sales *s, const struct release *r, json_t 
     }
     count_with_ci(total, "activations", r, tt, tot_cells, tot, tot_var);
     json_object_set_new(total, "not_shown",
-                        s->parent_known ? json_integer(tot - shown) : json_null());
+                        s->parent_known && tot_cells > 0 ? json_integer(tot - shown) : json_null());
     if (s->react)
         count_with_ci(total, "reactivations", r, REL_REACT_MONTH_BM, react_cells, react, react_var);
     json_object_set_new(root, "total", total);
-    enum release_table used[3] = {(enum release_table)s->month_t, REL_SALES_DAY_BM,
-                                  REL_REACT_MONTH_BM};
+    enum release_table used[4];
     size_t nused = 0;
     if (!(q->period == PERIOD_DAY || q->period == PERIOD_WEEK))
         used[nused++] = (enum release_table)s->month_t;
+    if (tt != (enum release_table)s->month_t && tot_cells > 0 && tt != REL_SALES_DAY_BM)
+        used[nused++] = tt;
     if (s->days)
         used[nused++] = REL_SALES_DAY_BM;
     if (s->react)

@@ -1,7 +1,8 @@
 # The command line: help and version, usage errors (exit 2), runtime
 # failures (exit 1) with a message that says what to do, key handling, and
-# the outputs of stats (table, CSV, JSON; privacy floor with complementary
-# suppression), export, erase and audit on known data.
+# the outputs of stats (table, CSV, JSON from the differentially private
+# release: closed periods only, thresholds, intervals), export, erase and
+# audit on known data.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 sts_setup
@@ -92,7 +93,12 @@ check "unknown database scheme" 1 "unknown database URI scheme" "$C" audit --db 
 # Known data: 25 K400/FR, 12 K500/DE, 3 K500/IT, one re-activation of a
 # K400/FR device, one lifetime ping.
 db=$dir/sts.db
-sts_start "$dir/serve.err" --db "sqlite:$db" --key "$dir/key" --token-file "$dir/token"
+# A fixed release seed and a budget so large that the noise is almost nil
+# (sigma under 0.3 device): the figures below are exact, the formats are
+# what is checked here (the noise itself is tested in tests/unit and the
+# attack and fleet tests, at the default budget).
+export STS_TEST_RELEASE_SEED=cli
+sts_start "$dir/serve.err" --db "sqlite:$db" --key "$dir/key" --token-file "$dir/token" --rho 100
 url=http://127.0.0.1:$SRV_PORT
 post()
 {
@@ -112,49 +118,71 @@ done
 post "$(sts_activation "$(sts_rid 1 1)" "$(sts_imei 1)" K400 FR 2026-11-21)" 202
 post '{"v":1,"type":"lifetime","report_id":"fedcba9876543210fedcba9876543210","brand":"acme-eu","model":"K400","sw":"K400-V13","cohort":"2026-01","period":"2026-11","first":false,"country":"FR"}' 202
 
-# k = 10: the IT cell (3) is under k; hiding it alone would let it be
-# recovered as total - shown, so the next smallest cell (DE, 12) is hidden
-# too. The single re-activation is under k and no other cell has any, so the
-# re-activation total is hidden as well.
-JSON='{"stat":"sales","by":["model","country"],"period":null,"k":10,"rows":[{"model":"K400","country":"FR","activations":25,"reactivations":null,"suppressed":true},{"model":"K500","country":"DE","activations":null,"reactivations":0,"suppressed":true},{"model":"K500","country":"IT","activations":null,"reactivations":0,"suppressed":true}],"total":{"activations":40,"reactivations":null},"suppressed_cells":2}'
+# Nothing is published while the period is open: on 2026-11-20 neither the
+# day nor the month is closed.
+check "stats of an open period" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv
+same "stats of an open period output" "$dir/out" $'model,activations,activations_low,activations_high,reactivations,reactivations_low,reactivations_high\r\n'
+
+# On 2026-12-10 November and its days are closed (grace: 7 days). k = 10: the
+# IT cell (3) is not shown, and nothing says it exists; the total comes from
+# the monthly table and what the rows do not show is one remainder. The
+# single re-activation is under k.
+export STS_NOW_DAY=2026-12-10
+RELJSON='"release":{"rho_per_month":100.0,"through_day":"2026-12-02","through_month":"2026-11","tables":[{"table":"sales.month.brand.model.country","sigma":0.158113883,"rho":20.0,"threshold":10},{"table":"sales.month","sigma":0.4082486987,"rho":3.0,"threshold":10}]}'
+JSON='{"stat":"sales","by":["model","country"],"period":null,"k":10,"rows":[{"model":"K400","country":"FR","activations":25,"activations_ci":[25,25]},{"model":"K500","country":"DE","activations":12,"activations_ci":[12,12]}],"total":{"activations":40,"activations_ci":[39,41],"not_shown":3},'"$RELJSON"'}'
 check "stats json" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format json
 same "stats json output" "$dir/out" "$JSON"$'\n'
+grep -q '"IT"' "$dir/out" && { echo "FAIL a cell under k is named"; fail=1; }
 
 check "stats csv" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format csv
-same "stats csv output" "$dir/out" $'model,country,activations,reactivations\r\nK400,FR,25,\r\nK500,DE,,0\r\nK500,IT,,0\r\n'
+same "stats csv output" "$dir/out" $'model,country,activations,activations_low,activations_high\r\nK400,FR,25,25,25\r\nK500,DE,12,12,12\r\n'
 
 check "stats table" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format table
-same "stats table output" "$dir/out" "model  country  activations  reactivations
-------------------------------------------
-K400   FR                25              *
-K500   DE                 *              0
-K500   IT                 *              0
-------------------------------------------
-total                    40              *
-* suppressed: fewer than 10 devices, or hidden so that such a cell cannot be recovered from the total
+same "stats table output" "$dir/out" "Figures from the differentially private release (rho = 100 per device and month), closed periods through 2026-12-02; only figures of at least 10 are shown. 95%: the interval that holds the true figure 19 times out of 20.
+model  country  activations    95%
+----------------------------------
+K400   FR                25  25-25
+K500   DE                12  12-12
+----------------------------------
+total                    40  39-41
+3 of the total are in figures too small to show.
 "
 
-# The HTTP API gives the same figures as the CLI.
+# The HTTP API gives the same figures as the CLI (a collector started on the
+# later day).
+sts_stop "$SRV_PID"
+sts_start "$dir/serve.err" --db "sqlite:$db" --key "$dir/key" --token-file "$dir/token" --rho 100
+url=http://127.0.0.1:$SRV_PORT
 api=$(curl -sS --max-time 10 -H "Authorization: Bearer $(head -n1 "$dir/token")" \
     "$url/v1/stats/sales?by=model,country")
 [ "$api" = "$JSON" ] || { echo "FAIL api: $api"; fail=1; }
 
-# By model alone every cell reaches k.
+# By model: re-activations are released per month, brand and model (under k here).
 check "stats by model" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv
-same "stats by model output" "$dir/out" $'model,activations,reactivations\r\nK400,25,\r\nK500,15,0\r\n'
+same "stats by model output" "$dir/out" $'model,activations,activations_low,activations_high,reactivations,reactivations_low,reactivations_high\r\nK400,25,25,25,,,\r\nK500,15,15,15,,,\r\n'
 
-# A lower floor set by whoever holds the database: k = 3 hides nothing but
-# the re-activation.
+# A lower floor set by whoever holds the database still cannot go under a
+# table's threshold (here 2: what keeps a one-device cell hidden).
 check "stats --k 3" 0 "" "$C" stats sales --db "sqlite:$db" --by model,country --format csv --k 3
-same "stats --k 3 output" "$dir/out" $'model,country,activations,reactivations\r\nK400,FR,25,\r\nK500,DE,12,0\r\nK500,IT,3,0\r\n'
+same "stats --k 3 output" "$dir/out" $'model,country,activations,activations_low,activations_high\r\nK400,FR,25,25,25\r\nK500,DE,12,12,12\r\nK500,IT,3,3,3\r\n'
+check "stats, no country" 0 "" "$C" stats sales --db "sqlite:$db" --by country --format csv --k 2 --model K400
+same "stats, no country output" "$dir/out" $'country,activations,activations_low,activations_high\r\nFR,25,25,25\r\n'
 
-# Periods: the re-activation is on the next day.
-check "stats by day" 0 "" "$C" stats sales --db "sqlite:$db" --period day --format csv --k 2
-same "stats by day output" "$dir/out" $'period,activations,reactivations\r\n2026-11-20,40,0\r\n2026-11-21,0,\r\n'
+# Periods: daily and weekly figures come from the daily table.
+check "stats by day" 0 "" "$C" stats sales --db "sqlite:$db" --period day --format csv
+same "stats by day output" "$dir/out" $'period,activations,activations_low,activations_high\r\n2026-11-20,40,39,41\r\n'
 check "stats by week" 0 "" "$C" stats sales --db "sqlite:$db" --period week --format csv
-same "stats by week output" "$dir/out" $'period,activations,reactivations\r\n2026-W47,40,\r\n'
-check "stats from/to" 0 "" "$C" stats sales --db "sqlite:$db" --from 2026-11-21 --to 2026-11-30 --format csv --k 2
-same "stats from/to output" "$dir/out" $'activations,reactivations\r\n0,\r\n'
+same "stats by week output" "$dir/out" $'period,activations,activations_low,activations_high\r\n2026-W47,40,39,41\r\n'
+check "stats from/to" 0 "" "$C" stats sales --db "sqlite:$db" --from 2026-11-21 --to 2026-11-30 --format csv
+same "stats from/to output" "$dir/out" $'activations,activations_low,activations_high\r\n'
+check "stats by day and country" 2 "--period: daily and weekly sales are released by brand and model only" \
+    "$C" stats sales --db "sqlite:$db" --period day --by country
+check "stats sw and country" 2 "--by: sales by software version and country together are not released" \
+    "$C" stats sales --db "sqlite:$db" --by sw,country
+check "stats unknown model" 2 "--model: no published figure has model 'NOPE'" \
+    "$C" stats sales --db "sqlite:$db" --model NOPE
+check "stats unknown country" 2 "--country: no published figure has country 'ZZ'" \
+    "$C" stats sales --db "sqlite:$db" --country ZZ
 check "stats bad --format" 2 "must be table, csv or json" "$C" stats sales --db "sqlite:$db" --format xml
 check "stats bad --by" 2 "--by:" "$C" stats sales --db "sqlite:$db" --by imei
 check "stats bad --from" 2 "--from:" "$C" stats sales --db "sqlite:$db" --from 2026-02-30
@@ -189,9 +217,9 @@ lifetime report ids kept for de-duplication:          1
 never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,
 client IP address, installed apps, usage
 "
-# Counters are anonymous and stay after an erase.
+# Counters are anonymous and stay after an erase: the released figures too.
 check "stats after erase" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv
-same "stats after erase output" "$dir/out" $'model,activations,reactivations\r\nK400,25,\r\nK500,15,0\r\n'
+same "stats after erase output" "$dir/out" $'model,activations,activations_low,activations_high,reactivations,reactivations_low,reactivations_high\r\nK400,25,25,25,,,\r\nK500,15,15,15,,,\r\n'
 
 sts_stop "$SRV_PID"
 grep -q 'runtime error\|Sanitizer' "$dir/serve.err" && { echo "FAIL serve: $(cat "$dir/serve.err")"; fail=1; }
