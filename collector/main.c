@@ -464,7 +464,7 @@ static int cmd_stats(struct args *a, const char *which)
 {
     struct store *store;
     struct sts_field_error fe;
-    int rc = open_db(a->cfg.db, 0, &store);
+    int rc = open_db(a->cfg.db, STORE_READONLY, &store);
     if (rc)
         return rc;
     enum sts_err e = stats_print(store, which, &a->stats, a->format, stdout, &fe);
@@ -473,6 +473,8 @@ static int cmd_stats(struct args *a, const char *which)
         fprintf(stderr, "sts-collector: --%s: %s\n", fe.field, fe.detail);
         return EXIT_USAGE;
     }
+    if (e == STS_ETOOBIG)
+        return fail("stats", fe.detail);
     if (e != STS_OK)
         return fail("stats", sts_strerror(e));
     return EXIT_SUCCESS;

@@ -76,10 +76,13 @@ struct store_device {
 
 struct store;
 
-#define STORE_CREATE 1u /* create the database and its schema if missing */
+#define STORE_CREATE   1u /* create the database and its schema if missing */
+#define STORE_READONLY 2u /* read only: no schema change, no upgrade, no write */
 
 /* Opens the database named by uri ("sqlite:PATH" or a plain path); with
- * STORE_CREATE in flags, creates it and its schema if needed. On failure, why
+ * STORE_CREATE in flags, creates it and its schema if needed; with
+ * STORE_READONLY, opens it for reading only and refuses a database that is
+ * not STS's (STS_ECORRUPT) or needs an upgrade (STS_EUNSUPPORTED). On failure, why
  * (if not NULL) gets a message for the operator. Errors: STS_EINVAL (bad
  * uri), STS_ENOENT (no database and no STORE_CREATE), STS_EIO, STS_ECORRUPT,
  * STS_EUNSUPPORTED, STS_ENOMEM. */

@@ -850,16 +850,17 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         e = STS_ENOENT;
         goto fail;
     }
-    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                 (flags & STORE_CREATE ? SQLITE_OPEN_CREATE : 0);
+    int oflags = (flags & STORE_READONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                 SQLITE_OPEN_NOMUTEX | (flags & STORE_CREATE ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK)
         goto fail_msg;
     sqlite3_busy_timeout(st->db, busy_timeout_ms());
     /* WAL lets statistics read while ingestion writes; FULL makes every
      * commit durable (the WAL is synced before COMMIT returns). */
     if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     " PRAGMA cache_size=-65536; PRAGMA foreign_keys=OFF;",
+                     flags & STORE_READONLY ? "PRAGMA cache_size=-65536;"
+                                            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                              " PRAGMA cache_size=-65536; PRAGMA foreign_keys=OFF;",
                      NULL, NULL, &msg) != SQLITE_OK)
         goto fail_msg;
     int64_t version = scalar(st->db, "PRAGMA user_version");
@@ -868,6 +869,20 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
             snprintf(why, whylen, "database schema version %lld is newer than this collector's %d",
                      (long long)version, SCHEMA_VERSION);
         e = STS_EUNSUPPORTED;
+        goto fail;
+    }
+    if ((flags & STORE_READONLY) &&
+        (version < SCHEMA_VERSION || scalar(st->db, "SELECT count(*) FROM sqlite_master WHERE "
+                                                    "name='release_meta'") != 1)) {
+        /* A reader never adds tables to a file: someone else's database
+         * stays as it is, and an old STS one waits for serve to upgrade it. */
+        if (why)
+            snprintf(why, whylen,
+                     version == 0 ? "'%s' is not an STS database"
+                                  : "'%s' has an older STS schema: start serve on it once to "
+                                    "upgrade it",
+                     path);
+        e = version == 0 ? STS_ECORRUPT : STS_EUNSUPPORTED;
         goto fail;
     }
     if (version < SCHEMA_VERSION) {
