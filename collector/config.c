@@ -76,6 +76,8 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 1, 3600, &v) && ((cfg->timeout_s = (unsigned)v), true);
     else if (strcmp(name, "k") == 0)
         ok = number(value, 2, 1000000, &v) && ((cfg->k = v), true);
+    else if (strcmp(name, "models") == 0)
+        ok = copy(cfg->models, sizeof cfg->models, value);
     else if (strcmp(name, "rho") == 0) {
         char *end;
         errno = 0;

@@ -54,6 +54,8 @@ static const char usage_text[] =
     "        [--model M] [--sw S]\n"
     "                                   software versions in use per month, how fast each\n"
     "                                   spread\n"
+    "  --models M1,M2,... (any statistic, and serve): the maker's models; reports of\n"
+    "  other models count as model \"other\" (bounds what fresh strings cost)\n"
     "  Every figure comes from the differentially private release of closed periods,\n"
     "  with its 95% interval; figures under k are not shown (docs/privacy.md).\n"
     "  export --imei IMEI --db URI --key FILE   print what is held about one device\n"
@@ -120,7 +122,8 @@ enum opt_id {
     OPT_SW,
     OPT_COUNTRY,
     OPT_GRACE_DAYS,
-    OPT_RHO
+    OPT_RHO,
+    OPT_MODELS
 };
 
 static const struct option options[] = {
@@ -152,6 +155,7 @@ static const struct option options[] = {
     {"country", required_argument, NULL, OPT_COUNTRY},
     {"grace-days", required_argument, NULL, OPT_GRACE_DAYS},
     {"rho", required_argument, NULL, OPT_RHO},
+    {"models", required_argument, NULL, OPT_MODELS},
     {NULL, 0, NULL, 0},
 };
 
@@ -208,6 +212,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_COUNTRY: a->stats.country = optarg; break;
         case OPT_GRACE_DAYS: sets[nsets].name = "grace_days"; goto set;
         case OPT_RHO: sets[nsets].name = "rho"; goto set;
+        case OPT_MODELS: sets[nsets].name = "models"; goto set;
         case OPT_HELP: fputs(usage_text, stdout); exit(EXIT_SUCCESS);
         }
         continue;
@@ -232,6 +237,7 @@ static int parse_args(int argc, char **argv, struct args *a)
      * HTTP a query may only raise it (see stats.h). */
     a->stats.k_min = a->cfg.k;
     a->stats.grace_days = a->cfg.grace_days;
+    a->stats.models = a->cfg.models;
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sts/date.h"
 #include "sts/dgauss.h"
@@ -109,6 +110,19 @@ enum sts_err release_init(struct release *r, struct store *store, long k, int32_
     r->k = k;
     r->today = today;
     r->grace_days = grace_days;
+    /* One query may take RELEASE_TIME_LIMIT seconds of reading cells. */
+    struct timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC, &now) == 0)
+        r->deadline = (double)now.tv_sec + (double)now.tv_nsec / 1e9 + RELEASE_TIME_LIMIT;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    r->mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    if (!r->mac || !EVP_MAC_init(r->mac, r->seed, sizeof r->seed, params)) {
+        release_cleanup(r);
+        return STS_ECRYPTO;
+    }
     for (int t = 0; t < REL_NTABLES; t++) {
         e = release_noise_params((enum release_table)t, r->rho, k, &r->noise[t]);
         if (e != STS_OK) {
@@ -119,9 +133,46 @@ enum sts_err release_init(struct release *r, struct store *store, long k, int32_
     return STS_OK;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+enum sts_err release_set_models(struct release *r, const char *list)
+{
+    if (!list || !*list)
+        return STS_OK;
+    size_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    if (!(r->models = calloc(n, sizeof *r->models)))
+        return STS_ENOMEM;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len && !(r->models[r->nmodels++] = strndup(p, len)))
+            return STS_ENOMEM; /* release_cleanup frees what was made */
+        p += len + (p[len] == ',');
+    }
+    qsort(r->models, r->nmodels, sizeof *r->models, cmp_str);
+    return STS_OK;
+}
+
+/* Whether a model counts under its own name (else under RELEASE_OTHER). */
+static bool allowed(const struct release *r, const char *model)
+{
+    return !r->models || bsearch(&model, r->models, r->nmodels, sizeof *r->models, cmp_str);
+}
+
 void release_cleanup(struct release *r)
 {
+    for (size_t i = 0; i < r->nmodels; i++)
+        free(r->models[i]);
+    free(r->models);
+    r->models = NULL;
+    r->nmodels = 0;
     OPENSSL_cleanse(r->seed, sizeof r->seed);
+    EVP_MAC_CTX_free(r->mac);
+    r->mac = NULL;
 }
 
 int32_t release_last_day(const struct release *r)
@@ -149,18 +200,14 @@ enum sts_err release_cell_noise(const struct release *r, enum release_table t, i
                                 const char *const *key, size_t nkey, int64_t *noise)
 {
     /* The cell's identity, unambiguously framed: table name, period, then
-     * each key value with its length. Its HMAC under the seed keys the
-     * cell's own stream. */
+     * each key value with its length. Its HMAC under the seed (a copy of the
+     * context keyed once in release_init) keys the cell's own stream. */
     uint8_t seed[32], b4[4];
-    unsigned int len = sizeof seed;
     enum sts_err e = STS_ECRYPTO;
     struct sts_rng *rng = NULL;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
-                           OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *ctx = r->mac ? EVP_MAC_CTX_dup(r->mac) : NULL;
     size_t outl = 0;
-    if (!ctx || !EVP_MAC_init(ctx, r->seed, sizeof r->seed, params))
+    if (!ctx)
         goto out;
     const char *name = release_defs[t].name;
     put32(b4, (uint32_t)strlen(name));
@@ -177,7 +224,6 @@ enum sts_err release_cell_noise(const struct release *r, enum release_table t, i
     }
     if (!EVP_MAC_final(ctx, seed, &outl, sizeof seed) || outl != sizeof seed)
         goto out;
-    (void)len;
     e = sts_rng_new(&rng, seed, sizeof seed);
     if (e == STS_OK)
         e = sts_dgauss_sample(rng, r->noise[t].s2_num, r->noise[t].s2_den, noise);
@@ -185,8 +231,15 @@ out:
     sts_rng_free(rng);
     OPENSSL_cleanse(seed, sizeof seed);
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return e;
+}
+
+bool release_expired(const struct release *r)
+{
+    struct timespec now;
+    if (r->deadline <= 0 || clock_gettime(CLOCK_MONOTONIC, &now) != 0)
+        return false;
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9 > r->deadline;
 }
 
 /* ---- Reading counters and summing them to a table's grain ---------------- */
@@ -203,6 +256,7 @@ struct row {
 };
 
 struct rows {
+    const struct release *rel;
     struct row *r;
     size_t n, cap, max;
     size_t nkey;
@@ -280,7 +334,9 @@ static bool passes(const struct release_filter *f, const char *const vals[4])
 static int sales_row(const struct store_sales_row *row, void *ctx)
 {
     struct rows *rs = ctx;
-    const char *const vals[4] = {row->brand, row->model, row->sw, row->country};
+    bool ok = allowed(rs->rel, row->model);
+    const char *const vals[4] = {row->brand, ok ? row->model : RELEASE_OTHER,
+                                 ok ? row->sw : RELEASE_OTHER, row->country};
     if (!passes(rs->filter, vals))
         return 0;
     int64_t n = rs->t == REL_REACT_MONTH_BM ? row->reactivations : row->activations;
@@ -293,7 +349,9 @@ static int sales_row(const struct store_sales_row *row, void *ctx)
 static int life_row(const struct store_life_row *row, void *ctx)
 {
     struct rows *rs = ctx;
-    const char *const vals[4] = {row->brand, row->model, row->sw, row->country};
+    bool ok = allowed(rs->rel, row->model);
+    const char *const vals[4] = {row->brand, ok ? row->model : RELEASE_OTHER,
+                                 ok ? row->sw : RELEASE_OTHER, row->country};
     if (!passes(rs->filter, vals) || row->count == 0)
         return 0;
     if (rs->t == REL_VERSIONS) /* summed over cohorts and the first flag */
@@ -342,6 +400,7 @@ static enum sts_err read_rows(const struct release *r, struct store *store, enum
     const struct release_def *def = &release_defs[t];
     struct store_query q;
     memset(rs, 0, sizeof *rs);
+    rs->rel = r;
     rs->t = t;
     rs->nkey = (size_t)nkeys(def->dims);
     rs->filter = filter;
@@ -350,6 +409,9 @@ static enum sts_err read_rows(const struct release *r, struct store *store, enum
     q.dims = def->dims;
     for (int d = 0; d < 4; d++)
         q.filter[d] = filter ? filter->value[d] : NULL;
+    /* "other" gathers many stored models: filter on it after the mapping. */
+    if (r->models && q.filter[1] && !allowed(r, q.filter[1]))
+        q.filter[1] = q.filter[2] = NULL;
     enum sts_err e;
     if (t == REL_LIFE || t == REL_VERSIONS) {
         int32_t last = release_last_month(r);
@@ -519,6 +581,10 @@ static enum sts_err read_life(const struct release *r, struct store *store, int3
                                     .key = {m->key[0], m->key[1], NULL, NULL}};
                     int64_t noise;
                     w.n = life_count(&rs, p, m->key[0], m->key[1], c, f != 0);
+                    if ((out->n & 4095) == 4095 && release_expired(r)) {
+                        e = STS_ETOOBIG;
+                        break;
+                    }
                     enum release_table lt = p == c ? REL_LIFE0 : REL_LIFE;
                     e = life_noise(r, lt, &w, &noise);
                     if (e == STS_OK && !cells_push(out, &w, 2, w.n + noise, max))
@@ -547,6 +613,10 @@ enum sts_err release_read(const struct release *r, struct store *store, enum rel
         return e;
     for (size_t i = 0; i < rs.n && e == STS_OK; i++) {
         int64_t noise;
+        if ((i & 4095) == 4095 && release_expired(r)) {
+            e = STS_ETOOBIG;
+            break;
+        }
         e = release_cell_noise(r, t, rs.r[i].period, (const char *const *)rs.r[i].key, rs.nkey,
                                &noise);
         if (e != STS_OK)

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "store.h"
 #include "sts/err.h"
 
@@ -87,7 +89,25 @@ struct release {
     int32_t today;   /* day */
     long grace_days; /* late reports accepted after a period's end */
     struct release_noise noise[REL_NTABLES];
+    EVP_MAC_CTX *mac; /* HMAC-SHA256 keyed with the seed, copied per cell */
+    double deadline;  /* CLOCK_MONOTONIC seconds after which reads give up */
+    char **models;    /* sorted allow-list of model names, NULL = any */
+    size_t nmodels;
 };
+
+/* The model name every model outside the allow-list is counted under. */
+#define RELEASE_OTHER "other"
+
+/* Sets the allow-list from a comma list (NULL or "" = any model). Fresh
+ * model strings then cost nothing: they all fall into RELEASE_OTHER, and so
+ * do their software versions. Errors: STS_ENOMEM. */
+enum sts_err release_set_models(struct release *r, const char *list);
+
+/* Seconds one query may spend reading released cells. */
+#define RELEASE_TIME_LIMIT 10.0
+
+/* True once r's deadline has passed. */
+bool release_expired(const struct release *r);
 
 /* The probability, per sparse table, with which a cell that one device alone
  * makes exist is shown anyway: the thresholds are set from it. */
@@ -153,8 +173,8 @@ struct release_filter {
  * its threshold); REL_LIFE returns every cell of its domain (REL_LIFE0 at age 0), the models with
  * a released sales cell times each cohort since the model's first, zeros
  * included, so sums over it are unbiased. Memory is bounded by max_cells:
- * past it the read stops with STS_ETOOBIG. Errors: STS_EIO, STS_ENOMEM,
- * STS_ECRYPTO, STS_ETOOBIG. */
+ * past it, or past r's deadline, the read stops with STS_ETOOBIG.
+ * Errors: STS_EIO, STS_ENOMEM, STS_ECRYPTO, STS_ETOOBIG. */
 enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
                           int32_t from, int32_t to, const struct release_filter *filter,
                           size_t max_cells, struct release_cells *out);

@@ -348,7 +348,7 @@ static bool aligned_month_end(int32_t day)
 }
 
 /* The cell cap of one query: past it the answer is refused, not truncated. */
-#define SALES_MAX_CELLS 2000000
+#define SALES_MAX_CELLS 1000000
 
 static enum sts_err sales_gather(struct sales *s, const struct release *r, struct store *store,
                                  struct sts_field_error *err)
@@ -400,8 +400,8 @@ static enum sts_err sales_gather(struct sales *s, const struct release *r, struc
     }
     if (e == STS_ETOOBIG) {
         stats_bad(err, "by",
-                  "this query spans more released cells than one answer may hold: "
-                  "narrow the dates or filter on a model");
+                  "this query spans more released cells than one answer may hold or read in "
+                  "its time limit: narrow the dates or filter on a model");
         return STS_ETOOBIG;
     }
     if (e != STS_OK)
@@ -657,6 +657,10 @@ static enum sts_err run(struct store *store, const char *which, const struct sta
     e = release_init(&r, store, q.k_floor, q.today, q.grace_days);
     if (e != STS_OK)
         return e;
+    if ((e = release_set_models(&r, args->models)) != STS_OK) {
+        release_cleanup(&r);
+        return e;
+    }
     if (strcmp(which, "lifetime") == 0)
         e = stats_lifetime_json(&r, store, &q, doc, err);
     else if (strcmp(which, "versions") == 0)

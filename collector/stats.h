@@ -31,6 +31,8 @@ struct stats_args {
     long grace_days;                          /* days after a month's end its late pings may still
                                                  arrive: 0 = STATS_DEFAULT_GRACE_DAYS, -1 = none */
     int32_t today;                            /* 0 = sts_day_today() */
+    const char *models;                       /* the maker's models (comma list), NULL or
+                                                 "" = any; others count as "other" */
 };
 
 /* Runs statistic `which` ("sales", "lifetime" or "versions") and renders it

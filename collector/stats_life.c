@@ -60,7 +60,7 @@ double stats_life_median(const double *S, int n)
 
 /* Replicates of the parametric bootstrap behind every lifetime interval. */
 #define BOOT           200
-#define LIFE_MAX_CELLS 4000000
+#define LIFE_MAX_CELLS 1000000
 
 /* A small deterministic generator for the bootstrap (xoshiro256**): the
  * intervals must not change between two identical queries, and this
@@ -384,7 +384,9 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
     if (e == STS_OK)
         e = release_read(r, store, REL_SALES_MONTH_BM, INT32_MIN, last, &f, LIFE_MAX_CELLS, &sales);
     if (e == STS_ETOOBIG)
-        stats_bad(err, "model", "this query spans too many released cells: filter on a model");
+        stats_bad(err, "model",
+                  "this query spans more released cells than one answer may hold or read in its "
+                  "time limit: filter on a model");
     if (e != STS_OK)
         goto out;
     for (int d = 0; d < 2; d++) {
@@ -505,7 +507,9 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
     if (e == STS_OK)
         e = release_read(r, store, REL_LIFE, m0, m1, &lf, LIFE_MAX_CELLS, &life);
     if (e == STS_ETOOBIG)
-        stats_bad(err, "model", "this query spans too many released cells: filter on a model");
+        stats_bad(err, "model",
+                  "this query spans more released cells than one answer may hold or read in its "
+                  "time limit: filter on a model");
     if (e != STS_OK)
         goto out;
     for (int d = DIM_MODEL; d <= DIM_SW; d++) {
