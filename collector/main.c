@@ -20,6 +20,7 @@
 #include "stats.h"
 #include "store.h"
 #include "sts/date.h"
+#include "sts/hex.h"
 #include "sts/imei.h"
 #include "sts/net.h"
 #include "sts/ohttp.h"
@@ -82,7 +83,9 @@ static const char *key_error(enum sts_err e)
 {
     switch (e) {
     case STS_ENOENT: return "no such file; create one with 'sts-collector keygen --out FILE'";
-    case STS_EPERM: return "the key file is readable by others; chmod 600 it";
+    case STS_EPERM:
+        return "the key file is a symbolic link or not a regular file, or is readable by "
+               "others; chmod 600 it";
     case STS_ECORRUPT: return "not a key file written by 'sts-collector keygen'";
     default: return sts_strerror(e);
     }
@@ -269,24 +272,30 @@ static int cmd_keygen(struct args *a)
         return EXIT_SUCCESS;
     }
     unsigned char raw[24];
-    char hex[2 * sizeof raw + 2];
+    char hex[2 * sizeof raw + 1];
+    int rc = EXIT_SUCCESS;
     if (RAND_bytes(raw, sizeof raw) != 1)
         return fail("token", "no randomness");
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    hex[2 * sizeof raw] = '\n';
+    sts_hex_encode(raw, sizeof raw, hex);
+    hex[2 * sizeof raw] = '\n'; /* in place of the NUL: the file is one line */
     int fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail(a->out, strerror(errno));
-    ssize_t w = write(fd, hex, 2 * sizeof raw + 1);
-    if (w != (ssize_t)(2 * sizeof raw + 1) || fsync(fd) != 0) {
+    if (fd < 0) {
+        rc = fail(a->out, strerror(errno));
+        goto out;
+    }
+    ssize_t w = write(fd, hex, sizeof hex);
+    if (w != (ssize_t)sizeof hex || fsync(fd) != 0) {
         close(fd);
         unlink(a->out);
-        return fail(a->out, "cannot write");
+        rc = fail(a->out, "cannot write");
+        goto out;
     }
     close(fd);
     fprintf(stderr, "sts-collector: wrote API token to %s (mode 0600)\n", a->out);
-    return EXIT_SUCCESS;
+out:
+    OPENSSL_cleanse(raw, sizeof raw);
+    OPENSSL_cleanse(hex, sizeof hex);
+    return rc;
 }
 
 static int load_key(const char *path, struct sts_key *key)
@@ -317,7 +326,7 @@ static int cmd_serve(struct args *a)
     struct store *store = NULL;
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
-    char *token = NULL;
+    struct sts_secret *token = NULL;
     char *tls_cert = NULL, *tls_key = NULL;
     size_t tls_key_len = 0;
     struct sts_ohttp_gateway *gw = NULL;
@@ -372,7 +381,7 @@ static int cmd_serve(struct args *a)
         .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit,
         .timeout_s = cfg->timeout_s,
-        .token = token,
+        .token = token ? token->data : NULL,
         .db_uri = cfg->db,
         .k = cfg->k,
         .grace_days = cfg->grace_days,
@@ -420,7 +429,7 @@ out:
     }
     store_close(store);
     sts_key_cleanse(&key);
-    free(token);
+    sts_secret_free(token);
     sts_ohttp_gateway_free(gw);
     free(tls_cert);
     if (tls_key) {

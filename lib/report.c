@@ -13,6 +13,7 @@
 
 #include "sts/country.h"
 #include "sts/date.h"
+#include "sts/hex.h"
 #include "sts/imei.h"
 
 #define FIRST_DAY_ALLOWED 10957 /* 2000-01-01 */
@@ -432,7 +433,6 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
 enum sts_err sts_report_new_id(char id[static STS_REPORT_ID_LEN + 1])
 {
     unsigned char raw[16];
-    static const char hex[] = "0123456789abcdef";
     /* The kernel's generator: an id needs no more, and a device that sends
      * one report should not pay for seeding OpenSSL's generator (it doubled
      * the agent's CPU time). */
@@ -445,28 +445,13 @@ enum sts_err sts_report_new_id(char id[static STS_REPORT_ID_LEN + 1])
             return STS_ECRYPTO;
         got += (size_t)n;
     }
-    for (size_t i = 0; i < sizeof raw; i++) {
-        id[2 * i] = hex[raw[i] >> 4];
-        id[2 * i + 1] = hex[raw[i] & 15];
-    }
-    id[STS_REPORT_ID_LEN] = '\0';
+    sts_hex_encode(raw, sizeof raw, id);
     return STS_OK;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 enum sts_err sts_report_id_bytes(const char *id, uint8_t out[static 16])
 {
     if (!report_id_valid(id))
         return STS_EINVAL;
-    for (size_t i = 0; i < 16; i++)
-        out[i] = (uint8_t)(hexval(id[2 * i]) << 4 | hexval(id[2 * i + 1]));
-    return STS_OK;
+    return sts_hex_decode(id, STS_REPORT_ID_LEN, out, 16);
 }

@@ -81,8 +81,8 @@ struct store;
 /* Opens the database named by uri ("sqlite:PATH" or a plain path); with
  * STORE_CREATE in flags, creates it and its schema if needed. On failure, why
  * (if not NULL) gets a message for the operator. Errors: STS_EINVAL (bad
- * uri), STS_ENOENT (no database and no STORE_CREATE), STS_EIO, STS_ECORRUPT,
- * STS_EUNSUPPORTED, STS_ENOMEM. */
+ * uri), STS_ENOENT (no database and no STORE_CREATE), STS_EACCES, STS_EIO,
+ * STS_ECORRUPT, STS_EUNSUPPORTED, STS_ENOMEM. */
 enum sts_err store_open(const char *uri, unsigned flags, struct store **out, char *why,
                         size_t whylen);
 

@@ -769,9 +769,9 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         goto fail;
     }
     if (!(flags & STORE_CREATE) && access(path, F_OK) != 0) {
+        e = sts_err_from_errno(errno);
         if (why)
             snprintf(why, whylen, "no database at '%s': %s", path, strerror(errno));
-        e = STS_ENOENT;
         goto fail;
     }
     int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |

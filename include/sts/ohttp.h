@@ -153,9 +153,12 @@ enum sts_err sts_ohttp_gateway_key_load(struct sts_ohttp_gateway_key **out, cons
                                         size_t len);
 
 /* File versions: write creates path with mode 0600 and fails if it exists;
- * read refuses a file that group or others may access.
- * Errors: write STS_EEXIST, STS_EIO; read STS_ENOENT, STS_EPERM, STS_EIO,
- * plus those of save/load. */
+ * read reads it as a secret file (sts/secret.h): it refuses anything but a
+ * regular file that group and others cannot access, and never blocks (a FIFO
+ * in the key's place is refused).
+ * Errors: write STS_EEXIST, STS_ENOENT (no such directory), STS_EACCES,
+ * STS_ENOSPC, STS_EIO; read STS_ENOENT, STS_EPERM, STS_EACCES, STS_EIO,
+ * STS_ETOOBIG; plus those of save/load. */
 enum sts_err sts_ohttp_gateway_key_write_file(const struct sts_ohttp_gateway_key *key,
                                               const char *path);
 enum sts_err sts_ohttp_gateway_key_read_file(struct sts_ohttp_gateway_key **out, const char *path);
