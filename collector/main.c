@@ -19,6 +19,7 @@
 #include "ingest.h"
 #include "stats.h"
 #include "store.h"
+#include "sts/clock.h"
 #include "sts/date.h"
 #include "sts/hex.h"
 #include "sts/imei.h"
@@ -556,6 +557,10 @@ static int cmd_audit(struct args *a)
 
 int main(int argc, char **argv)
 {
+    char why[160];
+    /* Test clocks are read here, once, before any thread starts. */
+    if (sts_clock_init(why, sizeof why) != STS_OK)
+        return fail("environment", why);
     if (argc < 2)
         return usage_error("%s", "missing command");
     const char *cmd = argv[1];

@@ -5,9 +5,8 @@
  * counters updated in the same transaction as the rows they count.
  *
  * A write waits up to 10 s for a lock held by another connection (an admin
- * command, say) before it fails. The environment variable
- * STS_SQLITE_BUSY_TIMEOUT_MS (0..600000) changes that wait; tests set it low
- * to inject lock failures without waiting. */
+ * command, say) before it fails. Tests shorten that wait with
+ * STS_SQLITE_BUSY_TIMEOUT_MS (sts/clock.h) to inject lock failures quickly. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "store_impl.h"
+#include "sts/clock.h"
 #include "sts/date.h"
 #include "sts/hashmap.h"
 
@@ -688,16 +688,6 @@ static const struct store_ops sqlite_ops = {
     .audit = sqlite_audit,
 };
 
-static int busy_timeout_ms(void)
-{
-    const char *env = getenv("STS_SQLITE_BUSY_TIMEOUT_MS");
-    char *end;
-    if (!env || !*env)
-        return 10000;
-    long ms = strtol(env, &end, 10);
-    return *end || ms < 0 || ms > 600000 ? 10000 : (int)ms;
-}
-
 enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **out, char *why,
                                size_t whylen)
 {
@@ -738,7 +728,7 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
                  (flags & STORE_CREATE ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK)
         goto fail_msg;
-    sqlite3_busy_timeout(st->db, busy_timeout_ms());
+    sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
     /* WAL lets statistics read while ingestion writes; FULL makes every
      * commit durable (the WAL is synced before COMMIT returns). */
     if (sqlite3_exec(st->db,
