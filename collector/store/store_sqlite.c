@@ -737,6 +737,8 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
                      NULL, NULL, &msg) != SQLITE_OK)
         goto fail_msg;
     int64_t version = scalar(st->db, "PRAGMA user_version");
+    if (version < 0)
+        goto fail_msg; /* unread, not "no schema": never build one over a database */
     if (version > SCHEMA_VERSION) {
         if (why)
             snprintf(why, whylen, "database schema version %lld is newer than this collector's %d",
@@ -768,6 +770,9 @@ fail_msg:
         e = STS_ECORRUPT;
     if (st->db && sqlite3_errcode(st->db) == SQLITE_NOTADB)
         e = STS_ECORRUPT;
+    /* No handle at all is SQLite out of memory too (sqlite3_open_v2). */
+    if (!st->db || sqlite3_errcode(st->db) == SQLITE_NOMEM)
+        e = STS_ENOMEM;
 fail:
     sqlite3_free(msg);
     sqlite_close(&st->base);

@@ -146,7 +146,8 @@ void sts_ohttp_gateway_key_free(struct sts_ohttp_gateway_key *key);
  * match the configuration's public key, is STS_ECORRUPT.
  * Errors: save STS_ETOOBIG (cap; *len gives the size), STS_ECRYPTO;
  * load STS_ECORRUPT, STS_ETOOBIG (over STS_OHTTP_KEY_FILE_MAX),
- * STS_EUNSUPPORTED (KEM), STS_ENOMEM. */
+ * STS_EUNSUPPORTED (KEM), STS_ENOMEM, STS_ECRYPTO (OpenSSL failed: it reports
+ * its own allocation failures so). */
 enum sts_err sts_ohttp_gateway_key_save(const struct sts_ohttp_gateway_key *key, char *buf,
                                         size_t cap, size_t *len);
 enum sts_err sts_ohttp_gateway_key_load(struct sts_ohttp_gateway_key **out, const char *buf,
