@@ -15,6 +15,7 @@
 #include "sts/date.h"
 #include "sts/hex.h"
 #include "sts/imei.h"
+#include "sts/jsonmem.h"
 
 #define FIRST_DAY_ALLOWED 10957 /* 2000-01-01 */
 
@@ -281,31 +282,6 @@ static void duplicate_key_name(const char *body, size_t len, int pos, char *out,
     json_decref(key);
 }
 
-/* Jansson 2.14 does not always say that it ran out of memory: an allocation
- * that fails inside its lexer comes back as a syntax error ("string or '}'
- * expected"), as an error with no text, or worse as a document with one byte
- * of a string missing (allocation-failure testing found these,
- * tests/unit/test_alloc.c); and json_dumps may leave a key out of its text.
- * So its allocations go through json_alloc, which notes a failure in a
- * per-thread flag: sts_report_parse then answers STS_ENOMEM instead of
- * blaming the client's input (a 400 for a valid report), and
- * sts_report_encode STS_ENOMEM instead of sending broken JSON.
- * Installed before main(), while one thread runs. */
-static _Thread_local bool json_alloc_failed;
-
-static void *json_alloc(size_t n)
-{
-    void *p = malloc(n);
-    if (!p)
-        json_alloc_failed = true;
-    return p;
-}
-
-__attribute__((constructor)) static void json_alloc_install(void)
-{
-    json_set_alloc_funcs(json_alloc, free);
-}
-
 static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report *out,
                                   struct sts_field_error *err)
 {
@@ -402,9 +378,9 @@ enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struc
     memset(out, 0, sizeof *out);
 
     json_error_t jerr;
-    json_alloc_failed = false;
+    sts_json_watch_start(); /* Jansson may not say it ran out of memory */
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (json_alloc_failed) {
+    if (sts_json_watch_failed()) {
         /* Even a document Jansson returns cannot be trusted then: its lexer
          * drops the byte it could not append (a report id missing a digit). */
         json_decref(root);
@@ -434,7 +410,7 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
     const char *type = sts_report_type_name(r->type);
     if (!type)
         return STS_EINVAL;
-    json_alloc_failed = false;
+    sts_json_watch_start();
     json_t *o = json_object();
     if (!o)
         return STS_ENOMEM;
@@ -457,8 +433,8 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
         rc |= json_object_set_new(o, "day", json_string(r->day));
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    if (s && json_alloc_failed) {
-        /* json_dumps may return text with a key left out (see json_alloc). */
+    if (s && sts_json_watch_failed()) {
+        /* json_dumps may return text with a key left out (sts/jsonmem.h). */
         free(s);
         s = NULL;
     }

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sts/jsonmem.h"
+
 /* SQLite is linked only into the tests of the collector. */
 #pragma weak sqlite3_config
 
@@ -160,6 +162,9 @@ static void sq_shutdown(void *app)
 
 void alloc_fail_install(void)
 {
+    /* Links lib/jsonmem.c in, whose constructor routes Jansson's allocations
+     * through malloc, and so through the wrapper. */
+    sts_json_watch_start();
     static const sqlite3_mem_methods sq = {sq_malloc,  sq_free, sq_realloc,  sq_size,
                                            sq_roundup, sq_init, sq_shutdown, NULL};
     if (!CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free)) {

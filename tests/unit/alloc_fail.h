@@ -9,7 +9,7 @@
  * test_*_alloc and test_alloc); OpenSSL and SQLite, shared libraries, are
  * given the same allocator through their hooks (CRYPTO_set_mem_functions,
  * SQLITE_CONFIG_MALLOC). Jansson needs nothing: libsts gives it an allocator
- * of its own that calls malloc (lib/report.c), so it is wrapped too.
+ * of its own that calls malloc (lib/jsonmem.c), so it is wrapped too.
  * Leaks on the failure paths are found by LeakSanitizer in the asan build.
  *
  * Each operation runs twice per N: failing the Nth allocation only (the

@@ -77,6 +77,26 @@ static enum sts_err encode_op(void *ctx)
     return e;
 }
 
+/* Escapes make Jansson's lexer decode a string in a second pass. */
+static const char escaped[] =
+    "{\"v\":1,\"type\":\"activation\",\"report_id\":\"0123456789abcdef0123456789abcdef\","
+    "\"imei\":\"490154203237518\",\"brand\":\"A\\u0063m\\u0065 \\u0045urope\","
+    "\"model\":\"K\\u0034\\u0030\\u0030\",\"sw\":\"1.2.3\",\"day\":\"2026-11-20\"}";
+
+static enum sts_err escaped_op(void *ctx)
+{
+    (void)ctx;
+    struct sts_report r;
+    struct sts_field_error fe;
+    enum sts_err e =
+        sts_report_parse(escaped, strlen(escaped), sts_day_from_ymd(2026, 11, 20), &r, &fe);
+    if (e == STS_OK) {
+        assert_string_equal(r.brand, "Acme Europe");
+        assert_string_equal(r.model, "K400");
+    }
+    return e;
+}
+
 /* A duplicate key: the codec names it, and allocates to find its name. */
 static enum sts_err duplicate_op(void *ctx)
 {
@@ -101,6 +121,7 @@ static void test_report_codec(void **state)
     assert_true(LOOP("report encode", encode_op, &x, nomem) > 0);
     free(x.want);
     LOOP("report parse, duplicate key", duplicate_op, NULL, nomem);
+    assert_true(LOOP("report parse, escapes", escaped_op, NULL, nomem) > 0);
 }
 
 /* ---- Binary HTTP ---------------------------------------------------------- */
