@@ -29,6 +29,7 @@ static void assert_close(double got, double want)
 /* One cohort of 1000 devices losing 10 % a month, all in from age 0. */
 static void survival_geometric(void **state)
 {
+    (void)state;
     int64_t P[6] = {1000, 900, 810, 729, 656, 590}, F[6] = {1000, 0, 0, 0, 0, 0};
     struct stats_life_acc acc;
     double S[STATS_LIFE_MAX_AGE + 1];
@@ -48,6 +49,7 @@ static void survival_geometric(void **state)
  * to the panel from age 2 only and change nothing when they fare the same. */
 static void survival_left_truncation(void **state)
 {
+    (void)state;
     /* 1000 from age 0; 500 more join at age 2 (450 of whom are at age 3). */
     int64_t P[5] = {1000, 800, 600 + 500, 450 + 375, 300 + 250};
     int64_t F[5] = {1000, 0, 500, 0, 0};
@@ -74,6 +76,7 @@ static void survival_left_truncation(void **state)
  * the month a device joined keeps first=true even when its ping is lost. */
 static void survival_random_misses(void **state)
 {
+    (void)state;
     /* True panel 1000, 900, 810, 729; 5 % of each month's pings are lost,
      * including 5 % of the joining month's first pings. */
     int64_t P[4] = {950, 855, 770, 693}, F[4] = {950, 0, 0, 0};
@@ -89,6 +92,7 @@ static void survival_random_misses(void **state)
 /* The curve stops where fewer than k pings back a month, never rises. */
 static void survival_floor(void **state)
 {
+    (void)state;
     int64_t P[5] = {100, 40, 12, 9, 3}, F[5] = {100, 0, 0, 0, 0};
     struct stats_life_acc acc;
     double S[STATS_LIFE_MAX_AGE + 1];
@@ -106,6 +110,7 @@ static void survival_floor(void **state)
 
 static void median(void **state)
 {
+    (void)state;
     double a[] = {1.0, 0.8, 0.6, 0.4, 0.2};
     assert_close(stats_life_median(a, 5), 2.5);
     double b[] = {1.0, 0.5};
@@ -129,6 +134,7 @@ static uint64_t next(void)
  * hidden counts (their sum) pins none of them down. */
 static void suppress_random(void **state)
 {
+    (void)state;
     for (int round = 0; round < 20000; round++) {
         size_t m = 1 + next() % 12;
         long k = 2 + (long)(next() % 12);
@@ -241,6 +247,7 @@ static json_t *api(struct store *st, const char *which, struct stats_args *a)
  * while every cell of its series so far is shown, and it is right. */
 static void sales_random(void **state)
 {
+    (void)state;
     for (int round = 0; round < 25; round++) {
         char path[256];
         struct store *st = random_store(path, sizeof path, round);
@@ -305,6 +312,7 @@ static void sales_random(void **state)
  * answer's cohort sizes under k hidden. */
 static void versions_lifetime_random(void **state)
 {
+    (void)state;
     for (int round = 0; round < 15; round++) {
         char path[256];
         struct store *st = random_store(path, sizeof path, 100 + round);
@@ -377,6 +385,7 @@ static void versions_lifetime_random(void **state)
 
 static void bad_parameters(void **state)
 {
+    (void)state;
     char path[256];
     struct store *st = random_store(path, sizeof path, 999);
     struct sts_field_error fe;
