@@ -29,7 +29,8 @@ const char *sts_strerror(enum sts_err err);
  *   EACCES, EPERM, EROFS -> STS_EACCES; ENOSPC, EDQUOT -> STS_ENOSPC;
  *   EFBIG -> STS_ETOOBIG; anything else (EIO, EBADF, 0...) -> STS_EIO.
  * EINTR is the caller's to retry, never passed here. ELOOP (a symbolic link
- * refused by O_NOFOLLOW) is mapped by the caller that asked for it. */
+ * refused by O_NOFOLLOW) is mapped by the caller that asked for it.
+ * Errors: none (the result is the converted code, never STS_OK). */
 enum sts_err sts_err_from_errno(int e);
 
 #endif
