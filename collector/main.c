@@ -26,6 +26,7 @@
 #include "sts/net.h"
 #include "sts/ohttp.h"
 #include "sts/pseudonym.h"
+#include "sts/secret.h"
 
 #define EXIT_USAGE 2
 
@@ -328,8 +329,8 @@ static int cmd_serve(struct args *a)
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
     struct sts_secret *token = NULL;
-    char *tls_cert = NULL, *tls_key = NULL;
-    size_t tls_key_len = 0;
+    char *tls_cert = NULL;
+    struct sts_secret *tls_key = NULL;
     struct sts_ohttp_gateway *gw = NULL;
     char why[512] = "";
     int rc;
@@ -344,10 +345,16 @@ static int cmd_serve(struct args *a)
     rc = EXIT_FAILURE;
     if (*cfg->tls_cert) {
         size_t n;
-        if (sts_net_read_file(cfg->tls_cert, 1 << 20, &tls_cert, &n, why, sizeof why) != STS_OK ||
-            sts_net_read_file(cfg->tls_key, 1 << 16, &tls_key, &tls_key_len, why, sizeof why) !=
-                STS_OK) {
+        if (sts_net_read_file(cfg->tls_cert, 1 << 20, &tls_cert, &n, why, sizeof why) != STS_OK) {
             fail("tls", why);
+            goto out;
+        }
+        enum sts_err e = sts_secret_file_read(cfg->tls_key, 1 << 16, &tls_key);
+        if (e != STS_OK) {
+            fprintf(stderr, "sts-collector: tls: %s: %s\n", cfg->tls_key,
+                    e == STS_EPERM ? "the TLS key must be a regular file (not a link) that "
+                                     "group and others cannot read; chmod 600 it"
+                                   : sts_strerror(e));
             goto out;
         }
     }
@@ -387,7 +394,7 @@ static int cmd_serve(struct args *a)
         .k = cfg->k,
         .grace_days = cfg->grace_days,
         .tls_cert_pem = tls_cert,
-        .tls_key_pem = tls_key,
+        .tls_key_pem = tls_key ? tls_key->data : NULL,
         .gateway = gw,
     };
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
@@ -433,10 +440,7 @@ out:
     sts_secret_free(token);
     sts_ohttp_gateway_free(gw);
     free(tls_cert);
-    if (tls_key) {
-        OPENSSL_cleanse(tls_key, tls_key_len);
-        free(tls_key);
-    }
+    sts_secret_free(tls_key);
     return rc;
 }
 
