@@ -33,6 +33,7 @@ static volatile int64_t sink;
 static int op_rand_bytes(struct job *j)
 {
     unsigned char b[8];
+    (void)j;
 
     if (RAND_bytes(b, sizeof(b)) != 1)
         return 1;

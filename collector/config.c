@@ -2,14 +2,16 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "sts/report.h"
+
+/* A token of 256 characters, its line end, and room for a trailing comment. */
+#define TOKEN_FILE_MAX 4096
 
 void config_defaults(struct collector_config *cfg)
 {
@@ -110,8 +112,9 @@ enum sts_err config_load(struct collector_config *cfg, const char *path, char *w
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
-        return errno == ENOENT ? STS_ENOENT : STS_EIO;
+        int err = errno;
+        snprintf(why, whylen, "cannot open %s: %s", path, strerror(err));
+        return sts_err_from_errno(err);
     }
     char line[1024];
     unsigned lineno = 0;
@@ -140,37 +143,38 @@ enum sts_err config_load(struct collector_config *cfg, const char *path, char *w
     return e;
 }
 
-enum sts_err config_read_token(const char *path, char **token, char *why, size_t whylen)
+enum sts_err config_read_token(const char *path, struct sts_secret **token, char *why,
+                               size_t whylen)
 {
-    char buf[260];
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, whylen, "cannot open token file %s: %s", path, strerror(errno));
-        return errno == ENOENT ? STS_ENOENT : STS_EIO;
-    }
-    enum sts_err e = STS_EIO;
-    ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
-        snprintf(why, whylen, "token file %s is readable by others: chmod 600 it", path);
-        e = STS_EPERM;
-    } else if ((n = read(fd, buf, sizeof buf - 1)) < 0) {
-        snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
-    }
-    close(fd);
-    if (n < 0)
+    struct sts_secret *t = NULL;
+    enum sts_err e = sts_secret_file_read(path, TOKEN_FILE_MAX, &t);
+    *token = NULL;
+    switch (e) {
+    case STS_OK: break;
+    case STS_EPERM:
+        snprintf(why, whylen,
+                 "token file %s must be a regular file that only its owner may read: chmod 600 it",
+                 path);
         return e;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    size_t len = strlen(buf);
+    case STS_ETOOBIG:
+        snprintf(why, whylen, "token file %s is larger than %d bytes", path, TOKEN_FILE_MAX);
+        return e;
+    default:
+        snprintf(why, whylen, "cannot read token file %s: %s", path, sts_strerror(e));
+        return e;
+    }
+    /* The token is the first line: wipe the rest before it is forgotten. */
+    size_t len = strcspn(t->data, "\r\n");
+    OPENSSL_cleanse(t->data + len, t->len - len);
+    t->len = len;
     bool printable = true;
     for (size_t i = 0; i < len; i++)
-        printable &= buf[i] > ' ' && buf[i] < 127;
+        printable &= t->data[i] > ' ' && t->data[i] < 127;
     if (len < 16 || len > 256 || !printable) {
         snprintf(why, whylen, "token in %s must be 16..256 printable characters", path);
+        sts_secret_free(t);
         return STS_EINVAL;
     }
-    if (!(*token = strdup(buf)))
-        return STS_ENOMEM;
+    *token = t;
     return STS_OK;
 }

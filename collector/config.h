@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "sts/err.h"
+#include "sts/secret.h"
 
 struct collector_config {
     char listen[128];
@@ -39,12 +40,18 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
                         char *why, size_t whylen);
 
 /* Reads a configuration file of `name = value` lines (# starts a comment).
- * why names the line on failure. Errors: STS_ENOENT, STS_EIO, STS_EINVAL. */
+ * why names the line on failure.
+ * Errors: STS_ENOENT, STS_EACCES, STS_ENOMEM, STS_EIO, STS_EINVAL. */
 enum sts_err config_load(struct collector_config *cfg, const char *path, char *why, size_t whylen);
 
-/* Reads a secret token: the first line of path, which must be mode 0600 or
- * narrower and hold 16..256 printable characters. *token is the caller's
- * (free). Errors: STS_ENOENT, STS_EIO, STS_EPERM, STS_EINVAL, STS_ENOMEM. */
-enum sts_err config_read_token(const char *path, char **token, char *why, size_t whylen);
+/* Reads a secret token: the first line of path, read as a secret file
+ * (sts/secret.h: a regular file, mode 0600 or narrower, at most 4096 bytes)
+ * holding 16..256 printable characters. On success *token holds that line
+ * (NUL-terminated, len its length) and is the caller's to wipe and free with
+ * sts_secret_free; on failure it is NULL and why says why.
+ * Errors: STS_ENOENT, STS_EACCES, STS_EIO, STS_EPERM, STS_ETOOBIG, STS_EINVAL,
+ * STS_ENOMEM. */
+enum sts_err config_read_token(const char *path, struct sts_secret **token, char *why,
+                               size_t whylen);
 
 #endif

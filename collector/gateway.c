@@ -18,7 +18,9 @@ static const char *key_file_error(enum sts_err e)
     switch (e) {
     case STS_ENOENT:
         return "no such file; create one with 'sts-collector keygen --ohttp --out FILE'";
-    case STS_EPERM: return "the key file is readable by others; chmod 600 it";
+    case STS_EPERM:
+        return "the key file is a symbolic link or not a regular file, or is readable by "
+               "others; chmod 600 it";
     case STS_ECORRUPT: return "not a gateway key file written by 'sts-collector keygen --ohttp'";
     default: return sts_strerror(e);
     }

@@ -55,7 +55,8 @@ enum gateway_verdict {
  * is the current key, listed first in /v1/ohttp-keys) into a new gateway.
  * why gets a message for the operator on failure.
  * Errors: STS_EINVAL (no key, too many, two with one key id), STS_ENOENT,
- * STS_EPERM, STS_ECORRUPT, STS_EIO, STS_ENOMEM. */
+ * STS_EPERM, STS_EACCES, STS_ETOOBIG, STS_ECORRUPT, STS_EIO, STS_ENOMEM,
+ * STS_ECRYPTO (OpenSSL failed, out of memory included). */
 enum sts_err gateway_load(const char *const *paths, size_t n, struct sts_ohttp_gateway **out,
                           char *why, size_t whylen);
 

@@ -20,11 +20,14 @@
 #include "release.h"
 #include "stats.h"
 #include "store.h"
+#include "sts/clock.h"
 #include "sts/date.h"
+#include "sts/hex.h"
 #include "sts/imei.h"
 #include "sts/net.h"
 #include "sts/ohttp.h"
 #include "sts/pseudonym.h"
+#include "sts/secret.h"
 
 #define EXIT_USAGE 2
 
@@ -88,7 +91,9 @@ static const char *key_error(enum sts_err e)
 {
     switch (e) {
     case STS_ENOENT: return "no such file; create one with 'sts-collector keygen --out FILE'";
-    case STS_EPERM: return "the key file is readable by others; chmod 600 it";
+    case STS_EPERM:
+        return "the key file is a symbolic link or not a regular file, or is readable by "
+               "others; chmod 600 it";
     case STS_ECORRUPT: return "not a key file written by 'sts-collector keygen'";
     default: return sts_strerror(e);
     }
@@ -282,24 +287,30 @@ static int cmd_keygen(struct args *a)
         return EXIT_SUCCESS;
     }
     unsigned char raw[24];
-    char hex[2 * sizeof raw + 2];
+    char hex[2 * sizeof raw + 1];
+    int rc = EXIT_SUCCESS;
     if (RAND_bytes(raw, sizeof raw) != 1)
         return fail("token", "no randomness");
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    hex[2 * sizeof raw] = '\n';
+    sts_hex_encode(raw, sizeof raw, hex);
+    hex[2 * sizeof raw] = '\n'; /* in place of the NUL: the file is one line */
     int fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail(a->out, strerror(errno));
-    ssize_t w = write(fd, hex, 2 * sizeof raw + 1);
-    if (w != (ssize_t)(2 * sizeof raw + 1) || fsync(fd) != 0) {
+    if (fd < 0) {
+        rc = fail(a->out, strerror(errno));
+        goto out;
+    }
+    ssize_t w = write(fd, hex, sizeof hex);
+    if (w != (ssize_t)sizeof hex || fsync(fd) != 0) {
         close(fd);
         unlink(a->out);
-        return fail(a->out, "cannot write");
+        rc = fail(a->out, "cannot write");
+        goto out;
     }
     close(fd);
     fprintf(stderr, "sts-collector: wrote API token to %s (mode 0600)\n", a->out);
-    return EXIT_SUCCESS;
+out:
+    OPENSSL_cleanse(raw, sizeof raw);
+    OPENSSL_cleanse(hex, sizeof hex);
+    return rc;
 }
 
 static int load_key(const char *path, struct sts_key *key)
@@ -353,9 +364,9 @@ static int cmd_serve(struct args *a)
     struct store *store = NULL;
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
-    char *token = NULL;
-    char *tls_cert = NULL, *tls_key = NULL;
-    size_t tls_key_len = 0;
+    struct sts_secret *token = NULL;
+    char *tls_cert = NULL;
+    struct sts_secret *tls_key = NULL;
     struct sts_ohttp_gateway *gw = NULL;
     char why[512] = "";
     int rc;
@@ -370,10 +381,16 @@ static int cmd_serve(struct args *a)
     rc = EXIT_FAILURE;
     if (*cfg->tls_cert) {
         size_t n;
-        if (sts_net_read_file(cfg->tls_cert, 1 << 20, &tls_cert, &n, why, sizeof why) != STS_OK ||
-            sts_net_read_file(cfg->tls_key, 1 << 16, &tls_key, &tls_key_len, why, sizeof why) !=
-                STS_OK) {
+        if (sts_net_read_file(cfg->tls_cert, 1 << 20, &tls_cert, &n, why, sizeof why) != STS_OK) {
             fail("tls", why);
+            goto out;
+        }
+        enum sts_err e = sts_secret_file_read(cfg->tls_key, 1 << 16, &tls_key);
+        if (e != STS_OK) {
+            fprintf(stderr, "sts-collector: tls: %s: %s\n", cfg->tls_key,
+                    e == STS_EPERM ? "the TLS key must be a regular file (not a link) that "
+                                     "group and others cannot read; chmod 600 it"
+                                   : sts_strerror(e));
             goto out;
         }
     }
@@ -408,12 +425,12 @@ static int cmd_serve(struct args *a)
         .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit,
         .timeout_s = cfg->timeout_s,
-        .token = token,
+        .token = token ? token->data : NULL,
         .db_uri = cfg->db,
         .k = cfg->k,
         .grace_days = cfg->grace_days,
         .tls_cert_pem = tls_cert,
-        .tls_key_pem = tls_key,
+        .tls_key_pem = tls_key ? tls_key->data : NULL,
         .gateway = gw,
     };
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
@@ -456,13 +473,10 @@ out:
     }
     store_close(store);
     sts_key_cleanse(&key);
-    free(token);
+    sts_secret_free(token);
     sts_ohttp_gateway_free(gw);
     free(tls_cert);
-    if (tls_key) {
-        OPENSSL_cleanse(tls_key, tls_key_len);
-        free(tls_key);
-    }
+    sts_secret_free(tls_key);
     return rc;
 }
 
@@ -585,6 +599,10 @@ static int cmd_audit(struct args *a)
 
 int main(int argc, char **argv)
 {
+    char why[160];
+    /* Test clocks are read here, once, before any thread starts. */
+    if (sts_clock_init(why, sizeof why) != STS_OK)
+        return fail("environment", why);
     if (argc < 2)
         return usage_error("%s", "missing command");
     const char *cmd = argv[1];

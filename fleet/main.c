@@ -3,6 +3,7 @@
  * figures against the ground truth. The demo, the load generator and the
  * correctness oracle of STS. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,7 +15,9 @@
 #include "life.h"
 #include "send.h"
 #include "sim.h"
+#include "sts/clock.h"
 #include "sts/date.h"
+#include "sts/secret.h"
 #include "verify.h"
 
 static void usage(FILE *out)
@@ -89,27 +92,31 @@ static bool parse_u64(const char *s, unsigned long long min, unsigned long long 
     return true;
 }
 
-/* The token is the file's first line, white space trimmed. */
-static char *read_token(const char *path)
+/* The token is the file's first line, white space trimmed; the file is read
+ * as a secret (sts/secret.h). The result is wiped and freed with
+ * sts_secret_free. */
+static struct sts_secret *read_token(const char *path)
 {
-    char *text = NULL;
-    size_t len = 0;
-    enum sts_err rc = agent_file_read(path, 4096, &text, &len);
+    struct sts_secret *t = NULL;
+    enum sts_err rc = sts_secret_file_read(path, 4096, &t);
     if (rc != STS_OK) {
         fprintf(stderr, "sts-fleet: cannot read the token file %s: %s\n", path,
-                rc == STS_ENOENT ? "no such file" : sts_strerror(rc));
+                rc == STS_ENOENT  ? "no such file"
+                : rc == STS_EPERM ? "not a regular file of mode 0600 (chmod 600 it)"
+                                  : sts_strerror(rc));
         return NULL;
     }
-    text[strcspn(text, "\r\n")] = '\0';
-    size_t n = strlen(text);
-    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
-        text[--n] = '\0';
+    size_t n = strcspn(t->data, "\r\n");
+    while (n > 0 && (t->data[n - 1] == ' ' || t->data[n - 1] == '\t'))
+        n--;
+    OPENSSL_cleanse(t->data + n, t->len - n); /* the rest is forgotten, wiped */
+    t->len = n;
     if (n == 0) {
         fprintf(stderr, "sts-fleet: the token file %s is empty\n", path);
-        free(text);
+        sts_secret_free(t);
         return NULL;
     }
-    return text;
+    return t;
 }
 
 int main(int argc, char **argv)
@@ -120,7 +127,13 @@ int main(int argc, char **argv)
     const char *laws = NULL;
     double life_consent = 0.7, late_consent = 0.2, miss = 0.05, tol = 0.03, median_tol = 0.05;
     unsigned long long grace = 7, min_n = 1000;
+    char why[160];
 
+    /* Test clocks are read here, once, before any thread starts. */
+    if (sts_clock_init(why, sizeof why) != STS_OK) {
+        fprintf(stderr, "sts-fleet: %s\n", why);
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -196,13 +209,14 @@ int main(int argc, char **argv)
     if (verify && token_file == NULL)
         return usage_error("--token-file FILE is required to verify (or give --no-verify)", NULL);
 
-    char *token = NULL;
-    if (verify && (token = read_token(token_file)) == NULL)
+    struct sts_secret *secret = NULL;
+    if (verify && (secret = read_token(token_file)) == NULL)
         return 1;
+    const char *token = secret ? secret->data : NULL;
     /* Drop a trailing '/' so paths join cleanly. */
     char *base = strdup(collector);
     if (base == NULL) {
-        free(token);
+        sts_secret_free(secret);
         fprintf(stderr, "sts-fleet: out of memory\n");
         return 1;
     }
@@ -221,7 +235,7 @@ int main(int argc, char **argv)
     life.grace_days = (int)grace;
     if (laws && fleet_life_set_laws(&life, laws) != STS_OK) {
         free(base);
-        free(token);
+        sts_secret_free(secret);
         return usage_error("--life-law needs MODEL:SHAPE:SCALE[,...] with a model of the "
                            "catalogue (K400, K500, P10, P20, X1, M2-lite)",
                            laws);
@@ -315,6 +329,6 @@ out_fleet:
     fleet_cleanup(&f);
 out:
     free(base);
-    free(token);
+    sts_secret_free(secret);
     return status;
 }

@@ -3,7 +3,8 @@
  * needs no tables and no time zone. */
 #include "sts/date.h"
 
-#include <stdlib.h>
+#include "sts/clock.h"
+
 #include <string.h>
 #include <time.h>
 
@@ -153,9 +154,8 @@ void sts_day_iso_week(int32_t day, int *iso_year, int *iso_week)
 
 int32_t sts_day_today(void)
 {
-    const char *fixed = getenv("STS_NOW_DAY");
     int32_t day;
-    if (fixed && sts_day_parse(fixed, &day) == STS_OK)
+    if (sts_clock_fixed_day(&day))
         return day;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

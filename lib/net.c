@@ -102,12 +102,14 @@ enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t 
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
-        return errno == ENOENT ? STS_ENOENT : STS_EIO;
+        int err = errno;
+        snprintf(why, whylen, "cannot open %s: %s", path, strerror(err));
+        return sts_err_from_errno(err);
     }
     enum sts_err e = STS_EIO;
     char *buf = NULL;
     if (fstat(fd, &st) != 0) {
+        e = sts_err_from_errno(errno);
         snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
         goto out;
     }
@@ -128,6 +130,7 @@ enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t 
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
+            e = r < 0 ? sts_err_from_errno(errno) : STS_EIO; /* 0: it shrank under us */
             snprintf(why, whylen, "cannot read %s", path);
             free(buf);
             buf = NULL;

@@ -6,6 +6,9 @@
  */
 #include "sts/pseudonym.h"
 
+#include "sts/hex.h"
+#include "sts/secret.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -21,45 +24,15 @@
 
 #define KEY_FILE_MAX 512
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static bool hex_decode(const char *in, size_t len, unsigned char *out, size_t n)
-{
-    if (len != 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_nibble(in[2 * i]), lo = hex_nibble(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
-}
-
 static enum sts_err write_all(int fd, const char *buf, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, buf, n);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w < 0)
+            return sts_err_from_errno(errno);
+        if (w == 0)
             return STS_EIO;
         buf += w;
         n -= (size_t)w;
@@ -79,22 +52,24 @@ enum sts_err sts_key_generate(const char *path)
     if (RAND_bytes(key.secret, sizeof key.secret) != 1 || RAND_bytes(idb, sizeof idb) != 1)
         goto out;
     key.id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
-    hex_encode(key.secret, sizeof key.secret, secret_hex);
+    sts_hex_encode(key.secret, sizeof key.secret, secret_hex);
     int n = snprintf(text, sizeof text, "sts-pseudonym-key 1\nid %08x\nsecret %s\n",
                      (unsigned)key.id, secret_hex);
 
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        e = errno == EEXIST ? STS_EEXIST : STS_EIO;
+        e = sts_err_from_errno(errno);
         goto out;
     }
     /* The umask could only narrow 0600, but make the mode explicit anyway. */
-    if (fchmod(fd, 0600) != 0 || (e = write_all(fd, text, (size_t)n)) != STS_OK || fsync(fd) != 0) {
-        e = STS_EIO;
-        unlink(path);
+    if (fchmod(fd, 0600) != 0)
+        e = sts_err_from_errno(errno);
+    else if ((e = write_all(fd, text, (size_t)n)) == STS_OK && fsync(fd) != 0)
+        e = sts_err_from_errno(errno);
+    if (e != STS_OK) {
+        unlink(path); /* never leave half a key behind */
         goto out;
     }
-    e = STS_OK;
 out:
     if (fd >= 0)
         close(fd);
@@ -106,38 +81,17 @@ out:
 
 enum sts_err sts_key_load(const char *path, struct sts_key *key)
 {
-    char text[KEY_FILE_MAX + 1];
-    enum sts_err e = STS_EIO;
-    struct stat st;
-    ssize_t n;
-    /* O_NONBLOCK: opening a FIFO put in the key's place must not hang; it is
-     * refused below like anything that is not a regular file. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOENT ? STS_ENOENT : STS_EIO;
-    if (fstat(fd, &st) != 0)
-        goto out;
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-        e = STS_EPERM;
-        goto out;
-    }
-    /* read() may return less than asked (signals, some file systems): loop to EOF. */
-    n = 0;
-    while (n <= KEY_FILE_MAX) {
-        ssize_t r = read(fd, text + n, (size_t)(KEY_FILE_MAX + 1 - n));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            goto out;
-        if (r == 0)
-            break;
-        n += r;
-    }
+    struct sts_secret *file = NULL;
+    enum sts_err e = sts_secret_file_read(path, KEY_FILE_MAX, &file);
+    if (e == STS_ETOOBIG)
+        return STS_ECORRUPT; /* a key file is never that large */
+    if (e != STS_OK)
+        return e;
     e = STS_ECORRUPT;
+    char *text = file->data;
     /* A NUL would end the text early and hide whatever follows it. */
-    if (n > KEY_FILE_MAX || memchr(text, '\0', (size_t)n))
+    if (memchr(text, '\0', file->len))
         goto out;
-    text[n] = '\0';
 
     char *id_line = NULL, *secret_line = NULL, *save = NULL;
     char *line = strtok_r(text, "\n", &save);
@@ -152,16 +106,15 @@ enum sts_err sts_key_load(const char *path, struct sts_key *key)
             goto out;
     }
     unsigned char idb[4];
-    if (!id_line || !secret_line || !hex_decode(id_line, strlen(id_line), idb, 4) ||
-        !hex_decode(secret_line, strlen(secret_line), key->secret, STS_KEY_LEN)) {
+    if (!id_line || !secret_line || sts_hex_decode(id_line, strlen(id_line), idb, 4) != STS_OK ||
+        sts_hex_decode(secret_line, strlen(secret_line), key->secret, STS_KEY_LEN) != STS_OK) {
         OPENSSL_cleanse(key->secret, sizeof key->secret);
         goto out;
     }
     key->id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
     e = STS_OK;
 out:
-    OPENSSL_cleanse(text, sizeof text);
-    close(fd);
+    sts_secret_free(file);
     return e;
 }
 

@@ -13,7 +13,9 @@
 
 #include "sts/country.h"
 #include "sts/date.h"
+#include "sts/hex.h"
 #include "sts/imei.h"
+#include "sts/jsonmem.h"
 
 #define FIRST_DAY_ALLOWED 10957 /* 2000-01-01 */
 
@@ -376,7 +378,14 @@ enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struc
     memset(out, 0, sizeof *out);
 
     json_error_t jerr;
+    sts_json_watch_start(); /* Jansson may not say it ran out of memory */
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (sts_json_watch_failed()) {
+        /* Even a document Jansson returns cannot be trusted then: its lexer
+         * drops the byte it could not append (a report id missing a digit). */
+        json_decref(root);
+        return STS_ENOMEM;
+    }
     if (!root) {
         if (json_error_code(&jerr) == json_error_duplicate_key) {
             char key[sizeof err->field];
@@ -401,6 +410,7 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
     const char *type = sts_report_type_name(r->type);
     if (!type)
         return STS_EINVAL;
+    sts_json_watch_start();
     json_t *o = json_object();
     if (!o)
         return STS_ENOMEM;
@@ -423,6 +433,11 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
         rc |= json_object_set_new(o, "day", json_string(r->day));
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
+    if (s && sts_json_watch_failed()) {
+        /* json_dumps may return text with a key left out (sts/jsonmem.h). */
+        free(s);
+        s = NULL;
+    }
     if (!s)
         return STS_ENOMEM;
     *out = s;
@@ -432,7 +447,6 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
 enum sts_err sts_report_new_id(char id[static STS_REPORT_ID_LEN + 1])
 {
     unsigned char raw[16];
-    static const char hex[] = "0123456789abcdef";
     /* The kernel's generator: an id needs no more, and a device that sends
      * one report should not pay for seeding OpenSSL's generator (it doubled
      * the agent's CPU time). */
@@ -445,28 +459,13 @@ enum sts_err sts_report_new_id(char id[static STS_REPORT_ID_LEN + 1])
             return STS_ECRYPTO;
         got += (size_t)n;
     }
-    for (size_t i = 0; i < sizeof raw; i++) {
-        id[2 * i] = hex[raw[i] >> 4];
-        id[2 * i + 1] = hex[raw[i] & 15];
-    }
-    id[STS_REPORT_ID_LEN] = '\0';
+    sts_hex_encode(raw, sizeof raw, id);
     return STS_OK;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 enum sts_err sts_report_id_bytes(const char *id, uint8_t out[static 16])
 {
     if (!report_id_valid(id))
         return STS_EINVAL;
-    for (size_t i = 0; i < 16; i++)
-        out[i] = (uint8_t)(hexval(id[2 * i]) << 4 | hexval(id[2 * i + 1]));
-    return STS_OK;
+    return sts_hex_decode(id, STS_REPORT_ID_LEN, out, 16);
 }

@@ -84,8 +84,9 @@ struct store;
  * STORE_READONLY, opens it for reading only and refuses a database that is
  * not STS's (STS_ECORRUPT) or needs an upgrade (STS_EUNSUPPORTED). On failure, why
  * (if not NULL) gets a message for the operator. Errors: STS_EINVAL (bad
- * uri), STS_ENOENT (no database and no STORE_CREATE), STS_EIO, STS_ECORRUPT,
- * STS_EUNSUPPORTED, STS_ENOMEM. */
+ * uri), STS_ENOENT (no database and no STORE_CREATE), STS_EACCES, STS_EIO,
+ * STS_ECORRUPT, STS_EUNSUPPORTED, STS_ENOMEM, STS_ECRYPTO (no randomness for
+ * the keyed hash of its tallies). */
 enum sts_err store_open(const char *uri, unsigned flags, struct store **out, char *why,
                         size_t whylen);
 

@@ -5,9 +5,8 @@
  * counters updated in the same transaction as the rows they count.
  *
  * A write waits up to 10 s for a lock held by another connection (an admin
- * command, say) before it fails. The environment variable
- * STS_SQLITE_BUSY_TIMEOUT_MS (0..600000) changes that wait; tests set it low
- * to inject lock failures without waiting. */
+ * command, say) before it fails. Tests shorten that wait with
+ * STS_SQLITE_BUSY_TIMEOUT_MS (sts/clock.h) to inject lock failures quickly. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -22,7 +21,9 @@
 #include <openssl/sha.h>
 
 #include "store_impl.h"
+#include "sts/clock.h"
 #include "sts/date.h"
+#include "sts/hashmap.h"
 
 #define SCHEMA_VERSION 3
 
@@ -142,25 +143,23 @@ static const char *const stmt_sql[NSTMT] = {
 
 /* Rollup deltas of one transaction, summed per key before they are written:
  * reports of the same day, model and country (the usual case: most arrive
- * near their day) then cost one upsert per rollup, not one each. Keys point
- * into the records, which live until the transaction ends. */
+ * near their day) then cost one upsert per rollup, not one each. The maps
+ * (sts/hashmap.h) are keyed by the times and the four texts; each value keeps
+ * pointers into the records, which live until the transaction ends. */
 struct agg_entry {
     int32_t t[3];     /* day, or period, cohort, first */
     const char *s[4]; /* brand, model, sw, country */
     int64_t v[2];     /* activations, reactivations; or pings */
 };
 
-struct agg {
-    struct agg_entry *e;
-    size_t n, cap;
-    uint32_t *slot; /* index + 1, 0 = empty */
-    size_t nslot;
-};
+/* The times, then each text and its NUL: texts hold no NUL, so distinct
+ * combinations give distinct keys. */
+#define AGG_KEY_MAX (3 * sizeof(int32_t) + 4 * (STS_TEXT_MAX + 1))
 
 struct sqlite_store {
     struct store base;
     sqlite3 *db;
-    struct agg sales, life;
+    struct sts_hashmap *sales, *life; /* struct agg_entry values */
     sqlite3_stmt *stmt[NSTMT];
     char *path;
     /* Background checkpointer: copying the WAL back into the database (and
@@ -170,8 +169,6 @@ struct sqlite_store {
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_wake;
 };
-
-static void agg_free(struct agg *g);
 
 static struct sqlite_store *impl(struct store *s)
 {
@@ -245,90 +242,38 @@ static void sqlite_close(struct store *s)
     pthread_mutex_destroy(&st->ckpt_lock);
     pthread_cond_destroy(&st->ckpt_wake);
     free(st->path);
-    agg_free(&st->sales);
-    agg_free(&st->life);
+    sts_hashmap_free(st->sales);
+    sts_hashmap_free(st->life);
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
     free(st);
 }
 
-static uint64_t agg_hash(const int32_t t[3], const char *const s[4])
-{
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < 3; i++)
-        h = (h ^ (uint32_t)t[i]) * 1099511628211ull;
-    for (int i = 0; i < 4; i++) {
-        for (const char *p = s[i]; *p; p++)
-            h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ 0x1f) * 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-}
-
-static bool agg_grow(struct agg *g)
-{
-    size_t nslot = g->nslot ? 2 * g->nslot : 1024;
-    uint32_t *slot = calloc(nslot, sizeof *slot);
-    if (!slot)
-        return false;
-    for (size_t i = 0; i < g->n; i++) {
-        size_t x = agg_hash(g->e[i].t, g->e[i].s) & (nslot - 1);
-        while (slot[x])
-            x = (x + 1) & (nslot - 1);
-        slot[x] = (uint32_t)i + 1;
-    }
-    free(g->slot);
-    g->slot = slot;
-    g->nslot = nslot;
-    return true;
-}
-
 /* Adds v0, v1 to the key's sums. Returns false when out of memory. */
-static bool agg_add(struct agg *g, const int32_t t[3], const char *const s[4], int64_t v0,
+static bool agg_add(struct sts_hashmap *g, const int32_t t[3], const char *const s[4], int64_t v0,
                     int64_t v1)
 {
-    if (2 * (g->n + 1) > g->nslot && !agg_grow(g))
+    unsigned char key[AGG_KEY_MAX];
+    size_t klen = 3 * sizeof(int32_t);
+    memcpy(key, t, klen);
+    for (int i = 0; i < 4; i++) {
+        size_t n = strnlen(s[i], STS_TEXT_MAX) + 1;
+        memcpy(key + klen, s[i], n - 1);
+        key[klen + n - 1] = '\0';
+        klen += n;
+    }
+    struct agg_entry *e;
+    bool created;
+    if (sts_hashmap_put(g, key, klen, (void **)&e, &created) != STS_OK)
         return false;
-    size_t x = agg_hash(t, s) & (g->nslot - 1);
-    for (; g->slot[x]; x = (x + 1) & (g->nslot - 1)) {
-        struct agg_entry *e = &g->e[g->slot[x] - 1];
-        if (memcmp(e->t, t, sizeof e->t) == 0 && strcmp(e->s[0], s[0]) == 0 &&
-            strcmp(e->s[1], s[1]) == 0 && strcmp(e->s[2], s[2]) == 0 &&
-            strcmp(e->s[3], s[3]) == 0) {
-            e->v[0] += v0;
-            e->v[1] += v1;
-            return true;
-        }
+    if (created) {
+        memcpy(e->t, t, sizeof e->t);
+        memcpy(e->s, s, sizeof e->s);
     }
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? 2 * g->cap : 256;
-        struct agg_entry *e = realloc(g->e, cap * sizeof *e);
-        if (!e)
-            return false;
-        g->e = e;
-        g->cap = cap;
-    }
-    struct agg_entry *e = &g->e[g->n];
-    memcpy(e->t, t, sizeof e->t);
-    memcpy(e->s, s, sizeof e->s);
-    e->v[0] = v0;
-    e->v[1] = v1;
-    g->slot[x] = (uint32_t)++g->n;
+    e->v[0] += v0;
+    e->v[1] += v1;
     return true;
-}
-
-static void agg_reset(struct agg *g)
-{
-    if (g->n)
-        memset(g->slot, 0, g->nslot * sizeof *g->slot);
-    g->n = 0;
-}
-
-static void agg_free(struct agg *g)
-{
-    free(g->e);
-    free(g->slot);
 }
 
 /* Runs one prepared statement to completion; SQLITE_ROW results are ignored. */
@@ -353,8 +298,8 @@ static int count_sale(struct sqlite_store *st, const struct store_record *r, boo
 {
     const int32_t t[3] = {r->day, 0, 0};
     const char *const s[4] = {r->brand, r->model, r->sw, r->country};
-    return agg_add(&st->sales, t, s, reactivation ? 0 : 1, reactivation ? 1 : 0) ? SQLITE_OK
-                                                                                 : SQLITE_NOMEM;
+    return agg_add(st->sales, t, s, reactivation ? 0 : 1, reactivation ? 1 : 0) ? SQLITE_OK
+                                                                                : SQLITE_NOMEM;
 }
 
 /* Writes the summed rollup deltas of the transaction. */
@@ -363,8 +308,8 @@ static int flush_rollups(struct sqlite_store *st)
     int rc = SQLITE_OK;
     static const enum stmt sales[] = {UP_SALES, UP_SALES_MC};
     static const enum stmt life[] = {UP_LIFE, UP_LIFE_M, UP_LIFE_SW};
-    for (size_t i = 0; rc == SQLITE_OK && i < st->sales.n; i++) {
-        const struct agg_entry *e = &st->sales.e[i];
+    for (size_t i = 0; rc == SQLITE_OK && i < sts_hashmap_count(st->sales); i++) {
+        const struct agg_entry *e = sts_hashmap_at(st->sales, i, NULL, NULL);
         for (size_t k = 0; rc == SQLITE_OK && k < 2; k++) {
             sqlite3_stmt *up = st->stmt[sales[k]];
             sqlite3_bind_int(up, 1, e->t[0]);
@@ -375,8 +320,8 @@ static int flush_rollups(struct sqlite_store *st)
             rc = run(up);
         }
     }
-    for (size_t i = 0; rc == SQLITE_OK && i < st->life.n; i++) {
-        const struct agg_entry *e = &st->life.e[i];
+    for (size_t i = 0; rc == SQLITE_OK && i < sts_hashmap_count(st->life); i++) {
+        const struct agg_entry *e = sts_hashmap_at(st->life, i, NULL, NULL);
         for (size_t k = 0; rc == SQLITE_OK && k < 3; k++) {
             sqlite3_stmt *up = st->stmt[life[k]];
             sqlite3_bind_int(up, 1, e->t[0]);
@@ -388,8 +333,8 @@ static int flush_rollups(struct sqlite_store *st)
             rc = run(up);
         }
     }
-    agg_reset(&st->sales);
-    agg_reset(&st->life);
+    sts_hashmap_clear(st->sales);
+    sts_hashmap_clear(st->life);
     return rc;
 }
 
@@ -452,7 +397,7 @@ static int write_ping(struct sqlite_store *st, struct store_record *r)
     const int32_t t[3] = {r->period, r->cohort, r->first ? 1 : 0};
     const char *const s[4] = {r->brand, r->model, r->sw, r->country};
     r->outcome = STORE_NEW;
-    return agg_add(&st->life, t, s, 1, 0) ? SQLITE_OK : SQLITE_NOMEM;
+    return agg_add(st->life, t, s, 1, 0) ? SQLITE_OK : SQLITE_NOMEM;
 }
 
 static enum sts_err sqlite_write(struct store *s, struct store_record *const *recs, size_t n)
@@ -469,8 +414,8 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
     if (rc == SQLITE_OK)
         rc = flush_rollups(st);
     else {
-        agg_reset(&st->sales);
-        agg_reset(&st->life);
+        sts_hashmap_clear(st->sales);
+        sts_hashmap_clear(st->life);
     }
     if (rc == SQLITE_OK)
         rc = run(st->stmt[COMMIT]);
@@ -819,16 +764,6 @@ static const struct store_ops sqlite_ops = {
     .audit = sqlite_audit,
 };
 
-static int busy_timeout_ms(void)
-{
-    const char *env = getenv("STS_SQLITE_BUSY_TIMEOUT_MS");
-    char *end;
-    if (!env || !*env)
-        return 10000;
-    long ms = strtol(env, &end, 10);
-    return *end || ms < 0 || ms > 600000 ? 10000 : (int)ms;
-}
-
 enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **out, char *why,
                                size_t whylen)
 {
@@ -838,23 +773,38 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
     if (!st)
         return STS_ENOMEM;
     st->base.ops = &sqlite_ops;
-    pthread_mutex_init(&st->ckpt_lock, NULL);
-    pthread_cond_init(&st->ckpt_wake, NULL);
+    int prc = pthread_mutex_init(&st->ckpt_lock, NULL);
+    if (prc != 0) {
+        free(st);
+        return sts_err_from_errno(prc);
+    }
+    if ((prc = pthread_cond_init(&st->ckpt_wake, NULL)) != 0) {
+        pthread_mutex_destroy(&st->ckpt_lock);
+        free(st);
+        return sts_err_from_errno(prc);
+    }
     if (!(st->path = strdup(path))) {
         e = STS_ENOMEM;
         goto fail;
     }
+    if ((e = sts_hashmap_new(sizeof(struct agg_entry), 0, &st->sales)) != STS_OK ||
+        (e = sts_hashmap_new(sizeof(struct agg_entry), 0, &st->life)) != STS_OK) {
+        if (why)
+            snprintf(why, whylen, "cannot open database '%s': %s", path, sts_strerror(e));
+        goto fail;
+    }
+    e = STS_EIO;
     if (!(flags & STORE_CREATE) && access(path, F_OK) != 0) {
+        e = sts_err_from_errno(errno);
         if (why)
             snprintf(why, whylen, "no database at '%s': %s", path, strerror(errno));
-        e = STS_ENOENT;
         goto fail;
     }
     int oflags = (flags & STORE_READONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
                  SQLITE_OPEN_NOMUTEX | (flags & STORE_CREATE ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK)
         goto fail_msg;
-    sqlite3_busy_timeout(st->db, busy_timeout_ms());
+    sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
     /* WAL lets statistics read while ingestion writes; FULL makes every
      * commit durable (the WAL is synced before COMMIT returns). */
     if (sqlite3_exec(st->db,
@@ -864,6 +814,8 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
                      NULL, NULL, &msg) != SQLITE_OK)
         goto fail_msg;
     int64_t version = scalar(st->db, "PRAGMA user_version");
+    if (version < 0)
+        goto fail_msg; /* unread, not "no schema": never build one over a database */
     if (version > SCHEMA_VERSION) {
         if (why)
             snprintf(why, whylen, "database schema version %lld is newer than this collector's %d",
@@ -914,6 +866,9 @@ fail_msg:
         e = STS_ECORRUPT;
     if (st->db && sqlite3_errcode(st->db) == SQLITE_NOTADB)
         e = STS_ECORRUPT;
+    /* No handle at all is SQLite out of memory too (sqlite3_open_v2). */
+    if (!st->db || sqlite3_errcode(st->db) == SQLITE_NOMEM)
+        e = STS_ENOMEM;
 fail:
     sqlite3_free(msg);
     sqlite_close(&st->base);

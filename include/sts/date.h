@@ -38,8 +38,8 @@ int32_t sts_month_first_day(int32_t month);
 int32_t sts_day_week_start(int32_t day);
 void sts_day_iso_week(int32_t day, int *iso_year, int *iso_week);
 
-/* Today in UTC, read from CLOCK_REALTIME; STS_NOW_DAY in the environment
- * ("YYYY-MM-DD") overrides it so tests can fix the date. */
+/* Today in UTC, read from CLOCK_REALTIME; STS_NOW_DAY ("YYYY-MM-DD", read
+ * once: sts/clock.h) overrides it so tests can fix the date. */
 int32_t sts_day_today(void);
 
 #endif

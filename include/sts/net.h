@@ -28,7 +28,7 @@ bool sts_net_url_allowed(const char *url);
 
 /* Reads the whole file at path, at most max bytes, into *out (NUL-terminated;
  * *len excludes the NUL). why gets a message on failure.
- * Errors: STS_ENOENT, STS_EIO, STS_ETOOBIG, STS_ENOMEM. */
+ * Errors: STS_ENOENT, STS_EACCES, STS_EIO, STS_ETOOBIG, STS_ENOMEM. */
 enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
                                size_t whylen);
 

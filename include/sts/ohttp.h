@@ -146,16 +146,20 @@ void sts_ohttp_gateway_key_free(struct sts_ohttp_gateway_key *key);
  * match the configuration's public key, is STS_ECORRUPT.
  * Errors: save STS_ETOOBIG (cap; *len gives the size), STS_ECRYPTO;
  * load STS_ECORRUPT, STS_ETOOBIG (over STS_OHTTP_KEY_FILE_MAX),
- * STS_EUNSUPPORTED (KEM), STS_ENOMEM. */
+ * STS_EUNSUPPORTED (KEM), STS_ENOMEM, STS_ECRYPTO (OpenSSL failed: it reports
+ * its own allocation failures so). */
 enum sts_err sts_ohttp_gateway_key_save(const struct sts_ohttp_gateway_key *key, char *buf,
                                         size_t cap, size_t *len);
 enum sts_err sts_ohttp_gateway_key_load(struct sts_ohttp_gateway_key **out, const char *buf,
                                         size_t len);
 
 /* File versions: write creates path with mode 0600 and fails if it exists;
- * read refuses a file that group or others may access.
- * Errors: write STS_EEXIST, STS_EIO; read STS_ENOENT, STS_EPERM, STS_EIO,
- * plus those of save/load. */
+ * read reads it as a secret file (sts/secret.h): it refuses anything but a
+ * regular file that group and others cannot access, and never blocks (a FIFO
+ * in the key's place is refused).
+ * Errors: write STS_EEXIST, STS_ENOENT (no such directory), STS_EACCES,
+ * STS_ENOSPC, STS_EIO; read STS_ENOENT, STS_EPERM, STS_EACCES, STS_EIO,
+ * STS_ETOOBIG; plus those of save/load. */
 enum sts_err sts_ohttp_gateway_key_write_file(const struct sts_ohttp_gateway_key *key,
                                               const char *path);
 enum sts_err sts_ohttp_gateway_key_read_file(struct sts_ohttp_gateway_key **out, const char *path);

@@ -21,12 +21,14 @@ struct sts_key {
 };
 
 /* Creates path (which must not exist) holding a fresh 256-bit key and a random
- * key id, mode 0600, fsynced. Errors: STS_EEXIST, STS_EIO, STS_ECRYPTO. */
+ * key id, mode 0600, fsynced. Errors: STS_EEXIST, STS_ENOENT (no such
+ * directory), STS_EACCES, STS_ENOSPC, STS_EIO, STS_ECRYPTO. */
 enum sts_err sts_key_generate(const char *path);
 
-/* Loads a key file written by sts_key_generate. Refuses a file readable or
- * writable by group or others (STS_EPERM) and a malformed one (STS_ECORRUPT).
- * Errors: STS_ENOENT, STS_EIO, STS_EPERM, STS_ECORRUPT. */
+/* Loads a key file written by sts_key_generate, read as a secret file
+ * (sts/secret.h): refuses anything but a regular file with no access for
+ * group or others (STS_EPERM), and a malformed one (STS_ECORRUPT).
+ * Errors: STS_ENOENT, STS_EACCES, STS_EIO, STS_EPERM, STS_ECORRUPT, STS_ENOMEM. */
 enum sts_err sts_key_load(const char *path, struct sts_key *key);
 
 /* Wipes the secret. */

@@ -14,6 +14,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "sts/hex.h"
+#include "sts/secret.h"
+
 static const char REQUEST_LABEL[] = "message/bhttp request";   /* + 0x00 + hdr */
 static const char RESPONSE_LABEL[] = "message/bhttp response"; /* exporter context */
 #define REQUEST_INFO_LEN (sizeof(REQUEST_LABEL) - 1 + 1 + STS_OHTTP_HEADER_LEN)
@@ -452,54 +455,25 @@ void sts_ohttp_gateway_key_free(struct sts_ohttp_gateway_key *key)
     free(key);
 }
 
-static void put_hex(char *out, const uint8_t *in, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0x0f];
-    }
-}
-
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1; /* uppercase is not accepted: one spelling per file */
-}
-
 /* Parses "<prefix><hex>\n" at *p (len left), at most cap bytes of data. */
 static bool get_hex_line(const char **p, size_t *left, const char *prefix, uint8_t *out, size_t cap,
                          size_t *n)
 {
-    size_t plen = strlen(prefix), i = 0;
-    const char *s = *p;
+    size_t plen = strlen(prefix);
+    const char *s = *p, *nl;
 
     if (*left < plen || memcmp(s, prefix, plen) != 0)
         return false;
     s += plen;
-    *left -= plen;
-    while (*left > 0 && *s != '\n') {
-        int hi, lo;
-
-        if (*left < 2 || i == cap)
-            return false;
-        hi = hex_val(s[0]);
-        lo = hex_val(s[1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i++] = (uint8_t)(hi << 4 | lo);
-        s += 2;
-        *left -= 2;
-    }
-    if (*left == 0)
+    nl = memchr(s, '\n', *left - plen);
+    if (nl == NULL)
         return false; /* every line ends with "\n" */
-    *p = s + 1;
-    *left -= 1;
-    *n = i;
+    size_t digits = (size_t)(nl - s);
+    if (digits > 2 * cap || sts_hex_decode(s, digits, out, digits / 2) != STS_OK)
+        return false;
+    *left -= plen + digits + 1;
+    *p = nl + 1;
+    *n = digits / 2;
     return true;
 }
 
@@ -527,12 +501,12 @@ enum sts_err sts_ohttp_gateway_key_save(const struct sts_ohttp_gateway_key *key,
     memcpy(buf, KEY_FILE_MAGIC, off);
     memcpy(buf + off, "config ", 7);
     off += 7;
-    put_hex(buf + off, cfg, clen);
+    sts_hex_encode(cfg, clen, buf + off); /* its NUL is overwritten next */
     off += 2 * clen;
     buf[off++] = '\n';
     memcpy(buf + off, "private ", 8);
     off += 8;
-    put_hex(buf + off, sk, sizeof(sk));
+    sts_hex_encode(sk, sizeof(sk), buf + off); /* likewise */
     off += 2 * sizeof(sk);
     buf[off++] = '\n';
     OPENSSL_cleanse(sk, sizeof(sk));
@@ -591,21 +565,25 @@ enum sts_err sts_ohttp_gateway_key_write_file(const struct sts_ohttp_gateway_key
         goto out;
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        rc = errno == EEXIST ? STS_EEXIST : STS_EIO;
+        rc = sts_err_from_errno(errno);
         goto out;
     }
+    rc = STS_EIO; /* a write of 0 bytes */
     while (done < len) {
         ssize_t w = write(fd, buf + done, len - done);
 
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0)
+            rc = sts_err_from_errno(errno);
         if (w <= 0)
             break;
         done += (size_t)w;
     }
-    rc = (done == len && fsync(fd) == 0) ? STS_OK : STS_EIO;
-    if (close(fd) != 0)
-        rc = STS_EIO;
+    if (done == len)
+        rc = fsync(fd) == 0 ? STS_OK : sts_err_from_errno(errno);
+    if (close(fd) != 0 && rc == STS_OK)
+        rc = sts_err_from_errno(errno);
     if (rc != STS_OK)
         (void)unlink(path); /* never leave half a key behind */
 out:
@@ -615,43 +593,16 @@ out:
 
 enum sts_err sts_ohttp_gateway_key_read_file(struct sts_ohttp_gateway_key **out, const char *path)
 {
-    char buf[STS_OHTTP_KEY_FILE_MAX + 1];
-    size_t len = 0;
-    struct stat st;
+    struct sts_secret *file = NULL;
     enum sts_err rc;
-    int fd;
 
     if (out == NULL || path == NULL)
         return STS_EINVAL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? STS_ENOENT : STS_EIO;
-    if (fstat(fd, &st) != 0) {
-        rc = STS_EIO;
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        rc = STS_EPERM;
-        goto out;
-    }
-    /* Read one byte past the cap to notice an oversize file. */
-    while (len < sizeof(buf)) {
-        ssize_t r = read(fd, buf + len, sizeof(buf) - len);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = STS_EIO;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    rc = sts_ohttp_gateway_key_load(out, buf, len);
-out:
-    close(fd);
-    OPENSSL_cleanse(buf, sizeof(buf));
+    rc = sts_secret_file_read(path, STS_OHTTP_KEY_FILE_MAX, &file);
+    if (rc != STS_OK)
+        return rc;
+    rc = sts_ohttp_gateway_key_load(out, file->data, file->len);
+    sts_secret_free(file);
     return rc;
 }
 

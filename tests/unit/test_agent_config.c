@@ -22,6 +22,7 @@ static enum sts_err parse(const char *text, struct agent_config *cfg, char *msg,
 
 static void full_file(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     char msg[512];
     const char *text = "# STS agent\n"
@@ -59,6 +60,7 @@ static void full_file(void **state)
 
 static void defaults(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     char msg[512];
     assert_int_equal(
@@ -81,6 +83,7 @@ struct bad_case {
 
 static void errors_name_the_line(void **state)
 {
+    (void)state;
     static const struct bad_case cases[] = {
         {"state_dir = /s\ncollector = http://127.0.0.1\nimie = 1\n", STS_EINVAL,
          "t.conf:3: unknown key 'imie'"},
@@ -169,6 +172,7 @@ static void errors_name_the_line(void **state)
 /* Every provider, with the argument each keeps. */
 static void providers(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     char msg[512];
     const char text[] = "state_dir = /s\ncollector = https://stats.example.com\n"
@@ -224,6 +228,7 @@ static void providers(void **state)
 
 static void long_line(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     char msg[512];
     size_t n = 5000;
@@ -239,6 +244,7 @@ static void long_line(void **state)
 
 static void load_from_file(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     char msg[512];
     char path[] = "/tmp/test_agent_config_XXXXXX";

@@ -20,6 +20,7 @@
 
 static void deterministic(void **state)
 {
+    (void)state;
     struct fleet a, b, c;
     assert_int_equal(fleet_generate(42, 5000, 12, TODAY, &a), STS_OK);
     assert_int_equal(fleet_generate(42, 5000, 12, TODAY, &b), STS_OK);
@@ -42,6 +43,7 @@ static int cmp_imei(const void *x, const void *y)
 
 static void plausible(void **state)
 {
+    (void)state;
     enum { N = 20000 };
     struct fleet f;
     assert_int_equal(fleet_generate(7, N, 12, TODAY, &f), STS_OK);
@@ -104,6 +106,7 @@ static bool compare(const struct fleet *f, enum fleet_dim dim, const char *body)
 
 static void oracle(void **state)
 {
+    (void)state;
     struct fleet f;
     tiny(&f);
     /* Right, with the P10 activations and K400 re-activations under k hidden,

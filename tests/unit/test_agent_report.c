@@ -35,6 +35,7 @@ static int32_t day(const char *s)
 
 static void activation_with_country(void **state)
 {
+    (void)state;
     struct sts_report r;
     struct sts_field_error warn, err;
     char *json = NULL;
@@ -72,6 +73,7 @@ static int32_t month(const char *s)
 /* A lifetime ping: exactly the allowed keys, never the imei, a fresh id. */
 static void lifetime_ping(void **state)
 {
+    (void)state;
     struct sts_report r, r2;
     struct sts_field_error warn, err;
     char *json = NULL;
@@ -120,6 +122,7 @@ static void lifetime_ping(void **state)
 
 static void no_consent_no_country(void **state)
 {
+    (void)state;
     struct sts_report r;
     struct sts_field_error warn, err;
     char *json = NULL;
@@ -134,6 +137,7 @@ static void no_consent_no_country(void **state)
 
 static void invalid_country_is_left_out(void **state)
 {
+    (void)state;
     static const char *const bad[] = {"XX", "fr", "France", "EU", "F"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct agent_facts f = good;
@@ -157,6 +161,7 @@ static void invalid_country_is_left_out(void **state)
 
 static void invalid_required_fact_stops(void **state)
 {
+    (void)state;
     static const struct {
         const char *imei, *brand, *model, *sw, *field;
     } cases[] = {
@@ -186,6 +191,7 @@ static void invalid_required_fact_stops(void **state)
 
 static void strip_country_keeps_the_rest(void **state)
 {
+    (void)state;
     const char *in = "{\"v\":1,\"type\":\"activation\",\"report_id\":"
                      "\"0123456789abcdef0123456789abcdef\",\"imei\":\"352099001761481\","
                      "\"brand\":\"acme-eu\",\"model\":\"K400\",\"sw\":\"K400-V12\","
@@ -216,6 +222,7 @@ static void config_of(struct agent_config *cfg, const char *extra)
 
 static void facts_from_config(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     struct agent_facts f;
     struct sts_field_error err;
@@ -246,6 +253,7 @@ static void facts_from_config(void **state)
 
 static void prepare_once_and_record(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     struct agent_state st;
     char msg[512];
@@ -309,6 +317,7 @@ static void prepare_once_and_record(void **state)
 
 static void rejection_is_final_and_explained(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     struct agent_state st;
     char msg[512];
@@ -332,6 +341,7 @@ static void rejection_is_final_and_explained(void **state)
 
 static void invalid_fact_recorded_not_sent(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     struct agent_state st;
     char msg[512];
@@ -349,6 +359,7 @@ static void invalid_fact_recorded_not_sent(void **state)
 
 static void salvaged_report_id_is_reused(void **state)
 {
+    (void)state;
     struct agent_config cfg;
     struct agent_state st;
     char msg[512];

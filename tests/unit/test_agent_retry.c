@@ -11,12 +11,14 @@
 
 static void classify_done(void **state)
 {
+    (void)state;
     assert_int_equal(agent_retry_classify(202), AGENT_DONE);
     assert_int_equal(agent_retry_classify(200), AGENT_DONE);
 }
 
 static void classify_retry(void **state)
 {
+    (void)state;
     static const long transient[] = {0, 408, 429, 500, 502, 503, 504, 599};
     for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
         assert_int_equal(agent_retry_classify(transient[i]), AGENT_RETRY);
@@ -24,6 +26,7 @@ static void classify_retry(void **state)
 
 static void classify_reject(void **state)
 {
+    (void)state;
     /* Never loop on a permanent error, nor on an answer we do not understand. */
     static const long permanent[] = {400, 401, 403, 404, 405, 409, 410, 413, 415,
                                      422, 100, 201, 204, 301, 302, 600, -1};
@@ -34,6 +37,7 @@ static void classify_reject(void **state)
 
 static void ceiling_doubles_then_caps(void **state)
 {
+    (void)state;
     assert_int_equal(agent_retry_ceiling_ms(1, 2000, 21600000), 2000);
     assert_int_equal(agent_retry_ceiling_ms(2, 2000, 21600000), 4000);
     assert_int_equal(agent_retry_ceiling_ms(3, 2000, 21600000), 8000);
@@ -50,6 +54,7 @@ static void ceiling_doubles_then_caps(void **state)
 
 static void full_jitter_bounds(void **state)
 {
+    (void)state;
     /* The delay spans [0, ceiling]: both ends reachable, nothing outside. */
     assert_int_equal(agent_retry_delay_ms(3, 100, 10000, -1, 0), 0);
     assert_int_equal(agent_retry_delay_ms(3, 100, 10000, -1, 400), 400);
@@ -70,6 +75,7 @@ static void full_jitter_bounds(void **state)
 
 static void retry_after_is_a_lower_bound(void **state)
 {
+    (void)state;
     /* Jitter drew 0, the server asked for 30 s: 30 s. */
     assert_int_equal(agent_retry_delay_ms(1, 2000, 21600000, 30000, 0), 30000);
     /* Jitter drew more than Retry-After: jitter stands. */
@@ -84,6 +90,7 @@ static void retry_after_is_a_lower_bound(void **state)
 
 static void retry_after_parse(void **state)
 {
+    (void)state;
     int64_t d = -1;
     const int64_t now = 784111777LL * 1000; /* Sun, 06 Nov 1994 08:49:37 GMT */
     assert_true(agent_retry_after_parse("120", now, &d));

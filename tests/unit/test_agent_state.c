@@ -26,12 +26,14 @@ static char dir[64];
 
 static int setup(void **state)
 {
+    (void)state;
     snprintf(dir, sizeof dir, "/tmp/test_agent_state_XXXXXX");
     return mkdtemp(dir) == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
+    (void)state;
     DIR *d = opendir(dir);
     struct dirent *e;
     char path[512];
@@ -117,6 +119,7 @@ static char *find_file(const char *prefix)
 
 static void round_trip(void **state)
 {
+    (void)state;
     struct agent_state st, back;
     char msg[512];
     sample(&st);
@@ -167,6 +170,7 @@ static int inject(const char *step)
 
 static void atomic_under_failures(void **state)
 {
+    (void)state;
     struct agent_state st, back;
     char msg[512];
     sample(&st);
@@ -209,6 +213,7 @@ static void atomic_under_failures(void **state)
 
 static void truncated_file_is_recovered(void **state)
 {
+    (void)state;
     struct agent_state st, back;
     char msg[1024];
     sample(&st);
@@ -242,6 +247,7 @@ static void truncated_file_is_recovered(void **state)
 
 static void garbage_is_recovered(void **state)
 {
+    (void)state;
     struct agent_state back;
     char msg[1024];
     static const char *const bad[] = {
@@ -276,6 +282,7 @@ static void garbage_is_recovered(void **state)
 
 static void newer_format_left_alone(void **state)
 {
+    (void)state;
     struct agent_state back;
     char msg[1024];
     const char *text = "{\"format\":7,\"whatever\":true}";
@@ -289,6 +296,7 @@ static void newer_format_left_alone(void **state)
 
 static void log_is_bounded(void **state)
 {
+    (void)state;
     struct agent_state st;
     agent_state_init(&st);
     for (int i = 0; i < AGENT_LOG_MAX + 10; i++) {
@@ -304,6 +312,7 @@ static void log_is_bounded(void **state)
 
 static void lock_creates_dir(void **state)
 {
+    (void)state;
     char sub[128];
     int fd = -1;
     snprintf(sub, sizeof sub, "%s/sub", dir);

@@ -266,6 +266,7 @@ static void sales_rollup_sums(void **state)
 
 static int stop_after_one(const struct store_sales_row *row, void *ctx)
 {
+    (void)row;
     (*(int *)ctx)++;
     return 1;
 }
@@ -461,7 +462,7 @@ static void erase_fails_when_locked(void **state)
 
 int main(void)
 {
-    /* Lock waits of 50 ms instead of 10 s (see store_sqlite.c). */
+    /* Lock waits of 50 ms instead of 10 s (sts/clock.h: read at first use). */
     setenv("STS_SQLITE_BUSY_TIMEOUT_MS", "50", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(outcomes_within_one_batch, setup, teardown),

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sts/clock.h"
 #include "sts/date.h"
 
 static void test_known_values(void **state)
@@ -209,16 +210,20 @@ static void test_today_override(void **state)
 {
     (void)state;
     assert_int_equal(setenv("STS_NOW_DAY", "2026-11-20", 1), 0);
+    sts_clock_reload();
     assert_int_equal(sts_day_today(), sts_day_from_ymd(2026, 11, 20));
     assert_int_equal(setenv("STS_NOW_DAY", "2024-02-29", 1), 0);
+    sts_clock_reload();
     assert_int_equal(sts_day_today(), sts_day_from_ymd(2024, 2, 29));
 
     /* A malformed override is ignored: the clock decides. */
     assert_int_equal(setenv("STS_NOW_DAY", "2023-02-29", 1), 0);
+    sts_clock_reload();
     int32_t before = clock_day(), t = sts_day_today(), after = clock_day();
     assert_in_range(t, before, after);
 
     assert_int_equal(unsetenv("STS_NOW_DAY"), 0);
+    sts_clock_reload();
     before = clock_day();
     t = sts_day_today();
     after = clock_day();

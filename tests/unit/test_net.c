@@ -18,6 +18,7 @@
 
 static void listen_addresses(void **state)
 {
+    (void)state;
     struct sockaddr_storage ss;
     socklen_t len;
     char why[256];
@@ -49,6 +50,7 @@ static void listen_addresses(void **state)
 
 static void mapped_loopback(void **state)
 {
+    (void)state;
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
     assert_int_equal(inet_pton(AF_INET6, "::ffff:127.0.0.1", &a6.sin6_addr), 1);
     assert_true(sts_net_is_loopback((struct sockaddr *)&a6));
@@ -60,6 +62,7 @@ static void mapped_loopback(void **state)
 
 static void url_rule(void **state)
 {
+    (void)state;
     static const char *const ok[] = {
         "https://stats.example.com/", "https://10.0.0.1:8443", "http://127.0.0.1:8080",
         "http://127.200.1.1/",        "http://localhost:9",    "HTTP://LOCALHOST/",
@@ -90,6 +93,7 @@ static void url_rule(void **state)
 
 static void read_file(void **state)
 {
+    (void)state;
     char path[] = "/tmp/sts-test-net-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);

@@ -589,6 +589,13 @@ static void test_key_file(void **state)
     assert_int_equal(sts_ohttp_gateway_key_read_file(&back, path), STS_EPERM);
     assert_null(back);
     assert_int_equal(unlink(path), 0);
+
+    /* A FIFO in the key's place is refused at once: before the key was read
+     * as a secret file, opening it waited for a writer and start-up hung. */
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(sts_ohttp_gateway_key_read_file(&back, path), STS_EPERM);
+    assert_null(back);
+    assert_int_equal(unlink(path), 0);
     assert_int_equal(rmdir(dir), 0);
     sts_ohttp_gateway_key_free(key);
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sts/hex.h"
 #include "sts/pseudonym.h"
 
 /* The secret 00 01 02 .. 1f, id 0a1b2c3d, in the file format of lib/pseudonym.c. */
@@ -86,8 +87,7 @@ static void write_file(const char *path, const void *data, size_t n, mode_t mode
 
 static void to_hex(const unsigned char *in, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
+    sts_hex_encode(in, n, out);
 }
 
 static void test_generate_and_load(void **state)
@@ -142,7 +142,7 @@ static void test_generate_existing(void **state)
 
     char sub[160];
     snprintf(sub, sizeof sub, "%s/no-such-dir/key", f->dir);
-    assert_int_equal(sts_key_generate(sub), STS_EIO);
+    assert_int_equal(sts_key_generate(sub), STS_ENOENT);
 }
 
 static void test_permissions(void **state)
@@ -170,6 +170,11 @@ static void test_permissions(void **state)
 
     /* Nor is a FIFO, and opening one must not wait for a writer. */
     assert_int_equal(mkfifo(sub, 0600), 0);
+    assert_int_equal(sts_key_load(sub, &key), STS_EPERM);
+    assert_int_equal(unlink(sub), 0);
+
+    /* Nor is a symbolic link, even to a good key. */
+    assert_int_equal(symlink(f->path, sub), 0);
     assert_int_equal(sts_key_load(sub, &key), STS_EPERM);
     assert_int_equal(unlink(sub), 0);
 }
