@@ -102,8 +102,9 @@ static void survival_floor(void **state)
     (void)state;
     memset(&acc, 0, sizeof acc);
     add_pf(&acc, P, F, 5);
-    assert_int_equal(stats_life_survival(&acc, 10, S), 4); /* P(3) = 9 < 10: stops after 3 */
-    assert_int_equal(stats_life_survival(&acc, 50, S), 1);
+    assert_int_equal(stats_life_survival(&acc, 10, S), 4);  /* P(3) = 9 < 10: stops after 3 */
+    assert_int_equal(stats_life_survival(&acc, 50, S), 2);  /* P(1) = 40 < 50 */
+    assert_int_equal(stats_life_survival(&acc, 150, S), 1); /* P(0) = 100 < 150 */
     double Q[3] = {100, 104, 90}, G[3] = {100, 0, 0};
     memset(&acc, 0, sizeof acc);
     add_pf(&acc, Q, G, 3);
