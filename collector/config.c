@@ -18,6 +18,9 @@ void config_defaults(struct collector_config *cfg)
     cfg->max_body = STS_REPORT_MAX_BODY;
     cfg->max_batch = 4096;
     cfg->connection_limit = 4096;
+    cfg->per_client_limit = 64;
+    cfg->header_timeout_s = 10;
+    cfg->body_timeout_s = 10;
     cfg->timeout_s = 30;
     cfg->k = 10;
 }
@@ -72,6 +75,12 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 1, 100000, &v) && ((cfg->max_batch = (size_t)v), true);
     else if (strcmp(name, "connection_limit") == 0)
         ok = number(value, 1, 1000000, &v) && ((cfg->connection_limit = (unsigned)v), true);
+    else if (strcmp(name, "per_client_limit") == 0)
+        ok = number(value, 1, 1000000, &v) && ((cfg->per_client_limit = (unsigned)v), true);
+    else if (strcmp(name, "header_timeout") == 0)
+        ok = number(value, 1, 3600, &v) && ((cfg->header_timeout_s = (unsigned)v), true);
+    else if (strcmp(name, "body_timeout") == 0)
+        ok = number(value, 1, 3600, &v) && ((cfg->body_timeout_s = (unsigned)v), true);
     else if (strcmp(name, "timeout") == 0)
         ok = number(value, 1, 3600, &v) && ((cfg->timeout_s = (unsigned)v), true);
     else if (strcmp(name, "k") == 0)

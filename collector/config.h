@@ -15,6 +15,9 @@ struct collector_config {
     size_t max_body;  /* bytes, <= 8192 */
     size_t max_batch; /* records per transaction */
     unsigned connection_limit;
+    unsigned per_client_limit; /* open connections per client address */
+    unsigned header_timeout_s; /* deadline for a request's headers */
+    unsigned body_timeout_s;   /* deadline for its body */
     unsigned timeout_s;
     long k;                  /* privacy floor of published figures */
     long grace_days;         /* late lifetime pings: days a month stays open after it
