@@ -517,6 +517,7 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         .header_timeout_s = cfg->header_timeout_s,
         .body_timeout_s = cfg->body_timeout_s,
         .idle_timeout_s = cfg->timeout_s,
+        .rate = cfg->rate,
         /* MHD zeroes a connection's pool for every request: keep it to what
          * a report needs (headers and read buffer; bodies are copied out). */
         .memory_limit = 8192,

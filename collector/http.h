@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "ingest.h"
+#include "rate.h"
 #include "sts/ohttp.h"
 #include "sts/pseudonym.h"
 
@@ -27,6 +28,7 @@ struct http_config {
     unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
     unsigned body_timeout_s;   /* deadline for its body, once the headers are in (0 = 10 s) */
     unsigned timeout_s;        /* idle connection timeout */
+    struct rate_config rate;   /* requests per client address (front/rate.h) */
     const char *token;         /* bearer token of the statistics API, NULL = API off */
     const char *db_uri;        /* database the statistics API reads */
     long k;                    /* privacy floor of the statistics API (0 = default) */

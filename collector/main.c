@@ -38,6 +38,7 @@ static const char usage_text[] =
     "  serve --db URI --key FILE [--listen HOST:PORT] [--token-file FILE]\n"
     "        [--tls-cert FILE --tls-key FILE] [--ohttp-key FILE [--ohttp-key FILE]]\n"
     "        [--config FILE] [--threads N] [--max-batch N] [--k N]\n"
+    "        [--rate-limit N] [--relay-rate-limit N] [--relay-addresses IP,...]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
     "                                   plain HTTP only on loopback, else HTTPS)\n"
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
@@ -115,7 +116,10 @@ enum opt_id {
     OPT_MODEL,
     OPT_SW,
     OPT_COUNTRY,
-    OPT_GRACE_DAYS
+    OPT_GRACE_DAYS,
+    OPT_RATE_LIMIT,
+    OPT_RELAY_RATE_LIMIT,
+    OPT_RELAY_ADDRESSES
 };
 
 static const struct option options[] = {
@@ -146,6 +150,9 @@ static const struct option options[] = {
     {"sw", required_argument, NULL, OPT_SW},
     {"country", required_argument, NULL, OPT_COUNTRY},
     {"grace-days", required_argument, NULL, OPT_GRACE_DAYS},
+    {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+    {"relay-rate-limit", required_argument, NULL, OPT_RELAY_RATE_LIMIT},
+    {"relay-addresses", required_argument, NULL, OPT_RELAY_ADDRESSES},
     {NULL, 0, NULL, 0},
 };
 
@@ -201,6 +208,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_SW: a->stats.sw = optarg; break;
         case OPT_COUNTRY: a->stats.country = optarg; break;
         case OPT_GRACE_DAYS: sets[nsets].name = "grace_days"; goto set;
+        case OPT_RATE_LIMIT: sets[nsets].name = "rate_limit"; goto set;
+        case OPT_RELAY_RATE_LIMIT: sets[nsets].name = "relay_rate_limit"; goto set;
+        case OPT_RELAY_ADDRESSES: sets[nsets].name = "relay_addresses"; goto set;
         case OPT_HELP: fputs(usage_text, stdout); exit(EXIT_SUCCESS);
         }
         continue;
@@ -375,6 +385,13 @@ static int cmd_serve(struct args *a)
         .header_timeout_s = cfg->header_timeout_s,
         .body_timeout_s = cfg->body_timeout_s,
         .timeout_s = cfg->timeout_s,
+        .rate = {.rate = cfg->rate_limit >= 0 ? (double)cfg->rate_limit
+                         : tls_cert           ? CONFIG_TLS_RATE_LIMIT
+                                              : 0,
+                 .burst = cfg->rate_burst,
+                 .relay_rate = cfg->relay_rate_limit,
+                 .relay_burst = cfg->relay_burst,
+                 .relays = *cfg->relay_addresses ? cfg->relay_addresses : NULL},
         .token = token,
         .db_uri = cfg->db,
         .k = cfg->k,

@@ -46,7 +46,8 @@ struct front {
     struct front_conn *conns;
     bool stopping, reaper_started;
     pthread_t reaper;
-    atomic_ullong refused_framing, deadline_closed;
+    struct rate_table *rate;
+    atomic_ullong refused_framing, deadline_closed, rate_limited;
 };
 
 static long long now_ms(void)
@@ -64,16 +65,21 @@ char *front_error_json(const char *kind, const char *field, const char *detail)
     return s;
 }
 
+/* retry_after: seconds for a 429 or 503 (0 = 1). */
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, const char *json,
-                                 size_t len, const char *type, bool close, const char *allow)
+                                 size_t len, const char *type, bool close, const char *allow,
+                                 unsigned retry_after)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", retry_after ? retry_after : 1);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
@@ -88,17 +94,18 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cons
 enum MHD_Result front_send_json(struct MHD_Connection *c, unsigned status, const char *json,
                                 size_t len, const char *type, bool close)
 {
-    return send_json(c, status, json, len, type, close, NULL);
+    return send_json(c, status, json, len, type, close, NULL, 0);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
                                   const char *field, const char *detail, const char *allow,
-                                  bool close)
+                                  bool close, unsigned retry_after)
 {
     char *s = front_error_json(kind, field, detail);
     if (!s)
         return MHD_NO;
-    enum MHD_Result ret = send_json(c, status, s, strlen(s), "application/json", close, allow);
+    enum MHD_Result ret =
+        send_json(c, status, s, strlen(s), "application/json", close, allow, retry_after);
     free(s);
     return ret;
 }
@@ -106,13 +113,13 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 enum MHD_Result front_send_error(struct MHD_Connection *c, unsigned status, const char *kind,
                                  const char *field, const char *detail, const char *allow)
 {
-    return send_error(c, status, kind, field, detail, allow, false);
+    return send_error(c, status, kind, field, detail, allow, false, 0);
 }
 
 enum MHD_Result front_send_refusal(struct MHD_Connection *c, unsigned status, const char *kind,
                                    const char *field, const char *detail)
 {
-    return send_error(c, status, kind, field, detail, NULL, true);
+    return send_error(c, status, kind, field, detail, NULL, true, 0);
 }
 
 bool front_body_init(struct front_body *b, struct MHD_Connection *c, size_t cap, bool discard)
@@ -277,7 +284,16 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
         if (framing_refused(c, version, rq->path + strlen(rq->path) + 1, &status, &field,
                             &detail)) {
             atomic_fetch_add(&f->refused_framing, 1);
-            return send_error(c, status, "bad_request", field, detail, NULL, true);
+            return send_error(c, status, "bad_request", field, detail, NULL, true, 0);
+        }
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        unsigned wait = rate_take(f->rate, ci ? ci->client_addr : NULL, now_ms());
+        if (wait) {
+            atomic_fetch_add(&f->rate_limited, 1);
+            return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests", "client",
+                              "too many requests from this address; retry later", NULL, false,
+                              wait);
         }
         rq->reached = true;
         bool body = has_body(c);
@@ -410,6 +426,7 @@ static void front_free(struct front *f)
     }
     pthread_cond_destroy(&f->wake);
     pthread_mutex_destroy(&f->lock);
+    rate_free(f->rate);
     free(f->tls_cert);
     front_wipe_free(f->tls_key);
     free(f);
@@ -451,6 +468,8 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
+    if ((e = rate_new(&cfg->rate, &f->rate, why, whylen)) != STS_OK)
+        goto fail;
     if (pthread_create(&f->reaper, NULL, reaper, f) != 0) {
         e = STS_EIO;
         snprintf(why, whylen, "cannot start the connection deadline thread");
@@ -516,6 +535,7 @@ void front_get_counters(struct front *f, struct front_counters *out)
 {
     out->refused_framing = atomic_load(&f->refused_framing);
     out->deadline_closed = atomic_load(&f->deadline_closed);
+    out->rate_limited = atomic_load(&f->rate_limited);
 }
 
 void front_quiesce(struct front *f)

@@ -10,7 +10,8 @@
  * Transfer-Encoding, no coding but a single "chunked", no white space in a
  * header name, no encoded NUL in the target. Anything else is answered here
  * with a JSON error and the connection is closed (RFC 9112 section 6.1,
- * 6.3). path is the raw target up to '?', never percent-decoded, so "%2f"
+ * 6.3). A client address over its rate (rate.h) is answered 429 with
+ * Retry-After. path is the raw target up to '?', never percent-decoded, so "%2f"
  * or "%00" cannot make a path look like a route.
  *
  * Client addresses are used for the caps only, held in memory and never
@@ -26,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rate.h"
 #include "sts/err.h"
 
 /* Called like an MHD_AccessHandlerCallback, with path the raw target's path
@@ -52,6 +54,7 @@ struct front_config {
     unsigned body_timeout_s;   /* the body, from the end of the headers (0 = 10 s) */
     unsigned idle_timeout_s;   /* libmicrohttpd's inactivity timer (0 = 30 s) */
     size_t memory_limit;       /* per connection (0 = libmicrohttpd's default) */
+    struct rate_config rate;   /* requests per client address; zero = no limit */
     front_handler_fn handler;
     front_completed_fn completed; /* may be NULL */
     void *cls;
@@ -60,15 +63,16 @@ struct front_config {
 struct front_counters {
     unsigned long long refused_framing; /* answered by the front, connection closed */
     unsigned long long deadline_closed; /* connections closed at a deadline */
+    unsigned long long rate_limited;    /* answered 429 */
 };
 
 struct front;
 
 /* Starts serving. why gets a message for the operator on failure.
- * Errors: STS_EINVAL (bad listen address, or plain HTTP on an address that
- * is not loopback), STS_EUNSUPPORTED (libmicrohttpd without TLS), STS_ENET
- * (cannot listen, or the certificate or key is unusable), STS_ENOMEM, STS_EIO
- * (the deadline thread could not start). */
+ * Errors: STS_EINVAL (bad listen address, plain HTTP on an address that is
+ * not loopback, or a relay address that does not parse), STS_EUNSUPPORTED (libmicrohttpd without
+ * TLS), STS_ENET (cannot listen, or the certificate or key is unusable), STS_ENOMEM, STS_EIO (the
+ * deadline thread could not start), STS_ECRYPTO (no random key for the rate limiter). */
 enum sts_err front_start(const struct front_config *cfg, struct front **out, char *why,
                          size_t whylen);
 
