@@ -394,6 +394,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (strcmp(url, "/healthz") == 0) {
         if (!get)
             return send_not_allowed(c, "GET");
+        if (!ingest_healthy(srv->ing))
+            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database",
+                              "reports cannot be stored at the moment; retry later");
         char *ok = strdup("{\"status\":\"ok\"}");
         return ok ? send_json(c, MHD_HTTP_OK, ok) : MHD_NO;
     }
