@@ -7,6 +7,8 @@
  * and cleared once the body is in. */
 #include "front.h"
 
+#include "framing.h"
+
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -159,91 +161,21 @@ void front_wipe_free(char *secret)
     }
 }
 
-/* What the framing check found in the header fields. */
-struct fields {
-    unsigned host, content_length, transfer_encoding;
-    const char *coding;
-    bool bad_name;
-};
-
-/* RFC 9110 section 5.6.2 tchar. */
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
 static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
-    struct fields *f = cls;
-    if (!*key)
-        f->bad_name = true;
-    for (const char *p = key; *p; p++)
-        if (!is_tchar((unsigned char)*p))
-            f->bad_name = true;
-    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
-        f->host++;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-        f->content_length++;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        f->transfer_encoding++;
-        f->coding = value;
-    }
+    framing_add(cls, key, value);
     return MHD_YES;
 }
 
 /* Whether the request's framing must be refused, and how. */
-static bool framing_refused(struct MHD_Connection *c, const char *version, const char *path,
-                            unsigned *status, const char **field, const char **detail)
+static bool framing_refused_c(struct MHD_Connection *c, const char *version, const char *target,
+                              unsigned *status, const char **field, const char **detail)
 {
-    struct fields f = {0};
+    struct framing f = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_field, &f);
-    bool http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
-    *status = MHD_HTTP_BAD_REQUEST;
-    *field = "header";
-    if (f.bad_name) {
-        *detail = "a header name holds white space or a character not allowed there";
-        return true;
-    }
-    if (f.host != 1 && (http11 || f.host > 1)) {
-        *field = "host";
-        *detail = f.host ? "more than one Host header" : "an HTTP/1.1 request needs a Host header";
-        return true;
-    }
-    if (f.content_length > 1) {
-        *field = "content-length";
-        *detail = "more than one Content-Length header";
-        return true;
-    }
-    if (f.transfer_encoding) {
-        *field = "transfer-encoding";
-        if (f.content_length) {
-            *detail = "Content-Length and Transfer-Encoding together";
-            return true;
-        }
-        if (!http11) {
-            *detail = "Transfer-Encoding in an HTTP/1.0 request";
-            return true;
-        }
-        if (f.transfer_encoding > 1 || strchr(f.coding, ',')) {
-            *detail = "more than one transfer coding: send a single 'chunked'";
-            return true;
-        }
-        if (strcasecmp(f.coding, "chunked") != 0) {
-            *status = MHD_HTTP_NOT_IMPLEMENTED;
-            *detail = "the only transfer coding understood is 'chunked'";
-            return true;
-        }
-    }
-    for (const char *p = path; (p = strchr(p, '%')); p++) {
-        if (p[1] == '0' && p[2] == '0') {
-            *field = "target";
-            *detail = "an encoded NUL in the request target";
-            return true;
-        }
-    }
-    return false;
+    return framing_refused(&f, strcmp(version, MHD_HTTP_VERSION_1_1) == 0, target, status, field,
+                           detail);
 }
 
 static bool has_body(struct MHD_Connection *c)
@@ -281,8 +213,8 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
         unsigned status;
         const char *field, *detail;
         /* The whole target is checked, query included; routes see its path. */
-        if (framing_refused(c, version, rq->path + strlen(rq->path) + 1, &status, &field,
-                            &detail)) {
+        if (framing_refused_c(c, version, rq->path + strlen(rq->path) + 1, &status, &field,
+                              &detail)) {
             atomic_fetch_add(&f->refused_framing, 1);
             return send_error(c, status, "bad_request", field, detail, NULL, true, 0);
         }
