@@ -18,7 +18,7 @@ void config_defaults(struct collector_config *cfg)
     cfg->max_body = STS_REPORT_MAX_BODY;
     cfg->max_batch = 4096;
     cfg->connection_limit = 4096;
-    cfg->per_client_limit = 64;
+    cfg->per_client_limit = 0; /* 64 with TLS, none on plain HTTP: see main.c */
     cfg->header_timeout_s = 10;
     cfg->body_timeout_s = 10;
     cfg->timeout_s = 30;

@@ -24,7 +24,7 @@ struct http_config {
     unsigned threads;          /* HTTP threads; 0 = number of CPUs; at least 2 */
     size_t max_body;           /* bytes, at most STS_REPORT_MAX_BODY */
     unsigned connection_limit; /* open connections in all */
-    unsigned per_client_limit; /* open connections per client address (0 = 64) */
+    unsigned per_client_limit; /* open connections per client address (0 = no cap) */
     unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
     unsigned body_timeout_s;   /* deadline for its body, once the headers are in (0 = 10 s) */
     unsigned timeout_s;        /* idle connection timeout */

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "gateway.h"
+#include "front.h"
 #include "http.h"
 #include "ingest.h"
 #include "stats.h"
@@ -381,7 +382,9 @@ static int cmd_serve(struct args *a)
         .threads = cfg->threads,
         .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit,
-        .per_client_limit = cfg->per_client_limit,
+        .per_client_limit = cfg->per_client_limit ? cfg->per_client_limit
+                            : tls_cert            ? FRONT_TLS_PER_CLIENT_LIMIT
+                                                  : 0,
         .header_timeout_s = cfg->header_timeout_s,
         .body_timeout_s = cfg->body_timeout_s,
         .timeout_s = cfg->timeout_s,

@@ -428,8 +428,8 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
     if (cfg->threads > 1)
         OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);
     OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 4096, NULL);
-    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_client_limit ? cfg->per_client_limit : 64,
-        NULL);
+    if (cfg->per_client_limit)
+        OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_client_limit, NULL);
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s ? cfg->idle_timeout_s : 30, NULL);
     OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
     if (cfg->memory_limit)

@@ -48,13 +48,17 @@ struct front_config {
     unsigned threads;          /* event threads on epoll; 0 = a thread per connection */
     bool suspend;              /* handlers may suspend connections */
     unsigned connection_limit; /* open connections in all (0 = 4096) */
-    unsigned per_client_limit; /* open connections per client address (0 = 64) */
+    unsigned per_client_limit; /* open connections per client address (0 = no cap) */
     unsigned header_timeout_s; /* request line and headers (0 = 10 s), counted from
                                   the connection's start or the previous answer */
     unsigned body_timeout_s;   /* the body, from the end of the headers (0 = 10 s) */
     unsigned idle_timeout_s;   /* libmicrohttpd's inactivity timer (0 = 30 s) */
     size_t memory_limit;       /* per connection (0 = libmicrohttpd's default) */
     struct rate_config rate;   /* requests per client address; zero = no limit */
+/* Suggested caps per client address when serving HTTPS; on plain HTTP, which
+ * listens on loopback only, every client is the same local address (a proxy,
+ * a test), so a cap there would only refuse it. */
+#define FRONT_TLS_PER_CLIENT_LIMIT 64
     front_handler_fn handler;
     front_completed_fn completed; /* may be NULL */
     void *cls;

@@ -31,7 +31,8 @@ static const char usage_text[] =
     "  --max-body N          largest request and answer in bytes (default 65536)\n"
     "  --max-connections N   simultaneous client connections (default 256)\n"
     "  --timeout S           seconds per forwarded request and idle connection (default 30)\n"
-    "  --per-client-limit N  simultaneous connections per client address (default 64)\n"
+    "  --per-client-limit N  connections per client address (default 64 with TLS, none on "
+    "loopback)\n"
     "  --header-timeout S    deadline for a request's headers, seconds (default 10)\n"
     "  --body-timeout S      deadline for a request's body, seconds (default 10)\n"
     "  --help, --version\n";

@@ -285,7 +285,9 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
         .tls_key_pem = cfg->tls_key_pem,
         .threads = 0, /* forwarding blocks: a thread per connection */
         .connection_limit = cfg->max_connections ? cfg->max_connections : 256,
-        .per_client_limit = cfg->per_client_limit,
+        .per_client_limit = cfg->per_client_limit ? cfg->per_client_limit
+                            : cfg->tls_cert_pem   ? FRONT_TLS_PER_CLIENT_LIMIT
+                                                  : 0,
         .header_timeout_s = cfg->header_timeout_s,
         .body_timeout_s = cfg->body_timeout_s,
         .idle_timeout_s = (unsigned)rl->timeout_s,

@@ -30,7 +30,8 @@ struct relay_config {
     const char *tls_key_pem;
     size_t max_body; /* request and answer bodies, bytes */
     unsigned max_connections;
-    unsigned per_client_limit; /* connections per client address (0 = 64) */
+    unsigned per_client_limit; /* connections per client address (0 = 64 with TLS,
+                                  none on plain HTTP, which is loopback only) */
     unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
     unsigned body_timeout_s;   /* deadline for its body (0 = 10 s) */
     unsigned timeout_s;        /* per forwarded request, and idle connections */
