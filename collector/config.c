@@ -20,7 +20,11 @@ void config_defaults(struct collector_config *cfg)
     cfg->max_body = STS_REPORT_MAX_BODY;
     cfg->max_batch = 4096;
     cfg->connection_limit = 4096;
+    cfg->per_client_limit = 0; /* 64 with TLS, none on plain HTTP: see main.c */
+    cfg->header_timeout_s = 10;
+    cfg->body_timeout_s = 10;
     cfg->timeout_s = 30;
+    cfg->rate_limit = -1;
     cfg->k = 10;
 }
 
@@ -74,6 +78,22 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 1, 100000, &v) && ((cfg->max_batch = (size_t)v), true);
     else if (strcmp(name, "connection_limit") == 0)
         ok = number(value, 1, 1000000, &v) && ((cfg->connection_limit = (unsigned)v), true);
+    else if (strcmp(name, "per_client_limit") == 0)
+        ok = number(value, 1, 1000000, &v) && ((cfg->per_client_limit = (unsigned)v), true);
+    else if (strcmp(name, "header_timeout") == 0)
+        ok = number(value, 1, 3600, &v) && ((cfg->header_timeout_s = (unsigned)v), true);
+    else if (strcmp(name, "body_timeout") == 0)
+        ok = number(value, 1, 3600, &v) && ((cfg->body_timeout_s = (unsigned)v), true);
+    else if (strcmp(name, "rate_limit") == 0)
+        ok = number(value, 0, 1000000, &v) && ((cfg->rate_limit = v), true);
+    else if (strcmp(name, "rate_burst") == 0)
+        ok = number(value, 1, 1000000, &v) && ((cfg->rate_burst = v), true);
+    else if (strcmp(name, "relay_rate_limit") == 0)
+        ok = number(value, 0, 1000000, &v) && ((cfg->relay_rate_limit = v), true);
+    else if (strcmp(name, "relay_burst") == 0)
+        ok = number(value, 1, 1000000, &v) && ((cfg->relay_burst = v), true);
+    else if (strcmp(name, "relay_addresses") == 0)
+        ok = copy(cfg->relay_addresses, sizeof cfg->relay_addresses, value);
     else if (strcmp(name, "timeout") == 0)
         ok = number(value, 1, 3600, &v) && ((cfg->timeout_s = (unsigned)v), true);
     else if (strcmp(name, "k") == 0)

@@ -16,15 +16,23 @@ struct collector_config {
     size_t max_body;  /* bytes, <= 8192 */
     size_t max_batch; /* records per transaction */
     unsigned connection_limit;
+    unsigned per_client_limit; /* open connections per client address */
+    unsigned header_timeout_s; /* deadline for a request's headers */
+    unsigned body_timeout_s;   /* deadline for its body */
     unsigned timeout_s;
-    long k;                  /* privacy floor of published figures */
-    double rho;              /* release budget per device and month, fixed in a new
-                                database (0 = the database's, or the default) */
-    long grace_days;         /* late lifetime pings: days a month stays open after it
-                                ends (0 = the default, -1 = none) */
-    char tls_cert[512];      /* PEM certificate chain; "" = plain HTTP, loopback only */
-    char tls_key[512];       /* PEM private key of tls_cert */
-    char ohttp_keys[2][512]; /* gateway key files, previous then current */
+    long rate_limit;           /* requests/s per client address; -1 = the default */
+    long rate_burst;           /* 0 = twice rate_limit */
+    long relay_rate_limit;     /* the same for relay_addresses; 0 = none */
+    long relay_burst;          /* 0 = twice relay_rate_limit */
+    char relay_addresses[512]; /* comma-separated IP addresses of OHTTP relays */
+    long k;                    /* privacy floor of published figures */
+    double rho;                /* release budget per device and month, fixed in a new
+                                  database (0 = the database's, or the default) */
+    long grace_days;           /* late lifetime pings: days a month stays open after it
+                                  ends (0 = the default, -1 = none) */
+    char tls_cert[512];        /* PEM certificate chain; "" = plain HTTP, loopback only */
+    char tls_key[512];         /* PEM private key of tls_cert */
+    char ohttp_keys[2][512];   /* gateway key files, previous then current */
     unsigned n_ohttp_keys;
     char models[4096]; /* comma list of the maker's model names; "" = any. Reports of
                           other models are counted as model "other" in the figures */
@@ -32,6 +40,11 @@ struct collector_config {
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct collector_config *cfg);
+
+/* The default rate limit (rate_limit = -1): 20 requests/s per address when
+ * serving HTTPS, none on plain HTTP, which listens on loopback only, where
+ * every client is the same local address. */
+#define CONFIG_TLS_RATE_LIMIT 20
 
 /* Sets one setting by name from text, checking it. why gets the reason on
  * failure. ohttp_key may be given twice (the previous key, then the current

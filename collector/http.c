@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dashboard.h"
+#include "front.h"
 #include "gateway.h"
 #include "stats.h"
 #include "sts/date.h"
@@ -27,20 +28,20 @@
 #include "sts/report.h"
 
 struct http_server {
-    struct MHD_Daemon *daemon;
+    struct front *front;
     const struct sts_key *key;
     struct sts_pseudonymizer *pseudonymizer;
     struct ingest *ing;
     size_t max_body;
     char *token;
-    long k;                    /* privacy floor: a query may raise it, never lower it */
-    long grace_days;           /* late lifetime pings, see stats_args */
-    struct store *stats_store; /* read handle for the statistics API */
-    pthread_mutex_t stats_lock;
+    long k;          /* privacy floor: a query may raise it, never lower it */
+    long grace_days; /* late lifetime pings, see stats_args */
+    char *db_uri;    /* each statistics request opens it read-only: no lock
+                        is shared with ingestion, shutdown or another query */
+    char *models;    /* the maker's models, see stats_args */
     struct MHD_Response *accepted, *duplicate, *dashboard;
     const struct sts_ohttp_gateway *gateway;
     struct MHD_Response *ohttp_keys; /* application/ohttp-keys, built once */
-    char *tls_cert, *tls_key;        /* PEM copies; the key is wiped at stop */
     atomic_uint inflight;            /* connections suspended while their record commits */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
 };
@@ -55,62 +56,26 @@ struct request {
     struct MHD_Connection *conn;
     enum state state;
     enum route route;
-    bool too_big;
     const char *unsupported;    /* a 415 to answer once the body has arrived */
     struct gateway_inner inner; /* ROUTE_OHTTP: the opened request */
-    size_t cap, len;
-    char body[]; /* cap bytes */
+    struct front_body in;
+    char body[]; /* in.cap bytes */
 };
-
-/* Largest refused body still read (and dropped) before answering. */
-#define DRAIN_MAX (1024 * 1024)
 
 static const char accepted_json[] = "{\"status\":\"accepted\"}";
 static const char duplicate_json[] = "{\"status\":\"duplicate\"}";
 
-/* type: the Content-Type; allow: the methods a 405 answer names in its Allow
- * header (NULL otherwise). */
-static enum MHD_Result send_json_as(struct MHD_Connection *c, unsigned status, char *json,
-                                    const char *type, const char *allow)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(json);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
 {
-    return send_json_as(c, status, json, "application/json", NULL);
-}
-
-/* {"error":kind,"field":field,"detail":detail}, escaped by Jansson since the
- * field may echo a key the device sent. */
-static char *error_json(const char *kind, const char *field, const char *detail)
-{
-    json_t *o = json_pack("{s:s,s:s,s:s}", "error", kind, "field", field, "detail", detail);
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    return s;
+    enum MHD_Result ret = front_send_json(c, status, json, strlen(json), "application/json", false);
+    free(json);
+    return ret;
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
                                   const char *field, const char *detail)
 {
-    char *s = error_json(kind, field, detail);
-    return s ? send_json(c, status, s) : MHD_NO;
+    return front_send_error(c, status, kind, field, detail, NULL);
 }
 
 /* The answer to a report, to whoever sent it: as is on /v1/reports; on
@@ -120,8 +85,7 @@ static enum MHD_Result reply(struct request *rq, unsigned status, const char *js
 {
     rq->state = ANSWERED;
     if (rq->route != ROUTE_OHTTP) {
-        char *copy = strndup(json, len);
-        return copy ? send_json(rq->conn, status, copy) : MHD_NO;
+        return front_send_json(rq->conn, status, json, len, "application/json", false);
     }
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
@@ -143,7 +107,7 @@ static enum MHD_Result reply(struct request *rq, unsigned status, const char *js
 static enum MHD_Result reply_error(struct request *rq, unsigned status, const char *kind,
                                    const char *field, const char *detail)
 {
-    char *s = error_json(kind, field, detail);
+    char *s = front_error_json(kind, field, detail);
     if (!s)
         return MHD_NO;
     enum MHD_Result ret = reply(rq, status, s, strlen(s));
@@ -156,13 +120,8 @@ static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *al
 {
     char detail[32];
     snprintf(detail, sizeof detail, "use %s", allow);
-    json_t *o = json_pack("{s:s,s:s,s:s}", "error", "method_not_allowed", "field", "method",
-                          "detail", detail);
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!s)
-        return MHD_NO;
-    return send_json_as(c, MHD_HTTP_METHOD_NOT_ALLOWED, s, "application/json", allow);
+    return front_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method", detail,
+                            allow);
 }
 
 static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
@@ -265,26 +224,28 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
     return MHD_YES;
 }
 
-/* The last upload call: the body is complete. */
+/* The last upload call (or one over the drain limit): the body is complete,
+ * or refused. */
 static enum MHD_Result body_complete(struct request *rq)
 {
     struct http_server *srv = rq->srv;
     if (rq->unsupported) {
         rq->state = ANSWERED;
-        return send_error(rq->conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                          "content-type", rq->unsupported);
+        return front_send_refusal(rq->conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "unsupported_media_type", "content-type", rq->unsupported);
     }
-    if (rq->too_big) {
+    if (rq->in.too_big) {
         char detail[64];
-        snprintf(detail, sizeof detail, "larger than %zu bytes", rq->cap);
+        snprintf(detail, sizeof detail, "larger than %zu bytes", rq->in.cap);
         rq->state = ANSWERED;
-        return send_error(rq->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body", detail);
+        return front_send_refusal(rq->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body",
+                                  detail);
     }
     if (rq->route == ROUTE_REPORTS)
-        return submit_report(rq, rq->body, rq->len);
+        return submit_report(rq, rq->body, rq->in.len);
 
     struct gateway_error ge;
-    enum gateway_verdict v = gateway_open(srv->gateway, (const uint8_t *)rq->body, rq->len,
+    enum gateway_verdict v = gateway_open(srv->gateway, (const uint8_t *)rq->body, rq->in.len,
                                           srv->max_body, &rq->inner, &ge);
     switch (v) {
     case GATEWAY_REPORT: return submit_report(rq, rq->inner.body, rq->inner.body_len);
@@ -302,8 +263,12 @@ static enum MHD_Result body_complete(struct request *rq)
                           ge.detail, "error", ge.kind, "field", ge.field, "detail", ge.detail);
             char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
             json_decref(o);
-            return s ? send_json_as(rq->conn, ge.status, s, "application/problem+json", NULL)
-                     : MHD_NO;
+            if (!s)
+                return MHD_NO;
+            enum MHD_Result ret = front_send_json(rq->conn, ge.status, s, strlen(s),
+                                                  "application/problem+json", false);
+            free(s);
+            return ret;
         }
         return send_error(rq->conn, ge.status, ge.kind, ge.field, ge.detail);
     case GATEWAY_NOMEM: break;
@@ -329,20 +294,6 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
             unsupported = "send an encapsulated request as message/ohttp-req";
         cap += GATEWAY_REQUEST_SLACK;
     }
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
-    /* Beyond the cap but not absurdly: read and drop the body, then answer,
-     * so the client reads a 413 rather than a broken pipe. */
-    bool drain = length > cap && length <= DRAIN_MAX;
-    if (length > cap && !drain) {
-        if (unsupported)
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                              "content-type", unsupported);
-        char detail[64];
-        snprintf(detail, sizeof detail, "larger than %zu bytes", cap);
-        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body", detail);
-    }
     struct request *rq = malloc(sizeof *rq + cap);
     if (!rq)
         return MHD_NO;
@@ -351,10 +302,12 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
     rq->conn = c;
     rq->state = READING;
     rq->route = route;
-    rq->cap = cap;
     rq->unsupported = unsupported;
-    rq->too_big = drain;
     *con_cls = rq;
+    /* Beyond the cap but not absurdly, the body is read and dropped before
+     * the answer, so the client reads a 413 rather than a broken pipe. */
+    if (front_body_init(&rq->in, c, cap, unsupported != NULL))
+        return body_complete(rq);
     return MHD_YES;
 }
 
@@ -387,26 +340,31 @@ static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connecti
         .country = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "country"),
         .k_min = srv->k,
         .grace_days = srv->grace_days,
+        .models = srv->models,
     };
     const char *which = url + strlen("/v1/stats/");
     struct sts_field_error fe;
     char *json = NULL;
-    pthread_mutex_lock(&srv->stats_lock);
-    enum sts_err e = stats_api(srv->stats_store, which, &args, &json, &fe);
-    pthread_mutex_unlock(&srv->stats_lock);
+    struct store *store = NULL;
+    enum sts_err e = store_open(srv->db_uri, STORE_READONLY, &store, NULL, 0);
+    if (e != STS_OK)
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database",
+                          "the statistics cannot read the database");
+    e = stats_api(store, which, &args, &json, &fe);
+    store_close(store);
     if (e == STS_OK)
         return send_json(c, MHD_HTTP_OK, json);
     if (e == STS_ENOENT)
         return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", fe.detail);
-    if (e == STS_EINVAL)
+    if (e == STS_EINVAL || e == STS_ETOOBIG)
         return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", fe.field, fe.detail);
     return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "database",
                       "statistics query failed");
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls)
+                              const char *method, const char *upload, size_t *upload_size,
+                              void **con_cls)
 {
     struct http_server *srv = cls;
     struct request *rq = *con_cls;
@@ -417,15 +375,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (rq->state == ANSWERED)
             return MHD_YES;
         if (*upload_size) {
-            if (rq->unsupported) {
-                /* discarded: read only so that the answer finds a clean connection */
-            } else if (rq->too_big || *upload_size > rq->cap - rq->len) {
-                rq->too_big = true;
-            } else {
-                memcpy(rq->body + rq->len, upload, *upload_size);
-                rq->len += *upload_size;
-            }
+            size_t n = *upload_size;
             *upload_size = 0;
+            if (front_body_feed(&rq->in, rq->body, upload, n) == FRONT_BODY_CLOSE)
+                return MHD_NO;
             return MHD_YES;
         }
         return body_complete(rq);
@@ -447,6 +400,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (strcmp(url, "/healthz") == 0) {
         if (!get)
             return send_not_allowed(c, "GET");
+        if (!ingest_healthy(srv->ing))
+            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database",
+                              "reports cannot be stored at the moment; retry later");
         char *ok = strdup("{\"status\":\"ok\"}");
         return ok ? send_json(c, MHD_HTTP_OK, ok) : MHD_NO;
     }
@@ -468,30 +424,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", "no such endpoint");
 }
 
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
+static void completed(void *cls, void **con_cls)
 {
     struct request *rq = *con_cls;
     if (rq) {
         gateway_inner_cleanup(&rq->inner);
-        OPENSSL_cleanse(rq->body, rq->len);
+        OPENSSL_cleanse(rq->body, rq->in.len);
         free(rq);
     }
     *con_cls = NULL;
 }
 
-static void wipe_free(char *secret)
-{
-    if (secret) {
-        OPENSSL_cleanse(secret, strlen(secret));
-        free(secret);
-    }
-}
-
 /* Everything but the daemon; parts not yet made are NULL. */
 static void server_free(struct http_server *srv)
 {
-    store_close(srv->stats_store);
+    free(srv->db_uri);
+    free(srv->models);
     sts_pseudonymizer_free(srv->pseudonymizer);
     if (srv->accepted)
         MHD_destroy_response(srv->accepted);
@@ -501,33 +449,14 @@ static void server_free(struct http_server *srv)
         MHD_destroy_response(srv->ohttp_keys);
     if (srv->dashboard)
         MHD_destroy_response(srv->dashboard);
-    pthread_mutex_destroy(&srv->stats_lock);
-    wipe_free(srv->token);
-    wipe_free(srv->tls_key);
-    free(srv->tls_cert);
+    front_wipe_free(srv->token);
     free(srv);
 }
 
 enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key,
                         struct ingest *ing, struct http_server **out, char *why, size_t whylen)
 {
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    enum sts_err e = sts_net_parse_listen(cfg->listen, &ss, &sslen, why, whylen);
-    if (e != STS_OK)
-        return e;
-    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
-    if (!tls && !sts_net_is_loopback((struct sockaddr *)&ss)) {
-        snprintf(why, whylen,
-                 "refusing plain HTTP on %s, which is not a loopback address: give "
-                 "--tls-cert FILE and --tls-key FILE (or listen on 127.0.0.1)",
-                 cfg->listen);
-        return STS_EINVAL;
-    }
-    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-        snprintf(why, whylen, "this libmicrohttpd was built without TLS support");
-        return STS_EUNSUPPORTED;
-    }
+    enum sts_err e;
     struct http_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return STS_ENOMEM;
@@ -538,7 +467,6 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
     srv->grace_days = cfg->grace_days;
     srv->max_body =
         cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;
-    pthread_mutex_init(&srv->stats_lock, NULL);
     e = STS_ENOMEM;
     srv->accepted = MHD_create_response_from_buffer(sizeof accepted_json - 1, (void *)accepted_json,
                                                     MHD_RESPMEM_PERSISTENT);
@@ -568,14 +496,11 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         MHD_add_response_header(srv->ohttp_keys, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "application/ohttp-keys");
     }
-    if (tls && (!(srv->tls_cert = strdup(cfg->tls_cert_pem)) ||
-                !(srv->tls_key = strdup(cfg->tls_key_pem))))
-        goto fail;
     if (cfg->token) {
         if (!(srv->token = strdup(cfg->token)))
             goto fail;
-        e = store_open(cfg->db_uri, 0, &srv->stats_store, why, whylen);
-        if (e != STS_OK)
+        if (!(srv->db_uri = strdup(cfg->db_uri)) ||
+            (cfg->models && !(srv->models = strdup(cfg->models))))
             goto fail;
     }
 
@@ -589,36 +514,27 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
      * reports/s instead of 45k (bench/ingest.sh --serve-args "--threads 1"). */
     if (threads < 2)
         threads = 2;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (tls)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, srv, MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 4096,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+    struct front_config fc = {
+        .listen = cfg->listen,
+        .tls_cert_pem = cfg->tls_cert_pem,
+        .tls_key_pem = cfg->tls_key_pem,
+        .threads = threads,
+        .suspend = true,
+        .connection_limit = cfg->connection_limit,
+        .per_client_limit = cfg->per_client_limit,
+        .header_timeout_s = cfg->header_timeout_s,
+        .body_timeout_s = cfg->body_timeout_s,
+        .idle_timeout_s = cfg->timeout_s,
+        .rate = cfg->rate,
         /* MHD zeroes a connection's pool for every request: keep it to what
          * a report needs (headers and read buffer; bodies are copied out). */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_NOTIFY_COMPLETED, completed,
-        srv, MHD_OPTION_END);
-    if (!srv->daemon) {
-        snprintf(why, whylen,
-                 tls ? "cannot listen on %s (address in use, or the TLS "
-                       "certificate and key unusable or not a pair?)"
-                     : "cannot listen on %s (address in use or not available?)",
-                 cfg->listen);
-        e = STS_ENET;
+        .memory_limit = 8192,
+        .handler = handle,
+        .completed = completed,
+        .cls = srv,
+    };
+    if ((e = front_start(&fc, &srv->front, why, whylen)) != STS_OK)
         goto fail;
-    }
     *out = srv;
     return STS_OK;
 fail:
@@ -630,8 +546,7 @@ fail:
 
 uint16_t http_port(const struct http_server *srv)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
+    return front_port(srv->front);
 }
 
 void http_get_counters(struct http_server *srv, struct http_counters *out)
@@ -645,14 +560,14 @@ void http_get_counters(struct http_server *srv, struct http_counters *out)
 
 void http_quiesce(struct http_server *srv)
 {
-    MHD_quiesce_daemon(srv->daemon);
+    front_quiesce(srv->front);
 }
 
 void http_stop(struct http_server *srv, struct http_counters *final)
 {
     if (!srv)
         return;
-    MHD_quiesce_daemon(srv->daemon);
+    front_quiesce(srv->front);
     /* Suspended connections must be resumed before MHD_stop_daemon. Once the
      * ingest queue is stopped (see main.c) every one of them has been; give
      * their answers a moment to leave (bounded: 5 s). */
@@ -660,7 +575,7 @@ void http_stop(struct http_server *srv, struct http_counters *final)
     for (int i = 0; i < 500 && atomic_load(&srv->inflight) > 0; i++)
         nanosleep(&tick, NULL);
     nanosleep(&tick, NULL);
-    MHD_stop_daemon(srv->daemon);
+    front_stop(srv->front);
     if (final)
         http_get_counters(srv, final);
     server_free(srv);

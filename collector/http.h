@@ -1,5 +1,7 @@
-/* The collector's HTTP front: libmicrohttpd with a small thread pool on epoll,
- * HTTPS when given a certificate (plain HTTP only on a loopback address).
+/* The collector's HTTP routes, served by the shared front (front/front.h:
+ * libmicrohttpd with a small thread pool on epoll, HTTPS when given a
+ * certificate, plain HTTP only on a loopback address, framing checks,
+ * deadlines and connection caps).
  * A report is parsed and validated on the HTTP thread, its connection is
  * suspended while the group-commit writer stores it, and the answer is sent
  * when the record is committed. A report may come as a plain POST /v1/reports
@@ -13,20 +15,26 @@
 #include <stdint.h>
 
 #include "ingest.h"
+#include "rate.h"
 #include "sts/ohttp.h"
 #include "sts/pseudonym.h"
 
 struct http_config {
-    const char *listen; /* "HOST:PORT", port 0 = any free port */
-    unsigned threads;   /* HTTP threads; 0 = number of CPUs; at least 2 */
-    size_t max_body;    /* bytes, at most STS_REPORT_MAX_BODY */
-    unsigned connection_limit;
-    unsigned timeout_s;       /* idle connection timeout */
-    const char *token;        /* bearer token of the statistics API, NULL = API off */
-    const char *db_uri;       /* database the statistics API reads */
-    long k;                   /* privacy floor of the statistics API (0 = default) */
-    const char *tls_cert_pem; /* PEM certificate chain; NULL = plain HTTP (loopback only) */
-    const char *tls_key_pem;  /* PEM private key, with tls_cert_pem */
+    const char *listen;        /* "HOST:PORT", port 0 = any free port */
+    unsigned threads;          /* HTTP threads; 0 = number of CPUs; at least 2 */
+    size_t max_body;           /* bytes, at most STS_REPORT_MAX_BODY */
+    unsigned connection_limit; /* open connections in all */
+    unsigned per_client_limit; /* open connections per client address (0 = no cap) */
+    unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
+    unsigned body_timeout_s;   /* deadline for its body, once the headers are in (0 = 10 s) */
+    unsigned timeout_s;        /* idle connection timeout */
+    struct rate_config rate;   /* requests per client address (front/rate.h) */
+    const char *token;         /* bearer token of the statistics API, NULL = API off */
+    const char *db_uri;        /* database the statistics API reads */
+    const char *models;        /* the maker's models (comma list), NULL = any */
+    long k;                    /* privacy floor of the statistics API (0 = default) */
+    const char *tls_cert_pem;  /* PEM certificate chain; NULL = plain HTTP (loopback only) */
+    const char *tls_key_pem;   /* PEM private key, with tls_cert_pem */
     const struct sts_ohttp_gateway *gateway; /* NULL = no OHTTP routes */
     long grace_days;                         /* see stats_args (0 = default) */
 };

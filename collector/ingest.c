@@ -4,8 +4,10 @@
 #include "ingest.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct ingest {
     struct store *store;
@@ -17,7 +19,33 @@ struct ingest {
     pthread_t thread;
     struct ingest_stats stats;
     struct store_record **batch; /* max_batch pointers */
+    atomic_bool failing;         /* the last transaction failed */
 };
+
+/* While storage fails, the writer tries an empty transaction this often, so
+ * that health comes back without waiting for a report. */
+#define PROBE_NS (1000 * 1000 * 1000L)
+
+static void wait_for_work(struct ingest *ing)
+{
+    if (!atomic_load(&ing->failing)) {
+        pthread_cond_wait(&ing->wake, &ing->lock);
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += PROBE_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_cond_timedwait(&ing->wake, &ing->lock, &until) != 0 && !ing->head &&
+        !ing->stopping) {
+        pthread_mutex_unlock(&ing->lock);
+        atomic_store(&ing->failing, store_write(ing->store, ing->batch, 0) != STS_OK);
+        pthread_mutex_lock(&ing->lock);
+    }
+}
 
 static void *writer(void *arg)
 {
@@ -25,7 +53,7 @@ static void *writer(void *arg)
     for (;;) {
         pthread_mutex_lock(&ing->lock);
         while (!ing->head && !ing->stopping)
-            pthread_cond_wait(&ing->wake, &ing->lock);
+            wait_for_work(ing);
         if (!ing->head) {
             pthread_mutex_unlock(&ing->lock);
             return NULL;
@@ -46,6 +74,7 @@ static void *writer(void *arg)
         for (struct ingest_job *j = first; j; j = j->next)
             ing->batch[i++] = &j->rec;
         enum sts_err e = store_write(ing->store, ing->batch, n);
+        atomic_store(&ing->failing, e != STS_OK);
 
         pthread_mutex_lock(&ing->lock);
         ing->stats.batches++;
@@ -73,6 +102,7 @@ enum sts_err ingest_new(struct store *store, size_t max_batch, struct ingest **o
     ing->batch = calloc(ing->max_batch, sizeof *ing->batch);
     if (!ing->batch)
         goto fail_batch;
+    atomic_init(&ing->failing, false);
     if (pthread_mutex_init(&ing->lock, NULL) != 0)
         goto fail_batch;
     if (pthread_cond_init(&ing->wake, NULL) != 0)
@@ -139,4 +169,9 @@ void ingest_get_stats(struct ingest *ing, struct ingest_stats *out)
     pthread_mutex_lock(&ing->lock);
     *out = ing->stats;
     pthread_mutex_unlock(&ing->lock);
+}
+
+bool ingest_healthy(struct ingest *ing)
+{
+    return !atomic_load(&ing->failing);
 }

@@ -5,6 +5,7 @@
 #ifndef STS_INGEST_H
 #define STS_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store.h"
@@ -47,6 +48,11 @@ void ingest_stop(struct ingest *ing);
 
 /* Stops (if not yet stopped) and frees. NULL does nothing. */
 void ingest_free(struct ingest *ing);
+
+/* Whether storage commits: false from a failed transaction until the next
+ * one succeeds (while failing, the writer tries an empty transaction every
+ * second). Thread-safe. */
+bool ingest_healthy(struct ingest *ing);
 
 /* A consistent copy of the counters. Thread-safe. */
 void ingest_get_stats(struct ingest *ing, struct ingest_stats *out);

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "gateway.h"
+#include "front.h"
 #include "http.h"
 #include "ingest.h"
 #include "release.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
     "  serve --db URI --key FILE [--listen HOST:PORT] [--token-file FILE]\n"
     "        [--tls-cert FILE --tls-key FILE] [--ohttp-key FILE [--ohttp-key FILE]]\n"
     "        [--config FILE] [--threads N] [--max-batch N] [--k N] [--rho R]\n"
+    "        [--rate-limit N] [--relay-rate-limit N] [--relay-addresses IP,...]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
     "                                   plain HTTP only on loopback, else HTTPS); --rho fixes\n"
     "                                   a new database's privacy budget (default 0.5)\n"
@@ -128,7 +130,10 @@ enum opt_id {
     OPT_COUNTRY,
     OPT_GRACE_DAYS,
     OPT_RHO,
-    OPT_MODELS
+    OPT_MODELS,
+    OPT_RATE_LIMIT,
+    OPT_RELAY_RATE_LIMIT,
+    OPT_RELAY_ADDRESSES
 };
 
 static const struct option options[] = {
@@ -161,6 +166,9 @@ static const struct option options[] = {
     {"grace-days", required_argument, NULL, OPT_GRACE_DAYS},
     {"rho", required_argument, NULL, OPT_RHO},
     {"models", required_argument, NULL, OPT_MODELS},
+    {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+    {"relay-rate-limit", required_argument, NULL, OPT_RELAY_RATE_LIMIT},
+    {"relay-addresses", required_argument, NULL, OPT_RELAY_ADDRESSES},
     {NULL, 0, NULL, 0},
 };
 
@@ -218,6 +226,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_GRACE_DAYS: sets[nsets].name = "grace_days"; goto set;
         case OPT_RHO: sets[nsets].name = "rho"; goto set;
         case OPT_MODELS: sets[nsets].name = "models"; goto set;
+        case OPT_RATE_LIMIT: sets[nsets].name = "rate_limit"; goto set;
+        case OPT_RELAY_RATE_LIMIT: sets[nsets].name = "relay_rate_limit"; goto set;
+        case OPT_RELAY_ADDRESSES: sets[nsets].name = "relay_addresses"; goto set;
         case OPT_HELP: fputs(usage_text, stdout); exit(EXIT_SUCCESS);
         }
         continue;
@@ -424,9 +435,22 @@ static int cmd_serve(struct args *a)
         .threads = cfg->threads,
         .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit,
+        .per_client_limit = cfg->per_client_limit ? cfg->per_client_limit
+                            : tls_cert            ? FRONT_TLS_PER_CLIENT_LIMIT
+                                                  : 0,
+        .header_timeout_s = cfg->header_timeout_s,
+        .body_timeout_s = cfg->body_timeout_s,
         .timeout_s = cfg->timeout_s,
+        .rate = {.rate = cfg->rate_limit >= 0 ? (double)cfg->rate_limit
+                         : tls_cert           ? CONFIG_TLS_RATE_LIMIT
+                                              : 0,
+                 .burst = cfg->rate_burst,
+                 .relay_rate = cfg->relay_rate_limit,
+                 .relay_burst = cfg->relay_burst,
+                 .relays = *cfg->relay_addresses ? cfg->relay_addresses : NULL},
         .token = token ? token->data : NULL,
         .db_uri = cfg->db,
+        .models = *cfg->models ? cfg->models : NULL,
         .k = cfg->k,
         .grace_days = cfg->grace_days,
         .tls_cert_pem = tls_cert,

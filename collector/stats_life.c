@@ -515,10 +515,10 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
     for (int d = DIM_MODEL; d <= DIM_SW; d++) {
         if (q->filter[d] && v.n == 0) {
             struct release_cells any = {0};
-            e = release_read(r, store, REL_VERSIONS, INT32_MIN, last, &f, 1, &any);
-            bool found = any.n > 0 || e == STS_ETOOBIG;
+            e = release_read(r, store, REL_VERSIONS, INT32_MIN, last, &f, LIFE_MAX_CELLS, &any);
+            bool found = any.n > 0;
             release_cells_free(&any);
-            if (e != STS_OK && e != STS_ETOOBIG)
+            if (e != STS_OK)
                 goto out;
             e = STS_OK;
             if (!found) {

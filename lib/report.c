@@ -291,6 +291,9 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
         return fail(err, "type", "missing");
     if (!json_is_string(t))
         return fail(err, "type", "must be a string");
+    /* strcmp below would stop at a NUL: "activation\u0000..." must not pass. */
+    if (memchr(json_string_value(t), '\0', json_string_length(t)))
+        return fail(err, "type", "must not contain NUL characters");
     if (strcmp(json_string_value(t), "activation") == 0)
         out->type = STS_REPORT_ACTIVATION;
     else if (strcmp(json_string_value(t), "lifetime") == 0)

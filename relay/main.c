@@ -16,7 +16,8 @@
 static const char usage_text[] =
     "usage: sts-relay --gateway URL [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
     "                 [--ca-file FILE] [--keys-url URL] [--max-body N] [--max-connections N]\n"
-    "                 [--timeout S]\n"
+    "                 [--timeout S] [--per-client-limit N] [--header-timeout S]\n"
+    "                 [--body-timeout S]\n"
     "\n"
     "Forwards Oblivious HTTP requests (POST, Content-Type: message/ohttp-req, any path)\n"
     "to the gateway URL with nothing of the client but the body, and returns the\n"
@@ -30,6 +31,10 @@ static const char usage_text[] =
     "  --max-body N          largest request and answer in bytes (default 65536)\n"
     "  --max-connections N   simultaneous client connections (default 256)\n"
     "  --timeout S           seconds per forwarded request and idle connection (default 30)\n"
+    "  --per-client-limit N  connections per client address (default 64 with TLS, none on "
+    "loopback)\n"
+    "  --header-timeout S    deadline for a request's headers, seconds (default 10)\n"
+    "  --body-timeout S      deadline for a request's body, seconds (default 10)\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -68,6 +73,9 @@ int main(int argc, char **argv)
         {"max-body", required_argument, NULL, 'b'},
         {"max-connections", required_argument, NULL, 'm'},
         {"timeout", required_argument, NULL, 't'},
+        {"per-client-limit", required_argument, NULL, 'p'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"body-timeout", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -98,6 +106,18 @@ int main(int argc, char **argv)
             if (!number(optarg, 1, 3600, &v))
                 return usage_error("--timeout wants seconds in 1..3600, not '%s'", optarg);
             cfg.timeout_s = (unsigned)v;
+            break;
+        case 'p':
+            if (!number(optarg, 1, 100000, &v))
+                return usage_error("--per-client-limit wants 1..100000, not '%s'", optarg);
+            cfg.per_client_limit = (unsigned)v;
+            break;
+        case 'H':
+        case 'B':
+            if (!number(optarg, 1, 3600, &v))
+                return usage_error("--%s-timeout wants seconds in 1..3600, not '%s'",
+                                   c == 'H' ? "header" : "body", optarg);
+            *(c == 'H' ? &cfg.header_timeout_s : &cfg.body_timeout_s) = (unsigned)v;
             break;
         case 'h': fputs(usage_text, stdout); return 0;
         case 'V': printf("sts-relay %s\n", STS_VERSION); return 0;

@@ -1,12 +1,12 @@
-/* The relay (see relay.h). One thread per client connection (bounded by
- * max_connections) reads the body into a capped buffer, then forwards it with
- * a libcurl handle taken from a small pool, so that connections to the
- * gateway are kept alive and reused across clients. */
+/* The relay (see relay.h), served by the shared front (front/front.h). One
+ * thread per client connection (bounded by max_connections, and by the
+ * front's deadlines and per-address cap) reads the body into a capped buffer,
+ * then forwards it with a libcurl handle taken from a small pool, so that
+ * connections to the gateway are kept alive and reused across clients. */
 #include "relay.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,14 +15,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include "front.h"
 #include "sts/net.h"
 
 #define POOL_MAX 64
 
+/* Longest gateway Content-Type passed on; a longer one is a bad gateway. */
+#define MAX_CONTENT_TYPE 256
+
 struct relay {
-    struct MHD_Daemon *daemon;
+    struct front *front;
     char *gateway, *keys_url, *ca_file;
-    char *tls_cert, *tls_key;
     size_t max_body;
     long timeout_s;
     pthread_mutex_t pool_lock;
@@ -32,13 +35,8 @@ struct relay {
 };
 
 /* One client request being read. */
-/* Largest refused body still read (and dropped) before answering. */
-#define DRAIN_MAX (1024 * 1024)
-
 struct upload {
-    bool too_big;
-    bool bad_type; /* answer 415 once the body has been read */
-    size_t len;
+    struct front_body in; /* discard: a 415 to answer once the body is in */
     unsigned char body[]; /* max_body bytes */
 };
 
@@ -65,18 +63,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
                                   const char *detail)
 {
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "{\"error\":\"%s\",\"field\":\"relay\",\"detail\":\"%s\"}",
-                     kind, detail);
-    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, buf, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return front_send_error(c, status, kind, "relay", detail, "POST");
 }
 
 static CURL *pool_take(struct relay *rl)
@@ -155,6 +142,15 @@ static enum MHD_Result forward(struct relay *rl, struct MHD_Connection *c, const
     char *ct = NULL;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
+    /* Nothing the gateway says may break the answer to the client. */
+    if (status < 100 || status > 599 || (ct && strlen(ct) > MAX_CONTENT_TYPE)) {
+        atomic_fetch_add(&rl->gateway_errors, 1);
+        ret = send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
+                         status < 100 || status > 599
+                             ? "the gateway answered with a status outside 100-599"
+                             : "the gateway's Content-Type is over the relay's size limit");
+        goto out;
+    }
     struct MHD_Response *r = MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         goto out;
@@ -172,40 +168,40 @@ out:
     return ret;
 }
 
+/* The body is in (or its declared length is over the drain limit). */
+static enum MHD_Result body_complete(struct relay *rl, struct MHD_Connection *c, struct upload *up)
+{
+    if (up->in.discard) {
+        atomic_fetch_add(&rl->refused, 1);
+        return front_send_refusal(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                                  "relay", "this relay forwards message/ohttp-req only");
+    }
+    if (up->in.too_big) {
+        atomic_fetch_add(&rl->refused, 1);
+        return front_send_refusal(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "relay",
+                                  "the encapsulated request is over the relay's size limit");
+    }
+    if (up->in.len == 0) { /* RFC 9458 section 5: obviously invalid */
+        atomic_fetch_add(&rl->refused, 1);
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "empty request");
+    }
+    return forward(rl, c, rl->gateway, up->body, up->in.len);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_size, void **con_cls)
+                              const char *method, const char *upload_data, size_t *upload_size,
+                              void **con_cls)
 {
     struct relay *rl = cls;
     struct upload *up = *con_cls;
     if (up) {
         if (*upload_size) {
-            if (up->bad_type)
-                ; /* discarded: read so that the 415 finds a clean connection */
-            else if (up->too_big || *upload_size > rl->max_body - up->len)
-                up->too_big = true;
-            else
-                memcpy(up->body + up->len, upload_data, *upload_size);
-            if (!up->too_big && !up->bad_type)
-                up->len += *upload_size;
+            size_t n = *upload_size;
             *upload_size = 0;
-            return MHD_YES;
+            return front_body_feed(&up->in, up->body, upload_data, n) == FRONT_BODY_CLOSE ? MHD_NO
+                                                                                          : MHD_YES;
         }
-        if (up->bad_type) {
-            atomic_fetch_add(&rl->refused, 1);
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                              "this relay forwards message/ohttp-req only");
-        }
-        if (up->too_big) {
-            atomic_fetch_add(&rl->refused, 1);
-            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                              "the encapsulated request is over the relay's size limit");
-        }
-        if (up->len == 0) { /* RFC 9458 section 5: obviously invalid */
-            atomic_fetch_add(&rl->refused, 1);
-            return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "empty request");
-        }
-        return forward(rl, c, rl->gateway, up->body, up->len);
+        return body_complete(rl, c, up);
     }
 
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && strcmp(url, "/v1/ohttp-keys") == 0) {
@@ -223,43 +219,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
      * pipe instead of a 415. */
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     bool bad_type = !ct || strcasecmp(ct, "message/ohttp-req") != 0;
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
-    /* Beyond the cap but not absurdly: read and drop the body, then answer,
-     * so the client reads a 413 rather than a broken pipe. */
-    bool drain = length > rl->max_body && length <= DRAIN_MAX;
-    if (length > rl->max_body && !drain) {
-        atomic_fetch_add(&rl->refused, 1);
-        if (bad_type)
-            return send_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                              "this relay forwards message/ohttp-req only");
-        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                          "the encapsulated request is over the relay's size limit");
-    }
     up = malloc(sizeof *up + rl->max_body);
     if (!up)
         return MHD_NO;
-    up->too_big = drain;
-    up->bad_type = bad_type;
-    up->len = 0;
     *con_cls = up;
+    if (front_body_init(&up->in, c, rl->max_body, bad_type))
+        return body_complete(rl, c, up);
     return MHD_YES;
 }
 
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
+static void completed(void *cls, void **con_cls)
 {
     free(*con_cls);
     *con_cls = NULL;
-}
-
-static void wipe_free(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
 }
 
 static void relay_free(struct relay *rl)
@@ -270,8 +242,6 @@ static void relay_free(struct relay *rl)
     free(rl->gateway);
     free(rl->keys_url);
     free(rl->ca_file);
-    free(rl->tls_cert);
-    wipe_free(rl->tls_key);
     free(rl);
 }
 
@@ -286,19 +256,6 @@ static char *dup_or_null(const char *s, bool *nomem)
 enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, char *why,
                          size_t whylen)
 {
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    enum sts_err e = sts_net_parse_listen(cfg->listen, &ss, &sslen, why, whylen);
-    if (e != STS_OK)
-        return e;
-    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
-    if (!tls && !sts_net_is_loopback((struct sockaddr *)&ss)) {
-        snprintf(why, whylen,
-                 "refusing plain HTTP on %s, which is not a loopback address: give "
-                 "--tls-cert FILE and --tls-key FILE (or listen on 127.0.0.1)",
-                 cfg->listen);
-        return STS_EINVAL;
-    }
     if (!sts_net_url_allowed(cfg->gateway) ||
         (cfg->keys_url && !sts_net_url_allowed(cfg->keys_url))) {
         snprintf(why, whylen,
@@ -306,10 +263,6 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
                  "address): '%s'",
                  cfg->gateway);
         return STS_EINVAL;
-    }
-    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-        snprintf(why, whylen, "this libmicrohttpd was built without TLS support");
-        return STS_EUNSUPPORTED;
     }
     struct relay *rl = calloc(1, sizeof *rl);
     if (!rl)
@@ -319,8 +272,6 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
     rl->gateway = dup_or_null(cfg->gateway, &nomem);
     rl->keys_url = dup_or_null(cfg->keys_url, &nomem);
     rl->ca_file = dup_or_null(cfg->ca_file, &nomem);
-    rl->tls_cert = dup_or_null(tls ? cfg->tls_cert_pem : NULL, &nomem);
-    rl->tls_key = dup_or_null(tls ? cfg->tls_key_pem : NULL, &nomem);
     rl->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
     rl->timeout_s = cfg->timeout_s ? (long)cfg->timeout_s : 30;
     if (nomem) {
@@ -328,29 +279,26 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
         snprintf(why, whylen, "out of memory");
         return STS_ENOMEM;
     }
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, rl->tls_key},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, rl->tls_cert},
-        {MHD_OPTION_END, 0, NULL},
+    struct front_config fc = {
+        .listen = cfg->listen,
+        .tls_cert_pem = cfg->tls_cert_pem,
+        .tls_key_pem = cfg->tls_key_pem,
+        .threads = 0, /* forwarding blocks: a thread per connection */
+        .connection_limit = cfg->max_connections ? cfg->max_connections : 256,
+        .per_client_limit = cfg->per_client_limit ? cfg->per_client_limit
+                            : cfg->tls_cert_pem   ? FRONT_TLS_PER_CLIENT_LIMIT
+                                                  : 0,
+        .header_timeout_s = cfg->header_timeout_s,
+        .body_timeout_s = cfg->body_timeout_s,
+        .idle_timeout_s = (unsigned)rl->timeout_s,
+        .handler = handle,
+        .completed = completed,
+        .cls = rl,
     };
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (tls)
-        flags |= MHD_USE_TLS;
-    rl->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, rl, MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections ? cfg->max_connections : 256, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)rl->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, completed, rl, MHD_OPTION_END);
-    if (!rl->daemon) {
-        snprintf(why, whylen,
-                 tls ? "cannot listen on %s (address in use, or the TLS certificate and key "
-                       "unusable or not a pair?)"
-                     : "cannot listen on %s (address in use or not available?)",
-                 cfg->listen);
+    enum sts_err e = front_start(&fc, &rl->front, why, whylen);
+    if (e != STS_OK) {
         relay_free(rl);
-        return STS_ENET;
+        return e;
     }
     *out = rl;
     return STS_OK;
@@ -358,8 +306,7 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
 
 uint16_t relay_port(const struct relay *rl)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(rl->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
+    return front_port(rl->front);
 }
 
 void relay_get_counters(struct relay *rl, struct relay_counters *out)
@@ -373,6 +320,6 @@ void relay_stop(struct relay *rl)
 {
     if (!rl)
         return;
-    MHD_stop_daemon(rl->daemon);
+    front_stop(rl->front);
     relay_free(rl);
 }

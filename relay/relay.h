@@ -6,10 +6,13 @@
  * body. Optionally GET /v1/ohttp-keys is fetched from the gateway's key URL,
  * so that every client gets the same key configurations.
  *
- * It never reads the client's address, so it cannot log it. Bodies, answers,
- * connections and gateway time are bounded. libmicrohttpd serves (HTTPS from
- * PEM files; plain HTTP only on a loopback address), libcurl forwards (HTTPS
- * required towards a gateway that is not on loopback). */
+ * It never logs or forwards the client's address (the front counts
+ * connections per address in memory for its cap, nothing more). Bodies,
+ * answers, connections and gateway time are bounded; a gateway status
+ * outside 100-599 or an oversized gateway Content-Type is answered 502. The
+ * shared front serves (HTTPS from PEM files; plain HTTP only on a loopback
+ * address), libcurl forwards (HTTPS required towards a gateway that is not
+ * on loopback). */
 #ifndef STS_RELAY_H
 #define STS_RELAY_H
 
@@ -27,7 +30,11 @@ struct relay_config {
     const char *tls_key_pem;
     size_t max_body; /* request and answer bodies, bytes */
     unsigned max_connections;
-    unsigned timeout_s; /* per forwarded request, and idle connections */
+    unsigned per_client_limit; /* connections per client address (0 = 64 with TLS,
+                                  none on plain HTTP, which is loopback only) */
+    unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
+    unsigned body_timeout_s;   /* deadline for its body (0 = 10 s) */
+    unsigned timeout_s;        /* per forwarded request, and idle connections */
 };
 
 struct relay_counters {

@@ -95,6 +95,7 @@ void store_close(struct store *store);
 
 /* Writes n records in one durable transaction and sets each outcome. If the
  * transaction fails nothing is written and every outcome is STORE_FAILED.
+ * n = 0 makes an empty transaction, which tells whether storage commits.
  * Errors: STS_EIO. Not thread-safe: one writer per store. */
 enum sts_err store_write(struct store *store, struct store_record *const *recs, size_t n);
 

@@ -8,12 +8,15 @@
  * command, say) before it fails. Tests shorten that wait with
  * STS_SQLITE_BUSY_TIMEOUT_MS (sts/clock.h) to inject lock failures quickly. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -165,9 +168,13 @@ struct sqlite_store {
     /* Background checkpointer: copying the WAL back into the database (and
      * its fsync) happens beside the commits instead of inside one of them. */
     pthread_t ckpt_thread;
-    bool ckpt_running, ckpt_stop, ckpt_due;
+    bool ckpt_running, ckpt_stop, ckpt_due, ckpt_dirty; /* dirty: committed lately */
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_wake;
+    /* Identity of the database file the writer opened (see guard_file). */
+    dev_t dev;
+    ino_t ino;
+    bool replaced_said;
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -175,6 +182,13 @@ static struct sqlite_store *impl(struct store *s)
     return (struct sqlite_store *)s;
 }
 
+/* Seconds without a commit after which the checkpointer truncates the WAL. */
+#define IDLE_TRUNCATE_S 1
+
+/* Checkpoint policy: a passive checkpoint beside the commits once the WAL
+ * holds CHECKPOINT_PAGES (bounded at about 16 MB while reports flow), and
+ * after a quiet second a truncating one, which gives the WAL's space back
+ * after a burst. */
 static void *checkpointer(void *arg)
 {
     struct sqlite_store *st = arg;
@@ -185,11 +199,30 @@ static void *checkpointer(void *arg)
         db = NULL;
     } else {
         sqlite3_busy_timeout(db, 1000);
+        /* Until it has read the database once, a connection does not know
+         * it is in WAL mode, and every checkpoint it asks for returns at
+         * once having done nothing (the WAL grew to 150 MB in 20,000
+         * reports, its database file still 4 KiB). */
+        sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     }
     pthread_mutex_lock(&st->ckpt_lock);
     for (;;) {
-        while (!st->ckpt_due && !st->ckpt_stop)
-            pthread_cond_wait(&st->ckpt_wake, &st->ckpt_lock);
+        while (!st->ckpt_due && !st->ckpt_stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += IDLE_TRUNCATE_S;
+            bool dirty = st->ckpt_dirty;
+            st->ckpt_dirty = false;
+            if (pthread_cond_timedwait(&st->ckpt_wake, &st->ckpt_lock, &until) != 0 && dirty &&
+                !st->ckpt_dirty && db) {
+                /* A whole quiet second after commits: truncate. */
+                pthread_mutex_unlock(&st->ckpt_lock);
+                sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+                pthread_mutex_lock(&st->ckpt_lock);
+            } else if (!st->ckpt_dirty) {
+                st->ckpt_dirty = dirty;
+            }
+        }
         if (st->ckpt_stop)
             break;
         st->ckpt_due = false;
@@ -209,12 +242,15 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     struct sqlite_store *st = arg;
     if (pages >= CHECKPOINT_HARD_PAGES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (pages >= CHECKPOINT_PAGES) {
-        pthread_mutex_lock(&st->ckpt_lock);
+        return SQLITE_OK;
+    }
+    pthread_mutex_lock(&st->ckpt_lock);
+    st->ckpt_dirty = true;
+    if (pages >= CHECKPOINT_PAGES) {
         st->ckpt_due = true;
         pthread_cond_signal(&st->ckpt_wake);
-        pthread_mutex_unlock(&st->ckpt_lock);
     }
+    pthread_mutex_unlock(&st->ckpt_lock);
     return SQLITE_OK;
 }
 
@@ -229,16 +265,22 @@ static void start_checkpointer(struct sqlite_store *st)
     sqlite3_wal_hook(st->db, wal_hook, st);
 }
 
+static void stop_checkpointer(struct sqlite_store *st)
+{
+    if (!st->ckpt_running)
+        return;
+    pthread_mutex_lock(&st->ckpt_lock);
+    st->ckpt_stop = true;
+    pthread_cond_signal(&st->ckpt_wake);
+    pthread_mutex_unlock(&st->ckpt_lock);
+    pthread_join(st->ckpt_thread, NULL);
+    st->ckpt_running = st->ckpt_stop = st->ckpt_due = st->ckpt_dirty = false;
+}
+
 static void sqlite_close(struct store *s)
 {
     struct sqlite_store *st = impl(s);
-    if (st->ckpt_running) {
-        pthread_mutex_lock(&st->ckpt_lock);
-        st->ckpt_stop = true;
-        pthread_cond_signal(&st->ckpt_wake);
-        pthread_mutex_unlock(&st->ckpt_lock);
-        pthread_join(st->ckpt_thread, NULL);
-    }
+    stop_checkpointer(st);
     pthread_mutex_destroy(&st->ckpt_lock);
     pthread_cond_destroy(&st->ckpt_wake);
     free(st->path);
@@ -400,11 +442,149 @@ static int write_ping(struct sqlite_store *st, struct store_record *r)
     return agg_add(st->life, t, s, 1, 0) ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* Storage faults. The database file may be deleted or replaced under a
+ * running collector; SQLite would go on committing into the open, unlinked
+ * inode, and every report acknowledged from then on would be gone at the
+ * next start. So before each transaction the writer compares the identity
+ * (st_dev, st_ino) of the file now at the path with the one it opened. A
+ * deleted file is restored from the open handle, which still sees every
+ * committed page, WAL included: copied into a new file at the path (created
+ * exclusively, so nothing that appeared there is overwritten), then the
+ * writer reopens it. A replaced file is left alone and every transaction
+ * fails (503) until an operator restarts the collector on the file they
+ * mean. */
+/* journal_size_limit: the WAL is cut back to 64 MiB when it restarts, so
+ * a burst does not leave hundreds of megabytes behind it. */
+static const char connect_pragmas[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                      " PRAGMA cache_size=-65536; PRAGMA foreign_keys=OFF;"
+                                      " PRAGMA journal_size_limit=67108864;";
+
+enum file_state { FILE_SAME, FILE_GONE, FILE_REPLACED };
+
+static enum file_state file_state(const struct sqlite_store *st)
+{
+    struct stat sb;
+    if (stat(st->path, &sb) != 0)
+        return errno == ENOENT ? FILE_GONE : FILE_REPLACED;
+    return sb.st_dev == st->dev && sb.st_ino == st->ino ? FILE_SAME : FILE_REPLACED;
+}
+
+static bool remember_file(struct sqlite_store *st)
+{
+    struct stat sb;
+    if (stat(st->path, &sb) != 0)
+        return false;
+    st->dev = sb.st_dev;
+    st->ino = sb.st_ino;
+    return true;
+}
+
+static int prepare_all(struct sqlite_store *st)
+{
+    for (int i = 0; i < NSTMT; i++) {
+        int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->stmt[i], NULL);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+static void unlink_side_files(const char *path)
+{
+    char side[4096];
+    static const char *const suffix[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < 3; i++)
+        if ((size_t)snprintf(side, sizeof side, "%s%s", path, suffix[i]) < sizeof side)
+            unlink(side);
+}
+
+/* Copies the open, unlinked database into a new file at the path and
+ * reopens the writer there. */
+static int restore_deleted(struct sqlite_store *st)
+{
+    stop_checkpointer(st); /* its connection is on the unlinked file */
+    /* The side files at the path belong to the unlinked database (this
+     * connection keeps its own descriptors): left there, the new file would
+     * replay the old WAL. */
+    unlink_side_files(st->path);
+    int fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return SQLITE_CANTOPEN;
+    close(fd);
+    sqlite3 *dst = NULL;
+    int rc = sqlite3_open_v2(st->path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(dst, "main", st->db, "main");
+        rc = b ? sqlite3_backup_step(b, -1) : sqlite3_errcode(dst);
+        int fin = b ? sqlite3_backup_finish(b) : SQLITE_OK;
+        if (rc == SQLITE_DONE)
+            rc = fin;
+    }
+    sqlite3_close(dst);
+    if (rc != SQLITE_OK) {
+        unlink(st->path); /* a partial copy must not pass for the database */
+        return rc;
+    }
+    for (int i = 0; i < NSTMT; i++) {
+        sqlite3_finalize(st->stmt[i]);
+        st->stmt[i] = NULL;
+    }
+    sqlite3_close(st->db);
+    st->db = NULL;
+    unlink_side_files(st->path);
+    rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
+        rc = sqlite3_exec(st->db, connect_pragmas, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = prepare_all(st);
+    if (rc == SQLITE_OK && !remember_file(st))
+        rc = SQLITE_IOERR;
+    return rc;
+}
+
+/* Before a transaction: SQLITE_OK when the file at the path is the one the
+ * writer has open (restored first if it was deleted). */
+static int guard_file(struct sqlite_store *st)
+{
+    enum file_state fs = st->db ? file_state(st) : FILE_GONE;
+    if (fs == FILE_SAME)
+        return SQLITE_OK;
+    if (fs == FILE_REPLACED) {
+        if (!st->replaced_said)
+            fprintf(stderr,
+                    "sts-collector: the database file %s was replaced while serving: "
+                    "refusing to write to either; restart the collector on the file to use\n",
+                    st->path);
+        st->replaced_said = true;
+        return SQLITE_IOERR;
+    }
+    if (!st->db)
+        return SQLITE_IOERR; /* a failed restore left no writer: see below */
+    int rc = restore_deleted(st);
+    fprintf(stderr, "sts-collector: the database file %s was deleted while serving: %s\n", st->path,
+            rc == SQLITE_OK ? "restored from the open handle, every committed report kept"
+                            : "could not restore it; refusing writes");
+    if (rc != SQLITE_OK && st->db) {
+        sqlite3_close(st->db); /* never write to the unlinked file */
+        st->db = NULL;
+    }
+    return rc;
+}
+
 static enum sts_err sqlite_write(struct store *s, struct store_record *const *recs, size_t n)
 {
     struct sqlite_store *st = impl(s);
+    int rc = guard_file(st);
+    if (rc != SQLITE_OK) {
+        for (size_t i = 0; i < n; i++)
+            recs[i]->outcome = STORE_FAILED;
+        return STS_EIO;
+    }
     start_checkpointer(st);
-    int rc = run(st->stmt[BEGIN]);
+    rc = run(st->stmt[BEGIN]);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
         if (recs[i]->type == STS_REPORT_ACTIVATION)
             rc = write_activation(st, recs[i]);
@@ -807,10 +987,7 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
     sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
     /* WAL lets statistics read while ingestion writes; FULL makes every
      * commit durable (the WAL is synced before COMMIT returns). */
-    if (sqlite3_exec(st->db,
-                     flags & STORE_READONLY ? "PRAGMA cache_size=-65536;"
-                                            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                              " PRAGMA cache_size=-65536; PRAGMA foreign_keys=OFF;",
+    if (sqlite3_exec(st->db, flags & STORE_READONLY ? "PRAGMA cache_size=-65536;" : connect_pragmas,
                      NULL, NULL, &msg) != SQLITE_OK)
         goto fail_msg;
     int64_t version = scalar(st->db, "PRAGMA user_version");
@@ -850,10 +1027,8 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
             sqlite3_exec(st->db, "PRAGMA user_version=3; COMMIT", NULL, NULL, &msg) != SQLITE_OK)
             goto fail_msg;
     }
-    for (int i = 0; i < NSTMT; i++)
-        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
-                               NULL) != SQLITE_OK)
-            goto fail_msg;
+    if (prepare_all(st) != SQLITE_OK || !remember_file(st))
+        goto fail_msg;
     *out = &st->base;
     return STS_OK;
 fail_msg:

@@ -1,0 +1,78 @@
+/* The framing rules of the HTTP front (see framing.h). */
+#include "framing.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* RFC 9110 section 5.6.2 tchar. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+void framing_add(struct framing *f, const char *key, const char *value)
+{
+    if (!*key)
+        f->bad_name = true;
+    for (const char *p = key; *p; p++)
+        if (!is_tchar((unsigned char)*p))
+            f->bad_name = true;
+    if (strcasecmp(key, "Host") == 0)
+        f->host++;
+    else if (strcasecmp(key, "Content-Length") == 0)
+        f->content_length++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding++;
+        f->coding = value ? value : "";
+    }
+}
+
+bool framing_refused(const struct framing *f, bool http11, const char *target, unsigned *status,
+                     const char **field, const char **detail)
+{
+    *status = 400;
+    *field = "header";
+    if (f->bad_name) {
+        *detail = "a header name holds white space or a character not allowed there";
+        return true;
+    }
+    if (f->host != 1 && (http11 || f->host > 1)) {
+        *field = "host";
+        *detail = f->host ? "more than one Host header" : "an HTTP/1.1 request needs a Host header";
+        return true;
+    }
+    if (f->content_length > 1) {
+        *field = "content-length";
+        *detail = "more than one Content-Length header";
+        return true;
+    }
+    if (f->transfer_encoding) {
+        *field = "transfer-encoding";
+        if (f->content_length) {
+            *detail = "Content-Length and Transfer-Encoding together";
+            return true;
+        }
+        if (!http11) {
+            *detail = "Transfer-Encoding in an HTTP/1.0 request";
+            return true;
+        }
+        if (f->transfer_encoding > 1 || strchr(f->coding, ',')) {
+            *detail = "more than one transfer coding: send a single 'chunked'";
+            return true;
+        }
+        if (strcasecmp(f->coding, "chunked") != 0) {
+            *status = 501;
+            *detail = "the only transfer coding understood is 'chunked'";
+            return true;
+        }
+    }
+    for (const char *p = target; (p = strchr(p, '%')); p++) {
+        if (p[1] == '0' && p[2] == '0') {
+            *field = "target";
+            *detail = "an encoded NUL in the request target";
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,29 @@
+/* The RFC 9112 framing rules of the HTTP front (front.h), apart from
+ * libmicrohttpd so that unit tests and a fuzz target can give them any
+ * header fields: exactly one Host (HTTP/1.1; at most one in HTTP/1.0), at
+ * most one Content-Length, never beside Transfer-Encoding, no coding but a
+ * single "chunked" (none at all in HTTP/1.0), header names made of tchar
+ * only (so "Name : value" is refused), no encoded NUL in the target.
+ * Strings passed in are borrowed for the call, except that the coding value
+ * given to framing_add must live until framing_refused. */
+#ifndef STS_FRONT_FRAMING_H
+#define STS_FRONT_FRAMING_H
+
+#include <stdbool.h>
+
+struct framing {
+    unsigned host, content_length, transfer_encoding;
+    const char *coding; /* the last Transfer-Encoding value */
+    bool bad_name;
+};
+
+/* Counts one header field (zero-initialise f first). */
+void framing_add(struct framing *f, const char *key, const char *value);
+
+/* Whether the request must be refused; if so *status (400 or 501), *field
+ * and *detail (static strings) say how to answer. target is the whole raw
+ * request target. */
+bool framing_refused(const struct framing *f, bool http11, const char *target, unsigned *status,
+                     const char **field, const char **detail);
+
+#endif

@@ -1,0 +1,201 @@
+"""Raw-socket framing cases for the HTTP front (tests/e2e/front_framing.sh).
+
+Each case sends bytes no well-behaved client would, then checks the exact
+status, the JSON error (never HTML, one answer only) and whether the server
+closed the connection. Usage: framing.py PORT. Exits 1 on any difference."""
+import json
+import socket
+import sys
+import time
+
+PORT = int(sys.argv[1])
+REPORT = ('{"v":1,"type":"activation","report_id":"%032x","imei":"352099001761481",'
+          '"brand":"acme-eu","model":"K400","sw":"K400_1.2.0","country":"FR","day":"2026-11-20"}')
+failures = 0
+
+
+def exchange(raw, wait=1.0):
+    """Sends raw, reads until the server closes or wait seconds pass (under
+    the 2 s header deadline the test gives, which closes idle connections).
+    Returns (bytes read, closed by the server)."""
+    s = socket.create_connection(("127.0.0.1", PORT))
+    s.settimeout(0.2)
+    try:
+        s.sendall(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    data, closed, end = b"", False, time.time() + wait
+    while time.time() < end:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            closed = True
+            break
+        if not d:
+            closed = True
+            break
+        data += d
+    s.close()
+    return data, closed
+
+
+def answers(data):
+    """Splits data into (status, headers, body) answers, using Content-Length."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            out.append((None, {}, data))
+            break
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(b":")
+            hdrs[k.strip().lower().decode()] = v.strip().decode()
+        n = int(hdrs.get("content-length", "0"))
+        out.append((status, hdrs, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def check(name, raw, status, field=None, closed=True, error=None):
+    global failures
+    data, was_closed = exchange(raw)
+    got = answers(data)
+    why = []
+    if len(got) != 1:
+        why.append("%d answers, expected 1" % len(got))
+    if got:
+        st, hdrs, body = got[0]
+        if st != status:
+            why.append("status %s, expected %d" % (st, status))
+        if not hdrs.get("content-type", "").startswith("application/json"):
+            why.append("Content-Type %r, expected JSON" % hdrs.get("content-type"))
+        try:
+            j = json.loads(body)
+        except ValueError:
+            j = {}
+            why.append("body is not JSON: %r" % body[:80])
+        if field is not None and j.get("field") != field:
+            why.append("field %r, expected %r" % (j.get("field"), field))
+        if error is not None and j.get("error") != error:
+            why.append("error %r, expected %r" % (j.get("error"), error))
+    if was_closed != closed:
+        why.append("connection %s, expected %s" % ("closed" if was_closed else "open",
+                                                   "closed" if closed else "open"))
+    if why:
+        failures += 1
+        print("FAIL %s: %s" % (name, "; ".join(why)))
+    else:
+        print("ok   %s" % name)
+
+
+def post(headers, body=b"", target=b"/v1/reports"):
+    return b"POST " + target + b" HTTP/1.1\r\n" + headers + b"\r\n" + body
+
+
+def chunked(body):
+    return b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+
+
+H = b"Host: collector\r\nContent-Type: application/json\r\n"
+body = (REPORT % 1).encode()
+CL = b"Content-Length: %d\r\n" % len(body)
+
+check("valid report, kept alive", post(H + CL, body), 202, closed=False)
+# RFC 9112 section 6.1: both framings together is an attack; the report
+# smuggled behind the first body must never be read (the script counts rows).
+smuggled = post(H + CL, (REPORT % 2).encode())
+check("Content-Length with Transfer-Encoding", post(
+    H + CL + b"Transfer-Encoding: chunked\r\n", chunked(body) + smuggled), 400,
+    "transfer-encoding", error="bad_request")
+check("two different Content-Length", post(H + CL + b"Content-Length: 5\r\n", body), 400,
+      "content-length")
+check("two equal Content-Length", post(H + CL + CL, body), 400, "content-length")
+check("Transfer-Encoding with a space before the colon",
+      post(H + b"Transfer-Encoding : chunked\r\n", chunked(body)), 400, "header")
+check("Host with a space before the colon",
+      post(b"Host : x\r\nContent-Type: application/json\r\n" + CL, body), 400, "header")
+for te, st in ((b"xchunked", 501), (b"identity", 501), (b"gzip", 501),
+               (b"gzip, chunked", 400), (b"chunked, chunked", 400)):
+    check("Transfer-Encoding: " + te.decode(),
+          post(H + b"Transfer-Encoding: " + te + b"\r\n", chunked(body)), st,
+          "transfer-encoding")
+check("Transfer-Encoding twice", post(
+    H + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunked(body)), 400,
+    "transfer-encoding")
+check("Transfer-Encoding in HTTP/1.0", b"POST /v1/reports HTTP/1.0\r\n" + H +
+      b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body), 400, "transfer-encoding")
+check("no Host", post(b"Content-Type: application/json\r\n" + CL, body), 400, "host")
+check("two Host", post(H + b"Host: other\r\n" + CL, body), 400, "host")
+check("encoded NUL in the path", post(H + CL, body, b"/v1/reports%00.json"), 400, "target")
+check("encoded NUL in the query", post(H + CL, body, b"/v1/reports?a=%00"), 400, "target")
+check("encoded slash", post(H + CL, body, b"/v1%2freports"), 404, "path")
+check("encoded letter", post(H + CL, body, b"/v1/report%73"), 404, "path")
+check("GET encoded slash", b"GET /v1%2fohttp-keys HTTP/1.1\r\nHost: x\r\n\r\n", 404, "path",
+      closed=False)
+
+# Keep-alive after GET: every pipelined request answered on one connection.
+data, was_closed = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+got = answers(data)
+if len(got) != 20 or was_closed or any(a[0] != 200 for a in got):
+    failures += 1
+    print("FAIL 20 pipelined GET: %d answers, closed %s" % (len(got), was_closed))
+else:
+    print("ok   20 pipelined GET answered on one kept-alive connection")
+
+# A refused chunked body is read up to 1 MiB, then the connection is closed.
+s = socket.create_connection(("127.0.0.1", PORT))
+s.settimeout(5)
+s.sendall(post(H + b"Transfer-Encoding: chunked\r\n"))
+chunk = b"%x\r\n" % 65536 + b"a" * 65536 + b"\r\n"
+sent = 0
+try:
+    for _ in range(3200):  # 200 MiB at most
+        s.sendall(chunk)
+        sent += 65536
+except (BrokenPipeError, ConnectionResetError, socket.timeout):
+    pass
+s.close()
+# Socket buffers on both sides hold a few MiB at most.
+if sent > 16 * 1024 * 1024:
+    failures += 1
+    print("FAIL refused chunked body: %d bytes taken before the close" % sent)
+else:
+    print("ok   refused chunked body: closed after %d bytes sent" % sent)
+
+# A refused chunked body within the drain limit: 413, then closed.
+check("chunked body over the cap", post(H + b"Transfer-Encoding: chunked\r\n",
+                                        chunked(b"a" * 20000)), 413, "body")
+
+# Header deadline: one byte a second does not keep a connection open.
+deadline = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
+s = socket.create_connection(("127.0.0.1", PORT))
+s.settimeout(0.05)
+start, closed_after = time.time(), None
+for ch in post(H + b"X-Slow: " + b"a" * 200):
+    try:
+        s.send(bytes([ch]))
+        if s.recv(1) == b"":
+            closed_after = time.time() - start
+            break
+    except socket.timeout:
+        pass
+    except (BrokenPipeError, ConnectionResetError):
+        closed_after = time.time() - start
+        break
+    time.sleep(0.25)
+    if time.time() - start > deadline + 5:
+        break
+s.close()
+if closed_after is None or closed_after > deadline + 3:
+    failures += 1
+    print("FAIL slow headers: not closed within %.1f s of a %.0f s deadline (%s)"
+          % (deadline + 3, deadline, closed_after))
+else:
+    print("ok   slow headers closed after %.1f s (deadline %.0f s)" % (closed_after, deadline))
+
+sys.exit(1 if failures else 0)

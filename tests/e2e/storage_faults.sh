@@ -1,0 +1,112 @@
+# Storage faults under a running collector, each ending with every
+# acknowledged report stored:
+#  - the database file deleted (with its -wal and -shm) while serving: the
+#    writer notices before its next commit and restores the file from its
+#    open handle; later reports are stored in it, none acknowledged is lost;
+#  - the database file replaced by another: every report is answered 503
+#    with Retry-After and /healthz answers 503, nothing is acknowledged;
+#  - the disk full (a 1 MiB tmpfs, when this user may mount one): 503 and
+#    /healthz 503 while full, health back by itself within seconds of space
+#    coming back, every 202 stored;
+#  - after a burst of 20,000 reports the WAL is truncated once writes stop.
+#
+#   STS_BIN=build STS_SRC=. bash tests/e2e/storage_faults.sh
+set -u
+. "$(dirname "${BASH_SOURCE[0]}")/common.bash"
+sts_setup
+export STS_NOW_DAY=2026-11-20
+SEND="python3 $STS_SRC/tests/e2e/lib/send_reports.py"
+"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+
+# count OUTPUT STATUS: how many answers of STATUS a send printed.
+count()
+{
+    local n
+    n=$(tr ' ' '\n' <<<"$1" | sed -n "s/^$2:\([0-9]*\)$/\1/p")
+    echo "${n:-0}"
+}
+
+rows()
+{
+    sqlite3 "$1" "SELECT count(*) FROM activation"
+}
+
+health()
+{
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$SRV_PORT/healthz"
+}
+
+# --- deleted ---------------------------------------------------------------
+db=$STS_TMP/deleted.db
+sts_start "$STS_TMP/err1" --db "sqlite:$db" --key "$STS_TMP/key"
+a=$($SEND "$SRV_PORT" 200 0 4)
+rm -f "$db" "$db-wal" "$db-shm"
+b=$($SEND "$SRV_PORT" 200 1000 4)
+[ "$(health)" = 200 ] || sts_die "deleted: /healthz not ok after the restore"
+sts_stop "$SRV_PID"
+acked=$(($(count "$a" 202) + $(count "$b" 202)))
+[ "$acked" = 400 ] || sts_die "deleted: $acked of 400 acknowledged ($a / $b)"
+[ "$(rows "$db")" = 400 ] || sts_die "deleted: $(rows "$db") rows stored, $acked acknowledged"
+grep -q "was deleted while serving: restored" "$STS_TMP/err1" || sts_die "deleted: no restore logged"
+echo "deleted: 400 of 400 acknowledged reports stored, file restored"
+
+# --- replaced --------------------------------------------------------------
+db=$STS_TMP/replaced.db
+sts_start "$STS_TMP/err2" --db "sqlite:$db" --key "$STS_TMP/key"
+a=$($SEND "$SRV_PORT" 50 0 2)
+sqlite3 "$STS_TMP/other.db" "CREATE TABLE other(x); INSERT INTO other VALUES (1)"
+mv "$STS_TMP/other.db" "$db"
+b=$($SEND "$SRV_PORT" 50 1000 2)
+[ "$(count "$a" 202)" = 50 ] || sts_die "replaced: before, $a"
+[ "$(count "$b" 503)" = 50 ] || sts_die "replaced: after, $b (want 50 x 503 with Retry-After)"
+[ "$(health)" = 503 ] || sts_die "replaced: /healthz answered $(health), not 503"
+sts_stop "$SRV_PID"
+grep -q "was replaced while serving" "$STS_TMP/err2" || sts_die "replaced: not logged"
+echo "replaced: 50 x 503 with Retry-After, /healthz 503"
+
+# --- disk full -------------------------------------------------------------
+mnt=$STS_TMP/small
+mkdir -p "$mnt"
+if mount -t tmpfs -o size=1m tmpfs "$mnt" 2>/dev/null; then
+    db=$mnt/full.db
+    sts_start "$STS_TMP/err3" --db "sqlite:$db" --key "$STS_TMP/key"
+    a=$($SEND "$SRV_PORT" 3000 0 4)
+    full=$(health)
+    mount -o remount,size=16m "$mnt"
+    ok=""
+    for ((i = 0; i < 50; i++)); do
+        [ "$(health)" = 200 ] && { ok=1; break; }
+        sleep 0.1
+    done
+    b=$($SEND "$SRV_PORT" 100 5000 4)
+    sts_stop "$SRV_PID"
+    stored=$(rows "$db")
+    umount "$mnt"
+    [ "$(count "$a" 503)" -gt 0 ] || sts_die "disk full: no 503 while full ($a)"
+    [ "$full" = 503 ] || sts_die "disk full: /healthz answered $full while full"
+    [ -n "$ok" ] || sts_die "disk full: /healthz not back within 5 s of space coming back"
+    acked=$(($(count "$a" 202) + $(count "$b" 202)))
+    [ "$(count "$b" 202)" = 100 ] || sts_die "disk full: after space came back, $b"
+    [ "$stored" = "$acked" ] || sts_die "disk full: $stored rows stored, $acked acknowledged"
+    echo "disk full: $(count "$a" 503) x 503 while full, health back, $acked of $acked acknowledged stored"
+else
+    echo "disk full: skipped (cannot mount a tmpfs here)"
+fi
+
+# --- WAL after a burst -----------------------------------------------------
+db=$STS_TMP/burst.db
+sts_start "$STS_TMP/err4" --db "sqlite:$db" --key "$STS_TMP/key"
+a=$($SEND "$SRV_PORT" 20000 0 16)
+during=$(stat -c %s "$db-wal")
+after=""
+for ((i = 0; i < 50; i++)); do
+    after=$(stat -c %s "$db-wal")
+    [ "$after" = 0 ] && break
+    sleep 0.1
+done
+sts_stop "$SRV_PID"
+[ "$(count "$a" 202)" = 20000 ] || sts_die "burst: $a"
+[ "$(rows "$db")" = 20000 ] || sts_die "burst: $(rows "$db") rows stored"
+((during < 64 * 1024 * 1024)) || sts_die "burst: WAL at $during bytes, over the 64 MiB bound"
+[ "$after" = 0 ] || sts_die "burst: WAL still $after bytes 5 s after the burst"
+echo "burst: WAL $during bytes at the end of 20,000 reports, 0 once idle"
