@@ -134,6 +134,13 @@ def by_id(dom, i):
 def text(dom):
     return html.unescape(re.sub(r"<[^>]+>", " ", dom))
 
+def every_month(ps):  # the axis: every month from the first to the last, gaps included
+    y, m = map(int, ps[0].split("-"))
+    out = []
+    while f"{y:04d}-{m:02d}" <= ps[-1]:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
 dom = open(f"{d}/dom.html").read()
 same("status", by_id(dom, "status").get("data-state"), "done")
 sales, countries, life, vers = (load(n) for n in
@@ -166,6 +173,8 @@ def sales_want(doc):
     return {(r["model"], r["period"]): (r["activations"], api_ci(r["activations_ci"]))
             for r in doc["rows"] if r["activations"] is not None}
 same("activations by model and month", points(dom), sales_want(sales))
+same("activations axis", by_id(dom, "sales-chart").get("data-periods", "").split(","),
+     every_month(sorted({r["period"] for r in sales["rows"]})))
 def kpi(dom, i):
     a = by_id(dom, i)
     return (num(a.get("data-value", "")), ci(a.get("data-ci", "")))
@@ -235,7 +244,7 @@ for m in models:
     rows = [r for r in vers["rows"] if r["model"] == m]
     if all(r["share"] is None for r in rows):
         continue  # nothing to draw: the panel says so
-    periods = sorted({r["period"] for r in rows})
+    periods = every_month(sorted({r["period"] for r in rows}))
     for sw in sorted({r["sw"] for r in rows}):
         cell = {r["period"]: r for r in rows if r["sw"] == sw}
         want[(m, sw)] = (",".join(fnum(cell[p]["share"]) if p in cell else "" for p in periods),
