@@ -899,6 +899,12 @@ def analyze(d):
             if isinstance(old, tuple) and isinstance(new, tuple) and old[0] is not None \
                     and new[0] is not None:
                 diffs[new[0] - old[0]] = diffs.get(new[0] - old[0], 0) + 1
+        # the released cells, each at its own table's grain, that moved
+        grain = {qkey("sales", q): t for t, q in grain_query.items()}
+        moved = sorted("%s %s: %s -> %s" % (grain[k[0]], "/".join(x for x in k[1] if x),
+                                             old[0], new[0])
+                       for k, old, new in ch_bc if k[0] in grain)
+        rep.say("cells moved by the late reports: " + "; ".join(moved))
         ex = ch_bc[0]
         rep.leak("closed-period-changes",
                  "%d released figures of closed months changed after one late activation "
