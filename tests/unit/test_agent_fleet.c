@@ -212,7 +212,7 @@ static void band(void **state)
     double lo, hi;
     fleet_calib_band(400, &lo, &hi);
     assert_true(lo > 0.91 && lo < 0.92); /* 0.95 - 3.29 x 0.0109 */
-    assert_true(hi == 1.0); /* 400 values cannot tell 99 % from 100 % */
+    assert_true(hi == 1.0);              /* 400 values cannot tell 99 % from 100 % */
     struct fleet_calib c = {400, 380};
     assert_true(fleet_calib_ok(&c));
     c.inside = 360; /* 90 %: intervals too narrow */
