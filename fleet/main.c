@@ -70,7 +70,7 @@ static void usage(FILE *out)
             "  --help, --version\n"
             "\n"
             "The calibration must put the share of true values inside the published 95 %%\n"
-            "intervals in a binomial band around 95 %% (see fleet/README.md); no figure\n"
+            "intervals in a binomial band around 95 %% (see docs/fleet.md); no figure\n"
             "may be shown whose truth is 0 or whose period is still open.\n"
             "\n"
             "Exit status: 0 sent (and the figures pass), 1 runtime failure or a check\n"

@@ -4,7 +4,7 @@
  * "release.through_month"). Released figures are noisy, so the oracle checks
  * what the release promises instead of equality: accuracy targets,
  * calibration of the 95 % intervals, and that nothing is shown whose truth is
- * zero or whose period is still open. See fleet/README.md. */
+ * zero or whose period is still open. See docs/fleet.md. */
 #ifndef FLEET_VERIFY_H
 #define FLEET_VERIFY_H
 
