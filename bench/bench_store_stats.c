@@ -243,11 +243,13 @@ int main(int argc, char **argv)
         {"sales total", "sales", NULL, NULL, NULL, NULL, "SELECT count(*) FROM activation", false},
         {"sales model,country per month, cumulative", "sales", "model,country", "month", "1", NULL,
          "SELECT model, country, day, count(*) FROM activation GROUP BY 1, 2, 3", false},
-        {"sales brand,model,sw,country per month", "sales", "brand,model,sw,country", "month", NULL,
-         NULL, "SELECT brand, model, sw, country, day, count(*) FROM activation GROUP BY 1,2,3,4,5",
-         false},
-        {"lifetime by model,country", "lifetime", "model,country", NULL, NULL, NULL,
-         "SELECT model, country, day, count(*) FROM activation GROUP BY 1, 2, 3", false},
+        /* The release has no table of software version and country together,
+         * nor lifetime by country: those queries are refused, so the heaviest
+         * allowed ones stand in for them. */
+        {"sales brand,model,sw per month", "sales", "brand,model,sw", "month", NULL, NULL,
+         "SELECT brand, model, sw, day, count(*) FROM activation GROUP BY 1, 2, 3, 4", false},
+        {"lifetime by brand,model", "lifetime", "brand,model", NULL, NULL, NULL,
+         "SELECT brand, model, day, count(*) FROM activation GROUP BY 1, 2, 3", false},
     };
     printf("\n%-42s %10s %10s %9s %s\n", "query (median of runs)", "stats ms", "raw ms", "speed-up",
            "");

@@ -547,9 +547,8 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
             tot[nt++] = tot[i];
         }
     }
-    /* The shown versions' own sum per (month, model): the denominator when
-     * it explains the model's pings (what the lifetime table adds beyond it
-     * is within its noise), which is far less noisy than the lifetime sum. */
+    /* The shown versions' own sum per (month, model): a floor under the
+     * model's total (a hidden version must not inflate the others' shares). */
     struct total *vs = v.n ? calloc(v.n, sizeof *vs) : NULL;
     size_t nvs = 0;
     if (v.n && !vs)
@@ -568,8 +567,10 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
         }
     }
     for (size_t i = 0; i < nt; i++) {
+        /* The lifetime total is unbiased; the shown versions never add up to
+         * more than their model, so it is at least their sum. */
         const struct total *sv = find_total(vs, nvs, tot[i].period, tot[i].model);
-        if (sv && tot[i].n - sv->n <= 1.96 * sqrt(tot[i].var + sv->var)) {
+        if (sv && sv->n > tot[i].n) {
             tot[i].n = sv->n;
             tot[i].var = -sv->var; /* negative: the shares' own sum, see below */
         }

@@ -272,12 +272,26 @@ static void say(char *msg, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+void fleet_life_check_defaults(struct fleet_life_check *c)
+{
+    c->tol = 0.03;
+    c->median_tol = 0.05;
+    c->min_n = 1000;
+    c->share_tol = 0.02;
+    c->min_group = 50;
+    c->cal_min_panel = 200;
+    c->cal_factor = 2.0;
+}
+
 /* The truth of one model: per age, devices whose month at that age is
- * complete, and how many of them were in use at its ping moment; cohort
- * sizes; pings per version and month. */
+ * closed, and how many of them were in use at its ping moment; the panel's
+ * exact counts the collector's estimator runs on (pings at age a, and pings
+ * at age a + 1 that are not a first one, summed over the cohorts that have
+ * age a + 1 closed); cohort sizes; pings per version and month. */
 struct model_truth {
     const char *name;
     int64_t n[FLEET_LIFE_MAX_AGE + 1], alive[FLEET_LIFE_MAX_AGE + 1];
+    int64_t risk[FLEET_LIFE_MAX_AGE + 1], cont[FLEET_LIFE_MAX_AGE + 1];
     int64_t *size;  /* per cohort - first */
     int64_t *pings; /* [version][period - first] */
     const char *versions[MAX_VERSIONS];
@@ -332,16 +346,27 @@ static enum sts_err truth_build(const struct fleet_life *l, const struct fleet *
         if (!m)
             continue;
         fleet_life_device(l, f, i, dev);
+        if (dev->cohort > through)
+            continue;
         m->size[dev->cohort - t->first]++;
         for (int a = 0; a < dev->nages && dev->cohort + a <= through; a++) {
             m->n[a]++;
             m->alive[a] += dev->alive[a];
         }
         for (int k = 0; k < dev->npings; k++) {
+            const struct fleet_ping *pg = &dev->ping[k];
+            if (pg->period > through)
+                continue;
+            int a = pg->period - dev->cohort;
+            /* At risk at age a when age a + 1 is closed too; continuing
+             * into age a when not the first ping. */
+            if (pg->period + 1 <= through)
+                m->risk[a]++;
+            if (a >= 1 && !pg->first)
+                m->cont[a - 1]++;
             for (size_t v = 0; v < m->nver; v++)
-                if (m->versions[v] == dev->ping[k].sw ||
-                    strcmp(m->versions[v], dev->ping[k].sw) == 0) {
-                    m->pings[v * months + (size_t)(dev->ping[k].period - t->first)]++;
+                if (m->versions[v] == pg->sw || strcmp(m->versions[v], pg->sw) == 0) {
+                    m->pings[v * months + (size_t)(pg->period - t->first)]++;
                     break;
                 }
         }
@@ -350,22 +375,34 @@ static enum sts_err truth_build(const struct fleet_life *l, const struct fleet *
     return STS_OK;
 }
 
-/* The truth's curve, and its median by the collector's own interpolation. */
-static double truth_median(const struct model_truth *m, int nages, int *at)
+/* A curve's median by the collector's own interpolation; *at is the first
+ * age at or below one half, -1 if none. */
+static double median_of_curve(const double *S, int n, int *at)
 {
-    double prev = 1.0;
-    for (int a = 1; a < nages; a++) {
-        if (m->n[a] == 0)
-            break;
-        double s = (double)m->alive[a] / (double)m->n[a];
-        if (s <= 0.5) {
+    for (int a = 1; a < n; a++)
+        if (S[a] <= 0.5) {
+            double drop = S[a - 1] - S[a];
             *at = a;
-            return prev - s > 0 ? (a - 1) + (prev - 0.5) / (prev - s) : a;
+            return drop > 0 ? (a - 1) + (S[a - 1] - 0.5) / drop : a;
         }
-        prev = s;
-    }
     *at = -1;
     return -1;
+}
+
+/* The fleet's curve (every device, in use or not at each age's ping moment)
+ * and the panel's exact curve (the collector's product-limit estimator on
+ * the noise-free counts), each up to the ages some device reached. */
+static int truth_curves(const struct model_truth *m, int nages, double *fleet, double *panel)
+{
+    int n = 1;
+    fleet[0] = panel[0] = 1.0;
+    for (int a = 1; a < nages && m->n[a] > 0; a++) {
+        fleet[a] = (double)m->alive[a] / (double)m->n[a];
+        double h = m->risk[a - 1] > 0 ? (double)m->cont[a - 1] / (double)m->risk[a - 1] : 0;
+        panel[a] = panel[a - 1] * (h > 1 ? 1 : h);
+        n = a + 1;
+    }
+    return n;
 }
 
 static struct model_truth *truth_model(struct truth *t, const char *name)
@@ -381,12 +418,27 @@ static const char *str(json_t *v)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
+static bool ci_of(json_t *ci, double *lo, double *hi)
+{
+    json_t *a = json_array_get(ci, 0), *b = json_array_get(ci, 1);
+    if (!json_is_number(a))
+        return false;
+    *lo = json_number_value(a);
+    *hi = json_is_number(b) ? json_number_value(b) : INFINITY; /* null: not reached */
+    return true;
+}
+
+static void count(struct fleet_calib *c, bool inside)
+{
+    c->n++;
+    c->inside += inside;
+}
+
 static bool compare_life(const struct fleet_life *l, struct truth *t,
-                         const struct fleet_life_check *chk, json_t *doc, FILE *out, char *msg,
-                         size_t msg_size, bool *bad)
+                         const struct fleet_life_check *chk, json_t *doc, FILE *out,
+                         struct fleet_life_result *res, char *msg, size_t msg_size)
 {
     json_t *groups = json_object_get(doc, "groups");
-    long long k = json_integer_value(json_object_get(doc, "k"));
     if (!json_is_array(groups)) {
         say(msg, msg_size, "the lifetime answer has no \"groups\" array");
         return false;
@@ -394,9 +446,12 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
     size_t gi;
     json_t *g;
     fprintf(out,
-            "\nlifetime by model (k = %lld, complete months through %s): survival "
-            "checked within %.3f where at least %ld devices reached the age\n",
-            k, json_string_value(json_object_get(doc, "through")), chk->tol, chk->min_n);
+            "\nlifetime by model, closed months through %s: survival within %.3f of the fleet's "
+            "truth at ages at least %ld devices reached, medians within %.0f %%; calibration "
+            "against the panel's exact curve (the estimator on noise-free counts) at ages whose "
+            "panel holds at least %ld pings\n",
+            json_string_value(json_object_get(doc, "through")), chk->tol, chk->min_n,
+            100 * chk->median_tol, chk->cal_min_panel);
     json_array_foreach(groups, gi, g)
     {
         const char *name = json_string_value(json_object_get(g, "model"));
@@ -410,68 +465,87 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
             if (strcmp(l->law[i].model, name) == 0)
                 law = &l->law[i];
         json_t *surv = json_object_get(g, "survival");
+        json_t *sci = json_object_get(g, "survival_ci");
         int nages = (int)(t->through - t->first + 1);
-        int at;
-        double tmed = truth_median(m, nages, &at);
+        if (nages > FLEET_LIFE_MAX_AGE + 1)
+            nages = FLEET_LIFE_MAX_AGE + 1;
+        double fs[FLEET_LIFE_MAX_AGE + 1], ps[FLEET_LIFE_MAX_AGE + 1];
+        int nt = truth_curves(m, nages, fs, ps);
+        int at, pat;
+        double tmed = median_of_curve(fs, nt, &at);
+        double pmed = median_of_curve(ps, nt, &pat);
         json_t *jmed = json_object_get(g, "median");
         double emed = json_is_number(jmed) ? json_number_value(jmed) : -1;
+        double mlo = 0, mhi = 0;
+        bool has_mci = ci_of(json_object_get(g, "median_ci"), &mlo, &mhi);
         fprintf(out,
-                "\n  %s  Weibull(shape %.2f, scale %.1f months): median of the law %.2f, "
-                "of the fleet %s",
+                "\n  %s  Weibull(shape %.2f, scale %.1f months): median of the law %.2f; "
+                "fleet %.2f, panel %.2f, shown %.2f",
                 name, law ? law->shape : 0, law ? law->scale : 0,
-                law ? law->scale * pow(log(2.0), 1.0 / law->shape) : 0,
-                tmed < 0 ? "not reached" : "");
-        if (tmed >= 0)
-            fprintf(out, "%.2f", tmed);
-        fprintf(out, ", estimated %s", emed < 0 ? "none" : "");
-        if (emed >= 0)
-            fprintf(out, "%.2f", emed);
+                law ? law->scale * pow(log(2.0), 1.0 / law->shape) : 0, tmed, pmed, emed);
+        if (has_mci)
+            fprintf(out, " [%.2f, %.2f]", mlo, mhi);
         const char *verdict = "not checked (too few devices)";
         if (tmed >= 0 && at > 0 && m->n[at] >= chk->min_n) {
+            res->medians_checked++;
             if (emed < 0 || fabs(emed - tmed) > chk->median_tol * tmed) {
                 verdict = "MEDIAN DIFFERS";
-                *bad = true;
+                res->ok = false;
             } else {
                 verdict = "ok";
             }
-        } else if (tmed < 0 && emed >= 0 && m->n[nages - 1] >= chk->min_n) {
+        } else if (tmed < 0 && emed >= 0 && m->n[nt - 1] >= chk->min_n) {
             verdict = "MEDIAN WHERE THERE IS NONE";
-            *bad = true;
+            res->ok = false;
+        }
+        if (pmed >= 0 && emed >= 0 && has_mci && pat > 0 &&
+            m->risk[pat - 1] >= chk->cal_min_panel) {
+            bool in = mlo <= pmed && pmed <= mhi;
+            count(&res->medians, in);
+            if (!in)
+                fprintf(out, " (panel's median outside)");
         }
         fprintf(out, "  %s\n", verdict);
-        fprintf(out, "    %4s %9s %8s %9s %8s\n", "age", "devices", "truth", "estimate", "diff");
+        fprintf(out, "    %4s %8s %8s %8s %8s %8s %17s\n", "age", "devices", "fleet", "panel",
+                "shown", "diff", "95 % interval");
         double worst = 0;
-        for (int a = 1; a < nages; a++) {
-            if (m->n[a] == 0)
-                break;
-            double ts = (double)m->alive[a] / (double)m->n[a];
+        for (int a = 1; a < nt; a++) {
             json_t *v = json_array_get(surv, (size_t)a);
             const char *word = "";
-            fprintf(out, "    %4d %9lld %8.4f ", a, (long long)m->n[a], ts);
-            if (json_is_number(v)) {
-                double es = json_number_value(v);
-                fprintf(out, "%9.4f %+8.4f", es, es - ts);
-                if (m->n[a] >= chk->min_n) {
-                    if (fabs(es - ts) > worst)
-                        worst = fabs(es - ts);
-                    if (fabs(es - ts) > chk->tol) {
-                        word = "  DIFFERS";
-                        *bad = true;
-                    }
-                } else {
-                    word = "  (not checked)";
+            fprintf(out, "    %4d %8lld %8.4f %8.4f ", a, (long long)m->n[a], fs[a], ps[a]);
+            if (!json_is_number(v)) {
+                fprintf(out, "%8s\n", "-");
+                continue;
+            }
+            double es = json_number_value(v), lo = 0, hi = 0;
+            bool has_ci = ci_of(json_array_get(sci, (size_t)a), &lo, &hi);
+            fprintf(out, "%8.4f %+8.4f ", es, es - fs[a]);
+            if (has_ci)
+                fprintf(out, "[%6.4f, %6.4f]", lo, hi);
+            else
+                fprintf(out, "%17s", "");
+            if (m->n[a] >= chk->min_n) {
+                if (fabs(es - fs[a]) > worst)
+                    worst = fabs(es - fs[a]);
+                if (fabs(es - fs[a]) > chk->tol) {
+                    word = "  DIFFERS";
+                    res->ok = false;
                 }
             } else {
-                fprintf(out, "%9s %8s", "hidden", "");
-                if (m->n[a] >= chk->min_n && (double)m->alive[a] * l->consent > 4.0 * (double)k) {
-                    word = "  MISSING";
-                    *bad = true;
-                }
+                word = "  (accuracy not checked)";
+            }
+            if (has_ci && m->risk[a - 1] >= chk->cal_min_panel) {
+                bool in = lo <= ps[a] && ps[a] <= hi;
+                count(&res->survival, in);
+                if (!in)
+                    fprintf(out, "  panel outside");
             }
             fprintf(out, "%s\n", word);
         }
+        if (worst > res->survival_worst)
+            res->survival_worst = worst;
         fprintf(out, "    largest checked difference %.4f\n", worst);
-        /* Cohort sizes are sales figures: exact where shown, hidden under k. */
+        /* Cohort sizes are released sales: none may be shown whose truth is 0. */
         size_t ci;
         json_t *c;
         json_array_foreach(json_object_get(g, "cohorts"), ci, c)
@@ -480,43 +554,62 @@ static bool compare_life(const struct fleet_life *l, struct truth *t,
             json_t *size = json_object_get(c, "size");
             if (sts_month_parse(str(json_object_get(c, "cohort")), &cm) != STS_OK ||
                 cm < t->first || cm > t->through) {
-                say(msg, msg_size, "%s: a cohort outside the simulated months", name);
+                say(msg, msg_size, "%s: a cohort outside the closed simulated months", name);
                 return false;
             }
-            int64_t truth = m->size[cm - t->first];
-            if (json_is_integer(size) ? json_integer_value(size) != truth
-                                      : !(truth < k || json_is_null(size))) {
-                fprintf(out, "    cohort %s: size %lld, truth %lld  DIFFERS\n",
-                        json_string_value(json_object_get(c, "cohort")),
-                        (long long)json_integer_value(size), (long long)truth);
-                *bad = true;
-            } else if (json_is_integer(size) && truth > 0 && truth < k) {
-                fprintf(out, "    cohort %s: size %lld shown under k\n",
-                        json_string_value(json_object_get(c, "cohort")), (long long)truth);
-                *bad = true;
+            if (json_is_integer(size) && m->size[cm - t->first] == 0) {
+                fprintf(out, "    cohort %s: size %lld shown, truth 0  SHOWN, TRUTH 0\n",
+                        str(json_object_get(c, "cohort")), (long long)json_integer_value(size));
+                res->shown_zero++;
+                res->ok = false;
             }
         }
     }
     return true;
 }
 
-static bool compare_versions(struct truth *t, json_t *doc, FILE *out, char *msg, size_t msg_size,
-                             bool *bad)
+static long long versions_threshold(json_t *doc)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(json_object_get(doc, "release"), "tables"), i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "table"));
+        if (name && strncmp(name, "versions.", 9) == 0)
+            return json_integer_value(json_object_get(t, "threshold"));
+    }
+    return -1;
+}
+
+static bool compare_versions(struct truth *t, const struct fleet_life_check *chk, json_t *doc,
+                             FILE *out, struct fleet_life_result *res, char *msg, size_t msg_size)
 {
     json_t *rows = json_object_get(doc, "rows");
-    long long k = json_integer_value(json_object_get(doc, "k"));
+    long long threshold = versions_threshold(doc);
     size_t i;
     json_t *r;
-    long long shown = 0, hidden = 0, wrong = 0, under_k = 0, missing = 0;
-    if (!json_is_array(rows)) {
-        say(msg, msg_size, "the versions answer has no \"rows\" array");
+    if (!json_is_array(rows) || threshold < 0) {
+        say(msg, msg_size, "the versions answer has no \"rows\" array or no versions table");
         return false;
     }
-    int64_t *seen = calloc(t->nm * MAX_VERSIONS * t->stride + 1, sizeof *seen);
-    if (!seen) {
+    size_t cells = t->nm * MAX_VERSIONS * t->stride + 1;
+    double *shown = malloc(cells * sizeof *shown); /* share shown, -1 if not */
+    if (!shown) {
         say(msg, msg_size, "out of memory");
         return false;
     }
+    for (size_t j = 0; j < cells; j++)
+        shown[j] = -1;
+    long long cal_min = (long long)ceil(chk->cal_factor * (double)threshold);
+    fprintf(out,
+            "\nversion shares per month and model, closed months through %s: within %.1f points "
+            "of the truth in groups of at least %ld pings (a version not shown counts as 0); "
+            "calibration over groups whose versions have 0 or at least %lld pings each (%.1f x "
+            "the threshold %lld)\n"
+            "  %-7s %-8s %-12s %6s %6s %8s %8s %17s\n",
+            json_string_value(json_object_get(doc, "through")), 100 * chk->share_tol,
+            chk->min_group, cal_min, chk->cal_factor, threshold, "month", "model", "sw", "pings",
+            "group", "truth", "shown", "95 % interval");
     json_array_foreach(rows, i, r)
     {
         const char *model = json_string_value(json_object_get(r, "model"));
@@ -530,61 +623,94 @@ static bool compare_versions(struct truth *t, json_t *doc, FILE *out, char *msg,
                 if (strcmp(m->versions[v], sw) == 0)
                     break;
         if (!m || !period || sts_month_parse(period, &p) != STS_OK || v >= m->nver ||
-            p < t->first || p > t->through) {
-            fprintf(out, "  versions: unexpected row %s %s %s  DIFFERS\n", period ? period : "?",
-                    model ? model : "?", sw ? sw : "?");
-            wrong++;
+            p < t->first) {
+            fprintf(out, "  versions: unexpected row %s %s %s  SHOWN, TRUTH 0\n",
+                    period ? period : "?", model ? model : "?", sw ? sw : "?");
+            res->shown_zero++;
+            res->ok = false;
             continue;
         }
-        size_t idx = v * t->stride + (size_t)(p - t->first);
-        int64_t truth = m->pings[idx];
-        seen[(size_t)(m - t->m) * MAX_VERSIONS * t->stride + idx] = 1;
-        json_t *n = json_object_get(r, "pings");
-        if (json_is_integer(n)) {
-            shown++;
-            if (json_integer_value(n) != truth) {
-                fprintf(out, "  versions: %s %s %s: %lld pings, truth %lld  DIFFERS\n", period,
-                        model, sw, (long long)json_integer_value(n), (long long)truth);
-                wrong++;
-            } else if (truth < k) {
-                under_k++;
+        if (p > t->through) {
+            fprintf(out, "  versions: %s %s %s  SHOWN IN AN OPEN MONTH\n", period, model, sw);
+            res->shown_open++;
+            res->ok = false;
+            continue;
+        }
+        size_t col = (size_t)(p - t->first);
+        int64_t truth = m->pings[v * t->stride + col], group = 0;
+        /* A share is calibrated when every version of its group is far
+         * above the threshold or has no pings at all: a version near the
+         * threshold is shown or not by its noise, and the collector's
+         * denominator moves with it. */
+        bool clear = true;
+        for (size_t w = 0; w < m->nver; w++) {
+            int64_t n = m->pings[w * t->stride + col];
+            group += n;
+            if (n > 0 && n < cal_min)
+                clear = false;
+        }
+        json_t *js = json_object_get(r, "share");
+        double share = json_is_number(js) ? json_number_value(js) : -1;
+        double ts = group > 0 ? (double)truth / (double)group : 0, lo = 0, hi = 0;
+        bool has_ci = ci_of(json_object_get(r, "share_ci"), &lo, &hi);
+        const char *word = "";
+        if (truth == 0) {
+            word = "  SHOWN, TRUTH 0";
+            res->shown_zero++;
+            res->ok = false;
+        }
+        shown[((size_t)(m - t->m) * MAX_VERSIONS + v) * t->stride + col] = share;
+        fprintf(out, "  %-7s %-8s %-12s %6lld %6lld %8.4f %8.4f ", period, model, sw,
+                (long long)truth, (long long)group, ts, share);
+        if (has_ci)
+            fprintf(out, "[%6.4f, %6.4f]", lo, hi);
+        else
+            fprintf(out, "%17s", "");
+        if (has_ci && share >= 0 && clear) {
+            bool in = lo <= ts && ts <= hi;
+            count(&res->shares, in);
+            if (!in)
+                fprintf(out, "  outside");
+        }
+        fprintf(out, "%s\n", word);
+    }
+    /* Accuracy over every version of every large enough group, shown or not. */
+    double worst = 0;
+    for (size_t j = 0; j < t->nm; j++) {
+        struct model_truth *m = &t->m[j];
+        for (int32_t p = t->first; p <= t->through; p++) {
+            size_t col = (size_t)(p - t->first);
+            int64_t group = 0;
+            for (size_t v = 0; v < m->nver; v++)
+                group += m->pings[v * t->stride + col];
+            if (group < chk->min_group)
+                continue;
+            for (size_t v = 0; v < m->nver; v++) {
+                double ts = (double)m->pings[v * t->stride + col] / (double)group;
+                double es = shown[(j * MAX_VERSIONS + v) * t->stride + col];
+                double err = fabs((es < 0 ? 0 : es) - ts);
+                res->share_checked++;
+                if (err > worst)
+                    worst = err;
+                if (err > chk->share_tol) {
+                    char month[STS_MONTH_LEN + 1];
+                    sts_month_format(p, month);
+                    fprintf(out, "  share of %s %s %s: truth %.4f, shown %s%.4f  DIFFERS\n", month,
+                            m->name, m->versions[v], ts, es < 0 ? "nothing, " : "",
+                            es < 0 ? 0 : es);
+                    res->share_out++;
+                    res->ok = false;
+                }
             }
-        } else {
-            hidden++;
         }
     }
-    for (size_t j = 0; j < t->nm; j++)
-        for (size_t v = 0; v < t->m[j].nver; v++)
-            for (int32_t p = t->first; p <= t->through; p++) {
-                size_t idx = v * t->stride + (size_t)(p - t->first);
-                if (t->m[j].pings[idx] > 0 && !seen[j * MAX_VERSIONS * t->stride + idx])
-                    missing++;
-            }
-    free(seen);
+    free(shown);
+    if (worst > res->share_worst)
+        res->share_worst = worst;
     fprintf(out,
-            "\nversions (k = %lld, through %s): %lld counts shown, all equal to the truth: "
-            "%s; %lld hidden; %lld shown under k; %lld missing\n",
-            k, json_string_value(json_object_get(doc, "through")), shown, wrong ? "NO" : "yes",
-            hidden, under_k, missing);
-    size_t si;
-    json_t *sp;
-    json_array_foreach(json_object_get(doc, "spread"), si, sp)
-    {
-        json_t *mt = json_object_get(sp, "months_to_half");
-        fprintf(out, "  %-8s %-12s first seen %s%s, half of the model's pings %s",
-                json_string_value(json_object_get(sp, "model")),
-                json_string_value(json_object_get(sp, "sw")),
-                json_string_value(json_object_get(sp, "first_seen")),
-                json_is_true(json_object_get(sp, "seen_from_start")) ? " (start)" : "",
-                json_is_string(json_object_get(sp, "half_share"))
-                    ? json_string_value(json_object_get(sp, "half_share"))
-                    : "never");
-        if (json_is_integer(mt))
-            fprintf(out, " (%lld months)", (long long)json_integer_value(mt));
-        fputc('\n', out);
-    }
-    if (wrong || under_k || missing)
-        *bad = true;
+            "  %ld shares checked in groups of >= %ld pings, largest error %.4f, %ld over "
+            "%.1f points\n",
+            res->share_checked, chk->min_group, worst, res->share_out, 100 * chk->share_tol);
     return true;
 }
 
@@ -597,17 +723,15 @@ static int32_t through_of(json_t *doc)
 
 enum sts_err fleet_life_compare(const struct fleet_life *l, const struct fleet *f,
                                 const struct fleet_life_check *chk, const char *life_body,
-                                const char *versions_body, FILE *out, bool *equal, char *msg,
-                                size_t msg_size)
+                                const char *versions_body, FILE *out, struct fleet_life_result *res,
+                                char *msg, size_t msg_size)
 {
     json_error_t jerr;
     json_t *life = json_loads(life_body, 0, &jerr);
     json_t *ver = json_loads(versions_body, 0, &jerr);
     struct truth t;
     enum sts_err rc = STS_ECORRUPT;
-    bool bad = false;
     memset(&t, 0, sizeof t);
-    *equal = false;
     int32_t through = life ? through_of(life) : INT32_MIN;
     if (!json_is_object(life) || !json_is_object(ver) || through == INT32_MIN ||
         through_of(ver) != through) {
@@ -618,10 +742,9 @@ enum sts_err fleet_life_compare(const struct fleet_life *l, const struct fleet *
         rc = STS_ENOMEM;
         goto out;
     }
-    if (!compare_life(l, &t, chk, life, out, msg, msg_size, &bad) ||
-        !compare_versions(&t, ver, out, msg, msg_size, &bad))
+    if (!compare_life(l, &t, chk, life, out, res, msg, msg_size) ||
+        !compare_versions(&t, chk, ver, out, res, msg, msg_size))
         goto out;
-    *equal = !bad;
     rc = STS_OK;
 out:
     truth_free(&t);
@@ -649,15 +772,14 @@ static enum sts_err fetch(struct agent_sender *s, const char *collector, const c
 
 enum sts_err fleet_life_verify(const struct fleet_life *l, const struct fleet *f,
                                const struct fleet_life_check *chk, const char *collector,
-                               const char *token, long timeout_ms, FILE *out, bool *equal,
-                               char *msg, size_t msg_size)
+                               const char *token, long timeout_ms, FILE *out,
+                               struct fleet_life_result *res, char *msg, size_t msg_size)
 {
     struct agent_sender *s = NULL;
     struct agent_sender_opts so = {.collector = collector, .timeout_ms = timeout_ms};
     struct agent_answer life, ver;
     memset(&life, 0, sizeof life);
     memset(&ver, 0, sizeof ver);
-    *equal = false;
     enum sts_err rc = agent_sender_new(&so, &s);
     if (rc != STS_OK)
         return rc;
@@ -665,7 +787,7 @@ enum sts_err fleet_life_verify(const struct fleet_life *l, const struct fleet *f
     if (rc == STS_OK)
         rc = fetch(s, collector, "/v1/stats/versions", token, &ver, msg, msg_size);
     if (rc == STS_OK)
-        rc = fleet_life_compare(l, f, chk, life.body, ver.body, out, equal, msg, msg_size);
+        rc = fleet_life_compare(l, f, chk, life.body, ver.body, out, res, msg, msg_size);
     agent_answer_cleanup(&life);
     agent_answer_cleanup(&ver);
     agent_sender_free(s);

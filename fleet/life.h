@@ -25,6 +25,7 @@
 #include "drive.h"
 #include "sim.h"
 #include "sts/err.h"
+#include "verify.h"
 
 #define FLEET_LIFE_MAX_MODELS 16
 #define FLEET_LIFE_MAX_AGE    240
@@ -83,28 +84,52 @@ void fleet_life_device(const struct fleet_life *l, const struct fleet *f, size_t
 enum sts_err fleet_life_drive(const struct fleet_life *l, const struct fleet *f,
                               const struct fleet_drive_opts *opts, struct fleet_counts *counts);
 
-/* How the oracle judges the estimate: survival within tol at every month
- * where the collector shows a value and at least min_n devices of the model
- * reached that age; the median within median_tol (relative). */
+/* How the oracle judges the released lifetime and version figures (closed
+ * months only): survival within tol of the fleet's truth at every age at
+ * least min_n devices of the model reached, the median within median_tol
+ * (relative) there; version shares within share_tol in every (month, model)
+ * group of at least min_group pings. Calibration: survival values and
+ * medians against the panel's exact curve (the collector's estimator on the
+ * noise-free counts: the intervals cover the release's noise, not the
+ * sampling of who consents) at ages whose panel holds at least cal_min_panel
+ * pings; version shares of the (month, model) groups whose versions each
+ * have no ping or at least cal_factor x the table's threshold. */
 struct fleet_life_check {
     double tol, median_tol;
     long min_n;
+    double share_tol;
+    long min_group;
+    long cal_min_panel;
+    double cal_factor;
 };
 
-/* Compares the collector's lifetime answer (GET /v1/stats/lifetime?by=model,
- * body) and versions answer (GET /v1/stats/versions) with the truth, printing
- * both side by side. Sets *equal. Errors: STS_ECORRUPT (msg says why),
+/* tol 0.03, median_tol 0.05, min_n 1000, share_tol 0.02, min_group 50,
+ * cal_min_panel 200, cal_factor 2. */
+void fleet_life_check_defaults(struct fleet_life_check *c);
+
+/* What the lifetime oracle found; fields are added to (ok is and-ed). */
+struct fleet_life_result {
+    struct fleet_calib survival, medians, shares;
+    double survival_worst, share_worst;
+    long medians_checked, share_checked, share_out;
+    long shown_zero, shown_open;
+    bool ok; /* accuracy and sanity (calibration judged apart) */
+};
+
+/* Judges the collector's lifetime answer (GET /v1/stats/lifetime?by=model,
+ * body) and versions answer (GET /v1/stats/versions) against the truth,
+ * printing every figure checked. Errors: STS_ECORRUPT (msg says why),
  * STS_ENOMEM. */
 enum sts_err fleet_life_compare(const struct fleet_life *l, const struct fleet *f,
                                 const struct fleet_life_check *chk, const char *life_body,
-                                const char *versions_body, FILE *out, bool *equal, char *msg,
-                                size_t msg_size);
+                                const char *versions_body, FILE *out, struct fleet_life_result *res,
+                                char *msg, size_t msg_size);
 
-/* Fetches both answers with token and compares them. Errors: STS_ENET,
+/* Fetches both answers with token and judges them. Errors: STS_ENET,
  * STS_ECORRUPT, STS_ENOMEM. */
 enum sts_err fleet_life_verify(const struct fleet_life *l, const struct fleet *f,
                                const struct fleet_life_check *chk, const char *collector,
-                               const char *token, long timeout_ms, FILE *out, bool *equal,
-                               char *msg, size_t msg_size);
+                               const char *token, long timeout_ms, FILE *out,
+                               struct fleet_life_result *res, char *msg, size_t msg_size);
 
 #endif

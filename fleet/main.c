@@ -49,14 +49,35 @@ static void usage(FILE *out)
             "  --miss P             chance a month's ping is missed (0.05); half of the\n"
             "                       missed ones are sent late, within the grace window\n"
             "  --grace-days D       days after a month its late pings may come (default 7)\n"
+            "\n"
+            "Verification (closed periods only, the answers' \"release.through_month\"):\n"
+            "  --sales-tolerance R  median relative error of the month x model sales cells\n"
+            "                       of at least --min-cell devices (default 0.02)\n"
+            "  --min-cell N         (default 50)\n"
             "  --life-tolerance T   survival must be within T of the truth (default 0.03)\n"
             "  --median-tolerance R median lifetime within R of the truth (default 0.05)\n"
             "  --min-devices N      check ages that at least N devices of the model\n"
             "                       reached (default 1000)\n"
+            "  --share-tolerance T  version shares within T of the truth (default 0.02)\n"
+            "  --min-group N        in month x model groups of at least N pings (default 50)\n"
+            "  --calibration-factor F  calibrate sales cells and version counts whose\n"
+            "                       truth is at least F x the table's threshold (default 2)\n"
+            "  --calibration-panel N   calibrate survival at ages whose panel holds at\n"
+            "                       least N pings (default 200)\n"
+            "  --calibrate KINDS    which calibrations are judged, a comma list of sales,\n"
+            "                       survival, medians, shares (default all four; the\n"
+            "                       others are printed only)\n"
+            "  --no-accuracy        print the accuracy figures but judge only the\n"
+            "                       calibration and the privacy sanity checks (for fleets\n"
+            "                       too small for the targets)\n"
             "  --help, --version\n"
             "\n"
-            "Exit status: 0 sent (and the figures match), 1 runtime failure or the figures\n"
-            "differ, 2 usage error.\n",
+            "The calibration must put the share of true values inside the published 95 %%\n"
+            "intervals in a binomial band around 95 %% (see docs/fleet.md); no figure\n"
+            "may be shown whose truth is 0 or whose period is still open.\n"
+            "\n"
+            "Exit status: 0 sent (and the figures pass), 1 runtime failure or a check\n"
+            "failed, 2 usage error.\n",
             FLEET_MAX_DEVICES);
 }
 
@@ -119,14 +140,85 @@ static struct sts_secret *read_token(const char *path)
     return t;
 }
 
+#define CAL_SALES    1u
+#define CAL_SURVIVAL 2u
+#define CAL_MEDIANS  4u
+#define CAL_SHARES   8u
+#define CAL_ALL      15u
+
+/* Prints one calibration, marked when it is not judged; returns whether it
+ * passes or is not judged. */
+static bool calib(FILE *out, const char *what, const struct fleet_calib *c, bool judged)
+{
+    char label[64];
+    snprintf(label, sizeof label, "%s%s", what, judged ? "" : " (not judged)");
+    fleet_calib_print(out, label, c);
+    return !judged || fleet_calib_ok(c);
+}
+
+/* The verdict: accuracy (judged unless --no-accuracy), calibration and
+ * sanity, one line each. Returns whether everything judged passed. */
+static bool summary(FILE *out, bool judge_accuracy, unsigned kinds,
+                    const struct fleet_sales_check *sc, const struct fleet_sales_result *sr,
+                    const struct fleet_life_result *lr, double tol, unsigned long long min_n,
+                    double median_tol, double share_tol, unsigned long long min_group)
+{
+    bool acc = sr->ok, cal = fleet_calib_ok(&sr->cal),
+         sane = sr->shown_zero == 0 && sr->shown_open == 0;
+    fprintf(out, "\nsummary\n  accuracy%s\n", judge_accuracy ? "" : " (not judged: --no-accuracy)");
+    if (sr->median_rel >= 0)
+        fprintf(out, "  %-34s median relative error %.2f %% over %ld cells (target <= %.1f %%)\n",
+                "sales month x model, cells >= N", 100 * sr->median_rel, sr->accuracy_cells,
+                100 * sc->median_tol);
+    else
+        fprintf(out, "  %-34s no cell of at least %ld devices\n", "sales month x model",
+                sc->min_cell);
+    if (lr) {
+        acc = acc && lr->ok;
+        fprintf(out, "  %-34s largest error %.4f at ages >= %llu devices (target <= %.3f)\n",
+                "survival per model", lr->survival_worst, min_n, tol);
+        fprintf(out, "  %-34s %ld checked against %.0f %% (each model's line above)\n", "medians",
+                lr->medians_checked, 100 * median_tol);
+        fprintf(out,
+                "  %-34s largest error %.4f over %ld shares in groups >= %llu pings, %ld over "
+                "%.1f points\n",
+                "version shares", lr->share_worst, lr->share_checked, min_group, lr->share_out,
+                100 * share_tol);
+    }
+    fprintf(out, "  calibration (true values inside the published 95 %% intervals)\n");
+    cal = calib(out, "sales cells", &sr->cal, kinds & CAL_SALES);
+    struct fleet_calib all = sr->cal;
+    if (lr) {
+        cal = calib(out, "survival values", &lr->survival, kinds & CAL_SURVIVAL) && cal;
+        cal = calib(out, "medians", &lr->medians, kinds & CAL_MEDIANS) && cal;
+        cal = calib(out, "version shares", &lr->shares, kinds & CAL_SHARES) && cal;
+        all.n += lr->survival.n + lr->medians.n + lr->shares.n;
+        all.inside += lr->survival.inside + lr->medians.inside + lr->shares.inside;
+        sane = sane && lr->shown_zero == 0 && lr->shown_open == 0;
+    }
+    fleet_calib_print(out, "all (printed only)", &all);
+    fprintf(out, "  sanity: %ld shown figures whose truth is 0, %ld of a period not closed\n",
+            sr->shown_zero + (lr ? lr->shown_zero : 0), sr->shown_open + (lr ? lr->shown_open : 0));
+    bool passed = (acc || !judge_accuracy) && cal && sane;
+    fprintf(out, "\nverification: %s (accuracy %s, calibration %s, sanity %s)\n",
+            passed ? "PASSED" : "FAILED",
+            !judge_accuracy ? "not judged"
+            : acc           ? "ok"
+                            : "MISSED",
+            cal ? "ok" : "OUT OF BAND", sane ? "ok" : "BROKEN");
+    return passed;
+}
+
 int main(int argc, char **argv)
 {
     const char *collector = NULL, *token_file = NULL;
     unsigned long long devices = 0, seed = 1, months = 12, concurrency = 8, attempts = 20;
-    bool verify = true, lifetime = true;
+    bool verify = true, lifetime = true, judge_accuracy = true;
     const char *laws = NULL;
     double life_consent = 0.7, late_consent = 0.2, miss = 0.05, tol = 0.03, median_tol = 0.05;
-    unsigned long long grace = 7, min_n = 1000;
+    unsigned long long grace = 7, min_n = 1000, min_cell = 50, min_group = 50, cal_panel = 200;
+    double sales_tol = 0.02, share_tol = 0.02, cal_factor = 2.0;
+    unsigned cal_kinds = CAL_ALL;
     char why[160];
 
     /* Test clocks are read here, once, before any thread starts. */
@@ -148,6 +240,9 @@ int main(int argc, char **argv)
             continue;
         } else if (strcmp(a, "--no-lifetime") == 0) {
             lifetime = false;
+            continue;
+        } else if (strcmp(a, "--no-accuracy") == 0) {
+            judge_accuracy = false;
             continue;
         }
         if (v == NULL)
@@ -191,6 +286,43 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--median-tolerance") == 0) {
             if (!parse_share(v, &median_tol))
                 return usage_error("--median-tolerance needs a number from 0 to 1", v);
+        } else if (strcmp(a, "--sales-tolerance") == 0) {
+            if (!parse_share(v, &sales_tol))
+                return usage_error("--sales-tolerance needs a number from 0 to 1", v);
+        } else if (strcmp(a, "--share-tolerance") == 0) {
+            if (!parse_share(v, &share_tol))
+                return usage_error("--share-tolerance needs a number from 0 to 1", v);
+        } else if (strcmp(a, "--calibration-factor") == 0) {
+            char *end;
+            errno = 0;
+            cal_factor = strtod(v, &end);
+            if (errno != 0 || end == v || *end != '\0' || !(cal_factor >= 0 && cal_factor <= 100))
+                return usage_error("--calibration-factor needs a number from 0 to 100", v);
+        } else if (strcmp(a, "--min-cell") == 0) {
+            if (!parse_u64(v, 1, 100000000, &min_cell))
+                return usage_error("--min-cell needs a positive number", v);
+        } else if (strcmp(a, "--min-group") == 0) {
+            if (!parse_u64(v, 1, 100000000, &min_group))
+                return usage_error("--min-group needs a positive number", v);
+        } else if (strcmp(a, "--calibration-panel") == 0) {
+            if (!parse_u64(v, 1, 100000000, &cal_panel))
+                return usage_error("--calibration-panel needs a positive number", v);
+        } else if (strcmp(a, "--calibrate") == 0) {
+            cal_kinds = 0;
+            for (const char *p = v; *p;) {
+                size_t len = strcspn(p, ",");
+                static const char *const kinds[] = {"sales", "survival", "medians", "shares"};
+                size_t k;
+                for (k = 0; k < 4; k++)
+                    if (strlen(kinds[k]) == len && strncmp(p, kinds[k], len) == 0)
+                        break;
+                if (k == 4)
+                    return usage_error("--calibrate needs a comma list of sales, survival, "
+                                       "medians, shares",
+                                       v);
+                cal_kinds |= 1u << k;
+                p += len + (p[len] == ',');
+            }
         } else if (strcmp(a, "--grace-days") == 0) {
             if (!parse_u64(v, 0, 27, &grace))
                 return usage_error("--grace-days needs a number from 0 to 27", v);
@@ -304,27 +436,38 @@ int main(int argc, char **argv)
         status = all_ok ? 0 : 1;
         goto out_fleet;
     }
-    bool equal = false;
     char msg[512] = "";
-    rc = fleet_verify(&f, base, token, 30000, stdout, &equal, msg, sizeof msg);
+    struct fleet_sales_check sc;
+    fleet_sales_check_defaults(&sc);
+    sc.min_cell = (long)min_cell;
+    sc.median_tol = sales_tol;
+    sc.cal_factor = cal_factor;
+    struct fleet_sales_result sr = {.ok = true, .median_rel = -1};
+    rc = fleet_verify(&f, base, token, 30000, &sc, stdout, &sr, msg, sizeof msg);
     if (rc != STS_OK) {
         fprintf(stderr, "sts-fleet: cannot verify: %s\n", msg);
         goto out_fleet;
     }
+    struct fleet_life_result lr = {.ok = true};
     if (lifetime) {
-        struct fleet_life_check chk = {.tol = tol, .median_tol = median_tol, .min_n = (long)min_n};
-        bool life_equal = false;
-        rc = fleet_life_verify(&life, &f, &chk, base, token, 60000, stdout, &life_equal, msg,
-                               sizeof msg);
+        struct fleet_life_check chk;
+        fleet_life_check_defaults(&chk);
+        chk.tol = tol;
+        chk.median_tol = median_tol;
+        chk.min_n = (long)min_n;
+        chk.share_tol = share_tol;
+        chk.min_group = (long)min_group;
+        chk.cal_min_panel = (long)cal_panel;
+        chk.cal_factor = cal_factor;
+        rc = fleet_life_verify(&life, &f, &chk, base, token, 60000, stdout, &lr, msg, sizeof msg);
         if (rc != STS_OK) {
             fprintf(stderr, "sts-fleet: cannot verify the lifetime figures: %s\n", msg);
             goto out_fleet;
         }
-        equal = equal && life_equal;
     }
-    printf("\nverification: %s\n", equal ? "the collector's figures match the truth"
-                                         : "the collector's figures DIFFER from the truth");
-    status = equal && all_ok ? 0 : 1;
+    bool passed = summary(stdout, judge_accuracy, cal_kinds, &sc, &sr, lifetime ? &lr : NULL, tol,
+                          min_n, median_tol, share_tol, min_group);
+    status = passed && all_ok ? 0 : 1;
 out_fleet:
     fleet_cleanup(&f);
 out:

@@ -14,6 +14,7 @@
 #include "../../fleet/sim.c"
 #include "../../fleet/verify.c"
 
+#include "sts/date.h"
 #include "sts/imei.h"
 
 #define TODAY 20777 /* 2026-11-20 */
@@ -76,32 +77,71 @@ static void plausible(void **state)
     fleet_cleanup(&f);
 }
 
-/* A tiny fleet with known cells: K400 x12 (2 re-activations), P10 x3. */
+/* A tiny fleet with known monthly cells: in 2026-01, 60 K400 (acme-eu), 30 P10
+ * (acme-us); in 2026-02, 40 K400 (acme-eu). */
 static void tiny(struct fleet *f)
 {
-    f->n = 15;
+    f->n = 130;
     f->dev = calloc(f->n, sizeof f->dev[0]);
     assert_non_null(f->dev);
+    int32_t jan = sts_day_from_ymd(2026, 1, 10), feb = sts_day_from_ymd(2026, 2, 10);
     for (size_t i = 0; i < f->n; i++) {
         struct fleet_device *d = &f->dev[i];
-        snprintf(d->facts.model, sizeof d->facts.model, "%s", i < 12 ? "K400" : "P10");
+        bool p10 = i >= 60 && i < 90;
+        snprintf(d->facts.brand, sizeof d->facts.brand, "%s", p10 ? "acme-us" : "acme-eu");
+        snprintf(d->facts.model, sizeof d->facts.model, "%s", p10 ? "P10" : "K400");
         snprintf(d->facts.country, sizeof d->facts.country, "FR");
-        d->consent = i >= 3; /* 12 FR, 3 without country */
-        d->react_day = (i == 0 || i == 5) ? 1 : 0;
+        d->consent = true;
+        d->day = i < 90 ? jan : feb;
     }
-    f->reactivations = 2;
+    f->first_day = jan;
+    f->last_day = feb + 30;
 }
 
-static bool compare(const struct fleet *f, enum fleet_dim dim, const char *body)
+/* An answer by model with the given K400 and P10 figures for January (P10
+ * omitted when p10 < 0), K400 for February and March. */
+static char *answer(long k400, long p10, long feb, long mar, const char *through)
+{
+    static char buf[2048];
+    char rows[1024];
+    int n = snprintf(rows, sizeof rows,
+                     "{\"period\":\"2026-01\",\"model\":\"K400\",\"activations\":%ld,"
+                     "\"activations_ci\":[%ld,%ld]}",
+                     k400, k400 - 5, k400 + 5);
+    if (p10 >= 0)
+        n += snprintf(rows + n, sizeof rows - (size_t)n,
+                      ",{\"period\":\"2026-01\",\"model\":\"P10\",\"activations\":%ld,"
+                      "\"activations_ci\":[%ld,%ld]}",
+                      p10, p10 - 5, p10 + 5);
+    if (feb >= 0)
+        n += snprintf(rows + n, sizeof rows - (size_t)n,
+                      ",{\"period\":\"2026-02\",\"model\":\"K400\",\"activations\":%ld,"
+                      "\"activations_ci\":[%ld,%ld]}",
+                      feb, feb - 5, feb + 5);
+    if (mar >= 0)
+        snprintf(rows + n, sizeof rows - (size_t)n,
+                 ",{\"period\":\"2026-03\",\"model\":\"K400\",\"activations\":%ld,"
+                 "\"activations_ci\":[%ld,%ld]}",
+                 mar, mar - 5, mar + 5);
+    snprintf(buf, sizeof buf,
+             "{\"k\":10,\"rows\":[%s],\"release\":{\"through_month\":\"%s\",\"tables\":"
+             "[{\"table\":\"sales.month.brand.model\",\"sigma\":2.5,\"threshold\":13}]}}",
+             rows, through);
+    return buf;
+}
+
+static struct fleet_sales_result judge(const struct fleet *f, const char *by, const char *body)
 {
     char msg[256] = "";
-    bool equal = false;
+    struct fleet_sales_check chk;
+    struct fleet_sales_result res = {.ok = true, .median_rel = -1};
+    fleet_sales_check_defaults(&chk);
     FILE *devnull = fopen("/dev/null", "w");
-    enum sts_err rc = fleet_compare(f, dim, body, devnull, &equal, msg, sizeof msg);
+    enum sts_err rc = fleet_compare(f, by, body, &chk, devnull, &res, msg, sizeof msg);
     fclose(devnull);
     if (rc != STS_OK)
         fail_msg("fleet_compare: %d %s", rc, msg);
-    return equal;
+    return res;
 }
 
 static void oracle(void **state)
@@ -109,75 +149,83 @@ static void oracle(void **state)
     (void)state;
     struct fleet f;
     tiny(&f);
-    /* Right, with the P10 activations and K400 re-activations under k hidden,
-     * and the re-activations total too (it is under k). */
-    assert_true(
-        compare(&f, FLEET_BY_MODEL,
-                "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null,"
-                "\"suppressed\":true},{\"model\":\"P10\",\"activations\":null,\"reactivations\":0,"
-                "\"suppressed\":true}],\"total\":{\"activations\":15,\"reactivations\":null}}"));
-    /* A total under k shown is a broken floor as well. */
-    assert_false(
-        compare(&f, FLEET_BY_MODEL,
-                "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null,"
-                "\"suppressed\":true},{\"model\":\"P10\",\"activations\":null,\"reactivations\":0,"
-                "\"suppressed\":true}],\"total\":{\"activations\":15,\"reactivations\":2}}"));
-    /* With k = 2 everything is visible. */
-    assert_true(
-        compare(&f, FLEET_BY_MODEL,
-                "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
-                "{\"model\":\"K400\",\"activations\":12,\"reactivations\":2}],"
-                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
-    /* A wrong count. */
-    assert_false(
-        compare(&f, FLEET_BY_MODEL,
-                "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
-                "{\"model\":\"K400\",\"activations\":13,\"reactivations\":2}],"
-                "\"total\":{\"activations\":16,\"reactivations\":2}}"));
-    /* A count under k shown: the privacy floor is broken. */
-    assert_false(
-        compare(&f, FLEET_BY_MODEL,
-                "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":2},"
-                "{\"model\":\"P10\",\"activations\":3,\"reactivations\":0}],"
-                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
-    /* A missing row. */
-    assert_false(
-        compare(&f, FLEET_BY_MODEL,
-                "{\"k\":2,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":2}],"
-                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
-    /* A row the truth does not have. */
-    assert_false(
-        compare(&f, FLEET_BY_MODEL,
-                "{\"k\":2,\"rows\":[{\"model\":\"P10\",\"activations\":3,\"reactivations\":0},"
-                "{\"model\":\"K400\",\"activations\":12,\"reactivations\":2},"
-                "{\"model\":\"Z9\",\"activations\":4,\"reactivations\":0}],"
-                "\"total\":{\"activations\":19,\"reactivations\":2}}"));
-    /* Hidden counts that do not add up to the total. */
-    assert_false(compare(
-        &f, FLEET_BY_MODEL,
-        "{\"k\":10,\"rows\":[{\"model\":\"K400\",\"activations\":12,\"reactivations\":null},"
-        "{\"model\":\"P10\",\"activations\":null,\"reactivations\":0}],"
-        "\"total\":{\"activations\":16,\"reactivations\":null}}"));
-    /* By country, null is "no country". */
-    assert_true(
-        compare(&f, FLEET_BY_COUNTRY,
-                "{\"k\":1,\"rows\":[{\"country\":null,\"activations\":3,\"reactivations\":1},"
-                "{\"country\":\"FR\",\"activations\":12,\"reactivations\":1}],"
-                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
-    assert_false(
-        compare(&f, FLEET_BY_COUNTRY,
-                "{\"k\":2,\"rows\":[{\"country\":\"FR\",\"activations\":15,\"reactivations\":2}],"
-                "\"total\":{\"activations\":15,\"reactivations\":2}}"));
+    /* Close to the truth: K400 61 for 60 (1.7 %); February's 40 is under the
+     * 50 devices of the accuracy figure. */
+    struct fleet_sales_result r = judge(&f, "model", answer(61, 30, 30, -1, "2026-02"));
+    assert_true(r.ok);
+    assert_int_equal(r.accuracy_cells, 1);
+    assert_true(r.median_rel > 0.016 && r.median_rel < 0.017);
+    /* Far off: 57 for 60 is 5 %. */
+    r = judge(&f, "model", answer(57, 30, 40, -1, "2026-02"));
+    assert_false(r.ok);
+    /* A large cell not shown counts as a 100 % error. */
+    r = judge(&f, "model",
+              "{\"rows\":[],\"release\":{\"through_month\":\"2026-02\",\"tables\":"
+              "[{\"table\":\"sales.month.brand.model\",\"threshold\":13}]}}");
+    assert_false(r.ok);
+    assert_true(r.median_rel == 1.0);
+    /* A month not yet closed must show nothing. */
+    r = judge(&f, "model", answer(60, 30, 40, 12, "2026-02"));
+    assert_false(r.ok);
+    assert_int_equal(r.shown_open, 1);
+    /* February closed later: not shown before, fine; shown when its truth
+     * is 0 is not. */
+    r = judge(&f, "model", answer(60, 30, -1, -1, "2026-01"));
+    assert_true(r.ok);
+    r = judge(&f, "model", answer(60, 30, 40, 15, "2026-03"));
+    assert_false(r.ok);
+    assert_int_equal(r.shown_zero, 1);
+    /* Calibration counts single released cells of truth >= 2 x 13 = 26:
+     * both January cells by brand and model (60 and 30), February's 40. */
+    const char *bm =
+        "{\"rows\":[{\"period\":\"2026-01\",\"brand\":\"acme-eu\",\"model\":\"K400\","
+        "\"activations\":58,\"activations_ci\":[53,63]},{\"period\":\"2026-01\",\"brand\":"
+        "\"acme-us\",\"model\":\"P10\",\"activations\":20,\"activations_ci\":[15,25]},"
+        "{\"period\":\"2026-02\",\"brand\":\"acme-eu\",\"model\":\"K400\",\"activations\":41,"
+        "\"activations_ci\":[36,46]}],\"release\":{\"through_month\":\"2026-02\",\"tables\":"
+        "[{\"table\":\"sales.month.brand.model\",\"threshold\":13}]}}";
+    r = judge(&f, "brand,model", bm);
+    assert_true(r.ok);
+    assert_int_equal(r.cal.n, 3);
+    assert_int_equal(r.cal.inside, 2); /* P10: 30 is not in [15, 25] */
+    /* A January model absent from the truth is a shown figure of truth 0. */
+    r = judge(&f, "model",
+              "{\"rows\":[{\"period\":\"2026-01\",\"model\":\"Z9\",\"activations\":14,"
+              "\"activations_ci\":[9,19]}],\"release\":{\"through_month\":\"2026-02\","
+              "\"tables\":[{\"table\":\"sales.month.brand.model\",\"threshold\":13}]}}");
+    assert_int_equal(r.shown_zero, 1);
+    assert_false(r.ok);
 
     /* Not the expected document at all. */
     char msg[256];
-    bool equal = true;
+    struct fleet_sales_check chk;
+    struct fleet_sales_result res = {.ok = true};
+    fleet_sales_check_defaults(&chk);
     FILE *devnull = fopen("/dev/null", "w");
-    assert_int_equal(fleet_compare(&f, FLEET_BY_MODEL, "<html>", devnull, &equal, msg, sizeof msg),
+    assert_int_equal(fleet_compare(&f, "model", "<html>", &chk, devnull, &res, msg, sizeof msg),
                      STS_ECORRUPT);
-    assert_false(equal);
+    assert_int_equal(fleet_compare(&f, "sw", "{}", &chk, devnull, &res, msg, sizeof msg),
+                     STS_EINVAL);
     fclose(devnull);
     fleet_cleanup(&f);
+}
+
+static void band(void **state)
+{
+    double lo, hi;
+    fleet_calib_band(400, &lo, &hi);
+    assert_true(lo > 0.91 && lo < 0.92); /* 0.95 - 3.29 x 0.0109 */
+    assert_true(hi == 1.0);              /* 400 values cannot tell 99 % from 100 % */
+    struct fleet_calib c = {400, 380};
+    assert_true(fleet_calib_ok(&c));
+    c.inside = 360; /* 90 %: intervals too narrow */
+    assert_false(fleet_calib_ok(&c));
+    c.n = c.inside = 4000; /* 100 % of 4,000: far wider than 95 % */
+    assert_false(fleet_calib_ok(&c));
+    c.inside = 3900;
+    assert_true(fleet_calib_ok(&c));
+    c.n = 0;
+    assert_true(fleet_calib_ok(&c));
 }
 
 int main(void)
@@ -186,6 +234,7 @@ int main(void)
         cmocka_unit_test(deterministic),
         cmocka_unit_test(plausible),
         cmocka_unit_test(oracle),
+        cmocka_unit_test(band),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
