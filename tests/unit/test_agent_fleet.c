@@ -212,6 +212,7 @@ static void oracle(void **state)
 
 static void band(void **state)
 {
+    (void)state;
     double lo, hi;
     fleet_calib_band(400, &lo, &hi);
     assert_true(lo > 0.91 && lo < 0.92); /* 0.95 - 3.29 x 0.0109 */

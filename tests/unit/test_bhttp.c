@@ -100,6 +100,7 @@ static void check_hello_request(const struct sts_bhttp_request *req)
 
 static void test_rfc9292_request(void **state)
 {
+    (void)state;
     uint8_t msg[MAX_BYTES], out[MAX_BYTES], padded[MAX_BYTES];
     size_t len = load_hex(RFC9292, "known_length_request", msg, sizeof(msg)), out_len;
     struct sts_bhttp_request req;
@@ -147,6 +148,7 @@ static void test_rfc9292_request(void **state)
 
 static void test_rfc9292_every_truncation(void **state)
 {
+    (void)state;
     uint8_t msg[MAX_BYTES];
     size_t len = load_hex(RFC9292, "known_length_request", msg, sizeof(msg));
     /* Valid cut points: after the path (23), after the header section (133),
@@ -173,6 +175,7 @@ static void test_rfc9292_every_truncation(void **state)
 
 static void test_rfc9292_response(void **state)
 {
+    (void)state;
     uint8_t msg[MAX_BYTES], out[MAX_BYTES];
     size_t len = load_hex(RFC9292, "known_length_response", msg, sizeof(msg)), out_len;
     struct sts_bhttp_response res;
@@ -201,6 +204,7 @@ static void test_rfc9292_response(void **state)
 
 static void test_rfc9292_indeterminate_unsupported(void **state)
 {
+    (void)state;
     uint8_t msg[MAX_BYTES];
     size_t len;
     struct sts_bhttp_request req;
@@ -215,6 +219,7 @@ static void test_rfc9292_indeterminate_unsupported(void **state)
 
 static void test_rfc9458_inner_messages(void **state)
 {
+    (void)state;
     uint8_t msg[MAX_BYTES], out[MAX_BYTES];
     size_t len = load_hex(RFC9458, "request", msg, sizeof(msg)), out_len;
     struct sts_bhttp_request req;
@@ -251,6 +256,7 @@ static void test_rfc9458_inner_messages(void **state)
 
 static void test_varint(void **state)
 {
+    (void)state;
     /* RFC 9000 Appendix A.1 examples. */
     static const struct {
         uint8_t enc[8];
@@ -364,6 +370,7 @@ static void test_invalid_requests(void **state)
 
 static void test_responses_and_limits(void **state)
 {
+    (void)state;
     struct sts_bhttp_limits lim = sts_bhttp_default_limits;
     struct sts_bhttp_response res;
     /* 103 with "link: </a>;x", then 200 with content "ok". */
@@ -407,6 +414,7 @@ static void test_responses_and_limits(void **state)
 
 static void test_encoder_rejects_invalid(void **state)
 {
+    (void)state;
     struct sts_bhttp_field bad = {{(const uint8_t *)"Host", 4}, {(const uint8_t *)"x", 1}};
     struct sts_bhttp_request req = {0};
     struct sts_bhttp_response res = {0};

@@ -101,6 +101,7 @@ static int64_t find(const struct release_cells *c, const char *model)
  * same value: the noise is the cell's own, not the read's. */
 static void same_cell_same_noise(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct release r1, r2;
     int32_t today = sts_day_from_ymd(2026, 6, 1);
@@ -146,6 +147,7 @@ static void same_cell_same_noise(void **state)
  * in any sparse table, whatever the filter. */
 static void one_device_never_shown(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct release r;
     assert_int_equal(release_init(&r, f->store, 10, sts_day_from_ymd(2026, 6, 1), 7), STS_OK);
@@ -181,6 +183,7 @@ static void one_device_never_shown(void **state)
  * plus the grace days is empty; a day later it is released. */
 static void open_period_empty(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct release r;
     int32_t m = sts_day_month(f->day);

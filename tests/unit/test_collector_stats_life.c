@@ -33,6 +33,7 @@ static void add_pf(struct stats_life_acc *acc, const double *P, const double *F,
 /* One cohort of 1000 devices losing 10 % a month, all in from age 0. */
 static void survival_geometric(void **state)
 {
+    (void)state;
     double P[6] = {1000, 900, 810, 729, 656, 590}, F[6] = {1000, 0, 0, 0, 0, 0};
     struct stats_life_acc acc;
     double S[STATS_LIFE_MAX_AGE + 1];
@@ -53,6 +54,7 @@ static void survival_geometric(void **state)
  * to the panel from age 2 only and change nothing when they fare the same. */
 static void survival_left_truncation(void **state)
 {
+    (void)state;
     /* 1000 from age 0; 500 more join at age 2 (450 of whom are at age 3). */
     double P[5] = {1000, 800, 600 + 500, 450 + 375, 300 + 250};
     double F[5] = {1000, 0, 500, 0, 0};
@@ -80,6 +82,7 @@ static void survival_left_truncation(void **state)
  * the month a device joined keeps first=true even when its ping is lost. */
 static void survival_random_misses(void **state)
 {
+    (void)state;
     double P[4] = {950, 855, 770, 693}, F[4] = {950, 0, 0, 0};
     struct stats_life_acc acc;
     double S[STATS_LIFE_MAX_AGE + 1];
@@ -96,6 +99,7 @@ static void survival_random_misses(void **state)
  * negative noisy count never makes it negative. */
 static void survival_floor(void **state)
 {
+    (void)state;
     double P[5] = {100, 40, 12, 9, 3}, F[5] = {100, 0, 0, 0, 0};
     struct stats_life_acc acc;
     double S[STATS_LIFE_MAX_AGE + 1];

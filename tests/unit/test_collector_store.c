@@ -142,6 +142,7 @@ static struct sums sales(struct store *s, int32_t from, int32_t to)
 
 static void outcomes_within_one_batch(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store_record r[5] = {
         act(1, 100, DAY, "K400", "FR"),     /* new */
@@ -166,6 +167,7 @@ static void outcomes_within_one_batch(void **state)
 
 static void outcomes_across_batches(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store_record a = act(7, 1, DAY, "K400", "FR");
     assert_int_equal(write_batch(f->store, &a, 1), STS_OK);
@@ -200,6 +202,7 @@ static void outcomes_across_batches(void **state)
 
 static void lifetime_counters_and_dedup(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     int32_t jan = 2026 * 12, nov = 2026 * 12 + 10;
     struct store_record r[4] = {
@@ -227,6 +230,7 @@ static void lifetime_counters_and_dedup(void **state)
 
 static void sales_rollup_sums(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     static const char *const models[] = {"K400", "K500", "K600"};
     static const char *const countries[] = {"FR", "DE", ""};
@@ -273,6 +277,7 @@ static int stop_after_one(const struct store_sales_row *row, void *ctx)
 
 static void sales_callback_stops(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store_record r[3] = {act(1, 1, DAY, "K400", "FR"), act(2, 2, DAY + 1, "K400", "FR"),
                                 act(3, 3, DAY + 2, "K400", "FR")};
@@ -284,6 +289,7 @@ static void sales_callback_stops(void **state)
 
 static void export_erase_audit(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store_record r[4] = {act(1, 1, DAY, "K400", "FR"), act(1, 2, DAY + 1, "K400", "FR"),
                                 act(2, 3, DAY, "K500", "DE"),
@@ -318,6 +324,7 @@ static void export_erase_audit(void **state)
 
 static void reopen_keeps_data(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store_record r[2] = {act(1, 1, DAY, "K400", "FR"), ping(5, 2026 * 12, 2026 * 12, true)};
     assert_int_equal(write_batch(f->store, r, 2), STS_OK);
@@ -338,6 +345,7 @@ static void reopen_keeps_data(void **state)
 
 static void open_errors(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store *s = NULL;
     char why[256] = "", p[200];
@@ -393,6 +401,7 @@ static void expect_nothing_written(const char *path)
 /* Another connection holds the write lock: BEGIN IMMEDIATE times out. */
 static void fails_when_locked(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     sqlite3 *other;
     assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
@@ -418,6 +427,7 @@ static void fails_when_locked(void **state)
  * batch were written: the whole batch is rolled back. */
 static void fails_mid_batch(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     sqlite3 *other;
     assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
@@ -446,6 +456,7 @@ static void fails_mid_batch(void **state)
 /* Erase while another connection holds the lock fails and erases nothing. */
 static void erase_fails_when_locked(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store_record r = act(1, 1, DAY, "K400", "FR");
     assert_int_equal(write_batch(f->store, &r, 1), STS_OK);

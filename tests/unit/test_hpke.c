@@ -242,6 +242,7 @@ static void run_kat(const char *file, uint16_t aead_id, struct kat_counts *count
 
 static void test_rfc9180_a1_1_aes128gcm(void **state)
 {
+    (void)state;
     struct kat_counts c = {0, 0};
 
     (void)state;
@@ -254,6 +255,7 @@ static void test_rfc9180_a1_1_aes128gcm(void **state)
 
 static void test_rfc9180_a2_1_chacha20poly1305(void **state)
 {
+    (void)state;
     struct kat_counts c = {0, 0};
 
     (void)state;
@@ -297,6 +299,7 @@ static void pair_free(struct pair *p)
 
 static void test_roundtrip_and_tamper(void **state)
 {
+    (void)state;
     static const uint8_t msg[] = "activation report";
     uint8_t ct[64], pt[64];
     size_t ct_len, pt_len;
@@ -350,6 +353,7 @@ static void test_roundtrip_and_tamper(void **state)
 
 static void test_roles_and_wrong_key(void **state)
 {
+    (void)state;
     uint8_t ct[64], pt[64], pk[32], enc[32];
     size_t ct_len, pt_len;
     struct sts_hpke_key *other = NULL;
@@ -386,6 +390,7 @@ static void test_roles_and_wrong_key(void **state)
 
 static void test_bad_inputs(void **state)
 {
+    (void)state;
     static const uint8_t zero[32];
     struct sts_hpke_suite bad = aes_suite;
     struct sts_hpke_ctx *ctx = NULL;
@@ -430,6 +435,7 @@ static void test_bad_inputs(void **state)
 
 static void test_export_only_and_chacha(void **state)
 {
+    (void)state;
     struct sts_hpke_suite exp_only = aes_suite, chacha = aes_suite;
     uint8_t a[48], b[48], ct[32];
     size_t ct_len;

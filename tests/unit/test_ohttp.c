@@ -111,6 +111,7 @@ static struct sts_ohttp_gateway *example_gateway(const struct example *x)
 
 static void test_rfc9458_key_config(void **state)
 {
+    (void)state;
     struct example x;
     struct sts_ohttp_key_config cfg;
     struct sts_hpke_key *sk = NULL;
@@ -145,6 +146,7 @@ static void test_rfc9458_key_config(void **state)
 
 static void test_rfc9458_request_and_response(void **state)
 {
+    (void)state;
     struct example x;
     struct sts_ohttp_key_config cfg;
     struct sts_ohttp_client *client = NULL;
@@ -203,6 +205,7 @@ static void test_rfc9458_request_and_response(void **state)
 /* The intermediate values of the example, through the HPKE API directly. */
 static void test_rfc9458_intermediates(void **state)
 {
+    (void)state;
     static const struct sts_hpke_suite suite = {
         STS_HPKE_KEM_X25519_SHA256, STS_HPKE_KDF_HKDF_SHA256, STS_HPKE_AEAD_AES_128_GCM};
     struct example x;
@@ -262,6 +265,7 @@ static enum sts_err decap(const struct sts_ohttp_gateway *gw, const uint8_t *m, 
 
 static void test_gateway_errors(void **state)
 {
+    (void)state;
     struct example x;
     struct sts_ohttp_gateway *gw;
     struct sts_ohttp_response_ctx *rctx = NULL;
@@ -320,6 +324,7 @@ static void test_gateway_errors(void **state)
 
 static void test_response_errors(void **state)
 {
+    (void)state;
     struct example x;
     struct sts_ohttp_key_config cfg;
     struct sts_ohttp_client *client = NULL;
@@ -365,6 +370,7 @@ static void test_response_errors(void **state)
 
 static void test_key_config_decoding(void **state)
 {
+    (void)state;
     struct example x;
     struct sts_ohttp_key_config cfg, list[2];
     uint8_t m[256];
@@ -480,6 +486,7 @@ static void round_trip(const struct sts_ohttp_gateway *gw, const struct sts_ohtt
 
 static void test_rotation(void **state)
 {
+    (void)state;
     struct sts_ohttp_gateway_key *k1 = make_key(0x11), *k2 = make_key(0x22), *k3 = make_key(0x33),
                                  *dup = make_key(0x22);
     struct sts_ohttp_key_config c1 = *sts_ohttp_gateway_key_config(k1),
@@ -522,6 +529,7 @@ static void test_rotation(void **state)
 
 static void test_key_file(void **state)
 {
+    (void)state;
     struct example x;
     struct sts_ohttp_key_config cfg;
     struct sts_ohttp_gateway_key *key = NULL, *back = NULL;

@@ -92,6 +92,7 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
 
 static void test_generate_and_load(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     mode_t old = umask(0); /* the file must be 0600 whatever the umask */
     enum sts_err e = sts_key_generate(f->path);
@@ -127,6 +128,7 @@ static void test_generate_and_load(void **state)
 
 static void test_generate_existing(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     assert_int_equal(sts_key_generate(f->path), STS_OK);
     struct stat before, after;
@@ -147,6 +149,7 @@ static void test_generate_existing(void **state)
 
 static void test_permissions(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct sts_key key;
     assert_int_equal(sts_key_generate(f->path), STS_OK);
@@ -181,6 +184,7 @@ static void test_permissions(void **state)
 
 static void test_missing(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct sts_key key;
     assert_int_equal(sts_key_load(f->path, &key), STS_ENOENT);
@@ -197,6 +201,7 @@ static void expect_corrupt(const char *path, const char *text, size_t n)
 
 static void test_malformed(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     static const char *const bad[] = {
         "",
@@ -245,6 +250,7 @@ static void test_malformed(void **state)
 
 static void test_known_answer(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct sts_key key;
     write_file(f->path, KAT_FILE, strlen(KAT_FILE), 0600);
@@ -266,6 +272,7 @@ static void test_known_answer(void **state)
 
 static void test_two_keys(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     char path2[160];
     snprintf(path2, sizeof path2, "%s/second.key", f->dir);
@@ -296,6 +303,7 @@ static void test_two_keys(void **state)
  * works on a copy of the keyed state, so one call cannot disturb the next). */
 static void test_pseudonymizer(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct sts_key key;
     struct sts_pseudonymizer *p = NULL;

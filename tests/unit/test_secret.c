@@ -82,6 +82,7 @@ static void expect(const char *path, size_t max, enum sts_err want)
 
 static void test_read(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     static const char text[] = "sts-token\nsecond line\n";
     struct sts_secret *s = NULL;
@@ -104,6 +105,7 @@ static void test_read(void **state)
 
 static void test_empty(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct sts_secret *s = NULL;
     write_file(f->path, "", 0, 0600);
@@ -115,6 +117,7 @@ static void test_empty(void **state)
 
 static void test_cap(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     char big[1025];
     memset(big, 'k', sizeof big);
@@ -127,6 +130,7 @@ static void test_cap(void **state)
 
 static void test_modes(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     static const mode_t refused[] = {0644, 0640, 0604, 0660, 0606, 0610, 0601, 0777, 0620};
     write_file(f->path, "secret", 6, 0600);
@@ -142,6 +146,7 @@ static void test_modes(void **state)
 
 static void test_not_regular(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     char other[128];
     snprintf(other, sizeof other, "%s/other", f->dir);
@@ -169,6 +174,7 @@ static void test_not_regular(void **state)
 
 static void test_missing(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     char p[160];
     expect(f->path, 64, STS_ENOENT);
