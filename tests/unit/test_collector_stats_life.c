@@ -353,7 +353,7 @@ static void versions_lifetime_random(void **state)
         json_decref(groups);
         json_decref(doc);
 
-        struct stats_args l = {.by = round % 2 ? "model,country" : "model", .k = a.k};
+        struct stats_args l = {.by = round % 2 ? "brand,model" : "model", .k = a.k};
         doc = api(st, "lifetime", &l);
         json_t *gr;
         json_array_foreach(json_object_get(doc, "groups"), i, gr)
