@@ -15,7 +15,11 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 trap cleanup EXIT
 "$bin/sts-collector" keygen --out "$tmp/key" 2>/dev/null
 "$bin/sts-collector" keygen --token --out "$tmp/token" 2>/dev/null
-"$bin/sts-collector" serve --listen 127.0.0.1:0 --db "sqlite:$tmp/sts.db" --key "$tmp/key" \
+# The fleet sends months of history at once: the collector keeps each
+# report on its own day (backfill) instead of moving late ones to the
+# first open period, as it does for live traffic (docs/at-rest.md).
+echo "backfill = 1" >"$tmp/collector.conf"
+"$bin/sts-collector" serve --config "$tmp/collector.conf" --listen 127.0.0.1:0 --db "sqlite:$tmp/sts.db" --key "$tmp/key" \
   --token-file "$tmp/token" 2>"$tmp/log" &
 pid=$!
 url=""

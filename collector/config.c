@@ -26,6 +26,7 @@ void config_defaults(struct collector_config *cfg)
     cfg->timeout_s = 30;
     cfg->rate_limit = -1;
     cfg->k = 10;
+    cfg->report_id_days = 30;
 }
 
 static bool number(const char *s, long min, long max, long *out)
@@ -107,6 +108,10 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = !errno && end != value && !*end && r > 0 && r <= 100 && ((cfg->rho = r), true);
     } else if (strcmp(name, "grace_days") == 0)
         ok = number(value, 0, 27, &v) && ((cfg->grace_days = v ? v : -1), true);
+    else if (strcmp(name, "report_id_days") == 0)
+        ok = number(value, 1, 3650, &v) && ((cfg->report_id_days = v), true);
+    else if (strcmp(name, "backfill") == 0)
+        ok = number(value, 0, 1, &v) && ((cfg->backfill = (int)v), true);
     else {
         snprintf(why, whylen, "unknown setting '%s'", name);
         return STS_EINVAL;

@@ -30,6 +30,9 @@ struct collector_config {
                                   database (0 = the database's, or the default) */
     long grace_days;           /* late lifetime pings: days a month stays open after it
                                   ends (0 = the default, -1 = none) */
+    long report_id_days;       /* activation report ids kept after receipt (default 30) */
+    int backfill;              /* 1: count late reports on their own day (loading history
+                                  before the first release), not in the first open period */
     char tls_cert[512];        /* PEM certificate chain; "" = plain HTTP, loopback only */
     char tls_key[512];         /* PEM private key of tls_cert */
     char ohttp_keys[2][512];   /* gateway key files, previous then current */

@@ -65,7 +65,11 @@ static const char usage_text[] =
     "  with its 95% interval; figures under k are not shown (docs/privacy.md).\n"
     "  export --imei IMEI --db URI --key FILE   print what is held about one device\n"
     "  erase --imei IMEI --db URI --key FILE    delete what is held about one device\n"
-    "  audit --db URI                   summarise what the database holds\n"
+    "  audit --db URI [--k N] [--format text|json]\n"
+    "                                   summarise what the database holds and its smallest\n"
+    "                                   classes (how many counters hold fewer than k)\n"
+    "  purge --db URI                   delete the report ids whose window has passed (the\n"
+    "                                   collector does it too, hourly)\n"
     "\n"
     "URI: sqlite:PATH (or a plain path)\n"
     "  --help, --version\n";
@@ -426,6 +430,19 @@ static int cmd_serve(struct args *a)
 
     if (open_db(cfg->db, STORE_CREATE, &store) != 0 || fix_budget(store, cfg->rho) != 0)
         goto out;
+    /* Report ids kept as configured, late reports counted in the first open
+     * period (docs/at-rest.md) unless history is being loaded. */
+    struct store_policy pol;
+    store_policy_defaults(&pol);
+    pol.report_id_days = (int)cfg->report_id_days;
+    pol.grace_days = cfg->grace_days == 0  ? pol.grace_days
+                     : cfg->grace_days < 0 ? 0
+                                           : (int)cfg->grace_days;
+    pol.late_shift = !cfg->backfill;
+    if (store_set_policy(store, &pol) != STS_OK) {
+        fail("serve", "bad report_id_days or grace_days");
+        goto out;
+    }
     if (ingest_new(store, cfg->max_batch, &ing) != STS_OK) {
         fail("ingest", "cannot start the writer thread");
         goto out;
@@ -556,21 +573,22 @@ static int cmd_export(struct args *a)
     }
     if (e != STS_OK)
         return fail("export", sts_strerror(e));
-    char day[STS_DAY_LEN + 1], rid[33], ph[2 * STS_PSEUDONYM_LEN + 1];
-    sts_day_format(dev.day, day);
-    for (int i = 0; i < 16; i++)
-        snprintf(rid + 2 * i, 3, "%02x", dev.report_id[i]);
+    /* All that is held: no report id, nothing of what the device is, months
+     * rather than days (docs/at-rest.md). */
+    char month[STS_MONTH_LEN + 1], ph[2 * STS_PSEUDONYM_LEN + 1], kid[9];
+    sts_month_format(dev.month, month);
     for (int i = 0; i < STS_PSEUDONYM_LEN; i++)
         snprintf(ph + 2 * i, 3, "%02x", p[i]);
-    json_t *o =
-        json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:I}", "held", 1, "pseudonym", ph, "key_id",
-                  "", "report_id", rid, "brand", dev.brand, "model", dev.model, "sw", dev.sw,
-                  "country", dev.country[0] ? json_string(dev.country) : json_null(), "day", day,
-                  "reactivations", (json_int_t)dev.reactivations);
-    char kid[9];
     snprintf(kid, sizeof kid, "%08x", (unsigned)dev.key_id);
-    if (o)
-        json_object_set_new(o, "key_id", json_string(kid));
+    json_t *months = json_array();
+    for (int64_t i = 0; months && i < dev.reactivations && i < STORE_MAX_REACT_MONTHS; i++) {
+        sts_month_format(dev.react_month[i], month);
+        json_array_append_new(months, json_string(month));
+    }
+    sts_month_format(dev.month, month);
+    json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:I,s:o*}", "held", 1, "pseudonym", ph, "key_id", kid,
+                          "month", month, "reactivations", (json_int_t)dev.reactivations,
+                          "reactivation_months", months);
     char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!s)
@@ -597,27 +615,94 @@ static int cmd_erase(struct args *a)
     return EXIT_SUCCESS;
 }
 
+static json_t *class_json(const struct store_class_count *c)
+{
+    return json_pack("{s:I,s:I,s:I,s:I}", "total", (json_int_t)c->total, "under_k",
+                     (json_int_t)c->under_k, "single", (json_int_t)c->singles, "smallest",
+                     (json_int_t)c->smallest);
+}
+
+static void class_line(const char *what, const struct store_class_count *c)
+{
+    printf("  %-44s %lld of %lld under k (%lld of one), smallest %lld\n", what,
+           (long long)c->under_k, (long long)c->total, (long long)c->singles,
+           (long long)c->smallest);
+}
+
 static int cmd_audit(struct args *a)
 {
     struct store *store;
     struct store_audit au;
+    struct store_classes cl;
+    bool json = strcmp(a->format, "json") == 0;
+    if (!json && strcmp(a->format, "text") != 0 && strcmp(a->format, "table") != 0)
+        return usage_error("--format must be text or json, not '%s'", a->format);
     int rc = open_db(a->cfg.db, 0, &store);
     if (rc)
         return rc;
     enum sts_err e = store_audit(store, &au);
+    if (e == STS_OK)
+        e = store_classes(store, a->cfg.k, &cl);
     store_close(store);
     if (e != STS_OK)
         return fail("audit", sts_strerror(e));
-    printf("devices (one row each, keyed by HMAC-SHA256 pseudonym): %lld\n"
-           "re-activations (same device, new report):             %lld\n"
-           "pseudonym key ids in use:                             %lld\n"
-           "sales counter cells:                                  %lld\n"
-           "lifetime counter cells (no device identifier):        %lld\n"
-           "lifetime report ids kept for de-duplication:          %lld\n"
-           "never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,\n"
-           "client IP address, installed apps, usage\n",
+    if (json) {
+        json_t *o = json_pack(
+            "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:o,s:o,s:o,s:o,s:o}}", "devices",
+            (json_int_t)au.devices, "reactivations", (json_int_t)au.reactivations, "key_ids",
+            (json_int_t)au.key_ids, "report_ids", (json_int_t)au.report_ids, "report_ids_expired",
+            (json_int_t)au.report_ids_due, "sales_cells", (json_int_t)au.sales_cells,
+            "lifetime_cells", (json_int_t)au.lifetime_cells, "version_cells",
+            (json_int_t)au.version_cells, "k", (json_int_t)a->cfg.k, "classes", "sales_day",
+            class_json(&cl.sales_cells), "sales_month", class_json(&cl.sales_months),
+            "lifetime_cells", class_json(&cl.lifetime_cells), "version_cells",
+            class_json(&cl.version_cells), "lifetime_classes", class_json(&cl.lifetime_classes));
+        char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!s)
+            return fail("audit", "out of memory");
+        printf("%s\n", s);
+        free(s);
+        return EXIT_SUCCESS;
+    }
+    printf("devices (one row each: pseudonym, key id, month): %lld\n"
+           "re-activations (one row per device and month):    %lld\n"
+           "pseudonym key ids in use:                         %lld\n"
+           "report ids kept for de-duplication:               %lld (%lld past their window)\n"
+           "sales counter cells:                              %lld\n"
+           "lifetime counter cells (no device identifier):    %lld\n"
+           "version counter cells (no device identifier):     %lld\n"
+           "smallest classes, k = %ld:\n",
            (long long)au.devices, (long long)au.reactivations, (long long)au.key_ids,
-           (long long)au.sales_cells, (long long)au.lifetime_cells, (long long)au.pings_seen);
+           (long long)au.report_ids, (long long)au.report_ids_due, (long long)au.sales_cells,
+           (long long)au.lifetime_cells, (long long)au.version_cells, a->cfg.k);
+    class_line("sales (day, brand, model, sw, country)", &cl.sales_cells);
+    class_line("sales (month, brand, model, sw, country)", &cl.sales_months);
+    class_line("lifetime classes (cohort, brand, model)", &cl.lifetime_classes);
+    class_line("lifetime pings (period, cohort, brand, model, first)", &cl.lifetime_cells);
+    class_line("version pings (period, brand, model, sw)", &cl.version_cells);
+    printf("never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,\n"
+           "client IP address, installed apps, usage; with a device row: brand, model,\n"
+           "sw, country, day, report id\n");
+    return EXIT_SUCCESS;
+}
+
+static int cmd_purge(struct args *a)
+{
+    struct store *store;
+    int64_t n = 0, total = 0;
+    int rc = open_db(a->cfg.db, 0, &store);
+    if (rc)
+        return rc;
+    enum sts_err e;
+    do {
+        e = store_purge(store, 100000, &n);
+        total += n;
+    } while (e == STS_OK && n == 100000);
+    store_close(store);
+    if (e != STS_OK)
+        return fail("purge", sts_strerror(e));
+    printf("purged %lld report id(s) past their window\n", (long long)total);
     return EXIT_SUCCESS;
 }
 
@@ -663,5 +748,7 @@ int main(int argc, char **argv)
         return cmd_erase(&a);
     if (strcmp(cmd, "audit") == 0)
         return cmd_audit(&a);
+    if (strcmp(cmd, "purge") == 0)
+        return cmd_purge(&a);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -19,7 +19,11 @@ mkdir -p "$run"
 "$bin/sts-collector" keygen --out "$run/pseudonym.key"
 "$bin/sts-collector" keygen --token --out "$run/api.token"
 
-"$bin/sts-collector" serve --listen 127.0.0.1:0 --db "sqlite:$run/sts.db" \
+# The fleet sends months of history at once: the collector keeps each
+# report on its own day (backfill) instead of moving late ones to the
+# first open period, as it does for live traffic (docs/at-rest.md).
+echo "backfill = 1" >"$run/collector.conf"
+"$bin/sts-collector" serve --config "$run/collector.conf" --listen 127.0.0.1:0 --db "sqlite:$run/sts.db" \
   --key "$run/pseudonym.key" --token-file "$run/api.token" 2>"$run/collector.log" &
 collector=$!
 trap 'kill "$collector" 2>/dev/null || true; wait "$collector" 2>/dev/null || true' EXIT

@@ -3,6 +3,53 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "sts/date.h"
+
+void store_policy_defaults(struct store_policy *p)
+{
+    p->report_id_days = 30;
+    p->grace_days = 7;
+    p->late_shift = true;
+}
+
+void store_counted_at(const struct store_record *r, int32_t today, int grace_days, int32_t *day,
+                      int32_t *period, int32_t *cohort)
+{
+    /* The first open day is today - grace_days; the first open month is the
+     * one holding it (a month is closed once its last day is closed). */
+    int32_t open_day = today - grace_days, open_month = sts_day_month(open_day);
+    *day = r->day;
+    *period = r->period;
+    *cohort = r->cohort;
+    if (r->type == STS_REPORT_ACTIVATION) {
+        if (r->day < open_day)
+            *day = open_day;
+    } else if (r->period < open_month) {
+        *cohort += open_month - r->period;
+        *period = open_month;
+    }
+}
+
+enum sts_err store_set_policy(struct store *store, const struct store_policy *p)
+{
+    if (p->report_id_days < 1 || p->report_id_days > 3650 || p->grace_days < 0 ||
+        p->grace_days > 27)
+        return STS_EINVAL;
+    store->policy = *p;
+    return STS_OK;
+}
+
+enum sts_err store_purge(struct store *store, int64_t max, int64_t *purged)
+{
+    return store->ops->purge(store, max, purged);
+}
+
+enum sts_err store_classes(struct store *store, long k, struct store_classes *out)
+{
+    if (k < 2)
+        return STS_EINVAL;
+    return store->ops->classes(store, k, out);
+}
 
 enum sts_err store_open(const char *uri, unsigned flags, struct store **out, char *why,
                         size_t whylen)

@@ -64,17 +64,42 @@ struct store_life_row {
 
 typedef int (*store_life_cb)(const struct store_life_row *row, void *ctx);
 
-/* What is held about one device, for export. */
+/* What is held about one device, for export: nothing says what the device
+ * is (brand, model, sw and country live only in the counters), nor when to
+ * the day. */
+#define STORE_MAX_REACT_MONTHS 32
 struct store_device {
     uint32_t key_id;
-    uint8_t report_id[16];
-    int32_t day;
-    char brand[STS_TEXT_MAX + 1], model[STS_TEXT_MAX + 1], sw[STS_TEXT_MAX + 1];
-    char country[3];
-    int64_t reactivations;
+    int32_t month;         /* of the (counted) first activation, see sts/date.h */
+    int64_t reactivations; /* months with at least one re-activation */
+    int32_t react_month[STORE_MAX_REACT_MONTHS]; /* the first of them, oldest first */
 };
 
 struct store;
+
+/* How the store keeps report ids and where it counts late reports
+ * (docs/at-rest.md). */
+struct store_policy {
+    int report_id_days; /* activation report ids kept this many days after receipt */
+    int grace_days;     /* a day or month stays open this many days after it ends */
+    bool late_shift;    /* count a report for a closed period in the first open one */
+};
+
+/* The collector's defaults: ids kept 30 days, 7 days of grace, late reports
+ * shifted. */
+void store_policy_defaults(struct store_policy *p);
+
+/* Where a report is counted: the late-report rule, the same for every
+ * backend. A day d is closed once today > d + grace_days, a month once today
+ * is past its last day + grace_days; a closed cell has been released and must
+ * never change. So an activation of a closed day is counted on the first
+ * open day (today - grace_days), and a lifetime ping of a closed period is
+ * counted in the first open month with its cohort moved by as many months,
+ * keeping its age (period - cohort), which is what the lifetime estimator
+ * reads. Open periods (and future ones) are kept. *day, *period and *cohort
+ * get where r is counted (the fields of the other report type are copied). */
+void store_counted_at(const struct store_record *r, int32_t today, int grace_days, int32_t *day,
+                      int32_t *period, int32_t *cohort);
 
 #define STORE_CREATE   1u /* create the database and its schema if missing */
 #define STORE_READONLY 2u /* read only: no schema change, no upgrade, no write */
@@ -89,6 +114,18 @@ struct store;
  * the keyed hash of its tallies). */
 enum sts_err store_open(const char *uri, unsigned flags, struct store **out, char *why,
                         size_t whylen);
+
+/* Sets how the store keeps report ids and counts late reports; a store
+ * opened without it keeps report ids as store_policy_defaults says but
+ * counts every report on its own day and period (late_shift false), which is
+ * for loading data, not for serving. Errors: STS_EINVAL (a value out of
+ * range: report_id_days 1..3650, grace_days 0..27). */
+enum sts_err store_set_policy(struct store *store, const struct store_policy *p);
+
+/* Deletes up to max report ids whose window has passed (today from
+ * sts_day_today()); *purged gets how many. The writer does this too, at most
+ * once an hour. Errors: STS_EIO. */
+enum sts_err store_purge(struct store *store, int64_t max, int64_t *purged);
 
 /* Closes the store; store_close(NULL) does nothing. */
 void store_close(struct store *store);
@@ -131,9 +168,12 @@ enum sts_err store_sales_sum(struct store *store, const struct store_query *q, s
                              void *ctx);
 
 /* Calls cb with the sums of the lifetime counters with from <= period <= to
- * over q's dimensions (cohort, period and first are always kept, except when
- * only model and sw are asked for: then cohort = period and first = false,
- * the shape the versions statistic needs). Errors: STS_EIO. */
+ * over q's dimensions. Two shapes are kept (schema 4, docs/at-rest.md):
+ * lifetime by (period, cohort, brand, model, first), and versions by
+ * (period, brand, model, sw), read when sw is asked for: then cohort =
+ * period and first = false. Country (and sw with a cohort) are not stored
+ * with a ping, so a query that needs them fails with STS_EUNSUPPORTED.
+ * Errors: STS_EIO, STS_EUNSUPPORTED. */
 enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q, store_life_cb cb,
                                 void *ctx);
 
@@ -168,8 +208,33 @@ enum sts_err store_release_set_rho(struct store *store, double rho);
 struct store_audit {
     int64_t devices, reactivations, sales_cells, lifetime_cells, pings_seen;
     int64_t key_ids;
+    int64_t version_cells;  /* (period, brand, model, sw) counters */
+    int64_t report_ids;     /* report ids kept for de-duplication, of both kinds */
+    int64_t report_ids_due; /* of which past their window, purged soon */
 };
 /* Fills *out. Errors: STS_EIO. */
 enum sts_err store_audit(struct store *store, struct store_audit *out);
+
+/* The smallest classes among the stored counters: how many cells or classes
+ * of each counter hold fewer than k devices (or pings), and the smallest
+ * non-zero one, so the residual risk of a copy of the database is a number.
+ * Lifetime classes are (cohort, brand, model), the classes of the lifetime
+ * counters, sized by their activations; sales cells are (day, brand, model,
+ * sw, country). */
+struct store_class_count {
+    int64_t total;    /* cells or classes */
+    int64_t under_k;  /* of which 1..k-1 */
+    int64_t singles;  /* of which exactly 1 */
+    int64_t smallest; /* smallest non-zero size, 0 if none */
+};
+struct store_classes {
+    struct store_class_count sales_cells;      /* per day */
+    struct store_class_count sales_months;     /* (month, brand, model, sw, country) */
+    struct store_class_count lifetime_cells;   /* pings per (period, cohort, brand, model, first) */
+    struct store_class_count version_cells;    /* pings per (period, brand, model, sw) */
+    struct store_class_count lifetime_classes; /* devices per (cohort, brand, model) */
+};
+/* Fills *out for threshold k >= 2. Errors: STS_EINVAL, STS_EIO. */
+enum sts_err store_classes(struct store *store, long k, struct store_classes *out);
 
 #endif

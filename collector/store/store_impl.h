@@ -20,11 +20,14 @@ struct store_ops {
     enum sts_err (*audit)(struct store *store, struct store_audit *out);
     enum sts_err (*release_get)(struct store *store, struct store_release *out);
     enum sts_err (*release_set_rho)(struct store *store, double rho);
+    enum sts_err (*purge)(struct store *store, int64_t max, int64_t *purged);
+    enum sts_err (*classes)(struct store *store, long k, struct store_classes *out);
 };
 
 /* Every backend's handle starts with this. */
 struct store {
     const struct store_ops *ops;
+    struct store_policy policy; /* see store_set_policy */
 };
 
 /* The SQLite backend behind store_open (same flags, errors and why).

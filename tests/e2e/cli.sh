@@ -190,10 +190,14 @@ check "stats bad --from" 2 "--from:" "$C" stats sales --db "sqlite:$db" --from 2
 # Export, erase, export.
 imei1=$(sts_imei 1)
 check "export" 0 "" "$C" export --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
-for want in '"held": true' "\"report_id\": \"$(sts_rid 1)\"" '"model": "K400"' \
-    '"country": "FR"' '"day": "2026-11-20"' '"reactivations": 1' \
+# All that is held about a device: its month, not its day; nothing of what it
+# is and no report id (docs/at-rest.md).
+for want in '"held": true' '"month": "2026-11"' '"reactivations": 1' \
     "\"key_id\": \"$(sed -n 's/^id //p' "$dir/key")\""; do
     grep -qF -- "$want" "$dir/out" || { echo "FAIL export lacks $want: $(cat "$dir/out")"; fail=1; }
+done
+for unwanted in report_id K400 FR brand country '"day"' 2026-11-2; do
+    grep -qF -- "$unwanted" "$dir/out" && { echo "FAIL export holds $unwanted: $(cat "$dir/out")"; fail=1; }
 done
 grep -qF "$imei1" "$dir/out" && { echo "FAIL export prints the raw IMEI"; fail=1; }
 check "export of an unknown device" 0 "" "$C" export --imei "$(sts_imei 999)" --db "sqlite:$db" --key "$dir/key"
@@ -208,15 +212,29 @@ check "erase again" 0 "" "$C" erase --imei "$imei1" --db "sqlite:$db" --key "$di
 same "erase again output" "$dir/out" $'erased 0 row(s) naming this device; anonymous counters are kept\n'
 
 check "audit" 0 "" "$C" audit --db "sqlite:$db"
-same "audit output" "$dir/out" "devices (one row each, keyed by HMAC-SHA256 pseudonym): 39
-re-activations (same device, new report):             0
-pseudonym key ids in use:                             1
-sales counter cells:                                  4
-lifetime counter cells (no device identifier):        1
-lifetime report ids kept for de-duplication:          1
+same "audit output" "$dir/out" "devices (one row each: pseudonym, key id, month): 39
+re-activations (one row per device and month):    0
+pseudonym key ids in use:                         1
+report ids kept for de-duplication:               42 (0 past their window)
+sales counter cells:                              4
+lifetime counter cells (no device identifier):    1
+version counter cells (no device identifier):     1
+smallest classes, k = 10:
+  sales (day, brand, model, sw, country)       2 of 4 under k (1 of one), smallest 1
+  sales (month, brand, model, sw, country)     1 of 3 under k (0 of one), smallest 3
+  lifetime classes (cohort, brand, model)      0 of 2 under k (0 of one), smallest 15
+  lifetime pings (period, cohort, brand, model, first) 1 of 1 under k (1 of one), smallest 1
+  version pings (period, brand, model, sw)     1 of 1 under k (1 of one), smallest 1
 never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,
-client IP address, installed apps, usage
+client IP address, installed apps, usage; with a device row: brand, model,
+sw, country, day, report id
 "
+check "audit json" 0 "" "$C" audit --db "sqlite:$db" --format json --k 20
+same "audit json output" "$dir/out" '{"devices": 39, "reactivations": 0, "key_ids": 1, "report_ids": 42, "report_ids_expired": 0, "sales_cells": 4, "lifetime_cells": 1, "version_cells": 1, "k": 20, "classes": {"sales_day": {"total": 4, "under_k": 3, "single": 1, "smallest": 1}, "sales_month": {"total": 3, "under_k": 2, "single": 0, "smallest": 3}, "lifetime_cells": {"total": 1, "under_k": 1, "single": 1, "smallest": 1}, "version_cells": {"total": 1, "under_k": 1, "single": 1, "smallest": 1}, "lifetime_classes": {"total": 2, "under_k": 1, "single": 0, "smallest": 15}}}
+'
+check "audit bad format" 2 "--format must be text or json" "$C" audit --db "sqlite:$db" --format csv
+check "purge" 0 "" "$C" purge --db "sqlite:$db"
+same "purge output" "$dir/out" $'purged 0 report id(s) past their window\n'
 # Counters are anonymous and stay after an erase: the released figures too.
 check "stats after erase" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv
 same "stats after erase output" "$dir/out" $'model,activations,activations_low,activations_high,reactivations,reactivations_low,reactivations_high\r\nK400,25,25,25,,,\r\nK500,15,15,15,,,\r\n'

@@ -14,7 +14,7 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 sts_setup
 
-TABLES=(activation reactivation sales_day lifetime_count ping_seen)
+TABLES=(activation reactivation sales_day lifetime_count version_count report_id)
 NOW_DAY=2026-11-20
 export STS_NOW_DAY=$NOW_DAY
 

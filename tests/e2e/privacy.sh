@@ -4,6 +4,9 @@
 # file, or the collector's output; not as ASCII, not as the hex of its ASCII
 # digits, not as a 64-bit integer. The client address must not be in the
 # database files, nor the pseudonym key, whose file must be mode 600.
+# Then what schema 4 keeps (docs/at-rest.md): the device tables hold no
+# class, day or report id; report ids past their window are gone from the
+# database files, not only from their table.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 sts_setup
@@ -23,11 +26,18 @@ post()
         --data-binary "$1" "$url"
 }
 
+# Report ids as random as the agent's (the search below must not match the
+# zeros of a page).
+rid()
+{
+    printf 'rid %s' "$1" | sha256sum | cut -c1-32
+}
+
 : >"$dir/imeis"
 for ((i = 1; i <= N; i++)); do
     imei=$(sts_imei $((i * 7919)))
     echo "$imei" >>"$dir/imeis"
-    code=$(post "$(sts_activation "$(sts_rid "$i")" "$imei" K400 FR)")
+    code=$(post "$(sts_activation "$(rid "$i")" "$imei" K400 FR)")
     [ "$code" = 202 ] || sts_die "activation $i ($imei): status $code"
 done
 [ "$(sort -u "$dir/imeis" | wc -l)" -eq "$N" ] || sts_die "the test IMEIs are not distinct"
@@ -127,5 +137,34 @@ case $(realpath "$dir/key") in
 "$(realpath "$db")"*) echo "the key file lives at the database path"; fail=1 ;;
 esac
 
+# The device tables: a pseudonym, a key id, a month; nothing else.
+[ "$(sqlite3 "$db" "SELECT group_concat(name) FROM pragma_table_info('activation')")" = \
+    pseudonym,key_id,month ] || { echo "activation columns: $(sqlite3 "$db" 'PRAGMA table_info(activation)')"; fail=1; }
+[ "$(sqlite3 "$db" "SELECT group_concat(name) FROM pragma_table_info('reactivation')")" = \
+    pseudonym,month ] || { echo "reactivation columns changed"; fail=1; }
+
+# Report ids: all 201 kept now, in the files as 16-byte blobs (control);
+# after their window (30 days for activations, November's grace for the
+# ping) the purge deletes them and nothing of them is left in the files.
+rid_hex()
+{
+    local i
+    for ((i = 1; i <= N; i++)); do rid "$i"; done
+    echo fedcba9876543210fedcba9876543210
+}
+rid_hex >"$dir/pat-rid"
+n=$(grep -c -F -f "$dir/pat-rid" "$db.hex")
+[ "$n" -gt 0 ] || sts_die "control: the report ids are not found in the database file"
+[ "$(sqlite3 "$db" 'SELECT count(*) FROM report_id')" = $((N + 1)) ] || sts_die "expected $((N + 1)) report ids"
+out=$(STS_NOW_DAY=2026-12-21 "$COLLECTOR" purge --db "sqlite:$db") || sts_die "purge failed"
+[ "$out" = "purged $((N + 1)) report id(s) past their window" ] || sts_die "purge: $out"
+for f in "$db" "$db-wal"; do
+    [ -f "$f" ] || continue
+    od -An -v -tx1 "$f" | tr -d ' \n' >"$f.hex"
+    n=$(grep -ob -F -f "$dir/pat-rid" "$f.hex" | awk -F: '$1 % 2 == 0' | wc -l)
+    [ "$n" -eq 0 ] || { echo "$n purged report ids still in $f"; fail=1; }
+done
+
 [ "$fail" -eq 0 ] || sts_die "privacy at rest"
-echo "privacy: $N IMEIs, ${#files[@]} database files and 2 logs searched: nothing found"
+echo "privacy: $N IMEIs, ${#files[@]} database files and 2 logs searched: nothing found;" \
+    "$((N + 1)) report ids purged and gone from the files"

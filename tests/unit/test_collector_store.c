@@ -3,7 +3,11 @@
  * batches, lifetime counters and ping de-duplication, the sales rollup,
  * export/erase/audit, reopening, open errors, and injected failures (a lock
  * held by another connection; an error in the middle of a batch), after which
- * every outcome is STORE_FAILED and nothing is written. */
+ * every outcome is STORE_FAILED and nothing is written. Then what is kept at
+ * rest (schema 4): device tables without class or day, report ids purged
+ * after their window (the clock moved with STS_NOW_DAY), the late-report
+ * rule, re-activations counted once a month, the WAL bounded after a burst,
+ * and upgrades from real schema 1, 2 and 3 databases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "sts/date.h"
 
 struct fixture {
     char dir[64];
@@ -149,7 +154,7 @@ static void outcomes_within_one_batch(void **state)
         act(1, 100, DAY, "K400", "FR"),     /* same report again: duplicate */
         act(1, 101, DAY + 1, "K400", "FR"), /* same device, new report: re-activation */
         act(1, 101, DAY + 1, "K400", "FR"), /* that re-activation again: duplicate */
-        act(2, 100, DAY, "K500", ""),       /* another device */
+        act(2, 102, DAY, "K500", ""),       /* another device */
     };
     assert_int_equal(write_batch(f->store, r, 5), STS_OK);
     assert_int_equal(r[0].outcome, STORE_NEW);
@@ -190,13 +195,12 @@ static void outcomes_across_batches(void **state)
     struct sums s = sales(f->store, INT32_MIN, INT32_MAX);
     assert_int_equal(s.activations, 1);
     assert_int_equal(s.reactivations, 1);
-    /* The device row keeps its first activation. */
+    /* The device row keeps the month of its first activation, nothing more. */
     struct store_device d;
     assert_int_equal(store_device_get(f->store, a.pseudonym, &d), STS_OK);
-    assert_int_equal(d.day, DAY);
-    assert_string_equal(d.country, "FR");
-    assert_memory_equal(d.report_id, a.report_id, 16);
+    assert_int_equal(d.month, sts_day_month(DAY));
     assert_int_equal(d.reactivations, 1);
+    assert_int_equal(d.react_month[0], sts_day_month(DAY + 3));
     assert_int_equal(d.key_id, 0x01020304);
 }
 
@@ -219,7 +223,7 @@ static void lifetime_counters_and_dedup(void **state)
     assert_int_equal(write_batch(f->store, &again, 1), STS_OK);
     assert_int_equal(again.outcome, STORE_DUPLICATE);
 
-    assert_int_equal(count(f->path, "SELECT count(*) FROM ping_seen"), 3);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 3);
     assert_int_equal(count(f->path, "SELECT count(*) FROM lifetime_count"), 2);
     assert_int_equal(count(f->path, "SELECT count FROM lifetime_count WHERE first=0"), 2);
     assert_int_equal(count(f->path, "SELECT count FROM lifetime_count WHERE first=1"), 1);
@@ -301,7 +305,8 @@ static void export_erase_audit(void **state)
     assert_int_equal(au.reactivations, 1);
     assert_int_equal(au.sales_cells, 3);
     assert_int_equal(au.lifetime_cells, 1);
-    assert_int_equal(au.pings_seen, 1);
+    assert_int_equal(au.version_cells, 1);
+    assert_int_equal(au.report_ids, 4); /* 3 activations, 1 ping */
     assert_int_equal(au.key_ids, 1);
 
     int64_t erased = -1;
@@ -316,8 +321,13 @@ static void export_erase_audit(void **state)
     struct sums s = sales(f->store, INT32_MIN, INT32_MAX);
     assert_int_equal(s.activations, 2);
     assert_int_equal(s.reactivations, 1);
-    /* An erased device that comes back is a new device. */
-    struct store_record back = act(1, 1, DAY, "K400", "FR");
+    /* An erased device that comes back is a new device; a retry of a report
+     * it sent before is still a duplicate while its id is kept (report ids
+     * name no device, so erasure does not find them; they expire). */
+    struct store_record retry = act(1, 1, DAY, "K400", "FR");
+    assert_int_equal(write_batch(f->store, &retry, 1), STS_OK);
+    assert_int_equal(retry.outcome, STORE_DUPLICATE);
+    struct store_record back = act(1, 7, DAY, "K400", "FR");
     assert_int_equal(write_batch(f->store, &back, 1), STS_OK);
     assert_int_equal(back.outcome, STORE_NEW);
 }
@@ -335,7 +345,7 @@ static void reopen_keeps_data(void **state)
     assert_int_equal(store_open(f->path, 0, &f->store, why, sizeof why), STS_OK);
     struct store_device d;
     assert_int_equal(store_device_get(f->store, r[0].pseudonym, &d), STS_OK);
-    assert_string_equal(d.model, "K400");
+    assert_int_equal(d.month, sts_day_month(DAY));
     struct store_record again[2] = {act(1, 1, DAY, "K400", "FR"),
                                     ping(5, 2026 * 12, 2026 * 12, true)};
     assert_int_equal(write_batch(f->store, again, 2), STS_OK);
@@ -389,10 +399,10 @@ static void expect_all_failed(struct store_record *r, size_t n)
 
 static void expect_nothing_written(const char *path)
 {
-    static const char *const tables[] = {"activation", "reactivation", "sales_day",
-                                         "lifetime_count", "ping_seen"};
+    static const char *const tables[] = {"activation",     "reactivation",  "sales_day",
+                                         "lifetime_count", "version_count", "report_id"};
     char sql[64];
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < 6; i++) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", tables[i]);
         assert_int_equal(count(path, sql), 0);
     }
@@ -471,6 +481,409 @@ static void erase_fails_when_locked(void **state)
     assert_int_equal(store_device_get(f->store, r.pseudonym, &d), STS_OK);
 }
 
+/* ---- what is kept at rest (schema 4) ---- */
+
+/* The columns of a table, "a,b,c". */
+static void columns(const char *path, const char *table, char *out, size_t cap)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    char sql[128];
+    size_t n = 0;
+    out[0] = '\0';
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s')", table);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    while (sqlite3_step(q) == SQLITE_ROW && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "",
+                              (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* No column of a device table says what the device is, when to the day, or
+ * which report it sent; and the values are what the columns say. */
+static void device_tables_hold_no_class(void **state)
+{
+    struct fixture *f = *state;
+    struct store_record r[4] = {act(1, 1, DAY, "K400", "FR"), act(1, 2, DAY + 12, "K400", "FR"),
+                                act(2, 3, DAY, "K500", "DE"),
+                                ping(4, 2026 * 12, 2026 * 12 + 10, false)};
+    assert_int_equal(write_batch(f->store, r, 4), STS_OK);
+    char cols[256];
+    columns(f->path, "activation", cols, sizeof cols);
+    assert_string_equal(cols, "pseudonym,key_id,month");
+    columns(f->path, "reactivation", cols, sizeof cols);
+    assert_string_equal(cols, "pseudonym,month");
+    /* Report ids are kept apart from any pseudonym. */
+    columns(f->path, "report_id", cols, sizeof cols);
+    assert_string_equal(cols, "report_id,expires");
+    /* No table but the counters holds a class: every table with a pseudonym
+     * has none of these columns. */
+    assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master m,"
+                                    " pragma_table_info(m.name) c WHERE m.type = 'table'"
+                                    " AND m.name IN (SELECT m2.name FROM sqlite_master m2,"
+                                    " pragma_table_info(m2.name) c2 WHERE c2.name = 'pseudonym')"
+                                    " AND c.name IN ('brand','model','sw','country','report_id',"
+                                    " 'day','cohort','period')"),
+                     0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM activation WHERE month = %d",
+             (int)sts_day_month(DAY));
+    assert_int_equal(count(f->path, sql), 2);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM reactivation"), 1);
+    /* The lifetime counters hold no sw and no country: those are in the
+     * version counter, which holds no cohort. */
+    columns(f->path, "lifetime_count", cols, sizeof cols);
+    assert_string_equal(cols, "period,cohort,brand,model,first,count");
+    columns(f->path, "version_count", cols, sizeof cols);
+    assert_string_equal(cols, "period,brand,model,sw,count");
+}
+
+static void late_report_rule(void **state)
+{
+    (void)state;
+    int32_t today = sts_day_from_ymd(2026, 12, 5), day, period, cohort;
+    struct store_record a = act(1, 1, today - 7, "K400", "FR");
+    /* Day d is closed once today > d + 7: today - 7 is open, today - 8 not. */
+    store_counted_at(&a, today, 7, &day, &period, &cohort);
+    assert_int_equal(day, today - 7);
+    a.day = today - 8;
+    store_counted_at(&a, today, 7, &day, &period, &cohort);
+    assert_int_equal(day, today - 7);
+    a.day = today - 400;
+    store_counted_at(&a, today, 7, &day, &period, &cohort);
+    assert_int_equal(day, today - 7);
+    a.day = today + 1;
+    store_counted_at(&a, today, 7, &day, &period, &cohort);
+    assert_int_equal(day, today + 1);
+    a.day = today - 3;
+    store_counted_at(&a, today, 0, &day, &period, &cohort);
+    assert_int_equal(day, today);
+
+    /* November closes after 2026-12-07 with 7 days of grace. */
+    int32_t jan = 2026 * 12, oct = 2026 * 12 + 9, nov = oct + 1, dec = nov + 1;
+    struct store_record p = ping(1, jan, nov, false);
+    store_counted_at(&p, sts_day_from_ymd(2026, 12, 7), 7, &day, &period, &cohort);
+    assert_int_equal(period, nov);
+    assert_int_equal(cohort, jan);
+    store_counted_at(&p, sts_day_from_ymd(2026, 12, 8), 7, &day, &period, &cohort);
+    assert_int_equal(period, dec);
+    assert_int_equal(cohort, jan + 1); /* the same age, ten months */
+    p.period = oct;
+    p.cohort = oct;
+    p.first = true;
+    store_counted_at(&p, sts_day_from_ymd(2026, 12, 5), 7, &day, &period, &cohort);
+    assert_int_equal(period, nov);
+    assert_int_equal(cohort, nov);
+    /* An open month is kept. */
+    p.period = dec;
+    p.cohort = jan;
+    store_counted_at(&p, sts_day_from_ymd(2026, 12, 5), 7, &day, &period, &cohort);
+    assert_int_equal(period, dec);
+    assert_int_equal(cohort, jan);
+}
+
+static void serve_policy(struct store *s)
+{
+    struct store_policy pol;
+    store_policy_defaults(&pol);
+    assert_true(pol.late_shift);
+    assert_int_equal(pol.report_id_days, 30);
+    assert_int_equal(pol.grace_days, 7);
+    assert_int_equal(store_set_policy(s, &pol), STS_OK);
+    struct store_policy bad = pol;
+    bad.report_id_days = 0;
+    assert_int_equal(store_set_policy(s, &bad), STS_EINVAL);
+    bad = pol;
+    bad.grace_days = 28;
+    assert_int_equal(store_set_policy(s, &bad), STS_EINVAL);
+}
+
+/* Late reports go to the first open period; the closed cells don't move. */
+static void late_reports_counted_open(void **state)
+{
+    struct fixture *f = *state;
+    setenv("STS_NOW_DAY", "2026-12-10", 1);
+    serve_policy(f->store);
+    int32_t today = sts_day_from_ymd(2026, 12, 10);
+    int32_t jan = 2026 * 12, oct = jan + 9, nov = jan + 10, dec = jan + 11;
+    struct store_record r[4] = {act(1, 1, DAY, "K400", "FR"), /* 2026-11-20: closed */
+                                act(2, 2, today - 2, "K400", "FR"), ping(3, jan, oct, false),
+                                ping(4, jan, dec, false)};
+    assert_int_equal(write_batch(f->store, r, 4), STS_OK);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT activations FROM sales_day WHERE day = %d", (int)today - 7);
+    assert_int_equal(count(f->path, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT activations FROM sales_day WHERE day = %d", (int)today - 2);
+    assert_int_equal(count(f->path, sql), 1);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM sales_day"), 2);
+    snprintf(sql, sizeof sql, "SELECT sum(count) FROM lifetime_count WHERE period = %d", (int)dec);
+    assert_int_equal(count(f->path, sql), 2);
+    snprintf(sql, sizeof sql, "SELECT count FROM lifetime_count WHERE cohort = %d", (int)jan + 2);
+    assert_int_equal(count(f->path, sql), 1); /* October's ping: age 9 kept */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM lifetime_count WHERE period <= %d", (int)nov);
+    assert_int_equal(count(f->path, sql), 0);
+    snprintf(sql, sizeof sql, "SELECT sum(count) FROM version_count WHERE period = %d", (int)dec);
+    assert_int_equal(count(f->path, sql), 2);
+    /* The device row has the month it is counted in. */
+    snprintf(sql, sizeof sql, "SELECT month FROM activation WHERE month = %d", (int)dec);
+    assert_int_equal(count(f->path, sql), dec);
+    unsetenv("STS_NOW_DAY");
+}
+
+/* Activation ids go report_id_days after receipt, ping ids when their month
+ * closes; a first activation retried after its window is a re-activation. */
+static void report_ids_expire(void **state)
+{
+    struct fixture *f = *state;
+    setenv("STS_NOW_DAY", "2026-11-20", 1);
+    serve_policy(f->store);
+    int32_t nov = 2026 * 12 + 10;
+    struct store_record r[2] = {act(1, 1, DAY, "K400", "FR"), ping(2, 2026 * 12, nov, false)};
+    assert_int_equal(write_batch(f->store, r, 2), STS_OK);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 2);
+    int64_t purged = -1;
+    /* 2026-12-08: November's grace window has closed, the activation's 30
+     * days have not. */
+    setenv("STS_NOW_DAY", "2026-12-08", 1);
+    assert_int_equal(store_purge(f->store, 100, &purged), STS_OK);
+    assert_int_equal(purged, 1);
+    struct store_record again = act(1, 1, DAY, "K400", "FR");
+    assert_int_equal(write_batch(f->store, &again, 1), STS_OK);
+    assert_int_equal(again.outcome, STORE_DUPLICATE);
+    /* 2026-12-21: the activation's id is gone (kept until 2026-12-20). */
+    setenv("STS_NOW_DAY", "2026-12-21", 1);
+    assert_int_equal(store_purge(f->store, 100, &purged), STS_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 0);
+    again = act(1, 1, DAY, "K400", "FR");
+    assert_int_equal(write_batch(f->store, &again, 1), STS_OK);
+    assert_int_equal(again.outcome, STORE_REACTIVATION);
+    struct sums s = sales(f->store, INT32_MIN, INT32_MAX);
+    assert_int_equal(s.activations, 1); /* never a second sale */
+    assert_int_equal(s.reactivations, 1);
+
+    /* The writer purges too: the first commit of a store opened later. */
+    store_close(f->store);
+    char why[256];
+    assert_int_equal(store_open(f->uri, 0, &f->store, why, sizeof why), STS_OK);
+    serve_policy(f->store);
+    setenv("STS_NOW_DAY", "2027-02-01", 1);
+    struct store_record other = act(9, 9, sts_day_from_ymd(2027, 2, 1), "K400", "FR");
+    assert_int_equal(write_batch(f->store, &other, 1), STS_OK);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 1); /* only its own */
+    unsetenv("STS_NOW_DAY");
+}
+
+/* A device adds at most one re-activation to the counters per month; every
+ * re-activation is still answered as one. */
+static void reactivation_once_a_month(void **state)
+{
+    struct fixture *f = *state;
+    int32_t dec1 = sts_day_from_ymd(2026, 12, 1);
+    struct store_record r[5] = {act(1, 1, DAY, "K400", "FR"), act(1, 2, DAY + 1, "K400", "FR"),
+                                act(1, 3, DAY + 2, "K400", "FR"), act(1, 4, DAY + 5, "K400", "FR"),
+                                act(1, 5, dec1, "K400", "FR")};
+    assert_int_equal(write_batch(f->store, r, 3), STS_OK);
+    assert_int_equal(write_batch(f->store, r + 3, 2), STS_OK);
+    assert_int_equal(r[0].outcome, STORE_NEW);
+    for (int i = 1; i < 5; i++)
+        assert_int_equal(r[i].outcome, STORE_REACTIVATION);
+    struct sums s = sales(f->store, INT32_MIN, INT32_MAX);
+    assert_int_equal(s.activations, 1);
+    assert_int_equal(s.reactivations, 2); /* November once, December once */
+    assert_int_equal(count(f->path, "SELECT count(*) FROM reactivation"), 2);
+    struct store_device d;
+    assert_int_equal(store_device_get(f->store, r[0].pseudonym, &d), STS_OK);
+    assert_int_equal(d.reactivations, 2);
+    assert_int_equal(d.react_month[1], sts_day_month(dec1));
+}
+
+static long file_size(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fclose(fp);
+    return n;
+}
+
+/* A burst of writes much larger than the WAL bound leaves a WAL under it
+ * once it is over; during it the WAL stays under the hard bound. */
+static void wal_bounded_after_burst(void **state)
+{
+    struct fixture *f = *state;
+    static struct store_record batch[1000];
+    struct store_record *ptrs[1000];
+    static const char *const models[] = {"K400", "K500", "K600", "P10", "X1"};
+    unsigned dev = 0;
+    char wal[200];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    long largest = 0;
+    for (int b = 0; b < 61; b++) {
+        size_t n = b < 60 ? 1000 : 10; /* the last: the queue has drained */
+        for (size_t i = 0; i < n; i++, dev++) {
+            batch[i] = act(dev, dev, DAY - (int32_t)(dev % 300), models[dev % 5], "FR");
+            snprintf(batch[i].sw, sizeof batch[i].sw, "V%u", dev % 97);
+            ptrs[i] = &batch[i];
+        }
+        long before = file_size(wal);
+        assert_int_equal(store_write(f->store, ptrs, n), STS_OK);
+        if (before > largest)
+            largest = before;
+    }
+    long db = file_size(f->path), after = file_size(wal);
+    print_message("database %ld bytes, largest WAL %ld bytes, after the burst %ld\n", db, largest,
+                  after);
+    /* The burst wrote more than the bound (the WAL held more than it at
+     * some point, so the check below is not vacuous)... */
+    assert_true(db > (4L << 20));
+    assert_true(largest > (4L << 20));
+    /* ...never more than the hard bound and a batch, and after it nothing. */
+    assert_true(largest <= (64L << 20) + (8L << 20));
+    assert_int_equal(after, 0);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM activation"), 60010);
+}
+
+/* ---- upgrades from real old databases ---- */
+
+static const char schema1[] =
+    "CREATE TABLE activation(pseudonym BLOB PRIMARY KEY NOT NULL, key_id INTEGER NOT NULL,"
+    " report_id BLOB NOT NULL, day INTEGER NOT NULL, brand TEXT NOT NULL, model TEXT NOT NULL,"
+    " sw TEXT NOT NULL, country TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE reactivation(pseudonym BLOB NOT NULL, report_id BLOB NOT NULL,"
+    " day INTEGER NOT NULL, brand TEXT NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL,"
+    " country TEXT NOT NULL, PRIMARY KEY(pseudonym, report_id)) WITHOUT ROWID;"
+    "CREATE TABLE sales_day(day INTEGER NOT NULL, brand TEXT NOT NULL, model TEXT NOT NULL,"
+    " sw TEXT NOT NULL, country TEXT NOT NULL, activations INTEGER NOT NULL,"
+    " reactivations INTEGER NOT NULL, PRIMARY KEY(day, brand, model, sw, country)) WITHOUT ROWID;"
+    "CREATE TABLE lifetime_count(period INTEGER NOT NULL, cohort INTEGER NOT NULL,"
+    " brand TEXT NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL, country TEXT NOT NULL,"
+    " first INTEGER NOT NULL, count INTEGER NOT NULL,"
+    " PRIMARY KEY(period, cohort, brand, model, sw, country, first)) WITHOUT ROWID;"
+    "CREATE TABLE ping_seen(report_id BLOB PRIMARY KEY NOT NULL, period INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    /* Two devices of 2026-11-20 (one re-activated twice), pings of November. */
+    "INSERT INTO activation VALUES(x'01', 7, x'a1000000000000000000000000000000', 20777, 'acme', "
+    "'K400', 'K400-V12', 'FR'),"
+    " (x'02', 7, x'a2000000000000000000000000000000', 20777, 'acme', 'K400', 'K400-V12', '');"
+    "INSERT INTO reactivation VALUES(x'01', x'a3000000000000000000000000000000', 20778, 'acme', "
+    "'K400', 'K400-V12', 'DE'),"
+    " (x'01', x'a4000000000000000000000000000000', 20779, 'acme', 'K400', 'K400-V12', 'DE');"
+    "INSERT INTO sales_day VALUES(20777, 'acme', 'K400', 'K400-V12', 'FR', 1, 0),"
+    " (20777, 'acme', 'K400', 'K400-V12', '', 1, 0), (20778, 'acme', 'K400', 'K400-V12', 'DE', 0, "
+    "1),"
+    " (20779, 'acme', 'K400', 'K400-V12', 'DE', 0, 1);"
+    "INSERT INTO lifetime_count VALUES(24322, 24312, 'acme', 'K400', 'K400-V12', 'FR', 0, 3),"
+    " (24322, 24312, 'acme', 'K400', 'K400-V13', 'DE', 0, 2),"
+    " (24322, 24312, 'acme', 'K400', 'K400-V13', 'FR', 0, 1);"
+    "INSERT INTO ping_seen VALUES(x'b1000000000000000000000000000000', 24322), "
+    "(x'b2000000000000000000000000000000', 24322), (x'b3000000000000000000000000000000', 24310);";
+static const char schema2[] =
+    "CREATE TABLE sales_day_mc(day INTEGER NOT NULL, model TEXT NOT NULL, country TEXT NOT NULL,"
+    " activations INTEGER NOT NULL, reactivations INTEGER NOT NULL,"
+    " PRIMARY KEY(day, model, country)) WITHOUT ROWID;"
+    "CREATE TABLE life_model(period INTEGER NOT NULL, cohort INTEGER NOT NULL,"
+    " model TEXT NOT NULL, first INTEGER NOT NULL, count INTEGER NOT NULL,"
+    " PRIMARY KEY(period, cohort, model, first)) WITHOUT ROWID;"
+    "CREATE TABLE life_sw(period INTEGER NOT NULL, model TEXT NOT NULL, sw TEXT NOT NULL,"
+    " count INTEGER NOT NULL, PRIMARY KEY(period, model, sw)) WITHOUT ROWID;"
+    "INSERT INTO sales_day_mc SELECT day, model, country, sum(activations), sum(reactivations)"
+    " FROM sales_day GROUP BY 1, 2, 3;"
+    "INSERT INTO life_model SELECT period, cohort, model, first, sum(count) FROM lifetime_count"
+    " GROUP BY 1, 2, 3, 4;"
+    "INSERT INTO life_sw SELECT period, model, sw, sum(count) FROM lifetime_count GROUP BY 1, 2, "
+    "3;";
+static const char schema3[] =
+    "CREATE TABLE release_meta(name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO release_meta VALUES('seed', zeroblob(32)), ('rho', 0.25);";
+
+static void upgrade_from(const char *path, int version)
+{
+    sqlite3 *db;
+    char sql[64];
+    unlink(path);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema1, NULL, NULL, NULL), SQLITE_OK);
+    if (version >= 2)
+        assert_int_equal(sqlite3_exec(db, schema2, NULL, NULL, NULL), SQLITE_OK);
+    if (version >= 3)
+        assert_int_equal(sqlite3_exec(db, schema3, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* 2026-11-25: the November ids are in their window, the ping of
+     * 2026-09 (x'b3000000000000000000000000000000') is not. */
+    setenv("STS_NOW_DAY", "2026-11-25", 1);
+    struct store *s;
+    char why[256] = "";
+    assert_int_equal(store_open(path, 0, &s, why, sizeof why), STS_OK);
+    assert_int_equal(count(path, "PRAGMA user_version"), 4);
+    char cols[256];
+    columns(path, "activation", cols, sizeof cols);
+    assert_string_equal(cols, "pseudonym,key_id,month");
+    columns(path, "reactivation", cols, sizeof cols);
+    assert_string_equal(cols, "pseudonym,month");
+    assert_int_equal(count(path, "SELECT count(*) FROM activation WHERE month = 24322"), 2);
+    assert_int_equal(count(path, "SELECT count(*) FROM reactivation WHERE month = 24322"), 1);
+    assert_int_equal(count(path, "SELECT count(*) FROM report_id"), 6);
+    assert_int_equal(count(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                 " ('ping_seen', 'life_sw', 'activation_3', 'reactivation_3',"
+                                 " 'lifetime_count_3')"),
+                     0);
+    assert_int_equal(count(path, "SELECT sum(count) FROM lifetime_count"), 6);
+    assert_int_equal(count(path, "SELECT count(*) FROM lifetime_count"), 1);
+    assert_int_equal(count(path, "SELECT count FROM version_count WHERE sw = 'K400-V13'"), 3);
+    assert_int_equal(count(path, "SELECT sum(count) FROM life_model"), 6);
+    assert_int_equal(count(path, "SELECT sum(activations) FROM sales_day_mc"), 2);
+    struct store_release rel;
+    assert_int_equal(store_release_get(s, &rel), STS_OK);
+    static const uint8_t zero[STORE_SEED_LEN] = {0};
+    if (version == 3) { /* the release parameters are kept */
+        assert_memory_equal(rel.seed, zero, STORE_SEED_LEN);
+        assert_true(rel.rho == 0.25);
+    } else {
+        assert_memory_not_equal(rel.seed, zero, STORE_SEED_LEN);
+    }
+    /* Retries of the old reports are still duplicates. */
+    struct store_record r[3] = {act(0, 0, 20777, "K400", "FR"), act(0, 0, 20777, "K400", "FR"),
+                                ping(0, 24312, 24322, false)};
+    memset(r[0].pseudonym, 0, sizeof r[0].pseudonym);
+    r[0].pseudonym[0] = 1;
+    memset(r[0].report_id, 0, 16);
+    r[0].report_id[0] = 0xa4;
+    r[1] = r[0];
+    r[1].report_id[0] = 0xa1;
+    memset(r[2].report_id, 0, 16);
+    r[2].report_id[0] = 0xb2;
+    assert_int_equal(write_batch(s, r, 3), STS_OK);
+    assert_int_equal(r[0].outcome, STORE_DUPLICATE);
+    assert_int_equal(r[1].outcome, STORE_DUPLICATE);
+    assert_int_equal(r[2].outcome, STORE_DUPLICATE);
+    store_close(s);
+    unsetenv("STS_NOW_DAY");
+}
+
+static void upgrades(void **state)
+{
+    struct fixture *f = *state;
+    char path[200];
+    for (int v = 1; v <= 3; v++) {
+        snprintf(path, sizeof path, "%s/v%d.db", f->dir, v);
+        upgrade_from(path, v);
+        static const char *const suffix[] = {"", "-wal", "-shm"};
+        char p[220];
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+            unlink(p);
+        }
+    }
+}
+
 int main(void)
 {
     /* Lock waits of 50 ms instead of 10 s (sts/clock.h: read at first use). */
@@ -487,6 +900,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(fails_when_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(fails_mid_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(erase_fails_when_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(device_tables_hold_no_class, setup, teardown),
+        cmocka_unit_test(late_report_rule),
+        cmocka_unit_test_setup_teardown(late_reports_counted_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(report_ids_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(reactivation_once_a_month, setup, teardown),
+        cmocka_unit_test_setup_teardown(wal_bounded_after_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(upgrades, setup, teardown),
     };
     return cmocka_run_group_tests_name("collector_store", tests, NULL, NULL);
 }

@@ -7,14 +7,18 @@ url=""
 
 # start_collector PORT: starts it on 127.0.0.1:PORT (0 = any), waits (bounded)
 # for its "listening" line and sets collector_pid and url. The environment
-# variable COLLECTOR_TODAY, when set, fixes the collector's today.
+# variable COLLECTOR_TODAY, when set, fixes the collector's today. The agent
+# runs on its own injected clock, months away from the collector's, so the
+# collector keeps every report on its own day and month (backfill) instead of
+# moving those of closed periods to its first open one (docs/at-rest.md).
 start_collector() {
   local port=$1 log="$tmp/collector.log" tries
+  echo "backfill = 1" >"$tmp/collector.conf"
   [ -f "$tmp/key" ] || "$bin/sts-collector" keygen --out "$tmp/key" 2>/dev/null
   [ -f "$tmp/token" ] || "$bin/sts-collector" keygen --token --out "$tmp/token" 2>/dev/null
   for tries in 1 2 3 4 5; do
     : >"$log"
-    STS_NOW_DAY=${COLLECTOR_TODAY:-} "$bin/sts-collector" serve --listen "127.0.0.1:$port" \
+    STS_NOW_DAY=${COLLECTOR_TODAY:-} "$bin/sts-collector" serve --config "$tmp/collector.conf" --listen "127.0.0.1:$port" \
       --db "sqlite:$tmp/sts.db" --key "$tmp/key" --token-file "$tmp/token" 2>"$log" &
     collector_pid=$!
     for _ in $(seq 100); do
