@@ -21,14 +21,20 @@ py="python3 $STS_SRC/tests/attack/attack.py"
 "$COLLECTOR" keygen --out "$dir/key" 2>/dev/null || sts_die "keygen failed"
 "$COLLECTOR" keygen --token --out "$dir/token" 2>/dev/null || sts_die "keygen --token failed"
 
-serve() # DAY
+serve() # DAY [--config FILE]
 {
-    STS_NOW_DAY=$1 sts_start "$dir/log.$1" --db "sqlite:$db" --key "$dir/key" \
-        --token-file "$dir/token"
+    local day=$1
+    shift
+    STS_NOW_DAY=$day sts_start "$dir/log.$day" --db "sqlite:$db" --key "$dir/key" \
+        --token-file "$dir/token" "$@"
     url=http://127.0.0.1:$SRV_PORT
 }
 
-serve 2026-07-20
+# The fleet's history goes in as history (each report on its own day, before
+# anything was released); live traffic afterwards follows the late-report
+# rule, which phase B attacks.
+echo "backfill = 1" >"$dir/backfill.conf"
+serve 2026-07-20 --config "$dir/backfill.conf"
 STS_NOW_DAY=2026-07-20 timeout 120 "$STS_BIN/sts-fleet" --collector "$url" --devices 3000 \
     --seed 11 --months 7 --concurrency 4 --no-verify >"$dir/fleet.out" 2>&1 ||
     { cat "$dir/fleet.out"; sts_die "sts-fleet failed"; }

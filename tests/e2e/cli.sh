@@ -187,6 +187,8 @@ check "stats bad --format" 2 "must be table, csv or json" "$C" stats sales --db 
 check "stats bad --by" 2 "--by:" "$C" stats sales --db "sqlite:$db" --by imei
 check "stats bad --from" 2 "--from:" "$C" stats sales --db "sqlite:$db" --from 2026-02-30
 
+# Export, erase and audit on the day the reports came.
+export STS_NOW_DAY=2026-11-20
 # Export, erase, export.
 imei1=$(sts_imei 1)
 check "export" 0 "" "$C" export --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
@@ -236,6 +238,7 @@ check "audit bad format" 2 "--format must be text or json" "$C" audit --db "sqli
 check "purge" 0 "" "$C" purge --db "sqlite:$db"
 same "purge output" "$dir/out" $'purged 0 report id(s) past their window\n'
 # Counters are anonymous and stay after an erase: the released figures too.
+export STS_NOW_DAY=2026-12-10
 check "stats after erase" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv
 same "stats after erase output" "$dir/out" $'model,activations,activations_low,activations_high,reactivations,reactivations_low,reactivations_high\r\nK400,25,25,25,,,\r\nK500,15,15,15,,,\r\n'
 

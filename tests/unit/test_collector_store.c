@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "sts/clock.h"
 #include "sts/date.h"
 
 struct fixture {
@@ -605,6 +606,7 @@ static void late_reports_counted_open(void **state)
 {
     struct fixture *f = *state;
     setenv("STS_NOW_DAY", "2026-12-10", 1);
+    sts_clock_reload();
     serve_policy(f->store);
     int32_t today = sts_day_from_ymd(2026, 12, 10);
     int32_t jan = 2026 * 12, oct = jan + 9, nov = jan + 10, dec = jan + 11;
@@ -630,6 +632,7 @@ static void late_reports_counted_open(void **state)
     snprintf(sql, sizeof sql, "SELECT month FROM activation WHERE month = %d", (int)dec);
     assert_int_equal(count(f->path, sql), dec);
     unsetenv("STS_NOW_DAY");
+    sts_clock_reload();
 }
 
 /* Activation ids go report_id_days after receipt, ping ids when their month
@@ -638,6 +641,7 @@ static void report_ids_expire(void **state)
 {
     struct fixture *f = *state;
     setenv("STS_NOW_DAY", "2026-11-20", 1);
+    sts_clock_reload();
     serve_policy(f->store);
     int32_t nov = 2026 * 12 + 10;
     struct store_record r[2] = {act(1, 1, DAY, "K400", "FR"), ping(2, 2026 * 12, nov, false)};
@@ -647,6 +651,7 @@ static void report_ids_expire(void **state)
     /* 2026-12-08: November's grace window has closed, the activation's 30
      * days have not. */
     setenv("STS_NOW_DAY", "2026-12-08", 1);
+    sts_clock_reload();
     assert_int_equal(store_purge(f->store, 100, &purged), STS_OK);
     assert_int_equal(purged, 1);
     struct store_record again = act(1, 1, DAY, "K400", "FR");
@@ -654,6 +659,7 @@ static void report_ids_expire(void **state)
     assert_int_equal(again.outcome, STORE_DUPLICATE);
     /* 2026-12-21: the activation's id is gone (kept until 2026-12-20). */
     setenv("STS_NOW_DAY", "2026-12-21", 1);
+    sts_clock_reload();
     assert_int_equal(store_purge(f->store, 100, &purged), STS_OK);
     assert_int_equal(purged, 1);
     assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 0);
@@ -670,10 +676,12 @@ static void report_ids_expire(void **state)
     assert_int_equal(store_open(f->uri, 0, &f->store, why, sizeof why), STS_OK);
     serve_policy(f->store);
     setenv("STS_NOW_DAY", "2027-02-01", 1);
+    sts_clock_reload();
     struct store_record other = act(9, 9, sts_day_from_ymd(2027, 2, 1), "K400", "FR");
     assert_int_equal(write_batch(f->store, &other, 1), STS_OK);
     assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 1); /* only its own */
     unsetenv("STS_NOW_DAY");
+    sts_clock_reload();
 }
 
 /* A device adds at most one re-activation to the counters per month; every
@@ -819,6 +827,7 @@ static void upgrade_from(const char *path, int version)
     /* 2026-11-25: the November ids are in their window, the ping of
      * 2026-09 (x'b3000000000000000000000000000000') is not. */
     setenv("STS_NOW_DAY", "2026-11-25", 1);
+    sts_clock_reload();
     struct store *s;
     char why[256] = "";
     assert_int_equal(store_open(path, 0, &s, why, sizeof why), STS_OK);
@@ -866,6 +875,7 @@ static void upgrade_from(const char *path, int version)
     assert_int_equal(r[2].outcome, STORE_DUPLICATE);
     store_close(s);
     unsetenv("STS_NOW_DAY");
+    sts_clock_reload();
 }
 
 static void upgrades(void **state)
