@@ -12,6 +12,7 @@
 #include "file.h"
 #include "retry.h"
 #include "send.h"
+#include "sts/net.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 #define CONFIG_MAX_LINE  4096
@@ -346,25 +347,27 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value, con
         return set_string(&cfg->state_dir, value);
     case KEY_COLLECTOR: {
         char why[512];
-        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
-            say(msg, msg_size,
-                "%s:%u: collector must be an https:// URL (http:// only to a loopback "
-                "address), not '%s'",
-                name, line, value);
+        struct sts_url u;
+        if (sts_net_url_check(value, &u, why, sizeof why) != STS_OK) {
+            say(msg, msg_size, "%s:%u: collector: %s", name, line, why);
             return STS_EINVAL;
         }
-        size_t n = strlen(value);
-        while (n > 0 && value[n - 1] == '/')
+        /* A trailing '/' of the path only; u.path points into value. */
+        size_t n = strlen(value), base = (size_t)(u.path - value);
+        while (n > base && value[n - 1] == '/')
             value[--n] = '\0';
-        if (!agent_url_allowed(value, why, sizeof why)) {
-            say(msg, msg_size, "%s:%u: collector: %s", name, line, why);
+        if (strchr(u.path, '?') != NULL) {
+            say(msg, msg_size,
+                "%s:%u: collector: '%s' has a query ('?'): give the base URL, the agent "
+                "adds /v1/reports",
+                name, line, value);
             return STS_EINVAL;
         }
         return set_string(&cfg->collector, value);
     }
     case KEY_RELAY: {
         char why[512];
-        if (!agent_url_allowed(value, why, sizeof why)) {
+        if (sts_net_url_check(value, NULL, why, sizeof why) != STS_OK) {
             say(msg, msg_size, "%s:%u: relay: %s", name, line, why);
             return STS_EINVAL;
         }
