@@ -65,4 +65,12 @@ enum sts_err agent_lifetime_build(const struct agent_config *cfg, const struct a
 int64_t agent_lifetime_next_ms(const struct agent_config *cfg, const struct agent_state *st,
                                int64_t now_ms);
 
+/* When the next ping is made, as status and preview both tell the owner:
+ * false when none is planned (no consent). Otherwise *period is its month
+ * and it is made at a moment in [*from_ms, *to_ms]: one moment when they are
+ * equal (already drawn, or due at the next run), else a window in which the
+ * next run draws it. */
+bool agent_lifetime_next_ping(const struct agent_config *cfg, const struct agent_state *st,
+                              int64_t now_ms, int32_t *period, int64_t *from_ms, int64_t *to_ms);
+
 #endif

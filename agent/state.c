@@ -67,6 +67,7 @@ static void ping_cleanup(struct agent_ping *p)
 void agent_state_cleanup(struct agent_state *st)
 {
     free(st->facts_error);
+    free(st->route);
     free(st->act.payload);
     free(st->act.last_error);
     free(st->act.answer_body);
@@ -206,6 +207,7 @@ json_t *agent_state_to_json(const struct agent_state *st)
     }
     put(root, "consent", consent, &ok);
     put(root, "facts_error", str_or_null(st->facts_error), &ok);
+    put(root, "route", str_or_null(st->route), &ok);
 
     if (st->act.present) {
         const struct agent_activation *a = &st->act;
@@ -435,6 +437,9 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
         }
     }
     st->facts_error = get_opt_str(&r, root, "facts_error");
+    /* Added after format 2 was fixed: optional. */
+    if (json_object_get(root, "route") != NULL)
+        st->route = get_opt_str(&r, root, "route");
 
     json_t *act = json_object_get(root, "activation");
     if (json_is_object(act)) {

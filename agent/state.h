@@ -108,6 +108,10 @@ struct agent_state {
     enum agent_consent consent_country;
     int64_t consent_country_ms; /* when the owner set it, 0 if never */
     char *facts_error;          /* facts that could not be read or are invalid; NULL if none */
+    /* Where the last attempts went ("collector URL", or "relay URL ->
+     * collector URL" through a relay), NULL before the first: a changed
+     * configuration resets the backoff of every pending report. */
+    char *route;
     struct agent_activation act;
     struct agent_lifetime life;
     struct agent_log_entry log[AGENT_LOG_MAX];

@@ -290,8 +290,11 @@ static void prepare_once_and_record(void **state)
 
     /* 200 duplicate: sent; the report_id never changed. */
     char dup[] = "{\"status\":\"duplicate\"}";
-    ans = (struct agent_answer){
-        .status = 200, .body = dup, .body_len = strlen(dup), .retry_after_ms = -1};
+    ans = (struct agent_answer){.status = 200,
+                                .content_type = "application/json",
+                                .body = dup,
+                                .body_len = strlen(dup),
+                                .retry_after_ms = -1};
     assert_int_equal(agent_record_attempt(&cfg, &st, 60000, &ans, 0), AGENT_DONE);
     assert_int_equal(st.act.status, AGENT_SENT);
     assert_int_equal(st.act.sent_ms, 60000);
@@ -318,8 +321,11 @@ static void rejection_is_final_and_explained(void **state)
                      STS_OK);
     char body[] =
         "{\"error\":\"invalid\",\"field\":\"imei\",\"detail\":\"check digit does not match\"}";
-    struct agent_answer ans = {
-        .status = 400, .body = body, .body_len = strlen(body), .retry_after_ms = -1};
+    struct agent_answer ans = {.status = 400,
+                               .content_type = "application/json",
+                               .body = body,
+                               .body_len = strlen(body),
+                               .retry_after_ms = -1};
     assert_int_equal(agent_record_attempt(&cfg, &st, 1000, &ans, 0), AGENT_REJECT);
     assert_int_equal(st.act.status, AGENT_REJECTED);
     assert_string_equal(st.act.last_error,
