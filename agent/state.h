@@ -10,12 +10,11 @@
  * <state_dir>/lock so that the daemon and the owner's commands (consent) never
  * lose each other's changes: take the lock, load, change, save, unlock.
  *
- * A state file that does not parse is moved aside (state.json.corrupt-<time>)
- * with a message, and a fresh state takes its place, salvaging the
- * activation's report_id, the consents and the last month a lifetime ping
- * was made for when they can still be read: re-sending under the same
- * report_id cannot count the device twice, and no month gets a second ping.
- * Unreadable consents become off; an unreadable last ping month makes the
+ * A state file that does not parse is moved aside (state.json.corrupt-<time>;
+ * only the latest such copy is kept) with a message, and a fresh state takes its place, salvaging
+ * the activation's report_id, the consents and the last month a lifetime ping was made for when
+ * they can still be read: re-sending under the same report_id cannot count the device twice, and no
+ * month gets a second ping. Unreadable consents become off; an unreadable last ping month makes the
  * current month count as done.
  *
  * Ownership: a struct agent_state owns all its strings (heap, NULL when
