@@ -574,6 +574,7 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
         .collector = cfg->collector,
         .timeout_ms = cfg->timeout_ms,
         .ca_file = cfg->ca_file,
+        .ca_dir = cfg->ca_dir,
         .pin_sha256 = cfg->pin_sha256,
         .transport = (enum agent_transport)cfg->transport,
         .relay = cfg->relay,

@@ -38,8 +38,10 @@ static void full_file(void **state)
                        "timeout_ms = 5000\n"
                        "retry_base_ms = 100\n"
                        "retry_cap_ms = 60000\n"
-                       "ca_file = /etc/ssl/sts-ca.pem";
+                       "ca_file = /etc/ssl/sts-ca.pem\n"
+                       "ca_dir = /system/etc/security/cacerts";
     assert_int_equal(parse(text, &cfg, msg, sizeof msg), STS_OK);
+    assert_string_equal(cfg.ca_dir, "/system/etc/security/cacerts");
     assert_string_equal(cfg.path, "t.conf");
     assert_string_equal(cfg.state_dir, "/var/lib/sts");
     assert_string_equal(cfg.collector, "https://stats.example.com");
@@ -90,6 +92,12 @@ static void errors_name_the_line(void **state)
         {"state_dir = /s\ncollector =\n", STS_EINVAL, "t.conf:2: 'collector' has an empty value"},
         {"state_dir = relative\ncollector = http://127.0.0.1\n", STS_EINVAL,
          "t.conf:1: state_dir must be an absolute path"},
+        {"state_dir = /s\ncollector = https://c.example   # the collector\n", STS_EINVAL,
+         "t.conf:2: 'collector': end-of-line comments are not supported"},
+        {"state_dir = /s\ncollector = https://c.example\nimei = mmcli\t# modem\n", STS_EINVAL,
+         "t.conf:3: 'imei': end-of-line comments are not supported"},
+        {"state_dir = /s\ncollector = https://c.example\nca_dir = etc/certs\n", STS_EINVAL,
+         "t.conf:3: ca_dir must be an absolute path"},
         {"state_dir = /s\ncollector = ftp://x\n", STS_EINVAL,
          "t.conf:2: collector: 'ftp://x' must be an https:// URL"},
         {"state_dir = /s\ncollector = http://stats.example.com\n", STS_EINVAL,
