@@ -89,24 +89,32 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* Copies the value of header line data (n bytes) into out when the line is
+ * that header (name with its ':', lower case) and the value fits. */
+static void header_value(const char *data, size_t n, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(data, name, nl) != 0)
+        return;
+    const char *v = data + nl;
+    size_t vl = n - nl;
+    while (vl > 0 && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    if (vl < size) {
+        memcpy(out, v, vl);
+        out[vl] = '\0';
+    }
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct sink *k = userp;
     size_t n = size * nmemb;
     static const char name[] = "retry-after:";
-    static const char ctype[] = "content-type:";
-    if (n > sizeof ctype - 1 && strncasecmp(data, ctype, sizeof ctype - 1) == 0) {
-        const char *v = data + sizeof ctype - 1;
-        size_t vl = n - (sizeof ctype - 1);
-        while (vl > 0 && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl < sizeof k->ans->content_type) {
-            memcpy(k->ans->content_type, v, vl);
-            k->ans->content_type[vl] = '\0';
-        }
-    }
+    header_value(data, n, "content-type:", k->ans->content_type, sizeof k->ans->content_type);
+    header_value(data, n, "location:", k->ans->location, sizeof k->ans->location);
     if (n > sizeof name - 1 && n < 256 && strncasecmp(data, name, sizeof name - 1) == 0) {
         char value[256];
         memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));

@@ -132,9 +132,10 @@ static void describe_answer(const struct agent_answer *ans, enum agent_verdict v
             what = "access refused by something between the device and the collector";
         else if (ans->status == 404 || ans->status == 405)
             what = "no collector at this address";
-        snprintf(out, size, "HTTP %ld%s%.40s%s: %s; check the collector (or relay) URL",
+        snprintf(out, size, "HTTP %ld%s%.40s%s: %s%s%.100s; check the collector (or relay) URL",
                  ans->status, ans->content_type[0] ? " (" : "", ans->content_type,
-                 ans->content_type[0] ? ")" : "", what);
+                 ans->content_type[0] ? ")" : "", what, ans->location[0] ? " to " : "",
+                 ans->location);
         return;
     }
     json_t *doc = ans->body ? json_loadb(ans->body, ans->body_len, 0, NULL) : NULL;
@@ -345,10 +346,12 @@ static int save_state(const struct agent_config *cfg, const struct agent_state *
 {
     enum sts_err rc = agent_state_save(cfg->state_dir, st);
     if (rc != STS_OK) {
+        /* errno says which (no space left, read-only file system...). */
+        const char *why = rc == STS_EIO ? strerror(errno) : sts_strerror(rc);
         fprintf(stderr,
                 "sts-agent: cannot write the state in %s: %s; nothing was lost "
                 "but this step will be done again\n",
-                cfg->state_dir, sts_strerror(rc));
+                cfg->state_dir, why);
         return -1;
     }
     return 0;

@@ -68,7 +68,7 @@ next=$(js .activation.next_attempt_ms)
 [ "$next" -le $((now_ms + 86400 * 1000 + 60000)) ] || fail "a redirect is retried after more than a day"
 [ "$(sqlite3 "$tmp/sts.db" 'SELECT count(*) FROM activation')" -eq 0 ] || fail "the redirect was followed"
 agent status >"$tmp/out"
-grep -q 'Last attempt: HTTP 301 (text/html): a redirect, which is never followed' "$tmp/out" \
+grep -q "Last attempt: HTTP 301 (text/html): a redirect, which is never followed to $collector_url/v1/reports" "$tmp/out" \
   || { cat "$tmp/out" >&2; fail "status does not say what the redirect was"; }
 grep -q 'tried again in a few hours' "$tmp/out" || fail "status does not say when it is tried again"
 # Not due yet: a second run sends nothing.
