@@ -10,18 +10,8 @@
 #include "clock.h"
 #include "facts.h"
 #include "report.h"
-#include "run.h"
+#include "consent.h"
 #include "sts/date.h"
-
-bool agent_lifetime_consent(const struct agent_config *cfg, const struct agent_state *st)
-{
-    switch (st->life.consent) {
-    case AGENT_CONSENT_ON: return true;
-    case AGENT_CONSENT_OFF: return false;
-    case AGENT_CONSENT_UNSET: break;
-    }
-    return cfg->consent_lifetime;
-}
 
 int32_t agent_activation_cohort(const struct agent_state *st)
 {

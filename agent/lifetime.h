@@ -28,11 +28,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "consent.h"
 #include "state.h"
-
-/* Whether lifetime pings are on: the owner's choice in st, else the config's
- * consent_lifetime. */
-bool agent_lifetime_consent(const struct agent_config *cfg, const struct agent_state *st);
 
 /* The cohort month of st's activation (the month of its day), 0 when no
  * activation has been made yet. */

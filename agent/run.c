@@ -20,16 +20,6 @@
 #include "report.h"
 #include "sts/date.h"
 
-bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st)
-{
-    switch (st->consent_country) {
-    case AGENT_CONSENT_ON: return true;
-    case AGENT_CONSENT_OFF: return false;
-    case AGENT_CONSENT_UNSET: break;
-    }
-    return cfg->consent_country;
-}
-
 static enum sts_err build_activation(const struct agent_config *cfg, const struct agent_state *st,
                                      int32_t day, char report_id[static STS_REPORT_ID_LEN + 1],
                                      char **payload, struct sts_field_error *warn,

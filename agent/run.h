@@ -17,13 +17,10 @@
 
 #include "clock.h"
 #include "config.h"
+#include "consent.h"
 #include "retry.h"
 #include "send.h"
 #include "state.h"
-
-/* Whether the country may be sent: the owner's choice in st, else the
- * config default. */
-bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st);
 
 /* Builds the activation report of this device for day, as JSON in *payload
  * (free() it), reusing report_id when it is a non-empty string (else a fresh
