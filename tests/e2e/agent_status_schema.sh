@@ -50,6 +50,9 @@ conf "$tmp/relay.conf" https://stats.example.com 'transport = ohttp' 'relay = ht
 validate "through a relay" "$tmp/relay.conf"
 jq -e '.destination.relay == "https://relay.example/gateway" and .destination.transport == "ohttp"' \
   "$tmp/s$n.json" >/dev/null || fail "status --json does not name the relay"
+"$bin/sts-agent" status --config "$tmp/relay.conf" \
+  | grep -q '^Reports go through the relay https://relay.example/gateway, .* to the statistics server https://stats.example.com' \
+  || fail "status does not name the relay"
 
 start_collector 0
 conf "$tmp/up.conf" "$url"
