@@ -588,6 +588,18 @@ static bool ping_pending(const struct agent_state *st, const char *report_id)
     return false;
 }
 
+/* Whether the log says the collector holds report_id (a later attempt, or
+ * an earlier retry, got it through). */
+static bool delivered(const struct agent_state *st, const char *report_id)
+{
+    for (size_t i = 0; i < st->log_len; i++)
+        if (strcmp(st->log[i].report_id, report_id) == 0 &&
+            (strcmp(st->log[i].outcome, "accepted") == 0 ||
+             strcmp(st->log[i].outcome, "duplicate") == 0))
+            return true;
+    return false;
+}
+
 /* The period of a ping payload, 0 when it has none. */
 static int32_t payload_period(const char *payload)
 {
@@ -621,7 +633,7 @@ int agent_owner_retry(const struct agent_config *cfg)
     for (size_t i = 0; i < st.log_len; i++) {
         const struct agent_log_entry *e = &st.log[i];
         if (strcmp(e->type, "lifetime") != 0 || strcmp(e->outcome, "rejected") != 0 ||
-            e->payload == NULL || ping_pending(&st, e->report_id) ||
+            e->payload == NULL || ping_pending(&st, e->report_id) || delivered(&st, e->report_id) ||
             st.life.npending >= (size_t)cfg->lifetime_queue_max ||
             st.life.npending >= AGENT_PINGS_MAX || !agent_lifetime_consent(cfg, &st))
             continue;

@@ -128,5 +128,39 @@ env LC_ALL=fr_FR.UTF-8 "$bin/sts-agent" consent lifetime on --config "$tmp/agent
   || fail "no French"
 [ "$(js .consent.lifetime)" = on ] || fail "consent not saved once the storage is back"
 
+# 6. A refused lifetime ping: retry puts it back, unchanged, within its grace
+# window. April's moment is drawn in its last seconds; the ping is made late
+# on May 1st and refused by a JSON 400; retry; the collector counts it once.
+kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
+COLLECTOR_TODAY=2031-12-31
+start_collector 0
+collector_url=$url
+life_conf() { conf "$1"; sed -i "s|^state_dir = .*|state_dir = $tmp/state2|" "$tmp/agent.conf"
+  echo 'consent_lifetime = on' >>"$tmp/agent.conf"; }
+at() { STS_AGENT_NOW=$(date -u -d "$1" +%s) "$bin/sts-agent" "${@:2}" --config "$tmp/agent.conf"; }
+life_conf "$collector_url"
+at '2027-04-30 23:59:58' run --once 2>/dev/null || true
+start_fake 400 application/json '{"error":"invalid","field":"period","detail":"refused here"}'
+life_conf "$fake_url"
+at '2027-05-01 00:00:05' run --once 2>/dev/null || true
+stop_fake
+STS_AGENT_NOW=$(date -u -d '2027-05-01 00:00:06' +%s) agent status --json >"$tmp/s.json"
+jq -e '[.log[] | select(.type == "lifetime" and .outcome == "rejected")] | length == 1' "$tmp/s.json" >/dev/null \
+  || fail "the ping was not refused: $(jq -c '.log' "$tmp/s.json")"
+ping_id=$(jq -r '.log[] | select(.type == "lifetime" and .outcome == "rejected") | .report_id' "$tmp/s.json")
+life_conf "$collector_url"
+# Past April's grace window (May 8th) a refused ping is not put back.
+at '2027-05-20 00:00:00' retry | grep -q 'Nothing to send again' || fail "a ping past its grace window was put back"
+at '2027-05-01 00:00:10' retry >"$tmp/out" || fail "retry of the ping failed"
+grep -q '^1 lifetime report(s) will be sent again' "$tmp/out" || fail "retry: $(cat "$tmp/out")"
+at '2027-05-01 00:00:11' run --once 2>"$tmp/err" || true
+april=$(sqlite3 "$tmp/sts.db" "SELECT coalesce(sum(count),0) FROM lifetime_count lc WHERE period = (SELECT max(period) FROM lifetime_count)")
+[ "$april" -eq 1 ] || { cat "$tmp/err" >&2; fail "the retried ping was counted $april times"; }
+STS_AGENT_NOW=$(date -u -d '2027-05-01 00:00:12' +%s) agent status --json \
+  | jq -e --arg id "$ping_id" '[.log[] | select(.report_id == $id and .outcome == "accepted")] | length == 1' >/dev/null \
+  || fail "the ping was not delivered under its report_id"
+# Delivered now: nothing to put back, even within the grace window.
+at '2027-05-01 00:00:13' retry | grep -q 'Nothing to send again' || fail "a delivered ping was put back"
+
 kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 echo "agent_answers: ok"
