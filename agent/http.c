@@ -114,7 +114,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     size_t n = size * nmemb;
     static const char name[] = "retry-after:";
     header_value(data, n, "content-type:", k->ans->content_type, sizeof k->ans->content_type);
-    header_value(data, n, "location:", k->ans->location, sizeof k->ans->location);
     if (n > sizeof name - 1 && n < 256 && strncasecmp(data, name, sizeof name - 1) == 0) {
         char value[256];
         memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));
@@ -243,6 +242,12 @@ static enum sts_err perform(struct agent_http *s, struct curl_slist *headers,
         return STS_ENET;
     }
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &ans->status);
+    /* Where a redirect points, for the owner; libcurl works it out from the
+     * answer without following it. */
+    char *to = NULL;
+    if (ans->status >= 300 && ans->status < 400 &&
+        curl_easy_getinfo(s->curl, CURLINFO_REDIRECT_URL, &to) == CURLE_OK && to != NULL)
+        snprintf(ans->redirect_url, sizeof ans->redirect_url, "%s", to);
     return STS_OK;
 }
 

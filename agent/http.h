@@ -40,10 +40,10 @@ struct agent_http_opts {
 };
 
 struct agent_answer {
-    long status;           /* HTTP status, 0 when no answer arrived */
-    char content_type[64]; /* of the answer, "" when absent */
-    char location[256];    /* a redirect's Location (never followed), "" when absent */
-    char *body;            /* NUL-terminated, at most the cap; may be NULL */
+    long status;            /* HTTP status, 0 when no answer arrived */
+    char content_type[64];  /* of the answer, "" when absent */
+    char redirect_url[256]; /* where a redirect points (never followed), "" if none */
+    char *body;             /* NUL-terminated, at most the cap; may be NULL */
     size_t body_len;
     int64_t retry_after_ms; /* from Retry-After, -1 when absent or unreadable */
     char error[256];        /* why no answer arrived, "" otherwise */

@@ -137,7 +137,7 @@ static enum sts_err fill_answer(const struct sts_bhttp_response *res, struct age
     ans->status = (long)res->status;
     ans->retry_after_ms = -1;
     ans->content_type[0] = '\0';
-    ans->location[0] = '\0';
+    ans->redirect_url[0] = '\0';
     for (size_t i = 0; i < res->headers.n; i++) {
         const struct sts_bhttp_field *f = &res->headers.v[i];
         char value[64];

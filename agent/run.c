@@ -124,8 +124,8 @@ static void describe_answer(const struct agent_answer *ans, enum agent_verdict v
             what = "no collector at this address";
         snprintf(out, size, "HTTP %ld%s%.40s%s: %s%s%.100s; check the collector (or relay) URL",
                  ans->status, ans->content_type[0] ? " (" : "", ans->content_type,
-                 ans->content_type[0] ? ")" : "", what, ans->location[0] ? " to " : "",
-                 ans->location);
+                 ans->content_type[0] ? ")" : "", what, ans->redirect_url[0] ? " to " : "",
+                 ans->redirect_url);
         return;
     }
     json_t *doc = ans->body ? json_loadb(ans->body, ans->body_len, 0, NULL) : NULL;

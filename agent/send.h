@@ -65,7 +65,7 @@ enum sts_err agent_sender_post(struct agent_sender *s, const char *json, size_t 
 /* GETs <collector><path> directly (whatever the transport) with
  * "Authorization: Bearer <token>" when token is not NULL, keeping at most
  * max_body bytes of the answer; sts-fleet reads the statistics this way.
- * Errors: as agent_sender_post. */
+ * Errors: STS_ENET, STS_EINVAL, STS_ENOMEM, as agent_sender_post. */
 enum sts_err agent_sender_get(struct agent_sender *s, const char *path, const char *token,
                               size_t max_body, struct agent_answer *ans);
 

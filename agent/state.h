@@ -161,7 +161,8 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
  * STS_EUNSUPPORTED (a newer agent wrote it; left alone), STS_ENOMEM. */
 enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg, size_t msg_size);
 
-/* Writes st to dir/state.json atomically and durably. Errors: STS_EIO, STS_ENOMEM. */
+/* Writes st to dir/state.json atomically and durably. Errors: STS_EIO (errno
+ * says why: ENOSPC, EROFS...), STS_ENOMEM. */
 enum sts_err agent_state_save(const char *dir, const struct agent_state *st);
 
 /* Creates dir (mode 0700) if it does not exist, then takes an exclusive lock

@@ -385,7 +385,7 @@ static void not_the_collector_waits_hours(void **state)
     char html[] = "<html>Please log in</html>";
     struct agent_answer ans = {.status = 302,
                                .content_type = "text/html",
-                               .location = "http://portal.example/login",
+                               .redirect_url = "http://portal.example/login",
                                .body = html,
                                .body_len = strlen(html),
                                .retry_after_ms = -1};
