@@ -12,6 +12,7 @@
 #include "file.h"
 #include "retry.h"
 #include "send.h"
+#include "sts/net.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 #define CONFIG_MAX_LINE  4096
@@ -62,6 +63,7 @@ void agent_config_cleanup(struct agent_config *cfg)
     free(cfg->state_dir);
     free(cfg->collector);
     free(cfg->ca_file);
+    free(cfg->ca_dir);
     free(cfg->pin_sha256);
     free(cfg->relay);
     free(cfg->ohttp_keys_file);
@@ -133,6 +135,7 @@ enum key {
     KEY_LIFETIME_GRACE_DAYS,
     KEY_LIFETIME_QUEUE_MAX,
     KEY_FACT_TIMEOUT_MS,
+    KEY_CA_DIR,
     KEY_COUNT
 };
 
@@ -157,6 +160,7 @@ static const char *const key_names[KEY_COUNT] = {
     "lifetime_grace_days",
     "lifetime_queue_max",
     "fact_timeout_ms",
+    "ca_dir",
 };
 
 static int find_key(const char *k)
@@ -346,25 +350,27 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value, con
         return set_string(&cfg->state_dir, value);
     case KEY_COLLECTOR: {
         char why[512];
-        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
-            say(msg, msg_size,
-                "%s:%u: collector must be an https:// URL (http:// only to a loopback "
-                "address), not '%s'",
-                name, line, value);
+        struct sts_url u;
+        if (sts_net_url_check(value, &u, why, sizeof why) != STS_OK) {
+            say(msg, msg_size, "%s:%u: collector: %s", name, line, why);
             return STS_EINVAL;
         }
-        size_t n = strlen(value);
-        while (n > 0 && value[n - 1] == '/')
+        /* A trailing '/' of the path only; u.path points into value. */
+        size_t n = strlen(value), base = (size_t)(u.path - value);
+        while (n > base && value[n - 1] == '/')
             value[--n] = '\0';
-        if (!agent_url_allowed(value, why, sizeof why)) {
-            say(msg, msg_size, "%s:%u: collector: %s", name, line, why);
+        if (strchr(u.path, '?') != NULL) {
+            say(msg, msg_size,
+                "%s:%u: collector: '%s' has a query ('?'): give the base URL, the agent "
+                "adds /v1/reports",
+                name, line, value);
             return STS_EINVAL;
         }
         return set_string(&cfg->collector, value);
     }
     case KEY_RELAY: {
         char why[512];
-        if (!agent_url_allowed(value, why, sizeof why)) {
+        if (sts_net_url_check(value, NULL, why, sizeof why) != STS_OK) {
             say(msg, msg_size, "%s:%u: relay: %s", name, line, why);
             return STS_EINVAL;
         }
@@ -419,6 +425,13 @@ static enum sts_err apply(struct agent_config *cfg, enum key k, char *value, con
             cfg->retry_cap_ms = v;
         return STS_OK;
     case KEY_CA_FILE: return set_string(&cfg->ca_file, value);
+    case KEY_CA_DIR:
+        if (value[0] != '/') {
+            say(msg, msg_size, "%s:%u: ca_dir must be an absolute path, not '%s'", name, line,
+                value);
+            return STS_EINVAL;
+        }
+        return set_string(&cfg->ca_dir, value);
     case KEY_PIN_SHA256: {
         char pin[AGENT_PIN_MAX];
         if (!agent_pin_normalise(value, pin, sizeof pin)) {
@@ -542,6 +555,17 @@ enum sts_err agent_config_parse(const char *text, const char *name, struct agent
         seen[k] = lineno;
         if (value[0] == '\0') {
             say(msg, msg_size, "%s:%u: '%s' has an empty value", name, lineno, key);
+            rc = STS_EINVAL;
+            goto fail;
+        }
+        /* No value contains " #" (a fact's grammar has no '#', a file:
+         * provider's #KEY follows the path directly), so this is an
+         * end-of-line comment, which would otherwise end up in the value. */
+        if (strstr(value, " #") != NULL || strstr(value, "\t#") != NULL) {
+            say(msg, msg_size,
+                "%s:%u: '%s': end-of-line comments are not supported; put the comment on a "
+                "line of its own, starting with '#'",
+                name, lineno, key);
             rc = STS_EINVAL;
             goto fail;
         }

@@ -1,5 +1,6 @@
 /* The agent's configuration file: `key = value` lines, `#` comment lines,
- * blank lines. Unknown keys, repeated keys and malformed values are errors
+ * blank lines; no end-of-line comments (a value with " #" is an error that
+ * says so). Unknown keys, repeated keys and malformed values are errors
  * that name the file and the line, because a typo in a firmware image must not
  * silently change what a device sends. docs/agent.md documents every key.
  *
@@ -67,6 +68,7 @@ struct agent_config {
     int64_t retry_base_ms;
     int64_t retry_cap_ms;
     char *ca_file;           /* NULL: the system's CA store */
+    char *ca_dir;            /* NULL, or a directory of hashed CA certificates */
     char *pin_sha256;        /* NULL, or "sha256//BASE64[;sha256//...]": collector's SPKI */
     int transport;           /* enum agent_transport (send.h): direct or ohttp */
     char *relay;             /* ohttp: the relay's URL */

@@ -11,11 +11,12 @@
 #include <unistd.h>
 
 int (*agent_file_fault)(const char *step);
+int agent_file_fault_errno = EIO;
 
 static int fault(const char *step)
 {
     if (agent_file_fault != NULL && agent_file_fault(step) != 0) {
-        errno = EIO;
+        errno = agent_file_fault_errno;
         return 1;
     }
     return 0;
@@ -105,7 +106,7 @@ enum sts_err agent_file_write_atomic(const char *dir, const char *name, const ch
     if (n1 < 0 || n2 < 0 || (size_t)n2 >= sizeof tmp)
         return STS_EIO;
 
-    int fd = -1;
+    int fd = -1, saved;
     if (fault("open"))
         goto fail;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -130,18 +131,25 @@ enum sts_err agent_file_write_atomic(const char *dir, const char *name, const ch
     if (dfd < 0)
         goto fail;
     int src = fsync(dfd);
+    saved = errno;
     close(dfd);
+    errno = saved;
     if (src != 0)
         goto fail;
     return STS_OK;
 
 fail_unlink:
+    /* The caller reports errno: the cleanup must not change it. */
+    saved = errno;
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+    errno = saved;
     return STS_EIO;
 fail:
+    saved = errno;
     if (fd >= 0)
         close(fd);
+    errno = saved;
     return STS_EIO;
 }

@@ -20,13 +20,15 @@ enum sts_err agent_file_read(const char *path, size_t max, char **out, size_t *l
  * renames it over dir/name and fsyncs dir. A failure before the rename leaves
  * dir/name untouched and removes the temporary file; a failure of the final
  * directory fsync leaves the new content in place, perhaps not yet durable.
- * Errors: STS_EIO. */
+ * Errors: STS_EIO, with errno saying why (ENOSPC, EROFS, EACCES, EIO...). */
 enum sts_err agent_file_write_atomic(const char *dir, const char *name, const char *data,
                                      size_t len);
 
 /* Test hook: when set, called before each step of agent_file_write_atomic
  * ("open", "write", "fsync", "rename", "dirsync"); a non-zero return makes that
- * step fail as if the system call had failed with EIO. NULL in production. */
+ * step fail as if the system call had failed with agent_file_fault_errno
+ * (EIO unless a test sets it). NULL in production. */
 extern int (*agent_file_fault)(const char *step);
+extern int agent_file_fault_errno;
 
 #endif

@@ -10,18 +10,8 @@
 #include "clock.h"
 #include "facts.h"
 #include "report.h"
-#include "run.h"
+#include "consent.h"
 #include "sts/date.h"
-
-bool agent_lifetime_consent(const struct agent_config *cfg, const struct agent_state *st)
-{
-    switch (st->life.consent) {
-    case AGENT_CONSENT_ON: return true;
-    case AGENT_CONSENT_OFF: return false;
-    case AGENT_CONSENT_UNSET: break;
-    }
-    return cfg->consent_lifetime;
-}
 
 int32_t agent_activation_cohort(const struct agent_state *st)
 {
@@ -235,4 +225,35 @@ int64_t agent_lifetime_next_ms(const struct agent_config *cfg, const struct agen
     if (month_end < next)
         next = month_end;
     return next;
+}
+
+bool agent_lifetime_next_ping(const struct agent_config *cfg, const struct agent_state *st,
+                              int64_t now_ms, int32_t *period, int64_t *from_ms, int64_t *to_ms)
+{
+    const struct agent_lifetime *l = &st->life;
+    int32_t now_month = agent_month_of(now_ms);
+    if (!agent_lifetime_consent(cfg, st))
+        return false;
+    /* The same cases as agent_lifetime_plan, in the same order. */
+    if (l->slot_period != 0 && l->slot_period < now_month && l->slot_period > l->last_period &&
+        now_ms >= l->slot_ms && now_ms < agent_lifetime_deadline_ms(cfg, l->slot_period)) {
+        *period = l->slot_period;
+        *from_ms = *to_ms = now_ms;
+        return true;
+    }
+    if (l->slot_period == now_month) {
+        *period = now_month;
+        *from_ms = *to_ms = l->slot_ms > now_ms ? l->slot_ms : now_ms;
+        return true;
+    }
+    if (now_month > l->last_period) {
+        *period = now_month;
+        *from_ms = now_ms;
+        *to_ms = agent_month_start_ms(now_month + 1) - 1;
+        return true;
+    }
+    *period = l->last_period + 1;
+    *from_ms = agent_month_start_ms(*period);
+    *to_ms = agent_month_start_ms(*period + 1) - 1;
+    return true;
 }

@@ -28,11 +28,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "consent.h"
 #include "state.h"
-
-/* Whether lifetime pings are on: the owner's choice in st, else the config's
- * consent_lifetime. */
-bool agent_lifetime_consent(const struct agent_config *cfg, const struct agent_state *st);
 
 /* The cohort month of st's activation (the month of its day), 0 when no
  * activation has been made yet. */
@@ -64,5 +61,13 @@ enum sts_err agent_lifetime_build(const struct agent_config *cfg, const struct a
  * moment already past (a ping blocked on its facts) is not counted. */
 int64_t agent_lifetime_next_ms(const struct agent_config *cfg, const struct agent_state *st,
                                int64_t now_ms);
+
+/* When the next ping is made, as status and preview both tell the owner:
+ * false when none is planned (no consent). Otherwise *period is its month
+ * and it is made at a moment in [*from_ms, *to_ms]: one moment when they are
+ * equal (already drawn, or due at the next run), else a window in which the
+ * next run draws it. */
+bool agent_lifetime_next_ping(const struct agent_config *cfg, const struct agent_state *st,
+                              int64_t now_ms, int32_t *period, int64_t *from_ms, int64_t *to_ms);
 
 #endif

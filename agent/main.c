@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "messages.h"
 #include "owner.h"
 #include "run.h"
 
@@ -36,6 +37,8 @@ static void usage(FILE *out)
                  "  consent country on|off   send the country or not (not retroactive)\n"
                  "  consent lifetime on|off  monthly anonymous lifetime pings; off deletes\n"
                  "                           pending pings at once and sends nothing\n"
+                 "  retry                    send again, unchanged (same report_id), a report\n"
+                 "                           the collector refused\n"
                  "\n"
                  "Options:\n"
                  "  --config FILE            configuration file (default " AGENT_CONFIG_DEFAULT_PATH
@@ -92,13 +95,14 @@ int main(int argc, char **argv)
         }
     }
     if (command == NULL)
-        return usage_error("a command is needed (run, status, preview, consent)", NULL);
+        return usage_error("a command is needed (run, status, preview, consent, retry)", NULL);
 
     bool is_run = strcmp(command, "run") == 0;
     bool is_status = strcmp(command, "status") == 0;
     bool is_preview = strcmp(command, "preview") == 0;
     bool is_consent = strcmp(command, "consent") == 0;
-    if (!is_run && !is_status && !is_preview && !is_consent)
+    bool is_retry = strcmp(command, "retry") == 0;
+    if (!is_run && !is_status && !is_preview && !is_consent && !is_retry)
         return usage_error("unknown command", command);
     if (once && !is_run)
         return usage_error("--once goes with 'run'", NULL);
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
     if (is_consent && nargs == 0)
         return usage_error("consent needs 'show', 'country on|off' or 'lifetime on|off'", NULL);
 
+    agent_msg_set_lang(agent_msg_lang_from_env());
     struct agent_config cfg;
     char msg[512];
     agent_config_init(&cfg);
@@ -131,6 +136,8 @@ int main(int argc, char **argv)
         status = agent_owner_status(&cfg, json);
     } else if (is_preview) {
         status = agent_owner_preview(&cfg);
+    } else if (is_retry) {
+        status = agent_owner_retry(&cfg);
     } else {
         status = agent_owner_consent(&cfg, nargs, args);
     }

@@ -10,27 +10,36 @@
 
 #include "file.h"
 #include "sts/bhttp.h"
+#include "sts/net.h"
 #include "sts/ohttp.h"
 
 struct agent_ohttp {
+    char *collector;
+    char *authority; /* the collector's host[:port], for the inner request */
     char *relay;
     char *keys_file; /* pinned, or NULL */
     char *state_dir;
 };
 
-enum sts_err agent_ohttp_new(const struct agent_sender_opts *opts, struct agent_ohttp **out)
+enum sts_err agent_ohttp_new(const char *collector, const char *relay, const char *keys_file,
+                             const char *state_dir, struct agent_ohttp **out)
 {
+    struct sts_url u;
     *out = NULL;
-    if (opts->relay == NULL)
+    if (relay == NULL || collector == NULL || sts_net_url_check(collector, &u, NULL, 0) != STS_OK)
         return STS_EINVAL;
     struct agent_ohttp *o = calloc(1, sizeof *o);
     if (o == NULL)
         return STS_ENOMEM;
-    o->relay = strdup(opts->relay);
-    o->keys_file = opts->ohttp_keys ? strdup(opts->ohttp_keys) : NULL;
-    o->state_dir = opts->state_dir ? strdup(opts->state_dir) : NULL;
-    if (o->relay == NULL || (opts->ohttp_keys && !o->keys_file) ||
-        (opts->state_dir && !o->state_dir)) {
+    o->collector = strdup(collector);
+    /* u.path points into collector, just after the authority. */
+    const char *a = strstr(collector, "://") + 3;
+    o->authority = strndup(a, (size_t)(u.path - a));
+    o->relay = strdup(relay);
+    o->keys_file = keys_file ? strdup(keys_file) : NULL;
+    o->state_dir = state_dir ? strdup(state_dir) : NULL;
+    if (o->collector == NULL || o->authority == NULL || o->relay == NULL ||
+        (keys_file && !o->keys_file) || (state_dir && !o->state_dir)) {
         agent_ohttp_free(o);
         return STS_ENOMEM;
     }
@@ -42,6 +51,8 @@ void agent_ohttp_free(struct agent_ohttp *o)
 {
     if (o == NULL)
         return;
+    free(o->collector);
+    free(o->authority);
     free(o->relay);
     free(o->keys_file);
     free(o->state_dir);
@@ -60,7 +71,7 @@ static enum sts_err decode_keys(const char *buf, size_t len, struct sts_ohttp_ke
 
 /* The gateway's key configuration: pinned file, cache, or fetched (and then
  * cached). why says what went wrong. */
-static enum sts_err key_config(struct agent_ohttp *o, struct agent_sender *s, const char *collector,
+static enum sts_err key_config(struct agent_ohttp *o, struct agent_http *h, const char *pin,
                                struct sts_ohttp_key_config *cfg, char *why, size_t whylen)
 {
     char path[4096];
@@ -92,8 +103,8 @@ static enum sts_err key_config(struct agent_ohttp *o, struct agent_sender *s, co
 
     char url[4096];
     struct agent_answer ans;
-    snprintf(url, sizeof url, "%s/v1/ohttp-keys", collector);
-    rc = agent_sender_exchange(s, url, NULL, NULL, 0, STS_OHTTP_MAX_KEYS_LIST, true, &ans);
+    snprintf(url, sizeof url, "%s/v1/ohttp-keys", o->collector);
+    rc = agent_http_exchange(h, url, NULL, NULL, 0, NULL, pin, STS_OHTTP_MAX_KEYS_LIST, &ans);
     if (rc != STS_OK) {
         snprintf(why, whylen, "cannot fetch the key configuration from %.100s: %.100s", url,
                  ans.error);
@@ -126,6 +137,7 @@ static enum sts_err fill_answer(const struct sts_bhttp_response *res, struct age
     ans->status = (long)res->status;
     ans->retry_after_ms = -1;
     ans->content_type[0] = '\0';
+    ans->redirect_url[0] = '\0';
     for (size_t i = 0; i < res->headers.n; i++) {
         const struct sts_bhttp_field *f = &res->headers.v[i];
         char value[64];
@@ -164,7 +176,7 @@ static enum sts_err transport_failure(struct agent_answer *ans, const char *why)
     return STS_OK;
 }
 
-enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s, const char *collector,
+enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_http *h, const char *pin,
                               const char *json, size_t len, struct agent_answer *ans)
 {
     struct sts_ohttp_key_config cfg;
@@ -174,10 +186,9 @@ enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s, con
     char why[sizeof ans->error];
     enum sts_err rc;
 
-    memset(ans, 0, sizeof *ans);
-    ans->retry_after_ms = -1;
+    agent_answer_init(ans);
     why[0] = '\0';
-    rc = key_config(o, s, collector, &cfg, why, sizeof why);
+    rc = key_config(o, h, pin, &cfg, why, sizeof why);
     if (rc == STS_ENOMEM)
         return rc;
     if (rc != STS_OK)
@@ -186,12 +197,10 @@ enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s, con
     struct sts_bhttp_field f[] = {
         {{(const uint8_t *)"content-type", 12}, {(const uint8_t *)"application/json", 16}},
     };
-    const char *host = strstr(collector, "://");
-    host = host ? host + 3 : collector;
     struct sts_bhttp_request req = {
         .method = {(const uint8_t *)"POST", 4},
         .scheme = {(const uint8_t *)"https", 5},
-        .authority = {(const uint8_t *)host, strcspn(host, "/")},
+        .authority = {(const uint8_t *)o->authority, strlen(o->authority)},
         .path = {(const uint8_t *)"/v1/reports", 11},
         .headers = {f, 1},
         .content = {(const uint8_t *)json, len},
@@ -213,8 +222,8 @@ enum sts_err agent_ohttp_post(struct agent_ohttp *o, struct agent_sender *s, con
         goto out;
     }
     /* The relay is not the collector: no pin on that hop. */
-    rc = agent_sender_exchange(s, o->relay, "message/ohttp-req", enc, enc_len,
-                               AGENT_ANSWER_MAX_BODY, false, ans);
+    rc = agent_http_exchange(h, o->relay, "message/ohttp-req", enc, enc_len, NULL, NULL,
+                             AGENT_ANSWER_MAX_BODY, ans);
     if (rc != STS_OK)
         goto out;
     if (ans->status != 200 || strcmp(ans->content_type, "message/ohttp-res") != 0) {

@@ -4,18 +4,46 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
-enum agent_verdict agent_retry_classify(long http_status)
+/* Whether ctype is application/json, optionally with parameters. */
+static bool is_json_type(const char *ctype)
 {
-    if (http_status == 200 || http_status == 202)
-        return AGENT_DONE;
+    static const char json[] = "application/json";
+    size_t n = sizeof json - 1;
+    if (ctype == NULL || strncasecmp(ctype, json, n) != 0)
+        return false;
+    return ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ';
+}
+
+/* Whether the answer is the collector's JSON: an object with a string key. */
+static bool collector_json(const char *ctype, const char *body, size_t len, const char *key)
+{
+    if (!is_json_type(ctype) || body == NULL || len == 0)
+        return false;
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    bool ok = json_is_string(json_object_get(doc, key));
+    json_decref(doc);
+    return ok;
+}
+
+enum agent_verdict agent_retry_classify(long http_status, const char *content_type,
+                                        const char *body, size_t body_len)
+{
     if (http_status == 0 || http_status == 408 || http_status == 429 ||
         (http_status >= 500 && http_status <= 599))
         return AGENT_RETRY;
-    return AGENT_REJECT;
+    if ((http_status == 200 || http_status == 202) &&
+        collector_json(content_type, body, body_len, "status"))
+        return AGENT_DONE;
+    if ((http_status == 400 || http_status == 413 || http_status == 415) &&
+        collector_json(content_type, body, body_len, "error"))
+        return AGENT_REJECT;
+    return AGENT_RETRY_LONG;
 }
 
 const char *agent_verdict_name(enum agent_verdict v)
@@ -24,6 +52,7 @@ const char *agent_verdict_name(enum agent_verdict v)
     case AGENT_DONE: return "done";
     case AGENT_RETRY: return "retry";
     case AGENT_REJECT: return "reject";
+    case AGENT_RETRY_LONG: return "retry-long";
     }
     return "?";
 }
@@ -59,6 +88,14 @@ int64_t agent_retry_delay_ms(unsigned failures, int64_t base_ms, int64_t cap_ms,
             delay = floor_ms;
     }
     return delay;
+}
+
+int64_t agent_retry_long_delay_ms(unsigned failures, uint64_t rnd)
+{
+    int64_t ceiling =
+        agent_retry_ceiling_ms(failures, AGENT_RETRY_LONG_BASE_MS, AGENT_RETRY_LONG_CAP_MS);
+    int64_t half = ceiling / 2;
+    return half + (int64_t)(rnd % ((uint64_t)(ceiling - half) + 1));
 }
 
 bool agent_retry_after_parse(const char *value, int64_t now_ms, int64_t *delay_ms)

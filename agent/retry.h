@@ -7,6 +7,7 @@
 #define AGENT_RETRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define AGENT_RETRY_BASE_MS_DEFAULT 2000LL
@@ -15,20 +16,36 @@
  * server must not be able to park a device for years. */
 #define AGENT_RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
 
+/* After an answer that is not the collector's, the next attempt waits
+ * hours, doubling up to a day: a URL typo, a captive portal or a proxy that
+ * blocks the collector is fixed by a person, not by hammering it. */
+#define AGENT_RETRY_LONG_BASE_MS (1LL * 3600 * 1000)
+#define AGENT_RETRY_LONG_CAP_MS  (24LL * 3600 * 1000)
+
 enum agent_verdict {
-    AGENT_DONE = 1, /* the collector holds the report (202 accepted, 200 duplicate) */
-    AGENT_RETRY,    /* transient: no answer, 5xx, 408, 429 — send again later */
-    AGENT_REJECT    /* permanent: anything else; never sent again */
+    AGENT_DONE = 1,  /* the collector holds the report (202 accepted, 200 duplicate) */
+    AGENT_RETRY,     /* transient: no answer, 5xx, 408, 429 — send again soon */
+    AGENT_REJECT,    /* the collector refused the report itself; never sent again */
+    AGENT_RETRY_LONG /* an answer that is not the collector's: send again in hours */
 };
 
-/* Classifies the outcome of one attempt. http_status is the HTTP status of
- * the answer, or 0 when no answer arrived (connection refused, timeout, reset).
- * 200 and 202 are AGENT_DONE; 0, 408, 429 and 500..599 are AGENT_RETRY;
- * every other status (other 4xx, unexpected 1xx/2xx/3xx) is AGENT_REJECT, so
- * that a permanent problem can never make the device loop. */
-enum agent_verdict agent_retry_classify(long http_status);
+/* Classifies the outcome of one attempt from the answer's HTTP status (0
+ * when no answer arrived: connection refused, timeout, reset), its
+ * Content-Type (NULL or "" when absent) and its body (body_len bytes, may be
+ * NULL):
+ * - AGENT_DONE: 200 or 202 carrying the collector's JSON acknowledgement (an
+ *   object with a string "status");
+ * - AGENT_REJECT: 400, 413 or 415 carrying the collector's JSON error (an
+ *   object with a string "error"): only then is a report final;
+ * - AGENT_RETRY: 0, 408, 429, 500..599;
+ * - AGENT_RETRY_LONG: anything else — a redirect, a 401/403/404/405, an HTML
+ *   page, a 200 without the acknowledgement (a captive portal): the answer
+ *   of something between the device and the collector, which a fixed URL or
+ *   network cures. */
+enum agent_verdict agent_retry_classify(long http_status, const char *content_type,
+                                        const char *body, size_t body_len);
 
-/* "done" / "retry" / "reject". */
+/* "done" / "retry" / "reject" / "retry-long". */
 const char *agent_verdict_name(enum agent_verdict v);
 
 /* The backoff ceiling after `failures` failed attempts (failures >= 1):
@@ -43,6 +60,12 @@ int64_t agent_retry_ceiling_ms(unsigned failures, int64_t base_ms, int64_t cap_m
  * min(retry_after_ms, AGENT_RETRY_AFTER_MAX_MS). */
 int64_t agent_retry_delay_ms(unsigned failures, int64_t base_ms, int64_t cap_ms,
                              int64_t retry_after_ms, uint64_t rnd);
+
+/* The delay after an answer that is not the collector's, after `failures`
+ * failed attempts: uniform in [ceiling/2, ceiling] with ceiling =
+ * min(AGENT_RETRY_LONG_CAP_MS, AGENT_RETRY_LONG_BASE_MS * 2^(failures-1)),
+ * so never less than half an hour and never more than a day. */
+int64_t agent_retry_long_delay_ms(unsigned failures, uint64_t rnd);
 
 /* Parses a Retry-After header value (RFC 9110 10.2.3): either delay-seconds
  * (ASCII digits) or an HTTP-date, which is turned into a delay from now_ms

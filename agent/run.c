@@ -20,16 +20,6 @@
 #include "report.h"
 #include "sts/date.h"
 
-bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st)
-{
-    switch (st->consent_country) {
-    case AGENT_CONSENT_ON: return true;
-    case AGENT_CONSENT_OFF: return false;
-    case AGENT_CONSENT_UNSET: break;
-    }
-    return cfg->consent_country;
-}
-
 static enum sts_err build_activation(const struct agent_config *cfg, const struct agent_state *st,
                                      int32_t day, char report_id[static STS_REPORT_ID_LEN + 1],
                                      char **payload, struct sts_field_error *warn,
@@ -114,12 +104,28 @@ enum sts_err agent_prepare_activation(const struct agent_config *cfg, struct age
     return STS_OK;
 }
 
-/* "HTTP 400: imei: check digit does not match" from the collector's JSON
- * error, or the start of whatever body it sent. */
-static void describe_answer(const struct agent_answer *ans, char *out, size_t size)
+/* "HTTP 400: invalid, field imei: check digit does not match" from the
+ * collector's JSON error; for an answer that is not the collector's, what it
+ * probably is, in plain words. */
+static void describe_answer(const struct agent_answer *ans, enum agent_verdict v, char *out,
+                            size_t size)
 {
     if (ans->status == 0) {
         snprintf(out, size, "no answer: %.200s", ans->error[0] ? ans->error : "network error");
+        return;
+    }
+    if (v == AGENT_RETRY_LONG) {
+        const char *what = "an answer that is not the collector's";
+        if (ans->status >= 300 && ans->status < 400)
+            what = "a redirect, which is never followed";
+        else if (ans->status == 401 || ans->status == 403)
+            what = "access refused by something between the device and the collector";
+        else if (ans->status == 404 || ans->status == 405)
+            what = "no collector at this address";
+        snprintf(out, size, "HTTP %ld%s%.40s%s: %s%s%.100s; check the collector (or relay) URL",
+                 ans->status, ans->content_type[0] ? " (" : "", ans->content_type,
+                 ans->content_type[0] ? ")" : "", what, ans->redirect_url[0] ? " to " : "",
+                 ans->redirect_url);
         return;
     }
     json_t *doc = ans->body ? json_loadb(ans->body, ans->body_len, 0, NULL) : NULL;
@@ -136,6 +142,20 @@ static void describe_answer(const struct agent_answer *ans, char *out, size_t si
     json_decref(doc);
 }
 
+static enum agent_verdict classify(const struct agent_answer *ans)
+{
+    return agent_retry_classify(ans->status, ans->content_type, ans->body, ans->body_len);
+}
+
+static int64_t next_delay(const struct agent_config *cfg, enum agent_verdict v, unsigned attempts,
+                          const struct agent_answer *ans, uint64_t rnd)
+{
+    if (v == AGENT_RETRY_LONG)
+        return agent_retry_long_delay_ms(attempts, rnd);
+    return agent_retry_delay_ms(attempts, cfg->retry_base_ms, cfg->retry_cap_ms,
+                                ans->retry_after_ms, rnd);
+}
+
 enum agent_verdict agent_record_attempt(const struct agent_config *cfg, struct agent_state *st,
                                         int64_t now_ms, const struct agent_answer *ans,
                                         uint64_t rnd)
@@ -143,9 +163,9 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg, struct a
     struct agent_activation *a = &st->act;
     struct agent_log_entry e;
     char what[256];
-    enum agent_verdict v = agent_retry_classify(ans->status);
+    enum agent_verdict v = classify(ans);
 
-    describe_answer(ans, what, sizeof what);
+    describe_answer(ans, v, what, sizeof what);
     a->attempts++;
     if (ans->status != 0) {
         a->answer_status = ans->status;
@@ -176,12 +196,11 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg, struct a
         snprintf(e.outcome, sizeof e.outcome, "rejected");
         snprintf(e.detail, sizeof e.detail, "%.159s", what);
         break;
-    case AGENT_RETRY: {
-        int64_t delay = agent_retry_delay_ms(a->attempts, cfg->retry_base_ms, cfg->retry_cap_ms,
-                                             ans->retry_after_ms, rnd);
-        a->next_attempt_ms = now_ms + delay;
+    case AGENT_RETRY:
+    case AGENT_RETRY_LONG: {
+        a->next_attempt_ms = now_ms + next_delay(cfg, v, a->attempts, ans, rnd);
         agent_state_set_str(&a->last_error, what);
-        snprintf(e.outcome, sizeof e.outcome, "retry");
+        snprintf(e.outcome, sizeof e.outcome, "%s", v == AGENT_RETRY ? "retry" : "not-collector");
         snprintf(e.detail, sizeof e.detail, "%.159s", what);
         break;
     }
@@ -197,9 +216,9 @@ enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg, str
     struct agent_ping *p = &st->life.pending[i];
     struct agent_log_entry e;
     char what[256];
-    enum agent_verdict v = agent_retry_classify(ans->status);
+    enum agent_verdict v = classify(ans);
 
-    describe_answer(ans, what, sizeof what);
+    describe_answer(ans, v, what, sizeof what);
     p->attempts++;
     memset(&e, 0, sizeof e);
     e.time_ms = now_ms;
@@ -221,16 +240,42 @@ enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg, str
         agent_state_ping_remove(st, i);
         break;
     case AGENT_RETRY:
-        p->next_attempt_ms =
-            now_ms + agent_retry_delay_ms(p->attempts, cfg->retry_base_ms, cfg->retry_cap_ms,
-                                          ans->retry_after_ms, rnd);
+    case AGENT_RETRY_LONG:
+        p->next_attempt_ms = now_ms + next_delay(cfg, v, p->attempts, ans, rnd);
         agent_state_set_str(&p->last_error, what);
-        snprintf(e.outcome, sizeof e.outcome, "retry");
+        snprintf(e.outcome, sizeof e.outcome, "%s", v == AGENT_RETRY ? "retry" : "not-collector");
         snprintf(e.detail, sizeof e.detail, "%.159s", what);
         agent_state_log(st, &e);
         break;
     }
     return v;
+}
+
+void agent_route_describe(const struct agent_config *cfg, char *out, size_t size)
+{
+    if (cfg->transport == AGENT_TRANSPORT_OHTTP && cfg->relay != NULL)
+        snprintf(out, size, "%s -> %s", cfg->relay, cfg->collector);
+    else
+        snprintf(out, size, "%s", cfg->collector);
+}
+
+bool agent_route_update(const struct agent_config *cfg, struct agent_state *st, int64_t now_ms)
+{
+    char route[2 * 4096 + 8];
+    agent_route_describe(cfg, route, sizeof route);
+    if (st->route != NULL && strcmp(st->route, route) == 0)
+        return false;
+    if (st->route != NULL) {
+        /* A fixed URL delivers at this very run, not hours later. */
+        if (st->act.present && st->act.status == AGENT_PENDING && st->act.next_attempt_ms > now_ms)
+            st->act.next_attempt_ms = now_ms;
+        for (size_t i = 0; i < st->life.npending; i++)
+            if (st->life.pending[i].next_attempt_ms > now_ms)
+                st->life.pending[i].next_attempt_ms = now_ms;
+    }
+    if (agent_state_set_str(&st->route, route) != STS_OK)
+        return false;
+    return true;
 }
 
 /* ---- the loop ---- */
@@ -291,10 +336,12 @@ static int save_state(const struct agent_config *cfg, const struct agent_state *
 {
     enum sts_err rc = agent_state_save(cfg->state_dir, st);
     if (rc != STS_OK) {
+        /* errno says which (no space left, read-only file system...). */
+        const char *why = rc == STS_EIO ? strerror(errno) : sts_strerror(rc);
         fprintf(stderr,
                 "sts-agent: cannot write the state in %s: %s; nothing was lost "
                 "but this step will be done again\n",
-                cfg->state_dir, sts_strerror(rc));
+                cfg->state_dir, why);
         return -1;
     }
     return 0;
@@ -336,6 +383,8 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
         }
         changed = true;
     }
+    if (agent_route_update(cfg, &st, now))
+        changed = true;
     bool life_blocked = false;
     if (agent_lifetime_plan(cfg, &st, now, agent_random64(), &life_blocked, msg, sizeof msg))
         changed = true;
@@ -412,13 +461,13 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
         for (size_t i = 0; i < st.life.npending; i++)
             if (strcmp(st.life.pending[i].report_id, report_id) == 0) {
                 v = agent_record_ping_attempt(cfg, &st, i, now, &ans, agent_random64());
-                if (v == AGENT_RETRY) {
+                if (v == AGENT_RETRY || v == AGENT_RETRY_LONG) {
                     snprintf(last_error, sizeof last_error, "%s",
                              st.life.pending[i].last_error ? st.life.pending[i].last_error : "");
                     next = st.life.pending[i].next_attempt_ms;
                     attempts = st.life.pending[i].attempts;
                 } else if (v == AGENT_REJECT) {
-                    describe_answer(&ans, last_error, sizeof last_error);
+                    describe_answer(&ans, v, last_error, sizeof last_error);
                 }
                 break;
             }
@@ -444,7 +493,8 @@ static enum step step(const struct agent_config *cfg, struct agent_sender *sende
                 "again; see `sts-agent status`\n",
                 what, last_error);
         break;
-    case AGENT_RETRY: {
+    case AGENT_RETRY:
+    case AGENT_RETRY_LONG: {
         char when[32];
         agent_time_format(next, when);
         fprintf(stderr, "sts-agent: %s: attempt %u failed (%s); next attempt at %s\n", what,
@@ -517,6 +567,7 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
         .collector = cfg->collector,
         .timeout_ms = cfg->timeout_ms,
         .ca_file = cfg->ca_file,
+        .ca_dir = cfg->ca_dir,
         .pin_sha256 = cfg->pin_sha256,
         .transport = (enum agent_transport)cfg->transport,
         .relay = cfg->relay,
@@ -539,7 +590,7 @@ int agent_run(const struct agent_config *cfg, bool once, volatile sig_atomic_t *
             break;
         }
         enum step r = step(cfg, sender, stop, &o);
-        if (o.verdict == AGENT_RETRY || o.verdict == AGENT_REJECT)
+        if (o.verdict == AGENT_RETRY || o.verdict == AGENT_REJECT || o.verdict == AGENT_RETRY_LONG)
             failed = true;
         if (r == STEP_FAILED)
             break;

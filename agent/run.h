@@ -12,17 +12,15 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "clock.h"
 #include "config.h"
+#include "consent.h"
 #include "retry.h"
 #include "send.h"
 #include "state.h"
-
-/* Whether the country may be sent: the owner's choice in st, else the
- * config default. */
-bool agent_country_consent(const struct agent_config *cfg, const struct agent_state *st);
 
 /* Builds the activation report of this device for day, as JSON in *payload
  * (free() it), reusing report_id when it is a non-empty string (else a fresh
@@ -58,6 +56,16 @@ enum agent_verdict agent_record_attempt(const struct agent_config *cfg, struct a
 enum agent_verdict agent_record_ping_attempt(const struct agent_config *cfg, struct agent_state *st,
                                              size_t i, int64_t now_ms,
                                              const struct agent_answer *ans, uint64_t rnd);
+
+/* Where reports go with cfg, for the owner and for the state's route:
+ * "COLLECTOR", or "RELAY -> COLLECTOR" with the OHTTP transport. */
+void agent_route_describe(const struct agent_config *cfg, char *out, size_t size);
+
+/* Records cfg's route in st; when it differs from the one recorded (the
+ * collector or relay URL was changed), every pending report becomes due at
+ * now_ms, so that a fixed URL delivers at once. Returns true when st
+ * changed (save it). */
+bool agent_route_update(const struct agent_config *cfg, struct agent_state *st, int64_t now_ms);
 
 /* `sts-agent run [--once]`: returns the exit status (0 ok, 1 failure) after
  * printing what went wrong on stderr. stop is set by the signal handlers. */

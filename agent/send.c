@@ -1,410 +1,85 @@
-/* HTTP transport of the agent on a reused libcurl easy handle. See send.h. */
+/* The dispatcher between the direct and the OHTTP transport. See send.h. */
 #include "send.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-#include <curl/curl.h>
-#include <openssl/crypto.h>
-
+#include "direct.h"
 #include "ohttp_transport.h"
-#include "retry.h"
+#include "sts/net.h"
 
 struct agent_sender {
-    CURL *curl;
+    struct agent_http *http;
     char *collector;
-    char *ca_file;
     char *pin;
     struct agent_ohttp *ohttp; /* NULL: direct transport */
-    long timeout_ms;
-    const volatile sig_atomic_t *stop;
-    char errbuf[CURL_ERROR_SIZE];
 };
-
-/* What one transfer collects while it runs. */
-struct sink {
-    struct agent_answer *ans;
-    size_t cap;
-    size_t used;
-};
-
-static bool is_loopback(const char *host)
-{
-    unsigned char a[16];
-    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
-        return true;
-    if (inet_pton(AF_INET, host, a) == 1)
-        return a[0] == 127;
-    size_t n = strlen(host);
-    if (n > 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < 64) {
-        char v6[64];
-        memcpy(v6, host + 1, n - 2);
-        v6[n - 2] = '\0';
-        static const unsigned char one[16] = {[15] = 1};
-        return inet_pton(AF_INET6, v6, a) == 1 && memcmp(a, one, 16) == 0;
-    }
-    return false;
-}
-
-bool agent_url_allowed(const char *url, char *msg, size_t msg_size)
-{
-    bool ok = false;
-    char *scheme = NULL, *host = NULL;
-    CURLU *u = curl_url();
-    if (msg_size > 0)
-        msg[0] = '\0';
-    if (u == NULL) {
-        snprintf(msg, msg_size, "out of memory");
-        return false;
-    }
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
-        snprintf(msg, msg_size, "'%s' is not a URL with a host", url);
-        goto out;
-    }
-    if (strcmp(scheme, "https") == 0) {
-        ok = true;
-    } else if (strcmp(scheme, "http") == 0) {
-        ok = is_loopback(host);
-        if (!ok)
-            snprintf(msg, msg_size,
-                     "'%s': plain http:// is allowed only to a loopback address (localhost, "
-                     "127.0.0.0/8, [::1]); use https://",
-                     url);
-    } else {
-        snprintf(msg, msg_size, "'%s' must be an https:// URL", url);
-    }
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return ok;
-}
-
-bool agent_pin_normalise(const char *value, char *out, size_t out_size)
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t used = 0;
-    const char *p = value;
-    if (out_size > 0)
-        out[0] = '\0';
-    while (*p != '\0') {
-        while (*p == ' ' || *p == ';' || *p == ',')
-            p++;
-        if (*p == '\0')
-            break;
-        if (strncmp(p, "sha256//", 8) == 0)
-            p += 8;
-        /* 32 bytes in base64: 43 characters and one '='. */
-        size_t n = strspn(p, b64);
-        if (n != 43 || p[43] != '=')
-            return false;
-        int w = snprintf(out + used, out_size - used, "%ssha256//%.44s", used ? ";" : "", p);
-        if (w < 0 || (size_t)w >= out_size - used)
-            return false;
-        used += (size_t)w;
-        p += 44;
-        if (*p != '\0' && *p != ';' && *p != ',' && *p != ' ')
-            return false;
-    }
-    return used > 0;
-}
 
 enum sts_err agent_sender_global_init(void)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? STS_OK : STS_ENET;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct sink *k = userp;
-    size_t n = size * nmemb;
-    size_t room = k->cap - k->used;
-    size_t take = n < room ? n : room; /* past the cap: drop, but keep reading */
-    if (take > 0) {
-        char *nb = realloc(k->ans->body, k->used + take + 1);
-        if (nb == NULL)
-            return 0; /* makes curl fail the transfer */
-        k->ans->body = nb;
-        memcpy(nb + k->used, data, take);
-        k->used += take;
-        nb[k->used] = '\0';
-        k->ans->body_len = k->used;
-    }
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct sink *k = userp;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    static const char ctype[] = "content-type:";
-    if (n > sizeof ctype - 1 && strncasecmp(data, ctype, sizeof ctype - 1) == 0) {
-        const char *v = data + sizeof ctype - 1;
-        size_t vl = n - (sizeof ctype - 1);
-        while (vl > 0 && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl < sizeof k->ans->content_type) {
-            memcpy(k->ans->content_type, v, vl);
-            k->ans->content_type[vl] = '\0';
-        }
-    }
-    if (n > sizeof name - 1 && n < 256 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        char value[256];
-        memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));
-        value[n - (sizeof name - 1)] = '\0';
-        int64_t d;
-        if (agent_retry_after_parse(value, now_ms(), &d))
-            k->ans->retry_after_ms = d;
-    }
-    return n;
-}
-
-static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    const struct agent_sender *s = userp;
-    return (s->stop != NULL && *s->stop) ? 1 : 0;
+    return agent_http_global_init();
 }
 
 enum sts_err agent_sender_new(const struct agent_sender_opts *opts, struct agent_sender **out)
 {
-    struct agent_sender *s = calloc(1, sizeof *s);
+    enum sts_err rc = STS_ENOMEM;
+    struct agent_http_opts ho = {
+        .timeout_ms = opts->timeout_ms,
+        .ca_file = opts->ca_file,
+        .ca_dir = opts->ca_dir,
+        .stop = opts->stop,
+    };
     *out = NULL;
+    if (opts->collector == NULL || !sts_net_url_allowed(opts->collector))
+        return STS_EINVAL;
+    struct agent_sender *s = calloc(1, sizeof *s);
     if (s == NULL)
         return STS_ENOMEM;
-    if (!agent_url_allowed(opts->collector, NULL, 0)) {
-        free(s);
-        return STS_EINVAL;
-    }
-    s->collector = strdup(opts->collector);
-    if (s->collector == NULL)
-        goto fail_nomem;
-    if (opts->ca_file != NULL) {
-        s->ca_file = strdup(opts->ca_file);
-        if (s->ca_file == NULL)
-            goto fail_nomem;
-    }
+    if ((s->collector = strdup(opts->collector)) == NULL)
+        goto fail;
     if (opts->pin_sha256 != NULL && (s->pin = strdup(opts->pin_sha256)) == NULL)
-        goto fail_nomem;
+        goto fail;
     if (opts->transport == AGENT_TRANSPORT_OHTTP) {
-        enum sts_err rc = agent_ohttp_new(opts, &s->ohttp);
-        if (rc != STS_OK) {
-            agent_sender_free(s);
-            return rc;
+        if (opts->relay == NULL || !sts_net_url_allowed(opts->relay)) {
+            rc = STS_EINVAL;
+            goto fail;
         }
+        rc = agent_ohttp_new(opts->collector, opts->relay, opts->ohttp_keys, opts->state_dir,
+                             &s->ohttp);
+        if (rc != STS_OK)
+            goto fail;
     }
-    s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
-    s->stop = opts->stop;
-    s->curl = curl_easy_init();
-    if (s->curl == NULL)
-        goto fail_nomem;
+    rc = agent_http_new(&ho, &s->http);
+    if (rc != STS_OK)
+        goto fail;
     *out = s;
     return STS_OK;
-
-fail_nomem:
+fail:
     agent_sender_free(s);
-    return STS_ENOMEM;
+    return rc;
 }
 
 void agent_sender_free(struct agent_sender *s)
 {
     if (s == NULL)
         return;
-    if (s->curl != NULL)
-        curl_easy_cleanup(s->curl);
-    free(s->collector);
-    free(s->ca_file);
-    free(s->pin);
+    agent_http_free(s->http);
     agent_ohttp_free(s->ohttp);
+    free(s->collector);
+    free(s->pin);
     free(s);
-}
-
-void agent_answer_cleanup(struct agent_answer *ans)
-{
-    free(ans->body);
-    memset(ans, 0, sizeof *ans);
-    ans->retry_after_ms = -1;
-}
-
-/* Sets the options every request shares; the handle keeps its connection
- * cache across curl_easy_reset(). */
-static CURLcode common_opts(struct agent_sender *s, const char *url, struct sink *k, bool pinned)
-{
-    CURL *c = s->curl;
-    CURLcode e = CURLE_OK;
-    curl_easy_reset(c);
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (e == CURLE_OK)                                                                         \
-            e = curl_easy_setopt(c, opt, val);                                                     \
-    } while (0)
-    SET(CURLOPT_URL, url);
-    /* The URL was checked by agent_url_allowed; never anything else. */
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, s->timeout_ms);
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_USERAGENT, "sts-agent/" STS_VERSION);
-    SET(CURLOPT_ERRORBUFFER, s->errbuf);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, k);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, k);
-    SET(CURLOPT_NOPROGRESS, 0L);
-    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
-    SET(CURLOPT_XFERINFODATA, s);
-    if (s->ca_file != NULL)
-        SET(CURLOPT_CAINFO, s->ca_file);
-    if (pinned && s->pin != NULL)
-        SET(CURLOPT_PINNEDPUBLICKEY, s->pin);
-#undef SET
-    return e;
-}
-
-static enum sts_err perform(struct agent_sender *s, struct curl_slist *headers,
-                            struct agent_answer *ans)
-{
-    CURLcode e = CURLE_OK;
-    if (headers != NULL)
-        e = curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, headers);
-    if (e == CURLE_OK) {
-        s->errbuf[0] = '\0';
-        e = curl_easy_perform(s->curl);
-    }
-    if (e != CURLE_OK) {
-        free(ans->body);
-        ans->body = NULL;
-        ans->body_len = 0;
-        ans->status = 0;
-        snprintf(ans->error, sizeof ans->error, "%s",
-                 s->errbuf[0] ? s->errbuf : curl_easy_strerror(e));
-        if (e == CURLE_WRITE_ERROR || e == CURLE_OUT_OF_MEMORY)
-            return STS_ENOMEM;
-        return STS_ENET;
-    }
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &ans->status);
-    return STS_OK;
-}
-
-/* One exchange with url: POST body as ctype (GET when body is NULL), with a
- * bearer token when token is not NULL. */
-static enum sts_err request(struct agent_sender *s, const char *url, const char *ctype,
-                            const void *body, size_t len, const char *token, size_t max_body,
-                            bool pinned, struct agent_answer *ans)
-{
-    enum sts_err rc = STS_ENOMEM;
-    struct curl_slist *headers = NULL, *h;
-    char *auth = NULL, *ct = NULL;
-    struct sink k = {.ans = ans, .cap = max_body, .used = 0};
-
-    memset(ans, 0, sizeof *ans);
-    ans->retry_after_ms = -1;
-
-    if (common_opts(s, url, &k, pinned) != CURLE_OK) {
-        snprintf(ans->error, sizeof ans->error, "libcurl refused an option");
-        rc = STS_ENET;
-        goto out;
-    }
-    /* No "Expect: 100-continue" round trip for a small body. */
-    if ((h = curl_slist_append(headers, "Expect:")) == NULL)
-        goto out;
-    headers = h;
-    if (body != NULL) {
-        size_t clen = strlen(ctype) + sizeof "Content-Type: ";
-        if ((ct = malloc(clen)) == NULL)
-            goto out;
-        snprintf(ct, clen, "Content-Type: %s", ctype);
-        if ((h = curl_slist_append(headers, ct)) == NULL)
-            goto out;
-        headers = h;
-        if (curl_easy_setopt(s->curl, CURLOPT_POST, 1L) != CURLE_OK ||
-            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
-            curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK) {
-            rc = STS_ENET;
-            goto out;
-        }
-    }
-    if (token != NULL) {
-        size_t alen = strlen(token) + sizeof "Authorization: Bearer ";
-        auth = malloc(alen);
-        if (auth == NULL)
-            goto out;
-        snprintf(auth, alen, "Authorization: Bearer %s", token);
-        if ((h = curl_slist_append(headers, auth)) == NULL)
-            goto out;
-        headers = h;
-    }
-    rc = perform(s, headers, ans);
-out:
-    /* The handle must not keep pointers to what is freed here. */
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(headers);
-    if (auth != NULL) {
-        OPENSSL_cleanse(auth, strlen(auth));
-        free(auth);
-    }
-    free(ct);
-    return rc;
-}
-
-/* request() on <collector><path>. */
-static enum sts_err collector_request(struct agent_sender *s, const char *path, const char *json,
-                                      size_t len, const char *token, size_t max_body,
-                                      struct agent_answer *ans)
-{
-    size_t ulen = strlen(s->collector) + strlen(path) + 1;
-    char *url = malloc(ulen);
-    if (url == NULL) {
-        memset(ans, 0, sizeof *ans);
-        ans->retry_after_ms = -1;
-        return STS_ENOMEM;
-    }
-    snprintf(url, ulen, "%s%s", s->collector, path);
-    enum sts_err rc = request(s, url, "application/json", json, len, token, max_body, true, ans);
-    free(url);
-    return rc;
-}
-
-enum sts_err agent_sender_exchange(struct agent_sender *s, const char *url, const char *ctype,
-                                   const void *body, size_t len, size_t max_body, bool pinned,
-                                   struct agent_answer *ans)
-{
-    return request(s, url, ctype, body, len, NULL, max_body, pinned, ans);
 }
 
 enum sts_err agent_sender_post(struct agent_sender *s, const char *json, size_t len,
                                struct agent_answer *ans)
 {
     if (s->ohttp != NULL)
-        return agent_ohttp_post(s->ohttp, s, s->collector, json, len, ans);
-    return collector_request(s, "/v1/reports", json, len, NULL, AGENT_ANSWER_MAX_BODY, ans);
+        return agent_ohttp_post(s->ohttp, s->http, s->pin, json, len, ans);
+    return agent_direct_post(s->http, s->collector, s->pin, json, len, ans);
 }
 
 enum sts_err agent_sender_get(struct agent_sender *s, const char *path, const char *token,
                               size_t max_body, struct agent_answer *ans)
 {
-    return collector_request(s, path, NULL, 0, token, max_body, ans);
+    return agent_direct_get(s->http, s->collector, s->pin, path, token, max_body, ans);
 }

@@ -2,6 +2,7 @@
  * locking, corrupt-file recovery. See state.h. */
 #include "state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -67,6 +68,7 @@ static void ping_cleanup(struct agent_ping *p)
 void agent_state_cleanup(struct agent_state *st)
 {
     free(st->facts_error);
+    free(st->route);
     free(st->act.payload);
     free(st->act.last_error);
     free(st->act.answer_body);
@@ -206,6 +208,7 @@ json_t *agent_state_to_json(const struct agent_state *st)
     }
     put(root, "consent", consent, &ok);
     put(root, "facts_error", str_or_null(st->facts_error), &ok);
+    put(root, "route", str_or_null(st->route), &ok);
 
     if (st->act.present) {
         const struct agent_activation *a = &st->act;
@@ -435,6 +438,9 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
         }
     }
     st->facts_error = get_opt_str(&r, root, "facts_error");
+    /* Added after format 2 was fixed: optional. */
+    if (json_object_get(root, "route") != NULL)
+        st->route = get_opt_str(&r, root, "route");
 
     json_t *act = json_object_get(root, "activation");
     if (json_is_object(act)) {
@@ -574,6 +580,24 @@ static void salvage(const char *text, struct agent_state *st, char *found, size_
     }
 }
 
+/* Removes every state.json.corrupt-* in dir but keep: the latest damaged
+ * copy is evidence enough, and a flash that keeps failing must not fill
+ * the state directory with them. */
+static void drop_older_copies(const char *dir, const char *keep)
+{
+    static const char prefix[] = AGENT_STATE_FILE ".corrupt-";
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, sizeof prefix - 1) != 0 || strcmp(e->d_name, keep) == 0)
+            continue;
+        unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg, size_t msg_size)
 {
     char path[PATH_MAX], aside[PATH_MAX + 64];
@@ -623,6 +647,7 @@ enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg
         agent_state_init(st);
         return STS_EIO;
     }
+    drop_older_copies(dir, strrchr(aside, '/') + 1);
     say(msg, msg_size,
         "%s was corrupt (%s); moved it to %s and started a fresh state (%s%s; country "
         "consent %s). Check the storage of %s.",

@@ -10,12 +10,11 @@
  * <state_dir>/lock so that the daemon and the owner's commands (consent) never
  * lose each other's changes: take the lock, load, change, save, unlock.
  *
- * A state file that does not parse is moved aside (state.json.corrupt-<time>)
- * with a message, and a fresh state takes its place, salvaging the
- * activation's report_id, the consents and the last month a lifetime ping
- * was made for when they can still be read: re-sending under the same
- * report_id cannot count the device twice, and no month gets a second ping.
- * Unreadable consents become off; an unreadable last ping month makes the
+ * A state file that does not parse is moved aside (state.json.corrupt-<time>;
+ * only the latest such copy is kept) with a message, and a fresh state takes its place, salvaging
+ * the activation's report_id, the consents and the last month a lifetime ping was made for when
+ * they can still be read: re-sending under the same report_id cannot count the device twice, and no
+ * month gets a second ping. Unreadable consents become off; an unreadable last ping month makes the
  * current month count as done.
  *
  * Ownership: a struct agent_state owns all its strings (heap, NULL when
@@ -108,6 +107,10 @@ struct agent_state {
     enum agent_consent consent_country;
     int64_t consent_country_ms; /* when the owner set it, 0 if never */
     char *facts_error;          /* facts that could not be read or are invalid; NULL if none */
+    /* Where the last attempts went ("collector URL", or "relay URL ->
+     * collector URL" through a relay), NULL before the first: a changed
+     * configuration resets the backoff of every pending report. */
+    char *route;
     struct agent_activation act;
     struct agent_lifetime life;
     struct agent_log_entry log[AGENT_LOG_MAX];
@@ -158,7 +161,8 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
  * STS_EUNSUPPORTED (a newer agent wrote it; left alone), STS_ENOMEM. */
 enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg, size_t msg_size);
 
-/* Writes st to dir/state.json atomically and durably. Errors: STS_EIO, STS_ENOMEM. */
+/* Writes st to dir/state.json atomically and durably. Errors: STS_EIO (errno
+ * says why: ENOSPC, EROFS...), STS_ENOMEM. */
 enum sts_err agent_state_save(const char *dir, const struct agent_state *st);
 
 /* Creates dir (mode 0700) if it does not exist, then takes an exclusive lock

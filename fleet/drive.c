@@ -53,7 +53,9 @@ void fleet_post(struct fleet_tally *t, struct agent_sender *s, const struct flee
     for (unsigned attempt = 1;; attempt++) {
         struct agent_answer ans;
         enum sts_err rc = agent_sender_post(s, json, strlen(json), &ans);
-        enum agent_verdict v = rc == STS_ENOMEM ? AGENT_RETRY : agent_retry_classify(ans.status);
+        enum agent_verdict v = rc == STS_ENOMEM ? AGENT_RETRY
+                                                : agent_retry_classify(ans.status, ans.content_type,
+                                                                       ans.body, ans.body_len);
         if (v == AGENT_DONE) {
             atomic_fetch_add(ans.status == 202 ? &t->accepted : &t->duplicate, 1);
         } else if (v == AGENT_REJECT) {

@@ -1,4 +1,4 @@
-/* Listen addresses, the loopback rule and PEM files (see sts/net.h). */
+/* Listen addresses, the URL rule and PEM files (see sts/net.h). */
 #include "sts/net.h"
 
 #include <arpa/inet.h>
@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,29 +71,114 @@ bool sts_net_is_loopback(const struct sockaddr *sa)
     return false;
 }
 
-bool sts_net_url_allowed(const char *url)
+static enum sts_err url_bad(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum sts_err url_bad(char *why, size_t whylen, const char *fmt, ...)
 {
-    if (strncasecmp(url, "https://", 8) == 0)
-        return url[8] != '\0';
-    if (strncasecmp(url, "http://", 7) != 0)
-        return false;
-    const char *host = url + 7;
-    size_t n = strcspn(host, "/?#");
-    /* No user information: "http://127.0.0.1@example.com/" is not loopback. */
-    if (memchr(host, '@', n))
-        return false;
-    if (n >= 5 && strncmp(host, "[::1]", 5) == 0)
-        return n == 5 || host[5] == ':';
-    size_t hl = strcspn(host, ":/?#");
-    char h[64];
-    if (hl == 0 || hl >= sizeof h)
-        return false;
-    memcpy(h, host, hl);
-    h[hl] = '\0';
-    if (strcasecmp(h, "localhost") == 0)
+    va_list ap;
+    if (why != NULL && whylen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return STS_EINVAL;
+}
+
+static bool is_loopback_host(const char *host)
+{
+    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
         return true;
     struct in_addr a;
-    return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+enum sts_err sts_net_url_check(const char *url, struct sts_url *out, char *why, size_t whylen)
+{
+    struct sts_url u;
+    memset(&u, 0, sizeof u);
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
+    for (const char *c = url; *c != '\0'; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+            return url_bad(why, whylen, "'%.200s' contains a blank or a control character", url);
+    const char *a;
+    if (strncasecmp(url, "https://", 8) == 0) {
+        u.https = true;
+        a = url + 8;
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        a = url + 7;
+    } else {
+        return url_bad(why, whylen, "'%.200s' must be an https:// URL", url);
+    }
+    if (strchr(url, '#') != NULL)
+        return url_bad(why, whylen, "'%.200s' has a fragment ('#')", url);
+    size_t alen = strcspn(a, "/?");
+    u.path = a + alen;
+    if (memchr(a, '@', alen) != NULL)
+        return url_bad(why, whylen, "'%.200s' has user information ('@'): not allowed", url);
+
+    size_t hlen;
+    if (alen > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', alen);
+        char v6[64];
+        struct in6_addr a6;
+        hlen = close != NULL ? (size_t)(close - a) + 1 : 0;
+        if (hlen < 3 || hlen - 2 >= sizeof v6)
+            return url_bad(why, whylen, "'%.200s' has a malformed IPv6 address", url);
+        memcpy(v6, a + 1, hlen - 2);
+        v6[hlen - 2] = '\0';
+        if (inet_pton(AF_INET6, v6, &a6) != 1)
+            return url_bad(why, whylen, "'%.200s' has a malformed IPv6 address", url);
+    } else {
+        hlen = strcspn(a, ":/?");
+        if (hlen > alen)
+            hlen = alen;
+        if (hlen == 0)
+            return url_bad(why, whylen, "'%.200s' has no host", url);
+        for (size_t i = 0; i < hlen; i++) {
+            char c = a[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-'))
+                return url_bad(why, whylen, "'%.200s' has a malformed host name", url);
+        }
+        /* "localhost." and its kin resolve elsewhere than the name without
+         * the dot on some systems: one spelling per host. */
+        if (a[hlen - 1] == '.' || a[0] == '.' || a[0] == '-')
+            return url_bad(why, whylen, "'%.200s' has a malformed host name", url);
+    }
+    if (hlen >= sizeof u.host)
+        return url_bad(why, whylen, "'%.200s' has a host name that is too long", url);
+    memcpy(u.host, a, hlen);
+    u.host[hlen] = '\0';
+    if (hlen < alen) {
+        const char *p = a + hlen;
+        unsigned long port = 0;
+        size_t digits = alen - hlen - 1;
+        if (*p != ':' || digits == 0 || digits > 5)
+            return url_bad(why, whylen, "'%.200s' has a malformed port", url);
+        for (size_t i = 1; i <= digits; i++) {
+            if (p[i] < '0' || p[i] > '9')
+                return url_bad(why, whylen, "'%.200s' has a malformed port", url);
+            port = port * 10 + (unsigned long)(p[i] - '0');
+        }
+        if (port < 1 || port > 65535)
+            return url_bad(why, whylen, "'%.200s' has a port outside 1-65535", url);
+        u.port = (unsigned)port;
+    }
+    if (!u.https && !is_loopback_host(u.host))
+        return url_bad(why, whylen,
+                       "'%.200s': plain http:// is allowed only to a loopback address "
+                       "(localhost, 127.0.0.0/8, [::1]); use https://",
+                       url);
+    if (out != NULL)
+        *out = u;
+    return STS_OK;
+}
+
+bool sts_net_url_allowed(const char *url)
+{
+    return sts_net_url_check(url, NULL, NULL, 0) == STS_OK;
 }
 
 enum sts_err sts_net_read_file(const char *path, size_t max, char **out, size_t *len, char *why,

@@ -16,6 +16,16 @@ packages=(
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi
+# The agent's cross build for 64-bit Arm, run under qemu-user by
+# tests/e2e/agent_cross.sh: Debian's cross compiler and the target's libraries
+# from the arm64 architecture (multiarch; added below when missing).
+cross_packages=(
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  libssl-dev:arm64 libcurl4-openssl-dev:arm64 libjansson-dev:arm64
+)
+if [ "$(dpkg --print-architecture)" != arm64 ]; then
+  packages+=("${cross_packages[@]}")
+fi
 if [ "${STS_DEPS_BENCH:-0}" = 1 ]; then
   packages+=(wrk nginx-light)
 fi
@@ -35,5 +45,9 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+if [ "$(dpkg --print-architecture)" != arm64 ] &&
+  ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $sudo dpkg --add-architecture arm64
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -22,8 +22,29 @@ enum sts_err sts_net_parse_listen(const char *listen, struct sockaddr_storage *s
 /* Whether sa is a loopback address (127.0.0.0/8, ::1, or ::ffff:127.x.y.z). */
 bool sts_net_is_loopback(const struct sockaddr *sa);
 
-/* Whether url is "https://...", or "http://" to a loopback host (localhost,
- * 127.x.y.z, [::1]): the only URLs an STS client may send to. */
+/* A URL that passed sts_net_url_check, taken apart. path points into the
+ * checked string, so it lives as long as that string does. */
+struct sts_url {
+    bool https;
+    char host[256];   /* as written: "stats.example.com", "127.0.0.1", "[::1]" */
+    unsigned port;    /* 0 when the URL names none */
+    const char *path; /* what follows the authority: "" or "/...", query included */
+};
+
+/* The one rule for the URLs an STS client (agent, relay, fleet) sends to:
+ * "https://" to any host, or "http://" only to a loopback host (localhost,
+ * 127.x.y.z in dotted form, [::1]), so that everything leaving the machine
+ * is under TLS. The scheme is case-insensitive; the authority is a host
+ * name (letters, digits, '.', '-'; not "localhost." or any name ending in
+ * '.'), a dotted IPv4 address or a bracketed IPv6 address, with an optional
+ * port from 1 to 65535; no user information ("http://127.0.0.1@evil/" is
+ * not loopback), no fragment, no blank or control character. When out is
+ * not NULL it receives the parts. why (whylen bytes, may be NULL) says what
+ * is wrong, for the operator. Thread-safe.
+ * Errors: STS_EINVAL. */
+enum sts_err sts_net_url_check(const char *url, struct sts_url *out, char *why, size_t whylen);
+
+/* sts_net_url_check(url, NULL, NULL, 0) == STS_OK. */
 bool sts_net_url_allowed(const char *url);
 
 /* Reads the whole file at path, at most max bytes, into *out (NUL-terminated;

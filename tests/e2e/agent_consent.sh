@@ -7,6 +7,8 @@
 # nothing, and nothing is sent afterwards. A policy default of on is
 # overridden by the owner's off.
 set -euo pipefail
+# The owner's messages in English (messages.h picks French from the locale).
+export LC_ALL=C
 
 bin=${STS_BIN:?STS_BIN must point at the build directory}
 tmp=$(mktemp -d)
@@ -68,7 +70,7 @@ at '2029-04-30 23:59:59' run --once
 [ "$(jq '.lifetime.pending | length' "$tmp/s.json")" -eq 1 ] || fail "no pending ping while offline"
 before=$(sql 'SELECT count(*) FROM report_id')
 at '2029-04-30 23:59:59' consent lifetime off
-grep -q '1 pending ping deleted' "$tmp/agent.log" || fail "withdrawal does not say the ping was deleted"
+grep -q '1 monthly report(s) waiting to be sent deleted' "$tmp/agent.log" || fail "withdrawal does not say the ping was deleted"
 "$bin/sts-agent" status --json --config "$tmp/agent.conf" >"$tmp/s.json"
 [ "$(jq '.lifetime.pending | length' "$tmp/s.json")" -eq 0 ] || fail "a pending ping survived the withdrawal"
 # Back online for a year: nothing more is sent.

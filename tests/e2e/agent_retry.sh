@@ -6,6 +6,8 @@
 # acknowledgement is simulated (the state says pending again): the re-send is
 # a duplicate and still counts once.
 set -euo pipefail
+# The owner's messages in English (messages.h picks French from the locale).
+export LC_ALL=C
 
 bin=${STS_BIN:?STS_BIN must point at the build directory}
 tmp=$(mktemp -d)
@@ -86,7 +88,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 kill -0 "$agent_pid" 2>/dev/null || { cat "$tmp/agent.log" >&2; fail "the agent exited while the collector was down"; }
-"$bin/sts-agent" status --config "$tmp/agent.conf" | grep -q '^activation: *pending' \
+"$bin/sts-agent" status --config "$tmp/agent.conf" | grep -q '^  Waiting to be sent: [0-9]* attempt' \
   || { "$bin/sts-agent" status --config "$tmp/agent.conf" >&2; cat "$tmp/agent.log" >&2; fail "the activation is not pending while the collector is down"; }
 grep -q 'attempt [0-9]* failed' "$tmp/agent.log" || fail "no failed attempt logged"
 
@@ -112,9 +114,9 @@ rc=0; wait "$agent_pid" || rc=$?; agent_pid=""
 [ "$rc" -eq 0 ] || { cat "$tmp/agent.log" >&2; fail "the agent exited with $rc"; }
 
 status=$("$bin/sts-agent" status --config "$tmp/agent.conf")
-echo "$status" | grep -q '^activation: *sent' || { echo "$status" >&2; fail "status does not say sent"; }
+echo "$status" | grep -q '^  Delivered on .* to the statistics server' || { echo "$status" >&2; fail "status does not say sent"; }
 echo "$status" | grep -q 'HTTP 20[02]' || fail "status shows no acknowledgement"
-attempts=$(echo "$status" | sed -n 's/^  attempts: *//p')
+attempts=$("$bin/sts-agent" status --json --config "$tmp/agent.conf" | jq '.activation.attempts')
 [ "$attempts" -ge 2 ] || fail "expected several attempts, got $attempts"
 
 count() { sqlite3 "$tmp/sts.db" "SELECT count(*) FROM $1"; }

@@ -39,8 +39,10 @@ static void full_file(void **state)
                        "timeout_ms = 5000\n"
                        "retry_base_ms = 100\n"
                        "retry_cap_ms = 60000\n"
-                       "ca_file = /etc/ssl/sts-ca.pem";
+                       "ca_file = /etc/ssl/sts-ca.pem\n"
+                       "ca_dir = /system/etc/security/cacerts";
     assert_int_equal(parse(text, &cfg, msg, sizeof msg), STS_OK);
+    assert_string_equal(cfg.ca_dir, "/system/etc/security/cacerts");
     assert_string_equal(cfg.path, "t.conf");
     assert_string_equal(cfg.state_dir, "/var/lib/sts");
     assert_string_equal(cfg.collector, "https://stats.example.com");
@@ -93,15 +95,21 @@ static void errors_name_the_line(void **state)
         {"state_dir = /s\ncollector =\n", STS_EINVAL, "t.conf:2: 'collector' has an empty value"},
         {"state_dir = relative\ncollector = http://127.0.0.1\n", STS_EINVAL,
          "t.conf:1: state_dir must be an absolute path"},
+        {"state_dir = /s\ncollector = https://c.example   # the collector\n", STS_EINVAL,
+         "t.conf:2: 'collector': end-of-line comments are not supported"},
+        {"state_dir = /s\ncollector = https://c.example\nimei = mmcli\t# modem\n", STS_EINVAL,
+         "t.conf:3: 'imei': end-of-line comments are not supported"},
+        {"state_dir = /s\ncollector = https://c.example\nca_dir = etc/certs\n", STS_EINVAL,
+         "t.conf:3: ca_dir must be an absolute path"},
         {"state_dir = /s\ncollector = ftp://x\n", STS_EINVAL,
-         "t.conf:2: collector must be an https:// URL"},
+         "t.conf:2: collector: 'ftp://x' must be an https:// URL"},
         {"state_dir = /s\ncollector = http://stats.example.com\n", STS_EINVAL,
          "t.conf:2: collector: 'http://stats.example.com': plain http:// is allowed only to a "
          "loopback address"},
         {"state_dir = /s\ncollector = http://10.0.0.1:80\n", STS_EINVAL, "only to a loopback"},
         {"state_dir = /s\ncollector = http://127.0.0.1.example.com\n", STS_EINVAL,
          "only to a loopback"},
-        {"state_dir = /s\ncollector = https://\n", STS_EINVAL, "not a URL with a host"},
+        {"state_dir = /s\ncollector = https://\n", STS_EINVAL, "has no host"},
         {"state_dir = /s\ncollector = http://127.0.0.1\npin_sha256 = abc\n", STS_EINVAL,
          "t.conf:3: pin_sha256 must be"},
         {"state_dir = /s\ncollector = http://127.0.0.1\nconsent_lifetime = maybe\n", STS_EINVAL,
@@ -147,7 +155,7 @@ static void errors_name_the_line(void **state)
          STS_EINVAL, "t.conf:4: retry_cap_ms (1000) is smaller than retry_base_ms (5000)"},
         {"collector = http://127.0.0.1\n", STS_EINVAL, "t.conf: 'state_dir' is missing"},
         {"state_dir = /s\ncollector = http://127.0.0.1@stats.example\n", STS_EINVAL,
-         "only to a loopback"},
+         "user information"},
         {"state_dir = /s\ncollector = https://x\ntransport = tor\n", STS_EINVAL,
          "t.conf:3: transport must be 'direct' or 'ohttp'"},
         {"state_dir = /s\ncollector = https://x\ntransport = ohttp\n", STS_EINVAL,
@@ -214,16 +222,48 @@ static void providers(void **state)
     assert_string_equal(cfg.pin_sha256, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;"
                                         "sha256//BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=");
     agent_config_cleanup(&cfg);
+}
 
-    /* Plain http to loopback addresses only. */
-    assert_true(agent_url_allowed("http://127.0.0.1:8080", NULL, 0));
-    assert_true(agent_url_allowed("http://127.1.2.3", NULL, 0));
-    assert_true(agent_url_allowed("http://localhost:1", NULL, 0));
-    assert_true(agent_url_allowed("http://[::1]:80", NULL, 0));
-    assert_true(agent_url_allowed("https://stats.example.com", NULL, 0));
-    assert_false(agent_url_allowed("http://[::2]:80", NULL, 0));
-    assert_false(agent_url_allowed("http://128.0.0.1", NULL, 0));
-    assert_false(agent_url_allowed("http://localhost.example.com", NULL, 0));
+/* The collector and relay URLs follow libsts's one URL rule
+ * (sts_net_url_check), whose own cases are in test_net.c. */
+static void url_rule(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "http://127.0.0.1:8080", "http://127.1.2.3",           "http://localhost:1",
+        "http://[::1]:80",       "https://stats.example.com/", "https://stats.example.com/sts",
+    };
+    static const char *const refused[] = {
+        "http://[::2]:80",
+        "http://128.0.0.1",
+        "http://localhost.example.com",
+        "http://localhost./",
+        "https://stats.example.com/?x=1",
+        "https://u@stats.example.com",
+        "stats.example.com",
+    };
+    struct agent_config cfg;
+    char text[512], msg[512];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(text, sizeof text, "state_dir = /s\ncollector = %s\n", ok[i]);
+        agent_config_init(&cfg);
+        if (parse(text, &cfg, msg, sizeof msg) != STS_OK)
+            fail_msg("refused %s: %s", ok[i], msg);
+        agent_config_cleanup(&cfg);
+        snprintf(text, sizeof text,
+                 "state_dir = /s\ncollector = https://c.example\ntransport = ohttp\nrelay = %s\n",
+                 ok[i]);
+        if (parse(text, &cfg, msg, sizeof msg) != STS_OK)
+            fail_msg("refused relay %s: %s", ok[i], msg);
+        agent_config_cleanup(&cfg);
+    }
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(text, sizeof text, "state_dir = /s\ncollector = %s\n", refused[i]);
+        if (parse(text, &cfg, msg, sizeof msg) != STS_EINVAL)
+            fail_msg("allowed %s", refused[i]);
+        if (strstr(msg, "t.conf:2: collector: ") == NULL)
+            fail_msg("message for %s: %s", refused[i], msg);
+    }
 }
 
 static void long_line(void **state)
@@ -272,6 +312,7 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(errors_name_the_line),
         cmocka_unit_test(providers),
+        cmocka_unit_test(url_rule),
         cmocka_unit_test(long_line),
         cmocka_unit_test(load_from_file),
     };

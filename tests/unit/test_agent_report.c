@@ -13,9 +13,11 @@
 
 #include "config.h"
 #include "facts.h"
+#include "lifetime.h"
 #include "report.h"
 #include "run.h"
 #include "state.h"
+#include "clock.h"
 #include "sts/date.h"
 
 static const struct agent_facts good = {
@@ -298,8 +300,11 @@ static void prepare_once_and_record(void **state)
 
     /* 200 duplicate: sent; the report_id never changed. */
     char dup[] = "{\"status\":\"duplicate\"}";
-    ans = (struct agent_answer){
-        .status = 200, .body = dup, .body_len = strlen(dup), .retry_after_ms = -1};
+    ans = (struct agent_answer){.status = 200,
+                                .content_type = "application/json",
+                                .body = dup,
+                                .body_len = strlen(dup),
+                                .retry_after_ms = -1};
     assert_int_equal(agent_record_attempt(&cfg, &st, 60000, &ans, 0), AGENT_DONE);
     assert_int_equal(st.act.status, AGENT_SENT);
     assert_int_equal(st.act.sent_ms, 60000);
@@ -327,8 +332,11 @@ static void rejection_is_final_and_explained(void **state)
                      STS_OK);
     char body[] =
         "{\"error\":\"invalid\",\"field\":\"imei\",\"detail\":\"check digit does not match\"}";
-    struct agent_answer ans = {
-        .status = 400, .body = body, .body_len = strlen(body), .retry_after_ms = -1};
+    struct agent_answer ans = {.status = 400,
+                               .content_type = "application/json",
+                               .body = body,
+                               .body_len = strlen(body),
+                               .retry_after_ms = -1};
     assert_int_equal(agent_record_attempt(&cfg, &st, 1000, &ans, 0), AGENT_REJECT);
     assert_int_equal(st.act.status, AGENT_REJECTED);
     assert_string_equal(st.act.last_error,
@@ -374,6 +382,118 @@ static void salvaged_report_id_is_reused(void **state)
     agent_config_cleanup(&cfg);
 }
 
+/* ---- answers that are not the collector's, the route ---- */
+
+static void not_the_collector_waits_hours(void **state)
+{
+    (void)state;
+    struct agent_config cfg;
+    struct agent_state st;
+    char msg[512];
+    config_of(&cfg, "imei = 352099001761481\nbrand = acme-eu\nmodel = K400\nsw = K400-V12\n");
+    agent_state_init(&st);
+    assert_int_equal(agent_prepare_activation(&cfg, &st, 0, day("2026-11-20"), msg, sizeof msg),
+                     STS_OK);
+    char html[] = "<html>Please log in</html>";
+    struct agent_answer ans = {.status = 302,
+                               .content_type = "text/html",
+                               .redirect_url = "http://portal.example/login",
+                               .body = html,
+                               .body_len = strlen(html),
+                               .retry_after_ms = -1};
+    const int64_t hour = 3600 * 1000;
+    assert_int_equal(agent_record_attempt(&cfg, &st, 1000, &ans, 0), AGENT_RETRY_LONG);
+    assert_int_equal(st.act.status, AGENT_PENDING);
+    assert_int_equal(st.act.next_attempt_ms, 1000 + hour / 2);
+    assert_non_null(strstr(st.act.last_error, "a redirect, which is never followed to "
+                                              "http://portal.example/login"));
+    assert_string_equal(st.log[0].outcome, "not-collector");
+    /* A JSON 404 is not final either, and never waits more than a day. */
+    char nf[] = "{\"error\":\"not_found\"}";
+    ans = (struct agent_answer){.status = 404,
+                                .content_type = "application/json",
+                                .body = nf,
+                                .body_len = strlen(nf),
+                                .retry_after_ms = -1};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(agent_record_attempt(&cfg, &st, 2000, &ans, UINT64_MAX), AGENT_RETRY_LONG);
+    assert_true(st.act.next_attempt_ms <= 2000 + 24 * hour);
+    assert_true(st.act.next_attempt_ms >= 2000 + 12 * hour);
+    assert_non_null(strstr(st.act.last_error, "no collector at this address"));
+
+    /* The same URL keeps the backoff; a changed one makes it due at once. */
+    assert_true(agent_route_update(&cfg, &st, 3000)); /* first record */
+    assert_true(st.act.next_attempt_ms > 3000);
+    assert_false(agent_route_update(&cfg, &st, 3000));
+    assert_true(st.act.next_attempt_ms > 3000);
+    free(cfg.collector);
+    cfg.collector = strdup("https://stats.example.com");
+    assert_true(agent_route_update(&cfg, &st, 4000));
+    assert_int_equal(st.act.next_attempt_ms, 4000);
+    assert_string_equal(st.route, "https://stats.example.com");
+    agent_state_cleanup(&st);
+    agent_config_cleanup(&cfg);
+}
+
+/* status and preview both tell the owner agent_lifetime_next_ping: it must
+ * be what agent_lifetime_plan then does. */
+static void next_ping_is_what_plan_does(void **state)
+{
+    (void)state;
+    struct agent_config cfg;
+    struct agent_state st;
+    char msg[512];
+    bool blocked;
+    int32_t period;
+    int64_t from, to;
+    config_of(&cfg, "imei = 352099001761481\nbrand = acme-eu\nmodel = K400\nsw = K400-V12\n"
+                    "consent_lifetime = on\n");
+    agent_state_init(&st);
+    int32_t nov = 0, dec = 0;
+    assert_int_equal(sts_month_parse("2026-11", &nov), STS_OK);
+    assert_int_equal(sts_month_parse("2026-12", &dec), STS_OK);
+    int64_t t0 = agent_month_start_ms(nov) + 10 * AGENT_DAY_MS;
+    assert_int_equal(agent_prepare_activation(&cfg, &st, t0, day("2026-11-11"), msg, sizeof msg),
+                     STS_OK);
+
+    /* Not drawn yet: a window from now to the month's end... */
+    assert_true(agent_lifetime_next_ping(&cfg, &st, t0, &period, &from, &to));
+    assert_int_equal(period, nov);
+    assert_int_equal(from, t0);
+    assert_int_equal(to, agent_month_start_ms(dec) - 1);
+    /* ...and plan draws the moment inside it; then it is that moment. */
+    agent_lifetime_plan(&cfg, &st, t0, 123456789, &blocked, msg, sizeof msg);
+    assert_int_equal(st.life.slot_period, nov);
+    assert_true(st.life.slot_ms >= from && st.life.slot_ms <= to);
+    int64_t slot = st.life.slot_ms;
+    assert_true(agent_lifetime_next_ping(&cfg, &st, t0, &period, &from, &to));
+    assert_int_equal(period, nov);
+    assert_int_equal(from, slot);
+    assert_int_equal(to, slot);
+
+    /* The device was off at the moment and comes back in December, within
+     * the grace window: November's ping is made at once, as said. */
+    int64_t t1 = agent_month_start_ms(dec) + 3600 * 1000;
+    assert_true(agent_lifetime_next_ping(&cfg, &st, t1, &period, &from, &to));
+    assert_int_equal(period, nov);
+    assert_int_equal(from, t1);
+    assert_int_equal(to, t1);
+    agent_lifetime_plan(&cfg, &st, t1, 42, &blocked, msg, sizeof msg);
+    assert_int_equal(st.life.npending, 1);
+    assert_int_equal(st.life.pending[0].period, nov);
+
+    /* Then December's, drawn at this run (plan did it already: exact). */
+    assert_true(agent_lifetime_next_ping(&cfg, &st, t1, &period, &from, &to));
+    assert_int_equal(period, dec);
+    assert_int_equal(from, st.life.slot_ms);
+
+    /* No consent: none. */
+    st.life.consent = AGENT_CONSENT_OFF;
+    assert_false(agent_lifetime_next_ping(&cfg, &st, t1, &period, &from, &to));
+    agent_state_cleanup(&st);
+    agent_config_cleanup(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +508,8 @@ int main(void)
         cmocka_unit_test(rejection_is_final_and_explained),
         cmocka_unit_test(invalid_fact_recorded_not_sent),
         cmocka_unit_test(salvaged_report_id_is_reused),
+        cmocka_unit_test(not_the_collector_waits_hours),
+        cmocka_unit_test(next_ping_is_what_plan_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,35 +4,94 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "retry.h"
 
+#define J "application/json"
+
+static enum agent_verdict classify(long status, const char *ctype, const char *body)
+{
+    return agent_retry_classify(status, ctype, body, body ? strlen(body) : 0);
+}
+
 static void classify_done(void **state)
 {
     (void)state;
-    assert_int_equal(agent_retry_classify(202), AGENT_DONE);
-    assert_int_equal(agent_retry_classify(200), AGENT_DONE);
+    assert_int_equal(classify(202, J, "{\"status\":\"accepted\"}"), AGENT_DONE);
+    assert_int_equal(classify(200, J, "{\"status\":\"duplicate\"}"), AGENT_DONE);
+    assert_int_equal(classify(200, "application/json; charset=utf-8", "{\"status\":\"duplicate\"}"),
+                     AGENT_DONE);
+    /* A 200 that is not the collector's acknowledgement: a captive portal. */
+    assert_int_equal(classify(200, "text/html", "<html>Welcome to the hotel</html>"),
+                     AGENT_RETRY_LONG);
+    assert_int_equal(classify(200, J, "{\"ok\":true}"), AGENT_RETRY_LONG);
+    assert_int_equal(classify(202, J, NULL), AGENT_RETRY_LONG);
+    assert_int_equal(classify(200, J, "[\"status\"]"), AGENT_RETRY_LONG);
 }
 
 static void classify_retry(void **state)
 {
     (void)state;
     static const long transient[] = {0, 408, 429, 500, 502, 503, 504, 599};
-    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
-        assert_int_equal(agent_retry_classify(transient[i]), AGENT_RETRY);
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
+        assert_int_equal(classify(transient[i], NULL, NULL), AGENT_RETRY);
+        /* A proxy's HTML 502 is just as transient. */
+        assert_int_equal(classify(transient[i], "text/html", "<h1>Bad gateway</h1>"), AGENT_RETRY);
+    }
 }
 
 static void classify_reject(void **state)
 {
     (void)state;
-    /* Never loop on a permanent error, nor on an answer we do not understand. */
-    static const long permanent[] = {400, 401, 403, 404, 405, 409, 410, 413, 415,
-                                     422, 100, 201, 204, 301, 302, 600, -1};
-    for (size_t i = 0; i < sizeof permanent / sizeof permanent[0]; i++)
-        assert_int_equal(agent_retry_classify(permanent[i]), AGENT_REJECT);
+    /* Final only when the collector itself says why. */
+    assert_int_equal(
+        classify(400, J, "{\"error\":\"invalid\",\"field\":\"imei\",\"detail\":\"x\"}"),
+        AGENT_REJECT);
+    assert_int_equal(classify(413, J, "{\"error\":\"too_large\"}"), AGENT_REJECT);
+    assert_int_equal(classify(415, "Application/JSON", "{\"error\":\"unsupported_media_type\"}"),
+                     AGENT_REJECT);
     assert_string_equal(agent_verdict_name(AGENT_REJECT), "reject");
+}
+
+static void classify_not_the_collector(void **state)
+{
+    (void)state;
+    /* Redirects, a WAF's 403, a wrong path's 404, a proxy's HTML: retried
+     * in hours, never final, whatever the body. */
+    static const long other[] = {301, 302, 307, 308, 401, 403, 404, 405,
+                                 409, 410, 422, 100, 201, 204, 600, -1};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        assert_int_equal(classify(other[i], NULL, NULL), AGENT_RETRY_LONG);
+        assert_int_equal(classify(other[i], J, "{\"error\":\"not_found\"}"), AGENT_RETRY_LONG);
+    }
+    assert_int_equal(classify(400, "text/html", "<h1>400 Bad Request</h1>"), AGENT_RETRY_LONG);
+    assert_int_equal(classify(400, J, "not json"), AGENT_RETRY_LONG);
+    assert_int_equal(classify(413, "text/plain", "{\"error\":\"too_large\"}"), AGENT_RETRY_LONG);
+    assert_int_equal(classify(400, "application/jsonx", "{\"error\":\"invalid\"}"),
+                     AGENT_RETRY_LONG);
+    assert_string_equal(agent_verdict_name(AGENT_RETRY_LONG), "retry-long");
+}
+
+static void long_delay_is_hours(void **state)
+{
+    (void)state;
+    const int64_t hour = 3600 * 1000;
+    assert_int_equal(agent_retry_long_delay_ms(1, 0), hour / 2);
+    assert_int_equal(agent_retry_long_delay_ms(1, UINT64_MAX),
+                     hour / 2 + (UINT64_MAX % (hour / 2 + 1)));
+    for (unsigned f = 1; f < 40; f++) {
+        for (uint64_t r = 0; r < 5; r++) {
+            int64_t d = agent_retry_long_delay_ms(f, r * 0x9e3779b97f4a7c15ULL);
+            int64_t ceiling = agent_retry_ceiling_ms(f, hour, 24 * hour);
+            assert_true(d >= ceiling / 2);
+            assert_true(d <= ceiling);
+            assert_true(d <= 24 * hour);
+        }
+    }
+    assert_int_equal(agent_retry_long_delay_ms(30, 0), 12 * hour);
 }
 
 static void ceiling_doubles_then_caps(void **state)
@@ -123,9 +182,10 @@ static void retry_after_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(classify_done),      cmocka_unit_test(classify_retry),
-        cmocka_unit_test(classify_reject),    cmocka_unit_test(ceiling_doubles_then_caps),
-        cmocka_unit_test(full_jitter_bounds), cmocka_unit_test(retry_after_is_a_lower_bound),
+        cmocka_unit_test(classify_done),       cmocka_unit_test(classify_retry),
+        cmocka_unit_test(classify_reject),     cmocka_unit_test(classify_not_the_collector),
+        cmocka_unit_test(long_delay_is_hours), cmocka_unit_test(ceiling_doubles_then_caps),
+        cmocka_unit_test(full_jitter_bounds),  cmocka_unit_test(retry_after_is_a_lower_bound),
         cmocka_unit_test(retry_after_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -280,6 +280,38 @@ static void garbage_is_recovered(void **state)
     }
 }
 
+static void only_latest_corrupt_copy_kept(void **state)
+{
+    (void)state;
+    struct agent_state back;
+    char msg[1024];
+    spit(AGENT_STATE_FILE ".corrupt-1000", "old", 3);
+    spit(AGENT_STATE_FILE ".corrupt-2000", "older", 5);
+    spit("unrelated", "x", 1);
+    spit(AGENT_STATE_FILE, "{broken", 7);
+    assert_int_equal(agent_state_load(dir, &back, msg, sizeof msg), STS_ECORRUPT);
+    agent_state_cleanup(&back);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int copies = 0, unrelated = 0;
+    char kept[256] = "";
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, AGENT_STATE_FILE ".corrupt-", 19) == 0) {
+            copies++;
+            snprintf(kept, sizeof kept, "%s", e->d_name);
+        }
+        if (strcmp(e->d_name, "unrelated") == 0)
+            unrelated++;
+    }
+    closedir(d);
+    assert_int_equal(copies, 1);
+    assert_int_equal(unrelated, 1);
+    char *text = slurp(kept);
+    assert_string_equal(text, "{broken");
+    free(text);
+}
+
 static void newer_format_left_alone(void **state)
 {
     (void)state;
@@ -335,6 +367,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(atomic_under_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated_file_is_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_is_recovered, setup, teardown),
+        cmocka_unit_test_setup_teardown(only_latest_corrupt_copy_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_format_left_alone, setup, teardown),
         cmocka_unit_test(log_is_bounded),
         cmocka_unit_test_setup_teardown(lock_creates_dir, setup, teardown),

@@ -506,6 +506,7 @@ static void columns(const char *path, const char *table, char *out, size_t cap)
  * which report it sent; and the values are what the columns say. */
 static void device_tables_hold_no_class(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     struct store_record r[4] = {act(1, 1, DAY, "K400", "FR"), act(1, 2, DAY + 12, "K400", "FR"),
                                 act(2, 3, DAY, "K500", "DE"),
@@ -604,6 +605,7 @@ static void serve_policy(struct store *s)
 /* Late reports go to the first open period; the closed cells don't move. */
 static void late_reports_counted_open(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     setenv("STS_NOW_DAY", "2026-12-10", 1);
     sts_clock_reload();
@@ -639,6 +641,7 @@ static void late_reports_counted_open(void **state)
  * closes; a first activation retried after its window is a re-activation. */
 static void report_ids_expire(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     setenv("STS_NOW_DAY", "2026-11-20", 1);
     sts_clock_reload();
@@ -688,6 +691,7 @@ static void report_ids_expire(void **state)
  * re-activation is still answered as one. */
 static void reactivation_once_a_month(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     int32_t dec1 = sts_day_from_ymd(2026, 12, 1);
     struct store_record r[5] = {act(1, 1, DAY, "K400", "FR"), act(1, 2, DAY + 1, "K400", "FR"),
@@ -723,6 +727,7 @@ static long file_size(const char *path)
  * once it is over; during it the WAL stays under the hard bound. */
 static void wal_bounded_after_burst(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     static struct store_record batch[1000];
     struct store_record *ptrs[1000];
@@ -880,6 +885,7 @@ static void upgrade_from(const char *path, int version)
 
 static void upgrades(void **state)
 {
+    (void)state;
     struct fixture *f = *state;
     char path[200];
     for (int v = 1; v <= 3; v++) {

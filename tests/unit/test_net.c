@@ -64,9 +64,17 @@ static void url_rule(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        "https://stats.example.com/", "https://10.0.0.1:8443", "http://127.0.0.1:8080",
-        "http://127.200.1.1/",        "http://localhost:9",    "HTTP://LOCALHOST/",
-        "http://[::1]:8080/x",        "http://[::1]",
+        "https://stats.example.com/",
+        "https://10.0.0.1:8443",
+        "http://127.0.0.1:8080",
+        "http://127.200.1.1/",
+        "http://localhost:9",
+        "HTTP://LOCALHOST/",
+        "http://[::1]:8080/x",
+        "http://[::1]",
+        "https://[2001:db8::1]:8443/v1",
+        "https://stats.example.com/base/?q=1",
+        "http://localhost:65535",
     };
     static const char *const refused[] = {
         "http://stats.example.com/",
@@ -80,6 +88,26 @@ static void url_rule(void **state)
         "http://",
         "127.0.0.1:8080",
         "",
+        "http://localhost./",
+        "http://LOCALHOST.:8080",
+        "https://stats.example.com./",
+        "https://user@stats.example.com/",
+        "https://user:pw@stats.example.com/",
+        "https:///v1/reports",
+        "https://:8443/",
+        "https://stats.example.com:/",
+        "https://stats.example.com:0/",
+        "https://stats.example.com:65536/",
+        "https://stats.example.com:12x/",
+        "https://stats example.com/",
+        "https://stats.example.com/\n",
+        "https://stats.example.com/#frag",
+        "https://stats_example.com/",
+        "https://[::1/",
+        "https://[zz::1]/",
+        "http://127.1/",
+        "http://0x7f000001/",
+        "http://[::ffff:127.0.0.1]/",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         if (!sts_net_url_allowed(ok[i]))
@@ -89,6 +117,36 @@ static void url_rule(void **state)
         if (sts_net_url_allowed(refused[i]))
             fail_msg("allowed: %s", refused[i]);
     }
+}
+
+static void url_parts(void **state)
+{
+    (void)state;
+    struct sts_url u;
+    char why[256];
+    const char *url = "https://Stats.Example.com:8443/base?x=1";
+    assert_int_equal(sts_net_url_check(url, &u, why, sizeof why), STS_OK);
+    assert_true(u.https);
+    assert_string_equal(u.host, "Stats.Example.com");
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.path, "/base?x=1");
+    assert_ptr_equal(u.path, url + strlen("https://Stats.Example.com:8443"));
+
+    assert_int_equal(sts_net_url_check("http://[::1]", &u, why, sizeof why), STS_OK);
+    assert_false(u.https);
+    assert_string_equal(u.host, "[::1]");
+    assert_int_equal(u.port, 0);
+    assert_string_equal(u.path, "");
+
+    /* The reason is given, and *out is left alone on failure. */
+    memset(&u, 0x5a, sizeof u);
+    assert_int_equal(sts_net_url_check("http://stats.example.com/", &u, why, sizeof why),
+                     STS_EINVAL);
+    assert_non_null(strstr(why, "loopback"));
+    assert_int_equal((unsigned char)u.host[0], 0x5a);
+    assert_int_equal(sts_net_url_check("http://localhost./", NULL, why, sizeof why), STS_EINVAL);
+    assert_non_null(strstr(why, "host name"));
+    assert_int_equal(sts_net_url_check("ftp://x/", NULL, NULL, 0), STS_EINVAL);
 }
 
 static void read_file(void **state)
@@ -117,9 +175,8 @@ static void read_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(listen_addresses),
-        cmocka_unit_test(mapped_loopback),
-        cmocka_unit_test(url_rule),
+        cmocka_unit_test(listen_addresses), cmocka_unit_test(mapped_loopback),
+        cmocka_unit_test(url_rule),         cmocka_unit_test(url_parts),
         cmocka_unit_test(read_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
