@@ -10,7 +10,8 @@
 #include "http.h"
 
 /* POSTs json (len bytes) to <collector>/v1/reports on h and fills *ans.
- * pin may be NULL. Errors (those of agent_http_exchange): STS_EINVAL,
+ * pin may be NULL, as in agent_http_exchange.
+ * Errors: STS_EINVAL,
  * STS_ENET, STS_ENOMEM. */
 enum sts_err agent_direct_post(struct agent_http *h, const char *collector, const char *pin,
                                const char *json, size_t len, struct agent_answer *ans);

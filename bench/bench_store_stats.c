@@ -250,14 +250,16 @@ int main(int argc, char **argv)
          "SELECT model, day, sum(activations) FROM sales_day GROUP BY model, day", true},
         {"sales by model per day", "sales", "model", "day", NULL, NULL,
          "SELECT model, day, sum(activations) FROM sales_day GROUP BY model, day", true},
-        {"sales total", "sales", NULL, NULL, NULL, NULL, "SELECT sum(activations) FROM sales_day", false},
+        {"sales total", "sales", NULL, NULL, NULL, NULL, "SELECT sum(activations) FROM sales_day",
+         false},
         {"sales model,country per month, cumulative", "sales", "model,country", "month", "1", NULL,
          "SELECT model, country, day, sum(activations) FROM sales_day GROUP BY 1, 2, 3", false},
         /* The release has no table of software version and country together,
          * nor lifetime by country: those queries are refused, so the heaviest
          * allowed ones stand in for them. */
         {"sales brand,model,sw per month", "sales", "brand,model,sw", "month", NULL, NULL,
-         "SELECT brand, model, sw, day, sum(activations) FROM sales_day GROUP BY 1, 2, 3, 4", false},
+         "SELECT brand, model, sw, day, sum(activations) FROM sales_day GROUP BY 1, 2, 3, 4",
+         false},
         {"lifetime by brand,model", "lifetime", "brand,model", NULL, NULL, NULL,
          "SELECT brand, model, day, sum(activations) FROM sales_day GROUP BY 1, 2, 3", false},
     };

@@ -28,7 +28,6 @@
 #include "sts/date.h"
 #include "sts/hashmap.h"
 
-
 #define SCHEMA_VERSION 4
 
 /* Schema 2: narrower rollups, so that the dashboard's statistics read a few
