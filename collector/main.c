@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include "ingest.h"
 #include "release.h"
 #include "stats.h"
+#include "stats_impl.h"
 #include "store.h"
 #include "sts/clock.h"
 #include "sts/date.h"
@@ -629,6 +631,39 @@ static void class_line(const char *what, const struct store_class_count *c)
            (long long)c->smallest);
 }
 
+/* The release's budget for audit: its tables, and how much of it the
+ * months released so far can have spent. */
+static enum sts_err audit_budget(struct store *store, const struct collector_config *cfg,
+                                 json_t **out)
+{
+    struct release r;
+    struct release_cells cells = {0};
+    long grace = cfg->grace_days == 0  ? STATS_DEFAULT_GRACE_DAYS
+                 : cfg->grace_days < 0 ? 0
+                                       : cfg->grace_days;
+    enum sts_err e = release_init(&r, store, cfg->k, sts_day_today(), grace);
+    if (e != STS_OK)
+        return e;
+    enum release_table all[REL_NTABLES];
+    for (int t = 0; t < REL_NTABLES; t++)
+        all[t] = (enum release_table)t;
+    *out = stats_release_json(&r, all, REL_NTABLES);
+    e = release_read(&r, store, REL_SALES_MONTH, INT32_MIN, INT32_MAX, NULL, 100000, &cells);
+    int32_t first = cells.n ? cells.cell[0].period : 0, last = release_last_month(&r);
+    long long months = cells.n ? (long long)(last - first + 1) : 0;
+    release_cells_free(&cells);
+    if (*out) {
+        json_object_set_new(*out, "epsilon_per_month",
+                            json_real(r.rho + 2 * sqrt(r.rho * log(1e6))));
+        json_object_set_new(*out, "months_released", json_integer(months));
+        json_object_set_new(*out, "rho_spent_at_most", json_real((double)months * r.rho));
+    }
+    release_cleanup(&r);
+    if (!*out)
+        return STS_ENOMEM;
+    return e == STS_ETOOBIG ? STS_OK : e;
+}
+
 static int cmd_audit(struct args *a)
 {
     struct store *store;
@@ -643,6 +678,9 @@ static int cmd_audit(struct args *a)
     enum sts_err e = store_audit(store, &au);
     if (e == STS_OK)
         e = store_classes(store, a->cfg.k, &cl);
+    json_t *budget = NULL;
+    if (e == STS_OK)
+        e = audit_budget(store, &a->cfg, &budget);
     store_close(store);
     if (e != STS_OK)
         return fail("audit", sts_strerror(e));
@@ -657,6 +695,9 @@ static int cmd_audit(struct args *a)
             class_json(&cl.sales_cells), "sales_month", class_json(&cl.sales_months),
             "lifetime_cells", class_json(&cl.lifetime_cells), "version_cells",
             class_json(&cl.version_cells), "lifetime_classes", class_json(&cl.lifetime_classes));
+        if (o)
+            json_object_set(o, "release", budget);
+        json_decref(budget);
         char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
         if (!s)
@@ -681,6 +722,29 @@ static int cmd_audit(struct args *a)
     class_line("lifetime classes (cohort, brand, model)", &cl.lifetime_classes);
     class_line("lifetime pings (period, cohort, brand, model, first)", &cl.lifetime_cells);
     class_line("version pings (period, brand, model, sw)", &cl.version_cells);
+    json_t *tabs = json_object_get(budget, "tables"), *t;
+    size_t i;
+    double rho = json_number_value(json_object_get(budget, "rho_per_month"));
+    printf("privacy budget: rho = %g zCDP per device and month (epsilon %.2f at delta 1e-6);\n"
+           "  months released so far: %lld, through %s, so a device that reported in every one\n"
+           "  of them has spent at most rho = %g in all\n",
+           rho, json_number_value(json_object_get(budget, "epsilon_per_month")),
+           (long long)json_integer_value(json_object_get(budget, "months_released")),
+           json_string_value(json_object_get(budget, "through_month")),
+           json_number_value(json_object_get(budget, "rho_spent_at_most")));
+    json_array_foreach(tabs, i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "table"));
+        printf("  %-42s share %.2f  sigma %6.2f  ", name,
+               json_number_value(json_object_get(t, "rho")) / rho,
+               json_number_value(json_object_get(t, "sigma")));
+        if (strncmp(name, "lifetime.", 9) == 0)
+            printf("every cell released, never shown alone\n");
+        else
+            printf("shown from %lld\n",
+                   (long long)json_integer_value(json_object_get(t, "threshold")));
+    }
+    json_decref(budget);
     printf("never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,\n"
            "client IP address, installed apps, usage; with a device row: brand, model,\n"
            "sw, country, day, report id\n");

@@ -227,12 +227,28 @@ smallest classes, k = 10:
   lifetime classes (cohort, brand, model)      0 of 2 under k (0 of one), smallest 15
   lifetime pings (period, cohort, brand, model, first) 1 of 1 under k (1 of one), smallest 1
   version pings (period, brand, model, sw)     1 of 1 under k (1 of one), smallest 1
+privacy budget: rho = 100 zCDP per device and month (epsilon 174.34 at delta 1e-6);
+  months released so far: 0, through 2026-10, so a device that reported in every one
+  of them has spent at most rho = 0 in all
+  sales.month                                share 0.03  sigma   0.41  shown from 10
+  sales.month.brand.model                    share 0.20  sigma   0.16  shown from 10
+  sales.month.brand.model.country            share 0.20  sigma   0.16  shown from 10
+  sales.month.country                        share 0.06  sigma   0.29  shown from 10
+  sales.month.brand.model.sw                 share 0.05  sigma   0.32  shown from 10
+  sales.day.brand.model                      share 0.04  sigma   0.35  shown from 10
+  reactivations.month.brand.model            share 0.06  sigma   0.29  shown from 10
+  lifetime.month.brand.model.age0            share 0.20  sigma   0.16  every cell released, never shown alone
+  lifetime.month.brand.model.cohort.first    share 0.78  sigma   0.08  every cell released, never shown alone
+  versions.month.model.sw                    share 0.16  sigma   0.18  shown from 10
 never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,
 client IP address, installed apps, usage; with a device row: brand, model,
 sw, country, day, report id
 "
 check "audit json" 0 "" "$C" audit --db "sqlite:$db" --format json --k 20
-same "audit json output" "$dir/out" '{"devices": 39, "reactivations": 0, "key_ids": 1, "report_ids": 42, "report_ids_expired": 0, "sales_cells": 4, "lifetime_cells": 1, "version_cells": 1, "k": 20, "classes": {"sales_day": {"total": 4, "under_k": 3, "single": 1, "smallest": 1}, "sales_month": {"total": 3, "under_k": 2, "single": 0, "smallest": 3}, "lifetime_cells": {"total": 1, "under_k": 1, "single": 1, "smallest": 1}, "version_cells": {"total": 1, "under_k": 1, "single": 1, "smallest": 1}, "lifetime_classes": {"total": 2, "under_k": 1, "single": 0, "smallest": 15}}}
+jq -c 'del(.release)' "$dir/out" >"$dir/out.norel"
+[ "$(jq -c '[.release.rho_per_month, .release.months_released, (.release.tables | length)]' "$dir/out")" = "[100,0,10]" ] ||
+    { echo "FAIL audit json: the release's budget: $(jq -c .release "$dir/out")"; fail=1; }
+same "audit json output" "$dir/out.norel" '{"devices":39,"reactivations":0,"key_ids":1,"report_ids":42,"report_ids_expired":0,"sales_cells":4,"lifetime_cells":1,"version_cells":1,"k":20,"classes":{"sales_day":{"total":4,"under_k":3,"single":1,"smallest":1},"sales_month":{"total":3,"under_k":2,"single":0,"smallest":3},"lifetime_cells":{"total":1,"under_k":1,"single":1,"smallest":1},"version_cells":{"total":1,"under_k":1,"single":1,"smallest":1},"lifetime_classes":{"total":2,"under_k":1,"single":0,"smallest":15}}}
 '
 check "audit bad format" 2 "--format must be text or json" "$C" audit --db "sqlite:$db" --format csv
 check "purge" 0 "" "$C" purge --db "sqlite:$db"
