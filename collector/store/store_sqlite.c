@@ -708,9 +708,12 @@ static bool writer_purge(struct sqlite_store *st, int32_t today)
 #define WAL_MAX_AGE_S   600
 #define WAL_QUIET_BATCH 64
 
-static bool wal_truncate(struct sqlite_store *st)
+static bool wal_truncate(struct sqlite_store *st, bool wait)
 {
-    sqlite3_busy_timeout(st->db, 0);
+    /* Past the hard bound, and when the queue has drained, it waits for the
+     * background checkpointer (whose checkpoint makes this one busy) rather
+     * than let the WAL grow on or stay behind. */
+    sqlite3_busy_timeout(st->db, wait ? 2000 : 0);
     bool ok = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) ==
               SQLITE_OK;
     if (ok) {
@@ -735,7 +738,7 @@ static void wal_bound(struct sqlite_store *st, size_t batch, bool due)
     bool due_now = st->truncate_due || sb.st_size >= WAL_HARD_BYTES ||
                    (quiet && (st->in_burst || sb.st_size >= WAL_BOUND_BYTES ||
                               t.tv_sec - st->last_truncate.tv_sec >= WAL_MAX_AGE_S));
-    if (due_now && wal_truncate(st) && quiet)
+    if (due_now && wal_truncate(st, quiet || sb.st_size >= WAL_HARD_BYTES) && quiet)
         st->in_burst = false;
 }
 
@@ -1326,7 +1329,7 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         /* The dropped tables' pages were zeroed (secure_delete); their old
          * images in the WAL go now. */
         if (version > 0)
-            wal_truncate(st);
+            wal_truncate(st, true);
     }
     if (prepare_all(st) != SQLITE_OK || !remember_file(st))
         goto fail_msg;
