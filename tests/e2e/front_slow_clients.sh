@@ -18,7 +18,9 @@ sts_start "$STS_TMP/err" --db "sqlite:$STS_TMP/db" --key "$STS_TMP/key" --config
 python3 "$STS_SRC/tests/e2e/lib/slow_clients.py" "$SRV_PORT" 5000 500 64 ||
     sts_die "valid reports went unanswered beside slow clients"
 sts_stop "$SRV_PID"
-# One device sends them all: its first activation, then 499 re-activations.
-rows=$(sqlite3 "$STS_TMP/db" "SELECT (SELECT count(*) FROM activation) + (SELECT count(*) FROM reactivation)")
+# One device sends them all: its first activation, then 499 re-activations;
+# each acknowledged report keeps its id (a re-activation row is kept once a
+# month, docs/at-rest.md).
+rows=$(sqlite3 "$STS_TMP/db" "SELECT count(*) FROM report_id")
 [ "$rows" = 500 ] || sts_die "$rows reports stored, expected 500"
 echo "front slow clients: 500 of 500 valid reports answered and stored"
