@@ -12,6 +12,7 @@
 
 #include "relay.h"
 #include "sts/net.h"
+#include "sts/secret.h"
 
 static const char usage_text[] =
     "usage: sts-relay --gateway URL [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
@@ -132,18 +133,27 @@ int main(int argc, char **argv)
         return usage_error("%s", "--tls-cert and --tls-key go together");
 
     char why[512] = "";
-    char *cert_pem = NULL, *key_pem = NULL;
-    size_t n, key_len = 0;
+    char *cert_pem = NULL;
+    struct sts_secret *key_pem = NULL;
+    size_t n;
     struct relay *rl = NULL;
     int rc = 1;
     sigset_t sigs;
-    if (cert && (sts_net_read_file(cert, 1 << 20, &cert_pem, &n, why, sizeof why) != STS_OK ||
-                 sts_net_read_file(key, 1 << 16, &key_pem, &key_len, why, sizeof why) != STS_OK)) {
+    if (cert && sts_net_read_file(cert, 1 << 20, &cert_pem, &n, why, sizeof why) != STS_OK) {
         fprintf(stderr, "sts-relay: tls: %s\n", why);
         goto out;
     }
+    /* The private key is a secret file, read as every key and token is. */
+    enum sts_err ke = key ? sts_secret_file_read(key, 1 << 16, &key_pem) : STS_OK;
+    if (ke != STS_OK) {
+        fprintf(stderr, "sts-relay: tls: %s: %s\n", key,
+                ke == STS_EPERM ? "the TLS key must be a regular file (not a link) that group "
+                                  "and others cannot read; chmod 600 it"
+                                : sts_strerror(ke));
+        goto out;
+    }
     cfg.tls_cert_pem = cert_pem;
-    cfg.tls_key_pem = key_pem;
+    cfg.tls_key_pem = key_pem ? key_pem->data : NULL;
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -177,9 +187,6 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     free(cert_pem);
-    if (key_pem) {
-        OPENSSL_cleanse(key_pem, key_len);
-        free(key_pem);
-    }
+    sts_secret_free(key_pem);
     return rc;
 }
