@@ -708,20 +708,32 @@ static bool writer_purge(struct sqlite_store *st, int32_t today)
 #define WAL_MAX_AGE_S   600
 #define WAL_QUIET_BATCH 64
 
-static bool wal_truncate(struct sqlite_store *st, bool wait)
+static bool wal_truncate(struct sqlite_store *st, int wait_ms)
 {
     /* Past the hard bound, and when the queue has drained, it waits for the
-     * background checkpointer (whose checkpoint makes this one busy) rather
-     * than let the WAL grow on or stay behind. */
-    sqlite3_busy_timeout(st->db, wait ? 2000 : 0);
-    bool ok = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) ==
-              SQLITE_OK;
-    if (ok) {
+     * background checkpointer rather than let the WAL grow on or stay
+     * behind. SQLite never calls the busy handler while another connection
+     * holds the checkpointer lock (it answers SQLITE_BUSY at once), so the
+     * waiting is a loop of short sleeps, bounded by wait_ms. */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    sqlite3_busy_timeout(st->db, wait_ms > 0 ? 100 : 0);
+    int rc;
+    for (;;) {
+        rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (rc != SQLITE_BUSY || ms >= wait_ms)
+            break;
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (rc == SQLITE_OK) {
         clock_gettime(CLOCK_MONOTONIC, &st->last_truncate);
         st->truncate_due = false;
     }
     sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
-    return ok;
+    return rc == SQLITE_OK;
 }
 
 /* After a commit of batch records; due: rows were just deleted. */
@@ -738,7 +750,11 @@ static void wal_bound(struct sqlite_store *st, size_t batch, bool due)
     bool due_now = st->truncate_due || sb.st_size >= WAL_HARD_BYTES ||
                    (quiet && (st->in_burst || sb.st_size >= WAL_BOUND_BYTES ||
                               t.tv_sec - st->last_truncate.tv_sec >= WAL_MAX_AGE_S));
-    if (due_now && wal_truncate(st, quiet || sb.st_size >= WAL_HARD_BYTES) && quiet)
+    /* Past the hard bound no commit goes on until the WAL is cut: the
+     * writer waits as long as a commit may (the checkpointer's copy of the
+     * WAL, slow on a loaded disk, is what it waits for). */
+    int wait_ms = sb.st_size >= WAL_HARD_BYTES ? sts_clock_busy_timeout_ms() : quiet ? 2000 : 0;
+    if (due_now && wal_truncate(st, wait_ms) && quiet)
         st->in_burst = false;
 }
 
@@ -1329,7 +1345,7 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         /* The dropped tables' pages were zeroed (secure_delete); their old
          * images in the WAL go now. */
         if (version > 0)
-            wal_truncate(st, true);
+            wal_truncate(st, sts_clock_busy_timeout_ms());
     }
     if (prepare_all(st) != SQLITE_OK || !remember_file(st))
         goto fail_msg;
