@@ -368,6 +368,24 @@ static struct release_filter filter_of(const struct stats_query *q)
     return f;
 }
 
+/* Reads two released tables for one answer; past the cap or the time limit
+ * *err says how to narrow the query. Errors: those of release_read. */
+static enum sts_err read_two(const struct release *r, struct store *store, enum release_table ta,
+                             int32_t a0, int32_t a1, const struct release_filter *fa,
+                             struct release_cells *ca, enum release_table tb, int32_t b0,
+                             int32_t b1, const struct release_filter *fb, struct release_cells *cb,
+                             struct sts_field_error *err)
+{
+    enum sts_err e = release_read(r, store, ta, a0, a1, fa, LIFE_MAX_CELLS, ca);
+    if (e == STS_OK)
+        e = release_read(r, store, tb, b0, b1, fb, LIFE_MAX_CELLS, cb);
+    if (e == STS_ETOOBIG)
+        stats_bad(err, "model",
+                  "this query spans more released cells than one answer may hold or read in its "
+                  "time limit: filter on a model");
+    return e;
+}
+
 enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
                                  const struct stats_query *q, json_t **out,
                                  struct sts_field_error *err)
@@ -380,13 +398,8 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
     int32_t last = release_last_month(r);
     int32_t c0 = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
     int32_t c1 = q->to == INT32_MAX ? INT32_MAX : sts_day_month(q->to);
-    enum sts_err e = release_read(r, store, REL_LIFE, INT32_MIN, last, &f, LIFE_MAX_CELLS, &cells);
-    if (e == STS_OK)
-        e = release_read(r, store, REL_SALES_MONTH_BM, INT32_MIN, last, &f, LIFE_MAX_CELLS, &sales);
-    if (e == STS_ETOOBIG)
-        stats_bad(err, "model",
-                  "this query spans more released cells than one answer may hold or read in its "
-                  "time limit: filter on a model");
+    enum sts_err e = read_two(r, store, REL_LIFE, INT32_MIN, last, &f, &cells, REL_SALES_MONTH_BM,
+                              INT32_MIN, last, &f, &sales, err);
     if (e != STS_OK)
         goto out;
     for (int d = 0; d < 2; d++) {
@@ -503,13 +516,8 @@ enum sts_err stats_versions_json(const struct release *r, struct store *store,
     int32_t last = release_last_month(r);
     int32_t m0 = q->from == INT32_MIN ? INT32_MIN : sts_day_month(q->from);
     int32_t m1 = q->to == INT32_MAX ? last : sts_day_month(q->to);
-    enum sts_err e = release_read(r, store, REL_VERSIONS, m0, m1, &f, LIFE_MAX_CELLS, &v);
-    if (e == STS_OK)
-        e = release_read(r, store, REL_LIFE, m0, m1, &lf, LIFE_MAX_CELLS, &life);
-    if (e == STS_ETOOBIG)
-        stats_bad(err, "model",
-                  "this query spans more released cells than one answer may hold or read in its "
-                  "time limit: filter on a model");
+    enum sts_err e =
+        read_two(r, store, REL_VERSIONS, m0, m1, &f, &v, REL_LIFE, m0, m1, &lf, &life, err);
     if (e != STS_OK)
         goto out;
     for (int d = DIM_MODEL; d <= DIM_SW; d++) {
