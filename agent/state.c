@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "file.h"
 #include "sts/date.h"
+#include "sts/jsonmem.h"
 
 static void say(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -265,6 +266,7 @@ json_t *agent_state_to_json(const struct agent_state *st)
 
 struct reader {
     bool ok;
+    bool nomem; /* an allocation failed: the file may be fine */
     char *msg;
     size_t msg_size;
 };
@@ -297,8 +299,10 @@ static char *get_opt_str(struct reader *r, json_t *obj, const char *key)
         return NULL;
     }
     char *s = strdup(json_string_value(v));
-    if (s == NULL)
+    if (s == NULL) {
+        r->nomem = true;
         bad(r, "out of memory reading", key);
+    }
     return s;
 }
 
@@ -407,7 +411,14 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
 {
     struct reader r = {.ok = true, .msg = msg, .msg_size = msg_size};
     json_error_t jerr;
+    sts_json_watch_start(); /* Jansson may not say it ran out of memory */
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (sts_json_watch_failed()) {
+        /* A good file must not be moved aside as corrupt for want of memory. */
+        say(msg, msg_size, "out of memory");
+        json_decref(root);
+        return STS_ENOMEM;
+    }
     if (root == NULL) {
         say(msg, msg_size, "not JSON (%s at line %d)", jerr.text, jerr.line);
         return STS_ECORRUPT;
@@ -499,13 +510,19 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
                 break;
             }
             agent_state_log(st, &e);
+            if (e.payload != NULL && st->log[st->log_len - 1].payload == NULL) {
+                r.nomem = true; /* agent_state_log could not copy it */
+                bad(&r, "out of memory reading", "log");
+            }
             free(e.payload);
+            if (!r.ok)
+                break;
         }
     }
     json_decref(root);
     if (!r.ok) {
         agent_state_cleanup(st);
-        return STS_ECORRUPT;
+        return r.nomem ? STS_ENOMEM : STS_ECORRUPT;
     }
     return STS_OK;
 }

@@ -4,12 +4,13 @@
  * that succeeds must give back exactly what was written: Jansson can survive
  * a failed allocation by dropping a byte (sts/jsonmem.h).
  *
- * The state loops are skipped until agent/state.c handles what they find:
- * agent_state_parse answers STS_ECORRUPT when an allocation fails, so
- * agent_state_load moves a good state file aside as corrupt and starts
- * afresh; and Jansson 2.14 itself writes out of bounds when the 14th
- * allocation of parsing this document fails (a SEGV under AddressSanitizer,
- * in json_loadb). Set STS_TEST_AGENT_STATE_ALLOC=1 to run them. */
+ * In the state loops Jansson's own allocations are spared: Jansson 2.14's
+ * lexer ignores a failed allocation while saving a token and then reads past
+ * its buffer (a heap overrun, seen here as "free(): invalid next size"; the
+ * upstream bug is jansson issue 362, unfixed in Debian 12). Every other
+ * allocation of the parse and the load fails in turn: the file buffer, the
+ * copies of strings and log payloads. That a failed Jansson allocation is
+ * seen (sts/jsonmem.h) is tested on the report codec, in test_alloc. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,6 +26,13 @@
 #include "alloc_fail.h"
 #include "config.h"
 #include "state.h"
+
+/* The real allocator, under the -Wl,--wrap=malloc this program is linked with. */
+void *__real_malloc(size_t size);
+static void *spared_malloc(size_t size)
+{
+    return __real_malloc(size);
+}
 
 #define LOOP(name, op, ctx, allowed)                                                               \
     alloc_fail_loop(name, op, ctx, allowed, sizeof allowed / sizeof allowed[0])
@@ -119,8 +127,6 @@ static void test_agent_config(void **state)
 static void test_agent_state(void **state)
 {
     (void)state;
-    if (getenv("STS_TEST_AGENT_STATE_ALLOC") == NULL)
-        skip(); /* see the top of this file */
     struct state_ctx x;
     struct agent_state st;
     snprintf(x.dir, sizeof x.dir, "/tmp/sts-aalloc-XXXXXX");
@@ -149,10 +155,15 @@ static void test_agent_state(void **state)
     x.len = strlen(x.text);
     agent_state_cleanup(&st);
 
+    json_malloc_t json_m;
+    json_free_t json_f;
+    json_get_alloc_funcs(&json_m, &json_f);
+    json_set_alloc_funcs(spared_malloc, free); /* see the top of this file */
     static const enum sts_err parse_errors[] = {STS_ENOMEM};
     assert_true(LOOP("agent state parse", state_parse_op, &x, parse_errors) > 0);
     static const enum sts_err load_errors[] = {STS_ENOMEM};
     assert_true(LOOP("agent state load", state_load_op, &x, load_errors) > 0);
+    json_set_alloc_funcs(json_m, json_f);
     free(x.text);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", x.dir);
