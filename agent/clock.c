@@ -1,12 +1,11 @@
 /* The agent's clock, injectable for tests, and its randomness. See clock.h. */
 #include "clock.h"
 
-#include <errno.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "sts/clock.h"
 #include "sts/date.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -21,18 +20,15 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* STS_AGENT_NOW comes through the one test-clock seam (sts/clock.h); the
+ * monotonic base is taken at the first reading so that sleeps advance it. */
 static void init(void)
 {
-    const char *v = getenv("STS_AGENT_NOW");
-    if (v == NULL || v[0] == '\0')
+    int64_t s;
+    if (!sts_clock_injected_time(&s))
         return;
-    char *end;
-    errno = 0;
-    long long s = strtoll(v, &end, 10);
-    if (errno != 0 || *end != '\0' || s < 0 || s > 253402300799LL)
-        return; /* malformed: the real clock */
     injected = true;
-    injected_base_ms = (int64_t)s * 1000;
+    injected_base_ms = s * 1000;
     mono_base_ms = mono_ms();
 }
 
@@ -59,8 +55,9 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 int32_t agent_today(int64_t now_ms)
 {
-    if (!agent_clock_injected() && getenv("STS_NOW_DAY") != NULL)
-        return sts_day_today();
+    int32_t day;
+    if (!agent_clock_injected() && sts_clock_fixed_day(&day))
+        return day;
     return (int32_t)floor_div(now_ms, AGENT_DAY_MS);
 }
 

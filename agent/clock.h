@@ -1,5 +1,5 @@
 /* The agent's clock and randomness. Every wall-clock reading of the agent goes
- * through agent_now_ms(), so that tests can inject the time: when the
+ * through agent_now_ms(), so that tests can inject the time (sts/clock.h): when the
  * environment variable STS_AGENT_NOW holds a number of seconds since the Unix
  * epoch, the clock starts there at the first reading and then advances with
  * the monotonic clock (a daemon's sleeps still work). Without it, the

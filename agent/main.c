@@ -9,6 +9,7 @@
 #include "messages.h"
 #include "owner.h"
 #include "run.h"
+#include "sts/clock.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -65,7 +66,13 @@ int main(int argc, char **argv)
     char *args[4];
     int nargs = 0;
     bool once = false, json = false;
+    char why[160];
 
+    /* Test clocks are read here, once, before any thread starts. */
+    if (sts_clock_init(why, sizeof why) != STS_OK) {
+        fprintf(stderr, "sts-agent: %s\n", why);
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
