@@ -32,7 +32,7 @@ enum sts_err agent_file_read(const char *path, size_t max, char **out, size_t *l
 
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? STS_ENOENT : STS_EIO;
+        return sts_err_from_errno(errno);
     for (;;) {
         if (cap - used < 4096) {
             size_t ncap = cap ? cap * 2 : 8192;
@@ -54,6 +54,7 @@ enum sts_err agent_file_read(const char *path, size_t max, char **out, size_t *l
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            rc = sts_err_from_errno(errno);
             goto fail;
         }
         if (n == 0)
@@ -145,11 +146,11 @@ fail_unlink:
         close(fd);
     unlink(tmp);
     errno = saved;
-    return STS_EIO;
+    return sts_err_from_errno(saved);
 fail:
     saved = errno;
     if (fd >= 0)
         close(fd);
     errno = saved;
-    return STS_EIO;
+    return sts_err_from_errno(saved);
 }

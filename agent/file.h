@@ -12,7 +12,8 @@
 #include "sts/err.h"
 
 /* Reads path into a new NUL-terminated buffer (*out, free() it) of *len bytes.
- * Errors: STS_ENOENT, STS_EIO, STS_ETOOBIG (more than max bytes), STS_ENOMEM.
+ * Errors: STS_ENOENT, STS_EACCES, STS_EIO (errno says why), STS_ETOOBIG (more
+ * than max bytes), STS_ENOMEM.
  * On failure *out is NULL. */
 enum sts_err agent_file_read(const char *path, size_t max, char **out, size_t *len);
 
@@ -20,7 +21,8 @@ enum sts_err agent_file_read(const char *path, size_t max, char **out, size_t *l
  * renames it over dir/name and fsyncs dir. A failure before the rename leaves
  * dir/name untouched and removes the temporary file; a failure of the final
  * directory fsync leaves the new content in place, perhaps not yet durable.
- * Errors: STS_EIO, with errno saying why (ENOSPC, EROFS, EACCES, EIO...). */
+ * Errors: STS_EIO, STS_ENOSPC, STS_EACCES, STS_ENOENT (sts_err_from_errno),
+ * with errno saying exactly why (ENOSPC, EROFS, EACCES, EIO...). */
 enum sts_err agent_file_write_atomic(const char *dir, const char *name, const char *data,
                                      size_t len);
 

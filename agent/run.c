@@ -337,7 +337,7 @@ static int save_state(const struct agent_config *cfg, const struct agent_state *
     enum sts_err rc = agent_state_save(cfg->state_dir, st);
     if (rc != STS_OK) {
         /* errno says which (no space left, read-only file system...). */
-        const char *why = rc == STS_EIO ? strerror(errno) : sts_strerror(rc);
+        const char *why = rc == STS_ENOMEM ? sts_strerror(rc) : strerror(errno);
         fprintf(stderr,
                 "sts-agent: cannot write the state in %s: %s; nothing was lost "
                 "but this step will be done again\n",

@@ -635,8 +635,9 @@ enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg
     if (rc == STS_ETOOBIG) {
         snprintf(why, sizeof why, "larger than %d bytes", AGENT_STATE_MAX_BYTES);
     } else if (rc != STS_OK) {
-        say(msg, msg_size, "%s: cannot read: %s", path, strerror(errno));
-        return rc == STS_ENOMEM ? STS_ENOMEM : STS_EIO;
+        say(msg, msg_size, "%s: cannot read: %s", path,
+            rc == STS_ENOMEM ? sts_strerror(rc) : strerror(errno));
+        return rc;
     } else {
         rc = agent_state_parse(text, len, st, why, sizeof why);
         if (rc == STS_OK || rc == STS_ENOMEM) {
@@ -705,16 +706,18 @@ enum sts_err agent_state_lock(const char *dir, int *fd)
     char path[PATH_MAX];
     *fd = -1;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return STS_EIO;
+        return sts_err_from_errno(errno);
     if ((size_t)snprintf(path, sizeof path, "%s/lock", dir) >= sizeof path)
         return STS_EIO;
     int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (f < 0)
-        return STS_EIO;
+        return sts_err_from_errno(errno);
     while (flock(f, LOCK_EX) != 0) {
         if (errno != EINTR) {
+            int saved = errno; /* the caller reports it */
             close(f);
-            return STS_EIO;
+            errno = saved;
+            return sts_err_from_errno(saved);
         }
     }
     *fd = f;

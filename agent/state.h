@@ -157,17 +157,19 @@ enum sts_err agent_state_parse(const char *text, size_t len, struct agent_state 
  * STS_ECORRUPT: the file did not parse; it was moved aside and st is a fresh
  *   state with what could be salvaged; msg says all this, for the owner. The
  *   caller should save st.
- * Errors: STS_EIO (cannot read or move aside; st fresh and must not be saved),
- * STS_EUNSUPPORTED (a newer agent wrote it; left alone), STS_ENOMEM. */
+ * Errors: STS_EIO, STS_EACCES (cannot read or move aside; st
+ * fresh and must not be saved), STS_EUNSUPPORTED (a newer agent wrote it; left alone), STS_ENOMEM.
+ */
 enum sts_err agent_state_load(const char *dir, struct agent_state *st, char *msg, size_t msg_size);
 
-/* Writes st to dir/state.json atomically and durably. Errors: STS_EIO (errno
- * says why: ENOSPC, EROFS...), STS_ENOMEM. */
+/* Writes st to dir/state.json atomically and durably. Errors: STS_EIO,
+ * STS_ENOSPC, STS_EACCES (errno says exactly why: ENOSPC, EROFS...),
+ * STS_ENOMEM. */
 enum sts_err agent_state_save(const char *dir, const struct agent_state *st);
 
 /* Creates dir (mode 0700) if it does not exist, then takes an exclusive lock
  * on dir/lock, waiting for it. *fd is the lock to pass to agent_state_unlock.
- * Errors: STS_EIO. */
+ * Errors: STS_EIO, STS_EACCES, STS_ENOSPC, STS_ENOENT (errno says why). */
 enum sts_err agent_state_lock(const char *dir, int *fd);
 void agent_state_unlock(int fd);
 
