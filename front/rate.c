@@ -129,8 +129,14 @@ enum sts_err rate_new(const struct rate_config *cfg, struct rate_table **out, ch
         if (*p == ',')
             p++;
     }
-    for (size_t i = 0; i < SHARDS; i++)
-        pthread_mutex_init(&t->shards[i].lock, NULL);
+    for (size_t i = 0; i < SHARDS; i++) {
+        if (pthread_mutex_init(&t->shards[i].lock, NULL) != 0) {
+            while (i-- > 0)
+                pthread_mutex_destroy(&t->shards[i].lock);
+            free(t);
+            return STS_ENOMEM; /* the only way it fails on Linux */
+        }
+    }
     *out = t;
     return STS_OK;
 }
