@@ -354,9 +354,19 @@ static int life_row(const struct store_life_row *row, void *ctx)
                                  ok ? row->sw : RELEASE_OTHER, row->country};
     if (!passes(rs->filter, vals) || row->count == 0)
         return 0;
-    if (rs->t == REL_VERSIONS) /* summed over cohorts and the first flag */
-        return rows_push(rs, row->period, 0, false, vals, row->count) ? 0 : 1;
     return rows_push(rs, row->period, row->cohort, row->first, vals, row->count) ? 0 : 1;
+}
+
+/* Versions counters are summed over cohorts and the first flag. */
+static int version_row(const struct store_version_row *row, void *ctx)
+{
+    struct rows *rs = ctx;
+    bool ok = allowed(rs->rel, row->model);
+    const char *const vals[4] = {row->brand, ok ? row->model : RELEASE_OTHER,
+                                 ok ? row->sw : RELEASE_OTHER, ""};
+    if (!passes(rs->filter, vals) || row->count == 0)
+        return 0;
+    return rows_push(rs, row->period, 0, false, vals, row->count) ? 0 : 1;
 }
 
 static int cmp_row(const void *a, const void *b)
@@ -419,7 +429,8 @@ static enum sts_err read_rows(const struct release *r, struct store *store, enum
         q.to = to < last ? to : last;
         if (q.from > q.to)
             return STS_OK;
-        e = store_lifetime_sum(store, &q, life_row, rs);
+        e = t == REL_VERSIONS ? store_versions_sum(store, &q, version_row, rs)
+                              : store_lifetime_sum(store, &q, life_row, rs);
     } else {
         if (def->grain == REL_DAY) {
             int32_t last = release_last_day(r);

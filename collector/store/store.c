@@ -98,6 +98,12 @@ enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q
     return store->ops->lifetime_sum(store, q, cb, ctx);
 }
 
+enum sts_err store_versions_sum(struct store *store, const struct store_query *q,
+                                store_version_cb cb, void *ctx)
+{
+    return store->ops->versions_sum(store, q, cb, ctx);
+}
+
 enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],
                               struct store_device *out)
 {

@@ -1,7 +1,9 @@
 /* The collector's storage interface: one implementation per database
- * (store_sqlite.c; PostgreSQL later). A store is used by one writer thread
- * (store_write) and, through a separate handle, by readers (statistics, admin).
- * Records passed in are borrowed; the store keeps no pointer to them. */
+ * (store_sqlite.c, store_pg.c). The contract every backend keeps (each
+ * operation's transaction and thread-safety) is docs/internals/store.md: a
+ * handle is used by one thread at a time; serve writes through one handle and
+ * opens another per statistics request. Records passed in are borrowed; the
+ * store keeps no pointer to them. */
 #ifndef STS_STORE_H
 #define STS_STORE_H
 
@@ -104,7 +106,8 @@ void store_counted_at(const struct store_record *r, int32_t today, int grace_day
 #define STORE_CREATE   1u /* create the database and its schema if missing */
 #define STORE_READONLY 2u /* read only: no schema change, no upgrade, no write */
 
-/* Opens the database named by uri ("sqlite:PATH" or a plain path); with
+/* Opens the database named by uri ("sqlite:PATH", a plain path, or a libpq
+ * URI "postgresql://..." / "postgres://..."); with
  * STORE_CREATE in flags, creates it and its schema if needed; with
  * STORE_READONLY, opens it for reading only and refuses a database that is
  * not STS's (STS_ECORRUPT) or needs an upgrade (STS_EUNSUPPORTED). On failure, why
@@ -151,8 +154,8 @@ enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sa
 
 enum store_grain {
     STORE_DAY,   /* one row per day */
-    STORE_MONTH, /* rows will be summed per month */
-    STORE_ALL    /* rows will be summed over the whole range: one row per combination */
+    STORE_MONTH, /* rows will be summed per month: a backend may sum them, or send days */
+    STORE_ALL    /* summed over the whole range: one row per combination, its day the first */
 };
 
 struct store_query {
@@ -162,20 +165,37 @@ struct store_query {
     enum store_grain grain; /* sales only */
 };
 
-/* Calls cb with the sums of the sales rollup over q, by day (grain is a hint
- * a backend may use; rows may always come by day). Errors: STS_EIO. */
+/* Calls cb with the sums of the sales rollup over q at q->grain: by day
+ * (STORE_DAY; STORE_MONTH may come by day or by the first day of each month)
+ * or one row per combination (STORE_ALL, its day the first one that has
+ * reports). Errors: STS_EIO. */
 enum sts_err store_sales_sum(struct store *store, const struct store_query *q, store_sales_cb cb,
                              void *ctx);
 
-/* Calls cb with the sums of the lifetime counters with from <= period <= to
- * over q's dimensions. Two shapes are kept (schema 4, docs/at-rest.md):
- * lifetime by (period, cohort, brand, model, first), and versions by
- * (period, brand, model, sw), read when sw is asked for: then cohort =
- * period and first = false. Country (and sw with a cohort) are not stored
- * with a ping, so a query that needs them fails with STS_EUNSUPPORTED.
- * Errors: STS_EIO, STS_EUNSUPPORTED. */
+/* Calls cb with the sums of the lifetime counters (period, cohort, brand,
+ * model, first; schema 4, docs/at-rest.md) with from <= period <= to over
+ * q's dimensions. Software version and country are not stored with a cohort,
+ * so a query that keeps or filters on them fails with STS_EUNSUPPORTED (the
+ * versions are store_versions_sum). Errors: STS_EIO, STS_EUNSUPPORTED. */
 enum sts_err store_lifetime_sum(struct store *store, const struct store_query *q, store_life_cb cb,
                                 void *ctx);
+
+/* One versions counter: pings of one period from one brand, model and
+ * software version, whatever their cohort. */
+struct store_version_row {
+    int32_t period; /* month, see sts/date.h */
+    const char *brand, *model, *sw;
+    int64_t count;
+};
+
+typedef int (*store_version_cb)(const struct store_version_row *row, void *ctx);
+
+/* Calls cb with the sums of the versions counters (period, brand, model, sw)
+ * with from <= period <= to over q's dimensions (country is not stored with
+ * a ping: keeping or filtering on it fails with STS_EUNSUPPORTED).
+ * Errors: STS_EIO, STS_EUNSUPPORTED. */
+enum sts_err store_versions_sum(struct store *store, const struct store_query *q,
+                                store_version_cb cb, void *ctx);
 
 /* Looks up a device by pseudonym. Errors: STS_ENOENT, STS_EIO. */
 enum sts_err store_device_get(struct store *store, const uint8_t pseudonym[STS_PSEUDONYM_LEN],

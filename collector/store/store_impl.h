@@ -14,6 +14,8 @@ struct store_ops {
                               void *ctx);
     enum sts_err (*lifetime_sum)(struct store *store, const struct store_query *q, store_life_cb cb,
                                  void *ctx);
+    enum sts_err (*versions_sum)(struct store *store, const struct store_query *q,
+                                 store_version_cb cb, void *ctx);
     enum sts_err (*device_get)(struct store *store, const uint8_t *pseudonym,
                                struct store_device *out);
     enum sts_err (*device_erase)(struct store *store, const uint8_t *pseudonym, int64_t *erased);

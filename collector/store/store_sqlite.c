@@ -797,16 +797,15 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
 }
 
 /* Builds "SELECT time, brand, model, sw, country, sums FROM table WHERE ...
- * GROUP BY ..." keeping only the dimensions asked for (the others as ''). */
-static void sum_sql(char *sql, size_t cap, const char *time_cols, const char *table,
+ * GROUP BY ..." keeping only the dimensions asked for (the others as '');
+ * all (sales, STORE_ALL) sums over the whole range, its day the first. */
+static void sum_sql(char *sql, size_t cap, const char *time_cols, bool all, const char *table,
                     const char *time_col, const char *const cols[4], unsigned dims,
                     const char *const filter[4], const char *sums)
 {
     static const char *const names[4] = {"brand", "model", "sw", "country"};
-    size_t n = (size_t)snprintf(sql, cap, "SELECT %s", time_cols);
+    size_t n = (size_t)snprintf(sql, cap, "SELECT %s", all ? "min(day)" : time_cols);
     char group[256];
-    /* An aggregate as time column (min(day)) sums over the whole range. */
-    bool all = strncmp(time_cols, "min(", 4) == 0;
     size_t g = 0;
     group[0] = '\0';
     if (!all)
@@ -907,67 +906,118 @@ static enum sts_err sqlite_sales_sum(struct store *s, const struct store_query *
         return STS_OK;
     /* Day rows: the narrow day rollup when it holds the dimensions. */
     char day_sql[1024];
-    sum_sql(day_sql, sizeof day_sql, q->grain == STORE_ALL ? "min(day)" : "day",
+    sum_sql(day_sql, sizeof day_sql, "day", q->grain == STORE_ALL,
             narrow ? "sales_day_mc" : "sales_day", "day", narrow ? mc : full, q->dims, q->filter,
             sums);
     return sales_rows(st, day_sql, from, to, false, q->filter, cb, ctx, &stop);
 }
 
-static enum sts_err sqlite_lifetime_sum(struct store *s, const struct store_query *q,
-                                        store_life_cb cb, void *ctx)
+/* The caller's callback of a lifetime or versions sum. */
+struct life_cb {
+    store_life_cb life;
+    store_version_cb version;
+    void *ctx;
+};
+
+/* Runs a lifetime or versions sum built by sum_sql over [from, to]: each row
+ * goes to row(), which reads the statement's columns and calls the caller's
+ * callback; row() returns < 0 out of memory, > 0 to stop. */
+static enum sts_err life_rows(struct sqlite_store *st, const char *sql, const struct store_query *q,
+                              int (*row)(sqlite3_stmt *stmt, const struct life_cb *cb),
+                              const struct life_cb *cb)
 {
-    struct sqlite_store *st = impl(s);
-    static const char *const full[4] = {"brand", "model", "''", "''"};
-    static const char *const by_model[4] = {"''", "model", "''", "''"};
-    static const char *const by_sw[4] = {"brand", "model", "sw", "''"};
-    char sql[1024];
-    unsigned need = q->dims;
-    for (int d = 0; d < 4; d++)
-        if (q->filter[d])
-            need |= 1u << d;
-    bool versions = false;
-    if (!(need & ~STORE_DIM_MODEL))
-        sum_sql(sql, sizeof sql, "period, cohort, first", "life_model", "period", by_model, q->dims,
-                q->filter, "sum(count)");
-    else if (!(need & ~(STORE_DIM_BRAND | STORE_DIM_MODEL | STORE_DIM_SW)) &&
-             (q->dims & STORE_DIM_SW)) {
-        sum_sql(sql, sizeof sql, "period", "version_count", "period", by_sw, q->dims, q->filter,
-                "sum(count)");
-        versions = true;
-    } else if (need & (STORE_DIM_SW | STORE_DIM_COUNTRY))
-        return STS_EUNSUPPORTED; /* no counter ties a version or a country to a cohort */
-    else
-        sum_sql(sql, sizeof sql, "period, cohort, first", "lifetime_count", "period", full, q->dims,
-                q->filter, "sum(count)");
     sqlite3_stmt *stmt;
     if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
         return STS_EIO;
     sqlite3_bind_int(stmt, 1, q->from);
     sqlite3_bind_int(stmt, 2, q->to);
     bind_filters(stmt, q->filter);
-    int rc, c = versions ? 1 : 3;
+    int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_life_row row = {
-            .period = sqlite3_column_int(stmt, 0),
-            .cohort = sqlite3_column_int(stmt, versions ? 0 : 1),
-            .first = !versions && sqlite3_column_int(stmt, 2) != 0,
-            .brand = (const char *)sqlite3_column_text(stmt, c),
-            .model = (const char *)sqlite3_column_text(stmt, c + 1),
-            .sw = (const char *)sqlite3_column_text(stmt, c + 2),
-            .country = (const char *)sqlite3_column_text(stmt, c + 3),
-            .count = sqlite3_column_int64(stmt, c + 4),
-        };
-        if (!row.brand || !row.model || !row.sw || !row.country) {
+        int r = row(stmt, cb);
+        if (r < 0) {
             rc = SQLITE_NOMEM;
             break;
         }
-        if (cb(&row, ctx) != 0) {
+        if (r > 0) {
             rc = SQLITE_DONE;
             break;
         }
     }
     sqlite3_finalize(stmt);
     return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
+/* Columns: period, cohort, first, brand, model, sw, country, count. */
+static int life_row(sqlite3_stmt *stmt, const struct life_cb *cb)
+{
+    struct store_life_row row = {
+        .period = sqlite3_column_int(stmt, 0),
+        .cohort = sqlite3_column_int(stmt, 1),
+        .first = sqlite3_column_int(stmt, 2) != 0,
+        .brand = (const char *)sqlite3_column_text(stmt, 3),
+        .model = (const char *)sqlite3_column_text(stmt, 4),
+        .sw = (const char *)sqlite3_column_text(stmt, 5),
+        .country = (const char *)sqlite3_column_text(stmt, 6),
+        .count = sqlite3_column_int64(stmt, 7),
+    };
+    if (!row.brand || !row.model || !row.sw || !row.country)
+        return -1;
+    return cb->life(&row, cb->ctx) != 0;
+}
+
+/* Columns: period, brand, model, sw, country, count. */
+static int version_row(sqlite3_stmt *stmt, const struct life_cb *cb)
+{
+    struct store_version_row row = {
+        .period = sqlite3_column_int(stmt, 0),
+        .brand = (const char *)sqlite3_column_text(stmt, 1),
+        .model = (const char *)sqlite3_column_text(stmt, 2),
+        .sw = (const char *)sqlite3_column_text(stmt, 3),
+        .count = sqlite3_column_int64(stmt, 5),
+    };
+    if (!row.brand || !row.model || !row.sw)
+        return -1;
+    return cb->version(&row, cb->ctx) != 0;
+}
+
+static unsigned needed_dims(const struct store_query *q)
+{
+    unsigned need = q->dims;
+    for (int d = 0; d < 4; d++)
+        if (q->filter[d])
+            need |= 1u << d;
+    return need;
+}
+
+static enum sts_err sqlite_lifetime_sum(struct store *s, const struct store_query *q,
+                                        store_life_cb cb, void *ctx)
+{
+    static const char *const full[4] = {"brand", "model", "''", "''"};
+    static const char *const by_model[4] = {"''", "model", "''", "''"};
+    char sql[1024];
+    unsigned need = needed_dims(q);
+    if (need & (STORE_DIM_SW | STORE_DIM_COUNTRY))
+        return STS_EUNSUPPORTED; /* no counter ties a version or a country to a cohort */
+    bool narrow = !(need & ~STORE_DIM_MODEL);
+    sum_sql(sql, sizeof sql, "period, cohort, first", false,
+            narrow ? "life_model" : "lifetime_count", "period", narrow ? by_model : full, q->dims,
+            q->filter, "sum(count)");
+    const struct life_cb c = {.life = cb, .ctx = ctx};
+    return life_rows(impl(s), sql, q, life_row, &c);
+}
+
+static enum sts_err sqlite_versions_sum(struct store *s, const struct store_query *q,
+                                        store_version_cb cb, void *ctx)
+{
+    static const char *const by_sw[4] = {"brand", "model", "sw", "''"};
+    char sql[1024];
+    if (needed_dims(q) & STORE_DIM_COUNTRY)
+        return STS_EUNSUPPORTED; /* a ping carries no country */
+    sum_sql(sql, sizeof sql, "period", false, "version_count", "period", by_sw, q->dims, q->filter,
+            "sum(count)");
+    const struct life_cb c = {.version = cb, .ctx = ctx};
+    return life_rows(impl(s), sql, q, version_row, &c);
 }
 
 static enum sts_err sqlite_device_get(struct store *s, const uint8_t *pseudonym,
@@ -1195,6 +1245,7 @@ static const struct store_ops sqlite_ops = {
     .sales = sqlite_sales,
     .sales_sum = sqlite_sales_sum,
     .lifetime_sum = sqlite_lifetime_sum,
+    .versions_sum = sqlite_versions_sum,
     .device_get = sqlite_device_get,
     .device_erase = sqlite_device_erase,
     .audit = sqlite_audit,
