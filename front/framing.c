@@ -13,6 +13,8 @@ static bool is_tchar(unsigned char ch)
 
 void framing_add(struct framing *f, const char *key, const char *value)
 {
+    f->fields++;
+    f->head_bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
     if (!*key)
         f->bad_name = true;
     for (const char *p = key; *p; p++)
@@ -31,6 +33,21 @@ void framing_add(struct framing *f, const char *key, const char *value)
 bool framing_refused(const struct framing *f, bool http11, const char *target, unsigned *status,
                      const char **field, const char **detail)
 {
+    size_t target_len = strlen(target);
+    if (target_len > FRAMING_TARGET_MAX) {
+        *status = 414;
+        *field = "target";
+        *detail = "the request target is longer than 2048 bytes";
+        return true;
+    }
+    if (f->fields > FRAMING_FIELDS_MAX || f->head_bytes + target_len > FRAMING_HEAD_MAX) {
+        *status = 431;
+        *field = "header";
+        *detail = f->fields > FRAMING_FIELDS_MAX
+                      ? "more than 48 header fields"
+                      : "the request's target and header fields are over 3072 bytes";
+        return true;
+    }
     *status = 400;
     *field = "header";
     if (f->bad_name) {

@@ -10,9 +10,20 @@
 #define STS_FRONT_FRAMING_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+/* The limits are below what libmicrohttpd itself holds in the front's 8 KiB
+ * connection pool (it answers 414 or 431 with an HTML page of its own past
+ * about 3.5 KiB of many short fields, or 7.8 KiB of one), so a head over
+ * them reaches the front and is refused in JSON. Reports, relays and
+ * dashboards send heads of a few hundred bytes. */
+#define FRAMING_TARGET_MAX 2048
+#define FRAMING_HEAD_MAX   3072 /* target and fields, as "Name: value\r\n" */
+#define FRAMING_FIELDS_MAX 48
 
 struct framing {
-    unsigned host, content_length, transfer_encoding;
+    unsigned host, content_length, transfer_encoding, fields;
+    size_t head_bytes;  /* the fields so far, as "Name: value\r\n" */
     const char *coding; /* the last Transfer-Encoding value */
     bool bad_name;
 };
@@ -20,7 +31,8 @@ struct framing {
 /* Counts one header field (zero-initialise f first). */
 void framing_add(struct framing *f, const char *key, const char *value);
 
-/* Whether the request must be refused; if so *status (400 or 501), *field
+/* Whether the request must be refused; if so *status (400, 414, 431 or
+ * 501), *field
  * and *detail (static strings) say how to answer. target is the whole raw
  * request target. */
 bool framing_refused(const struct framing *f, bool http11, const char *target, unsigned *status,

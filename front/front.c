@@ -218,7 +218,9 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
         if (framing_refused_c(c, version, rq->path + strlen(rq->path) + 1, &status, &field,
                               &detail)) {
             atomic_fetch_add(&f->refused_framing, 1);
-            return send_error(c, status, "bad_request", field, detail, NULL, true, 0);
+            return send_error(c, status,
+                              status == 414 || status == 431 ? "too_large" : "bad_request", field,
+                              detail, NULL, true, 0);
         }
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

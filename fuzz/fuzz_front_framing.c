@@ -5,7 +5,8 @@
  * refusal is 400 or 501 and names a field and a reason; what passes has one
  * Host (at most one in 1.0), at most one Content-Length, never beside a
  * Transfer-Encoding, whose value is then a single "chunked", only tchar in
- * its names, and no "%00" in its target. Seeds: fuzz/corpus/front_framing/. */
+ * its names, no "%00" in its target, and a target and field count within
+ * the limits. Seeds: fuzz/corpus/front_framing/. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned hosts = 0, lengths = 0, codings = 0;
     const char *coding = NULL;
     bool bad_name = false;
+    size_t head = strlen(target);
     for (size_t i = 1; i < n; i++) {
         char *colon = strchr(lines[i], ':');
         const char *value = "";
@@ -57,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             value = colon + 1;
         }
         framing_add(&f, lines[i], value);
+        head += strlen(lines[i]) + strlen(value) + 4;
         /* The same facts, counted independently of framing.c. */
         hosts += strcasecmp(lines[i], "host") == 0;
         lengths += strcasecmp(lines[i], "content-length") == 0;
@@ -71,9 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned status = 0;
     const char *field = NULL, *detail = NULL;
     if (framing_refused(&f, http11, target, &status, &field, &detail)) {
-        if ((status != 400 && status != 501) || !field || !detail || !*field || !*detail)
-            die("a refusal without a 400/501 status, a field and a reason");
+        if ((status != 400 && status != 414 && status != 431 && status != 501) || !field ||
+            !detail || !*field || !*detail)
+            die("a refusal without a 400/414/431/501 status, a field and a reason");
     } else {
+        if (strlen(target) > FRAMING_TARGET_MAX || n - 1 > FRAMING_FIELDS_MAX ||
+            head > FRAMING_HEAD_MAX)
+            die("a target or a number of fields over the limits passed");
         if (bad_name)
             die("a header name outside tchar passed");
         if (http11 ? hosts != 1 : hosts > 1)

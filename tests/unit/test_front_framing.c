@@ -82,6 +82,27 @@ static void refusals(void **state)
     expect_refused(true, "/", FIELDS("Host\tx", "X(y)\t1"), 400, "header");
     expect_refused(true, "/v1/reports%00.json", FIELDS("Host\tx"), 400, "target");
     expect_refused(true, "/v1/reports?x=%00", FIELDS("Host\tx"), 400, "target");
+    /* Heads past the limits, below libmicrohttpd's own, get 414 and 431. */
+    char target[FRAMING_TARGET_MAX + 2];
+    memset(target, 'a', sizeof target - 1);
+    target[0] = '/';
+    target[sizeof target - 1] = '\0';
+    expect_refused(true, target, FIELDS("Host\tx"), 414, "target");
+    target[FRAMING_TARGET_MAX] = '\0';
+    assert_false(refused(true, target, FIELDS("Host\tx"), &(unsigned){0}, &(const char *){NULL}));
+    char big[FRAMING_HEAD_MAX];
+    memset(big, 'a', sizeof big - 1);
+    memcpy(big, "X\t", 2);
+    big[sizeof big - 1] = '\0';
+    expect_refused(true, "/", FIELDS("Host\tx", big), 431, "header");
+    const char *many[FRAMING_FIELDS_MAX + 2];
+    for (size_t i = 0; i <= FRAMING_FIELDS_MAX; i++)
+        many[i] = "X\t1";
+    many[FRAMING_FIELDS_MAX + 1] = NULL;
+    many[0] = "Host\tx";
+    expect_refused(true, "/", many, 431, "header");
+    many[FRAMING_FIELDS_MAX] = NULL;
+    assert_false(refused(true, "/", many, &(unsigned){0}, &(const char *){NULL}));
     /* A bad name is answered first, whatever else is wrong. */
     expect_refused(true, "/%00", FIELDS("Bad Name\t1", "Host\tx", "Host\ty"), 400, "header");
 }

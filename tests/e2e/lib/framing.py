@@ -138,6 +138,15 @@ check("encoded letter", post(H + CL, body, b"/v1/report%73"), 404, "path")
 check("GET encoded slash", b"GET /v1%2fohttp-keys HTTP/1.1\r\nHost: x\r\n\r\n", 404, "path",
       closed=False)
 
+# Heads over the front's limits, which sit below libmicrohttpd's own, are
+# refused in JSON by the front, once, and closed.
+check("request target over 2048 bytes", b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+      414, "target", error="too_large")
+check("one header field of 3500 bytes", post(H + CL + b"X-Big: " + b"a" * 3500 + b"\r\n", body),
+      431, "header", error="too_large")
+check("60 header fields", post(H + CL + b"X-A: 1\r\n" * 60, body), 431, "header",
+      error="too_large")
+
 # Keep-alive after GET: every pipelined request answered on one connection.
 data, was_closed = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
 got = answers(data)
