@@ -233,8 +233,8 @@ static void calibration_run(int nbrand, long one, const char *what)
     long in = 0, n = 0, med_in = 0, med_n = 0;
     double bias = 0;
     for (int r = 0; r < CAL_REPS; r++) {
-        uint8_t seed[32] = {'c', 'a', 'l', (uint8_t)nbrand, (uint8_t)(one + 1), (uint8_t)(r >> 8),
-                            (uint8_t)r};
+        uint8_t seed[32] = {
+            'c', 'a', 'l', (uint8_t)nbrand, (uint8_t)(one + 1), (uint8_t)(r >> 8), (uint8_t)r};
         struct sts_rng *rng;
         assert_int_equal(sts_rng_new(&rng, seed, sizeof seed), STS_OK);
         cal_cohorts(p, rng, &n0, &n1, c, buf);
