@@ -161,7 +161,7 @@ def main():
     # 4. version shares per month x model, groups >= 50 pings
     tv = collections.Counter()
     for period, mdl, sw, n in db.execute(
-            "SELECT period, model, sw, sum(count) FROM lifetime_count GROUP BY 1, 2, 3"):
+            "SELECT period, model, sw, sum(count) FROM version_count GROUP BY 1, 2, 3"):
         if period <= thr:
             tv[(month_label(period), mdl, sw)] += n
     groups = collections.defaultdict(dict)

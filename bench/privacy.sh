@@ -21,8 +21,12 @@ trap cleanup EXIT
 export STS_NOW_DAY=${STS_NOW_DAY:-2026-03-18} STS_TEST_RELEASE_SEED=${STS_TEST_RELEASE_SEED:-bench}
 "$bin/sts-collector" keygen --out "$tmp/key" 2>/dev/null
 "$bin/sts-collector" keygen --token --out "$tmp/token" 2>/dev/null
-"$bin/sts-collector" serve --listen 127.0.0.1:0 --db "sqlite:$tmp/sts.db" --key "$tmp/key" \
-  --token-file "$tmp/token" 2>"$tmp/log" &
+# The fleet sends months of history at once: the collector keeps each
+# report on its own day (backfill) instead of moving late ones to the
+# first open period, as it does for live traffic (docs/at-rest.md).
+echo "backfill = 1" >"$tmp/collector.conf"
+"$bin/sts-collector" serve --config "$tmp/collector.conf" --listen 127.0.0.1:0 \
+  --db "sqlite:$tmp/sts.db" --key "$tmp/key" --token-file "$tmp/token" 2>"$tmp/log" &
 pid=$!
 url=""
 for _ in $(seq 200); do
@@ -36,6 +40,8 @@ rc=0
 "$bin/sts-fleet" --collector "$url" --devices "$devices" --months 24 --seed 2026 \
   --concurrency 32 --token-file "$tmp/token" "$@" >"$tmp/fleet.out" || rc=$?
 sed -n '/^summary/,$p' "$tmp/fleet.out"
+# STS_BENCH_KEEP=DIR keeps the oracle's full output (every figure checked).
+[ -n "${STS_BENCH_KEEP:-}" ] && cp "$tmp/fleet.out" "$STS_BENCH_KEEP/fleet.out"
 echo "privacy bench: $devices devices, $(( $(date +%s) - start )) s, sts-fleet exit $rc"
 
 token=$(head -n1 "$tmp/token")
@@ -46,7 +52,7 @@ get "/v1/stats/sales?by=model,country&period=month" "$tmp/ans/sales_model_countr
 get "/v1/stats/lifetime?by=model" "$tmp/ans/lifetime.json"
 get "/v1/stats/versions" "$tmp/ans/versions.json"
 echo
-python3 "$src/bench/privacy.py" "$tmp/sts.db" "$tmp/ans" "$tmp/fleet.out"
+python3 "$src/bench/privacy.py" "$tmp/sts.db" "$tmp/ans" "$tmp/fleet.out" || rc=1
 
 # Query times: the best of 5, each a fresh request, against the dashboard page.
 best() {

@@ -98,6 +98,33 @@ int stats_life_survival(const struct stats_life_acc *acc, double min_panel, doub
  * around it; a negative value when S[0..n-1] stays above 0.5. */
 double stats_life_median(const double *S, int n);
 
+/* One cohort of a lifetime group: the released N(a) and F(a) at ages
+ * 0..nobs-1 (each possibly a sum of several released cells, one per brand)
+ * and the variances of their noise (the sum of those cells' variances). */
+struct stats_life_cohort {
+    int32_t month;
+    int nobs;
+    double *N, *F, *vN, *vF;
+};
+
+/* A survival curve with its 95 % intervals: S[0..n-1], [lo, hi] per age;
+ * the median (negative when S stays above 0.5) and its interval (median_hi
+ * infinite when a re-drawn curve does not reach 0.5). */
+struct stats_life_curve {
+    int n;
+    double S[STATS_LIFE_MAX_AGE + 2], lo[STATS_LIFE_MAX_AGE + 2], hi[STATS_LIFE_MAX_AGE + 2];
+    double median, median_lo, median_hi;
+};
+
+/* The curve of cohorts c[0..nc-1] pooled (or of c[one] alone when one >= 0),
+ * stopping where the panel is under min_panel, and its intervals from a
+ * parametric bootstrap: the estimator re-run on the released values with
+ * each entry's noise drawn again from a generator seeded with seed (so the
+ * same values always give the same intervals). Borrows c; fills *out.
+ * Errors: STS_ENOMEM. */
+enum sts_err stats_life_curve(const struct stats_life_cohort *c, size_t nc, long one,
+                              double min_panel, uint64_t seed, struct stats_life_curve *out);
+
 /* Renders a statistic's JSON document as "table" or "csv" (stats_out.c). */
 void stats_render(const json_t *doc, const char *which, const char *format, FILE *out);
 

@@ -112,15 +112,9 @@ static int cmp_double(const void *a, const void *b)
 
 /* ---- Lifetime groups ------------------------------------------------------ */
 
-struct cohort {
-    int32_t month;
-    double *N, *F; /* nobs each */
-    int nobs;
-};
-
 struct group {
     const char *vals[NDIM]; /* borrowed from the released cells */
-    struct cohort *c;
+    struct stats_life_cohort *c;
     size_t nc;
 };
 
@@ -154,6 +148,8 @@ static void groups_free(struct group *g, size_t n)
         for (size_t j = 0; j < g[i].nc; j++) {
             free(g[i].c[j].N);
             free(g[i].c[j].F);
+            free(g[i].c[j].vN);
+            free(g[i].c[j].vF);
         }
         free(g[i].c);
     }
@@ -161,9 +157,9 @@ static void groups_free(struct group *g, size_t n)
 }
 
 /* Builds the groups from cells sorted by group, cohort, period. */
-static enum sts_err build_groups(const struct stats_query *q, const struct release_cells *cells,
-                                 int32_t c0, int32_t c1, int32_t last, struct group **out,
-                                 size_t *nout)
+static enum sts_err build_groups(const struct release *r, const struct stats_query *q,
+                                 const struct release_cells *cells, int32_t c0, int32_t c1,
+                                 int32_t last, struct group **out, size_t *nout)
 {
     struct group *g = NULL;
     size_t n = 0, cap = 0;
@@ -195,25 +191,30 @@ static enum sts_err build_groups(const struct stats_query *q, const struct relea
             if (!(gr->c = calloc(gr->nc, sizeof *gr->c)))
                 goto nomem;
             for (size_t k = 0; k < gr->nc; k++) {
-                struct cohort *co = &gr->c[k];
+                struct stats_life_cohort *co = &gr->c[k];
                 co->month = lo + (int32_t)k;
                 co->nobs = last - co->month + 1;
                 if (co->nobs > STATS_LIFE_MAX_AGE + 1)
                     co->nobs = STATS_LIFE_MAX_AGE + 1;
                 co->N = calloc((size_t)co->nobs, sizeof *co->N);
                 co->F = calloc((size_t)co->nobs, sizeof *co->F);
-                if (!co->N || !co->F)
+                co->vN = calloc((size_t)co->nobs, sizeof *co->vN);
+                co->vF = calloc((size_t)co->nobs, sizeof *co->vF);
+                if (!co->N || !co->F || !co->vN || !co->vF)
                     goto nomem;
             }
             for (size_t k = i; k < j; k++) {
                 const struct release_cell *c = &cells->cell[k];
                 if (c->cohort < lo || c->cohort > hi)
                     continue;
-                struct cohort *co = &gr->c[c->cohort - lo];
+                struct stats_life_cohort *co = &gr->c[c->cohort - lo];
                 int age = c->period - c->cohort;
                 if (age < 0 || age >= co->nobs)
                     continue;
+                /* A group sums the cells of several brands: the noise of
+                 * each entry is that of every cell added into it. */
                 (c->first ? co->F : co->N)[age] += (double)c->value;
+                (c->first ? co->vF : co->vN)[age] += r->noise[c->table].variance;
             }
         }
         i = j;
@@ -226,54 +227,41 @@ nomem:
     return STS_ENOMEM;
 }
 
-/* One curve (pooled when c is NULL) from the released values, perturbed by
- * the release's noise when g is not NULL. */
-static int curve(const struct group *gr, const struct cohort *one, const double sd[2],
-                 double min_panel, struct boot_rng *g, double *S)
+/* One curve (pooled when one is negative) from the released values,
+ * perturbed by the release's noise when g is not NULL: each entry by a
+ * normal draw of its own noise variance. */
+static int curve(const struct stats_life_cohort *c, size_t nc, long one, double min_panel,
+                 struct boot_rng *g, double *S)
 {
     static _Thread_local struct stats_life_acc acc;
     static _Thread_local double N[STATS_LIFE_MAX_AGE + 1], F[STATS_LIFE_MAX_AGE + 1];
     memset(&acc, 0, sizeof acc);
-    for (size_t k = 0; k < gr->nc; k++) {
-        const struct cohort *co = &gr->c[k];
-        if (one && co != one)
+    for (size_t k = 0; k < nc; k++) {
+        const struct stats_life_cohort *co = &c[k];
+        if (one >= 0 && k != (size_t)one)
             continue;
-        /* Age 0 has first pings only (REL_LIFE0); later ages both (REL_LIFE). */
-        N[0] = 0;
-        F[0] = co->F[0] + (g ? sd[0] * boot_normal(g) : 0);
-        for (int a = 1; a < co->nobs; a++) {
-            N[a] = co->N[a] + (g ? sd[1] * boot_normal(g) : 0);
-            F[a] = co->F[a] + (g ? sd[1] * boot_normal(g) : 0);
+        for (int a = 0; a < co->nobs; a++) {
+            N[a] = co->N[a] + (g && co->vN[a] > 0 ? sqrt(co->vN[a]) * boot_normal(g) : 0);
+            F[a] = co->F[a] + (g && co->vF[a] > 0 ? sqrt(co->vF[a]) * boot_normal(g) : 0);
         }
         stats_life_add(&acc, N, F, co->nobs);
     }
     return stats_life_survival(&acc, min_panel, S);
 }
 
-static json_t *round4(double v)
+enum sts_err stats_life_curve(const struct stats_life_cohort *c, size_t nc, long one,
+                              double min_panel, uint64_t seed, struct stats_life_curve *out)
 {
-    return json_real(round(v * 10000) / 10000);
-}
-
-/* The curve, its interval per age and the median with its interval. */
-static enum sts_err curve_json(json_t *o, const struct group *gr, const struct cohort *one,
-                               const struct release *r, double min_panel)
-{
-    double S[STATS_LIFE_MAX_AGE + 2], B[STATS_LIFE_MAX_AGE + 2];
-    const double sd[2] = {sqrt(r->noise[REL_LIFE0].variance), sqrt(r->noise[REL_LIFE].variance)};
-    int n = curve(gr, one, sd, min_panel, NULL, S);
+    double B[STATS_LIFE_MAX_AGE + 2];
+    int n = curve(c, nc, one, min_panel, NULL, out->S);
     double *reps = malloc((size_t)BOOT * (size_t)(n + 1) * sizeof *reps);
-    json_t *surv = json_array(), *ci = json_array();
-    if (!reps || !surv || !ci) {
-        free(reps);
-        json_decref(surv);
-        json_decref(ci);
+    if (!reps)
         return STS_ENOMEM;
-    }
+    out->n = n;
     struct boot_rng g;
-    boot_seed(&g, 0x5354535f4c494645ull ^ (uint64_t)(one ? one->month : -1));
+    boot_seed(&g, seed);
     for (int b = 0; b < BOOT; b++) {
-        int m = curve(gr, one, sd, 0, &g, B);
+        int m = curve(c, nc, one, 0, &g, B);
         for (int a = 0; a < n; a++)
             reps[(size_t)a * BOOT + (size_t)b] = a < m ? B[a] : 0;
         double med = stats_life_median(B, m);
@@ -283,25 +271,49 @@ static enum sts_err curve_json(json_t *o, const struct group *gr, const struct c
         qsort(reps + (size_t)a * BOOT, BOOT, sizeof *reps, cmp_double);
     for (int a = 0; a < n; a++) {
         const double *v = reps + (size_t)a * BOOT;
-        json_array_append_new(surv, round4(S[a]));
-        json_array_append_new(
-            ci, json_pack("[o,o]", round4(v[BOOT / 40]), round4(v[BOOT - 1 - BOOT / 40])));
+        out->lo[a] = v[BOOT / 40];
+        out->hi[a] = v[BOOT - 1 - BOOT / 40];
     }
-    double med = stats_life_median(S, n);
     const double *mv = reps + (size_t)n * BOOT;
+    out->median = stats_life_median(out->S, n);
+    out->median_lo = mv[BOOT / 40];
+    out->median_hi = mv[BOOT - 1 - BOOT / 40];
+    free(reps);
+    return STS_OK;
+}
+
+static json_t *round4(double v)
+{
+    return json_real(round(v * 10000) / 10000);
+}
+
+/* The curve, its interval per age and the median with its interval. */
+static enum sts_err curve_json(json_t *o, const struct group *gr, long one, double min_panel)
+{
+    static _Thread_local struct stats_life_curve cv;
+    json_t *surv = json_array(), *ci = json_array();
+    uint64_t seed = 0x5354535f4c494645ull ^ (uint64_t)(one >= 0 ? gr->c[one].month : -1);
+    if (!surv || !ci || stats_life_curve(gr->c, gr->nc, one, min_panel, seed, &cv) != STS_OK) {
+        json_decref(surv);
+        json_decref(ci);
+        return STS_ENOMEM;
+    }
+    for (int a = 0; a < cv.n; a++) {
+        json_array_append_new(surv, round4(cv.S[a]));
+        json_array_append_new(ci, json_pack("[o,o]", round4(cv.lo[a]), round4(cv.hi[a])));
+    }
+    double med = cv.median;
     json_object_set_new(o, "median", med < 0 ? json_null() : json_real(round(med * 100) / 100));
     if (med < 0)
         json_object_set_new(o, "median_ci", json_null());
     else
-        json_object_set_new(
-            o, "median_ci",
-            json_pack("[o,o]", json_real(round(mv[BOOT / 40] * 100) / 100),
-                      isinf(mv[BOOT - 1 - BOOT / 40])
-                          ? json_null()
-                          : json_real(round(mv[BOOT - 1 - BOOT / 40] * 100) / 100)));
+        json_object_set_new(o, "median_ci",
+                            json_pack("[o,o]", json_real(round(cv.median_lo * 100) / 100),
+                                      isinf(cv.median_hi)
+                                          ? json_null()
+                                          : json_real(round(cv.median_hi * 100) / 100)));
     json_object_set_new(o, "survival", surv);
     json_object_set_new(o, "survival_ci", ci);
-    free(reps);
     return STS_OK;
 }
 
@@ -414,7 +426,7 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
     life_q = q;
     if (cells.n > 1)
         qsort(cells.cell, cells.n, sizeof *cells.cell, cmp_life_cells);
-    if ((e = build_groups(q, &cells, c0, c1, last, &g, &ng)) != STS_OK)
+    if ((e = build_groups(r, q, &cells, c0, c1, last, &g, &ng)) != STS_OK)
         goto out;
     e = STS_ENOMEM;
     if (!(root = header_json("lifetime", q, last)) || !(groups = json_array()))
@@ -431,7 +443,7 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
         }
         set_dims(gj, q, gr->vals);
         double pooled_min = (double)q->k + 5.0 * sd * sqrt(2.0 * (double)(gr->nc ? gr->nc : 1));
-        if (curve_json(gj, gr, NULL, r, pooled_min) != STS_OK) {
+        if (curve_json(gj, gr, -1, pooled_min) != STS_OK) {
             json_decref(gj);
             json_decref(cj);
             goto out;
@@ -444,7 +456,7 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
             sts_month_format(gr->c[k].month, label);
             json_object_set_new(row, "cohort", json_string(label));
             cohort_size(row, r, &sales, q, gr, gr->c[k].month);
-            if (curve_json(row, gr, &gr->c[k], r, (double)q->k + 5.0 * sd * sqrt(2.0)) != STS_OK) {
+            if (curve_json(row, gr, (long)k, (double)q->k + 5.0 * sd * sqrt(2.0)) != STS_OK) {
                 json_decref(row);
                 break;
             }

@@ -1,17 +1,22 @@
 /* Unit tests of the lifetime estimator (collector/stats_life.c): known
  * answers on synthetic panels, left truncation, random misses, where a curve
- * stops, the median. The release it runs on is tested in
+ * stops, the median, and the calibration of its bootstrap intervals under the
+ * release's own noise (fixed seeds). The release it runs on is tested in
  * test_collector_release.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "release.h"
 #include "stats_impl.h"
+#include "sts/dgauss.h"
 
 #define EPS 1e-9
 
@@ -135,6 +140,151 @@ static void median(void **state)
     assert_close(stats_life_median(d, 5), 3.5);
 }
 
+/* ---- Calibration of the intervals under the release's noise --------------- */
+
+#define CAL_COHORTS 18
+#define CAL_REPS    300
+
+/* A synthetic model sold under nbrand brands: CAL_COHORTS monthly cohorts,
+ * the last closed month CAL_COHORTS - 1 months after the first, each brand's
+ * cohort of size 40 + 7 k devices in the panel from age 0 (monthly survival
+ * 0.93) and 12 more joining at age 2 (late consent). Exact counts per brand,
+ * cohort, age and first flag, as the collector counts them. */
+struct cal_panel {
+    int nbrand;
+    double N[2][CAL_COHORTS][CAL_COHORTS], F[2][CAL_COHORTS][CAL_COHORTS];
+};
+
+static void cal_panel_make(struct cal_panel *p, int nbrand)
+{
+    memset(p, 0, sizeof *p);
+    p->nbrand = nbrand;
+    for (int b = 0; b < nbrand; b++)
+        for (int k = 0; k < CAL_COHORTS; k++) {
+            double n0 = 40 + 7 * k + 5 * b, late = 12;
+            for (int a = 0; a < CAL_COHORTS - k; a++) {
+                double alive = floor(n0 * pow(0.93, a) + 0.5);
+                double alive_late = a >= 2 ? floor(late * pow(0.93, a - 2) + 0.5) : 0;
+                p->F[b][k][a] = (a == 0 ? alive : 0) + (a == 2 ? alive_late : 0);
+                p->N[b][k][a] = (a == 0 ? 0 : alive) + (a > 2 ? alive_late : 0);
+            }
+        }
+}
+
+/* The group's cohorts from the panel; with rng, every brand's cell gets its
+ * own draw of the release's discrete Gaussian noise (age 0 from the age-0
+ * table, later ages from the lifetime table), as the release gives them. */
+static void cal_cohorts(const struct cal_panel *p, struct sts_rng *rng,
+                        const struct release_noise *n0, const struct release_noise *n1,
+                        struct stats_life_cohort *c, double (*buf)[4][CAL_COHORTS])
+{
+    for (int k = 0; k < CAL_COHORTS; k++) {
+        struct stats_life_cohort *co = &c[k];
+        co->month = k;
+        co->nobs = CAL_COHORTS - k;
+        co->N = buf[k][0];
+        co->F = buf[k][1];
+        co->vN = buf[k][2];
+        co->vF = buf[k][3];
+        memset(buf[k], 0, sizeof buf[k]);
+        for (int a = 0; a < co->nobs; a++)
+            for (int b = 0; b < p->nbrand; b++)
+                for (int first = 0; first < 2; first++) {
+                    if (a == 0 && !first)
+                        continue; /* not released: zero by the protocol */
+                    const struct release_noise *nz = a == 0 ? n0 : n1;
+                    int64_t e = 0;
+                    if (rng)
+                        assert_int_equal(sts_dgauss_sample(rng, nz->s2_num, nz->s2_den, &e),
+                                         STS_OK);
+                    if (first) {
+                        co->F[a] += p->F[b][k][a] + (double)e;
+                        co->vF[a] += nz->variance;
+                    } else {
+                        co->N[a] += p->N[b][k][a] + (double)e;
+                        co->vN[a] += nz->variance;
+                    }
+                }
+    }
+}
+
+/* Over CAL_REPS independent releases of the same panel (fixed seeds), the
+ * share of intervals holding the estimator's value on the exact counts (the
+ * target the intervals are for) must lie in [lo, hi]: nominally 95 %. Ages
+ * are correlated within a release, so the band is wider than a binomial one
+ * over every (release, age) pair: lo = 0.92 still rejects intervals that
+ * cover like 1.5 standard deviations instead of 1.96 (86.6 %). */
+static void calibration_run(int nbrand, long one, const char *what)
+{
+    struct cal_panel *p = malloc(sizeof *p);
+    double(*buf)[4][CAL_COHORTS] = calloc(CAL_COHORTS, sizeof *buf);
+    struct stats_life_cohort c[CAL_COHORTS];
+    struct stats_life_curve *exact = malloc(sizeof *exact), *cv = malloc(sizeof *cv);
+    struct release_noise n0, n1;
+    assert_non_null(p);
+    assert_non_null(buf);
+    assert_non_null(exact);
+    assert_non_null(cv);
+    assert_int_equal(release_noise_params(REL_LIFE0, RELEASE_DEFAULT_RHO, 10, &n0), STS_OK);
+    assert_int_equal(release_noise_params(REL_LIFE, RELEASE_DEFAULT_RHO, 10, &n1), STS_OK);
+    cal_panel_make(p, nbrand);
+    cal_cohorts(p, NULL, &n0, &n1, c, buf);
+    assert_int_equal(stats_life_curve(c, CAL_COHORTS, one, 0, 1, exact), STS_OK);
+    long in = 0, n = 0, med_in = 0, med_n = 0;
+    double bias = 0;
+    for (int r = 0; r < CAL_REPS; r++) {
+        uint8_t seed[32] = {
+            'c', 'a', 'l', (uint8_t)nbrand, (uint8_t)(one + 1), (uint8_t)(r >> 8), (uint8_t)r};
+        struct sts_rng *rng;
+        assert_int_equal(sts_rng_new(&rng, seed, sizeof seed), STS_OK);
+        cal_cohorts(p, rng, &n0, &n1, c, buf);
+        sts_rng_free(rng);
+        assert_int_equal(stats_life_curve(c, CAL_COHORTS, one, 0, (uint64_t)r, cv), STS_OK);
+        for (int a = 1; a < exact->n && a < cv->n; a++) {
+            n++;
+            in += cv->lo[a] <= exact->S[a] && exact->S[a] <= cv->hi[a];
+            bias += cv->S[a] - exact->S[a];
+        }
+        if (exact->median >= 0 && cv->median >= 0) {
+            med_n++;
+            med_in += cv->median_lo <= exact->median && exact->median <= cv->median_hi;
+        }
+    }
+    double share = (double)in / (double)n, med_share = med_n ? (double)med_in / med_n : 1;
+    print_message("  %s: survival %ld of %ld inside (%.1f %%), mean error %+.4f; "
+                  "medians %ld of %ld (%.1f %%)\n",
+                  what, in, n, 100 * share, bias / (double)n, med_in, med_n, 100 * med_share);
+    assert_true(n >= CAL_REPS * 5);
+    assert_true(share >= 0.92 && share <= 0.99);
+    assert_true(med_n == 0 || (med_share >= 0.90 && med_share <= 0.995));
+    /* Unbiased enough for the intervals to mean what they say. */
+    assert_true(fabs(bias / (double)n) < 0.01);
+    free(p);
+    free(buf);
+    free(exact);
+    free(cv);
+}
+
+static void calibration_one_brand(void **state)
+{
+    (void)state;
+    calibration_run(1, -1, "one brand, pooled");
+}
+
+/* A model sold under two brands: every entry of the group is the sum of two
+ * released cells, so it carries twice the variance of one. */
+static void calibration_two_brands(void **state)
+{
+    (void)state;
+    calibration_run(2, -1, "two brands, pooled");
+}
+
+static void calibration_one_cohort(void **state)
+{
+    (void)state;
+    calibration_run(2, 3, "two brands, cohort 3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +293,9 @@ int main(void)
         cmocka_unit_test(survival_random_misses),
         cmocka_unit_test(survival_floor),
         cmocka_unit_test(median),
+        cmocka_unit_test(calibration_one_brand),
+        cmocka_unit_test(calibration_two_brands),
+        cmocka_unit_test(calibration_one_cohort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
