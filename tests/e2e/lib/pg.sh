@@ -132,3 +132,25 @@ pg_uri()
     local dir=$STS_TMP/$1
     echo "postgresql://sts@/$2?host=$dir&port=$(cat "$dir/port")"
 }
+
+# pg_kill9 NAME: SIGKILL to the cluster's postmaster and to each of its
+# processes (found by their parent's PID), as a machine that dies would.
+pg_kill9()
+{
+    local pid children
+    pid=$(head -1 "$STS_TMP/$1/data/postmaster.pid")
+    children=$(pgrep -P "$pid" || true)
+    kill -9 "$pid" $children 2>/dev/null || true
+}
+
+# pg_wait_sql NAME DB SQL EXPECTED SECONDS: polls SQL until it prints
+# EXPECTED (at most SECONDS, 10 polls a second); returns 1 on timeout.
+pg_wait_sql()
+{
+    local i
+    for ((i = 0; i < $5 * 10; i++)); do
+        [ "$(pg_sql "$1" "$2" "$3" 2>/dev/null || true)" = "$4" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
