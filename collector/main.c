@@ -73,7 +73,8 @@ static const char usage_text[] =
     "  purge --db URI                   delete the report ids whose window has passed (the\n"
     "                                   collector does it too, hourly)\n"
     "\n"
-    "URI: sqlite:PATH (or a plain path)\n"
+    "URI: sqlite:PATH (or a plain path), or a libpq URI postgresql://... (also\n"
+    "  postgres://; several hosts and target_session_attrs=read-write for failover)\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

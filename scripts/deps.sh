@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs, with apt-get and only if missing, the Debian 12 packages STS needs
 # to build, test and run its demo (chromium and python3: the dashboard's test in
-# a real browser). Run as root (or through sudo).
+# a real browser; postgresql: the server the PostgreSQL tests start clusters of,
+# from /usr/lib/postgresql/15/bin). Run as root (or through sudo).
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
-  libsqlite3-dev sqlite3 libcmocka-dev curl ca-certificates
+  libsqlite3-dev sqlite3 libpq-dev postgresql libcmocka-dev curl ca-certificates
   python3 chromium jq
 )
 # Node.js runs the interop test against an independent HPKE implementation

@@ -56,14 +56,13 @@ enum sts_err store_open(const char *uri, unsigned flags, struct store **out, cha
 {
     if (strncmp(uri, "sqlite:", 7) == 0)
         return store_sqlite_open(uri + 7, flags, out, why, whylen);
-    if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0) {
-        if (why)
-            snprintf(why, whylen, "PostgreSQL support is not built into this collector");
-        return STS_EUNSUPPORTED;
-    }
+    if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0)
+        return store_pg_open(uri, flags, out, why, whylen);
     if (strstr(uri, "://")) {
         if (why)
-            snprintf(why, whylen, "unknown database URI scheme in '%s' (use sqlite:PATH)", uri);
+            snprintf(why, whylen,
+                     "unknown database URI scheme in '%s' (use sqlite:PATH or postgresql://...)",
+                     uri);
         return STS_EINVAL;
     }
     return store_sqlite_open(uri, flags, out, why, whylen);

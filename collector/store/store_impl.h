@@ -37,4 +37,13 @@ struct store {
 enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **out, char *why,
                                size_t whylen);
 
+/* The PostgreSQL backend behind store_open: uri is a libpq URI
+ * ("postgresql://..." or "postgres://...", multi-host allowed), passed to
+ * libpq as it is. Same flags and why; why never repeats the URI (it may hold
+ * a password). Errors: STS_ENOENT (no STS schema and no STORE_CREATE),
+ * STS_EIO (cannot connect), STS_ECORRUPT (STORE_READONLY on a database
+ * without STS's schema), STS_EUNSUPPORTED, STS_ENOMEM. */
+enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, char *why,
+                           size_t whylen);
+
 #endif

@@ -24,6 +24,7 @@
 #include <openssl/sha.h>
 
 #include "store_impl.h"
+#include "store_sql.h"
 #include "sts/clock.h"
 #include "sts/date.h"
 #include "sts/hashmap.h"
@@ -761,7 +762,8 @@ static void wal_bound(struct sqlite_store *st, size_t batch, bool due)
 static enum sts_err sqlite_write(struct store *s, struct store_record *const *recs, size_t n)
 {
     struct sqlite_store *st = impl(s);
-    int rc = guard_file(st);
+    /* A read-only handle commits nothing, not even the empty probe. */
+    int rc = st->db && sqlite3_db_readonly(st->db, "main") == 1 ? SQLITE_READONLY : guard_file(st);
     if (rc != SQLITE_OK) {
         for (size_t i = 0; i < n; i++)
             recs[i]->outcome = STORE_FAILED;
@@ -794,38 +796,6 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
     for (size_t i = 0; i < n; i++)
         recs[i]->outcome = STORE_FAILED;
     return STS_EIO;
-}
-
-/* Builds "SELECT time, brand, model, sw, country, sums FROM table WHERE ...
- * GROUP BY ..." keeping only the dimensions asked for (the others as '');
- * all (sales, STORE_ALL) sums over the whole range, its day the first. */
-static void sum_sql(char *sql, size_t cap, const char *time_cols, bool all, const char *table,
-                    const char *time_col, const char *const cols[4], unsigned dims,
-                    const char *const filter[4], const char *sums)
-{
-    static const char *const names[4] = {"brand", "model", "sw", "country"};
-    size_t n = (size_t)snprintf(sql, cap, "SELECT %s", all ? "min(day)" : time_cols);
-    char group[256];
-    size_t g = 0;
-    group[0] = '\0';
-    if (!all)
-        g = (size_t)snprintf(group, sizeof group, " GROUP BY %s", time_cols);
-    for (int d = 0; d < 4 && n < cap; d++) {
-        bool keep = (dims & (1u << d)) || filter[d];
-        n += (size_t)snprintf(sql + n, cap - n, ", %s", keep ? cols[d] : "''");
-        if (keep && g < sizeof group)
-            g += (size_t)snprintf(group + g, sizeof group - g, "%s%s", g ? ", " : " GROUP BY ",
-                                  names[d]);
-    }
-    if (n < cap)
-        n += (size_t)snprintf(sql + n, cap - n, ", %s FROM %s WHERE %s BETWEEN ?1 AND ?2", sums,
-                              table, time_col);
-    for (int d = 0; d < 4 && n < cap; d++)
-        if (filter[d])
-            n += (size_t)snprintf(sql + n, cap - n, " AND %s = ?%d", names[d], 3 + d);
-    /* Without GROUP BY an aggregate gives one row even over no rows. */
-    if (n < cap)
-        snprintf(sql + n, cap - n, "%s%s", group, g ? "" : " HAVING count(*) > 0");
 }
 
 static int bind_filters(sqlite3_stmt *q, const char *const filter[4])
@@ -906,9 +876,9 @@ static enum sts_err sqlite_sales_sum(struct store *s, const struct store_query *
         return STS_OK;
     /* Day rows: the narrow day rollup when it holds the dimensions. */
     char day_sql[1024];
-    sum_sql(day_sql, sizeof day_sql, "day", q->grain == STORE_ALL,
-            narrow ? "sales_day_mc" : "sales_day", "day", narrow ? mc : full, q->dims, q->filter,
-            sums);
+    store_sum_sql(day_sql, sizeof day_sql, '?', "day", q->grain == STORE_ALL,
+                  narrow ? "sales_day_mc" : "sales_day", "day", narrow ? mc : full, q->dims,
+                  q->filter, sums);
     return sales_rows(st, day_sql, from, to, false, q->filter, cb, ctx, &stop);
 }
 
@@ -1000,9 +970,9 @@ static enum sts_err sqlite_lifetime_sum(struct store *s, const struct store_quer
     if (need & (STORE_DIM_SW | STORE_DIM_COUNTRY))
         return STS_EUNSUPPORTED; /* no counter ties a version or a country to a cohort */
     bool narrow = !(need & ~STORE_DIM_MODEL);
-    sum_sql(sql, sizeof sql, "period, cohort, first", false,
-            narrow ? "life_model" : "lifetime_count", "period", narrow ? by_model : full, q->dims,
-            q->filter, "sum(count)");
+    store_sum_sql(sql, sizeof sql, '?', "period, cohort, first", false,
+                  narrow ? "life_model" : "lifetime_count", "period", narrow ? by_model : full,
+                  q->dims, q->filter, "sum(count)");
     const struct life_cb c = {.life = cb, .ctx = ctx};
     return life_rows(impl(s), sql, q, life_row, &c);
 }
@@ -1014,8 +984,8 @@ static enum sts_err sqlite_versions_sum(struct store *s, const struct store_quer
     char sql[1024];
     if (needed_dims(q) & STORE_DIM_COUNTRY)
         return STS_EUNSUPPORTED; /* a ping carries no country */
-    sum_sql(sql, sizeof sql, "period", false, "version_count", "period", by_sw, q->dims, q->filter,
-            "sum(count)");
+    store_sum_sql(sql, sizeof sql, '?', "period", false, "version_count", "period", by_sw, q->dims,
+                  q->filter, "sum(count)");
     const struct life_cb c = {.version = cb, .ctx = ctx};
     return life_rows(impl(s), sql, q, version_row, &c);
 }

@@ -369,7 +369,10 @@ static void open_errors(void **state)
     why[0] = '\0';
     assert_int_equal(store_open("mysql://host/db", 0, &s, why, sizeof why), STS_EINVAL);
     assert_non_null(strstr(why, "unknown database URI scheme"));
-    assert_int_equal(store_open("postgresql://host/db", 0, &s, why, sizeof why), STS_EUNSUPPORTED);
+    /* A PostgreSQL URI goes to libpq: no server behind this socket directory. */
+    snprintf(p, sizeof p, "postgresql:///db?host=%s/no-such-dir", f->dir);
+    assert_int_equal(store_open(p, 0, &s, why, sizeof why), STS_EIO);
+    assert_non_null(strstr(why, "cannot connect to PostgreSQL"));
 
     /* A file that is not a database. */
     snprintf(p, sizeof p, "%s/not-a-db", f->dir);

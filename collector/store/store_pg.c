@@ -1,0 +1,1148 @@
+/* PostgreSQL backend through libpq: schema 4's tables (docs/at-rest.md) on a
+ * server that several collectors share. Every decision that could count a
+ * report or a device twice is taken by a unique constraint inside the
+ * database, so concurrent writers on one database stay exact (contract:
+ * docs/internals/store.md).
+ *
+ * A batch is one transaction of a few statements whatever its size: each
+ * step sends the whole batch as arrays (INSERT ... SELECT FROM unnest(...)
+ * ON CONFLICT DO NOTHING RETURNING key: the keys returned are those
+ * inserted), and the counters are upserted in the same transaction. A lost
+ * connection fails the batch in flight; the next write resets it, and libpq
+ * finds the primary of a multi-host URI (target_session_attrs=read-write). */
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "store_impl.h"
+#include "store_sql.h"
+#include "sts/date.h"
+#include "sts/hashmap.h"
+#include "sts/hex.h"
+
+#define SCHEMA_VERSION 4
+
+/* Taken by the transaction that creates or migrates the schema, so that
+ * collectors started together on an empty database build it once. */
+#define SCHEMA_LOCK_KEY 0x5354535343484dLL /* "STSSCHM" */
+
+/* Schema 4, the same tables, columns and keys as store_sqlite.c's, with
+ * sts_month(day) as the C code computes it (sts/date.h). */
+static const char schema_4[] =
+    "CREATE TABLE sts_schema(version integer NOT NULL);"
+    "CREATE TABLE activation(pseudonym bytea PRIMARY KEY, key_id bigint NOT NULL,"
+    " month integer NOT NULL);"
+    "CREATE TABLE reactivation(pseudonym bytea NOT NULL, month integer NOT NULL,"
+    " PRIMARY KEY(pseudonym, month));"
+    "CREATE TABLE report_id(report_id bytea PRIMARY KEY, expires integer NOT NULL);"
+    "CREATE INDEX report_id_expires ON report_id(expires);"
+    "CREATE TABLE lifetime_count(period integer NOT NULL, cohort integer NOT NULL,"
+    " brand text NOT NULL, model text NOT NULL, first integer NOT NULL, count bigint NOT NULL,"
+    " PRIMARY KEY(period, cohort, brand, model, first));"
+    "CREATE TABLE version_count(period integer NOT NULL, brand text NOT NULL,"
+    " model text NOT NULL, sw text NOT NULL, count bigint NOT NULL,"
+    " PRIMARY KEY(period, brand, model, sw));"
+    "CREATE TABLE sales_day(day integer NOT NULL, brand text NOT NULL, model text NOT NULL,"
+    " sw text NOT NULL, country text NOT NULL, activations bigint NOT NULL,"
+    " reactivations bigint NOT NULL, PRIMARY KEY(day, brand, model, sw, country));"
+    "CREATE TABLE sales_day_mc(day integer NOT NULL, model text NOT NULL, country text NOT NULL,"
+    " activations bigint NOT NULL, reactivations bigint NOT NULL,"
+    " PRIMARY KEY(day, model, country));"
+    "CREATE TABLE life_model(period integer NOT NULL, cohort integer NOT NULL,"
+    " model text NOT NULL, first integer NOT NULL, count bigint NOT NULL,"
+    " PRIMARY KEY(period, cohort, model, first));"
+    "CREATE TABLE release_meta(name text PRIMARY KEY, value bytea NOT NULL);"
+    "CREATE FUNCTION sts_month(day integer) RETURNS integer LANGUAGE sql IMMUTABLE AS"
+    " 'SELECT (extract(year FROM d) * 12 + extract(month FROM d) - 1)::integer"
+    " FROM (SELECT date ''1970-01-01'' + day AS d) x';"
+    "INSERT INTO sts_schema VALUES(4);";
+
+/* Migrations: migrations[v] brings schema v to v + 1 (none yet past 4; a
+ * database is created at 4 directly). */
+static const char *const migrations[SCHEMA_VERSION] = {NULL, NULL, NULL, NULL};
+
+/* A growing text buffer for array literals. */
+struct buf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void buf_reset(struct buf *b)
+{
+    b->n = 0;
+    b->oom = false;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+static void buf_add(struct buf *b, const char *s, size_t len)
+{
+    if (b->oom)
+        return;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->n + len + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+}
+
+/* Appends one element of an array literal: a separator, then the text
+ * quoted (empty texts and any punctuation survive). */
+static void buf_elem(struct buf *b, const char *s)
+{
+    buf_add(b, b->n > 1 ? ",\"" : "\"", b->n > 1 ? 2 : 1);
+    for (const char *c = s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            buf_add(b, "\\", 1);
+        buf_add(b, c, 1);
+    }
+    buf_add(b, "\"", 1);
+}
+
+static void buf_hex(struct buf *b, const uint8_t *v, size_t n)
+{
+    char hex[2 * STS_PSEUDONYM_LEN + 1];
+    sts_hex_encode(v, n, hex);
+    buf_elem(b, hex);
+}
+
+static void buf_int(struct buf *b, long long v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", v);
+    buf_elem(b, num);
+}
+
+/* The array parameters of one statement. */
+#define MAX_COLS 8
+struct arrays {
+    struct buf col[MAX_COLS];
+    size_t ncols, rows;
+};
+
+static void arrays_start(struct arrays *a, size_t ncols)
+{
+    a->ncols = ncols;
+    a->rows = 0;
+    for (size_t i = 0; i < ncols; i++) {
+        buf_reset(&a->col[i]);
+        buf_add(&a->col[i], "{", 1);
+    }
+}
+
+static bool arrays_end(struct arrays *a)
+{
+    bool ok = true;
+    for (size_t i = 0; i < a->ncols; i++) {
+        buf_add(&a->col[i], "}", 1);
+        ok &= !a->col[i].oom;
+    }
+    return ok;
+}
+
+struct pg_store {
+    struct store base;
+    PGconn *conn;
+    bool readonly;
+    bool reset_due; /* the connection failed: reset it before the next use */
+    struct arrays arr;
+    /* Keys the last statement returned, and which records claimed them. */
+    struct sts_hashmap *seen; /* value: bool claimed */
+    struct sts_hashmap *sent; /* keys already put in the arrays */
+    /* Per record of the batch being written. */
+    struct rec_state *rs;
+    size_t rs_cap;
+    /* The writer's purge, at most once an hour (as store_sqlite.c). */
+    struct timespec last_purge;
+    bool purged_once, purge_more;
+};
+
+struct rec_state {
+    int32_t day, period, cohort, expires;
+    bool fresh;
+    bool react; /* an activation of a known device */
+};
+
+static struct pg_store *impl(struct store *s)
+{
+    return (struct pg_store *)s;
+}
+
+static void quiet_notices(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* The message of the last failure on the connection, on one line. */
+static void conn_error(const struct pg_store *st, const PGresult *res, char *out, size_t cap)
+{
+    const char *m = res ? PQresultErrorMessage(res) : "";
+    if (!m || !*m)
+        m = PQerrorMessage(st->conn);
+    snprintf(out, cap, "%s", m && *m ? m : "unknown error");
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    for (char *c = out; *c; c++) /* one log line */
+        if (*c == '\n' || *c == '\t')
+            *c = ' ';
+}
+
+/* Runs sql with text parameters; NULL when it failed (and then the
+ * connection is reset before the next use if it was lost). */
+static PGresult *run(struct pg_store *st, const char *sql, int n, const char *const *values,
+                     const unsigned *types)
+{
+    PGresult *res = PQexecParams(st->conn, sql, n, types, values, NULL, NULL, 0);
+    ExecStatusType t = PQresultStatus(res);
+    if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
+        return res;
+    if (PQstatus(st->conn) != CONNECTION_OK)
+        st->reset_due = true;
+    return res; /* the caller checks with ok() and clears */
+}
+
+static bool ok(const PGresult *res)
+{
+    ExecStatusType t = PQresultStatus(res);
+    return t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
+}
+
+/* Runs sql, which may hold several commands (no parameters). */
+static bool exec_ok(struct pg_store *st, const char *sql)
+{
+    PGresult *res = PQexec(st->conn, sql);
+    bool good = ok(res);
+    if (!good && PQstatus(st->conn) != CONNECTION_OK)
+        st->reset_due = true;
+    PQclear(res);
+    return good;
+}
+
+/* Settings of every session, applied again after a reset. */
+static bool session_setup(struct pg_store *st)
+{
+    return exec_ok(st, st->readonly ? "SET default_transaction_read_only = on;"
+                                      " SET client_min_messages = warning"
+                                    : "SET client_min_messages = warning");
+}
+
+/* Before a use: resets a lost connection (libpq tries every host of the URI
+ * again). */
+static bool ensure_conn(struct pg_store *st)
+{
+    if (!st->reset_due && PQstatus(st->conn) == CONNECTION_OK)
+        return true;
+    PQreset(st->conn);
+    if (PQstatus(st->conn) != CONNECTION_OK || !session_setup(st))
+        return false;
+    st->reset_due = false;
+    fprintf(stderr, "sts-collector: reconnected to PostgreSQL (%s)\n", PQhost(st->conn));
+    return true;
+}
+
+static void pg_close(struct store *s)
+{
+    struct pg_store *st = impl(s);
+    if (st->conn)
+        PQfinish(st->conn);
+    for (size_t i = 0; i < MAX_COLS; i++)
+        free(st->arr.col[i].p);
+    sts_hashmap_free(st->seen);
+    sts_hashmap_free(st->sent);
+    free(st->rs);
+    free(st);
+}
+
+/* ---- Writing ---------------------------------------------------------- */
+
+static const unsigned text_array = 1009; /* text[] */
+
+/* Runs an INSERT ... RETURNING over the arrays built; the keys returned go
+ * to st->seen, their column 0 (and 1 when two) hex and text joined. */
+static bool insert_returning(struct pg_store *st, const char *sql, PGresult **errres)
+{
+    const char *values[MAX_COLS];
+    unsigned types[MAX_COLS];
+    if (!arrays_end(&st->arr))
+        return false;
+    for (size_t i = 0; i < st->arr.ncols; i++) {
+        values[i] = st->arr.col[i].p;
+        types[i] = text_array;
+    }
+    sts_hashmap_clear(st->seen);
+    PGresult *res = run(st, sql, (int)st->arr.ncols, values, types);
+    if (!ok(res)) {
+        *errres = res;
+        return false;
+    }
+    bool good = true;
+    for (int r = 0; good && r < PQntuples(res); r++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s/%s", PQgetvalue(res, r, 0),
+                 PQnfields(res) > 1 ? PQgetvalue(res, r, 1) : "");
+        void *v;
+        good = sts_hashmap_put(st->seen, key, strlen(key), &v, NULL) == STS_OK;
+    }
+    PQclear(res);
+    return good;
+}
+
+/* Whether key was returned and not yet claimed by an earlier record of the
+ * batch: the first record with it gets it. */
+static bool claim(struct pg_store *st, const char *key)
+{
+    bool *claimed = sts_hashmap_get(st->seen, key, strlen(key));
+    if (!claimed || *claimed)
+        return false;
+    *claimed = true;
+    return true;
+}
+
+/* Adds key to the arrays only once per statement (an INSERT ... ON CONFLICT
+ * may not meet one key twice to be unambiguous about who inserted it). */
+static bool first_send(struct pg_store *st, const char *key, bool *oom)
+{
+    bool created = false;
+    void *v;
+    if (sts_hashmap_put(st->sent, key, strlen(key), &v, &created) != STS_OK)
+        *oom = true;
+    return created;
+}
+
+static void hex_key(const uint8_t *v, size_t n, const char *suffix, char *out, size_t cap)
+{
+    char hex[2 * STS_PSEUDONYM_LEN + 1];
+    sts_hex_encode(v, n, hex);
+    snprintf(out, cap, "%s/%s", hex, suffix);
+}
+
+static const char ins_rid[] =
+    "INSERT INTO report_id(report_id, expires)"
+    " SELECT decode(r, 'hex'), e::integer FROM unnest($1::text[], $2::text[]) AS u(r, e)"
+    " ORDER BY 1 ON CONFLICT DO NOTHING RETURNING encode(report_id, 'hex')";
+static const char ins_act[] =
+    "INSERT INTO activation(pseudonym, key_id, month)"
+    " SELECT decode(p, 'hex'), k::bigint, m::integer"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, k, m)"
+    " ORDER BY 1 ON CONFLICT DO NOTHING RETURNING encode(pseudonym, 'hex')";
+static const char ins_react[] =
+    "INSERT INTO reactivation(pseudonym, month)"
+    " SELECT decode(p, 'hex'), m::integer FROM unnest($1::text[], $2::text[]) AS u(p, m)"
+    " ORDER BY 1, 2 ON CONFLICT DO NOTHING RETURNING encode(pseudonym, 'hex'), month";
+/* The counters of the batch, one row per counted report, summed by key. */
+static const char up_sales[] =
+    "WITH u AS (SELECT d::integer AS d, b, m, s, c, a::bigint AS a, r::bigint AS r"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[]) AS u(d, b, m, s, c, a, r)),"
+    " x AS (INSERT INTO sales_day AS t SELECT d, b, m, s, c, sum(a), sum(r) FROM u"
+    " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+    " ON CONFLICT(day, brand, model, sw, country) DO UPDATE"
+    " SET activations = t.activations + excluded.activations,"
+    " reactivations = t.reactivations + excluded.reactivations)"
+    " INSERT INTO sales_day_mc AS t SELECT d, m, c, sum(a), sum(r) FROM u"
+    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ON CONFLICT(day, model, country) DO UPDATE"
+    " SET activations = t.activations + excluded.activations,"
+    " reactivations = t.reactivations + excluded.reactivations";
+static const char up_life[] =
+    "WITH u AS (SELECT p::integer AS p, c::integer AS c, b, m, s, f::integer AS f"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+    " AS u(p, c, b, m, s, f)),"
+    " x AS (INSERT INTO lifetime_count AS t SELECT p, c, b, m, f, count(*) FROM u"
+    " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+    " ON CONFLICT(period, cohort, brand, model, first) DO UPDATE SET count = t.count + "
+    "excluded.count),"
+    " y AS (INSERT INTO life_model AS t SELECT p, c, m, f, count(*) FROM u"
+    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT(period, cohort, model, first) DO UPDATE SET count = t.count + excluded.count)"
+    " INSERT INTO version_count AS t SELECT p, b, m, s, count(*) FROM u"
+    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT(period, brand, model, sw) DO UPDATE SET count = t.count + excluded.count";
+
+static bool run_arrays(struct pg_store *st, const char *sql, PGresult **errres)
+{
+    const char *values[MAX_COLS];
+    unsigned types[MAX_COLS];
+    if (!arrays_end(&st->arr))
+        return false;
+    for (size_t i = 0; i < st->arr.ncols; i++) {
+        values[i] = st->arr.col[i].p;
+        types[i] = text_array;
+    }
+    PGresult *res = run(st, sql, (int)st->arr.ncols, values, types);
+    if (!ok(res)) {
+        *errres = res;
+        return false;
+    }
+    PQclear(res);
+    return true;
+}
+
+/* Where r is counted and until when its id is kept (as store_sqlite.c). */
+static void place(const struct pg_store *st, const struct store_record *r, int32_t today,
+                  struct rec_state *x)
+{
+    const struct store_policy *pol = &st->base.policy;
+    if (pol->late_shift) {
+        store_counted_at(r, today, pol->grace_days, &x->day, &x->period, &x->cohort);
+    } else {
+        x->day = r->day;
+        x->period = r->period;
+        x->cohort = r->cohort;
+    }
+    if (r->type == STS_REPORT_ACTIVATION) {
+        x->expires = today + pol->report_id_days;
+    } else {
+        x->expires = sts_month_first_day(x->period + 1) - 1 + pol->grace_days;
+        if (x->expires < today + pol->grace_days)
+            x->expires = today + pol->grace_days;
+    }
+    x->fresh = x->react = false;
+}
+
+/* One attempt at the batch, inside BEGIN ... COMMIT. false: failed (*errres
+ * may hold the failed result, for its message and SQLSTATE). */
+static bool write_once(struct pg_store *st, struct store_record *const *recs, size_t n,
+                       int32_t today, PGresult **errres)
+{
+    struct arrays *a = &st->arr;
+    char key[128];
+    bool oom = false;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        recs[i]->outcome = STORE_PENDING;
+        place(st, recs[i], today, &st->rs[i]);
+    }
+    if (!exec_ok(st, "BEGIN"))
+        return false;
+    /* 1. Report ids: a kept one is a duplicate. */
+    arrays_start(a, 2);
+    sts_hashmap_clear(st->sent);
+    for (i = 0; i < n; i++) {
+        hex_key(recs[i]->report_id, 16, "", key, sizeof key);
+        if (first_send(st, key, &oom)) {
+            buf_hex(&a->col[0], recs[i]->report_id, 16);
+            buf_int(&a->col[1], st->rs[i].expires);
+        }
+    }
+    if (oom || !insert_returning(st, ins_rid, errres))
+        return false;
+    for (i = 0; i < n; i++) {
+        hex_key(recs[i]->report_id, 16, "", key, sizeof key);
+        st->rs[i].fresh = claim(st, key);
+        if (!st->rs[i].fresh)
+            recs[i]->outcome = STORE_DUPLICATE;
+    }
+    /* 2. Devices of fresh activations: inserted means new. */
+    arrays_start(a, 3);
+    sts_hashmap_clear(st->sent);
+    size_t acts = 0;
+    for (i = 0; i < n; i++) {
+        if (recs[i]->type != STS_REPORT_ACTIVATION || !st->rs[i].fresh)
+            continue;
+        acts++;
+        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, "", key, sizeof key);
+        if (first_send(st, key, &oom)) {
+            buf_hex(&a->col[0], recs[i]->pseudonym, STS_PSEUDONYM_LEN);
+            buf_int(&a->col[1], recs[i]->key_id);
+            buf_int(&a->col[2], sts_day_month(st->rs[i].day));
+        }
+    }
+    if (oom || (acts && !insert_returning(st, ins_act, errres)))
+        return false;
+    size_t reacts = 0;
+    for (i = 0; acts && i < n; i++) {
+        if (recs[i]->type != STS_REPORT_ACTIVATION || !st->rs[i].fresh)
+            continue;
+        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, "", key, sizeof key);
+        if (claim(st, key)) {
+            recs[i]->outcome = STORE_NEW;
+        } else {
+            recs[i]->outcome = STORE_REACTIVATION;
+            st->rs[i].react = true;
+            reacts++;
+        }
+    }
+    /* 3. Re-activations: counted once a device and month. */
+    arrays_start(a, 2);
+    sts_hashmap_clear(st->sent);
+    for (i = 0; reacts && i < n; i++) {
+        if (!st->rs[i].react)
+            continue;
+        char month[16];
+        snprintf(month, sizeof month, "%d", (int)sts_day_month(st->rs[i].day));
+        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, month, key, sizeof key);
+        if (first_send(st, key, &oom)) {
+            buf_hex(&a->col[0], recs[i]->pseudonym, STS_PSEUDONYM_LEN);
+            buf_elem(&a->col[1], month);
+        }
+    }
+    if (oom || (reacts && !insert_returning(st, ins_react, errres)))
+        return false;
+    for (i = 0; reacts && i < n; i++) {
+        if (!st->rs[i].react)
+            continue;
+        char month[16];
+        snprintf(month, sizeof month, "%d", (int)sts_day_month(st->rs[i].day));
+        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, month, key, sizeof key);
+        st->rs[i].react = claim(st, key); /* now: counted */
+    }
+    /* 4. The counters. */
+    arrays_start(a, 7);
+    for (i = 0; i < n; i++) {
+        const struct store_record *r = recs[i];
+        if (r->type != STS_REPORT_ACTIVATION ||
+            !(r->outcome == STORE_NEW || (r->outcome == STORE_REACTIVATION && st->rs[i].react)))
+            continue;
+        a->rows++;
+        buf_int(&a->col[0], st->rs[i].day);
+        buf_elem(&a->col[1], r->brand);
+        buf_elem(&a->col[2], r->model);
+        buf_elem(&a->col[3], r->sw);
+        buf_elem(&a->col[4], r->country);
+        buf_int(&a->col[5], r->outcome == STORE_NEW);
+        buf_int(&a->col[6], r->outcome == STORE_REACTIVATION);
+    }
+    if (a->rows && !run_arrays(st, up_sales, errres))
+        return false;
+    arrays_start(a, 6);
+    for (i = 0; i < n; i++) {
+        struct store_record *r = recs[i];
+        if (r->type == STS_REPORT_ACTIVATION || !st->rs[i].fresh)
+            continue;
+        r->outcome = STORE_NEW;
+        a->rows++;
+        buf_int(&a->col[0], st->rs[i].period);
+        buf_int(&a->col[1], st->rs[i].cohort);
+        buf_elem(&a->col[2], r->brand);
+        buf_elem(&a->col[3], r->model);
+        buf_elem(&a->col[4], r->sw);
+        buf_int(&a->col[5], r->first ? 1 : 0);
+    }
+    if (a->rows && !run_arrays(st, up_life, errres))
+        return false;
+    return exec_ok(st, "COMMIT");
+}
+
+static int32_t purge_ids(struct pg_store *st, int32_t today, int64_t max, bool *good)
+{
+    char t[16], m[24];
+    snprintf(t, sizeof t, "%d", (int)today);
+    snprintf(m, sizeof m, "%lld", (long long)max);
+    const char *v[2] = {t, m};
+    PGresult *res = run(st,
+                        "DELETE FROM report_id WHERE report_id IN"
+                        " (SELECT report_id FROM report_id WHERE expires < $1::integer"
+                        " LIMIT $2::bigint)",
+                        2, v, NULL);
+    *good = ok(res);
+    int32_t n = *good ? (int32_t)strtol(PQcmdTuples(res), NULL, 10) : 0;
+    PQclear(res);
+    return n;
+}
+
+#define PURGE_BATCH    5000
+#define PURGE_PERIOD_S 3600
+
+/* After a commit: the hourly purge, its own transaction. */
+static void writer_purge(struct pg_store *st, int32_t today)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (st->purged_once && !st->purge_more && now.tv_sec - st->last_purge.tv_sec < PURGE_PERIOD_S)
+        return;
+    st->last_purge = now;
+    st->purged_once = true;
+    bool good;
+    int32_t n = purge_ids(st, today, PURGE_BATCH, &good);
+    st->purge_more = good && n == PURGE_BATCH;
+}
+
+/* SQLSTATEs after which the same batch may simply be tried again. */
+static bool retryable(const PGresult *res)
+{
+    const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return code && (strcmp(code, "40001") == 0 || strcmp(code, "40P01") == 0);
+}
+
+static enum sts_err pg_write(struct store *s, struct store_record *const *recs, size_t n)
+{
+    struct pg_store *st = impl(s);
+    char msg[512] = "cannot reach the database";
+    PGresult *errres = NULL;
+    if (n > st->rs_cap) {
+        struct rec_state *rs = realloc(st->rs, n * sizeof *rs);
+        if (!rs)
+            goto fail;
+        st->rs = rs;
+        st->rs_cap = n;
+    }
+    if (!ensure_conn(st)) {
+        conn_error(st, NULL, msg, sizeof msg);
+        goto fail;
+    }
+    if (n == 0) {
+        /* The probe: committing needs a primary, not a standby. */
+        PGresult *res = run(st, "SELECT pg_is_in_recovery()", 0, NULL, NULL);
+        bool primary = ok(res) && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 'f';
+        PQclear(res);
+        if (primary && !st->readonly)
+            return STS_OK;
+        if (!primary)
+            st->reset_due = true; /* a standby now: look for the primary */
+        snprintf(msg, sizeof msg, "%s",
+                 st->readonly ? "read-only store" : "the server is not a primary");
+        goto fail;
+    }
+    int32_t today = sts_day_today();
+    for (int attempt = 0; attempt < 3; attempt++) {
+        PQclear(errres);
+        errres = NULL;
+        if (write_once(st, recs, n, today, &errres)) {
+            writer_purge(st, today);
+            return STS_OK;
+        }
+        conn_error(st, errres, msg, sizeof msg);
+        if (PQstatus(st->conn) == CONNECTION_OK)
+            exec_ok(st, "ROLLBACK");
+        else
+            st->reset_due = true;
+        if (!retryable(errres))
+            break;
+    }
+fail:
+    PQclear(errres);
+    fprintf(stderr, "sts-collector: database write failed: %s\n", msg);
+    for (size_t i = 0; i < n; i++)
+        recs[i]->outcome = STORE_FAILED;
+    return STS_EIO;
+}
+
+/* ---- Reading ---------------------------------------------------------- */
+
+/* Runs a read with the range and the filters as $1..$6. */
+static PGresult *read_query(struct pg_store *st, const char *sql, int32_t from, int32_t to,
+                            const char *const filter[4])
+{
+    static const unsigned types[6] = {23, 23, 25, 25, 25, 25}; /* int4, text */
+    char f[16], t[16];
+    snprintf(f, sizeof f, "%d", (int)from);
+    snprintf(t, sizeof t, "%d", (int)to);
+    const char *v[6] = {f, t, filter[0], filter[1], filter[2], filter[3]};
+    if (!ensure_conn(st))
+        return NULL;
+    PGresult *res = run(st, sql, 6, v, types);
+    if (!ok(res)) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static int64_t num(const PGresult *res, int r, int c)
+{
+    return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+static enum sts_err sales_rows(struct pg_store *st, const char *sql, int32_t from, int32_t to,
+                               const char *const filter[4], store_sales_cb cb, void *ctx)
+{
+    PGresult *res = read_query(st, sql, from, to, filter);
+    if (!res)
+        return STS_EIO;
+    for (int r = 0; r < PQntuples(res); r++) {
+        struct store_sales_row row = {
+            .day = (int32_t)num(res, r, 0),
+            .brand = PQgetvalue(res, r, 1),
+            .model = PQgetvalue(res, r, 2),
+            .sw = PQgetvalue(res, r, 3),
+            .country = PQgetvalue(res, r, 4),
+            .activations = num(res, r, 5),
+            .reactivations = num(res, r, 6),
+        };
+        if (cb(&row, ctx) != 0)
+            break;
+    }
+    PQclear(res);
+    return STS_OK;
+}
+
+static enum sts_err pg_sales(struct store *s, int32_t from, int32_t to, store_sales_cb cb,
+                             void *ctx)
+{
+    static const char *const no_filter[4] = {NULL, NULL, NULL, NULL};
+    return sales_rows(impl(s),
+                      "SELECT day, brand, model, sw, country, activations, reactivations"
+                      " FROM sales_day WHERE day BETWEEN $1 AND $2 ORDER BY day",
+                      from, to, no_filter, cb, ctx);
+}
+
+static unsigned needed_dims(const struct store_query *q)
+{
+    unsigned need = q->dims;
+    for (int d = 0; d < 4; d++)
+        if (q->filter[d])
+            need |= 1u << d;
+    return need;
+}
+
+static enum sts_err pg_sales_sum(struct store *s, const struct store_query *q, store_sales_cb cb,
+                                 void *ctx)
+{
+    static const char *const full[4] = {"brand", "model", "sw", "country"};
+    static const char *const mc[4] = {"''", "model", "''", "country"};
+    bool narrow = !(needed_dims(q) & (STORE_DIM_BRAND | STORE_DIM_SW));
+    char sql[1024];
+    if (q->from > q->to)
+        return STS_OK;
+    store_sum_sql(sql, sizeof sql, '$', "day", q->grain == STORE_ALL,
+                  narrow ? "sales_day_mc" : "sales_day", "day", narrow ? mc : full, q->dims,
+                  q->filter, "sum(activations), sum(reactivations)");
+    return sales_rows(impl(s), sql, q->from, q->to, q->filter, cb, ctx);
+}
+
+static enum sts_err pg_lifetime_sum(struct store *s, const struct store_query *q, store_life_cb cb,
+                                    void *ctx)
+{
+    static const char *const full[4] = {"brand", "model", "''", "''"};
+    static const char *const by_model[4] = {"''", "model", "''", "''"};
+    unsigned need = needed_dims(q);
+    char sql[1024];
+    if (need & (STORE_DIM_SW | STORE_DIM_COUNTRY))
+        return STS_EUNSUPPORTED; /* no counter ties a version or a country to a cohort */
+    bool narrow = !(need & ~STORE_DIM_MODEL);
+    store_sum_sql(sql, sizeof sql, '$', "period, cohort, first", false,
+                  narrow ? "life_model" : "lifetime_count", "period", narrow ? by_model : full,
+                  q->dims, q->filter, "sum(count)");
+    PGresult *res = read_query(impl(s), sql, q->from, q->to, q->filter);
+    if (!res)
+        return STS_EIO;
+    for (int r = 0; r < PQntuples(res); r++) {
+        struct store_life_row row = {
+            .period = (int32_t)num(res, r, 0),
+            .cohort = (int32_t)num(res, r, 1),
+            .first = num(res, r, 2) != 0,
+            .brand = PQgetvalue(res, r, 3),
+            .model = PQgetvalue(res, r, 4),
+            .sw = PQgetvalue(res, r, 5),
+            .country = PQgetvalue(res, r, 6),
+            .count = num(res, r, 7),
+        };
+        if (cb(&row, ctx) != 0)
+            break;
+    }
+    PQclear(res);
+    return STS_OK;
+}
+
+static enum sts_err pg_versions_sum(struct store *s, const struct store_query *q,
+                                    store_version_cb cb, void *ctx)
+{
+    static const char *const by_sw[4] = {"brand", "model", "sw", "''"};
+    char sql[1024];
+    if (needed_dims(q) & STORE_DIM_COUNTRY)
+        return STS_EUNSUPPORTED; /* a ping carries no country */
+    store_sum_sql(sql, sizeof sql, '$', "period", false, "version_count", "period", by_sw, q->dims,
+                  q->filter, "sum(count)");
+    PGresult *res = read_query(impl(s), sql, q->from, q->to, q->filter);
+    if (!res)
+        return STS_EIO;
+    for (int r = 0; r < PQntuples(res); r++) {
+        struct store_version_row row = {
+            .period = (int32_t)num(res, r, 0),
+            .brand = PQgetvalue(res, r, 1),
+            .model = PQgetvalue(res, r, 2),
+            .sw = PQgetvalue(res, r, 3),
+            .count = num(res, r, 5),
+        };
+        if (cb(&row, ctx) != 0)
+            break;
+    }
+    PQclear(res);
+    return STS_OK;
+}
+
+/* ---- Devices, audit, release ------------------------------------------ */
+
+static enum sts_err pg_device_get(struct store *s, const uint8_t *pseudonym,
+                                  struct store_device *out)
+{
+    struct pg_store *st = impl(s);
+    char hex[2 * STS_PSEUDONYM_LEN + 1];
+    sts_hex_encode(pseudonym, STS_PSEUDONYM_LEN, hex);
+    const char *v[1] = {hex};
+    if (!ensure_conn(st))
+        return STS_EIO;
+    /* One statement: one snapshot for the device and its re-activations. */
+    PGresult *res = run(st,
+                        "SELECT a.key_id, a.month, r.month FROM activation a"
+                        " LEFT JOIN reactivation r ON r.pseudonym = a.pseudonym"
+                        " WHERE a.pseudonym = decode($1, 'hex') ORDER BY r.month",
+                        1, v, NULL);
+    if (!ok(res)) {
+        PQclear(res);
+        return STS_EIO;
+    }
+    int rows = PQntuples(res);
+    if (rows == 0) {
+        PQclear(res);
+        return STS_ENOENT;
+    }
+    memset(out, 0, sizeof *out);
+    out->key_id = (uint32_t)num(res, 0, 0);
+    out->month = (int32_t)num(res, 0, 1);
+    for (int r = 0; r < rows; r++) {
+        if (PQgetisnull(res, r, 2))
+            continue;
+        if (out->reactivations < STORE_MAX_REACT_MONTHS)
+            out->react_month[out->reactivations] = (int32_t)num(res, r, 2);
+        out->reactivations++;
+    }
+    PQclear(res);
+    return STS_OK;
+}
+
+static enum sts_err pg_device_erase(struct store *s, const uint8_t *pseudonym, int64_t *erased)
+{
+    struct pg_store *st = impl(s);
+    static const char *const sql[] = {
+        "DELETE FROM activation WHERE pseudonym = decode($1, 'hex')",
+        "DELETE FROM reactivation WHERE pseudonym = decode($1, 'hex')"};
+    char hex[2 * STS_PSEUDONYM_LEN + 1];
+    sts_hex_encode(pseudonym, STS_PSEUDONYM_LEN, hex);
+    const char *v[1] = {hex};
+    int64_t total = 0;
+    if (!ensure_conn(st) || !exec_ok(st, "BEGIN"))
+        return STS_EIO;
+    for (size_t i = 0; i < 2; i++) {
+        PGresult *res = run(st, sql[i], 1, v, NULL);
+        bool good = ok(res);
+        if (good)
+            total += strtoll(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+        if (!good)
+            goto fail;
+    }
+    if (!exec_ok(st, "COMMIT"))
+        goto fail;
+    *erased = total;
+    return STS_OK;
+fail:
+    exec_ok(st, "ROLLBACK");
+    return STS_EIO;
+}
+
+static enum sts_err pg_purge(struct store *s, int64_t max, int64_t *purged)
+{
+    struct pg_store *st = impl(s);
+    bool good = false;
+    *purged = 0;
+    if (!ensure_conn(st))
+        return STS_EIO;
+    int32_t n = purge_ids(st, sts_day_today(), max, &good);
+    if (!good)
+        return STS_EIO;
+    *purged = n;
+    return STS_OK;
+}
+
+static enum sts_err pg_audit(struct store *s, struct store_audit *out)
+{
+    struct pg_store *st = impl(s);
+    char today[16];
+    snprintf(today, sizeof today, "%d", (int)sts_day_today());
+    const char *v[1] = {today};
+    if (!ensure_conn(st))
+        return STS_EIO;
+    PGresult *res = run(st,
+                        "SELECT (SELECT count(*) FROM activation),"
+                        " (SELECT count(*) FROM reactivation), (SELECT count(*) FROM sales_day),"
+                        " (SELECT count(*) FROM lifetime_count),"
+                        " (SELECT count(*) FROM version_count), (SELECT count(*) FROM report_id),"
+                        " (SELECT count(*) FROM report_id WHERE expires < $1::integer),"
+                        " (SELECT count(DISTINCT key_id) FROM activation)",
+                        1, v, NULL);
+    if (!ok(res) || PQntuples(res) != 1) {
+        PQclear(res);
+        return STS_EIO;
+    }
+    out->devices = num(res, 0, 0);
+    out->reactivations = num(res, 0, 1);
+    out->sales_cells = num(res, 0, 2);
+    out->lifetime_cells = num(res, 0, 3);
+    out->version_cells = num(res, 0, 4);
+    out->report_ids = num(res, 0, 5);
+    out->report_ids_due = num(res, 0, 6);
+    out->pings_seen = out->report_ids;
+    out->key_ids = num(res, 0, 7);
+    PQclear(res);
+    return STS_OK;
+}
+
+static enum sts_err class_count(struct pg_store *st, const char *groups, long k,
+                                struct store_class_count *out)
+{
+    char sql[640], kk[24];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*), coalesce(sum((n < $1::bigint)::integer), 0),"
+             " coalesce(sum((n = 1)::integer), 0), coalesce(min(n), 0) FROM (%s) g WHERE n > 0",
+             groups);
+    snprintf(kk, sizeof kk, "%ld", k);
+    const char *v[1] = {kk};
+    PGresult *res = run(st, sql, 1, v, NULL);
+    if (!ok(res) || PQntuples(res) != 1) {
+        PQclear(res);
+        return STS_EIO;
+    }
+    out->total = num(res, 0, 0);
+    out->under_k = num(res, 0, 1);
+    out->singles = num(res, 0, 2);
+    out->smallest = num(res, 0, 3);
+    PQclear(res);
+    return STS_OK;
+}
+
+static enum sts_err pg_classes(struct store *s, long k, struct store_classes *out)
+{
+    struct pg_store *st = impl(s);
+    enum sts_err e;
+    memset(out, 0, sizeof *out);
+    if (!ensure_conn(st))
+        return STS_EIO;
+    if ((e = class_count(st, "SELECT activations + reactivations AS n FROM sales_day", k,
+                         &out->sales_cells)) ||
+        (e = class_count(st,
+                         "SELECT sum(activations + reactivations) AS n FROM sales_day"
+                         " GROUP BY sts_month(day), brand, model, sw, country",
+                         k, &out->sales_months)) ||
+        (e = class_count(st, "SELECT count AS n FROM lifetime_count", k, &out->lifetime_cells)) ||
+        (e = class_count(st, "SELECT count AS n FROM version_count", k, &out->version_cells)))
+        return e;
+    return class_count(st,
+                       "SELECT sum(activations) AS n FROM sales_day"
+                       " GROUP BY sts_month(day), brand, model",
+                       k, &out->lifetime_classes);
+}
+
+static enum sts_err pg_release_get(struct store *s, struct store_release *out)
+{
+    struct pg_store *st = impl(s);
+    bool seed = false;
+    memset(out, 0, sizeof *out);
+    if (!ensure_conn(st))
+        return STS_EIO;
+    PGresult *res = run(st,
+                        "SELECT name, CASE WHEN name = 'rho' THEN convert_from(value, 'UTF8')"
+                        " ELSE encode(value, 'hex') END FROM release_meta",
+                        0, NULL, NULL);
+    if (!ok(res)) {
+        PQclear(res);
+        return STS_EIO;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *name = PQgetvalue(res, r, 0), *value = PQgetvalue(res, r, 1);
+        if (strcmp(name, "seed") == 0 &&
+            sts_hex_decode(value, strlen(value), out->seed, STORE_SEED_LEN) == STS_OK)
+            seed = true;
+        else if (strcmp(name, "rho") == 0)
+            out->rho = strtod(value, NULL);
+    }
+    PQclear(res);
+    return seed ? STS_OK : STS_ECORRUPT;
+}
+
+static enum sts_err pg_release_set_rho(struct store *s, double rho)
+{
+    struct pg_store *st = impl(s);
+    char v[40];
+    snprintf(v, sizeof v, "%.17g", rho);
+    const char *p[1] = {v};
+    if (!ensure_conn(st))
+        return STS_EIO;
+    PGresult *res = run(st,
+                        "INSERT INTO release_meta VALUES('rho', convert_to($1, 'UTF8'))"
+                        " ON CONFLICT DO NOTHING",
+                        1, p, NULL);
+    bool good = ok(res);
+    PQclear(res);
+    return good ? STS_OK : STS_EIO;
+}
+
+static const struct store_ops pg_ops = {
+    .close = pg_close,
+    .write = pg_write,
+    .sales = pg_sales,
+    .sales_sum = pg_sales_sum,
+    .lifetime_sum = pg_lifetime_sum,
+    .versions_sum = pg_versions_sum,
+    .device_get = pg_device_get,
+    .device_erase = pg_device_erase,
+    .audit = pg_audit,
+    .release_get = pg_release_get,
+    .release_set_rho = pg_release_set_rho,
+    .purge = pg_purge,
+    .classes = pg_classes,
+};
+
+/* ---- Opening ---------------------------------------------------------- */
+
+/* The release seed (as store_sqlite.c: STS_TEST_RELEASE_SEED fixes it for
+ * tests), inserted if absent. */
+static bool release_seed_create(struct pg_store *st)
+{
+    uint8_t seed[STORE_SEED_LEN];
+    char hex[2 * STORE_SEED_LEN + 1];
+    const char *fixed = getenv("STS_TEST_RELEASE_SEED");
+    if (fixed && *fixed) {
+        if (!SHA256((const unsigned char *)fixed, strlen(fixed), seed))
+            return false;
+    } else if (RAND_bytes(seed, sizeof seed) != 1) {
+        return false;
+    }
+    sts_hex_encode(seed, sizeof seed, hex);
+    OPENSSL_cleanse(seed, sizeof seed);
+    const char *v[1] = {hex};
+    PGresult *res = run(st,
+                        "INSERT INTO release_meta VALUES('seed', decode($1, 'hex'))"
+                        " ON CONFLICT DO NOTHING",
+                        1, v, NULL);
+    OPENSSL_cleanse(hex, sizeof hex);
+    bool good = ok(res);
+    PQclear(res);
+    return good;
+}
+
+/* The schema version: 0 when there is no STS schema, -1 unread. */
+static long schema_version(struct pg_store *st)
+{
+    PGresult *res = run(st, "SELECT to_regclass('sts_schema') IS NOT NULL", 0, NULL, NULL);
+    long v = -1;
+    bool exists = ok(res) && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    if (ok(res) && !exists)
+        v = 0;
+    PQclear(res);
+    if (!exists)
+        return v;
+    res = run(st, "SELECT coalesce(max(version), 0) FROM sts_schema", 0, NULL, NULL);
+    if (ok(res) && PQntuples(res) == 1)
+        v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
+/* Creates or migrates the schema in one transaction under the schema lock. */
+static enum sts_err schema_setup(struct pg_store *st, unsigned flags, char *why, size_t whylen)
+{
+    char msg[400];
+    char lock[80];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%lld)", (long long)SCHEMA_LOCK_KEY);
+    if (!st->readonly && (!exec_ok(st, "BEGIN") || !exec_ok(st, lock)))
+        goto fail_msg;
+    long v = schema_version(st);
+    if (v < 0)
+        goto fail_msg;
+    if (v > SCHEMA_VERSION) {
+        if (why)
+            snprintf(why, whylen, "database schema version %ld is newer than this collector's %d",
+                     v, SCHEMA_VERSION);
+        exec_ok(st, "ROLLBACK");
+        return STS_EUNSUPPORTED;
+    }
+    if (v == SCHEMA_VERSION)
+        return st->readonly || exec_ok(st, "COMMIT") ? STS_OK : STS_EIO;
+    if (st->readonly || (v == 0 && !(flags & STORE_CREATE))) {
+        if (why)
+            snprintf(why, whylen,
+                     v == 0 ? "PostgreSQL database '%s' holds no STS schema%s"
+                            : "PostgreSQL database '%s' has an older STS schema: start serve on "
+                              "it once to upgrade it%s",
+                     PQdb(st->conn), v == 0 && !st->readonly ? " (serve creates it)" : "");
+        exec_ok(st, "ROLLBACK");
+        return v == 0 ? (st->readonly ? STS_ECORRUPT : STS_ENOENT) : STS_EUNSUPPORTED;
+    }
+    if (v == 0) {
+        if (!exec_ok(st, schema_4) || !release_seed_create(st))
+            goto fail_msg;
+    } else {
+        for (long m = v; m < SCHEMA_VERSION; m++) {
+            char set[64];
+            snprintf(set, sizeof set, "UPDATE sts_schema SET version = %ld", m + 1);
+            if (!migrations[m] || !exec_ok(st, migrations[m]) || !exec_ok(st, set))
+                goto fail_msg;
+        }
+    }
+    if (!exec_ok(st, "COMMIT"))
+        goto fail_msg;
+    return STS_OK;
+fail_msg:
+    conn_error(st, NULL, msg, sizeof msg);
+    if (why)
+        snprintf(why, whylen, "cannot set up PostgreSQL database '%s': %s", PQdb(st->conn), msg);
+    exec_ok(st, "ROLLBACK");
+    return STS_EIO;
+}
+
+enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, char *why,
+                           size_t whylen)
+{
+    struct pg_store *st = calloc(1, sizeof *st);
+    enum sts_err e;
+    if (!st)
+        return STS_ENOMEM;
+    st->base.ops = &pg_ops;
+    store_policy_defaults(&st->base.policy);
+    st->base.policy.late_shift = false; /* serve sets its policy (store_set_policy) */
+    st->readonly = flags & STORE_READONLY;
+    if ((e = sts_hashmap_new(sizeof(bool), 0, &st->seen)) != STS_OK ||
+        (e = sts_hashmap_new(sizeof(bool), 0, &st->sent)) != STS_OK) {
+        if (why)
+            snprintf(why, whylen, "cannot open the database: %s", sts_strerror(e));
+        goto fail;
+    }
+    st->conn = PQconnectdb(uri);
+    if (!st->conn) {
+        e = STS_ENOMEM;
+        goto fail;
+    }
+    PQsetNoticeProcessor(st->conn, quiet_notices, NULL);
+    if (PQstatus(st->conn) != CONNECTION_OK) {
+        char msg[400];
+        conn_error(st, NULL, msg, sizeof msg);
+        if (why)
+            snprintf(why, whylen, "cannot connect to PostgreSQL: %s", msg);
+        e = STS_EIO;
+        goto fail;
+    }
+    if (!session_setup(st)) {
+        if (why)
+            snprintf(why, whylen, "cannot set up the PostgreSQL session");
+        e = STS_EIO;
+        goto fail;
+    }
+    if ((e = schema_setup(st, flags, why, whylen)) != STS_OK)
+        goto fail;
+    *out = &st->base;
+    return STS_OK;
+fail:
+    pg_close(&st->base);
+    return e;
+}

@@ -1,0 +1,19 @@
+/* SQL text shared by the store backends (store_sqlite.c, store_pg.c). */
+#ifndef STS_STORE_SQL_H
+#define STS_STORE_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Builds into sql (cap bytes) "SELECT time, brand, model, sw, country, sums
+ * FROM table WHERE time_col BETWEEN <1> AND <2> [AND dim = <3..6>] GROUP BY
+ * ...", keeping only the dimensions in dims or filtered on (cols[d] names
+ * them in table; the others come back as ''); all sums over the whole range,
+ * its time column min(day). Parameters are written mark followed by their
+ * number: '?' for SQLite, '$' for PostgreSQL; 1 and 2 are the range, 3..6
+ * the filters on brand, model, sw, country. */
+void store_sum_sql(char *sql, size_t cap, char mark, const char *time_cols, bool all,
+                   const char *table, const char *time_col, const char *const cols[4],
+                   unsigned dims, const char *const filter[4], const char *sums);
+
+#endif
