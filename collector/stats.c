@@ -665,6 +665,7 @@ static enum sts_err run(struct store *store, const char *which, const struct sta
     e = release_init(&r, store, q.k_floor, q.today, q.grace_days);
     if (e != STS_OK)
         return e;
+    r.cache = args->cache;
     if ((e = release_set_models(&r, args->models)) != STS_OK) {
         release_cleanup(&r);
         return e;
