@@ -270,7 +270,8 @@ int main(int argc, char **argv)
     qsort(ref, (size_t)repeat, sizeof *ref, cmp_double);
     double ref_ms = ref[repeat / 2] * 1000;
     printf("\nreference: SELECT count(*) FROM sales_day, %.2f ms (median of %d)\n", ref_ms, repeat);
-    printf("\n%-42s %10s %12s %s\n", "query (median of runs)", "ms", "x reference", "");
+    printf("\n%-42s %10s %12s %10s %s\n", "query (median of runs)", "ms", "x reference", "first ms",
+           "");
     int slow = 0;
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         struct stats_args a = {.by = q[i].by,
@@ -292,16 +293,19 @@ int main(int argc, char **argv)
             bytes = strlen(json);
             free(json);
         }
+        double cold = best[0] * 1000; /* the first: the cache of released tables empty */
         qsort(best, (size_t)repeat, sizeof *best, cmp_double);
         double ms = best[repeat / 2] * 1000;
         bool bad = q[i].dashboard && ms > 50;
         slow += bad;
-        printf("%-42s %10.2f %12.1f %s%s (%zu bytes)\n", q[i].name, ms, ms / ref_ms,
+        printf("%-42s %10.2f %12.1f %10.1f %s%s (%zu bytes)\n", q[i].name, ms, ms / ref_ms, cold,
                q[i].dashboard ? "dashboard" : "", bad ? " MISSES THE TARGET" : "", bytes);
         fflush(stdout);
     }
     store_close(st);
     sqlite3_close(db);
-    printf("\ntarget: every dashboard query under 50 ms: %s\n", slow ? "MISSED" : "met");
+    printf("\ntarget: every dashboard query under 50 ms (the median; \"first\" is the first run, "
+           "before the process keeps the released tables): %s\n",
+           slow ? "MISSED" : "met");
     return slow ? 1 : 0;
 }

@@ -430,6 +430,11 @@ static enum sts_err sales_gather(struct sales *s, const struct release *r, struc
     /* The group's total, from the table of the filtered dimensions alone,
      * when the answer is made of whole months. */
     int pt = month_table(dims_of(q, true) & ~dims_of(q, false));
+    /* (A filter on a dimension the table lacks matches none of its cells:
+     * no total then, and no read of it.) */
+    for (int d = 0; pt >= 0 && d < NDIM; d++)
+        if (q->filter[d] && !(release_defs[pt].dims & (1u << d)))
+            pt = -1;
     if (!s->days && pt >= 0) {
         struct release_cells pc = {0};
         struct release_filter f = {{q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
