@@ -34,11 +34,12 @@ struct http_server {
     struct ingest *ing;
     size_t max_body;
     char *token;
-    long k;          /* privacy floor: a query may raise it, never lower it */
-    long grace_days; /* late lifetime pings, see stats_args */
-    char *db_uri;    /* each statistics request opens it read-only: no lock
-                        is shared with ingestion, shutdown or another query */
-    char *models;    /* the maker's models, see stats_args */
+    long k;           /* privacy floor: a query may raise it, never lower it */
+    long grace_days;  /* late lifetime pings, see stats_args */
+    char *db_uri;     /* each statistics request opens it read-only: no lock
+                         is shared with ingestion, shutdown or another query */
+    char *models;     /* the maker's models, see stats_args */
+    bool stats_cache; /* see stats_args */
     struct MHD_Response *accepted, *duplicate, *dashboard;
     const struct sts_ohttp_gateway *gateway;
     struct MHD_Response *ohttp_keys; /* application/ohttp-keys, built once */
@@ -341,6 +342,7 @@ static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connecti
         .k_min = srv->k,
         .grace_days = srv->grace_days,
         .models = srv->models,
+        .cache = srv->stats_cache,
     };
     const char *which = url + strlen("/v1/stats/");
     struct sts_field_error fe;
@@ -502,6 +504,7 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         if (!(srv->db_uri = strdup(cfg->db_uri)) ||
             (cfg->models && !(srv->models = strdup(cfg->models))))
             goto fail;
+        srv->stats_cache = cfg->stats_cache;
     }
 
     unsigned threads = cfg->threads;

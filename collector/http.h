@@ -32,6 +32,7 @@ struct http_config {
     const char *token;         /* bearer token of the statistics API, NULL = API off */
     const char *db_uri;        /* database the statistics API reads */
     const char *models;        /* the maker's models (comma list), NULL = any */
+    bool stats_cache;          /* keep released tables between queries (not when backfilling) */
     long k;                    /* privacy floor of the statistics API (0 = default) */
     const char *tls_cert_pem;  /* PEM certificate chain; NULL = plain HTTP (loopback only) */
     const char *tls_key_pem;   /* PEM private key, with tls_cert_pem */

@@ -471,6 +471,7 @@ static int cmd_serve(struct args *a)
         .token = token ? token->data : NULL,
         .db_uri = cfg->db,
         .models = *cfg->models ? cfg->models : NULL,
+        .stats_cache = !cfg->backfill,
         .k = cfg->k,
         .grace_days = cfg->grace_days,
         .tls_cert_pem = tls_cert,

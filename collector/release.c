@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -612,9 +613,9 @@ out:
     return e;
 }
 
-enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
-                          int32_t from, int32_t to, const struct release_filter *filter,
-                          size_t max_cells, struct release_cells *out)
+static enum sts_err read_store(const struct release *r, struct store *store, enum release_table t,
+                               int32_t from, int32_t to, const struct release_filter *filter,
+                               size_t max_cells, struct release_cells *out)
 {
     if (t == REL_LIFE)
         return read_life(r, store, from, to, filter, max_cells, out);
@@ -639,5 +640,201 @@ enum sts_err release_read(const struct release *r, struct store *store, enum rel
             e = out->n >= max_cells ? STS_ETOOBIG : STS_ENOMEM;
     }
     rows_free(&rs);
+    return e;
+}
+
+/* ---- The cache of released tables ------------------------------------------ */
+
+/* Every cell of a closed period is final (late reports count in open
+ * periods, erasures never touch a counter), so a table's released cells,
+ * once read whole, answer every later query of the same release until the
+ * next period closes: reading and noising them again is the cost of a query.
+ * Entries are keyed by the release's identity (a value derived from the
+ * seed, never the seed itself), its parameters, the allow-list and the last
+ * closed period; they hold what release_read would return unfiltered. The
+ * lock is held only to look up, copy and insert, never while reading the
+ * store, so ingestion and other queries never wait on a read. */
+#define CACHE_ENTRIES   32
+#define CACHE_MAX_CELLS 2000000
+
+struct cache_entry {
+    bool used;
+    uint8_t id[32];
+    double rho;
+    long k;
+    int32_t last;
+    enum release_table t;
+    char *models; /* the allow-list joined, "" = any */
+    struct release_cells cells;
+    uint64_t stamp;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_entry cache[CACHE_ENTRIES];
+static size_t cache_cells;
+static uint64_t cache_clock;
+
+/* The allow-list as one string ("" = any model). */
+static char *models_joined(const struct release *r)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < r->nmodels; i++)
+        len += strlen(r->models[i]) + 1;
+    char *s = malloc(len), *w = s;
+    if (!s)
+        return NULL;
+    *w = 0;
+    for (size_t i = 0; i < r->nmodels; i++)
+        w += snprintf(w, len - (size_t)(w - s), "%s%s", i ? "," : "", r->models[i]);
+    return s;
+}
+
+/* The release's identity: HMAC(seed, "release cache"), so two databases
+ * never share entries and the cache holds nothing the seed could be had from. */
+static bool cache_id(const struct release *r, uint8_t id[32])
+{
+    static const char label[] = "release cache";
+    EVP_MAC_CTX *ctx = r->mac ? EVP_MAC_CTX_dup(r->mac) : NULL;
+    size_t outl = 0;
+    bool ok = ctx && EVP_MAC_update(ctx, (const uint8_t *)label, sizeof label - 1) &&
+              EVP_MAC_final(ctx, id, &outl, 32) && outl == 32;
+    EVP_MAC_CTX_free(ctx);
+    return ok;
+}
+
+static bool cache_match(const struct cache_entry *c, const uint8_t id[32], const struct release *r,
+                        enum release_table t, int32_t last, const char *models)
+{
+    return c->used && c->t == t && c->last == last && c->k == r->k && c->rho == r->rho &&
+           memcmp(c->id, id, 32) == 0 && strcmp(c->models, models) == 0;
+}
+
+static void cache_drop(struct cache_entry *c)
+{
+    cache_cells -= c->cells.n;
+    release_cells_free(&c->cells);
+    free(c->models);
+    memset(c, 0, sizeof *c);
+}
+
+/* Appends the cells of src within from..to that pass filter. */
+static enum sts_err cells_select(const struct release_cells *src, enum release_table t,
+                                 int32_t from, int32_t to, const struct release_filter *filter,
+                                 size_t max, struct release_cells *out)
+{
+    unsigned dims = release_defs[t].dims;
+    size_t nkey = (size_t)nkeys(dims);
+    for (size_t i = 0; i < src->n; i++) {
+        const struct release_cell *c = &src->cell[i];
+        if (c->period < from || c->period > to)
+            continue;
+        const char *vals[4] = {NULL, NULL, NULL, NULL};
+        for (unsigned d = 0, j = 0; d < 4; d++)
+            if (dims & (1u << d))
+                vals[d] = c->key[j++];
+        bool pass = true;
+        for (int d = 0; d < 4 && pass; d++)
+            pass = !filter || !filter->value[d] || strcmp(filter->value[d], vals[d]) == 0;
+        if (!pass)
+            continue;
+        struct row w = {.table = c->table,
+                        .period = c->period,
+                        .cohort = c->cohort,
+                        .first = c->first,
+                        .key = {c->key[0], c->key[1], c->key[2], c->key[3]}};
+        if (!cells_push(out, &w, nkey, c->value, max))
+            return out->n >= max ? STS_ETOOBIG : STS_ENOMEM;
+        out->cell[out->n - 1].table = c->table;
+    }
+    return STS_OK;
+}
+
+enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
+                          int32_t from, int32_t to, const struct release_filter *filter,
+                          size_t max_cells, struct release_cells *out)
+{
+    /* A filter on a dimension the table does not have changes its sums:
+     * only a read of the table's own cells can be answered from it. */
+    bool own = true;
+    for (unsigned d = 0; d < 4; d++)
+        if (filter && filter->value[d] && !(release_defs[t].dims & (1u << d)))
+            own = false;
+    uint8_t id[32];
+    if (!r->cache || !own || t >= REL_NTABLES || !cache_id(r, id))
+        return read_store(r, store, t, from, to, filter, max_cells, out);
+    int32_t last = release_defs[t].grain == REL_DAY ? release_last_day(r) : release_last_month(r);
+    char *models = models_joined(r);
+    if (!models)
+        return STS_ENOMEM;
+    enum sts_err e = STS_OK;
+    bool hit = false;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < CACHE_ENTRIES && !hit; i++) {
+        if (cache_match(&cache[i], id, r, t, last, models)) {
+            hit = true;
+            cache[i].stamp = ++cache_clock;
+            e = cells_select(&cache[i].cells, t, from, to, filter, max_cells, out);
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (hit) {
+        free(models);
+        return e;
+    }
+    /* A miss: read the whole table once (outside the lock), keep it, and
+     * answer from it; if it is too big to keep, read what was asked. */
+    struct release_cells all = {0};
+    e = read_store(r, store, t, INT32_MIN, last, NULL, max_cells, &all);
+    if (e != STS_OK) {
+        release_cells_free(&all);
+        free(models);
+        if (e == STS_ETOOBIG && !release_expired(r))
+            return read_store(r, store, t, from, to, filter, max_cells, out);
+        return e;
+    }
+    e = cells_select(&all, t, from, to, filter, max_cells, out);
+    pthread_mutex_lock(&cache_lock);
+    bool dup = false;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        dup = dup || cache_match(&cache[i], id, r, t, last, models);
+    if (!dup && all.n <= CACHE_MAX_CELLS) {
+        /* The oldest entry makes room, then others while over the cap. */
+        size_t victim = 0;
+        for (size_t i = 0; i < CACHE_ENTRIES; i++) {
+            if (!cache[i].used) {
+                victim = i;
+                break;
+            }
+            if (cache[i].stamp < cache[victim].stamp)
+                victim = i;
+        }
+        if (cache[victim].used)
+            cache_drop(&cache[victim]);
+        while (cache_cells + all.n > CACHE_MAX_CELLS) {
+            size_t old = CACHE_ENTRIES;
+            for (size_t i = 0; i < CACHE_ENTRIES; i++)
+                if (cache[i].used && (old == CACHE_ENTRIES || cache[i].stamp < cache[old].stamp))
+                    old = i;
+            if (old == CACHE_ENTRIES)
+                break;
+            cache_drop(&cache[old]);
+        }
+        struct cache_entry *c = &cache[victim];
+        c->used = true;
+        memcpy(c->id, id, sizeof c->id);
+        c->rho = r->rho;
+        c->k = r->k;
+        c->last = last;
+        c->t = t;
+        c->models = models;
+        c->cells = all;
+        c->stamp = ++cache_clock;
+        cache_cells += all.n;
+        models = NULL;
+        memset(&all, 0, sizeof all);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    release_cells_free(&all);
+    free(models);
     return e;
 }

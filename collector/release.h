@@ -93,6 +93,9 @@ struct release {
     double deadline;  /* CLOCK_MONOTONIC seconds after which reads give up */
     char **models;    /* sorted allow-list of model names, NULL = any */
     size_t nmodels;
+    bool cache; /* reads may use and fill the process's cache of released tables (false
+                   after release_init): only where the counters of a closed period
+                   never change, i.e. not while history is backfilled */
 };
 
 /* The model name every model outside the allow-list is counted under. */
@@ -174,6 +177,10 @@ struct release_filter {
  * a released sales cell times each cohort since the model's first, zeros
  * included, so sums over it are unbiased. Memory is bounded by max_cells:
  * past it, or past r's deadline, the read stops with STS_ETOOBIG.
+ * With r->cache, a table read whole once is kept in the process (at most 32
+ * tables and 2,000,000 cells, the oldest dropped first) and later reads of
+ * the same release and closed periods are served from it: the same cells
+ * with the same values, since a closed period's counters never change.
  * Errors: STS_EIO, STS_ENOMEM, STS_ECRYPTO, STS_ETOOBIG. */
 enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
                           int32_t from, int32_t to, const struct release_filter *filter,

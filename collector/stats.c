@@ -183,6 +183,7 @@ struct part {
     double var[2];
     int ncells[2];
     enum release_table t[2];
+    int32_t day; /* a day of the row's period */
 };
 
 struct sales {
@@ -196,7 +197,9 @@ struct sales {
     double parent_var;
     int parent_cells;
     bool parent_known;
-    bool react; /* re-activations are released at this level */
+    bool react;                 /* re-activations are released at this level */
+    struct release_cells known; /* the row table's shown cells over all closed periods */
+    int known_t;                /* its table, -1 when rows are not of one period */
 };
 
 static void period_label(enum stats_period p, int32_t day, char out[16])
@@ -251,6 +254,7 @@ static enum sts_err add_part(struct sales *s, const struct release *r, enum rele
     struct part *p = &s->p[s->n++];
     memset(p, 0, sizeof *p);
     period_label(s->q.period, day, p->label);
+    p->day = day;
     for (size_t i = 0; i < s->q.nby; i++)
         p->vals[s->q.by[i]] = cell_val(c, t, (int)s->q.by[i]);
     p->n[col] = c->value;
@@ -406,9 +410,31 @@ static enum sts_err sales_gather(struct sales *s, const struct release *r, struc
     }
     if (e != STS_OK)
         return e;
+    /* Rows of one released period each (months from the monthly table, or
+     * days) say how many of their parts are under the threshold: which
+     * parts a group has comes from the table's shown cells of every closed
+     * period, so it is the same whatever the dates asked. */
+    s->known_t = -1;
+    if ((q->period == PERIOD_MONTH && !s->days) || q->period == PERIOD_DAY ||
+        q->period == PERIOD_WEEK) {
+        enum release_table kt = s->days ? REL_SALES_DAY_BM : (enum release_table)s->month_t;
+        struct release_filter f = {{q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
+        e = release_read(r, store, kt, INT32_MIN, INT32_MAX, &f, SALES_MAX_CELLS, &s->known);
+        if (e == STS_OK)
+            s->known_t = (int)kt;
+        else if (e == STS_ETOOBIG)
+            e = STS_OK; /* then rows say nothing of their parts */
+        else
+            return e;
+    }
     /* The group's total, from the table of the filtered dimensions alone,
      * when the answer is made of whole months. */
     int pt = month_table(dims_of(q, true) & ~dims_of(q, false));
+    /* (A filter on a dimension the table lacks matches none of its cells:
+     * no total then, and no read of it.) */
+    for (int d = 0; pt >= 0 && d < NDIM; d++)
+        if (q->filter[d] && !(release_defs[pt].dims & (1u << d)))
+            pt = -1;
     if (!s->days && pt >= 0) {
         struct release_cells pc = {0};
         struct release_filter f = {{q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
@@ -434,6 +460,7 @@ static void sales_free(struct sales *s)
 {
     for (int t = 0; t < REL_NTABLES; t++)
         release_cells_free(&s->cells[t]);
+    release_cells_free(&s->known);
     free(s->p);
 }
 
@@ -530,6 +557,129 @@ static json_t *count_with_ci(json_t *row, const char *name, const struct release
     return row;
 }
 
+/* ---- Rows with parts under the threshold ------------------------------------ */
+
+/* A row that adds up cells over a dimension the query does not group by (a
+ * model's brands, for sales by model) may miss a part whose cell is under
+ * its threshold in that period. Which parts a row has is known from the
+ * released cells alone: the values of the summed-over dimensions that some
+ * shown cell of the same group carries in any period of the answer. A row
+ * holding fewer says how many are not shown in its period: post-processing
+ * of what is published, saying nothing of cells never shown anywhere. */
+struct group_parts {
+    char *key;   /* the group's values, then the part's, joined by '\x1f' */
+    size_t glen; /* length of the group's prefix */
+};
+
+static int cmp_group_parts(const void *a, const void *b)
+{
+    return strcmp(((const struct group_parts *)a)->key, ((const struct group_parts *)b)->key);
+}
+
+/* The group key of the query's by dimensions from vals; the part key from
+ * the table's other dimensions. */
+static size_t join_vals(char *out, size_t size, const char *const *vals, unsigned dims)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int d = 0; d < NDIM; d++)
+        if (dims & (1u << d))
+            n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s\x1f",
+                                  vals[d] ? vals[d] : "");
+    return n < size ? n : size - 1;
+}
+
+struct parts_index {
+    struct group_parts *g; /* distinct (group, part), sorted */
+    size_t n;
+    unsigned by, extra;
+    bool on; /* rows say how many parts they miss */
+};
+
+static void parts_index_free(struct parts_index *x)
+{
+    for (size_t i = 0; i < x->n; i++)
+        free(x->g[i].key);
+    free(x->g);
+    memset(x, 0, sizeof *x);
+}
+
+static enum sts_err parts_index_build(const struct sales *s, enum release_table t,
+                                      struct parts_index *x)
+{
+    const struct release_cells *cells = &s->known;
+    memset(x, 0, sizeof *x);
+    x->by = dims_of(&s->q, false);
+    x->extra = release_defs[t].dims & ~x->by;
+    /* A row of one period has parts when it sums over other dimensions; a
+     * week's row also has its days. */
+    x->on = x->extra || s->q.period == PERIOD_WEEK;
+    if (!x->on || cells->n == 0)
+        return STS_OK;
+    if (!(x->g = calloc(cells->n, sizeof *x->g)))
+        return STS_ENOMEM;
+    for (size_t i = 0; i < cells->n; i++) {
+        const struct release_cell *c = &cells->cell[i];
+        if (!cell_matches(&s->q, c, t))
+            continue;
+        const char *vals[NDIM];
+        for (int d = 0; d < NDIM; d++)
+            vals[d] = cell_val(c, t, d);
+        char key[4 * (STS_TEXT_MAX + 2) + 8];
+        size_t glen = join_vals(key, sizeof key, vals, x->by);
+        join_vals(key + glen, sizeof key - glen, vals, x->extra);
+        if (!(x->g[x->n].key = strdup(key))) {
+            parts_index_free(x);
+            return STS_ENOMEM;
+        }
+        x->g[x->n++].glen = glen;
+    }
+    if (x->n > 1)
+        qsort(x->g, x->n, sizeof *x->g, cmp_group_parts);
+    size_t w = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        if (w && strcmp(x->g[w - 1].key, x->g[i].key) == 0)
+            free(x->g[i].key);
+        else
+            x->g[w++] = x->g[i];
+    }
+    x->n = w;
+    return STS_OK;
+}
+
+/* The released days of the ISO week holding day that the query asks for
+ * (1 when rows are not weekly). */
+static long week_days(const struct sales *s, const struct release *r, int32_t day)
+{
+    if (s->q.period != PERIOD_WEEK)
+        return 1;
+    int32_t monday = day - ((day + 3) % 7 + 7) % 7, last = release_last_day(r);
+    long n = 0;
+    for (int32_t d = monday; d < monday + 7; d++)
+        n += d >= s->q.from && d <= s->q.to && d <= last;
+    return n;
+}
+
+/* How many distinct parts the group of vals has among the shown cells. */
+static long parts_of(const struct parts_index *x, const char *const *vals)
+{
+    char key[4 * (STS_TEXT_MAX + 2) + 8];
+    size_t glen = join_vals(key, sizeof key, vals, x->by);
+    size_t lo = 0, hi = x->n;
+    while (lo < hi) { /* the first entry not below the group's prefix */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strncmp(x->g[mid].key, key, glen) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    long n = 0;
+    for (size_t i = lo; i < x->n && x->g[i].glen == glen && strncmp(x->g[i].key, key, glen) == 0;
+         i++)
+        n++;
+    return n;
+}
+
 static enum sts_err sales_json(struct sales *s, const struct release *r, json_t **out)
 {
     static const char *const period_names[] = {NULL, "day", "week", "month"};
@@ -538,10 +688,15 @@ static enum sts_err sales_json(struct sales *s, const struct release *r, json_t 
     int64_t shown = 0, react = 0, cum = 0;
     double shown_var = 0, react_var = 0, cum_var = 0;
     int shown_cells = 0, react_cells = 0, cum_cells = 0;
+    struct parts_index parts = {0};
     if (!root || !by || !rows)
         goto nomem;
     for (size_t i = 0; i < q->nby; i++)
         json_array_append_new(by, json_string(dim_names[q->by[i]]));
+    /* Rows of one released period each (months from the monthly table, or
+     * days) say how many of their parts are under the threshold. */
+    if (s->known_t >= 0 && parts_index_build(s, (enum release_table)s->known_t, &parts) != STS_OK)
+        goto nomem;
     fold(s, q->cumulative ? cmp_series : cmp_parts);
     for (size_t i = 0; i < s->n; i++) {
         struct part *p = &s->p[i];
@@ -568,6 +723,12 @@ static enum sts_err sales_json(struct sales *s, const struct release *r, json_t 
                                 q->by[d] == DIM_COUNTRY && !*v ? json_null() : json_string(v));
         }
         count_with_ci(row, "activations", r, p->t[0], p->ncells[0], p->n[0], p->var[0]);
+        if (parts.on) {
+            long known = parts_of(&parts, p->vals) * week_days(s, r, p->day);
+            long missing = known > p->ncells[0] ? known - p->ncells[0] : 0;
+            json_object_set_new(row, "parts_not_shown",
+                                p->ncells[0] ? json_integer(missing) : json_null());
+        }
         if (s->react)
             count_with_ci(row, "reactivations", r, p->t[1], p->ncells[1], p->n[1], p->var[1]);
         if (p->ncells[0]) {
@@ -622,9 +783,11 @@ static enum sts_err sales_json(struct sales *s, const struct release *r, json_t 
     if (s->react)
         used[nused++] = REL_REACT_MONTH_BM;
     json_object_set_new(root, "release", stats_release_json(r, used, nused));
+    parts_index_free(&parts);
     *out = root;
     return STS_OK;
 nomem:
+    parts_index_free(&parts);
     json_decref(root);
     json_decref(by);
     json_decref(rows);
@@ -665,6 +828,7 @@ static enum sts_err run(struct store *store, const char *which, const struct sta
     e = release_init(&r, store, q.k_floor, q.today, q.grace_days);
     if (e != STS_OK)
         return e;
+    r.cache = args->cache;
     if ((e = release_set_models(&r, args->models)) != STS_OK) {
         release_cleanup(&r);
         return e;

@@ -33,6 +33,9 @@ struct stats_args {
     int32_t today;                            /* 0 = sts_day_today() */
     const char *models;                       /* the maker's models (comma list), NULL or
                                                  "" = any; others count as "other" */
+    bool cache;                               /* keep released tables in the process for later
+                                                 queries (a server whose closed periods are
+                                                 final: not while backfilling history) */
 };
 
 /* Runs statistic `which` ("sales", "lifetime" or "versions") and renders it

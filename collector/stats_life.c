@@ -15,6 +15,7 @@
  * whose sums are unbiased), with intervals by the delta method.
  * docs/lifetime.md and docs/privacy.md explain the choices. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,8 @@ double stats_life_median(const double *S, int n)
  * randomness protects nothing (it only re-draws noise of known size). */
 struct boot_rng {
     uint64_t s[4];
+    uint64_t bits; /* unused 16-bit indexes of the last draw */
+    int nbits;
 };
 
 static uint64_t rotl(uint64_t x, int k)
@@ -86,11 +89,48 @@ static uint64_t boot_next(struct boot_rng *g)
     return r;
 }
 
+/* A standard normal draw, exact enough for a bootstrap: one of 65,536
+ * fixed normal values (drawn once, then standardised to mean 0 and variance
+ * 1) picked by 16 random bits. Computing a logarithm and a cosine per draw
+ * was most of a lifetime answer's time. */
+#define NORMAL_TABLE 65536
+static double normal_table[NORMAL_TABLE];
+static pthread_once_t normal_once = PTHREAD_ONCE_INIT;
+
+static void normal_table_fill(void)
+{
+    struct boot_rng g = {{0x6e6f726d616c2121ull, 0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull,
+                          0x94d049bb133111ebull},
+                         0,
+                         0};
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < NORMAL_TABLE; i += 2) {
+        double u1 = ((double)(boot_next(&g) >> 11) + 0.5) / 9007199254740992.0;
+        double u2 = (double)(boot_next(&g) >> 11) / 9007199254740992.0;
+        double r = sqrt(-2.0 * log(u1));
+        normal_table[i] = r * cos(6.283185307179586 * u2);
+        normal_table[i + 1] = r * sin(6.283185307179586 * u2);
+    }
+    for (size_t i = 0; i < NORMAL_TABLE; i++)
+        sum += normal_table[i];
+    double mean = sum / NORMAL_TABLE;
+    for (size_t i = 0; i < NORMAL_TABLE; i++)
+        sq += (normal_table[i] - mean) * (normal_table[i] - mean);
+    double sd = sqrt(sq / NORMAL_TABLE);
+    for (size_t i = 0; i < NORMAL_TABLE; i++)
+        normal_table[i] = (normal_table[i] - mean) / sd;
+}
+
 static double boot_normal(struct boot_rng *g)
 {
-    double u1 = ((double)(boot_next(g) >> 11) + 0.5) / 9007199254740992.0;
-    double u2 = (double)(boot_next(g) >> 11) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    if (g->nbits == 0) {
+        g->bits = boot_next(g);
+        g->nbits = 4;
+    }
+    double z = normal_table[g->bits & (NORMAL_TABLE - 1)];
+    g->bits >>= 16;
+    g->nbits--;
+    return z;
 }
 
 static void boot_seed(struct boot_rng *g, uint64_t seed)
@@ -102,12 +142,42 @@ static void boot_seed(struct boot_rng *g, uint64_t seed)
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
         g->s[i] = z ^ (z >> 31);
     }
+    g->nbits = 0;
+    pthread_once(&normal_once, normal_table_fill);
 }
 
-static int cmp_double(const void *a, const void *b)
+/* The k-th smallest of v[0..n-1] (0-based), reordering v: Hoare's
+ * selection, linear on average, where sorting each age's replicates was the
+ * bulk of a lifetime answer's time. */
+static double select_kth(double *v, size_t n, size_t k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
 /* ---- Lifetime groups ------------------------------------------------------ */
@@ -235,11 +305,17 @@ static int curve(const struct stats_life_cohort *c, size_t nc, long one, double 
 {
     static _Thread_local struct stats_life_acc acc;
     static _Thread_local double N[STATS_LIFE_MAX_AGE + 1], F[STATS_LIFE_MAX_AGE + 1];
-    memset(&acc, 0, sizeof acc);
-    for (size_t k = 0; k < nc; k++) {
+    /* Only the ages some cohort reaches are added to; the estimator stops at
+     * the first age with no panel, so zeroing those (and one more) is enough. */
+    size_t k0 = one >= 0 ? (size_t)one : 0, k1 = one >= 0 ? (size_t)one + 1 : nc;
+    int maxn = 0;
+    for (size_t k = k0; k < k1; k++)
+        maxn = c[k].nobs > maxn ? c[k].nobs : maxn;
+    maxn = maxn + 1 < STATS_LIFE_MAX_AGE ? maxn + 1 : STATS_LIFE_MAX_AGE;
+    memset(acc.risk, 0, (size_t)maxn * sizeof acc.risk[0]);
+    memset(acc.cont, 0, (size_t)maxn * sizeof acc.cont[0]);
+    for (size_t k = k0; k < k1; k++) {
         const struct stats_life_cohort *co = &c[k];
-        if (one >= 0 && k != (size_t)one)
-            continue;
         for (int a = 0; a < co->nobs; a++) {
             N[a] = co->N[a] + (g && co->vN[a] > 0 ? sqrt(co->vN[a]) * boot_normal(g) : 0);
             F[a] = co->F[a] + (g && co->vF[a] > 0 ? sqrt(co->vF[a]) * boot_normal(g) : 0);
@@ -267,17 +343,18 @@ enum sts_err stats_life_curve(const struct stats_life_cohort *c, size_t nc, long
         double med = stats_life_median(B, m);
         reps[(size_t)n * BOOT + (size_t)b] = med < 0 ? INFINITY : med;
     }
-    for (int a = 0; a <= n; a++)
-        qsort(reps + (size_t)a * BOOT, BOOT, sizeof *reps, cmp_double);
-    for (int a = 0; a < n; a++) {
-        const double *v = reps + (size_t)a * BOOT;
-        out->lo[a] = v[BOOT / 40];
-        out->hi[a] = v[BOOT - 1 - BOOT / 40];
+    for (int a = 0; a <= n; a++) {
+        double *v = reps + (size_t)a * BOOT;
+        double lo = select_kth(v, BOOT, BOOT / 40), hi = select_kth(v, BOOT, BOOT - 1 - BOOT / 40);
+        if (a < n) {
+            out->lo[a] = lo;
+            out->hi[a] = hi;
+        } else {
+            out->median_lo = lo;
+            out->median_hi = hi;
+        }
     }
-    const double *mv = reps + (size_t)n * BOOT;
     out->median = stats_life_median(out->S, n);
-    out->median_lo = mv[BOOT / 40];
-    out->median_hi = mv[BOOT - 1 - BOOT / 40];
     free(reps);
     return STS_OK;
 }

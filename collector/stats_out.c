@@ -198,7 +198,7 @@ static void release_note(FILE *out, const json_t *doc)
 
 static void render_sales(const json_t *doc, bool csv, FILE *out)
 {
-    struct col cols[NDIM + 5];
+    struct col cols[NDIM + 6];
     size_t n = 0;
     json_t *rows = json_object_get(doc, "rows"), *first = json_array_get(rows, 0);
     bool period = json_is_string(json_object_get(doc, "period"));
@@ -211,6 +211,9 @@ static void render_sales(const json_t *doc, bool csv, FILE *out)
         cols[n++] = (struct col){"reactivations", COUNT, true};
     if (first && json_object_get(first, "cumulative"))
         cols[n++] = (struct col){"cumulative", COUNT, true};
+    bool parts = first && json_object_get(first, "parts_not_shown");
+    if (parts)
+        cols[n++] = (struct col){"parts_not_shown", NUMBER, false};
     if (!csv)
         release_note(out, doc);
     render_rows(out, rows, csv ? NULL : total, "total", cols, n, csv);
@@ -218,6 +221,10 @@ static void render_sales(const json_t *doc, bool csv, FILE *out)
         json_is_integer(json_object_get(total, "activations")))
         fprintf(out, "%lld of the total are in figures too small to show.\n",
                 (long long)json_integer_value(json_object_get(total, "not_shown")));
+    if (!csv && parts)
+        fputs("parts_not_shown: how many parts of a row (a model's brands, say) are shown in "
+              "other periods but too small to show in this one; the row adds up the others.\n",
+              out);
 }
 
 static void render_versions(const json_t *doc, bool csv, FILE *out)

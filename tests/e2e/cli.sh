@@ -170,9 +170,12 @@ same "stats, no country output" "$dir/out" $'country,activations,activations_low
 
 # Periods: daily and weekly figures come from the daily table.
 check "stats by day" 0 "" "$C" stats sales --db "sqlite:$db" --period day --format csv
-same "stats by day output" "$dir/out" $'period,activations,activations_low,activations_high\r\n2026-11-20,40,39,41\r\n'
+# A row says how many of its parts (here the two models, and for a week
+# its seven days of each) have no figure shown: none is missing from the
+# day; the week shows one day of seven.
+same "stats by day output" "$dir/out" $'period,activations,activations_low,activations_high,parts_not_shown\r\n2026-11-20,40,39,41,0\r\n'
 check "stats by week" 0 "" "$C" stats sales --db "sqlite:$db" --period week --format csv
-same "stats by week output" "$dir/out" $'period,activations,activations_low,activations_high\r\n2026-W47,40,39,41\r\n'
+same "stats by week output" "$dir/out" $'period,activations,activations_low,activations_high,parts_not_shown\r\n2026-W47,40,39,41,12\r\n'
 check "stats from/to" 0 "" "$C" stats sales --db "sqlite:$db" --from 2026-11-21 --to 2026-11-30 --format csv
 same "stats from/to output" "$dir/out" $'activations,activations_low,activations_high\r\n'
 check "stats by day and country" 2 "--period: daily and weekly sales are released by brand and model only" \

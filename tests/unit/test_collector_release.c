@@ -272,6 +272,80 @@ static void last_day_and_month(void **state)
     }
 }
 
+static void assert_same_cells(const struct release_cells *a, const struct release_cells *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        const struct release_cell *x = &a->cell[i], *y = &b->cell[i];
+        assert_int_equal(x->table, y->table);
+        assert_int_equal(x->period, y->period);
+        assert_int_equal(x->cohort, y->cohort);
+        assert_int_equal(x->first, y->first);
+        assert_int_equal(x->value, y->value);
+        for (int j = 0; j < 4; j++) {
+            assert_int_equal(x->key[j] == NULL, y->key[j] == NULL);
+            if (x->key[j])
+                assert_string_equal(x->key[j], y->key[j]);
+        }
+    }
+}
+
+/* The cache of released tables answers exactly as the store does: every
+ * table, whole or cut to a period range, filtered on its own dimensions or
+ * on one it does not have (which the cache must leave to the store: such a
+ * sum is not a selection of the table's cells), read twice; and releases
+ * with another floor k or a later closed period never share an entry. */
+static void cache_answers_as_the_store(void **state)
+{
+    struct fixture *f = *state;
+    int32_t days[2] = {sts_day_from_ymd(2026, 6, 1), sts_day_from_ymd(2026, 7, 20)};
+    long ks[2] = {10, 40};
+    long checked = 0, cells = 0;
+    int32_t m = sts_day_month(f->day);
+    const struct release_filter filters[] = {
+        {{NULL, NULL, NULL, NULL}}, {{NULL, "BIG", NULL, NULL}},  {{"acme-eu", NULL, NULL, NULL}},
+        {{NULL, NULL, NULL, "FR"}}, {{NULL, "NOPE", NULL, NULL}},
+    };
+    for (int d = 0; d < 2; d++)
+        for (int kk = 0; kk < 2; kk++) {
+            struct release plain, cached;
+            assert_int_equal(release_init(&plain, f->store, ks[kk], days[d], 7), STS_OK);
+            assert_int_equal(release_init(&cached, f->store, ks[kk], days[d], 7), STS_OK);
+            cached.cache = true;
+            for (int t = 0; t < REL_NTABLES; t++) {
+                if (t == REL_LIFE0)
+                    continue; /* read through REL_LIFE */
+                bool day = release_defs[t].grain == REL_DAY;
+                int32_t ranges[3][2] = {{INT32_MIN, INT32_MAX},
+                                        {day ? f->day : m, day ? f->day : m},
+                                        {day ? f->day + 1 : m + 1, INT32_MAX}};
+                for (size_t fi = 0; fi < sizeof filters / sizeof filters[0]; fi++)
+                    for (int ri = 0; ri < 3; ri++)
+                        for (int rep = 0; rep < 2; rep++) {
+                            struct release_cells a = {0}, b = {0};
+                            enum release_table tt = (enum release_table)t;
+                            /* A filter the store cannot apply to a table
+                             * (a country on lifetime) is refused either way. */
+                            enum sts_err ea = release_read(&plain, f->store, tt, ranges[ri][0],
+                                                           ranges[ri][1], &filters[fi], 1000, &a);
+                            enum sts_err eb = release_read(&cached, f->store, tt, ranges[ri][0],
+                                                           ranges[ri][1], &filters[fi], 1000, &b);
+                            assert_int_equal(ea, eb);
+                            assert_true(ea == STS_OK || ea == STS_EUNSUPPORTED);
+                            checked += ea == STS_OK;
+                            cells += (long)a.n;
+                            assert_same_cells(&a, &b);
+                            release_cells_free(&a);
+                            release_cells_free(&b);
+                        }
+            }
+            release_cleanup(&plain);
+            release_cleanup(&cached);
+        }
+    assert_true(checked > 300);
+    assert_true(cells > 100);
+}
+
 int main(void)
 {
     setenv("STS_TEST_RELEASE_SEED", "test_collector_release", 1);
@@ -282,6 +356,7 @@ int main(void)
         cmocka_unit_test(shares_of_each_month_kind),
         cmocka_unit_test(thresholds_at_least_k),
         cmocka_unit_test(last_day_and_month),
+        cmocka_unit_test_setup_teardown(cache_answers_as_the_store, setup, teardown),
     };
     return cmocka_run_group_tests_name("collector_release", tests, NULL, NULL);
 }
