@@ -61,7 +61,7 @@ enum sts_err agent_lifetime_build(const struct agent_config *cfg, const struct a
     rc = sts_report_encode(&r, payload);
     if (rc != STS_OK)
         return rc;
-    memcpy(report_id, r.report_id, STS_REPORT_ID_LEN + 1);
+    sts_report_id_hex(r.report_id, report_id);
     *first = f;
     return STS_OK;
 }

@@ -69,7 +69,7 @@ static void set_country(const struct agent_facts *f, bool consent, struct sts_re
  * report never consumes randomness, and is never sent. */
 static enum sts_err finish(struct sts_report *out, int32_t today, struct sts_field_error *err)
 {
-    copy(out->report_id, sizeof out->report_id, "00000000000000000000000000000000");
+    memset(out->report_id, 0, sizeof out->report_id);
     enum sts_err rc = sts_report_validate(out, today, err);
     if (rc != STS_OK)
         return rc;
@@ -89,7 +89,7 @@ enum sts_err agent_report_activation(const struct agent_facts *f, bool country_c
     enum sts_err rc = copy_texts(f, true, out, err);
     if (rc != STS_OK)
         return rc;
-    sts_day_format(day, out->day);
+    out->day = day;
     set_country(f, country_consent, out, warn);
     return finish(out, day, err);
 }
@@ -108,8 +108,8 @@ enum sts_err agent_report_lifetime(const struct agent_facts *f, bool country_con
     enum sts_err rc = copy_texts(f, false, out, err);
     if (rc != STS_OK)
         return rc;
-    sts_month_format(cohort, out->cohort);
-    sts_month_format(period, out->period);
+    out->cohort = cohort;
+    out->period = period;
     out->first = first;
     set_country(f, country_consent, out, warn);
     return finish(out, sts_month_first_day(period), err);

@@ -37,11 +37,11 @@ static enum sts_err build_activation(const struct agent_config *cfg, const struc
     rc = agent_report_activation(&facts, agent_country_consent(cfg, st), day, &r, warn, err);
     if (rc != STS_OK)
         return rc;
-    if (report_id[0] != '\0')
-        memcpy(r.report_id, report_id, sizeof r.report_id);
+    if (report_id[0] != '\0' && sts_report_id_bytes(report_id, r.report_id) != STS_OK)
+        return STS_EINVAL;
     rc = sts_report_encode(&r, payload);
     if (rc == STS_OK)
-        memcpy(report_id, r.report_id, sizeof r.report_id);
+        sts_report_id_hex(r.report_id, report_id);
     return rc;
 }
 

@@ -1,9 +1,9 @@
 /* HTTP routing and answers for the collector (see http.h). Each request gets
  * one context holding its body (capped at max_body, plus the encapsulation's
- * overhead on /v1/ohttp); reports leave this file as store records that carry
- * a pseudonym, never the IMEI. The report path takes (body, len) from either
- * route, and every answer to a report goes through reply(), which sends it
- * as is or sealed in an encapsulated response. */
+ * overhead on /v1/ohttp); a report's body from either route goes to
+ * ingest_report (ingest.h), which owns the report path, and every answer to
+ * a report goes through reply(), which sends it as is or sealed in an
+ * encapsulated response. */
 #include "http.h"
 
 #include <jansson.h>
@@ -29,8 +29,6 @@
 
 struct http_server {
     struct front *front;
-    const struct sts_key *key;
-    struct sts_pseudonymizer *pseudonymizer;
     struct ingest *ing;
     size_t max_body;
     char *token;
@@ -62,9 +60,6 @@ struct request {
     struct front_body in;
     char body[]; /* in.cap bytes */
 };
-
-static const char accepted_json[] = "{\"status\":\"accepted\"}";
-static const char duplicate_json[] = "{\"status\":\"duplicate\"}";
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
 {
@@ -152,70 +147,36 @@ static enum MHD_Result answer_report(struct request *rq)
 {
     struct http_server *srv = rq->srv;
     atomic_fetch_sub(&srv->inflight, 1);
-    unsigned status = MHD_HTTP_ACCEPTED;
     switch (rq->job.rec.outcome) {
     case STORE_NEW: atomic_fetch_add(&srv->accepted_n, 1); break;
     case STORE_REACTIVATION: atomic_fetch_add(&srv->reactivations_n, 1); break;
-    case STORE_DUPLICATE:
-        atomic_fetch_add(&srv->duplicates_n, 1);
-        status = MHD_HTTP_OK;
-        break;
-    default:
-        atomic_fetch_add(&srv->failed_n, 1);
-        return reply_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "body",
-                           "the report could not be stored; retry later");
+    case STORE_DUPLICATE: atomic_fetch_add(&srv->duplicates_n, 1); break;
+    default: atomic_fetch_add(&srv->failed_n, 1); break;
     }
-    if (rq->route != ROUTE_OHTTP) {
+    const char *json;
+    size_t len;
+    unsigned status = ingest_answer(&rq->job, &json, &len);
+    if (rq->route != ROUTE_OHTTP && status != MHD_HTTP_SERVICE_UNAVAILABLE) {
         rq->state = ANSWERED;
         return send_static(rq->conn, status,
                            status == MHD_HTTP_OK ? srv->duplicate : srv->accepted);
     }
-    return status == MHD_HTTP_OK ? reply(rq, status, duplicate_json, sizeof duplicate_json - 1)
-                                 : reply(rq, status, accepted_json, sizeof accepted_json - 1);
+    return reply(rq, status, json, len);
 }
 
-/* A report's body, from either route: validate, then hand to the writer.
- * body is wiped once parsed. */
+/* A report's body, from either route, handed to the report path; the
+ * connection waits, suspended, for its commit. */
 static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
 {
     struct http_server *srv = rq->srv;
-    struct sts_report rep;
-    struct sts_field_error fe;
-
-    enum sts_err e = sts_report_parse(body, len, sts_day_today(), &rep, &fe);
-    if (e == STS_ENOMEM)
-        return MHD_NO;
-    if (e != STS_OK) {
+    struct ingest_refusal why;
+    enum sts_err e = ingest_report(srv->ing, body, len, sts_day_today(), &rq->job, &why);
+    if (e == STS_EINVAL) {
         atomic_fetch_add(&srv->invalid_n, 1);
-        OPENSSL_cleanse(body, len);
-        if (e == STS_ETOOBIG)
-            return reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", fe.field, fe.detail);
-        return reply_error(rq, MHD_HTTP_BAD_REQUEST, "invalid", fe.field, fe.detail);
+        return reply_error(rq, why.status, why.kind, why.fe.field, why.fe.detail);
     }
-
-    struct store_record *r = &rq->job.rec;
-    memset(r, 0, sizeof *r);
-    r->type = rep.type;
-    sts_report_id_bytes(rep.report_id, r->report_id);
-    memcpy(r->brand, rep.brand, sizeof r->brand);
-    memcpy(r->model, rep.model, sizeof r->model);
-    memcpy(r->sw, rep.sw, sizeof r->sw);
-    memcpy(r->country, rep.country, sizeof r->country);
-    if (rep.type == STS_REPORT_ACTIVATION) {
-        sts_day_parse(rep.day, &r->day);
-        e = sts_pseudonymizer_compute(srv->pseudonymizer, rep.imei, r->pseudonym);
-        r->key_id = srv->key->id;
-    } else {
-        sts_month_parse(rep.cohort, &r->cohort);
-        sts_month_parse(rep.period, &r->period);
-        r->first = rep.first;
-    }
-    /* The raw IMEI goes no further than this frame. */
-    OPENSSL_cleanse(rep.imei, sizeof rep.imei);
-    OPENSSL_cleanse(body, len);
     if (e != STS_OK)
         return MHD_NO;
-
     rq->job.done = job_done;
     rq->state = WAITING;
     atomic_fetch_add(&srv->inflight, 1);
@@ -442,7 +403,6 @@ static void server_free(struct http_server *srv)
 {
     free(srv->db_uri);
     free(srv->models);
-    sts_pseudonymizer_free(srv->pseudonymizer);
     if (srv->accepted)
         MHD_destroy_response(srv->accepted);
     if (srv->duplicate)
@@ -455,14 +415,13 @@ static void server_free(struct http_server *srv)
     free(srv);
 }
 
-enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key,
-                        struct ingest *ing, struct http_server **out, char *why, size_t whylen)
+enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struct http_server **out,
+                        char *why, size_t whylen)
 {
     enum sts_err e;
     struct http_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return STS_ENOMEM;
-    srv->key = key;
     srv->ing = ing;
     srv->gateway = cfg->gateway;
     srv->k = cfg->k;
@@ -470,16 +429,18 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
     srv->max_body =
         cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;
     e = STS_ENOMEM;
-    srv->accepted = MHD_create_response_from_buffer(sizeof accepted_json - 1, (void *)accepted_json,
-                                                    MHD_RESPMEM_PERSISTENT);
-    srv->duplicate = MHD_create_response_from_buffer(
-        sizeof duplicate_json - 1, (void *)duplicate_json, MHD_RESPMEM_PERSISTENT);
+    /* The two answers most reports get, built once. */
+    struct ingest_job done = {.rec.outcome = STORE_NEW};
+    const char *json;
+    size_t len;
+    ingest_answer(&done, &json, &len);
+    srv->accepted = MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_PERSISTENT);
+    done.rec.outcome = STORE_DUPLICATE;
+    ingest_answer(&done, &json, &len);
+    srv->duplicate = MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_PERSISTENT);
     srv->dashboard = dashboard_response();
     if (!srv->accepted || !srv->duplicate || !srv->dashboard)
         goto fail;
-    if ((e = sts_pseudonymizer_new(key, &srv->pseudonymizer)) != STS_OK)
-        goto fail;
-    e = STS_ENOMEM;
     MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(srv->duplicate, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (srv->gateway) {

@@ -3,14 +3,18 @@
  * up and go into the next: batches grow with the load by themselves. */
 #include "ingest.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct ingest {
     struct store *store;
+    struct sts_pseudonymizer *pseudonymizer;
+    uint32_t key_id;
     size_t max_batch;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -92,11 +96,18 @@ static void *writer(void *arg)
     }
 }
 
-enum sts_err ingest_new(struct store *store, size_t max_batch, struct ingest **out)
+enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_key *key,
+                        struct ingest **out)
 {
     struct ingest *ing = calloc(1, sizeof *ing);
     if (!ing)
         return STS_ENOMEM;
+    enum sts_err e = sts_pseudonymizer_new(key, &ing->pseudonymizer);
+    if (e != STS_OK) {
+        free(ing);
+        return e;
+    }
+    ing->key_id = key->id;
     ing->store = store;
     ing->max_batch = max_batch ? max_batch : 1;
     ing->batch = calloc(ing->max_batch, sizeof *ing->batch);
@@ -117,6 +128,7 @@ fail_mutex:
     pthread_mutex_destroy(&ing->lock);
 fail_batch:
     free(ing->batch);
+    sts_pseudonymizer_free(ing->pseudonymizer);
     free(ing);
     return STS_ENOMEM;
 }
@@ -161,7 +173,60 @@ void ingest_free(struct ingest *ing)
     pthread_cond_destroy(&ing->wake);
     pthread_mutex_destroy(&ing->lock);
     free(ing->batch);
+    sts_pseudonymizer_free(ing->pseudonymizer);
     free(ing);
+}
+
+enum sts_err ingest_report(struct ingest *ing, char *body, size_t len, int32_t today,
+                           struct ingest_job *job, struct ingest_refusal *why)
+{
+    struct sts_report rep;
+    memset(rep.imei, 0, sizeof rep.imei); /* wiped below, even when refused early */
+    enum sts_err e = sts_report_parse(body, len, today, &rep, &why->fe);
+    OPENSSL_cleanse(body, len);
+    if (e == STS_EINVAL || e == STS_ETOOBIG) {
+        why->status = e == STS_ETOOBIG ? 413 : 400;
+        why->kind = e == STS_ETOOBIG ? "too_large" : "invalid";
+        e = STS_EINVAL;
+        goto out;
+    }
+    if (e != STS_OK)
+        goto out;
+    struct store_record *r = &job->rec;
+    memset(r, 0, sizeof *r);
+    r->type = rep.type;
+    memcpy(r->report_id, rep.report_id, sizeof r->report_id);
+    memcpy(r->brand, rep.brand, sizeof r->brand);
+    memcpy(r->model, rep.model, sizeof r->model);
+    memcpy(r->sw, rep.sw, sizeof r->sw);
+    memcpy(r->country, rep.country, sizeof r->country);
+    if (rep.type == STS_REPORT_ACTIVATION) {
+        r->day = rep.day;
+        r->key_id = ing->key_id;
+        if ((e = sts_pseudonymizer_compute(ing->pseudonymizer, rep.imei, r->pseudonym)) != STS_OK)
+            goto out;
+    } else {
+        r->cohort = rep.cohort;
+        r->period = rep.period;
+        r->first = rep.first;
+    }
+out:
+    OPENSSL_cleanse(rep.imei, sizeof rep.imei);
+    return e;
+}
+
+unsigned ingest_answer(const struct ingest_job *job, const char **json, size_t *len)
+{
+    static const char accepted[] = "{\"status\":\"accepted\"}";
+    static const char duplicate[] = "{\"status\":\"duplicate\"}";
+    static const char failed[] = "{\"error\":\"unavailable\",\"field\":\"body\",\"detail\":"
+                                 "\"the report could not be stored; retry later\"}";
+    switch (job->rec.outcome) {
+    case STORE_NEW:
+    case STORE_REACTIVATION: *json = accepted, *len = sizeof accepted - 1; return 202;
+    case STORE_DUPLICATE: *json = duplicate, *len = sizeof duplicate - 1; return 200;
+    default: *json = failed, *len = sizeof failed - 1; return 503;
+    }
 }
 
 void ingest_get_stats(struct ingest *ing, struct ingest_stats *out)

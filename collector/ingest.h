@@ -1,7 +1,10 @@
-/* Group commit: HTTP threads hand records to one writer thread, which stores
+/* The report path, from a body to its answer: parse and validate
+ * (sts/report.h), map to a store record, pseudonymize the IMEI, then group
+ * commit: HTTP threads hand records to one writer thread, which stores
  * everything queued so far in a single transaction and then tells each
  * submitter its outcome. Concurrent reports thus share one fsync, and no
- * answer is sent before its record is committed. */
+ * answer is sent before its record is committed. The transport (http.c)
+ * only carries bodies in and answers out. */
 #ifndef STS_INGEST_H
 #define STS_INGEST_H
 
@@ -9,6 +12,8 @@
 #include <stddef.h>
 
 #include "store.h"
+#include "sts/pseudonym.h"
+#include "sts/report.h"
 
 struct ingest_job;
 
@@ -31,10 +36,33 @@ struct ingest_stats {
 
 struct ingest;
 
-/* Starts the writer thread over store (borrowed; must outlive the ingest).
- * At most max_batch records go into one transaction.
- * Errors: STS_ENOMEM, STS_EIO (thread creation failed). */
-enum sts_err ingest_new(struct store *store, size_t max_batch, struct ingest **out);
+/* Starts the writer thread over store (borrowed; must outlive the ingest),
+ * pseudonymizing with key (copied). At most max_batch records go into one
+ * transaction. Errors: STS_ENOMEM, STS_EIO (thread creation failed),
+ * STS_ECRYPTO (the key cannot be set up). */
+enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_key *key,
+                        struct ingest **out);
+
+/* Why a report was refused, to be answered as {"error":kind,...}. */
+struct ingest_refusal {
+    unsigned status; /* 400 or 413 */
+    const char *kind;
+    struct sts_field_error fe;
+};
+
+/* Takes one report's body: parses and validates it against today (see
+ * sts/date.h) and fills job->rec, with the pseudonym in place of the IMEI,
+ * ready for ingest_submit (the caller submits, so that it can first make
+ * ready for the writer's call to done). body is wiped whatever the
+ * outcome, and the raw IMEI goes no further than this call. On STS_EINVAL
+ * *why says how to answer.
+ * Errors: STS_EINVAL, STS_ENOMEM, STS_ECRYPTO. Thread-safe. */
+enum sts_err ingest_report(struct ingest *ing, char *body, size_t len, int32_t today,
+                           struct ingest_job *job, struct ingest_refusal *why);
+
+/* The answer to a job whose done has been called: its HTTP status (202 new
+ * or re-activation, 200 duplicate, 503 not stored) and JSON body (static). */
+unsigned ingest_answer(const struct ingest_job *job, const char **json, size_t *len);
 
 /* Queues job; done will be called exactly once, from the writer thread.
  * Thread-safe. After ingest_stop has started, jobs fail at once

@@ -446,7 +446,7 @@ static int cmd_serve(struct args *a)
         fail("serve", "bad report_id_days or grace_days");
         goto out;
     }
-    if (ingest_new(store, cfg->max_batch, &ing) != STS_OK) {
+    if (ingest_new(store, cfg->max_batch, &key, &ing) != STS_OK) {
         fail("ingest", "cannot start the writer thread");
         goto out;
     }
@@ -478,7 +478,7 @@ static int cmd_serve(struct args *a)
         .tls_key_pem = tls_key ? tls_key->data : NULL,
         .gateway = gw,
     };
-    if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
+    if (http_start(&hc, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
         goto out;
     }

@@ -68,12 +68,12 @@ static void check_text(const char *what, const char *s, size_t cap)
 
 static bool same(const struct sts_report *a, const struct sts_report *b)
 {
-    return a->v == b->v && a->type == b->type && strcmp(a->report_id, b->report_id) == 0 &&
+    return a->v == b->v && a->type == b->type &&
+           memcmp(a->report_id, b->report_id, sizeof a->report_id) == 0 &&
            strcmp(a->brand, b->brand) == 0 && strcmp(a->model, b->model) == 0 &&
            strcmp(a->sw, b->sw) == 0 && strcmp(a->country, b->country) == 0 &&
-           strcmp(a->imei, b->imei) == 0 && strcmp(a->day, b->day) == 0 &&
-           strcmp(a->cohort, b->cohort) == 0 && strcmp(a->period, b->period) == 0 &&
-           a->first == b->first;
+           strcmp(a->imei, b->imei) == 0 && a->day == b->day && a->cohort == b->cohort &&
+           a->period == b->period && a->first == b->first;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -5,6 +5,7 @@
 #include "sts/report.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,16 +152,45 @@ static enum sts_err check_text(const char *field, const char *s, struct sts_fiel
     return STS_OK;
 }
 
-static enum sts_err check_month(const char *field, const char *s, int32_t today, int32_t *month,
+static enum sts_err check_day(int32_t day, int32_t today, struct sts_field_error *err)
+{
+    if (day < FIRST_DAY_ALLOWED)
+        return fail(err, "day", "before 2000-01-01");
+    if (day > today + 1)
+        return fail(err, "day", "more than one day in the future");
+    return STS_OK;
+}
+
+static enum sts_err check_month(const char *field, int32_t month, int32_t today,
                                 struct sts_field_error *err)
 {
-    if (sts_month_parse(s, month) != STS_OK)
-        return fail(err, field, BAD_MONTH);
-    if (*month < 2000 * 12)
+    if (month < 2000 * 12)
         return fail(err, field, "before 2000-01");
     /* One day of clock skew is tolerated, as for activation days. */
-    if (*month > sts_day_month(today + 1))
+    if (month > sts_day_month(today + 1))
         return fail(err, field, "in the future");
+    return STS_OK;
+}
+
+static enum sts_err check_country(const char *country, struct sts_field_error *err)
+{
+    if (country[0] && !sts_country_valid(country))
+        return fail(err, "country", BAD_COUNTRY);
+    return STS_OK;
+}
+
+static enum sts_err check_imei(const char *imei, struct sts_field_error *err)
+{
+    const char *why;
+    if (!sts_imei_valid(imei, &why))
+        return fail(err, "imei", "%s", why);
+    return STS_OK;
+}
+
+static enum sts_err check_period(const struct sts_report *r, struct sts_field_error *err)
+{
+    if (r->period < r->cohort)
+        return fail(err, "period", "before the cohort month");
     return STS_OK;
 }
 
@@ -173,83 +203,131 @@ enum sts_err sts_report_validate(const struct sts_report *r, int32_t today,
                     STS_PROTOCOL_VERSION);
     if (!sts_report_type_name(r->type))
         return fail(err, "type", "must be \"activation\" or \"lifetime\"");
-    if (!report_id_valid(r->report_id))
-        return fail(err, "report_id", BAD_ID);
-    if (r->type == STS_REPORT_ACTIVATION) {
-        const char *why;
-        if (!sts_imei_valid(r->imei, &why))
-            return fail(err, "imei", "%s", why);
-    }
-    if ((e = check_text("brand", r->brand, err)) || (e = check_text("model", r->model, err)) ||
-        (e = check_text("sw", r->sw, err)))
+    if (r->type == STS_REPORT_ACTIVATION && (e = check_imei(r->imei, err)))
         return e;
-    if (r->country[0] && !sts_country_valid(r->country))
-        return fail(err, "country", BAD_COUNTRY);
-    if (r->type == STS_REPORT_ACTIVATION) {
-        int32_t day;
-        if (sts_day_parse(r->day, &day) != STS_OK)
-            return fail(err, "day", BAD_DAY);
-        if (day < FIRST_DAY_ALLOWED)
-            return fail(err, "day", "before 2000-01-01");
-        if (day > today + 1)
-            return fail(err, "day", "more than one day in the future");
-    } else {
-        int32_t cohort, period;
-        if ((e = check_month("cohort", r->cohort, today, &cohort, err)) ||
-            (e = check_month("period", r->period, today, &period, err)))
-            return e;
-        if (period < cohort)
-            return fail(err, "period", "before the cohort month");
-    }
-    return STS_OK;
+    if ((e = check_text("brand", r->brand, err)) || (e = check_text("model", r->model, err)) ||
+        (e = check_text("sw", r->sw, err)) || (e = check_country(r->country, err)))
+        return e;
+    if (r->type == STS_REPORT_ACTIVATION)
+        return check_day(r->day, today, err);
+    if ((e = check_month("cohort", r->cohort, today, err)) ||
+        (e = check_month("period", r->period, today, err)))
+        return e;
+    return check_period(r, err);
 }
-
-/* Copies a JSON string value into dst, refusing non-strings and values that
- * do not fit (the grammar check that follows gives the precise reason for
- * values that do fit). */
-static enum sts_err take_string(json_t *v, const char *key, char *dst, size_t cap,
-                                const char *too_long, bool text, struct sts_field_error *err)
-{
-    if (!json_is_string(v))
-        return fail(err, key, "must be a string");
-    size_t n = json_string_length(v);
-    const char *s = json_string_value(v);
-    if (memchr(s, '\0', n))
-        return fail(err, key, "must not contain NUL characters");
-    if (n >= cap) {
-        /* Too many bytes is not always too many characters: 40 'é' are 80
-         * bytes, and what is wrong with them is the alphabet. */
-        if (text) {
-            for (size_t i = 0; i < n; i++)
-                if (!text_char_ok(s[i]))
-                    return fail(err, key, BAD_TEXT);
-        }
-        return fail(err, key, "%s", too_long);
-    }
-    memcpy(dst, s, n + 1);
-    return STS_OK;
-}
-
-struct key_rule {
-    const char *name;
-    unsigned types; /* bit set of report types that allow the key */
-};
 
 #define ACT  (1u << STS_REPORT_ACTIVATION)
 #define LIFE (1u << STS_REPORT_LIFETIME)
 
-static const struct key_rule keys[] = {
-    {"v", ACT | LIFE},     {"type", ACT | LIFE}, {"report_id", ACT | LIFE}, {"brand", ACT | LIFE},
-    {"model", ACT | LIFE}, {"sw", ACT | LIFE},   {"country", ACT | LIFE},   {"imei", ACT},
-    {"day", ACT},          {"cohort", LIFE},     {"period", LIFE},          {"first", LIFE},
+enum field_kind { F_VERSION, F_TYPE, F_ID, F_IMEI, F_TEXT, F_COUNTRY, F_DAY, F_MONTH, F_FLAG };
+
+/* The report's fields, in the order their rules are applied (so answers
+ * are stable). A new field is one line here, one in struct sts_report and
+ * the encoder, and its column in the store. */
+static const struct field {
+    const char *name;
+    enum field_kind kind;
+    unsigned types;    /* report types that allow the key */
+    unsigned required; /* report types that need it */
+    size_t off;        /* where it goes in struct sts_report */
+    size_t cap;        /* string fields: bytes that fit with the NUL */
+    const char *too_long;
+} fields[] = {
+#define AT(m) offsetof(struct sts_report, m)
+    {"v", F_VERSION, ACT | LIFE, ACT | LIFE, AT(v), 0, NULL},
+    {"type", F_TYPE, ACT | LIFE, ACT | LIFE, AT(type), 0, NULL},
+    {"report_id", F_ID, ACT | LIFE, ACT | LIFE, AT(report_id), STS_REPORT_ID_LEN + 1, BAD_ID},
+    {"imei", F_IMEI, ACT, ACT, AT(imei), 16, "must be exactly 15 digits"},
+    {"brand", F_TEXT, ACT | LIFE, ACT | LIFE, AT(brand), STS_TEXT_MAX + 1, TEXT_TOO_LONG},
+    {"model", F_TEXT, ACT | LIFE, ACT | LIFE, AT(model), STS_TEXT_MAX + 1, TEXT_TOO_LONG},
+    {"sw", F_TEXT, ACT | LIFE, ACT | LIFE, AT(sw), STS_TEXT_MAX + 1, TEXT_TOO_LONG},
+    {"country", F_COUNTRY, ACT | LIFE, 0, AT(country), 3, BAD_COUNTRY},
+    {"day", F_DAY, ACT, ACT, AT(day), STS_DAY_LEN + 1, BAD_DAY},
+    {"cohort", F_MONTH, LIFE, LIFE, AT(cohort), STS_MONTH_LEN + 1, BAD_MONTH},
+    {"period", F_MONTH, LIFE, LIFE, AT(period), STS_MONTH_LEN + 1, BAD_MONTH},
+    {"first", F_FLAG, LIFE, LIFE, AT(first), 0, NULL},
+#undef AT
 };
 
-static const struct key_rule *find_key(const char *name)
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static const struct field *find_field(const char *name)
 {
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (strcmp(keys[i].name, name) == 0)
-            return &keys[i];
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return &fields[i];
     return NULL;
+}
+
+/* A string value's bytes, refusing non-strings and NUL anywhere (strcmp and
+ * the grammar checks would stop at it). */
+static enum sts_err string_of(json_t *v, const char *key, const char **s, size_t *n,
+                              struct sts_field_error *err)
+{
+    if (!json_is_string(v))
+        return fail(err, key, "must be a string");
+    *n = json_string_length(v);
+    *s = json_string_value(v);
+    if (memchr(*s, '\0', *n))
+        return fail(err, key, "must not contain NUL characters");
+    return STS_OK;
+}
+
+/* The JSON type and size of a string field; the grammar comes after every
+ * field has passed this, so that the answer names the same field whatever
+ * the key order. */
+static enum sts_err take_string(const struct field *fd, json_t *v, struct sts_report *out,
+                                const char **raw, struct sts_field_error *err)
+{
+    size_t n = 0;
+    enum sts_err e = string_of(v, fd->name, raw, &n, err);
+    if (e)
+        return e;
+    if (n >= fd->cap) {
+        /* Too many bytes is not always too many characters: 40 'é' are 80
+         * bytes, and what is wrong with them is the alphabet. */
+        if (fd->kind == F_TEXT) {
+            for (size_t i = 0; i < n; i++)
+                if (!text_char_ok((*raw)[i]))
+                    return fail(err, fd->name, BAD_TEXT);
+        }
+        return fail(err, fd->name, "%s", fd->too_long);
+    }
+    if (fd->kind == F_COUNTRY && n == 0)
+        return fail(err, fd->name, "must be omitted, not empty, without consent");
+    if (fd->kind == F_IMEI || fd->kind == F_TEXT || fd->kind == F_COUNTRY)
+        memcpy((char *)out + fd->off, *raw, n + 1);
+    return STS_OK;
+}
+
+/* A field's grammar and range, applied once to the value take_string let
+ * through; typed fields are converted here. */
+static enum sts_err check_field(const struct field *fd, const char *raw, int32_t today,
+                                struct sts_report *out, struct sts_field_error *err)
+{
+    int32_t *num = (int32_t *)(void *)((char *)out + fd->off);
+    switch (fd->kind) {
+    case F_ID:
+        if (!report_id_valid(raw) ||
+            sts_hex_decode(raw, STS_REPORT_ID_LEN, out->report_id, sizeof out->report_id))
+            return fail(err, fd->name, BAD_ID);
+        return STS_OK;
+    case F_IMEI: return check_imei(out->imei, err);
+    case F_TEXT: return check_text(fd->name, (char *)out + fd->off, err);
+    case F_COUNTRY: return check_country(out->country, err);
+    case F_DAY:
+        if (sts_day_parse(raw, num) != STS_OK)
+            return fail(err, fd->name, BAD_DAY);
+        return check_day(*num, today, err);
+    case F_MONTH:
+        if (sts_month_parse(raw, num) != STS_OK)
+            return fail(err, fd->name, BAD_MONTH);
+        return check_month(fd->name, *num, today, err);
+    case F_VERSION:
+    case F_TYPE:
+    case F_FLAG: break; /* decoded with their JSON type */
+    }
+    return STS_OK;
 }
 
 /* Names the key Jansson found twice. Its message quotes the key only when the
@@ -286,17 +364,16 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
                                   struct sts_field_error *err)
 {
     enum sts_err e;
+    const char *s = NULL;
+    size_t n = 0;
     json_t *t = json_object_get(root, "type");
     if (!t)
         return fail(err, "type", "missing");
-    if (!json_is_string(t))
-        return fail(err, "type", "must be a string");
-    /* strcmp below would stop at a NUL: "activation\u0000..." must not pass. */
-    if (memchr(json_string_value(t), '\0', json_string_length(t)))
-        return fail(err, "type", "must not contain NUL characters");
-    if (strcmp(json_string_value(t), "activation") == 0)
+    if ((e = string_of(t, "type", &s, &n, err)))
+        return e;
+    if (strcmp(s, "activation") == 0)
         out->type = STS_REPORT_ACTIVATION;
-    else if (strcmp(json_string_value(t), "lifetime") == 0)
+    else if (strcmp(s, "lifetime") == 0)
         out->type = STS_REPORT_LIFETIME;
     else
         return fail(err, "type", "must be \"activation\" or \"lifetime\"");
@@ -316,57 +393,39 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
     json_t *val;
     json_object_foreach(root, key, val)
     {
-        const struct key_rule *rule = find_key(key);
-        if (!rule)
+        const struct field *fd = find_field(key);
+        if (!fd)
             return fail(err, key, "unknown field (not allowed by protocol v1)");
-        if (!(rule->types & bit))
+        if (!(fd->types & bit))
             return fail(err, key, "not allowed in a%s %s report",
                         out->type == STS_REPORT_ACTIVATION ? "n" : "",
                         sts_report_type_name(out->type));
     }
 
-    /* Required fields, checked in a fixed order so answers are stable. */
-    static const char *const act_required[] = {"report_id", "imei", "brand", "model", "sw", "day"};
-    static const char *const life_required[] = {"report_id", "brand",  "model", "sw",
-                                                "cohort",    "period", "first"};
-    const char *const *req = out->type == STS_REPORT_ACTIVATION ? act_required : life_required;
-    size_t nreq = out->type == STS_REPORT_ACTIVATION ? 6 : 7;
-    for (size_t i = 0; i < nreq; i++)
-        if (!json_object_get(root, req[i]))
-            return fail(err, req[i], "missing");
-
-    struct {
-        const char *key;
-        char *dst;
-        size_t cap;
-        const char *too_long;
-        bool text; /* brand, model, sw */
-    } strings[] = {
-        {"report_id", out->report_id, sizeof out->report_id, BAD_ID, false},
-        {"brand", out->brand, sizeof out->brand, TEXT_TOO_LONG, true},
-        {"model", out->model, sizeof out->model, TEXT_TOO_LONG, true},
-        {"sw", out->sw, sizeof out->sw, TEXT_TOO_LONG, true},
-        {"country", out->country, sizeof out->country, BAD_COUNTRY, false},
-        {"imei", out->imei, sizeof out->imei, "must be exactly 15 digits", false},
-        {"day", out->day, sizeof out->day, BAD_DAY, false},
-        {"cohort", out->cohort, sizeof out->cohort, BAD_MONTH, false},
-        {"period", out->period, sizeof out->period, BAD_MONTH, false},
-    };
-    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
-        json_t *sv = json_object_get(root, strings[i].key);
-        if (sv && (e = take_string(sv, strings[i].key, strings[i].dst, strings[i].cap,
-                                   strings[i].too_long, strings[i].text, err)))
+    json_t *value[NFIELDS];
+    const char *raw[NFIELDS] = {0};
+    for (size_t i = 0; i < NFIELDS; i++) {
+        value[i] = json_object_get(root, fields[i].name);
+        if (!value[i] && (fields[i].required & bit))
+            return fail(err, fields[i].name, "missing");
+    }
+    /* Two passes: JSON types and sizes, then grammars and ranges. */
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const struct field *fd = &fields[i];
+        if (!value[i] || fd->kind == F_VERSION || fd->kind == F_TYPE)
+            continue;
+        if (fd->kind == F_FLAG) {
+            if (!json_is_boolean(value[i]))
+                return fail(err, fd->name, "must be true or false");
+            out->first = json_is_true(value[i]);
+        } else if ((e = take_string(fd, value[i], out, &raw[i], err))) {
             return e;
+        }
     }
-    if (json_object_get(root, "country") && out->country[0] == '\0')
-        return fail(err, "country", "must be omitted, not empty, without consent");
-    if (out->type == STS_REPORT_LIFETIME) {
-        json_t *first = json_object_get(root, "first");
-        if (!json_is_boolean(first))
-            return fail(err, "first", "must be true or false");
-        out->first = json_is_true(first);
-    }
-    return sts_report_validate(out, today, err);
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (raw[i] && (e = check_field(&fields[i], raw[i], today, out, err)))
+            return e;
+    return out->type == STS_REPORT_LIFETIME ? check_period(out, err) : STS_OK;
 }
 
 enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struct sts_report *out,
@@ -419,21 +478,28 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
         return STS_ENOMEM;
     int rc = json_object_set_new(o, "v", json_integer(r->v));
     rc |= json_object_set_new(o, "type", json_string(type));
-    rc |= json_object_set_new(o, "report_id", json_string(r->report_id));
+    char id[STS_REPORT_ID_LEN + 1], day[STS_DAY_LEN + 1], cohort[STS_MONTH_LEN + 1],
+        period[STS_MONTH_LEN + 1];
+    sts_report_id_hex(r->report_id, id);
+    rc |= json_object_set_new(o, "report_id", json_string(id));
     if (r->type == STS_REPORT_ACTIVATION)
         rc |= json_object_set_new(o, "imei", json_string(r->imei));
     rc |= json_object_set_new(o, "brand", json_string(r->brand));
     rc |= json_object_set_new(o, "model", json_string(r->model));
     rc |= json_object_set_new(o, "sw", json_string(r->sw));
     if (r->type == STS_REPORT_LIFETIME) {
-        rc |= json_object_set_new(o, "cohort", json_string(r->cohort));
-        rc |= json_object_set_new(o, "period", json_string(r->period));
+        sts_month_format(r->cohort, cohort);
+        sts_month_format(r->period, period);
+        rc |= json_object_set_new(o, "cohort", json_string(cohort));
+        rc |= json_object_set_new(o, "period", json_string(period));
         rc |= json_object_set_new(o, "first", json_boolean(r->first));
     }
     if (r->country[0])
         rc |= json_object_set_new(o, "country", json_string(r->country));
-    if (r->type == STS_REPORT_ACTIVATION)
-        rc |= json_object_set_new(o, "day", json_string(r->day));
+    if (r->type == STS_REPORT_ACTIVATION) {
+        sts_day_format(r->day, day);
+        rc |= json_object_set_new(o, "day", json_string(day));
+    }
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (s && sts_json_watch_failed()) {
@@ -447,22 +513,25 @@ enum sts_err sts_report_encode(const struct sts_report *r, char **out)
     return STS_OK;
 }
 
-enum sts_err sts_report_new_id(char id[static STS_REPORT_ID_LEN + 1])
+void sts_report_id_hex(const uint8_t id[static 16], char out[static STS_REPORT_ID_LEN + 1])
 {
-    unsigned char raw[16];
+    sts_hex_encode(id, 16, out);
+}
+
+enum sts_err sts_report_new_id(uint8_t raw[static 16])
+{
     /* The kernel's generator: an id needs no more, and a device that sends
      * one report should not pay for seeding OpenSSL's generator (it doubled
      * the agent's CPU time). */
     size_t got = 0;
-    while (got < sizeof raw) {
-        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+    while (got < 16) {
+        ssize_t n = getrandom(raw + got, 16 - got, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return STS_ECRYPTO;
         got += (size_t)n;
     }
-    sts_hex_encode(raw, sizeof raw, id);
     return STS_OK;
 }
 

@@ -17,20 +17,23 @@
 
 enum sts_report_type { STS_REPORT_ACTIVATION = 1, STS_REPORT_LIFETIME = 2 };
 
+/* A report in typed form: the parser checks each field once and hands out
+ * days and months as numbers (sts/date.h) and the id as its 16 bytes, so no
+ * user parses a string again. */
 struct sts_report {
     int v; /* protocol version */
     enum sts_report_type type;
-    char report_id[STS_REPORT_ID_LEN + 1]; /* idempotency key, kept across retries */
+    uint8_t report_id[16]; /* idempotency key, kept across retries */
     char brand[STS_TEXT_MAX + 1];
     char model[STS_TEXT_MAX + 1];
     char sw[STS_TEXT_MAX + 1];
     char country[3]; /* "" when the owner did not consent */
     /* activation only */
     char imei[16];
-    char day[11]; /* YYYY-MM-DD */
-    /* lifetime only */
-    char cohort[8]; /* YYYY-MM of activation */
-    char period[8]; /* YYYY-MM the ping belongs to */
+    int32_t day; /* days since 1970-01-01 */
+    /* lifetime only (months as year * 12 + month - 1) */
+    int32_t cohort; /* month of activation */
+    int32_t period; /* month the ping belongs to */
     bool first;     /* first ping since consent */
 };
 
@@ -51,11 +54,12 @@ struct sts_field_error {
 enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struct sts_report *out,
                               struct sts_field_error *err);
 
-/* Checks every field rule: report_id 32 lower-case hex; imei 15 digits with a
+/* Checks every field rule of a report built in code (sts_report_parse
+ * applies the same rules, each once, as it reads): imei 15 digits with a
  * Luhn check digit; brand/model/sw 1..64 of [A-Za-z0-9 ._+/-]; country an
- * assigned ISO 3166-1 alpha-2 code or empty; day a real date from 2000-01-01
- * to today+1; cohort/period real months from 2000-01, period not before
- * cohort and not after today's month. Errors: STS_EINVAL with *err set. */
+ * assigned ISO 3166-1 alpha-2 code or empty; day from 2000-01-01 to
+ * today+1; cohort/period from 2000-01, period not before cohort and not
+ * after the month of today+1. Errors: STS_EINVAL with *err set. */
 enum sts_err sts_report_validate(const struct sts_report *r, int32_t today,
                                  struct sts_field_error *err);
 
@@ -65,9 +69,12 @@ enum sts_err sts_report_validate(const struct sts_report *r, int32_t today,
  * Errors: STS_ENOMEM, STS_EINVAL (unknown type). */
 enum sts_err sts_report_encode(const struct sts_report *r, char **out);
 
-/* Fills report_id with 16 fresh random bytes in hex, from the kernel (getrandom).
+/* Fills id with 16 fresh random bytes from the kernel (getrandom).
  * Errors: STS_ECRYPTO. */
-enum sts_err sts_report_new_id(char id[static STS_REPORT_ID_LEN + 1]);
+enum sts_err sts_report_new_id(uint8_t id[static 16]);
+
+/* Writes the 16 bytes of an id as 32 lower-case hex characters and a NUL. */
+void sts_report_id_hex(const uint8_t id[static 16], char out[static STS_REPORT_ID_LEN + 1]);
 
 /* Decodes 32 lower-case hex characters into 16 bytes. Errors: STS_EINVAL. */
 enum sts_err sts_report_id_bytes(const char *id, uint8_t out[static 16]);

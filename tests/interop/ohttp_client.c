@@ -171,8 +171,10 @@ static int cmd_gen(const struct sts_ohttp_key_config *cfg, long count, const cha
     for (long i = 0; i < count; i++) {
         char imei[16], id[STS_REPORT_ID_LEN + 1], json[512];
         unsigned char r[14];
-        if (RAND_bytes(r, sizeof r) != 1 || sts_report_new_id(id) != STS_OK)
+        uint8_t raw_id[16];
+        if (RAND_bytes(r, sizeof r) != 1 || sts_report_new_id(raw_id) != STS_OK)
             return 1;
+        sts_report_id_hex(raw_id, id);
         for (int k = 0; k < 14; k++)
             imei[k] = (char)('0' + r[k] % 10);
         imei[0] = '3';

@@ -46,15 +46,17 @@ static void activation_with_country(void **state)
     assert_string_equal(warn.field, "");
     assert_int_equal(r.v, 1);
     assert_int_equal(r.type, STS_REPORT_ACTIVATION);
-    assert_int_equal(strlen(r.report_id), 32);
-    assert_string_not_equal(r.report_id, "00000000000000000000000000000000");
+    static const uint8_t zero[16];
+    assert_memory_not_equal(r.report_id, zero, sizeof zero);
+    char id[STS_REPORT_ID_LEN + 1];
+    sts_report_id_hex(r.report_id, id);
     assert_int_equal(sts_report_encode(&r, &json), STS_OK);
     char expect[512];
     snprintf(expect, sizeof expect,
              "{\"v\":1,\"type\":\"activation\",\"report_id\":\"%s\",\"imei\":\"352099001761481\","
              "\"brand\":\"acme-eu\",\"model\":\"K400\",\"sw\":\"K400-V12\",\"country\":\"FR\","
              "\"day\":\"2026-11-20\"}",
-             r.report_id);
+             id);
     assert_string_equal(json, expect);
     free(json);
 
@@ -62,7 +64,7 @@ static void activation_with_country(void **state)
     struct sts_report r2;
     assert_int_equal(agent_report_activation(&good, true, day("2026-11-20"), &r2, &warn, &err),
                      STS_OK);
-    assert_string_not_equal(r.report_id, r2.report_id);
+    assert_memory_not_equal(r.report_id, r2.report_id, sizeof r.report_id);
 }
 
 static int32_t month(const char *s)
@@ -85,13 +87,15 @@ static void lifetime_ping(void **state)
     assert_string_equal(warn.field, "");
     assert_int_equal(r.type, STS_REPORT_LIFETIME);
     assert_string_equal(r.imei, "");
+    char id[STS_REPORT_ID_LEN + 1];
+    sts_report_id_hex(r.report_id, id);
     assert_int_equal(sts_report_encode(&r, &json), STS_OK);
     char expect[512];
     snprintf(expect, sizeof expect,
              "{\"v\":1,\"type\":\"lifetime\",\"report_id\":\"%s\",\"brand\":\"acme-eu\","
              "\"model\":\"K400\",\"sw\":\"K400-V12\",\"cohort\":\"2026-01\","
              "\"period\":\"2026-11\",\"first\":false,\"country\":\"FR\"}",
-             r.report_id);
+             id);
     assert_string_equal(json, expect);
     assert_null(strstr(json, "352099001761481"));
     free(json);
@@ -99,7 +103,7 @@ static void lifetime_ping(void **state)
     assert_int_equal(agent_report_lifetime(&good, false, month("2026-01"), month("2026-01"), true,
                                            &r2, &warn, &err),
                      STS_OK);
-    assert_string_not_equal(r.report_id, r2.report_id);
+    assert_memory_not_equal(r.report_id, r2.report_id, sizeof r.report_id);
     assert_string_equal(r2.country, "");
     assert_true(r2.first);
 
