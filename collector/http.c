@@ -457,9 +457,13 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
                         struct ingest *ing, struct http_server **out, char *why, size_t whylen)
 {
     enum sts_err e;
+    bool handed = false; /* the listening socket went to the front */
     struct http_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
+    if (!srv) {
+        if (cfg->use_listen_fd)
+            close(cfg->listen_fd);
         return STS_ENOMEM;
+    }
     srv->key = key;
     srv->ing = ing;
     srv->gateway = cfg->gateway;
@@ -516,6 +520,8 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         threads = 2;
     struct front_config fc = {
         .listen = cfg->listen,
+        .use_listen_fd = cfg->use_listen_fd,
+        .listen_fd = cfg->listen_fd,
         .tls_cert_pem = cfg->tls_cert_pem,
         .tls_key_pem = cfg->tls_key_pem,
         .threads = threads,
@@ -533,11 +539,14 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         .completed = completed,
         .cls = srv,
     };
+    handed = true;
     if ((e = front_start(&fc, &srv->front, why, whylen)) != STS_OK)
         goto fail;
     *out = srv;
     return STS_OK;
 fail:
+    if (cfg->use_listen_fd && !handed)
+        close(cfg->listen_fd);
     if (e == STS_ENOMEM && why && !why[0])
         snprintf(why, whylen, "out of memory");
     server_free(srv);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -19,6 +20,7 @@
 #include "front.h"
 #include "http.h"
 #include "ingest.h"
+#include "listen.h"
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
@@ -46,9 +48,15 @@ static const char usage_text[] =
     "        [--tls-cert FILE --tls-key FILE] [--ohttp-key FILE [--ohttp-key FILE]]\n"
     "        [--config FILE] [--threads N] [--max-batch N] [--k N] [--rho R]\n"
     "        [--rate-limit N] [--relay-rate-limit N] [--relay-addresses IP,...]\n"
+    "        [--max-body BYTES] [--connection-limit N] [--per-client-limit N]\n"
+    "        [--header-timeout S] [--body-timeout S] [--timeout S] [--rate-burst N]\n"
+    "        [--relay-burst N] [--report-id-days N] [--grace-days N] [--backfill 0|1]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
     "                                   plain HTTP only on loopback, else HTTPS); --rho fixes\n"
-    "                                   a new database's privacy budget (default 0.5)\n"
+    "                                   a new database's privacy budget (default 0.5). Every\n"
+    "                                   setting of the --config file is also a flag, its\n"
+    "                                   name with '-' for '_' (README, configuration\n"
+    "                                   reference); flags win over the file\n"
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
     "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
@@ -139,8 +147,19 @@ enum opt_id {
     OPT_MODELS,
     OPT_RATE_LIMIT,
     OPT_RELAY_RATE_LIMIT,
-    OPT_RELAY_ADDRESSES
+    OPT_RELAY_ADDRESSES,
+    /* Settings that are flags only by name: --max-body sets max_body. */
+    OPT_SETTING = 512
 };
+
+/* Every setting of the configuration file is also a flag: these are the
+ * ones with no option of their own above (the flag is the name with '-'
+ * for '_'). */
+static const char *const setting_flags[] = {
+    "max_body", "connection_limit", "per_client_limit", "header_timeout", "body_timeout",
+    "timeout",  "rate_burst",       "relay_burst",      "report_id_days", "backfill",
+};
+#define N_SETTING_FLAGS (sizeof setting_flags / sizeof setting_flags[0])
 
 static const struct option options[] = {
     {"out", required_argument, NULL, OPT_OUT},
@@ -175,6 +194,16 @@ static const struct option options[] = {
     {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
     {"relay-rate-limit", required_argument, NULL, OPT_RELAY_RATE_LIMIT},
     {"relay-addresses", required_argument, NULL, OPT_RELAY_ADDRESSES},
+    {"max-body", required_argument, NULL, OPT_SETTING + 0},
+    {"connection-limit", required_argument, NULL, OPT_SETTING + 1},
+    {"per-client-limit", required_argument, NULL, OPT_SETTING + 2},
+    {"header-timeout", required_argument, NULL, OPT_SETTING + 3},
+    {"body-timeout", required_argument, NULL, OPT_SETTING + 4},
+    {"timeout", required_argument, NULL, OPT_SETTING + 5},
+    {"rate-burst", required_argument, NULL, OPT_SETTING + 6},
+    {"relay-burst", required_argument, NULL, OPT_SETTING + 7},
+    {"report-id-days", required_argument, NULL, OPT_SETTING + 8},
+    {"backfill", required_argument, NULL, OPT_SETTING + 9},
     {NULL, 0, NULL, 0},
 };
 
@@ -193,7 +222,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     const char *config = NULL;
     struct {
         const char *name, *value;
-    } sets[16];
+    } sets[64];
     size_t nsets = 0;
     int c;
     config_defaults(&a->cfg);
@@ -202,7 +231,12 @@ static int parse_args(int argc, char **argv, struct args *a)
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (c == '?')
             return usage_error("%s", "bad option");
-        a->seen |= (uint64_t)1 << (c - OPT_OUT);
+        if (c - OPT_OUT < 64)
+            a->seen |= (uint64_t)1 << (c - OPT_OUT);
+        if (c >= OPT_SETTING && c < OPT_SETTING + (int)N_SETTING_FLAGS) {
+            sets[nsets].name = setting_flags[c - OPT_SETTING];
+            goto set;
+        }
         switch (c) {
         case OPT_OUT: a->out = optarg; break;
         case OPT_TOKEN: a->token = 1; break;
@@ -374,6 +408,28 @@ static int fix_budget(struct store *store, double rho)
     return 0;
 }
 
+/* The exit totals, worded so that they add up: every report answered is
+ * one of accepted, re-activation, duplicate, invalid or failed; every record
+ * the writer took was committed or failed, and what it committed is exactly
+ * the accepted, re-activations and duplicates (a duplicate commits nothing
+ * new). Reports refused while stopping failed without reaching the writer. */
+static void print_totals(const struct http_counters *h, const struct ingest_stats *st)
+{
+    unsigned long long answered =
+        h->accepted + h->reactivations + h->duplicates + h->invalid + h->failed;
+    unsigned long long committed = st->records - st->failed;
+    fprintf(stderr,
+            "sts-collector: %llu reports answered: %llu accepted, %llu re-activations, "
+            "%llu duplicates (202/200); %llu invalid (4xx); %llu failed (503)\n",
+            answered, h->accepted, h->reactivations, h->duplicates, h->invalid, h->failed);
+    fprintf(stderr,
+            "sts-collector: writer: %llu records in %llu transactions (largest %zu): %llu "
+            "committed (the accepted, re-activations and duplicates), %llu failed; %llu more "
+            "failed without reaching it\n",
+            st->records, st->batches, st->largest_batch, committed, st->failed,
+            h->failed > st->failed ? h->failed - st->failed : 0);
+}
+
 static int cmd_serve(struct args *a)
 {
     struct collector_config *cfg = &a->cfg;
@@ -386,7 +442,7 @@ static int cmd_serve(struct args *a)
     struct sts_secret *tls_key = NULL;
     struct sts_ohttp_gateway *gw = NULL;
     char why[512] = "";
-    int rc;
+    int rc, listen_fd = -1;
     sigset_t sigs;
 
     if (!*cfg->db)
@@ -422,6 +478,19 @@ static int cmd_serve(struct args *a)
         fail("token", why);
         goto out;
     }
+    /* The database and its -wal and -shm hold pseudonyms: owner only. */
+    umask(077);
+    /* The address is bound before anything is created, so that a bad one or
+     * a port in use stops here with nothing made. */
+    enum sts_err le = front_listen_open(cfg->listen, *cfg->tls_cert, &listen_fd, why, sizeof why);
+    if (le != STS_OK) {
+        if (le == STS_EINVAL) {
+            rc = usage_error("--listen: %s", why);
+            goto out;
+        }
+        fail("listen", why);
+        goto out;
+    }
     /* Threads inherit this mask, so only sigwait below sees these signals. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -451,6 +520,8 @@ static int cmd_serve(struct args *a)
     }
     struct http_config hc = {
         .listen = cfg->listen,
+        .use_listen_fd = true,
+        .listen_fd = listen_fd,
         .threads = cfg->threads,
         .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit,
@@ -476,6 +547,7 @@ static int cmd_serve(struct args *a)
         .tls_key_pem = tls_key ? tls_key->data : NULL,
         .gateway = gw,
     };
+    listen_fd = -1; /* http_start consumes it */
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
         goto out;
@@ -497,23 +569,16 @@ out:
         http_quiesce(srv);
     if (ing)
         ingest_stop(ing);
+    if (listen_fd >= 0)
+        close(listen_fd);
     if (srv) {
         struct http_counters hc2;
         http_stop(srv, &hc2); /* frees srv */
-        fprintf(stderr,
-                "sts-collector: %llu accepted, %llu re-activations, %llu duplicates, "
-                "%llu invalid, %llu failed\n",
-                hc2.accepted, hc2.reactivations, hc2.duplicates, hc2.invalid, hc2.failed);
-    }
-    if (ing) {
         struct ingest_stats st;
         ingest_get_stats(ing, &st);
-        ingest_free(ing);
-        fprintf(stderr,
-                "sts-collector: stored %llu records in %llu transactions (largest %zu), "
-                "%llu failed\n",
-                st.records, st.batches, st.largest_batch, st.failed);
+        print_totals(&hc2, &st);
     }
+    ingest_free(ing);
     store_close(store);
     sts_key_cleanse(&key);
     sts_secret_free(token);

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sts/net.h"
 
@@ -369,8 +370,9 @@ static void front_free(struct front *f)
     free(f);
 }
 
-enum sts_err front_start(const struct front_config *cfg, struct front **out, char *why,
-                         size_t whylen)
+/* *tried: the listening socket went to libmicrohttpd, which owns it then. */
+static enum sts_err start(const struct front_config *cfg, struct front **out, char *why,
+                          size_t whylen, bool *tried)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -439,13 +441,17 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
     OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
     if (cfg->memory_limit)
         OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_limit, NULL);
+    if (cfg->use_listen_fd)
+        OPT(MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, NULL);
+    else
+        OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-    f->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, dispatch, f, MHD_OPTION_ARRAY, opts,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK,
-                         on_request_line, f, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, f, MHD_OPTION_END);
+    *tried = true;
+    f->daemon = MHD_start_daemon(flags, 0, NULL, NULL, dispatch, f, MHD_OPTION_ARRAY, opts,
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_request_line, f,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, f, MHD_OPTION_END);
     if (!f->daemon) {
         snprintf(why, whylen,
                  tls ? "cannot listen on %s (address in use, or the TLS "
@@ -459,6 +465,16 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
     return STS_OK;
 fail:
     front_free(f);
+    return e;
+}
+
+enum sts_err front_start(const struct front_config *cfg, struct front **out, char *why,
+                         size_t whylen)
+{
+    bool tried = false;
+    enum sts_err e = start(cfg, out, why, whylen, &tried);
+    if (e != STS_OK && cfg->use_listen_fd && !tried)
+        close(cfg->listen_fd);
     return e;
 }
 
@@ -477,7 +493,10 @@ void front_get_counters(struct front *f, struct front_counters *out)
 
 void front_quiesce(struct front *f)
 {
-    MHD_quiesce_daemon(f->daemon);
+    /* libmicrohttpd hands the socket back once (MHD_INVALID_SOCKET after). */
+    MHD_socket s = MHD_quiesce_daemon(f->daemon);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
 }
 
 void front_stop(struct front *f)

@@ -54,6 +54,9 @@ struct front_config {
     unsigned body_timeout_s;   /* the body, from the end of the headers (0 = 10 s) */
     unsigned idle_timeout_s;   /* libmicrohttpd's inactivity timer (0 = 30 s) */
     size_t memory_limit;       /* per connection (0 = libmicrohttpd's default) */
+    bool use_listen_fd;        /* listen_fd holds a socket from front_listen_open */
+    int listen_fd;             /* consumed by front_start, also on failure; listen
+                                  names its address (checked, and in messages) */
     struct rate_config rate;   /* requests per client address; zero = no limit */
 /* Suggested caps per client address when serving HTTPS; on plain HTTP, which
  * listens on loopback only, every client is the same local address (a proxy,
@@ -85,7 +88,9 @@ uint16_t front_port(const struct front *f);
 
 void front_get_counters(struct front *f, struct front_counters *out);
 
-/* Stops accepting new connections; open ones are still served. */
+/* Stops accepting new connections and closes the listening socket, so that
+ * new clients are refused at once (and go to another server); open ones are
+ * still served. */
 void front_quiesce(struct front *f);
 
 /* Stops the server's threads and frees. NULL does nothing. */
