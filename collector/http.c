@@ -24,6 +24,7 @@
 #include "gateway.h"
 #include "stats.h"
 #include "sts/date.h"
+#include "telemetry.h"
 #include "sts/net.h"
 #include "sts/report.h"
 
@@ -44,6 +45,8 @@ struct http_server {
     struct MHD_Response *ohttp_keys; /* application/ohttp-keys, built once */
     atomic_uint inflight;            /* connections suspended while their record commits */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
+    struct metrics *metrics; /* NULL: no /metrics route */
+    struct report_metrics rm;
 };
 
 enum route { ROUTE_REPORTS = 1, ROUTE_OHTTP };
@@ -151,6 +154,7 @@ static enum MHD_Result answer_report(struct request *rq)
 {
     struct http_server *srv = rq->srv;
     atomic_fetch_sub(&srv->inflight, 1);
+    report_metrics_count(&srv->rm, rq->job.rec.type, rq->job.rec.outcome);
     unsigned status = MHD_HTTP_ACCEPTED;
     switch (rq->job.rec.outcome) {
     case STORE_NEW: atomic_fetch_add(&srv->accepted_n, 1); break;
@@ -186,6 +190,7 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
         return MHD_NO;
     if (e != STS_OK) {
         atomic_fetch_add(&srv->invalid_n, 1);
+        report_metrics_invalid(&srv->rm);
         OPENSSL_cleanse(body, len);
         if (e == STS_ETOOBIG)
             return reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", fe.field, fe.detail);
@@ -251,9 +256,11 @@ static enum MHD_Result body_complete(struct request *rq)
     case GATEWAY_REPORT: return submit_report(rq, rq->inner.body, rq->inner.body_len);
     case GATEWAY_INNER_ERROR:
         atomic_fetch_add(&srv->invalid_n, 1);
+        report_metrics_invalid(&srv->rm);
         return reply_error(rq, ge.status, ge.kind, ge.field, ge.detail);
     case GATEWAY_OUTER_ERROR:
         atomic_fetch_add(&srv->invalid_n, 1);
+        report_metrics_invalid(&srv->rm);
         rq->state = ANSWERED;
         if (ge.key_problem) {
             /* RFC 9458 section 5.3, with our usual members beside. */
@@ -311,21 +318,58 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
     return MHD_YES;
 }
 
+/* Whether the request carries the API token; if not, *refusal is the
+ * answer already queued. */
+static bool authorized(struct http_server *srv, struct MHD_Connection *c, enum MHD_Result *refusal)
+{
+    if (!srv->token) {
+        *refusal = send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
+                              "the statistics API is off: start the collector with --token-file");
+        return false;
+    }
+    const char *auth =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        *refusal = send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "authorization",
+                              "send 'Authorization: Bearer <token>'");
+        return false;
+    }
+    const char *given = auth + 7;
+    size_t n = strlen(srv->token);
+    if (strlen(given) != n || CRYPTO_memcmp(given, srv->token, n) != 0) {
+        *refusal = send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization", "wrong token");
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result handle_metrics(struct http_server *srv, struct MHD_Connection *c)
+{
+    enum MHD_Result refusal;
+    if (!authorized(srv, c, &refusal))
+        return refusal;
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(srv->metrics, &text, &len) != STS_OK)
+        return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connection *c,
                                     const char *url)
 {
-    if (!srv->token)
-        return send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
-                          "the statistics API is off: start the collector with --token-file");
-    const char *auth =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "authorization",
-                          "send 'Authorization: Bearer <token>'");
-    const char *given = auth + 7;
-    size_t n = strlen(srv->token);
-    if (strlen(given) != n || CRYPTO_memcmp(given, srv->token, n) != 0)
-        return send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization", "wrong token");
+    enum MHD_Result refusal;
+    if (!authorized(srv, c, &refusal))
+        return refusal;
 
     struct stats_args args = {
         .by = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "by"),
@@ -416,6 +460,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return send_not_allowed(c, "GET");
         return send_static(c, MHD_HTTP_OK, srv->ohttp_keys);
     }
+    if (strcmp(url, "/metrics") == 0 && srv->metrics) {
+        if (!get)
+            return send_not_allowed(c, "GET");
+        return handle_metrics(srv, c);
+    }
     if (strncmp(url, "/v1/stats/", 10) == 0) {
         if (!get)
             return send_not_allowed(c, "GET");
@@ -469,6 +518,8 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
     srv->gateway = cfg->gateway;
     srv->k = cfg->k;
     srv->grace_days = cfg->grace_days;
+    srv->metrics = cfg->metrics;
+    report_metrics_register(&srv->rm, cfg->metrics);
     srv->max_body =
         cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;
     e = STS_ENOMEM;
@@ -532,6 +583,7 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
         .body_timeout_s = cfg->body_timeout_s,
         .idle_timeout_s = cfg->timeout_s,
         .rate = cfg->rate,
+        .metrics = cfg->metrics,
         /* MHD zeroes a connection's pool for every request: keep it to what
          * a report needs (headers and read buffer; bodies are copied out). */
         .memory_limit = 8192,

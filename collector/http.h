@@ -40,6 +40,7 @@ struct http_config {
     const char *tls_key_pem;   /* PEM private key, with tls_cert_pem */
     const struct sts_ohttp_gateway *gateway; /* NULL = no OHTTP routes */
     long grace_days;                         /* see stats_args (0 = default) */
+    struct metrics *metrics; /* borrowed; NULL = no GET /metrics (behind the token) */
 };
 
 struct http_server;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -21,6 +22,8 @@
 #include "http.h"
 #include "ingest.h"
 #include "listen.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
@@ -51,12 +54,17 @@ static const char usage_text[] =
     "        [--max-body BYTES] [--connection-limit N] [--per-client-limit N]\n"
     "        [--header-timeout S] [--body-timeout S] [--timeout S] [--rate-burst N]\n"
     "        [--relay-burst N] [--report-id-days N] [--grace-days N] [--backfill 0|1]\n"
+    "        [--metrics-listen HOST:PORT] [--summary-interval S]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
     "                                   plain HTTP only on loopback, else HTTPS); --rho fixes\n"
     "                                   a new database's privacy budget (default 0.5). Every\n"
     "                                   setting of the --config file is also a flag, its\n"
     "                                   name with '-' for '_' (README, configuration\n"
-    "                                   reference); flags win over the file\n"
+    "                                   reference); flags win over the file. GET /metrics\n"
+    "                                   (Prometheus text) needs the API token, or is served\n"
+    "                                   without it on --metrics-listen. Signals: SIGHUP\n"
+    "                                   reloads the TLS certificate and key, the token and\n"
+    "                                   the Oblivious HTTP keys; SIGTERM drains and stops\n"
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
     "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
@@ -156,8 +164,9 @@ enum opt_id {
  * ones with no option of their own above (the flag is the name with '-'
  * for '_'). */
 static const char *const setting_flags[] = {
-    "max_body", "connection_limit", "per_client_limit", "header_timeout", "body_timeout",
-    "timeout",  "rate_burst",       "relay_burst",      "report_id_days", "backfill",
+    "max_body",       "connection_limit", "per_client_limit", "header_timeout",
+    "body_timeout",   "timeout",          "rate_burst",       "relay_burst",
+    "report_id_days", "backfill",         "metrics_listen",   "summary_interval",
 };
 #define N_SETTING_FLAGS (sizeof setting_flags / sizeof setting_flags[0])
 
@@ -204,6 +213,8 @@ static const struct option options[] = {
     {"relay-burst", required_argument, NULL, OPT_SETTING + 7},
     {"report-id-days", required_argument, NULL, OPT_SETTING + 8},
     {"backfill", required_argument, NULL, OPT_SETTING + 9},
+    {"metrics-listen", required_argument, NULL, OPT_SETTING + 10},
+    {"summary-interval", required_argument, NULL, OPT_SETTING + 11},
     {NULL, 0, NULL, 0},
 };
 
@@ -442,7 +453,9 @@ static int cmd_serve(struct args *a)
     struct sts_secret *tls_key = NULL;
     struct sts_ohttp_gateway *gw = NULL;
     char why[512] = "";
-    int rc, listen_fd = -1;
+    int rc, listen_fd = -1, metrics_fd = -1;
+    struct metrics *metrics = NULL;
+    struct front *metrics_front = NULL;
     sigset_t sigs;
 
     if (!*cfg->db)
@@ -491,6 +504,24 @@ static int cmd_serve(struct args *a)
         fail("listen", why);
         goto out;
     }
+    if (*cfg->metrics_listen) {
+        le = front_listen_open(cfg->metrics_listen, *cfg->tls_cert, &metrics_fd, why, sizeof why);
+        if (le != STS_OK) {
+            rc = le == STS_EINVAL ? usage_error("--metrics-listen: %s", why)
+                                  : fail("metrics-listen", why);
+            goto out;
+        }
+    }
+    if (metrics_new(&metrics) != STS_OK) {
+        fail("serve", "out of memory");
+        goto out;
+    }
+    metric_set(metrics_add(metrics, METRIC_GAUGE, "sts_build_info", "the collector's version",
+                           "program=\"sts-collector\",version=\"" STS_VERSION "\"", NULL, 0),
+               1);
+    metric_set(metrics_add(metrics, METRIC_GAUGE, "sts_start_time_seconds",
+                           "when this process started, seconds since the epoch", NULL, NULL, 0),
+               (int64_t)time(NULL));
     /* Threads inherit this mask, so only sigwait below sees these signals. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -518,6 +549,7 @@ static int cmd_serve(struct args *a)
         fail("ingest", "cannot start the writer thread");
         goto out;
     }
+    ingest_set_metrics(ing, metrics);
     struct http_config hc = {
         .listen = cfg->listen,
         .use_listen_fd = true,
@@ -546,11 +578,25 @@ static int cmd_serve(struct args *a)
         .tls_cert_pem = tls_cert,
         .tls_key_pem = tls_key ? tls_key->data : NULL,
         .gateway = gw,
+        .metrics = metrics,
     };
     listen_fd = -1; /* http_start consumes it */
     if (http_start(&hc, &key, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
         goto out;
+    }
+    if (metrics_fd >= 0) {
+        int fd = metrics_fd;
+        metrics_fd = -1; /* consumed */
+        if (metrics_http_start(cfg->metrics_listen, fd, tls_cert, tls_key ? tls_key->data : NULL,
+                               metrics, &metrics_front, why, sizeof why) != STS_OK) {
+            fail("metrics-listen", why);
+            goto out;
+        }
+        fprintf(stderr, "sts-collector: metrics on %s://%.*s:%u/metrics\n",
+                tls_cert ? "https" : "http",
+                (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
+                front_port(metrics_front));
     }
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen),
@@ -571,6 +617,9 @@ out:
         ingest_stop(ing);
     if (listen_fd >= 0)
         close(listen_fd);
+    if (metrics_fd >= 0)
+        close(metrics_fd);
+    front_stop(metrics_front);
     if (srv) {
         struct http_counters hc2;
         http_stop(srv, &hc2); /* frees srv */
@@ -579,6 +628,7 @@ out:
         print_totals(&hc2, &st);
     }
     ingest_free(ing);
+    metrics_free(metrics);
     store_close(store);
     sts_key_cleanse(&key);
     sts_secret_free(token);

@@ -30,6 +30,51 @@ struct front_conn {
     atomic_llong deadline_ms; /* 0: none */
 };
 
+/* Answers are counted by status among these; any other is "other". */
+static const unsigned counted_status[] = {200, 202, 400, 401, 403, 404, 405, 408, 413,
+                                          415, 429, 431, 500, 501, 502, 503, 504};
+#define N_STATUS (sizeof counted_status / sizeof counted_status[0])
+
+struct front_metrics {
+    struct metric *status[N_STATUS + 1]; /* the last: other */
+    struct metric *open, *rate_limited, *refused_framing, *deadline_closed;
+};
+
+static void metrics_register(struct front_metrics *fm, struct metrics *m)
+{
+    static const char *const labels[N_STATUS + 1] = {
+        "code=\"200\"", "code=\"202\"", "code=\"400\"",  "code=\"401\"", "code=\"403\"",
+        "code=\"404\"", "code=\"405\"", "code=\"408\"",  "code=\"413\"", "code=\"415\"",
+        "code=\"429\"", "code=\"431\"", "code=\"500\"",  "code=\"501\"", "code=\"502\"",
+        "code=\"503\"", "code=\"504\"", "code=\"other\""};
+    for (size_t i = 0; i <= N_STATUS; i++)
+        fm->status[i] = metrics_add(m, METRIC_COUNTER, "sts_http_responses_total",
+                                    "HTTP answers sent, by status code", labels[i], NULL, 0);
+    fm->open = metrics_add(m, METRIC_GAUGE, "sts_http_open_connections",
+                           "client connections open now", NULL, NULL, 0);
+    fm->rate_limited =
+        metrics_add(m, METRIC_COUNTER, "sts_http_rate_limited_total",
+                    "requests answered 429 because their address was over its rate", NULL, NULL, 0);
+    fm->refused_framing = metrics_add(
+        m, METRIC_COUNTER, "sts_http_refused_framing_total",
+        "requests refused for their framing (RFC 9112), connection closed", NULL, NULL, 0);
+    fm->deadline_closed =
+        metrics_add(m, METRIC_COUNTER, "sts_http_deadline_closed_total",
+                    "connections closed at their header or body deadline", NULL, NULL, 0);
+}
+
+static void count_status(struct front_metrics *fm, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (!ci)
+        return; /* closed without an answer */
+    size_t i = 0;
+    while (i < N_STATUS && counted_status[i] != ci->http_status)
+        i++;
+    metric_add(fm->status[i], 1);
+}
+
 /* One request, made when its request line arrives. */
 struct front_req {
     bool checked, reached; /* framing looked at; the handler saw it */
@@ -51,6 +96,7 @@ struct front {
     pthread_t reaper;
     struct rate_table *rate;
     atomic_ullong refused_framing, deadline_closed, rate_limited;
+    struct front_metrics m;
 };
 
 static long long now_ms(void)
@@ -219,6 +265,7 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
         if (framing_refused_c(c, version, rq->path + strlen(rq->path) + 1, &status, &field,
                               &detail)) {
             atomic_fetch_add(&f->refused_framing, 1);
+            metric_add(f->m.refused_framing, 1);
             return send_error(c, status, "bad_request", field, detail, NULL, true, 0);
         }
         const union MHD_ConnectionInfo *ci =
@@ -226,6 +273,7 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
         unsigned wait = rate_take(f->rate, ci ? ci->client_addr : NULL, now_ms());
         if (wait) {
             atomic_fetch_add(&f->rate_limited, 1);
+            metric_add(f->m.rate_limited, 1);
             return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests", "client",
                               "too many requests from this address; retry later", NULL, false,
                               wait);
@@ -273,6 +321,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     struct front *f = cls;
     struct front_req *rq = *con_cls;
+    count_status(&f->m, c);
     if (rq) {
         if (rq->reached && f->completed)
             f->completed(f->cls, &rq->user);
@@ -287,6 +336,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                           enum MHD_ConnectionNotificationCode code)
 {
     struct front *f = cls;
+    metric_add(f->m.open, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -338,6 +388,7 @@ static void *reaper(void *arg)
                 atomic_store(&fc->deadline_ms, 0);
                 shutdown(fc->fd, SHUT_RDWR);
                 atomic_fetch_add(&f->deadline_closed, 1);
+                metric_add(f->m.deadline_closed, 1);
             }
         }
         struct timespec until;
@@ -396,6 +447,8 @@ static enum sts_err start(const struct front_config *cfg, struct front **out, ch
         return STS_ENOMEM;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->wake, NULL);
+    if (cfg->metrics)
+        metrics_register(&f->m, cfg->metrics);
     f->handler = cfg->handler;
     f->completed = cfg->completed;
     f->cls = cfg->cls;

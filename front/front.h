@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "rate.h"
 #include "sts/err.h"
 
@@ -54,6 +55,9 @@ struct front_config {
     unsigned body_timeout_s;   /* the body, from the end of the headers (0 = 10 s) */
     unsigned idle_timeout_s;   /* libmicrohttpd's inactivity timer (0 = 30 s) */
     size_t memory_limit;       /* per connection (0 = libmicrohttpd's default) */
+    struct metrics *metrics;   /* NULL, or where the front registers its series
+                                  (sts_http_*: answers by status, open connections,
+                                  rate-limited, refused framing, deadlines) */
     bool use_listen_fd;        /* listen_fd holds a socket from front_listen_open */
     int listen_fd;             /* consumed by front_start, also on failure; listen
                                   names its address (checked, and in messages) */
