@@ -24,6 +24,7 @@
 #include "listen.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "monitor.h"
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
@@ -32,6 +33,7 @@
 #include "sts/date.h"
 #include "sts/hex.h"
 #include "sts/imei.h"
+#include "sts/log.h"
 #include "sts/net.h"
 #include "sts/ohttp.h"
 #include "sts/pseudonym.h"
@@ -429,16 +431,35 @@ static void print_totals(const struct http_counters *h, const struct ingest_stat
     unsigned long long answered =
         h->accepted + h->reactivations + h->duplicates + h->invalid + h->failed;
     unsigned long long committed = st->records - st->failed;
-    fprintf(stderr,
-            "sts-collector: %llu reports answered: %llu accepted, %llu re-activations, "
-            "%llu duplicates (202/200); %llu invalid (4xx); %llu failed (503)\n",
+    sts_log(STS_LOG_INFO,
+            "%llu reports answered: %llu accepted, %llu re-activations, "
+            "%llu duplicates (202/200); %llu invalid (4xx); %llu failed (503)",
             answered, h->accepted, h->reactivations, h->duplicates, h->invalid, h->failed);
-    fprintf(stderr,
-            "sts-collector: writer: %llu records in %llu transactions (largest %zu): %llu "
+    sts_log(STS_LOG_INFO,
+            "writer: %llu records in %llu transactions (largest %zu): %llu "
             "committed (the accepted, re-activations and duplicates), %llu failed; %llu more "
-            "failed without reaching it\n",
+            "failed without reaching it",
             st->records, st->batches, st->largest_batch, committed, st->failed,
             h->failed > st->failed ? h->failed - st->failed : 0);
+}
+
+/* The settings in force, once at start: the store's kind, not its URI (a
+ * PostgreSQL URI may hold a password). */
+static void log_settings(const struct collector_config *c, bool tls, bool token, bool ohttp)
+{
+    const char *kind = strncmp(c->db, "postgres", 8) == 0 ? "postgresql" : "sqlite";
+    sts_log(STS_LOG_NOTICE,
+            "starting %s: db %s, listen %s (%s), metrics %s, threads %u, max_batch %zu, "
+            "max_body %zu, connection_limit %u, per_client_limit %u, header_timeout %us, "
+            "body_timeout %us, timeout %us, rate_limit %ld, relay_rate_limit %ld, relays %s, "
+            "token %s, Oblivious HTTP keys %u, k %ld, report_id_days %ld, backfill %d, "
+            "summary every %lds",
+            STS_VERSION, kind, c->listen, tls ? "https" : "http",
+            *c->metrics_listen ? c->metrics_listen : "behind the token", c->threads, c->max_batch,
+            c->max_body, c->connection_limit, c->per_client_limit, c->header_timeout_s,
+            c->body_timeout_s, c->timeout_s, c->rate_limit, c->relay_rate_limit,
+            *c->relay_addresses ? "set" : "none", token ? "on" : "off", ohttp ? c->n_ohttp_keys : 0,
+            c->k, c->report_id_days, c->backfill, c->summary_interval);
 }
 
 static int cmd_serve(struct args *a)
@@ -456,6 +477,8 @@ static int cmd_serve(struct args *a)
     int rc, listen_fd = -1, metrics_fd = -1;
     struct metrics *metrics = NULL;
     struct front *metrics_front = NULL;
+    struct monitor *mon = NULL;
+    bool started = false;
     sigset_t sigs;
 
     if (!*cfg->db)
@@ -550,6 +573,8 @@ static int cmd_serve(struct args *a)
         goto out;
     }
     ingest_set_metrics(ing, metrics);
+    log_settings(cfg, tls_cert != NULL, token != NULL, gw != NULL);
+    started = true;
     struct http_config hc = {
         .listen = cfg->listen,
         .use_listen_fd = true,
@@ -593,21 +618,26 @@ static int cmd_serve(struct args *a)
             fail("metrics-listen", why);
             goto out;
         }
-        fprintf(stderr, "sts-collector: metrics on %s://%.*s:%u/metrics\n",
-                tls_cert ? "https" : "http",
+        sts_log(STS_LOG_INFO, "metrics on %s://%.*s:%u/metrics", tls_cert ? "https" : "http",
                 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
                 front_port(metrics_front));
     }
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen),
              cfg->listen);
-    fprintf(stderr, "sts-collector: listening on %s://%s:%u%s\n", tls_cert ? "https" : "http", host,
+    sts_log(STS_LOG_NOTICE, "listening on %s://%s:%u%s", tls_cert ? "https" : "http", host,
             http_port(srv), gw ? " (Oblivious HTTP gateway at /v1/ohttp)" : "");
+    if (monitor_start(srv, ing, metrics, cfg->summary_interval, &mon) != STS_OK) {
+        fail("serve", "cannot start the log thread");
+        goto out;
+    }
     int sig = 0;
     sigwait(&sigs, &sig);
-    fprintf(stderr, "sts-collector: signal %d, stopping\n", sig);
+    sts_log(STS_LOG_NOTICE, "signal %d (%s), stopping: no new connections, finishing the open ones",
+            sig, strsignal(sig));
     rc = EXIT_SUCCESS;
 out:
+    monitor_stop(mon);
     /* Order matters: stop taking connections, let the writer commit and
      * answer everything queued, then close the connections, then free the
      * queue (a request still arriving meanwhile fails fast with 503). */
@@ -629,6 +659,8 @@ out:
     }
     ingest_free(ing);
     metrics_free(metrics);
+    if (started)
+        sts_log(STS_LOG_NOTICE, "stopped");
     store_close(store);
     sts_key_cleanse(&key);
     sts_secret_free(token);
@@ -889,6 +921,7 @@ int main(int argc, char **argv)
 {
     char why[160];
     /* Test clocks are read here, once, before any thread starts. */
+    sts_log_init("sts-collector");
     if (sts_clock_init(why, sizeof why) != STS_OK)
         return fail("environment", why);
     if (argc < 2)

@@ -111,6 +111,17 @@ int64_t metric_value(const struct metric *x)
     return x ? atomic_load(&((struct metric *)x)->value) : 0;
 }
 
+struct metric *metrics_find(struct metrics *m, const char *name, const char *labels)
+{
+    for (size_t i = 0; m && i < m->n; i++) {
+        struct metric *x = &m->series[i];
+        if (strcmp(x->name, name) == 0 &&
+            (x->labels && labels ? strcmp(x->labels, labels) == 0 : x->labels == labels))
+            return x;
+    }
+    return NULL;
+}
+
 /* A growing text buffer; on failure it stays failed and render says so. */
 struct text {
     char *s;

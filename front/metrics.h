@@ -52,6 +52,10 @@ void metric_observe(struct metric *x, double v);
 /* The value of a counter or gauge, or a histogram's count (tests, logs). */
 int64_t metric_value(const struct metric *x);
 
+/* The series registered as name with exactly labels (NULL for none), or
+ * NULL: for a reader of the values, such as the log's summary. */
+struct metric *metrics_find(struct metrics *m, const char *name, const char *labels);
+
 /* Renders every series into *out (malloc'ed, NUL-terminated, *len bytes
  * without the NUL), which the caller frees. Errors: STS_ENOMEM. */
 enum sts_err metrics_render(struct metrics *m, char **out, size_t *len);
