@@ -449,17 +449,17 @@ static void log_settings(const struct collector_config *c, bool tls, bool token,
 {
     const char *kind = strncmp(c->db, "postgres", 8) == 0 ? "postgresql" : "sqlite";
     sts_log(STS_LOG_NOTICE,
-            "starting %s: db %s, listen %s (%s), metrics %s, threads %u, max_batch %zu, "
+            "starting %s: db %s, %s, metrics %s, threads %u, max_batch %zu, "
             "max_body %zu, connection_limit %u, per_client_limit %u, header_timeout %us, "
             "body_timeout %us, timeout %us, rate_limit %ld, relay_rate_limit %ld, relays %s, "
             "token %s, Oblivious HTTP keys %u, k %ld, report_id_days %ld, backfill %d, "
             "summary every %lds",
-            STS_VERSION, kind, c->listen, tls ? "https" : "http",
-            *c->metrics_listen ? c->metrics_listen : "behind the token", c->threads, c->max_batch,
-            c->max_body, c->connection_limit, c->per_client_limit, c->header_timeout_s,
-            c->body_timeout_s, c->timeout_s, c->rate_limit, c->relay_rate_limit,
-            *c->relay_addresses ? "set" : "none", token ? "on" : "off", ohttp ? c->n_ohttp_keys : 0,
-            c->k, c->report_id_days, c->backfill, c->summary_interval);
+            STS_VERSION, kind, tls ? "https" : "http (loopback)",
+            *c->metrics_listen ? "on an address of their own" : "behind the token", c->threads,
+            c->max_batch, c->max_body, c->connection_limit, c->per_client_limit,
+            c->header_timeout_s, c->body_timeout_s, c->timeout_s, c->rate_limit,
+            c->relay_rate_limit, *c->relay_addresses ? "set" : "none", token ? "on" : "off",
+            ohttp ? c->n_ohttp_keys : 0, c->k, c->report_id_days, c->backfill, c->summary_interval);
 }
 
 static int cmd_serve(struct args *a)
@@ -618,7 +618,8 @@ static int cmd_serve(struct args *a)
             fail("metrics-listen", why);
             goto out;
         }
-        sts_log(STS_LOG_INFO, "metrics on %s://%.*s:%u/metrics", tls_cert ? "https" : "http",
+        sts_log(STS_LOG_INFO, "metrics listening on %s://%.*s:%u/metrics",
+                tls_cert ? "https" : "http",
                 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
                 front_port(metrics_front));
     }

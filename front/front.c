@@ -8,6 +8,7 @@
 #include "front.h"
 
 #include "framing.h"
+#include "tls.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -87,7 +88,6 @@ struct front {
     front_handler_fn handler;
     front_completed_fn completed;
     void *cls;
-    char *tls_cert, *tls_key;
     long long header_ms, body_ms;
     pthread_mutex_t lock; /* conns, stopping */
     pthread_cond_t wake;
@@ -416,8 +416,6 @@ static void front_free(struct front *f)
     pthread_cond_destroy(&f->wake);
     pthread_mutex_destroy(&f->lock);
     rate_free(f->rate);
-    free(f->tls_cert);
-    front_wipe_free(f->tls_key);
     free(f);
 }
 
@@ -454,10 +452,12 @@ static enum sts_err start(const struct front_config *cfg, struct front **out, ch
     f->cls = cfg->cls;
     f->header_ms = 1000LL * (cfg->header_timeout_s ? cfg->header_timeout_s : 10);
     f->body_ms = 1000LL * (cfg->body_timeout_s ? cfg->body_timeout_s : 10);
-    if (tls &&
-        (!(f->tls_cert = strdup(cfg->tls_cert_pem)) || !(f->tls_key = strdup(cfg->tls_key_pem)))) {
-        e = STS_ENOMEM;
-        snprintf(why, whylen, "out of memory");
+    /* The pair goes to the process's replaceable credentials (tls.h), which
+     * libmicrohttpd reads through its certificate callback at each
+     * handshake: SIGHUP can renew it without a restart. */
+    if (tls && (e = front_tls_set(cfg->tls_cert_pem, cfg->tls_key_pem, why, whylen)) != STS_OK) {
+        if (e == STS_EINVAL)
+            e = STS_ENET; /* as libmicrohttpd's own refusal of a bad pair was */
         goto fail;
     }
     if ((e = rate_new(&cfg->rate, &f->rate, why, whylen)) != STS_OK)
@@ -482,8 +482,7 @@ static enum sts_err start(const struct front_config *cfg, struct front **out, ch
     size_t n = 0;
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
     if (tls) {
-        OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, f->tls_key);
-        OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, f->tls_cert);
+        OPT(MHD_OPTION_HTTPS_CERT_CALLBACK, 0, front_tls_callback());
     }
     if (cfg->threads > 1)
         OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);

@@ -16,7 +16,7 @@
  *
  * Client addresses are used for the caps only, held in memory and never
  * logged or passed on. Ownership: strings in front_config are borrowed for
- * the call (the PEM copies the front keeps are wiped at front_stop).
+ * the call (the certificate and key go to front/tls.h, replaceable by SIGHUP).
  * Thread-safety: handlers run on the server's threads; the send helpers are
  * called from a handler. */
 #ifndef STS_FRONT_H

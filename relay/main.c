@@ -195,9 +195,9 @@ int main(int argc, char **argv)
             rc = strstr(why, "refusing") || strstr(why, "bad listen") ? 2 : 1;
             goto out;
         }
-        fprintf(stderr, "sts-relay: metrics on %s://%.*s:%u/metrics\n", cert_pem ? "https" : "http",
-                (int)(strrchr(metrics_listen, ':') - metrics_listen), metrics_listen,
-                front_port(metrics_front));
+        fprintf(stderr, "sts-relay: metrics listening on %s://%.*s:%u/metrics\n",
+                cert_pem ? "https" : "http", (int)(strrchr(metrics_listen, ':') - metrics_listen),
+                metrics_listen, front_port(metrics_front));
     }
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg.listen, ':') - cfg.listen), cfg.listen);

@@ -40,7 +40,7 @@ val()
 
 sts_start "$STS_TMP/err" --db "sqlite:$STS_TMP/m.db" --key "$STS_TMP/key" \
     --token-file "$STS_TMP/token" --metrics-listen 127.0.0.1:0
-MPORT=$(sed -n 's|^sts-collector: metrics on http://127\.0\.0\.1:\([0-9]*\)/metrics$|\1|p' "$STS_TMP/err")
+MPORT=$(sed -n 's|^sts-collector: metrics listening on http://127\.0\.0\.1:\([0-9]*\)/metrics$|\1|p' "$STS_TMP/err")
 [ -n "$MPORT" ] || sts_die "no metrics line: $(cat "$STS_TMP/err")"
 base=http://127.0.0.1:$SRV_PORT
 st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/metrics")
@@ -107,7 +107,7 @@ for ((i = 0; i < 100; i++)); do
     [ -n "$RPORT" ] && break
     sleep 0.05
 done
-RMPORT=$(sed -n 's|^sts-relay: metrics on http://127\.0\.0\.1:\([0-9]*\)/metrics$|\1|p' "$STS_TMP/relay.err")
+RMPORT=$(sed -n 's|^sts-relay: metrics listening on http://127\.0\.0\.1:\([0-9]*\)/metrics$|\1|p' "$STS_TMP/relay.err")
 [ -n "$RPORT" ] && [ -n "$RMPORT" ] || sts_die "relay did not start: $(cat "$STS_TMP/relay.err")"
 st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: message/ohttp-req' \
     --data-binary 'abc' "http://127.0.0.1:$RPORT/x")
