@@ -27,6 +27,7 @@ void config_defaults(struct collector_config *cfg)
     cfg->rate_limit = -1;
     cfg->k = 10;
     cfg->report_id_days = 30;
+    cfg->summary_interval = 60;
 }
 
 static bool number(const char *s, long min, long max, long *out)
@@ -110,6 +111,10 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 0, 27, &v) && ((cfg->grace_days = v ? v : -1), true);
     else if (strcmp(name, "report_id_days") == 0)
         ok = number(value, 1, 3650, &v) && ((cfg->report_id_days = v), true);
+    else if (strcmp(name, "metrics_listen") == 0)
+        ok = copy(cfg->metrics_listen, sizeof cfg->metrics_listen, value);
+    else if (strcmp(name, "summary_interval") == 0)
+        ok = number(value, 0, 86400, &v) && ((cfg->summary_interval = v), true);
     else if (strcmp(name, "backfill") == 0)
         ok = number(value, 0, 1, &v) && ((cfg->backfill = (int)v), true);
     else {

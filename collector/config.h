@@ -37,8 +37,10 @@ struct collector_config {
     char tls_key[512];         /* PEM private key of tls_cert */
     char ohttp_keys[2][512];   /* gateway key files, previous then current */
     unsigned n_ohttp_keys;
-    char models[4096]; /* comma list of the maker's model names; "" = any. Reports of
-                          other models are counted as model "other" in the figures */
+    char metrics_listen[128]; /* "" = /metrics on the main address only, behind the token */
+    long summary_interval;    /* seconds between summary log lines; 0 = none */
+    char models[4096];        /* comma list of the maker's model names; "" = any. Reports of
+                                 other models are counted as model "other" in the figures */
 };
 
 /* Fills cfg with the defaults. */

@@ -24,6 +24,7 @@
 #include "gateway.h"
 #include "stats.h"
 #include "sts/date.h"
+#include "telemetry.h"
 #include "sts/net.h"
 #include "sts/report.h"
 
@@ -43,6 +44,8 @@ struct http_server {
     struct MHD_Response *ohttp_keys; /* application/ohttp-keys, built once */
     atomic_uint inflight;            /* connections suspended while their record commits */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
+    struct metrics *metrics; /* NULL: no /metrics route */
+    struct report_metrics rm;
 };
 
 enum route { ROUTE_REPORTS = 1, ROUTE_OHTTP };
@@ -147,6 +150,7 @@ static enum MHD_Result answer_report(struct request *rq)
 {
     struct http_server *srv = rq->srv;
     atomic_fetch_sub(&srv->inflight, 1);
+    report_metrics_count(&srv->rm, rq->job.rec.type, rq->job.rec.outcome);
     switch (rq->job.rec.outcome) {
     case STORE_NEW: atomic_fetch_add(&srv->accepted_n, 1); break;
     case STORE_REACTIVATION: atomic_fetch_add(&srv->reactivations_n, 1); break;
@@ -173,6 +177,7 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
     enum sts_err e = ingest_report(srv->ing, body, len, sts_day_today(), &rq->job, &why);
     if (e == STS_EINVAL) {
         atomic_fetch_add(&srv->invalid_n, 1);
+        report_metrics_invalid(&srv->rm);
         return reply_error(rq, why.status, why.kind, why.fe.field, why.fe.detail);
     }
     if (e != STS_OK)
@@ -213,9 +218,11 @@ static enum MHD_Result body_complete(struct request *rq)
     case GATEWAY_REPORT: return submit_report(rq, rq->inner.body, rq->inner.body_len);
     case GATEWAY_INNER_ERROR:
         atomic_fetch_add(&srv->invalid_n, 1);
+        report_metrics_invalid(&srv->rm);
         return reply_error(rq, ge.status, ge.kind, ge.field, ge.detail);
     case GATEWAY_OUTER_ERROR:
         atomic_fetch_add(&srv->invalid_n, 1);
+        report_metrics_invalid(&srv->rm);
         rq->state = ANSWERED;
         if (ge.key_problem) {
             /* RFC 9458 section 5.3, with our usual members beside. */
@@ -273,21 +280,58 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
     return MHD_YES;
 }
 
+/* Whether the request carries the API token; if not, *refusal is the
+ * answer already queued. */
+static bool authorized(struct http_server *srv, struct MHD_Connection *c, enum MHD_Result *refusal)
+{
+    if (!srv->token) {
+        *refusal = send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
+                              "the statistics API is off: start the collector with --token-file");
+        return false;
+    }
+    const char *auth =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        *refusal = send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "authorization",
+                              "send 'Authorization: Bearer <token>'");
+        return false;
+    }
+    const char *given = auth + 7;
+    size_t n = strlen(srv->token);
+    if (strlen(given) != n || CRYPTO_memcmp(given, srv->token, n) != 0) {
+        *refusal = send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization", "wrong token");
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result handle_metrics(struct http_server *srv, struct MHD_Connection *c)
+{
+    enum MHD_Result refusal;
+    if (!authorized(srv, c, &refusal))
+        return refusal;
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(srv->metrics, &text, &len) != STS_OK)
+        return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connection *c,
                                     const char *url)
 {
-    if (!srv->token)
-        return send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
-                          "the statistics API is off: start the collector with --token-file");
-    const char *auth =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "authorization",
-                          "send 'Authorization: Bearer <token>'");
-    const char *given = auth + 7;
-    size_t n = strlen(srv->token);
-    if (strlen(given) != n || CRYPTO_memcmp(given, srv->token, n) != 0)
-        return send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization", "wrong token");
+    enum MHD_Result refusal;
+    if (!authorized(srv, c, &refusal))
+        return refusal;
 
     struct stats_args args = {
         .by = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "by"),
@@ -379,6 +423,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return send_not_allowed(c, "GET");
         return send_static(c, MHD_HTTP_OK, srv->ohttp_keys);
     }
+    if (strcmp(url, "/metrics") == 0 && srv->metrics) {
+        if (!get)
+            return send_not_allowed(c, "GET");
+        return handle_metrics(srv, c);
+    }
     if (strncmp(url, "/v1/stats/", 10) == 0) {
         if (!get)
             return send_not_allowed(c, "GET");
@@ -419,13 +468,19 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
                         char *why, size_t whylen)
 {
     enum sts_err e;
+    bool handed = false; /* the listening socket went to the front */
     struct http_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
+    if (!srv) {
+        if (cfg->use_listen_fd)
+            close(cfg->listen_fd);
         return STS_ENOMEM;
+    }
     srv->ing = ing;
     srv->gateway = cfg->gateway;
     srv->k = cfg->k;
     srv->grace_days = cfg->grace_days;
+    srv->metrics = cfg->metrics;
+    report_metrics_register(&srv->rm, cfg->metrics);
     srv->max_body =
         cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;
     e = STS_ENOMEM;
@@ -480,6 +535,8 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
         threads = 2;
     struct front_config fc = {
         .listen = cfg->listen,
+        .use_listen_fd = cfg->use_listen_fd,
+        .listen_fd = cfg->listen_fd,
         .tls_cert_pem = cfg->tls_cert_pem,
         .tls_key_pem = cfg->tls_key_pem,
         .threads = threads,
@@ -490,6 +547,7 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
         .body_timeout_s = cfg->body_timeout_s,
         .idle_timeout_s = cfg->timeout_s,
         .rate = cfg->rate,
+        .metrics = cfg->metrics,
         /* MHD zeroes a connection's pool for every request: keep it to what
          * a report needs (headers and read buffer; bodies are copied out). */
         .memory_limit = 8192,
@@ -497,11 +555,14 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
         .completed = completed,
         .cls = srv,
     };
+    handed = true;
     if ((e = front_start(&fc, &srv->front, why, whylen)) != STS_OK)
         goto fail;
     *out = srv;
     return STS_OK;
 fail:
+    if (cfg->use_listen_fd && !handed)
+        close(cfg->listen_fd);
     if (e == STS_ENOMEM && why && !why[0])
         snprintf(why, whylen, "out of memory");
     server_free(srv);

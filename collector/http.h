@@ -11,6 +11,7 @@
 #ifndef STS_HTTP_H
 #define STS_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,8 @@
 
 struct http_config {
     const char *listen;        /* "HOST:PORT", port 0 = any free port */
+    bool use_listen_fd;        /* listen_fd: its socket, bound already (front/listen.h) */
+    int listen_fd;             /* consumed by http_start, also on failure */
     unsigned threads;          /* HTTP threads; 0 = number of CPUs; at least 2 */
     size_t max_body;           /* bytes, at most STS_REPORT_MAX_BODY */
     unsigned connection_limit; /* open connections in all */
@@ -38,6 +41,7 @@ struct http_config {
     const char *tls_key_pem;   /* PEM private key, with tls_cert_pem */
     const struct sts_ohttp_gateway *gateway; /* NULL = no OHTTP routes */
     long grace_days;                         /* see stats_args (0 = default) */
+    struct metrics *metrics; /* borrowed; NULL = no GET /metrics (behind the token) */
 };
 
 struct http_server;

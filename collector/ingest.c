@@ -3,6 +3,8 @@
  * up and go into the next: batches grow with the load by themselves. */
 #include "ingest.h"
 
+#include "metrics.h"
+
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,7 +26,43 @@ struct ingest {
     struct ingest_stats stats;
     struct store_record **batch; /* max_batch pointers */
     atomic_bool failing;         /* the last transaction failed */
+    size_t queued;               /* jobs in the queue */
+    struct metric *m_batch, *m_seconds, *m_queue, *m_commits, *m_errors, *m_up;
 };
+
+void ingest_set_metrics(struct ingest *ing, struct metrics *m)
+{
+    static const double sizes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+    static const double secs[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
+    pthread_mutex_lock(&ing->lock);
+    ing->m_batch = metrics_add(m, METRIC_HISTOGRAM, "sts_commit_batch_size",
+                               "records per storage transaction (group commit)", NULL, sizes,
+                               sizeof sizes / sizeof sizes[0]);
+    ing->m_seconds = metrics_add(m, METRIC_HISTOGRAM, "sts_commit_seconds",
+                                 "time to write and commit one transaction", NULL, secs,
+                                 sizeof secs / sizeof secs[0]);
+    ing->m_queue = metrics_add(m, METRIC_GAUGE, "sts_ingest_queue_depth",
+                               "reports waiting for the writer", NULL, NULL, 0);
+    ing->m_commits =
+        metrics_add(m, METRIC_COUNTER, "sts_storage_transactions_total",
+                    "storage transactions, by result", "result=\"committed\"", NULL, 0);
+    ing->m_errors = metrics_add(m, METRIC_COUNTER, "sts_storage_transactions_total",
+                                "storage transactions, by result", "result=\"failed\"", NULL, 0);
+    ing->m_up = metrics_add(m, METRIC_GAUGE, "sts_storage_up",
+                            "1 while storage commits, 0 from a failed transaction until the next "
+                            "success",
+                            NULL, NULL, 0);
+    metric_set(ing->m_up, !atomic_load(&ing->failing));
+    pthread_mutex_unlock(&ing->lock);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
 
 /* While storage fails, the writer tries an empty transaction this often, so
  * that health comes back without waiting for a report. */
@@ -47,6 +85,7 @@ static void wait_for_work(struct ingest *ing)
         !ing->stopping) {
         pthread_mutex_unlock(&ing->lock);
         atomic_store(&ing->failing, store_write(ing->store, ing->batch, 0) != STS_OK);
+        metric_set(ing->m_up, !atomic_load(&ing->failing));
         pthread_mutex_lock(&ing->lock);
     }
 }
@@ -72,13 +111,21 @@ static void *writer(void *arg)
         if (!ing->head)
             ing->tail = NULL;
         last->next = NULL;
+        ing->queued -= n;
+        metric_set(ing->m_queue, (int64_t)ing->queued);
         pthread_mutex_unlock(&ing->lock);
 
         size_t i = 0;
         for (struct ingest_job *j = first; j; j = j->next)
             ing->batch[i++] = &j->rec;
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         enum sts_err e = store_write(ing->store, ing->batch, n);
         atomic_store(&ing->failing, e != STS_OK);
+        metric_observe(ing->m_seconds, seconds_since(&t0));
+        metric_observe(ing->m_batch, (double)n);
+        metric_add(e == STS_OK ? ing->m_commits : ing->m_errors, 1);
+        metric_set(ing->m_up, e == STS_OK);
 
         pthread_mutex_lock(&ing->lock);
         ing->stats.batches++;
@@ -149,6 +196,8 @@ void ingest_submit(struct ingest *ing, struct ingest_job *job)
     else
         ing->head = job;
     ing->tail = job;
+    ing->queued++;
+    metric_set(ing->m_queue, (int64_t)ing->queued);
     pthread_cond_signal(&ing->wake);
     pthread_mutex_unlock(&ing->lock);
 }

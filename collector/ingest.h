@@ -77,6 +77,12 @@ void ingest_stop(struct ingest *ing);
 /* Stops (if not yet stopped) and frees. NULL does nothing. */
 void ingest_free(struct ingest *ing);
 
+/* Registers the writer's series in m (front/metrics.h): transactions by
+ * result, commit batch size and commit latency histograms, the queue depth
+ * and whether storage commits. Call once, before any ingest_submit. */
+struct metrics;
+void ingest_set_metrics(struct ingest *ing, struct metrics *m);
+
 /* Whether storage commits: false from a failed transaction until the next
  * one succeeds (while failing, the writer tries an empty transaction every
  * second). Thread-safe. */

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -19,6 +21,10 @@
 #include "front.h"
 #include "http.h"
 #include "ingest.h"
+#include "listen.h"
+#include "metrics.h"
+#include "metrics_http.h"
+#include "monitor.h"
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
@@ -27,6 +33,7 @@
 #include "sts/date.h"
 #include "sts/hex.h"
 #include "sts/imei.h"
+#include "sts/log.h"
 #include "sts/net.h"
 #include "sts/ohttp.h"
 #include "sts/pseudonym.h"
@@ -46,9 +53,20 @@ static const char usage_text[] =
     "        [--tls-cert FILE --tls-key FILE] [--ohttp-key FILE [--ohttp-key FILE]]\n"
     "        [--config FILE] [--threads N] [--max-batch N] [--k N] [--rho R]\n"
     "        [--rate-limit N] [--relay-rate-limit N] [--relay-addresses IP,...]\n"
+    "        [--max-body BYTES] [--connection-limit N] [--per-client-limit N]\n"
+    "        [--header-timeout S] [--body-timeout S] [--timeout S] [--rate-burst N]\n"
+    "        [--relay-burst N] [--report-id-days N] [--grace-days N] [--backfill 0|1]\n"
+    "        [--metrics-listen HOST:PORT] [--summary-interval S]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
     "                                   plain HTTP only on loopback, else HTTPS); --rho fixes\n"
-    "                                   a new database's privacy budget (default 0.5)\n"
+    "                                   a new database's privacy budget (default 0.5). Every\n"
+    "                                   setting of the --config file is also a flag, its\n"
+    "                                   name with '-' for '_' (README, configuration\n"
+    "                                   reference); flags win over the file. GET /metrics\n"
+    "                                   (Prometheus text) needs the API token, or is served\n"
+    "                                   without it on --metrics-listen. Signals: SIGHUP\n"
+    "                                   reloads the TLS certificate and key, the token and\n"
+    "                                   the Oblivious HTTP keys; SIGTERM drains and stops\n"
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
     "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
@@ -140,8 +158,20 @@ enum opt_id {
     OPT_MODELS,
     OPT_RATE_LIMIT,
     OPT_RELAY_RATE_LIMIT,
-    OPT_RELAY_ADDRESSES
+    OPT_RELAY_ADDRESSES,
+    /* Settings that are flags only by name: --max-body sets max_body. */
+    OPT_SETTING = 512
 };
+
+/* Every setting of the configuration file is also a flag: these are the
+ * ones with no option of their own above (the flag is the name with '-'
+ * for '_'). */
+static const char *const setting_flags[] = {
+    "max_body",       "connection_limit", "per_client_limit", "header_timeout",
+    "body_timeout",   "timeout",          "rate_burst",       "relay_burst",
+    "report_id_days", "backfill",         "metrics_listen",   "summary_interval",
+};
+#define N_SETTING_FLAGS (sizeof setting_flags / sizeof setting_flags[0])
 
 static const struct option options[] = {
     {"out", required_argument, NULL, OPT_OUT},
@@ -176,6 +206,18 @@ static const struct option options[] = {
     {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
     {"relay-rate-limit", required_argument, NULL, OPT_RELAY_RATE_LIMIT},
     {"relay-addresses", required_argument, NULL, OPT_RELAY_ADDRESSES},
+    {"max-body", required_argument, NULL, OPT_SETTING + 0},
+    {"connection-limit", required_argument, NULL, OPT_SETTING + 1},
+    {"per-client-limit", required_argument, NULL, OPT_SETTING + 2},
+    {"header-timeout", required_argument, NULL, OPT_SETTING + 3},
+    {"body-timeout", required_argument, NULL, OPT_SETTING + 4},
+    {"timeout", required_argument, NULL, OPT_SETTING + 5},
+    {"rate-burst", required_argument, NULL, OPT_SETTING + 6},
+    {"relay-burst", required_argument, NULL, OPT_SETTING + 7},
+    {"report-id-days", required_argument, NULL, OPT_SETTING + 8},
+    {"backfill", required_argument, NULL, OPT_SETTING + 9},
+    {"metrics-listen", required_argument, NULL, OPT_SETTING + 10},
+    {"summary-interval", required_argument, NULL, OPT_SETTING + 11},
     {NULL, 0, NULL, 0},
 };
 
@@ -194,7 +236,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     const char *config = NULL;
     struct {
         const char *name, *value;
-    } sets[16];
+    } sets[64];
     size_t nsets = 0;
     int c;
     config_defaults(&a->cfg);
@@ -203,7 +245,12 @@ static int parse_args(int argc, char **argv, struct args *a)
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (c == '?')
             return usage_error("%s", "bad option");
-        a->seen |= (uint64_t)1 << (c - OPT_OUT);
+        if (c - OPT_OUT < 64)
+            a->seen |= (uint64_t)1 << (c - OPT_OUT);
+        if (c >= OPT_SETTING && c < OPT_SETTING + (int)N_SETTING_FLAGS) {
+            sets[nsets].name = setting_flags[c - OPT_SETTING];
+            goto set;
+        }
         switch (c) {
         case OPT_OUT: a->out = optarg; break;
         case OPT_TOKEN: a->token = 1; break;
@@ -375,6 +422,47 @@ static int fix_budget(struct store *store, double rho)
     return 0;
 }
 
+/* The exit totals, worded so that they add up: every report answered is
+ * one of accepted, re-activation, duplicate, invalid or failed; every record
+ * the writer took was committed or failed, and what it committed is exactly
+ * the accepted, re-activations and duplicates (a duplicate commits nothing
+ * new). Reports refused while stopping failed without reaching the writer. */
+static void print_totals(const struct http_counters *h, const struct ingest_stats *st)
+{
+    unsigned long long answered =
+        h->accepted + h->reactivations + h->duplicates + h->invalid + h->failed;
+    unsigned long long committed = st->records - st->failed;
+    sts_log(STS_LOG_INFO,
+            "%llu reports answered: %llu accepted, %llu re-activations, "
+            "%llu duplicates (202/200); %llu invalid (4xx); %llu failed (503)",
+            answered, h->accepted, h->reactivations, h->duplicates, h->invalid, h->failed);
+    sts_log(STS_LOG_INFO,
+            "writer: %llu records in %llu transactions (largest %zu): %llu "
+            "committed (the accepted, re-activations and duplicates), %llu failed; %llu more "
+            "failed without reaching it",
+            st->records, st->batches, st->largest_batch, committed, st->failed,
+            h->failed > st->failed ? h->failed - st->failed : 0);
+}
+
+/* The settings in force, once at start: the store's kind, not its URI (a
+ * PostgreSQL URI may hold a password). */
+static void log_settings(const struct collector_config *c, bool tls, bool token, bool ohttp)
+{
+    const char *kind = strncmp(c->db, "postgres", 8) == 0 ? "postgresql" : "sqlite";
+    sts_log(STS_LOG_NOTICE,
+            "starting %s: db %s, %s, metrics %s, threads %u, max_batch %zu, "
+            "max_body %zu, connection_limit %u, per_client_limit %u, header_timeout %us, "
+            "body_timeout %us, timeout %us, rate_limit %ld, relay_rate_limit %ld, relays %s, "
+            "token %s, Oblivious HTTP keys %u, k %ld, report_id_days %ld, backfill %d, "
+            "summary every %lds",
+            STS_VERSION, kind, tls ? "https" : "http (loopback)",
+            *c->metrics_listen ? "on an address of their own" : "behind the token", c->threads,
+            c->max_batch, c->max_body, c->connection_limit, c->per_client_limit,
+            c->header_timeout_s, c->body_timeout_s, c->timeout_s, c->rate_limit,
+            c->relay_rate_limit, *c->relay_addresses ? "set" : "none", token ? "on" : "off",
+            ohttp ? c->n_ohttp_keys : 0, c->k, c->report_id_days, c->backfill, c->summary_interval);
+}
+
 static int cmd_serve(struct args *a)
 {
     struct collector_config *cfg = &a->cfg;
@@ -387,7 +475,11 @@ static int cmd_serve(struct args *a)
     struct sts_secret *tls_key = NULL;
     struct sts_ohttp_gateway *gw = NULL;
     char why[512] = "";
-    int rc;
+    int rc, listen_fd = -1, metrics_fd = -1;
+    struct metrics *metrics = NULL;
+    struct front *metrics_front = NULL;
+    struct monitor *mon = NULL;
+    bool started = false;
     sigset_t sigs;
 
     if (!*cfg->db)
@@ -423,6 +515,37 @@ static int cmd_serve(struct args *a)
         fail("token", why);
         goto out;
     }
+    /* The database and its -wal and -shm hold pseudonyms: owner only. */
+    umask(077);
+    /* The address is bound before anything is created, so that a bad one or
+     * a port in use stops here with nothing made. */
+    enum sts_err le = front_listen_open(cfg->listen, *cfg->tls_cert, &listen_fd, why, sizeof why);
+    if (le != STS_OK) {
+        if (le == STS_EINVAL) {
+            rc = usage_error("--listen: %s", why);
+            goto out;
+        }
+        fail("listen", why);
+        goto out;
+    }
+    if (*cfg->metrics_listen) {
+        le = front_listen_open(cfg->metrics_listen, *cfg->tls_cert, &metrics_fd, why, sizeof why);
+        if (le != STS_OK) {
+            rc = le == STS_EINVAL ? usage_error("--metrics-listen: %s", why)
+                                  : fail("metrics-listen", why);
+            goto out;
+        }
+    }
+    if (metrics_new(&metrics) != STS_OK) {
+        fail("serve", "out of memory");
+        goto out;
+    }
+    metric_set(metrics_add(metrics, METRIC_GAUGE, "sts_build_info", "the collector's version",
+                           "program=\"sts-collector\",version=\"" STS_VERSION "\"", NULL, 0),
+               1);
+    metric_set(metrics_add(metrics, METRIC_GAUGE, "sts_start_time_seconds",
+                           "when this process started, seconds since the epoch", NULL, NULL, 0),
+               (int64_t)time(NULL));
     /* Threads inherit this mask, so only sigwait below sees these signals. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -450,8 +573,13 @@ static int cmd_serve(struct args *a)
         fail("ingest", "cannot start the writer thread");
         goto out;
     }
+    ingest_set_metrics(ing, metrics);
+    log_settings(cfg, tls_cert != NULL, token != NULL, gw != NULL);
+    started = true;
     struct http_config hc = {
         .listen = cfg->listen,
+        .use_listen_fd = true,
+        .listen_fd = listen_fd,
         .threads = cfg->threads,
         .max_body = cfg->max_body,
         .connection_limit = cfg->connection_limit,
@@ -477,21 +605,42 @@ static int cmd_serve(struct args *a)
         .tls_cert_pem = tls_cert,
         .tls_key_pem = tls_key ? tls_key->data : NULL,
         .gateway = gw,
+        .metrics = metrics,
     };
+    listen_fd = -1; /* http_start consumes it */
     if (http_start(&hc, ing, &srv, why, sizeof why) != STS_OK) {
         fail("serve", why);
         goto out;
     }
+    if (metrics_fd >= 0) {
+        int fd = metrics_fd;
+        metrics_fd = -1; /* consumed */
+        if (metrics_http_start(cfg->metrics_listen, fd, tls_cert, tls_key ? tls_key->data : NULL,
+                               metrics, &metrics_front, why, sizeof why) != STS_OK) {
+            fail("metrics-listen", why);
+            goto out;
+        }
+        sts_log(STS_LOG_INFO, "metrics listening on %s://%.*s:%u/metrics",
+                tls_cert ? "https" : "http",
+                (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen), cfg->metrics_listen,
+                front_port(metrics_front));
+    }
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen),
              cfg->listen);
-    fprintf(stderr, "sts-collector: listening on %s://%s:%u%s\n", tls_cert ? "https" : "http", host,
+    sts_log(STS_LOG_NOTICE, "listening on %s://%s:%u%s", tls_cert ? "https" : "http", host,
             http_port(srv), gw ? " (Oblivious HTTP gateway at /v1/ohttp)" : "");
+    if (monitor_start(srv, ing, metrics, cfg->summary_interval, &mon) != STS_OK) {
+        fail("serve", "cannot start the log thread");
+        goto out;
+    }
     int sig = 0;
     sigwait(&sigs, &sig);
-    fprintf(stderr, "sts-collector: signal %d, stopping\n", sig);
+    sts_log(STS_LOG_NOTICE, "signal %d (%s), stopping: no new connections, finishing the open ones",
+            sig, strsignal(sig));
     rc = EXIT_SUCCESS;
 out:
+    monitor_stop(mon);
     /* Order matters: stop taking connections, let the writer commit and
      * answer everything queued, then close the connections, then free the
      * queue (a request still arriving meanwhile fails fast with 503). */
@@ -499,23 +648,22 @@ out:
         http_quiesce(srv);
     if (ing)
         ingest_stop(ing);
+    if (listen_fd >= 0)
+        close(listen_fd);
+    if (metrics_fd >= 0)
+        close(metrics_fd);
+    front_stop(metrics_front);
     if (srv) {
         struct http_counters hc2;
         http_stop(srv, &hc2); /* frees srv */
-        fprintf(stderr,
-                "sts-collector: %llu accepted, %llu re-activations, %llu duplicates, "
-                "%llu invalid, %llu failed\n",
-                hc2.accepted, hc2.reactivations, hc2.duplicates, hc2.invalid, hc2.failed);
-    }
-    if (ing) {
         struct ingest_stats st;
         ingest_get_stats(ing, &st);
-        ingest_free(ing);
-        fprintf(stderr,
-                "sts-collector: stored %llu records in %llu transactions (largest %zu), "
-                "%llu failed\n",
-                st.records, st.batches, st.largest_batch, st.failed);
+        print_totals(&hc2, &st);
     }
+    ingest_free(ing);
+    metrics_free(metrics);
+    if (started)
+        sts_log(STS_LOG_NOTICE, "stopped");
     store_close(store);
     sts_key_cleanse(&key);
     sts_secret_free(token);
@@ -776,6 +924,7 @@ int main(int argc, char **argv)
 {
     char why[160];
     /* Test clocks are read here, once, before any thread starts. */
+    sts_log_init("sts-collector");
     if (sts_clock_init(why, sizeof why) != STS_OK)
         return fail("environment", why);
     if (argc < 2)

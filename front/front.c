@@ -8,6 +8,7 @@
 #include "front.h"
 
 #include "framing.h"
+#include "tls.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -19,6 +20,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sts/net.h"
 
@@ -28,6 +30,51 @@ struct front_conn {
     MHD_socket fd;
     atomic_llong deadline_ms; /* 0: none */
 };
+
+/* Answers are counted by status among these; any other is "other". */
+static const unsigned counted_status[] = {200, 202, 400, 401, 403, 404, 405, 408, 413,
+                                          415, 429, 431, 500, 501, 502, 503, 504};
+#define N_STATUS (sizeof counted_status / sizeof counted_status[0])
+
+struct front_metrics {
+    struct metric *status[N_STATUS + 1]; /* the last: other */
+    struct metric *open, *rate_limited, *refused_framing, *deadline_closed;
+};
+
+static void metrics_register(struct front_metrics *fm, struct metrics *m)
+{
+    static const char *const labels[N_STATUS + 1] = {
+        "code=\"200\"", "code=\"202\"", "code=\"400\"",  "code=\"401\"", "code=\"403\"",
+        "code=\"404\"", "code=\"405\"", "code=\"408\"",  "code=\"413\"", "code=\"415\"",
+        "code=\"429\"", "code=\"431\"", "code=\"500\"",  "code=\"501\"", "code=\"502\"",
+        "code=\"503\"", "code=\"504\"", "code=\"other\""};
+    for (size_t i = 0; i <= N_STATUS; i++)
+        fm->status[i] = metrics_add(m, METRIC_COUNTER, "sts_http_responses_total",
+                                    "HTTP answers sent, by status code", labels[i], NULL, 0);
+    fm->open = metrics_add(m, METRIC_GAUGE, "sts_http_open_connections",
+                           "client connections open now", NULL, NULL, 0);
+    fm->rate_limited =
+        metrics_add(m, METRIC_COUNTER, "sts_http_rate_limited_total",
+                    "requests answered 429 because their address was over its rate", NULL, NULL, 0);
+    fm->refused_framing = metrics_add(
+        m, METRIC_COUNTER, "sts_http_refused_framing_total",
+        "requests refused for their framing (RFC 9112), connection closed", NULL, NULL, 0);
+    fm->deadline_closed =
+        metrics_add(m, METRIC_COUNTER, "sts_http_deadline_closed_total",
+                    "connections closed at their header or body deadline", NULL, NULL, 0);
+}
+
+static void count_status(struct front_metrics *fm, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (!ci)
+        return; /* closed without an answer */
+    size_t i = 0;
+    while (i < N_STATUS && counted_status[i] != ci->http_status)
+        i++;
+    metric_add(fm->status[i], 1);
+}
 
 /* One request, made when its request line arrives. */
 struct front_req {
@@ -41,7 +88,6 @@ struct front {
     front_handler_fn handler;
     front_completed_fn completed;
     void *cls;
-    char *tls_cert, *tls_key;
     long long header_ms, body_ms;
     pthread_mutex_t lock; /* conns, stopping */
     pthread_cond_t wake;
@@ -50,6 +96,7 @@ struct front {
     pthread_t reaper;
     struct rate_table *rate;
     atomic_ullong refused_framing, deadline_closed, rate_limited;
+    struct front_metrics m;
 };
 
 static long long now_ms(void)
@@ -218,6 +265,7 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
         if (framing_refused_c(c, version, rq->path + strlen(rq->path) + 1, &status, &field,
                               &detail)) {
             atomic_fetch_add(&f->refused_framing, 1);
+            metric_add(f->m.refused_framing, 1);
             return send_error(c, status,
                               status == 414 || status == 431 ? "too_large" : "bad_request", field,
                               detail, NULL, true, 0);
@@ -227,6 +275,7 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
         unsigned wait = rate_take(f->rate, ci ? ci->client_addr : NULL, now_ms());
         if (wait) {
             atomic_fetch_add(&f->rate_limited, 1);
+            metric_add(f->m.rate_limited, 1);
             return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests", "client",
                               "too many requests from this address; retry later", NULL, false,
                               wait);
@@ -274,6 +323,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     struct front *f = cls;
     struct front_req *rq = *con_cls;
+    count_status(&f->m, c);
     if (rq) {
         if (rq->reached && f->completed)
             f->completed(f->cls, &rq->user);
@@ -288,6 +338,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                           enum MHD_ConnectionNotificationCode code)
 {
     struct front *f = cls;
+    metric_add(f->m.open, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -339,6 +390,7 @@ static void *reaper(void *arg)
                 atomic_store(&fc->deadline_ms, 0);
                 shutdown(fc->fd, SHUT_RDWR);
                 atomic_fetch_add(&f->deadline_closed, 1);
+                metric_add(f->m.deadline_closed, 1);
             }
         }
         struct timespec until;
@@ -366,13 +418,12 @@ static void front_free(struct front *f)
     pthread_cond_destroy(&f->wake);
     pthread_mutex_destroy(&f->lock);
     rate_free(f->rate);
-    free(f->tls_cert);
-    front_wipe_free(f->tls_key);
     free(f);
 }
 
-enum sts_err front_start(const struct front_config *cfg, struct front **out, char *why,
-                         size_t whylen)
+/* *tried: the listening socket went to libmicrohttpd, which owns it then. */
+static enum sts_err start(const struct front_config *cfg, struct front **out, char *why,
+                          size_t whylen, bool *tried)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -396,15 +447,19 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
         return STS_ENOMEM;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->wake, NULL);
+    if (cfg->metrics)
+        metrics_register(&f->m, cfg->metrics);
     f->handler = cfg->handler;
     f->completed = cfg->completed;
     f->cls = cfg->cls;
     f->header_ms = 1000LL * (cfg->header_timeout_s ? cfg->header_timeout_s : 10);
     f->body_ms = 1000LL * (cfg->body_timeout_s ? cfg->body_timeout_s : 10);
-    if (tls &&
-        (!(f->tls_cert = strdup(cfg->tls_cert_pem)) || !(f->tls_key = strdup(cfg->tls_key_pem)))) {
-        e = STS_ENOMEM;
-        snprintf(why, whylen, "out of memory");
+    /* The pair goes to the process's replaceable credentials (tls.h), which
+     * libmicrohttpd reads through its certificate callback at each
+     * handshake: SIGHUP can renew it without a restart. */
+    if (tls && (e = front_tls_set(cfg->tls_cert_pem, cfg->tls_key_pem, why, whylen)) != STS_OK) {
+        if (e == STS_EINVAL)
+            e = STS_ENET; /* as libmicrohttpd's own refusal of a bad pair was */
         goto fail;
     }
     if ((e = rate_new(&cfg->rate, &f->rate, why, whylen)) != STS_OK)
@@ -429,8 +484,7 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
     size_t n = 0;
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
     if (tls) {
-        OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, f->tls_key);
-        OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, f->tls_cert);
+        OPT(MHD_OPTION_HTTPS_CERT_CALLBACK, 0, front_tls_callback());
     }
     if (cfg->threads > 1)
         OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);
@@ -441,13 +495,17 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
     OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
     if (cfg->memory_limit)
         OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_limit, NULL);
+    if (cfg->use_listen_fd)
+        OPT(MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, NULL);
+    else
+        OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-    f->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, dispatch, f, MHD_OPTION_ARRAY, opts,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK,
-                         on_request_line, f, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, f, MHD_OPTION_END);
+    *tried = true;
+    f->daemon = MHD_start_daemon(flags, 0, NULL, NULL, dispatch, f, MHD_OPTION_ARRAY, opts,
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_request_line, f,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, f, MHD_OPTION_END);
     if (!f->daemon) {
         snprintf(why, whylen,
                  tls ? "cannot listen on %s (address in use, or the TLS "
@@ -461,6 +519,16 @@ enum sts_err front_start(const struct front_config *cfg, struct front **out, cha
     return STS_OK;
 fail:
     front_free(f);
+    return e;
+}
+
+enum sts_err front_start(const struct front_config *cfg, struct front **out, char *why,
+                         size_t whylen)
+{
+    bool tried = false;
+    enum sts_err e = start(cfg, out, why, whylen, &tried);
+    if (e != STS_OK && cfg->use_listen_fd && !tried)
+        close(cfg->listen_fd);
     return e;
 }
 
@@ -479,7 +547,10 @@ void front_get_counters(struct front *f, struct front_counters *out)
 
 void front_quiesce(struct front *f)
 {
-    MHD_quiesce_daemon(f->daemon);
+    /* libmicrohttpd hands the socket back once (MHD_INVALID_SOCKET after). */
+    MHD_socket s = MHD_quiesce_daemon(f->daemon);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
 }
 
 void front_stop(struct front *f)

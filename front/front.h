@@ -16,7 +16,7 @@
  *
  * Client addresses are used for the caps only, held in memory and never
  * logged or passed on. Ownership: strings in front_config are borrowed for
- * the call (the PEM copies the front keeps are wiped at front_stop).
+ * the call (the certificate and key go to front/tls.h, replaceable by SIGHUP).
  * Thread-safety: handlers run on the server's threads; the send helpers are
  * called from a handler. */
 #ifndef STS_FRONT_H
@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "rate.h"
 #include "sts/err.h"
 
@@ -54,6 +55,12 @@ struct front_config {
     unsigned body_timeout_s;   /* the body, from the end of the headers (0 = 10 s) */
     unsigned idle_timeout_s;   /* libmicrohttpd's inactivity timer (0 = 30 s) */
     size_t memory_limit;       /* per connection (0 = libmicrohttpd's default) */
+    struct metrics *metrics;   /* NULL, or where the front registers its series
+                                  (sts_http_*: answers by status, open connections,
+                                  rate-limited, refused framing, deadlines) */
+    bool use_listen_fd;        /* listen_fd holds a socket from front_listen_open */
+    int listen_fd;             /* consumed by front_start, also on failure; listen
+                                  names its address (checked, and in messages) */
     struct rate_config rate;   /* requests per client address; zero = no limit */
 /* Suggested caps per client address when serving HTTPS; on plain HTTP, which
  * listens on loopback only, every client is the same local address (a proxy,
@@ -85,7 +92,9 @@ uint16_t front_port(const struct front *f);
 
 void front_get_counters(struct front *f, struct front_counters *out);
 
-/* Stops accepting new connections; open ones are still served. */
+/* Stops accepting new connections and closes the listening socket, so that
+ * new clients are refused at once (and go to another server); open ones are
+ * still served. */
 void front_quiesce(struct front *f);
 
 /* Stops the server's threads and frees. NULL does nothing. */

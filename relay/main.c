@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_http.h"
 #include "relay.h"
 #include "sts/net.h"
 #include "sts/secret.h"
@@ -18,7 +19,7 @@ static const char usage_text[] =
     "usage: sts-relay --gateway URL [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
     "                 [--ca-file FILE] [--keys-url URL] [--max-body N] [--max-connections N]\n"
     "                 [--timeout S] [--per-client-limit N] [--header-timeout S]\n"
-    "                 [--body-timeout S]\n"
+    "                 [--body-timeout S] [--metrics-listen HOST:PORT]\n"
     "\n"
     "Forwards Oblivious HTTP requests (POST, Content-Type: message/ohttp-req, any path)\n"
     "to the gateway URL with nothing of the client but the body, and returns the\n"
@@ -36,6 +37,9 @@ static const char usage_text[] =
     "loopback)\n"
     "  --header-timeout S    deadline for a request's headers, seconds (default 10)\n"
     "  --body-timeout S      deadline for a request's body, seconds (default 10)\n"
+    "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) there (plain HTTP\n"
+    "                        on loopback only, else with the relay's certificate)\n"
+    "Signals: SIGHUP reloads the TLS certificate and key; SIGTERM drains and stops.\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -77,12 +81,13 @@ int main(int argc, char **argv)
         {"per-client-limit", required_argument, NULL, 'p'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"body-timeout", required_argument, NULL, 'B'},
+        {"metrics-listen", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct relay_config cfg = {.listen = "127.0.0.1:8443"};
-    const char *cert = NULL, *key = NULL;
+    const char *cert = NULL, *key = NULL, *metrics_listen = NULL;
     long v;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -93,6 +98,7 @@ int main(int argc, char **argv)
         case 'k': key = optarg; break;
         case 'a': cfg.ca_file = optarg; break;
         case 'K': cfg.keys_url = optarg; break;
+        case 'M': metrics_listen = optarg; break;
         case 'b':
             if (!number(optarg, 64, 16 * 1024 * 1024, &v))
                 return usage_error("--max-body wants bytes in 64..16777216, not '%s'", optarg);
@@ -137,6 +143,8 @@ int main(int argc, char **argv)
     struct sts_secret *key_pem = NULL;
     size_t n;
     struct relay *rl = NULL;
+    struct metrics *metrics = NULL;
+    struct front *metrics_front = NULL;
     int rc = 1;
     sigset_t sigs;
     if (cert && sts_net_read_file(cert, 1 << 20, &cert_pem, &n, why, sizeof why) != STS_OK) {
@@ -160,6 +168,14 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (metrics_new(&metrics) != STS_OK) {
+        fprintf(stderr, "sts-relay: out of memory\n");
+        goto out;
+    }
+    metric_set(metrics_add(metrics, METRIC_GAUGE, "sts_build_info", "the relay's version",
+                           "program=\"sts-relay\",version=\"" STS_VERSION "\"", NULL, 0),
+               1);
+    cfg.metrics = metrics;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "sts-relay: cannot initialise libcurl\n");
         goto out;
@@ -170,6 +186,19 @@ int main(int argc, char **argv)
         rc = strstr(why, "refusing") || strstr(why, "must be https") ? 2 : 1;
         goto out;
     }
+    if (metrics_listen) {
+        if (metrics_http_start(metrics_listen, -1, cert_pem, key_pem ? key_pem->data : NULL,
+                               metrics, &metrics_front, why, sizeof why) != STS_OK) {
+            fprintf(stderr, "sts-relay: metrics-listen: %s\n", why);
+            relay_stop(rl);
+            curl_global_cleanup();
+            rc = strstr(why, "refusing") || strstr(why, "bad listen") ? 2 : 1;
+            goto out;
+        }
+        fprintf(stderr, "sts-relay: metrics listening on %s://%.*s:%u/metrics\n",
+                cert_pem ? "https" : "http", (int)(strrchr(metrics_listen, ':') - metrics_listen),
+                metrics_listen, front_port(metrics_front));
+    }
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg.listen, ':') - cfg.listen), cfg.listen);
     fprintf(stderr, "sts-relay: listening on %s://%s:%u, forwarding to %s\n",
@@ -178,6 +207,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     struct relay_counters k;
     relay_get_counters(rl, &k);
+    front_stop(metrics_front);
     relay_stop(rl);
     curl_global_cleanup();
     fprintf(stderr,
@@ -186,6 +216,7 @@ int main(int argc, char **argv)
             sig, k.forwarded, k.refused, k.gateway_errors);
     rc = 0;
 out:
+    metrics_free(metrics);
     free(cert_pem);
     sts_secret_free(key_pem);
     return rc;

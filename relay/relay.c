@@ -32,7 +32,28 @@ struct relay {
     CURL *pool[POOL_MAX];
     size_t pool_n;
     atomic_ullong forwarded, refused, gateway_errors;
+    /* forwarded, refused; gateway failures: unreachable, timeout, too large,
+     * bad answer */
+    struct metric *m_req[2], *m_gw[4];
 };
+
+static void relay_metrics(struct relay *rl, struct metrics *m)
+{
+    static const char req[] = "requests handled by the relay, by outcome";
+    static const char gw[] = "requests the gateway did not answer usably, by kind";
+    rl->m_req[0] = metrics_add(m, METRIC_COUNTER, "sts_relay_requests_total", req,
+                               "outcome=\"forwarded\"", NULL, 0);
+    rl->m_req[1] = metrics_add(m, METRIC_COUNTER, "sts_relay_requests_total", req,
+                               "outcome=\"refused\"", NULL, 0);
+    rl->m_gw[0] = metrics_add(m, METRIC_COUNTER, "sts_relay_gateway_failures_total", gw,
+                              "kind=\"unreachable\"", NULL, 0);
+    rl->m_gw[1] = metrics_add(m, METRIC_COUNTER, "sts_relay_gateway_failures_total", gw,
+                              "kind=\"timeout\"", NULL, 0);
+    rl->m_gw[2] = metrics_add(m, METRIC_COUNTER, "sts_relay_gateway_failures_total", gw,
+                              "kind=\"too_large\"", NULL, 0);
+    rl->m_gw[3] = metrics_add(m, METRIC_COUNTER, "sts_relay_gateway_failures_total", gw,
+                              "kind=\"bad_answer\"", NULL, 0);
+}
 
 /* One client request being read. */
 struct upload {
@@ -127,6 +148,7 @@ static enum MHD_Result forward(struct relay *rl, struct MHD_Connection *c, const
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     if (ce != CURLE_OK) {
         atomic_fetch_add(&rl->gateway_errors, 1);
+        metric_add(rl->m_gw[a.too_big ? 2 : ce == CURLE_OPERATION_TIMEDOUT ? 1 : 0], 1);
         if (a.too_big)
             ret = send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
                              "the gateway's answer is over the relay's size limit");
@@ -145,6 +167,7 @@ static enum MHD_Result forward(struct relay *rl, struct MHD_Connection *c, const
     /* Nothing the gateway says may break the answer to the client. */
     if (status < 100 || status > 599 || (ct && strlen(ct) > MAX_CONTENT_TYPE)) {
         atomic_fetch_add(&rl->gateway_errors, 1);
+        metric_add(rl->m_gw[3], 1);
         ret = send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
                          status < 100 || status > 599
                              ? "the gateway answered with a status outside 100-599"
@@ -160,6 +183,7 @@ static enum MHD_Result forward(struct relay *rl, struct MHD_Connection *c, const
     ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     atomic_fetch_add(&rl->forwarded, 1);
+    metric_add(rl->m_req[0], 1);
 out:
     curl_slist_free_all(h);
     if (e)
@@ -173,16 +197,19 @@ static enum MHD_Result body_complete(struct relay *rl, struct MHD_Connection *c,
 {
     if (up->in.discard) {
         atomic_fetch_add(&rl->refused, 1);
+        metric_add(rl->m_req[1], 1);
         return front_send_refusal(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                                   "relay", "this relay forwards message/ohttp-req only");
     }
     if (up->in.too_big) {
         atomic_fetch_add(&rl->refused, 1);
+        metric_add(rl->m_req[1], 1);
         return front_send_refusal(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "relay",
                                   "the encapsulated request is over the relay's size limit");
     }
     if (up->in.len == 0) { /* RFC 9458 section 5: obviously invalid */
         atomic_fetch_add(&rl->refused, 1);
+        metric_add(rl->m_req[1], 1);
         return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "empty request");
     }
     return forward(rl, c, rl->gateway, up->body, up->in.len);
@@ -212,6 +239,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         atomic_fetch_add(&rl->refused, 1);
+        metric_add(rl->m_req[1], 1);
         return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use POST");
     }
     /* A wrong media type is answered after the (small) body is read: an
@@ -294,7 +322,9 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
         .handler = handle,
         .completed = completed,
         .cls = rl,
+        .metrics = cfg->metrics,
     };
+    relay_metrics(rl, cfg->metrics);
     enum sts_err e = front_start(&fc, &rl->front, why, whylen);
     if (e != STS_OK) {
         relay_free(rl);

@@ -35,6 +35,7 @@ struct relay_config {
     unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
     unsigned body_timeout_s;   /* deadline for its body (0 = 10 s) */
     unsigned timeout_s;        /* per forwarded request, and idle connections */
+    struct metrics *metrics;   /* NULL, or where the relay registers its series */
 };
 
 struct relay_counters {
