@@ -37,9 +37,14 @@ struct collector_config {
     char tls_key[512];         /* PEM private key of tls_cert */
     char ohttp_keys[2][512];   /* gateway key files, previous then current */
     unsigned n_ohttp_keys;
-    char models[4096]; /* comma list of the maker's model names; "" = any. Reports of
-                          other models are counted as model "other" in the figures */
+    char models[4096];     /* comma list of the maker's model names; "" = any. Reports of
+                              other models are counted as model "other" in the figures */
+    long retention_months; /* device rows not seen for this many months are folded
+                              (deleted; the counters stay); 0 = kept until erased */
 };
+
+/* The default retention of device rows, in months (docs/PRIVACY.md). */
+#define CONFIG_RETENTION_MONTHS 36
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct collector_config *cfg);

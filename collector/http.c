@@ -29,8 +29,7 @@
 
 struct http_server {
     struct front *front;
-    const struct sts_key *key;
-    struct sts_pseudonymizer *pseudonymizer;
+    struct sts_pseudonymizer *pseudonymizer; /* every live key, the current one first */
     struct ingest *ing;
     size_t max_body;
     char *token;
@@ -173,6 +172,26 @@ static enum MHD_Result answer_report(struct request *rq)
                                  : reply(rq, status, accepted_json, sizeof accepted_json - 1);
 }
 
+/* The device's pseudonym under the current key (what is stored) and under
+ * each older live key (what the store looks it up by, see store_record). */
+static enum sts_err device_pseudonyms(const struct sts_pseudonymizer *pz, const char *imei,
+                                      struct store_record *r)
+{
+    struct sts_pseudonyms all;
+    enum sts_err e = sts_pseudonymizer_compute_all(pz, imei, &all);
+    if (e == STS_OK) {
+        memcpy(r->pseudonym, all.p[0], STS_PSEUDONYM_LEN);
+        r->key_id = all.key_id[0];
+        r->n_old = all.n - 1;
+        for (size_t i = 1; i < all.n; i++) {
+            r->old_key_id[i - 1] = all.key_id[i];
+            memcpy(r->old_pseudonym[i - 1], all.p[i], STS_PSEUDONYM_LEN);
+        }
+    }
+    OPENSSL_cleanse(&all, sizeof all);
+    return e;
+}
+
 /* A report's body, from either route: validate, then hand to the writer.
  * body is wiped once parsed. */
 static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
@@ -202,8 +221,7 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
     memcpy(r->country, rep.country, sizeof r->country);
     if (rep.type == STS_REPORT_ACTIVATION) {
         sts_day_parse(rep.day, &r->day);
-        e = sts_pseudonymizer_compute(srv->pseudonymizer, rep.imei, r->pseudonym);
-        r->key_id = srv->key->id;
+        e = device_pseudonyms(srv->pseudonymizer, rep.imei, r);
     } else {
         sts_month_parse(rep.cohort, &r->cohort);
         sts_month_parse(rep.period, &r->period);
@@ -453,14 +471,13 @@ static void server_free(struct http_server *srv)
     free(srv);
 }
 
-enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key,
+enum sts_err http_start(const struct http_config *cfg, const struct sts_keyring *keyring,
                         struct ingest *ing, struct http_server **out, char *why, size_t whylen)
 {
     enum sts_err e;
     struct http_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return STS_ENOMEM;
-    srv->key = key;
     srv->ing = ing;
     srv->gateway = cfg->gateway;
     srv->k = cfg->k;
@@ -475,7 +492,7 @@ enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key
     srv->dashboard = dashboard_response();
     if (!srv->accepted || !srv->duplicate || !srv->dashboard)
         goto fail;
-    if ((e = sts_pseudonymizer_new(key, &srv->pseudonymizer)) != STS_OK)
+    if ((e = sts_pseudonymizer_new_ring(keyring, &srv->pseudonymizer)) != STS_OK)
         goto fail;
     e = STS_ENOMEM;
     MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");

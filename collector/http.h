@@ -41,13 +41,13 @@ struct http_config {
 
 struct http_server;
 
-/* Starts serving. key, ing and cfg->gateway are borrowed and must outlive the
- * server; the PEM strings are copied (the key copy is wiped at http_stop).
- * why gets a message for the operator on failure.
- * Errors: STS_EINVAL (bad listen address, or plain HTTP on an address that is
- * not loopback), STS_EUNSUPPORTED (libmicrohttpd without TLS), STS_ENET
- * (cannot listen, or the certificate or key is unusable), STS_ENOMEM. */
-enum sts_err http_start(const struct http_config *cfg, const struct sts_key *key,
+/* Starts serving with keyring (every live key is prepared, the
+ * current one makes new pseudonyms). keyring, ing and cfg->gateway are
+ * borrowed and must outlive the server; the PEM strings are copied (the key copy is wiped at
+ * http_stop). why gets a message for the operator on failure. Errors: STS_EINVAL (bad listen
+ * address, or plain HTTP on an address that is not loopback), STS_EUNSUPPORTED (libmicrohttpd
+ * without TLS), STS_ENET (cannot listen, or the certificate or key is unusable), STS_ENOMEM. */
+enum sts_err http_start(const struct http_config *cfg, const struct sts_keyring *keyring,
                         struct ingest *ing, struct http_server **out, char *why, size_t whylen);
 
 /* The port actually bound. */
