@@ -20,6 +20,7 @@
 #include "front.h"
 #include "http.h"
 #include "ingest.h"
+#include "inventory.h"
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
@@ -75,7 +76,7 @@ static const char usage_text[] =
     "  export --imei IMEI --db URI --key FILE [--format json|text]\n"
     "                                   print what is held about one device, under every key\n"
     "  erase --imei IMEI --db URI --key FILE    delete what is held about one device\n"
-    "  audit --db URI [--k N] [--format text|json]\n"
+    "  audit --db URI [--key FILE] [--k N] [--format text|json]\n"
     "                                   summarise what the database holds and its smallest\n"
     "                                   classes (how many counters hold fewer than k)\n"
     "  purge --db URI [--retention-months N] [--dry-run]\n"
@@ -871,6 +872,226 @@ static enum sts_err audit_budget(struct store *store, const struct collector_con
     return e == STS_ETOOBIG ? STS_OK : e;
 }
 
+static int32_t retention_keep_from(long months);
+
+/* A column the inventory does not describe is a finding: audit fails. */
+static int audit_verdict(size_t undocumented)
+{
+    if (!undocumented)
+        return EXIT_SUCCESS;
+    fprintf(stderr,
+            "sts-collector: audit: %zu table(s) or column(s) without an inventory entry "
+            "(collector/inventory.c)\n",
+            undocumented);
+    return EXIT_FAILURE;
+}
+
+/* What is never collected, for audit. */
+static const char *const never_collected[] = {
+    "raw IMEI (only a keyed hash of it)",
+    "phone number",
+    "IMSI or ICCID",
+    "serial number",
+    "location",
+    "client IP address",
+    "installed apps",
+    "usage",
+    "with a device row: what the device is, its country, the day, a report id",
+};
+
+static void note_undocumented(const char *table, const char *column, void *ctx)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s%s%s", table, column ? "." : "", column ? column : "");
+    json_array_append_new(ctx, json_string(name));
+}
+
+/* The data inventory of the live schema, the keys and every retention
+ * bound, for audit: one JSON object both formats print from. */
+static enum sts_err audit_inventory(struct store *store, const struct collector_config *cfg,
+                                    json_t **out)
+{
+    struct store_column *cols = NULL;
+    struct store_key_use use[64];
+    size_t ncols = 0, nuse = 0;
+    struct sts_keyring ring;
+    bool have_ring = false;
+    enum sts_err e = store_columns(store, &cols, &ncols);
+    if (e == STS_OK)
+        e = store_key_use(store, use, sizeof use / sizeof use[0], &nuse);
+    if (e == STS_OK && *cfg->key) {
+        if ((e = sts_keyring_load(cfg->key, &ring)) != STS_OK) {
+            free(cols);
+            fprintf(stderr, "sts-collector: %s: %s\n", cfg->key, key_error(e));
+            return e;
+        }
+        have_ring = true;
+    }
+    json_t *o = json_object(), *tables = json_array(), *undoc = json_array();
+    json_t *table = NULL, *columns = NULL;
+    if (e != STS_OK || !o || !tables || !undoc)
+        goto fail;
+    inventory_check(cols, ncols, note_undocumented, undoc);
+    for (size_t i = 0; i < ncols; i++) {
+        if (i == 0 || strcmp(cols[i - 1].table, cols[i].table) != 0) {
+            const struct inventory_entry *t = inventory_find(cols[i].table, NULL);
+            columns = json_array();
+            table = t ? json_pack("{s:s,s:s,s:s,s:s,s:o*}", "table", cols[i].table, "purpose",
+                                  t->purpose, "personal", inventory_personal_name(t->personal),
+                                  "retention", inventory_retention_text(t->retention), "columns",
+                                  columns)
+                      : json_pack("{s:s,s:b,s:o*}", "table", cols[i].table, "documented", 0,
+                                  "columns", columns);
+            if (!table || json_array_append_new(tables, table) != 0)
+                goto fail;
+        }
+        const struct inventory_entry *c = inventory_find(cols[i].table, cols[i].column);
+        json_array_append_new(
+            columns, c ? json_pack("{s:s,s:s,s:s}", "column", cols[i].column, "purpose", c->purpose,
+                                   "personal", inventory_personal_name(c->personal))
+                       : json_pack("{s:s,s:b}", "column", cols[i].column, "documented", 0));
+    }
+    json_t *ids = json_array();
+    for (size_t i = 0; ids && have_ring && i < ring.n; i++) {
+        char kid[9];
+        int64_t dev = 0, react = 0;
+        snprintf(kid, sizeof kid, "%08x", (unsigned)ring.key[i].id);
+        for (size_t u = 0; u < nuse && u < sizeof use / sizeof use[0]; u++)
+            if (use[u].key_id == ring.key[i].id) {
+                dev = use[u].devices;
+                react = use[u].reactivations;
+            }
+        json_array_append_new(ids, json_pack("{s:s,s:b,s:I,s:I}", "key_id", kid, "current",
+                                             i == ring.current, "devices", (json_int_t)dev,
+                                             "reactivations", (json_int_t)react));
+    }
+    /* Key ids rows are stored under that the key file does not hold (or
+     * all of them when no key file was given). */
+    json_t *other = json_array();
+    for (size_t u = 0; other && u < nuse && u < sizeof use / sizeof use[0]; u++) {
+        bool in_ring = false;
+        for (size_t i = 0; have_ring && i < ring.n; i++)
+            in_ring |= ring.key[i].id == use[u].key_id;
+        if (in_ring)
+            continue;
+        char kid[9];
+        snprintf(kid, sizeof kid, "%08x", (unsigned)use[u].key_id);
+        json_array_append_new(other, json_pack("{s:s,s:I,s:I}", "key_id", kid, "devices",
+                                               (json_int_t)use[u].devices, "reactivations",
+                                               (json_int_t)use[u].reactivations));
+    }
+    json_object_set_new(o, "inventory", tables);
+    tables = NULL;
+    json_object_set_new(o, "undocumented", undoc);
+    undoc = NULL;
+    json_object_set_new(o, "keys",
+                        json_pack("{s:s?,s:o*,s:o*}", "file", *cfg->key ? cfg->key : NULL,
+                                  "in_file", have_ring ? ids : NULL, "not_in_file", other));
+    if (!have_ring)
+        json_decref(ids);
+    char from[STS_MONTH_LEN + 1];
+    long grace = cfg->grace_days == 0  ? STATS_DEFAULT_GRACE_DAYS
+                 : cfg->grace_days < 0 ? 0
+                                       : cfg->grace_days;
+    sts_month_format(retention_keep_from(cfg->retention_months), from);
+    json_object_set_new(
+        o, "bounds",
+        json_pack(
+            "{s:I,s:s?,s:I,s:I,s:s,s:s}", "retention_months", (json_int_t)cfg->retention_months,
+            "device_rows_kept_from", cfg->retention_months ? from : NULL, "report_id_days",
+            (json_int_t)cfg->report_id_days, "grace_days", (json_int_t)grace, "lifetime_ping_ids",
+            "until the grace window of the month counted in closes", "schedule",
+            "serve purges report ids and folds device rows at most once an hour; the WAL "
+            "is truncated after each purge, fold or erasure"));
+    json_t *never = json_array();
+    for (size_t i = 0; never && i < sizeof never_collected / sizeof never_collected[0]; i++)
+        json_array_append_new(never, json_string(never_collected[i]));
+    json_object_set_new(o, "never_collected", never);
+    free(cols);
+    if (have_ring)
+        sts_keyring_cleanse(&ring);
+    *out = o;
+    return STS_OK;
+fail:
+    free(cols);
+    if (have_ring)
+        sts_keyring_cleanse(&ring);
+    json_decref(o);
+    json_decref(tables);
+    json_decref(undoc);
+    return e != STS_OK ? e : STS_ENOMEM;
+}
+
+static void audit_inventory_text(const json_t *inv)
+{
+    json_t *t, *c, *k;
+    size_t i, j;
+    json_t *tables = json_object_get(inv, "inventory");
+    printf("data inventory (from the live schema, %zu tables):\n", json_array_size(tables));
+    json_array_foreach(tables, i, t)
+    {
+        const char *purpose = json_string_value(json_object_get(t, "purpose"));
+        printf("  %s: %s\n", json_string_value(json_object_get(t, "table")),
+               purpose ? purpose : "UNDOCUMENTED: no inventory entry");
+        if (purpose)
+            printf("    %s; kept %s\n", json_string_value(json_object_get(t, "personal")),
+                   json_string_value(json_object_get(t, "retention")));
+        json_array_foreach(json_object_get(t, "columns"), j, c)
+        {
+            const char *cp = json_string_value(json_object_get(c, "purpose"));
+            printf("    %-14s %s%s%s%s\n", json_string_value(json_object_get(c, "column")),
+                   cp ? cp : "UNDOCUMENTED: no inventory entry", cp ? " [" : "",
+                   cp ? json_string_value(json_object_get(c, "personal")) : "", cp ? "]" : "");
+        }
+    }
+    json_t *keys = json_object_get(inv, "keys");
+    const char *file = json_string_value(json_object_get(keys, "file"));
+    if (file) {
+        printf("pseudonym keys: %s (mode 0600, kept apart from the database and its backups)\n",
+               file);
+        json_array_foreach(json_object_get(keys, "in_file"), i, k)
+        {
+            printf("  %s  %-7s  needed by %lld device row(s), %lld re-activation row(s)\n",
+                   json_string_value(json_object_get(k, "key_id")),
+                   json_is_true(json_object_get(k, "current")) ? "current" : "older",
+                   (long long)json_integer_value(json_object_get(k, "devices")),
+                   (long long)json_integer_value(json_object_get(k, "reactivations")));
+        }
+    } else {
+        printf("pseudonym keys: no key file given (--key FILE shows its ids)\n");
+    }
+    json_array_foreach(json_object_get(keys, "not_in_file"), i, k)
+    {
+        printf("  %s  %-7s  needed by %lld device row(s), %lld re-activation row(s)\n",
+               json_string_value(json_object_get(k, "key_id")), file ? "MISSING" : "in use",
+               (long long)json_integer_value(json_object_get(k, "devices")),
+               (long long)json_integer_value(json_object_get(k, "reactivations")));
+    }
+    json_t *b = json_object_get(inv, "bounds");
+    long long months = (long long)json_integer_value(json_object_get(b, "retention_months"));
+    printf("retention:\n");
+    if (months)
+        printf("  device rows: folded %lld months after the device was last seen (rows of "
+               "months before %s go), or when erased\n",
+               months, json_string_value(json_object_get(b, "device_rows_kept_from")));
+    else
+        printf("  device rows: kept until erased (retention_months = 0)\n");
+    printf("  activation report ids: %lld days after receipt\n"
+           "  lifetime ping ids: until the grace window (%lld days) of the month counted in "
+           "closes\n"
+           "  counters and the release's parameters: the life of the database (anonymous)\n"
+           "  %s\n",
+           (long long)json_integer_value(json_object_get(b, "report_id_days")),
+           (long long)json_integer_value(json_object_get(b, "grace_days")),
+           json_string_value(json_object_get(b, "schedule")));
+    printf("never collected:");
+    json_array_foreach(json_object_get(inv, "never_collected"), i, k)
+    {
+        printf("%s %s", i ? ";" : "", json_string_value(k));
+    }
+    printf("\n");
+}
+
 static int cmd_audit(struct args *a)
 {
     struct store *store;
@@ -888,9 +1109,15 @@ static int cmd_audit(struct args *a)
     json_t *budget = NULL;
     if (e == STS_OK)
         e = audit_budget(store, &a->cfg, &budget);
+    json_t *inv = NULL;
+    if (e == STS_OK)
+        e = audit_inventory(store, &a->cfg, &inv);
     store_close(store);
-    if (e != STS_OK)
+    if (e != STS_OK) {
+        json_decref(budget);
         return fail("audit", sts_strerror(e));
+    }
+    size_t undocumented = json_array_size(json_object_get(inv, "undocumented"));
     if (json) {
         json_t *o = json_pack(
             "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:o,s:o,s:o,s:o,s:o}}", "devices",
@@ -902,16 +1129,19 @@ static int cmd_audit(struct args *a)
             class_json(&cl.sales_cells), "sales_month", class_json(&cl.sales_months),
             "lifetime_cells", class_json(&cl.lifetime_cells), "version_cells",
             class_json(&cl.version_cells), "lifetime_classes", class_json(&cl.lifetime_classes));
-        if (o)
+        if (o) {
             json_object_set(o, "release", budget);
+            json_object_update(o, inv);
+        }
         json_decref(budget);
+        json_decref(inv);
         char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
         if (!s)
             return fail("audit", "out of memory");
         printf("%s\n", s);
         free(s);
-        return EXIT_SUCCESS;
+        return audit_verdict(undocumented);
     }
     printf("devices (one row each: pseudonym, key id, month): %lld\n"
            "re-activations (one row per device and month):    %lld\n"
@@ -955,7 +1185,9 @@ static int cmd_audit(struct args *a)
     printf("never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,\n"
            "client IP address, installed apps, usage; with a device row: brand, model,\n"
            "sw, country, day, report id\n");
-    return EXIT_SUCCESS;
+    audit_inventory_text(inv);
+    json_decref(inv);
+    return audit_verdict(undocumented);
 }
 
 /* The first month kept under a retention of months (0: none). */

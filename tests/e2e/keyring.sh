@@ -79,9 +79,15 @@ rc=$?
 [ $? = 2 ] || { echo "FAIL retire of a bad id: not a usage error"; fail=1; }
 
 # Erase finds the device under the old key; erasing again deletes nothing.
+# Its pseudonym is in the files before, and nowhere in them after
+# (secure_delete, then the WAL truncated).
+p2=$("$C" export --imei "$(sts_imei 2)" --db "sqlite:$db" --key "$dir/key" | jq -r .pseudonym)
+hexdump_db() { cat "$db" "$db-wal" 2>/dev/null | od -An -tx1 -v | tr -d ' \n'; }
+hexdump_db | grep -q "$p2" || { echo "FAIL the pseudonym is not in the file before the erase"; fail=1; }
 "$C" erase --imei "$(sts_imei 2)" --db "sqlite:$db" --key "$dir/key" >"$dir/out" || fail=1
 grep -q '^erased 1 row(s) naming this device: 1 activation row(s), 0 re-activation row(s), looked up under 2 key(s)' "$dir/out" ||
     { echo "FAIL erase under the old key: $(cat "$dir/out")"; fail=1; }
+hexdump_db | grep -q "$p2" && { echo "FAIL the erased pseudonym is still in the database files"; fail=1; }
 "$C" erase --imei "$(sts_imei 3)" --db "sqlite:$db" --key "$dir/key" >/dev/null || fail=1
 "$C" erase --imei "$(sts_imei 3)" --db "sqlite:$db" --key "$dir/key" >"$dir/out" || fail=1
 grep -q '^erased 0 row(s)' "$dir/out" || { echo "FAIL second erase: $(cat "$dir/out")"; fail=1; }
