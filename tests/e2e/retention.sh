@@ -69,6 +69,7 @@ grep -q '"activations"' "$dir/before" || { echo "FAIL no figures to compare: $(h
 # Retention 24 months on 2026-12: months before 2024-12 go, except devices
 # seen since (the re-activations of 2026-06).
 "$C" purge --db "sqlite:$db" --retention-months 24 --dry-run >"$dir/out" || fail=1
+grep -qx 'would purge 136 report id(s) past their window' "$dir/out" || { echo "FAIL dry run of the report ids: $(cat "$dir/out")"; fail=1; }
 grep -q '^would fold 80 device row(s) and 10 re-activation row(s) not seen since before 2024-12 (retention 24 months)' "$dir/out" ||
     { echo "FAIL dry run: $(cat "$dir/out")"; fail=1; }
 [ "$(rows)" = "340 40" ] || { echo "FAIL the dry run deleted rows: $(rows)"; fail=1; }
