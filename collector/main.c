@@ -762,8 +762,7 @@ static int cmd_erase(struct args *a)
     int rc = device_pseudonyms(a, &ps);
     if (rc || (rc = open_db(a->cfg.db, 0, &store)))
         return rc;
-    enum sts_err e =
-        store_device_erase_all(store, (const uint8_t(*)[STS_PSEUDONYM_LEN])ps.p, ps.n, &n);
+    enum sts_err e = store_device_erase_all(store, &ps.p[0][0], ps.n, &n);
     store_close(store);
     size_t keys = ps.n;
     OPENSSL_cleanse(&ps, sizeof ps);

@@ -126,8 +126,7 @@ enum sts_err store_release_set_rho(struct store *store, double rho)
     return store->ops->release_set_rho(store, rho);
 }
 
-enum sts_err store_device_erase_all(struct store *store,
-                                    const uint8_t (*pseudonyms)[STS_PSEUDONYM_LEN], size_t n,
+enum sts_err store_device_erase_all(struct store *store, const uint8_t *pseudonyms, size_t n,
                                     struct store_erased *out)
 {
     memset(out, 0, sizeof *out);

@@ -257,7 +257,8 @@ struct store_erased {
 };
 
 /* Erases one device: deletes, in one transaction, every row that names any
- * of the n pseudonyms (the device under each live key): its activation rows
+ * of the n pseudonyms at pseudonyms (n * STS_PSEUDONYM_LEN bytes: the
+ * device under each live key): its activation rows
  * and their re-activation rows. Nothing else changes: the counters are
  * anonymous, and report ids name no device (they expire, see store_purge).
  * Deleted rows must not stay readable in the files: SQLite deletes with
@@ -266,8 +267,7 @@ struct store_erased {
  * PostgreSQL the rows stay in dead tuples until VACUUM and in WAL and
  * backups until their horizon (docs/PRIVACY.md). Idempotent: erasing again
  * deletes 0 rows and succeeds. Errors: STS_EINVAL (n = 0), STS_EIO. */
-enum sts_err store_device_erase_all(struct store *store,
-                                    const uint8_t (*pseudonyms)[STS_PSEUDONYM_LEN], size_t n,
+enum sts_err store_device_erase_all(struct store *store, const uint8_t *pseudonyms, size_t n,
                                     struct store_erased *out);
 
 /* One key id and how many rows still need it: device rows stored under it,

@@ -1256,9 +1256,8 @@ static enum sts_err sqlite_release_set_rho(struct store *s, double rho)
     return rc == SQLITE_DONE ? STS_OK : STS_EIO;
 }
 
-static enum sts_err sqlite_device_erase_all(struct store *s,
-                                            const uint8_t (*pseudonyms)[STS_PSEUDONYM_LEN],
-                                            size_t n, struct store_erased *out);
+static enum sts_err sqlite_device_erase_all(struct store *s, const uint8_t *pseudonyms, size_t n,
+                                            struct store_erased *out);
 static enum sts_err sqlite_key_use(struct store *s, struct store_key_use *out, size_t cap,
                                    size_t *n);
 static enum sts_err sqlite_fold(struct store *s, int32_t keep_from, int64_t max, bool dry_run,
@@ -1470,14 +1469,14 @@ static bool secure_delete_on(sqlite3 *db)
 
 /* Runs sql with the n pseudonyms bound to ?1 one at a time; *changes gets
  * the rows it changed in all. */
-static int each_pseudonym(sqlite3 *db, const char *sql,
-                          const uint8_t (*pseudonyms)[STS_PSEUDONYM_LEN], size_t n,
+static int each_pseudonym(sqlite3 *db, const char *sql, const uint8_t *pseudonyms, size_t n,
                           int64_t *changes)
 {
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
-        sqlite3_bind_blob(q, 1, pseudonyms[i], STS_PSEUDONYM_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(q, 1, pseudonyms + i * STS_PSEUDONYM_LEN, STS_PSEUDONYM_LEN,
+                          SQLITE_STATIC);
         rc = run(q);
         *changes += sqlite3_changes(db);
     }
@@ -1485,9 +1484,8 @@ static int each_pseudonym(sqlite3 *db, const char *sql,
     return rc;
 }
 
-static enum sts_err sqlite_device_erase_all(struct store *s,
-                                            const uint8_t (*pseudonyms)[STS_PSEUDONYM_LEN],
-                                            size_t n, struct store_erased *out)
+static enum sts_err sqlite_device_erase_all(struct store *s, const uint8_t *pseudonyms, size_t n,
+                                            struct store_erased *out)
 {
     struct sqlite_store *st = impl(s);
     if (!secure_delete_on(st->db) || run(st->stmt[BEGIN]) != SQLITE_OK)
