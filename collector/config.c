@@ -28,6 +28,7 @@ void config_defaults(struct collector_config *cfg)
     cfg->k = 10;
     cfg->report_id_days = 30;
     cfg->summary_interval = 60;
+    cfg->retention_months = CONFIG_RETENTION_MONTHS;
 }
 
 static bool number(const char *s, long min, long max, long *out)
@@ -117,6 +118,8 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 0, 86400, &v) && ((cfg->summary_interval = v), true);
     else if (strcmp(name, "backfill") == 0)
         ok = number(value, 0, 1, &v) && ((cfg->backfill = (int)v), true);
+    else if (strcmp(name, "retention_months") == 0)
+        ok = number(value, 0, 1200, &v) && ((cfg->retention_months = v), true);
     else {
         snprintf(why, whylen, "unknown setting '%s'", name);
         return STS_EINVAL;

@@ -41,7 +41,12 @@ struct collector_config {
     long summary_interval;    /* seconds between summary log lines; 0 = none */
     char models[4096];        /* comma list of the maker's model names; "" = any. Reports of
                                  other models are counted as model "other" in the figures */
+    long retention_months;    /* device rows not seen for this many months are folded
+                                 (deleted; the counters stay); 0 = kept until erased */
 };
+
+/* The default retention of device rows, in months (docs/PRIVACY.md). */
+#define CONFIG_RETENTION_MONTHS 36
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct collector_config *cfg);

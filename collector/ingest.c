@@ -16,7 +16,6 @@
 struct ingest {
     struct store *store;
     struct sts_pseudonymizer *pseudonymizer;
-    uint32_t key_id;
     size_t max_batch;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -143,18 +142,17 @@ static void *writer(void *arg)
     }
 }
 
-enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_key *key,
+enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_keyring *keyring,
                         struct ingest **out)
 {
     struct ingest *ing = calloc(1, sizeof *ing);
     if (!ing)
         return STS_ENOMEM;
-    enum sts_err e = sts_pseudonymizer_new(key, &ing->pseudonymizer);
+    enum sts_err e = sts_pseudonymizer_new_ring(keyring, &ing->pseudonymizer);
     if (e != STS_OK) {
         free(ing);
         return e;
     }
-    ing->key_id = key->id;
     ing->store = store;
     ing->max_batch = max_batch ? max_batch : 1;
     ing->batch = calloc(ing->max_batch, sizeof *ing->batch);
@@ -226,6 +224,26 @@ void ingest_free(struct ingest *ing)
     free(ing);
 }
 
+/* The device's pseudonym under the current key (what is stored) and under
+ * each older live key (what the store looks it up by, see store_record). */
+static enum sts_err device_pseudonyms(const struct sts_pseudonymizer *pz, const char *imei,
+                                      struct store_record *r)
+{
+    struct sts_pseudonyms all;
+    enum sts_err e = sts_pseudonymizer_compute_all(pz, imei, &all);
+    if (e == STS_OK) {
+        memcpy(r->pseudonym, all.p[0], STS_PSEUDONYM_LEN);
+        r->key_id = all.key_id[0];
+        r->n_old = all.n - 1;
+        for (size_t i = 1; i < all.n; i++) {
+            r->old_key_id[i - 1] = all.key_id[i];
+            memcpy(r->old_pseudonym[i - 1], all.p[i], STS_PSEUDONYM_LEN);
+        }
+    }
+    OPENSSL_cleanse(&all, sizeof all);
+    return e;
+}
+
 enum sts_err ingest_report(struct ingest *ing, char *body, size_t len, int32_t today,
                            struct ingest_job *job, struct ingest_refusal *why)
 {
@@ -251,8 +269,7 @@ enum sts_err ingest_report(struct ingest *ing, char *body, size_t len, int32_t t
     memcpy(r->country, rep.country, sizeof r->country);
     if (rep.type == STS_REPORT_ACTIVATION) {
         r->day = rep.day;
-        r->key_id = ing->key_id;
-        if ((e = sts_pseudonymizer_compute(ing->pseudonymizer, rep.imei, r->pseudonym)) != STS_OK)
+        if ((e = device_pseudonyms(ing->pseudonymizer, rep.imei, r)) != STS_OK)
             goto out;
     } else {
         r->cohort = rep.cohort;

@@ -37,10 +37,12 @@ struct ingest_stats {
 struct ingest;
 
 /* Starts the writer thread over store (borrowed; must outlive the ingest),
- * pseudonymizing with key (copied). At most max_batch records go into one
+ * pseudonymizing with every live key of keyring (copied): the current one
+ * makes the stored pseudonym, the older ones find a device stored before a
+ * rotation. At most max_batch records go into one
  * transaction. Errors: STS_ENOMEM, STS_EIO (thread creation failed),
  * STS_ECRYPTO (the key cannot be set up). */
-enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_key *key,
+enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_keyring *keyring,
                         struct ingest **out);
 
 /* Why a report was refused, to be answered as {"error":kind,...}. */

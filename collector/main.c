@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "front.h"
 #include "http.h"
 #include "ingest.h"
+#include "inventory.h"
 #include "listen.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -41,14 +43,20 @@
 
 #define EXIT_USAGE 2
 
-static const char usage_text[] =
+/* In two parts: C17 requires compilers to take string literals of 4095 bytes only. */
+static const char usage_serve[] =
     "usage: sts-collector COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
     "  keygen --out FILE [--token|--ohttp]\n"
-    "                                   create a pseudonym key (or, with --token, an API\n"
+    "                                   create a pseudonym keyring (or, with --token, an API\n"
     "                                   token; with --ohttp, an Oblivious HTTP gateway key)\n"
     "                                   in a new file with mode 0600\n"
+    "  keygen --rotate FILE             add a new current key to the keyring; the older\n"
+    "                                   keys stay for look-ups (restart serve to use it)\n"
+    "  rekey --retire KEYID --db URI --key FILE\n"
+    "                                   remove an older key from the keyring once no row\n"
+    "                                   needs it\n"
     "  serve --db URI --key FILE [--listen HOST:PORT] [--token-file FILE]\n"
     "        [--tls-cert FILE --tls-key FILE] [--ohttp-key FILE [--ohttp-key FILE]]\n"
     "        [--config FILE] [--threads N] [--max-batch N] [--k N] [--rho R]\n"
@@ -57,6 +65,7 @@ static const char usage_text[] =
     "        [--header-timeout S] [--body-timeout S] [--timeout S] [--rate-burst N]\n"
     "        [--relay-burst N] [--report-id-days N] [--grace-days N] [--backfill 0|1]\n"
     "        [--metrics-listen HOST:PORT] [--summary-interval S]\n"
+    "        [--retention-months N]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
     "                                   plain HTTP only on loopback, else HTTPS); --rho fixes\n"
     "                                   a new database's privacy budget (default 0.5). Every\n"
@@ -66,7 +75,8 @@ static const char usage_text[] =
     "                                   (Prometheus text) needs the API token, or is served\n"
     "                                   without it on --metrics-listen. Signals: SIGHUP\n"
     "                                   reloads the TLS certificate and key, the token and\n"
-    "                                   the Oblivious HTTP keys; SIGTERM drains and stops\n"
+    "                                   the Oblivious HTTP keys; SIGTERM drains and stops\n";
+static const char usage_rest[] =
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
     "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
@@ -83,17 +93,27 @@ static const char usage_text[] =
     "  other models count as model \"other\" (bounds what fresh strings cost)\n"
     "  Every figure comes from the differentially private release of closed periods,\n"
     "  with its 95% interval; figures under k are not shown (docs/privacy.md).\n"
-    "  export --imei IMEI --db URI --key FILE   print what is held about one device\n"
+    "  export --imei IMEI --db URI --key FILE [--format json|text]\n"
+    "                                   print what is held about one device, under every key\n"
     "  erase --imei IMEI --db URI --key FILE    delete what is held about one device\n"
-    "  audit --db URI [--k N] [--format text|json]\n"
+    "  audit --db URI [--key FILE] [--k N] [--format text|json]\n"
     "                                   summarise what the database holds and its smallest\n"
     "                                   classes (how many counters hold fewer than k)\n"
-    "  purge --db URI                   delete the report ids whose window has passed (the\n"
-    "                                   collector does it too, hourly)\n"
+    "  purge --db URI [--retention-months N] [--dry-run]\n"
+    "                                   delete the report ids whose window has passed and\n"
+    "                                   fold the device rows past the retention (default 36\n"
+    "                                   months; serve does both, hourly); --dry-run only says\n"
+    "                                   what would go\n"
     "\n"
     "URI: sqlite:PATH (or a plain path), or a libpq URI postgresql://... (also\n"
     "  postgres://; several hosts and target_session_attrs=read-write for failover)\n"
     "  --help, --version\n";
+
+static void usage(void)
+{
+    fputs(usage_serve, stdout);
+    fputs(usage_rest, stdout);
+}
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -159,6 +179,10 @@ enum opt_id {
     OPT_RATE_LIMIT,
     OPT_RELAY_RATE_LIMIT,
     OPT_RELAY_ADDRESSES,
+    OPT_ROTATE,
+    OPT_RETIRE,
+    OPT_DRY_RUN,
+    OPT_RETENTION_MONTHS,
     /* Settings that are flags only by name: --max-body sets max_body. */
     OPT_SETTING = 512
 };
@@ -218,6 +242,10 @@ static const struct option options[] = {
     {"backfill", required_argument, NULL, OPT_SETTING + 9},
     {"metrics-listen", required_argument, NULL, OPT_SETTING + 10},
     {"summary-interval", required_argument, NULL, OPT_SETTING + 11},
+    {"rotate", required_argument, NULL, OPT_ROTATE},
+    {"retire", required_argument, NULL, OPT_RETIRE},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"retention-months", required_argument, NULL, OPT_RETENTION_MONTHS},
     {NULL, 0, NULL, 0},
 };
 
@@ -225,6 +253,8 @@ static const struct option options[] = {
 struct args {
     struct collector_config cfg;
     const char *out, *imei, *format;
+    const char *rotate, *retire; /* keygen --rotate FILE, rekey --retire KEYID */
+    int dry_run;
     struct stats_args stats;
     int token, ohttp;
     uint64_t seen; /* bit per option id - OPT_OUT */
@@ -283,7 +313,11 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_RATE_LIMIT: sets[nsets].name = "rate_limit"; goto set;
         case OPT_RELAY_RATE_LIMIT: sets[nsets].name = "relay_rate_limit"; goto set;
         case OPT_RELAY_ADDRESSES: sets[nsets].name = "relay_addresses"; goto set;
-        case OPT_HELP: fputs(usage_text, stdout); exit(EXIT_SUCCESS);
+        case OPT_ROTATE: a->rotate = optarg; break;
+        case OPT_RETIRE: a->retire = optarg; break;
+        case OPT_DRY_RUN: a->dry_run = 1; break;
+        case OPT_RETENTION_MONTHS: sets[nsets].name = "retention_months"; goto set;
+        case OPT_HELP: usage(); exit(EXIT_SUCCESS);
         }
         continue;
     set:
@@ -331,8 +365,35 @@ static int keygen_ohttp(const char *out)
     return EXIT_SUCCESS;
 }
 
+/* A new current key; the older ones stay so that devices stored under them
+ * are still found (and move to the new key when they re-activate). */
+static int keygen_rotate(const char *path)
+{
+    uint32_t id = 0;
+    struct sts_keyring ring;
+    enum sts_err e = sts_keyring_rotate(path, &id);
+    if (e == STS_ETOOBIG)
+        return fail(path, "the keyring is full; retire an older key first (sts-collector rekey "
+                          "--retire KEYID)");
+    if (e != STS_OK)
+        return fail(path, key_error(e));
+    if ((e = sts_keyring_load(path, &ring)) != STS_OK)
+        return fail(path, key_error(e));
+    fprintf(stderr,
+            "sts-collector: added key %08x to %s, now current; %zu key(s) in the keyring. "
+            "Restart serve to make new pseudonyms with it; the older keys stay for "
+            "look-ups until retired\n",
+            (unsigned)id, path, ring.n);
+    sts_keyring_cleanse(&ring);
+    return EXIT_SUCCESS;
+}
+
 static int cmd_keygen(struct args *a)
 {
+    if (a->rotate && (a->out || a->token || a->ohttp))
+        return usage_error("%s", "keygen --rotate FILE takes no other option");
+    if (a->rotate)
+        return keygen_rotate(a->rotate);
     if (!a->out)
         return usage_error("%s", "keygen needs --out FILE");
     if (a->token && a->ohttp)
@@ -378,11 +439,11 @@ out:
     return rc;
 }
 
-static int load_key(const char *path, struct sts_key *key)
+static int load_keys(const char *path, struct sts_keyring *ring)
 {
     if (!*path)
         return usage_error("%s", "--key FILE is required");
-    enum sts_err e = sts_key_load(path, key);
+    enum sts_err e = sts_keyring_load(path, ring);
     if (e != STS_OK)
         return fail(path, key_error(e));
     return 0;
@@ -466,7 +527,7 @@ static void log_settings(const struct collector_config *c, bool tls, bool token,
 static int cmd_serve(struct args *a)
 {
     struct collector_config *cfg = &a->cfg;
-    struct sts_key key;
+    struct sts_keyring key;
     struct store *store = NULL;
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
@@ -486,7 +547,7 @@ static int cmd_serve(struct args *a)
         return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts/sts.db)");
     if (!*cfg->tls_cert != !*cfg->tls_key)
         return usage_error("%s", "--tls-cert and --tls-key go together");
-    if ((rc = load_key(cfg->key, &key)) != 0)
+    if ((rc = load_keys(cfg->key, &key)) != 0)
         return rc;
     rc = EXIT_FAILURE;
     if (*cfg->tls_cert) {
@@ -565,6 +626,7 @@ static int cmd_serve(struct args *a)
                      : cfg->grace_days < 0 ? 0
                                            : (int)cfg->grace_days;
     pol.late_shift = !cfg->backfill;
+    pol.retention_months = (int)cfg->retention_months;
     if (store_set_policy(store, &pol) != STS_OK) {
         fail("serve", "bad report_id_days or grace_days");
         goto out;
@@ -665,7 +727,7 @@ out:
     if (started)
         sts_log(STS_LOG_NOTICE, "stopped");
     store_close(store);
-    sts_key_cleanse(&key);
+    sts_keyring_cleanse(&key);
     sts_secret_free(token);
     sts_ohttp_gateway_free(gw);
     free(tls_cert);
@@ -693,55 +755,155 @@ static int cmd_stats(struct args *a, const char *which)
     return EXIT_SUCCESS;
 }
 
-static int device_pseudonym(struct args *a, struct sts_key *key, unsigned char *p)
+/* The device's pseudonyms under every live key of the keyring, the current
+ * key first: a device stored before a rotation is found under its old key. */
+static int device_pseudonyms(struct args *a, struct sts_pseudonyms *out)
 {
     const char *why;
+    struct sts_keyring ring;
+    struct sts_pseudonymizer *pz = NULL;
     if (!a->imei)
         return usage_error("%s", "--imei IMEI is required");
     if (!sts_imei_valid(a->imei, &why))
         return usage_error("--imei: %s", why);
-    int rc = load_key(a->cfg.key, key);
+    int rc = load_keys(a->cfg.key, &ring);
     if (rc)
         return rc;
-    enum sts_err e = sts_pseudonym(key, a->imei, p);
-    sts_key_cleanse(key);
+    enum sts_err e = sts_pseudonymizer_new_ring(&ring, &pz);
+    if (e == STS_OK)
+        e = sts_pseudonymizer_compute_all(pz, a->imei, out);
+    sts_pseudonymizer_free(pz);
+    sts_keyring_cleanse(&ring);
     return e == STS_OK ? 0 : fail("pseudonym", sts_strerror(e));
+}
+
+/* What export says is not stored, and what is not linked to the device. */
+static const char export_not_stored[] =
+    "Not stored with the device: its IMEI (only a keyed hash of it), the day of its first "
+    "activation (only the month), the day and software version of each re-activation (only "
+    "the month), when each report was received (the month is that of the day a report was "
+    "counted on: its own day, or the first day still open for a late report), what the "
+    "device is (make, model, software) and where it was sold, its address on the network, "
+    "and the ids of its reports.";
+static const char export_not_linked[] =
+    "Not linked to this device: the anonymous counters of sales per day and class and of "
+    "the monthly lifetime pings, which hold numbers of devices and no pseudonym, and the "
+    "report ids kept for a few weeks against retried reports, which name no device. "
+    "Nothing ties a ping to an IMEI: the ping carries none, by design, so no record of "
+    "this device's pings exists to export or erase. Erasing the device deletes the rows "
+    "above; the counters keep the figures it contributed to, as anonymous data.";
+
+static json_t *device_json(const struct store_device *dev, uint32_t key_id, const uint8_t *p,
+                           bool current)
+{
+    char month[STS_MONTH_LEN + 1], ph[2 * STS_PSEUDONYM_LEN + 1], kid[9];
+    sts_hex_encode(p, STS_PSEUDONYM_LEN, ph);
+    snprintf(kid, sizeof kid, "%08x", (unsigned)key_id);
+    json_t *months = json_array();
+    for (int64_t i = 0; months && i < dev->reactivations && i < STORE_MAX_REACT_MONTHS; i++) {
+        sts_month_format(dev->react_month[i], month);
+        json_array_append_new(months, json_string(month));
+    }
+    sts_month_format(dev->month, month);
+    return json_pack("{s:s,s:s,s:b,s:s,s:I,s:o*}", "key_id", kid, "pseudonym", ph, "current_key",
+                     current, "month", month, "reactivations", (json_int_t)dev->reactivations,
+                     "reactivation_months", months);
+}
+
+static void device_text(const struct store_device *dev, uint32_t key_id, const uint8_t *p,
+                        bool current)
+{
+    char month[STS_MONTH_LEN + 1], ph[2 * STS_PSEUDONYM_LEN + 1];
+    sts_hex_encode(p, STS_PSEUDONYM_LEN, ph);
+    sts_month_format(dev->month, month);
+    printf("stored under key %08x%s, as pseudonym %s:\n"
+           "  first activation: month %s (the day is not stored)\n"
+           "  re-activations: %lld month(s)%s",
+           (unsigned)key_id, current ? " (the current key)" : " (an older key)", ph, month,
+           (long long)dev->reactivations, dev->reactivations ? ":" : "");
+    for (int64_t i = 0; i < dev->reactivations && i < STORE_MAX_REACT_MONTHS; i++) {
+        sts_month_format(dev->react_month[i], month);
+        printf(" %s", month);
+    }
+    printf("%s\n", dev->reactivations ? " (neither the day nor the software version of a "
+                                        "re-activation is stored)"
+                                      : "");
 }
 
 static int cmd_export(struct args *a)
 {
-    struct sts_key key;
-    unsigned char p[STS_PSEUDONYM_LEN];
+    struct sts_pseudonyms ps;
     struct store *store;
-    struct store_device dev;
-    int rc = device_pseudonym(a, &key, p);
+    struct store_device dev[STS_KEYRING_MAX];
+    bool found[STS_KEYRING_MAX] = {false};
+    size_t held = 0;
+    bool json = strcmp(a->format, "json") == 0 || strcmp(a->format, "table") == 0;
+    if (!json && strcmp(a->format, "text") != 0)
+        return usage_error("--format must be json or text, not '%s'", a->format);
+    int rc = device_pseudonyms(a, &ps);
     if (rc || (rc = open_db(a->cfg.db, 0, &store)))
         return rc;
-    enum sts_err e = store_device_get(store, p, &dev);
+    enum sts_err e = STS_OK;
+    for (size_t k = 0; k < ps.n && (e == STS_OK || e == STS_ENOENT); k++) {
+        e = store_device_get(store, ps.p[k], &dev[k]);
+        found[k] = e == STS_OK;
+        held += found[k];
+    }
     store_close(store);
-    if (e == STS_ENOENT) {
-        printf("{\"held\":false}\n");
+    if (e != STS_OK && e != STS_ENOENT)
+        return fail("export", sts_strerror(e));
+    json_t *keys = json_array(), *records = json_array();
+    for (size_t k = 0; keys && k < ps.n; k++) {
+        char kid[9];
+        snprintf(kid, sizeof kid, "%08x", (unsigned)ps.key_id[k]);
+        json_array_append_new(keys, json_string(kid));
+        if (found[k] && records)
+            json_array_append_new(records, device_json(&dev[k], ps.key_id[k], ps.p[k], k == 0));
+    }
+    if (!json) {
+        printf("%s\n", held ? "held: yes" : "held: nothing about this device");
+        for (size_t k = 0; k < ps.n; k++)
+            if (found[k])
+                device_text(&dev[k], ps.key_id[k], ps.p[k], k == 0);
+        printf("keys searched: %zu (", ps.n);
+        for (size_t k = 0; k < ps.n; k++)
+            printf("%s%08x", k ? ", " : "", (unsigned)ps.key_id[k]);
+        printf(")\n%s\n%s\n", export_not_stored, export_not_linked);
+        json_decref(keys);
+        json_decref(records);
         return EXIT_SUCCESS;
     }
-    if (e != STS_OK)
-        return fail("export", sts_strerror(e));
-    /* All that is held: no report id, nothing of what the device is, months
-     * rather than days (docs/at-rest.md). */
-    char month[STS_MONTH_LEN + 1], ph[2 * STS_PSEUDONYM_LEN + 1], kid[9];
-    sts_month_format(dev.month, month);
-    for (int i = 0; i < STS_PSEUDONYM_LEN; i++)
-        snprintf(ph + 2 * i, 3, "%02x", p[i]);
-    snprintf(kid, sizeof kid, "%08x", (unsigned)dev.key_id);
-    json_t *months = json_array();
-    for (int64_t i = 0; months && i < dev.reactivations && i < STORE_MAX_REACT_MONTHS; i++) {
-        sts_month_format(dev.react_month[i], month);
-        json_array_append_new(months, json_string(month));
+    json_t *o;
+    if (!held) {
+        /* The answer of the first format stays first. */
+        o = json_pack("{s:b,s:o*,s:s,s:s}", "held", 0, "keys_searched", keys, "not_stored",
+                      export_not_stored, "not_linked", export_not_linked);
+        json_decref(records);
+    } else {
+        /* The first record's fields at the top, as before key rotation, then
+         * every record (one per key the device is found under). */
+        o = json_object();
+        json_t *first = json_array_get(records, 0);
+        if (o) {
+            json_object_set_new(o, "held", json_true());
+            const char *k;
+            json_t *v;
+            json_object_foreach(first, k, v)
+            {
+                if (strcmp(k, "current_key") != 0)
+                    json_object_set(o, k, v);
+            }
+            json_object_set_new(o, "records", records);
+            json_object_set_new(o, "keys_searched", keys);
+            json_object_set_new(o, "not_stored", json_string(export_not_stored));
+            json_object_set_new(o, "not_linked", json_string(export_not_linked));
+        } else {
+            json_decref(records);
+            json_decref(keys);
+        }
     }
-    sts_month_format(dev.month, month);
-    json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:I,s:o*}", "held", 1, "pseudonym", ph, "key_id", kid,
-                          "month", month, "reactivations", (json_int_t)dev.reactivations,
-                          "reactivation_months", months);
-    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    char *s =
+        o ? json_dumps(o, held ? JSON_INDENT(2) | JSON_PRESERVE_ORDER : JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!s)
         return fail("export", "out of memory");
@@ -752,18 +914,71 @@ static int cmd_export(struct args *a)
 
 static int cmd_erase(struct args *a)
 {
-    struct sts_key key;
-    unsigned char p[STS_PSEUDONYM_LEN];
+    struct sts_pseudonyms ps;
     struct store *store;
-    int64_t n = 0;
-    int rc = device_pseudonym(a, &key, p);
+    struct store_erased n;
+    int rc = device_pseudonyms(a, &ps);
     if (rc || (rc = open_db(a->cfg.db, 0, &store)))
         return rc;
-    enum sts_err e = store_device_erase(store, p, &n);
+    enum sts_err e = store_device_erase_all(store, &ps.p[0][0], ps.n, &n);
     store_close(store);
+    size_t keys = ps.n;
+    OPENSSL_cleanse(&ps, sizeof ps);
     if (e != STS_OK)
         return fail("erase", sts_strerror(e));
-    printf("erased %lld row(s) naming this device; anonymous counters are kept\n", (long long)n);
+    printf("erased %lld row(s) naming this device: %lld activation row(s), %lld "
+           "re-activation row(s), looked up under %zu key(s); anonymous counters are kept\n",
+           (long long)(n.activations + n.reactivations), (long long)n.activations,
+           (long long)n.reactivations, keys);
+    return EXIT_SUCCESS;
+}
+
+/* Retires an older key once no stored row needs it. */
+static int cmd_rekey(struct args *a)
+{
+    struct sts_keyring ring;
+    struct store *store;
+    struct store_key_use use[64];
+    size_t n = 0;
+    unsigned char idb[4];
+    char why[320];
+    if (!a->retire)
+        return usage_error("%s", "rekey needs --retire KEYID");
+    if (strlen(a->retire) != 8 || sts_hex_decode(a->retire, 8, idb, 4) != STS_OK)
+        return usage_error("--retire: '%s' is not a key id (8 lower-case hex digits)", a->retire);
+    uint32_t id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
+    int rc = load_keys(a->cfg.key, &ring);
+    if (rc)
+        return rc;
+    bool in_ring = false, current = sts_keyring_current(&ring)->id == id;
+    for (size_t i = 0; i < ring.n; i++)
+        in_ring |= ring.key[i].id == id;
+    sts_keyring_cleanse(&ring);
+    if (!in_ring)
+        return fail(a->retire, "no such key in the keyring");
+    if (current)
+        return fail(a->retire, "this is the current key; rotate first (sts-collector keygen "
+                               "--rotate FILE), restart serve, then retire it");
+    if ((rc = open_db(a->cfg.db, 0, &store)))
+        return rc;
+    enum sts_err e = store_key_use(store, use, sizeof use / sizeof use[0], &n);
+    store_close(store);
+    if (e != STS_OK)
+        return fail("rekey", sts_strerror(e));
+    for (size_t i = 0; i < n && i < sizeof use / sizeof use[0]; i++)
+        if (use[i].key_id == id && use[i].devices > 0) {
+            snprintf(why, sizeof why,
+                     "still needed by %lld device row(s) and %lld re-activation row(s); they "
+                     "move to the current key when their device re-activates, and go when "
+                     "folded past the retention or erased",
+                     (long long)use[i].devices, (long long)use[i].reactivations);
+            return fail(a->retire, why);
+        }
+    if ((e = sts_keyring_retire(a->cfg.key, id)) != STS_OK)
+        return fail(a->cfg.key, key_error(e));
+    printf("retired key %08x: no row needed it; its secret is gone from %s (destroy the "
+           "copies in backups of that file too)\n",
+           (unsigned)id, a->cfg.key);
     return EXIT_SUCCESS;
 }
 
@@ -814,6 +1029,226 @@ static enum sts_err audit_budget(struct store *store, const struct collector_con
     return e == STS_ETOOBIG ? STS_OK : e;
 }
 
+static int32_t retention_keep_from(long months);
+
+/* A column the inventory does not describe is a finding: audit fails. */
+static int audit_verdict(size_t undocumented)
+{
+    if (!undocumented)
+        return EXIT_SUCCESS;
+    fprintf(stderr,
+            "sts-collector: audit: %zu table(s) or column(s) without an inventory entry "
+            "(collector/inventory.c)\n",
+            undocumented);
+    return EXIT_FAILURE;
+}
+
+/* What is never collected, for audit. */
+static const char *const never_collected[] = {
+    "raw IMEI (only a keyed hash of it)",
+    "phone number",
+    "IMSI or ICCID",
+    "serial number",
+    "location",
+    "client IP address",
+    "installed apps",
+    "usage",
+    "with a device row: what the device is, its country, the day, a report id",
+};
+
+static void note_undocumented(const char *table, const char *column, void *ctx)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s%s%s", table, column ? "." : "", column ? column : "");
+    json_array_append_new(ctx, json_string(name));
+}
+
+/* The data inventory of the live schema, the keys and every retention
+ * bound, for audit: one JSON object both formats print from. */
+static enum sts_err audit_inventory(struct store *store, const struct collector_config *cfg,
+                                    json_t **out)
+{
+    struct store_column *cols = NULL;
+    struct store_key_use use[64];
+    size_t ncols = 0, nuse = 0;
+    struct sts_keyring ring;
+    bool have_ring = false;
+    enum sts_err e = store_columns(store, &cols, &ncols);
+    if (e == STS_OK)
+        e = store_key_use(store, use, sizeof use / sizeof use[0], &nuse);
+    if (e == STS_OK && *cfg->key) {
+        if ((e = sts_keyring_load(cfg->key, &ring)) != STS_OK) {
+            free(cols);
+            fprintf(stderr, "sts-collector: %s: %s\n", cfg->key, key_error(e));
+            return e;
+        }
+        have_ring = true;
+    }
+    json_t *o = json_object(), *tables = json_array(), *undoc = json_array();
+    json_t *table = NULL, *columns = NULL;
+    if (e != STS_OK || !o || !tables || !undoc)
+        goto fail;
+    inventory_check(cols, ncols, note_undocumented, undoc);
+    for (size_t i = 0; i < ncols; i++) {
+        if (i == 0 || strcmp(cols[i - 1].table, cols[i].table) != 0) {
+            const struct inventory_entry *t = inventory_find(cols[i].table, NULL);
+            columns = json_array();
+            table = t ? json_pack("{s:s,s:s,s:s,s:s,s:o*}", "table", cols[i].table, "purpose",
+                                  t->purpose, "personal", inventory_personal_name(t->personal),
+                                  "retention", inventory_retention_text(t->retention), "columns",
+                                  columns)
+                      : json_pack("{s:s,s:b,s:o*}", "table", cols[i].table, "documented", 0,
+                                  "columns", columns);
+            if (!table || json_array_append_new(tables, table) != 0)
+                goto fail;
+        }
+        const struct inventory_entry *c = inventory_find(cols[i].table, cols[i].column);
+        json_array_append_new(
+            columns, c ? json_pack("{s:s,s:s,s:s}", "column", cols[i].column, "purpose", c->purpose,
+                                   "personal", inventory_personal_name(c->personal))
+                       : json_pack("{s:s,s:b}", "column", cols[i].column, "documented", 0));
+    }
+    json_t *ids = json_array();
+    for (size_t i = 0; ids && have_ring && i < ring.n; i++) {
+        char kid[9];
+        int64_t dev = 0, react = 0;
+        snprintf(kid, sizeof kid, "%08x", (unsigned)ring.key[i].id);
+        for (size_t u = 0; u < nuse && u < sizeof use / sizeof use[0]; u++)
+            if (use[u].key_id == ring.key[i].id) {
+                dev = use[u].devices;
+                react = use[u].reactivations;
+            }
+        json_array_append_new(ids, json_pack("{s:s,s:b,s:I,s:I}", "key_id", kid, "current",
+                                             i == ring.current, "devices", (json_int_t)dev,
+                                             "reactivations", (json_int_t)react));
+    }
+    /* Key ids rows are stored under that the key file does not hold (or
+     * all of them when no key file was given). */
+    json_t *other = json_array();
+    for (size_t u = 0; other && u < nuse && u < sizeof use / sizeof use[0]; u++) {
+        bool in_ring = false;
+        for (size_t i = 0; have_ring && i < ring.n; i++)
+            in_ring |= ring.key[i].id == use[u].key_id;
+        if (in_ring)
+            continue;
+        char kid[9];
+        snprintf(kid, sizeof kid, "%08x", (unsigned)use[u].key_id);
+        json_array_append_new(other, json_pack("{s:s,s:I,s:I}", "key_id", kid, "devices",
+                                               (json_int_t)use[u].devices, "reactivations",
+                                               (json_int_t)use[u].reactivations));
+    }
+    json_object_set_new(o, "inventory", tables);
+    tables = NULL;
+    json_object_set_new(o, "undocumented", undoc);
+    undoc = NULL;
+    json_object_set_new(o, "keys",
+                        json_pack("{s:s?,s:o*,s:o*}", "file", *cfg->key ? cfg->key : NULL,
+                                  "in_file", have_ring ? ids : NULL, "not_in_file", other));
+    if (!have_ring)
+        json_decref(ids);
+    char from[STS_MONTH_LEN + 1];
+    long grace = cfg->grace_days == 0  ? STATS_DEFAULT_GRACE_DAYS
+                 : cfg->grace_days < 0 ? 0
+                                       : cfg->grace_days;
+    sts_month_format(retention_keep_from(cfg->retention_months), from);
+    json_object_set_new(
+        o, "bounds",
+        json_pack(
+            "{s:I,s:s?,s:I,s:I,s:s,s:s}", "retention_months", (json_int_t)cfg->retention_months,
+            "device_rows_kept_from", cfg->retention_months ? from : NULL, "report_id_days",
+            (json_int_t)cfg->report_id_days, "grace_days", (json_int_t)grace, "lifetime_ping_ids",
+            "until the grace window of the month counted in closes", "schedule",
+            "serve purges report ids and folds device rows at most once an hour; the WAL "
+            "is truncated after each purge, fold or erasure"));
+    json_t *never = json_array();
+    for (size_t i = 0; never && i < sizeof never_collected / sizeof never_collected[0]; i++)
+        json_array_append_new(never, json_string(never_collected[i]));
+    json_object_set_new(o, "never_collected", never);
+    free(cols);
+    if (have_ring)
+        sts_keyring_cleanse(&ring);
+    *out = o;
+    return STS_OK;
+fail:
+    free(cols);
+    if (have_ring)
+        sts_keyring_cleanse(&ring);
+    json_decref(o);
+    json_decref(tables);
+    json_decref(undoc);
+    return e != STS_OK ? e : STS_ENOMEM;
+}
+
+static void audit_inventory_text(const json_t *inv)
+{
+    json_t *t, *c, *k;
+    size_t i, j;
+    json_t *tables = json_object_get(inv, "inventory");
+    printf("data inventory (from the live schema, %zu tables):\n", json_array_size(tables));
+    json_array_foreach(tables, i, t)
+    {
+        const char *purpose = json_string_value(json_object_get(t, "purpose"));
+        printf("  %s: %s\n", json_string_value(json_object_get(t, "table")),
+               purpose ? purpose : "UNDOCUMENTED: no inventory entry");
+        if (purpose)
+            printf("    %s; kept %s\n", json_string_value(json_object_get(t, "personal")),
+                   json_string_value(json_object_get(t, "retention")));
+        json_array_foreach(json_object_get(t, "columns"), j, c)
+        {
+            const char *cp = json_string_value(json_object_get(c, "purpose"));
+            printf("    %-14s %s%s%s%s\n", json_string_value(json_object_get(c, "column")),
+                   cp ? cp : "UNDOCUMENTED: no inventory entry", cp ? " [" : "",
+                   cp ? json_string_value(json_object_get(c, "personal")) : "", cp ? "]" : "");
+        }
+    }
+    json_t *keys = json_object_get(inv, "keys");
+    const char *file = json_string_value(json_object_get(keys, "file"));
+    if (file) {
+        printf("pseudonym keys: %s (mode 0600, kept apart from the database and its backups)\n",
+               file);
+        json_array_foreach(json_object_get(keys, "in_file"), i, k)
+        {
+            printf("  %s  %-7s  needed by %lld device row(s), %lld re-activation row(s)\n",
+                   json_string_value(json_object_get(k, "key_id")),
+                   json_is_true(json_object_get(k, "current")) ? "current" : "older",
+                   (long long)json_integer_value(json_object_get(k, "devices")),
+                   (long long)json_integer_value(json_object_get(k, "reactivations")));
+        }
+    } else {
+        printf("pseudonym keys: no key file given (--key FILE shows its ids)\n");
+    }
+    json_array_foreach(json_object_get(keys, "not_in_file"), i, k)
+    {
+        printf("  %s  %-7s  needed by %lld device row(s), %lld re-activation row(s)\n",
+               json_string_value(json_object_get(k, "key_id")), file ? "MISSING" : "in use",
+               (long long)json_integer_value(json_object_get(k, "devices")),
+               (long long)json_integer_value(json_object_get(k, "reactivations")));
+    }
+    json_t *b = json_object_get(inv, "bounds");
+    long long months = (long long)json_integer_value(json_object_get(b, "retention_months"));
+    printf("retention:\n");
+    if (months)
+        printf("  device rows: folded %lld months after the device was last seen (rows of "
+               "months before %s go), or when erased\n",
+               months, json_string_value(json_object_get(b, "device_rows_kept_from")));
+    else
+        printf("  device rows: kept until erased (retention_months = 0)\n");
+    printf("  activation report ids: %lld days after receipt\n"
+           "  lifetime ping ids: until the grace window (%lld days) of the month counted in "
+           "closes\n"
+           "  counters and the release's parameters: the life of the database (anonymous)\n"
+           "  %s\n",
+           (long long)json_integer_value(json_object_get(b, "report_id_days")),
+           (long long)json_integer_value(json_object_get(b, "grace_days")),
+           json_string_value(json_object_get(b, "schedule")));
+    printf("never collected:");
+    json_array_foreach(json_object_get(inv, "never_collected"), i, k)
+    {
+        printf("%s %s", i ? ";" : "", json_string_value(k));
+    }
+    printf("\n");
+}
+
 static int cmd_audit(struct args *a)
 {
     struct store *store;
@@ -831,9 +1266,15 @@ static int cmd_audit(struct args *a)
     json_t *budget = NULL;
     if (e == STS_OK)
         e = audit_budget(store, &a->cfg, &budget);
+    json_t *inv = NULL;
+    if (e == STS_OK)
+        e = audit_inventory(store, &a->cfg, &inv);
     store_close(store);
-    if (e != STS_OK)
+    if (e != STS_OK) {
+        json_decref(budget);
         return fail("audit", sts_strerror(e));
+    }
+    size_t undocumented = json_array_size(json_object_get(inv, "undocumented"));
     if (json) {
         json_t *o = json_pack(
             "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:o,s:o,s:o,s:o,s:o}}", "devices",
@@ -845,16 +1286,19 @@ static int cmd_audit(struct args *a)
             class_json(&cl.sales_cells), "sales_month", class_json(&cl.sales_months),
             "lifetime_cells", class_json(&cl.lifetime_cells), "version_cells",
             class_json(&cl.version_cells), "lifetime_classes", class_json(&cl.lifetime_classes));
-        if (o)
+        if (o) {
             json_object_set(o, "release", budget);
+            json_object_update(o, inv);
+        }
         json_decref(budget);
+        json_decref(inv);
         char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
         if (!s)
             return fail("audit", "out of memory");
         printf("%s\n", s);
         free(s);
-        return EXIT_SUCCESS;
+        return audit_verdict(undocumented);
     }
     printf("devices (one row each: pseudonym, key id, month): %lld\n"
            "re-activations (one row per device and month):    %lld\n"
@@ -898,25 +1342,62 @@ static int cmd_audit(struct args *a)
     printf("never stored: raw IMEI, phone number, IMSI/ICCID, serial number, location,\n"
            "client IP address, installed apps, usage; with a device row: brand, model,\n"
            "sw, country, day, report id\n");
-    return EXIT_SUCCESS;
+    audit_inventory_text(inv);
+    json_decref(inv);
+    return audit_verdict(undocumented);
+}
+
+/* The first month kept under a retention of months (0: none). */
+static int32_t retention_keep_from(long months)
+{
+    return sts_day_month(sts_day_today()) - (int32_t)months;
 }
 
 static int cmd_purge(struct args *a)
 {
     struct store *store;
+    struct store_audit au;
+    struct store_folded f = {0, 0}, step;
     int64_t n = 0, total = 0;
+    long months = a->cfg.retention_months;
+    int32_t keep_from = retention_keep_from(months);
+    char from[STS_MONTH_LEN + 1];
     int rc = open_db(a->cfg.db, 0, &store);
     if (rc)
         return rc;
     enum sts_err e;
-    do {
-        e = store_purge(store, 100000, &n);
-        total += n;
-    } while (e == STS_OK && n == 100000);
+    if (a->dry_run) {
+        e = store_audit(store, &au);
+        total = au.report_ids_due;
+        if (e == STS_OK && months > 0)
+            e = store_fold(store, keep_from, INT64_MAX, true, &f);
+    } else {
+        do {
+            e = store_purge(store, 100000, &n);
+            total += n;
+        } while (e == STS_OK && n == 100000);
+        while (e == STS_OK && months > 0) {
+            e = store_fold(store, keep_from, 100000, false, &step);
+            f.activations += step.activations;
+            f.reactivations += step.reactivations;
+            if (step.activations < 100000 && step.reactivations < 100000)
+                break;
+        }
+    }
     store_close(store);
     if (e != STS_OK)
         return fail("purge", sts_strerror(e));
-    printf("purged %lld report id(s) past their window\n", (long long)total);
+    const char *verb = a->dry_run ? "would purge" : "purged";
+    printf("%s %lld report id(s) past their window\n", verb, (long long)total);
+    if (months == 0) {
+        printf("device rows: kept until erased (retention_months = 0), none folded\n");
+        return EXIT_SUCCESS;
+    }
+    sts_month_format(keep_from, from);
+    printf("%s %lld device row(s) and %lld re-activation row(s) not seen since before %s "
+           "(retention %ld months); the counters are kept\n",
+           a->dry_run ? "would fold" : "folded", (long long)f.activations,
+           (long long)f.reactivations, from, months);
     return EXIT_SUCCESS;
 }
 
@@ -931,7 +1412,7 @@ int main(int argc, char **argv)
         return usage_error("%s", "missing command");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
+        usage();
         return EXIT_SUCCESS;
     }
     if (strcmp(cmd, "--version") == 0) {
@@ -965,5 +1446,7 @@ int main(int argc, char **argv)
         return cmd_audit(&a);
     if (strcmp(cmd, "purge") == 0)
         return cmd_purge(&a);
+    if (strcmp(cmd, "rekey") == 0)
+        return cmd_rekey(&a);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -15,16 +15,22 @@ bin=build/release
 
 run=demo-run
 rm -rf "$run"
-mkdir -p "$run"
-"$bin/sts-collector" keygen --out "$run/pseudonym.key"
+# The database and the pseudonym key live in separate folders: a backup or
+# copy of the database's folder must not carry the key that re-identifies
+# its rows (docs/THREATS.md).
+data=$run/data
+keys=$run/keys
+mkdir -p "$data" "$keys"
+chmod 700 "$keys"
+"$bin/sts-collector" keygen --out "$keys/pseudonym.key"
 "$bin/sts-collector" keygen --token --out "$run/api.token"
 
 # The fleet sends months of history at once: the collector keeps each
 # report on its own day (backfill) instead of moving late ones to the
 # first open period, as it does for live traffic (docs/at-rest.md).
 echo "backfill = 1" >"$run/collector.conf"
-"$bin/sts-collector" serve --config "$run/collector.conf" --listen 127.0.0.1:0 --db "sqlite:$run/sts.db" \
-  --key "$run/pseudonym.key" --token-file "$run/api.token" 2>"$run/collector.log" &
+"$bin/sts-collector" serve --config "$run/collector.conf" --listen 127.0.0.1:0 --db "sqlite:$data/sts.db" \
+  --key "$keys/pseudonym.key" --token-file "$run/api.token" 2>"$run/collector.log" &
 collector=$!
 trap 'kill "$collector" 2>/dev/null || true; wait "$collector" 2>/dev/null || true' EXIT
 
@@ -36,7 +42,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "$url" ] || { echo "demo: the collector did not start" >&2; exit 1; }
-echo "demo: collector on $url, database $run/sts.db"
+echo "demo: collector on $url, database $data/sts.db"
 
 # The fleet judges the collector's released figures against its ground truth:
 # the calibration of the 95 % intervals and the privacy sanity checks. The
@@ -57,18 +63,18 @@ sed -n '/^summary/,$p' "$run/oracle.txt"
 
 echo
 echo "== Activations by model"
-"$bin/sts-collector" stats sales --db "sqlite:$run/sts.db" --by model
+"$bin/sts-collector" stats sales --db "sqlite:$data/sts.db" --by model
 echo
 echo "== Activations by country ('-' = the owner did not consent to share it)"
-"$bin/sts-collector" stats sales --db "sqlite:$run/sts.db" --by country
+"$bin/sts-collector" stats sales --db "sqlite:$data/sts.db" --by country
 
 echo
 echo "== Lifetime: share still in use after N months, median (months), per model"
-"$bin/sts-collector" stats lifetime --db "sqlite:$run/sts.db" --by model | cut -c1-150 \
+"$bin/sts-collector" stats lifetime --db "sqlite:$data/sts.db" --by model | cut -c1-150 \
   | awk 'NR <= 3 || / all /'
 echo
 echo "== Software versions: how fast each spread"
-"$bin/sts-collector" stats versions --db "sqlite:$run/sts.db" | sed -n '/How fast/,$p'
+"$bin/sts-collector" stats versions --db "sqlite:$data/sts.db" | sed -n '/How fast/,$p'
 
 if command -v chromium >/dev/null; then
   timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
@@ -85,4 +91,4 @@ wait "$collector" || true
 trap - EXIT
 echo
 tail -1 "$run/collector.log"
-echo "demo: done; the database, key, token and log are in $run/"
+echo "demo: done; the database is in $data/, the pseudonym key in $keys/, the token and log in $run/"

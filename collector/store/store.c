@@ -10,6 +10,7 @@ void store_policy_defaults(struct store_policy *p)
     p->report_id_days = 30;
     p->grace_days = 7;
     p->late_shift = true;
+    p->retention_months = 0;
 }
 
 void store_counted_at(const struct store_record *r, int32_t today, int grace_days, int32_t *day,
@@ -33,7 +34,7 @@ void store_counted_at(const struct store_record *r, int32_t today, int grace_day
 enum sts_err store_set_policy(struct store *store, const struct store_policy *p)
 {
     if (p->report_id_days < 1 || p->report_id_days > 3650 || p->grace_days < 0 ||
-        p->grace_days > 27)
+        p->grace_days > 27 || p->retention_months < 0 || p->retention_months > 1200)
         return STS_EINVAL;
     store->policy = *p;
     return STS_OK;
@@ -128,4 +129,33 @@ enum sts_err store_release_get(struct store *store, struct store_release *out)
 enum sts_err store_release_set_rho(struct store *store, double rho)
 {
     return store->ops->release_set_rho(store, rho);
+}
+
+enum sts_err store_device_erase_all(struct store *store, const uint8_t *pseudonyms, size_t n,
+                                    struct store_erased *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0)
+        return STS_EINVAL;
+    return store->ops->device_erase_all(store, pseudonyms, n, out);
+}
+
+enum sts_err store_key_use(struct store *store, struct store_key_use *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    return store->ops->key_use(store, out, cap, n);
+}
+
+enum sts_err store_fold(struct store *store, int32_t keep_from, int64_t max, bool dry_run,
+                        struct store_folded *out)
+{
+    memset(out, 0, sizeof *out);
+    return store->ops->fold(store, keep_from, max, dry_run, out);
+}
+
+enum sts_err store_columns(struct store *store, struct store_column **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return store->ops->columns(store, out, n);
 }

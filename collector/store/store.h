@@ -40,6 +40,13 @@ struct store_record {
     int32_t period;
     bool first;
     enum store_outcome outcome; /* set by store_write */
+    /* activation: the device's pseudonyms under the older live keys of the
+     * keyring. A device not found under the current pseudonym is looked up
+     * under each; found, its rows move to the current pseudonym and key id
+     * in the same transaction (a rotation never makes it a new sale). */
+    size_t n_old;
+    uint32_t old_key_id[STS_KEYRING_MAX - 1];
+    uint8_t old_pseudonym[STS_KEYRING_MAX - 1][STS_PSEUDONYM_LEN];
 };
 
 /* One row of the sales rollup: activations of one day and one combination of
@@ -82,13 +89,15 @@ struct store;
 /* How the store keeps report ids and where it counts late reports
  * (docs/at-rest.md). */
 struct store_policy {
-    int report_id_days; /* activation report ids kept this many days after receipt */
-    int grace_days;     /* a day or month stays open this many days after it ends */
-    bool late_shift;    /* count a report for a closed period in the first open one */
+    int report_id_days;   /* activation report ids kept this many days after receipt */
+    int grace_days;       /* a day or month stays open this many days after it ends */
+    bool late_shift;      /* count a report for a closed period in the first open one */
+    int retention_months; /* the writer folds device rows not seen for this many months
+                             (see store_fold); 0 = kept until erased */
 };
 
 /* The collector's defaults: ids kept 30 days, 7 days of grace, late reports
- * shifted. */
+ * shifted, device rows kept until erased (serve sets its retention). */
 void store_policy_defaults(struct store_policy *p);
 
 /* Where a report is counted: the late-report rule, the same for every
@@ -122,12 +131,13 @@ enum sts_err store_open(const char *uri, unsigned flags, struct store **out, cha
  * opened without it keeps report ids as store_policy_defaults says but
  * counts every report on its own day and period (late_shift false), which is
  * for loading data, not for serving. Errors: STS_EINVAL (a value out of
- * range: report_id_days 1..3650, grace_days 0..27). */
+ * range: report_id_days 1..3650, grace_days 0..27, retention_months 0..1200). */
 enum sts_err store_set_policy(struct store *store, const struct store_policy *p);
 
 /* Deletes up to max report ids whose window has passed (today from
  * sts_day_today()); *purged gets how many. The writer does this too, at most
- * once an hour. Errors: STS_EIO. */
+ * once an hour, and folds device rows past the policy's retention then
+ * (store_fold). Errors: STS_EIO. */
 enum sts_err store_purge(struct store *store, int64_t max, int64_t *purged);
 
 /* Closes the store; store_close(NULL) does nothing. */
@@ -256,5 +266,73 @@ struct store_classes {
 };
 /* Fills *out for threshold k >= 2. Errors: STS_EINVAL, STS_EIO. */
 enum sts_err store_classes(struct store *store, long k, struct store_classes *out);
+
+/* Data protection (docs/PRIVACY.md). Every operation below has the same
+ * contract on every backend; the SQLite notes say how this one meets it. */
+
+/* What an erasure deleted. */
+struct store_erased {
+    int64_t activations;   /* device rows (at most one per key) */
+    int64_t reactivations; /* their rows of months with a re-activation */
+};
+
+/* Erases one device: deletes, in one transaction, every row that names any
+ * of the n pseudonyms at pseudonyms (n * STS_PSEUDONYM_LEN bytes: the
+ * device under each live key): its activation rows
+ * and their re-activation rows. Nothing else changes: the counters are
+ * anonymous, and report ids name no device (they expire, see store_purge).
+ * Deleted rows must not stay readable in the files: SQLite deletes with
+ * secure_delete, checked on the deleting connection before the transaction
+ * (STS_EIO if it cannot be set), and truncates the WAL afterwards; on
+ * PostgreSQL the rows stay in dead tuples until VACUUM and in WAL and
+ * backups until their horizon (docs/PRIVACY.md). Idempotent: erasing again
+ * deletes 0 rows and succeeds. Errors: STS_EINVAL (n = 0), STS_EIO. */
+enum sts_err store_device_erase_all(struct store *store, const uint8_t *pseudonyms, size_t n,
+                                    struct store_erased *out);
+
+/* One key id and how many rows still need it: device rows stored under it,
+ * and their re-activation rows. */
+struct store_key_use {
+    uint32_t key_id;
+    int64_t devices;
+    int64_t reactivations;
+};
+
+/* Lists the key ids that device rows are stored under, ascending, up to cap
+ * of them into out; *n gets how many there are (may exceed cap). Reads
+ * only. Errors: STS_EIO. */
+enum sts_err store_key_use(struct store *store, struct store_key_use *out, size_t cap, size_t *n);
+
+/* What a fold deleted (or would delete). */
+struct store_folded {
+    int64_t activations;   /* device rows whose device was last seen before keep_from */
+    int64_t reactivations; /* re-activation rows of months before keep_from */
+};
+
+/* Retention: folds device rows older than month keep_from (sts/date.h
+ * months), in one transaction: deletes every re-activation row of a month
+ * before keep_from, and every activation row of a month before keep_from
+ * whose device has no re-activation in keep_from or later (a device is kept
+ * while it was seen within the retention). Counters, report ids and the
+ * release never change, so every published figure stays the same. At most
+ * max rows of each table go per call (call again while a count equals max).
+ * With dry_run nothing is deleted and *out says what would go. Deletes as
+ * store_device_erase_all does (secure_delete on SQLite). A folded device
+ * that activates again counts as a new sale. Errors: STS_EIO. */
+enum sts_err store_fold(struct store *store, int32_t keep_from, int64_t max, bool dry_run,
+                        struct store_folded *out);
+
+/* One column of the live schema. */
+struct store_column {
+    char table[64];
+    char column[64];
+};
+
+/* Every column of every table of the live database (from the catalogue:
+ * sqlite_master and pragma table_info on SQLite, information_schema on
+ * PostgreSQL), the backend's internal tables excluded, ordered by table
+ * then column position. *out is a new array of *n entries, the caller's to
+ * free(). Reads only. Errors: STS_EIO, STS_ENOMEM. */
+enum sts_err store_columns(struct store *store, struct store_column **out, size_t *n);
 
 #endif

@@ -24,6 +24,12 @@ struct store_ops {
     enum sts_err (*release_set_rho)(struct store *store, double rho);
     enum sts_err (*purge)(struct store *store, int64_t max, int64_t *purged);
     enum sts_err (*classes)(struct store *store, long k, struct store_classes *out);
+    enum sts_err (*device_erase_all)(struct store *store, const uint8_t *pseudonyms, size_t n,
+                                     struct store_erased *out);
+    enum sts_err (*key_use)(struct store *store, struct store_key_use *out, size_t cap, size_t *n);
+    enum sts_err (*fold)(struct store *store, int32_t keep_from, int64_t max, bool dry_run,
+                         struct store_folded *out);
+    enum sts_err (*columns)(struct store *store, struct store_column **out, size_t *n);
 };
 
 /* Every backend's handle starts with this. */

@@ -154,6 +154,10 @@ enum stmt {
     UP_LIFE_M,
     UP_VERSION,
     PURGE,
+    SEL_OLD,
+    MOVE_ACT,
+    MOVE_REACT,
+    DEL_OLD,
     NSTMT
 };
 
@@ -181,6 +185,11 @@ static const char *const stmt_sql[NSTMT] = {
                    " ON CONFLICT(period,brand,model,sw) DO UPDATE SET count=count+excluded.count",
     [PURGE] = "DELETE FROM report_id WHERE report_id IN"
               " (SELECT report_id FROM report_id WHERE expires < ?1 LIMIT ?2)",
+    /* A device found under an older key moves to the current one. */
+    [SEL_OLD] = "SELECT month FROM activation WHERE pseudonym=?1",
+    [MOVE_ACT] = "UPDATE activation SET month=min(month,?2) WHERE pseudonym=?1",
+    [MOVE_REACT] = "UPDATE OR REPLACE reactivation SET pseudonym=?1 WHERE pseudonym=?2",
+    [DEL_OLD] = "DELETE FROM activation WHERE pseudonym=?1",
     [BEGIN] = "BEGIN IMMEDIATE",
     [COMMIT] = "COMMIT",
     [ROLLBACK] = "ROLLBACK",
@@ -225,6 +234,7 @@ struct sqlite_store {
     /* Report id purge by the writer (see purge_due). */
     struct timespec last_purge;
     bool purged_once, purge_more;
+    int32_t folded_before; /* keep_from of the last complete fold by the writer */
     /* The WAL file and when it was last truncated (see wal_bound). */
     char *wal_path;
     struct timespec last_truncate;
@@ -454,6 +464,45 @@ static int keep_report_id(struct sqlite_store *st, const uint8_t rid[16], int32_
     return rc;
 }
 
+/* r's device, just inserted under the current pseudonym: if it is held
+ * under an older key, its first month and re-activations move to the
+ * current pseudonym and the old row goes, all in the open transaction.
+ * *known tells whether it was found. One look-up per older key, only for a
+ * device the current key does not know. */
+static int move_old_keys(struct sqlite_store *st, const struct store_record *r, bool *known)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; rc == SQLITE_OK && i < r->n_old; i++) {
+        const uint8_t *old = r->old_pseudonym[i];
+        sqlite3_stmt *sel = st->stmt[SEL_OLD];
+        sqlite3_bind_blob(sel, 1, old, STS_PSEUDONYM_LEN, SQLITE_STATIC);
+        rc = sqlite3_step(sel);
+        int month = rc == SQLITE_ROW ? sqlite3_column_int(sel, 0) : 0;
+        bool found = rc == SQLITE_ROW;
+        sqlite3_reset(sel);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return rc;
+        rc = SQLITE_OK;
+        if (!found)
+            continue;
+        *known = true;
+        sqlite3_stmt *mv = st->stmt[MOVE_ACT];
+        sqlite3_bind_blob(mv, 1, r->pseudonym, STS_PSEUDONYM_LEN, SQLITE_STATIC);
+        sqlite3_bind_int(mv, 2, month);
+        if ((rc = run(mv)) != SQLITE_OK)
+            return rc;
+        sqlite3_stmt *mr = st->stmt[MOVE_REACT];
+        sqlite3_bind_blob(mr, 1, r->pseudonym, STS_PSEUDONYM_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(mr, 2, old, STS_PSEUDONYM_LEN, SQLITE_STATIC);
+        if ((rc = run(mr)) != SQLITE_OK)
+            return rc;
+        sqlite3_stmt *del = st->stmt[DEL_OLD];
+        sqlite3_bind_blob(del, 1, old, STS_PSEUDONYM_LEN, SQLITE_STATIC);
+        rc = run(del);
+    }
+    return rc;
+}
+
 /* A report id is checked first: a retry while its id is kept is a
  * duplicate. After the window a retried first activation finds its device
  * known and counts as a re-activation, never as a new sale. */
@@ -477,8 +526,13 @@ static int write_activation(struct sqlite_store *st, struct store_record *r, int
     if ((rc = run(ins)) != SQLITE_OK)
         return rc;
     if (sqlite3_changes(st->db) == 1) {
-        r->outcome = STORE_NEW;
-        return count_sale(st, r, day, false);
+        bool known = false;
+        if ((rc = move_old_keys(st, r, &known)) != SQLITE_OK)
+            return rc;
+        if (!known) {
+            r->outcome = STORE_NEW;
+            return count_sale(st, r, day, false);
+        }
     }
     /* A known device: counted once per calendar month at most, so one device
      * adds at most one to the re-activation counters of a month. */
@@ -661,6 +715,10 @@ static int purge_ids(struct sqlite_store *st, int32_t today, int64_t max, int64_
     return rc;
 }
 
+static int fold_rows(sqlite3 *db, int32_t keep_from, int64_t max, bool dry_run,
+                     struct store_folded *out);
+static bool secure_delete_on(sqlite3 *db);
+
 /* Report ids the writer deletes per purge, and how often it purges: a
  * bounded DELETE at most once an hour of wall time (sooner while a purge
  * left some behind), so the purge costs a commit nothing most of the time. */
@@ -683,14 +741,25 @@ static bool purge_due(struct sqlite_store *st)
 static bool writer_purge(struct sqlite_store *st, int32_t today)
 {
     int64_t n = 0;
+    struct store_folded f = {0, 0};
+    int retention = st->base.policy.retention_months;
+    int32_t keep_from = sts_day_month(today) - retention;
     if (!purge_due(st) || run(st->stmt[BEGIN]) != SQLITE_OK)
         return false;
-    if (purge_ids(st, today, PURGE_BATCH, &n) != SQLITE_OK || run(st->stmt[COMMIT]) != SQLITE_OK) {
+    /* Device rows only become foldable when the month turns: after one
+     * complete fold the next waits for the next month (or a restart). */
+    bool fold = retention > 0 && keep_from != st->folded_before;
+    if (purge_ids(st, today, PURGE_BATCH, &n) != SQLITE_OK ||
+        (fold && fold_rows(st->db, keep_from, PURGE_BATCH, false, &f) != SQLITE_OK) ||
+        run(st->stmt[COMMIT]) != SQLITE_OK) {
         run(st->stmt[ROLLBACK]);
         return false;
     }
-    st->purge_more = n == PURGE_BATCH;
-    return n > 0;
+    bool fold_more = f.activations == PURGE_BATCH || f.reactivations == PURGE_BATCH;
+    if (fold && !fold_more)
+        st->folded_before = keep_from;
+    st->purge_more = n == PURGE_BATCH || fold_more;
+    return n > 0 || f.activations > 0 || f.reactivations > 0;
 }
 
 /* The WAL keeps the page images of every commit until it is reset, rows
@@ -1027,7 +1096,7 @@ static enum sts_err sqlite_device_erase(struct store *s, const uint8_t *pseudony
     static const char *const sql[] = {"DELETE FROM activation WHERE pseudonym=?1",
                                       "DELETE FROM reactivation WHERE pseudonym=?1"};
     int64_t total = 0;
-    if (run(st->stmt[BEGIN]) != SQLITE_OK)
+    if (!secure_delete_on(st->db) || run(st->stmt[BEGIN]) != SQLITE_OK)
         return STS_EIO;
     for (size_t i = 0; i < 2; i++) {
         sqlite3_stmt *q;
@@ -1057,7 +1126,7 @@ static enum sts_err sqlite_purge(struct store *s, int64_t max, int64_t *purged)
 {
     struct sqlite_store *st = impl(s);
     *purged = 0;
-    if (run(st->stmt[BEGIN]) != SQLITE_OK)
+    if (!secure_delete_on(st->db) || run(st->stmt[BEGIN]) != SQLITE_OK)
         return STS_EIO;
     if (purge_ids(st, sts_day_today(), max, purged) != SQLITE_OK ||
         run(st->stmt[COMMIT]) != SQLITE_OK) {
@@ -1207,6 +1276,14 @@ static enum sts_err sqlite_release_set_rho(struct store *s, double rho)
     return rc == SQLITE_DONE ? STS_OK : STS_EIO;
 }
 
+static enum sts_err sqlite_device_erase_all(struct store *s, const uint8_t *pseudonyms, size_t n,
+                                            struct store_erased *out);
+static enum sts_err sqlite_key_use(struct store *s, struct store_key_use *out, size_t cap,
+                                   size_t *n);
+static enum sts_err sqlite_fold(struct store *s, int32_t keep_from, int64_t max, bool dry_run,
+                                struct store_folded *out);
+static enum sts_err sqlite_columns(struct store *s, struct store_column **out, size_t *n);
+
 static const struct store_ops sqlite_ops = {
     .release_get = sqlite_release_get,
     .release_set_rho = sqlite_release_set_rho,
@@ -1221,6 +1298,10 @@ static const struct store_ops sqlite_ops = {
     .audit = sqlite_audit,
     .purge = sqlite_purge,
     .classes = sqlite_classes,
+    .device_erase_all = sqlite_device_erase_all,
+    .key_use = sqlite_key_use,
+    .fold = sqlite_fold,
+    .columns = sqlite_columns,
 };
 
 /* SQL functions of each connection: months and expiry days computed as
@@ -1323,6 +1404,10 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
                      NULL, NULL, &msg) != SQLITE_OK ||
         register_functions(st) != SQLITE_OK)
         goto fail_msg;
+    /* A connection that may delete runs with secure_delete, whatever the
+     * build's default (see secure_delete_on). */
+    if (!(flags & STORE_READONLY) && scalar(st->db, "PRAGMA secure_delete") != 1)
+        goto fail_msg;
     size_t wal_len = strlen(path) + sizeof "-wal";
     if (!(st->wal_path = malloc(wal_len))) {
         e = STS_ENOMEM;
@@ -1388,5 +1473,191 @@ fail_msg:
 fail:
     sqlite3_free(msg);
     sqlite_close(&st->base);
+    return e;
+}
+
+/* Data protection (store.h). */
+
+/* secure_delete is set with the connection's other pragmas; every
+ * operation that deletes what names a device sets it again and reads it
+ * back first, so that no build default or earlier pragma decides whether
+ * an erased row stays in a free page. */
+static bool secure_delete_on(sqlite3 *db)
+{
+    return sqlite3_exec(db, "PRAGMA secure_delete=ON", NULL, NULL, NULL) == SQLITE_OK &&
+           scalar(db, "PRAGMA secure_delete") == 1;
+}
+
+/* Runs sql with the n pseudonyms bound to ?1 one at a time; *changes gets
+ * the rows it changed in all. */
+static int each_pseudonym(sqlite3 *db, const char *sql, const uint8_t *pseudonyms, size_t n,
+                          int64_t *changes)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        sqlite3_bind_blob(q, 1, pseudonyms + i * STS_PSEUDONYM_LEN, STS_PSEUDONYM_LEN,
+                          SQLITE_STATIC);
+        rc = run(q);
+        *changes += sqlite3_changes(db);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static enum sts_err sqlite_device_erase_all(struct store *s, const uint8_t *pseudonyms, size_t n,
+                                            struct store_erased *out)
+{
+    struct sqlite_store *st = impl(s);
+    if (!secure_delete_on(st->db) || run(st->stmt[BEGIN]) != SQLITE_OK)
+        return STS_EIO;
+    if (each_pseudonym(st->db, "DELETE FROM reactivation WHERE pseudonym=?1", pseudonyms, n,
+                       &out->reactivations) != SQLITE_OK ||
+        each_pseudonym(st->db, "DELETE FROM activation WHERE pseudonym=?1", pseudonyms, n,
+                       &out->activations) != SQLITE_OK ||
+        run(st->stmt[COMMIT]) != SQLITE_OK) {
+        run(st->stmt[ROLLBACK]);
+        out->activations = out->reactivations = 0;
+        return STS_EIO;
+    }
+    /* secure_delete zeroed the rows in the database pages; the WAL's older
+     * page images go too. */
+    if (out->activations || out->reactivations)
+        wal_bound(st, 0, true);
+    return STS_OK;
+}
+
+static enum sts_err sqlite_key_use(struct store *s, struct store_key_use *out, size_t cap,
+                                   size_t *n)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(impl(s)->db,
+                           "SELECT a.key_id, count(DISTINCT a.pseudonym), count(r.month)"
+                           " FROM activation a LEFT JOIN reactivation r USING(pseudonym)"
+                           " GROUP BY a.key_id ORDER BY a.key_id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return STS_EIO;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n < cap) {
+            out[*n].key_id = (uint32_t)sqlite3_column_int64(q, 0);
+            out[*n].devices = sqlite3_column_int64(q, 1);
+            out[*n].reactivations = sqlite3_column_int64(q, 2);
+        }
+        (*n)++;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STS_OK : STS_EIO;
+}
+
+/* The rows a fold takes: activation rows first (they are judged by the
+ * re-activations of keep_from and later, which the fold keeps), then the
+ * older re-activation rows. ?1 = keep_from, ?2 = max. */
+#define FOLD_ACT                                                                                   \
+    "SELECT pseudonym FROM activation a WHERE month < ?1 AND NOT EXISTS"                           \
+    " (SELECT 1 FROM reactivation r WHERE r.pseudonym = a.pseudonym AND r.month >= ?1) LIMIT ?2"
+#define FOLD_REACT "SELECT pseudonym, month FROM reactivation WHERE month < ?1 LIMIT ?2"
+
+static int fold_step(sqlite3 *db, const char *sql, int32_t keep_from, int64_t max, int64_t *count)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int(q, 1, keep_from);
+    sqlite3_bind_int64(q, 2, max);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *count = sqlite3_column_int64(q, 0);
+        rc = SQLITE_DONE;
+    }
+    if (rc == SQLITE_DONE) {
+        *count = *count >= 0 ? *count : sqlite3_changes(db);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* The fold in the open transaction (see store_fold). */
+static int fold_rows(sqlite3 *db, int32_t keep_from, int64_t max, bool dry_run,
+                     struct store_folded *out)
+{
+    static const char *const count_sql[2] = {"SELECT count(*) FROM (" FOLD_ACT ")",
+                                             "SELECT count(*) FROM (" FOLD_REACT ")"};
+    static const char *const delete_sql[2] = {
+        "DELETE FROM activation WHERE pseudonym IN (" FOLD_ACT ")",
+        "DELETE FROM reactivation WHERE (pseudonym, month) IN (" FOLD_REACT ")"};
+    int64_t *counts[2] = {&out->activations, &out->reactivations};
+    int rc = SQLITE_OK;
+    if (!dry_run && !secure_delete_on(db))
+        return SQLITE_ERROR;
+    for (int i = 0; rc == SQLITE_OK && i < 2; i++) {
+        *counts[i] = dry_run ? 0 : -1;
+        rc = fold_step(db, dry_run ? count_sql[i] : delete_sql[i], keep_from, max, counts[i]);
+    }
+    return rc;
+}
+
+static enum sts_err sqlite_fold(struct store *s, int32_t keep_from, int64_t max, bool dry_run,
+                                struct store_folded *out)
+{
+    struct sqlite_store *st = impl(s);
+    if (run(st->stmt[BEGIN]) != SQLITE_OK)
+        return STS_EIO;
+    if (fold_rows(st->db, keep_from, max, dry_run, out) != SQLITE_OK ||
+        run(st->stmt[dry_run ? ROLLBACK : COMMIT]) != SQLITE_OK) {
+        run(st->stmt[ROLLBACK]);
+        memset(out, 0, sizeof *out);
+        return STS_EIO;
+    }
+    if (!dry_run && (out->activations || out->reactivations))
+        wal_bound(st, 0, true);
+    return STS_OK;
+}
+
+static enum sts_err sqlite_columns(struct store *s, struct store_column **out, size_t *n)
+{
+    sqlite3_stmt *q;
+    size_t cap = 0;
+    /* pragma_table_info as a table-valued function: one query for every
+     * table, read from the catalogue as it is now, not from this file. */
+    if (sqlite3_prepare_v2(impl(s)->db,
+                           "SELECT m.name, p.name FROM sqlite_master m,"
+                           " pragma_table_info(m.name) p WHERE m.type = 'table'"
+                           " AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY m.name, p.cid",
+                           -1, &q, NULL) != SQLITE_OK)
+        return STS_EIO;
+    int rc;
+    enum sts_err e = STS_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(q, 0);
+        const char *c = (const char *)sqlite3_column_text(q, 1);
+        if (!t || !c) {
+            e = STS_ENOMEM;
+            break;
+        }
+        if (*n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            struct store_column *grown = realloc(*out, ncap * sizeof *grown);
+            if (!grown) {
+                e = STS_ENOMEM;
+                break;
+            }
+            *out = grown;
+            cap = ncap;
+        }
+        snprintf((*out)[*n].table, sizeof(*out)[*n].table, "%s", t);
+        snprintf((*out)[*n].column, sizeof(*out)[*n].column, "%s", c);
+        (*n)++;
+    }
+    sqlite3_finalize(q);
+    if (e == STS_OK && rc != SQLITE_DONE)
+        e = STS_EIO;
+    if (e != STS_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
     return e;
 }

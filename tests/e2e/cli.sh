@@ -198,7 +198,7 @@ check "export" 0 "" "$C" export --imei "$imei1" --db "sqlite:$db" --key "$dir/ke
 # All that is held about a device: its month, not its day; nothing of what it
 # is and no report id (docs/at-rest.md).
 for want in '"held": true' '"month": "2026-11"' '"reactivations": 1' \
-    "\"key_id\": \"$(sed -n 's/^id //p' "$dir/key")\""; do
+    "\"key_id\": \"$(sed -n 's/^current //p' "$dir/key")\"" '"not_linked"' '"not_stored"'; do
     grep -qF -- "$want" "$dir/out" || { echo "FAIL export lacks $want: $(cat "$dir/out")"; fail=1; }
 done
 for unwanted in report_id K400 FR brand country '"day"' 2026-11-2; do
@@ -206,18 +206,22 @@ for unwanted in report_id K400 FR brand country '"day"' 2026-11-2; do
 done
 grep -qF "$imei1" "$dir/out" && { echo "FAIL export prints the raw IMEI"; fail=1; }
 check "export of an unknown device" 0 "" "$C" export --imei "$(sts_imei 999)" --db "sqlite:$db" --key "$dir/key"
-same "export of an unknown device output" "$dir/out" $'{"held":false}\n'
+[ "$(jq -c '[.held, (.keys_searched | length)]' "$dir/out")" = '[false,1]' ] ||
+    { echo "FAIL export of an unknown device output: $(cat "$dir/out")"; fail=1; }
 check "export with a bad IMEI" 2 "--imei: check digit does not match" \
     "$C" export --imei 352099001761482 --db "sqlite:$db" --key "$dir/key"
 check "erase" 0 "" "$C" erase --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
-same "erase output" "$dir/out" $'erased 2 row(s) naming this device; anonymous counters are kept\n'
+same "erase output" "$dir/out" $'erased 2 row(s) naming this device: 1 activation row(s), 1 re-activation row(s), looked up under 1 key(s); anonymous counters are kept\n'
 check "export after erase" 0 "" "$C" export --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
-same "export after erase output" "$dir/out" $'{"held":false}\n'
+[ "$(jq -c .held "$dir/out")" = false ] || { echo "FAIL export after erase: $(cat "$dir/out")"; fail=1; }
 check "erase again" 0 "" "$C" erase --imei "$imei1" --db "sqlite:$db" --key "$dir/key"
-same "erase again output" "$dir/out" $'erased 0 row(s) naming this device; anonymous counters are kept\n'
+same "erase again output" "$dir/out" $'erased 0 row(s) naming this device: 0 activation row(s), 0 re-activation row(s), looked up under 1 key(s); anonymous counters are kept\n'
 
-check "audit" 0 "" "$C" audit --db "sqlite:$db"
-same "audit output" "$dir/out" "devices (one row each: pseudonym, key id, month): 39
+check "audit" 0 "" "$C" audit --db "sqlite:$db" --key "$dir/key"
+# The counts, classes and budget come first; the inventory follows.
+cp "$dir/out" "$dir/audit.txt"
+head -n 29 "$dir/out" >"$dir/out.head"
+same "audit output" "$dir/out.head" "devices (one row each: pseudonym, key id, month): 39
 re-activations (one row per device and month):    0
 pseudonym key ids in use:                         1
 report ids kept for de-duplication:               42 (0 past their window)
@@ -248,14 +252,32 @@ client IP address, installed apps, usage; with a device row: brand, model,
 sw, country, day, report id
 "
 check "audit json" 0 "" "$C" audit --db "sqlite:$db" --format json --k 20
-jq -c 'del(.release)' "$dir/out" >"$dir/out.norel"
+jq -c 'del(.release, .inventory, .undocumented, .keys, .bounds, .never_collected)' "$dir/out" >"$dir/out.norel"
 [ "$(jq -c '[.release.rho_per_month, .release.months_released, (.release.tables | length)]' "$dir/out")" = "[100,0,10]" ] ||
     { echo "FAIL audit json: the release's budget: $(jq -c .release "$dir/out")"; fail=1; }
 same "audit json output" "$dir/out.norel" '{"devices":39,"reactivations":0,"key_ids":1,"report_ids":42,"report_ids_expired":0,"sales_cells":4,"lifetime_cells":1,"version_cells":1,"k":20,"classes":{"sales_day":{"total":4,"under_k":3,"single":1,"smallest":1},"sales_month":{"total":3,"under_k":2,"single":0,"smallest":3},"lifetime_cells":{"total":1,"under_k":1,"single":1,"smallest":1},"version_cells":{"total":1,"under_k":1,"single":1,"smallest":1},"lifetime_classes":{"total":2,"under_k":1,"single":0,"smallest":15}}}
 '
+# The inventory, from the live schema: every table, its columns, the key
+# file's ids, every bound; a column without an entry fails the audit.
+for want in 'data inventory (from the live schema, 9 tables):' \
+    '    pseudonym      HMAC-SHA256 of the IMEI under the key key_id [personal (pseudonymous)]' \
+    "  $(sed -n 's/^current //p' "$dir/key")  current  needed by 39 device row(s), 0 re-activation row(s)" \
+    '  device rows: folded 36 months after the device was last seen (rows of months before 2023-11 go), or when erased' \
+    '  activation report ids: 30 days after receipt'; do
+    grep -qxF -- "$want" "$dir/audit.txt" || { echo "FAIL audit lacks '$want'"; fail=1; }
+done
+check "audit json inventory" 0 "" "$C" audit --db "sqlite:$db" --format json --retention-months 12
+[ "$(jq -c '[(.inventory | length), (.inventory[0].columns | map(.column)), .undocumented, .bounds.retention_months, .bounds.device_rows_kept_from, .keys.file, (.keys.not_in_file | length)]' "$dir/out")" = \
+    '[9,["pseudonym","key_id","month"],[],12,"2025-11",null,1]' ] ||
+    { echo "FAIL audit json inventory: $(jq -c '[.inventory[0], .undocumented, .bounds, .keys]' "$dir/out")"; fail=1; }
+cp "$db" "$dir/extra.db"
+sqlite3 "$dir/extra.db" 'ALTER TABLE activation ADD COLUMN model TEXT'
+check "audit of an undocumented column" 1 "1 table(s) or column(s) without an inventory entry" \
+    "$C" audit --db "sqlite:$dir/extra.db"
+grep -qxF '    model          UNDOCUMENTED: no inventory entry' "$dir/out" || { echo "FAIL the column is not named"; fail=1; }
 check "audit bad format" 2 "--format must be text or json" "$C" audit --db "sqlite:$db" --format csv
 check "purge" 0 "" "$C" purge --db "sqlite:$db"
-same "purge output" "$dir/out" $'purged 0 report id(s) past their window\n'
+same "purge output" "$dir/out" $'purged 0 report id(s) past their window\nfolded 0 device row(s) and 0 re-activation row(s) not seen since before 2023-11 (retention 36 months); the counters are kept\n'
 # Counters are anonymous and stay after an erase: the released figures too.
 export STS_NOW_DAY=2026-12-10
 check "stats after erase" 0 "" "$C" stats sales --db "sqlite:$db" --by model --format csv

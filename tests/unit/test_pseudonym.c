@@ -117,9 +117,11 @@ static void test_generate_and_load(void **state)
     size_t n = fread(text, 1, sizeof text - 1, fp);
     fclose(fp);
     assert_true(n > 0);
-    snprintf(want, sizeof want, "\nid %08x\n", (unsigned)key.id);
+    snprintf(want, sizeof want, "\nkey %08x ", (unsigned)key.id);
     assert_non_null(strstr(text, want));
-    assert_true(strncmp(text, "sts-pseudonym-key 1\n", 20) == 0);
+    snprintf(want, sizeof want, "\ncurrent %08x\n", (unsigned)key.id);
+    assert_non_null(strstr(text, want));
+    assert_true(strncmp(text, "sts-pseudonym-key 2\n", 20) == 0);
 
     sts_key_cleanse(&key);
     assert_memory_equal(key.secret, zero, STS_KEY_LEN);
@@ -299,6 +301,127 @@ static void test_two_keys(void **state)
     sts_key_cleanse(&a2);
 }
 
+/* The KAT key in the second format, as the current key after an older one
+ * (secret 20 21 .. 3f, id 01020304). */
+#define KAT_RING                                                                                   \
+    "sts-pseudonym-key 2\n"                                                                        \
+    "key 01020304 202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n"              \
+    "key 0a1b2c3d 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"              \
+    "current 0a1b2c3d\n"
+
+static void test_keyring_formats(void **state)
+{
+    struct fixture *f = *state;
+    struct sts_keyring ring;
+    struct sts_key key;
+    /* The first format is a keyring of one. */
+    write_file(f->path, KAT_FILE, strlen(KAT_FILE), 0600);
+    assert_int_equal(sts_keyring_load(f->path, &ring), STS_OK);
+    assert_int_equal(ring.n, 1);
+    assert_int_equal(sts_keyring_current(&ring)->id, 0x0a1b2c3d);
+    write_file(f->path, KAT_RING, strlen(KAT_RING), 0600);
+    assert_int_equal(sts_keyring_load(f->path, &ring), STS_OK);
+    assert_int_equal(ring.n, 2);
+    assert_int_equal(ring.current, 1);
+    assert_int_equal(ring.key[0].id, 0x01020304);
+    assert_int_equal(ring.key[0].secret[0], 0x20);
+    /* sts_key_load gives the current key: the known answer holds. */
+    unsigned char out[STS_PSEUDONYM_LEN];
+    char hex[2 * STS_PSEUDONYM_LEN + 1];
+    assert_int_equal(sts_key_load(f->path, &key), STS_OK);
+    assert_int_equal(key.id, 0x0a1b2c3d);
+    assert_int_equal(sts_pseudonym(&key, KAT_IMEI, out), STS_OK);
+    to_hex(out, sizeof out, hex);
+    assert_string_equal(hex, KAT_HMAC);
+    sts_key_cleanse(&key);
+    sts_keyring_cleanse(&ring);
+
+    static const char *const bad[] = {
+        "sts-pseudonym-key 2\n",
+        /* no current, current naming no key, a key after current, two currents */
+        "sts-pseudonym-key 2\nkey 0a1b2c3d "
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+        "sts-pseudonym-key 2\nkey 0a1b2c3d "
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\ncurrent 0a1b2c3e\n",
+        KAT_RING "key 05060708 "
+                 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+        KAT_RING "current 0a1b2c3d\n",
+        /* the same id twice, a short secret, a bad id */
+        "sts-pseudonym-key 2\nkey 0a1b2c3d "
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\nkey 0a1b2c3d "
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\ncurrent 0a1b2c3d\n",
+        "sts-pseudonym-key 2\nkey 0a1b2c3d "
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e\ncurrent 0a1b2c3d\n",
+        "sts-pseudonym-key 2\nkey 0a1b2c3G "
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\ncurrent 0a1b2c3G\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_corrupt(f->path, bad[i], strlen(bad[i]));
+    /* Every proper prefix of a good keyring is refused. */
+    for (size_t n = 0; n + 1 < strlen(KAT_RING); n++)
+        expect_corrupt(f->path, KAT_RING, n);
+}
+
+/* Rotation adds a current key and keeps the others; retiring removes one
+ * but never the current key; each rewrite keeps mode 0600. */
+static void test_keyring_rotate_retire(void **state)
+{
+    struct fixture *f = *state;
+    struct sts_keyring ring;
+    uint32_t id1, id2;
+    write_file(f->path, KAT_FILE, strlen(KAT_FILE), 0600);
+    assert_int_equal(sts_keyring_rotate(f->path, &id1), STS_OK);
+    assert_int_equal(sts_keyring_load(f->path, &ring), STS_OK);
+    assert_int_equal(ring.n, 2);
+    assert_int_equal(sts_keyring_current(&ring)->id, id1);
+    assert_int_equal(ring.key[0].id, 0x0a1b2c3d);
+    assert_int_equal(ring.key[0].secret[31], 0x1f); /* the older key is intact */
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.new", f->path);
+    assert_int_equal(access(tmp, F_OK), -1);
+
+    /* compute_all: the current key first, then the older ones. */
+    struct sts_pseudonymizer *p = NULL;
+    struct sts_pseudonyms all;
+    char hex[2 * STS_PSEUDONYM_LEN + 1];
+    assert_int_equal(sts_pseudonymizer_new_ring(&ring, &p), STS_OK);
+    assert_int_equal(sts_pseudonymizer_compute_all(p, KAT_IMEI, &all), STS_OK);
+    assert_int_equal(all.n, 2);
+    assert_int_equal(all.key_id[0], id1);
+    assert_int_equal(all.key_id[1], 0x0a1b2c3d);
+    to_hex(all.p[1], STS_PSEUDONYM_LEN, hex);
+    assert_string_equal(hex, KAT_HMAC);
+    assert_memory_not_equal(all.p[0], all.p[1], STS_PSEUDONYM_LEN);
+    unsigned char cur[STS_PSEUDONYM_LEN];
+    assert_int_equal(sts_pseudonymizer_compute(p, KAT_IMEI, cur), STS_OK);
+    assert_memory_equal(cur, all.p[0], STS_PSEUDONYM_LEN);
+    sts_pseudonymizer_free(p);
+    sts_keyring_cleanse(&ring);
+
+    assert_int_equal(sts_keyring_rotate(f->path, &id2), STS_OK);
+    assert_int_equal(sts_keyring_retire(f->path, id2), STS_EINVAL);
+    assert_int_equal(sts_keyring_retire(f->path, 0x7f7f7f7f), STS_ENOENT);
+    assert_int_equal(sts_keyring_retire(f->path, 0x0a1b2c3d), STS_OK);
+    assert_int_equal(sts_keyring_load(f->path, &ring), STS_OK);
+    assert_int_equal(ring.n, 2);
+    assert_int_equal(sts_keyring_current(&ring)->id, id2);
+    assert_true(ring.key[0].id == id1 || ring.key[1].id == id1);
+    sts_keyring_cleanse(&ring);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+
+    /* A full keyring refuses one more key and is left as it was. */
+    for (int i = 2; i < STS_KEYRING_MAX; i++)
+        assert_int_equal(sts_keyring_rotate(f->path, NULL), STS_OK);
+    assert_int_equal(sts_keyring_rotate(f->path, NULL), STS_ETOOBIG);
+    assert_int_equal(sts_keyring_load(f->path, &ring), STS_OK);
+    assert_int_equal(ring.n, STS_KEYRING_MAX);
+    sts_keyring_cleanse(&ring);
+}
+
 /* The prepared HMAC gives the known answers too, call after call (each call
  * works on a copy of the keyed state, so one call cannot disturb the next). */
 static void test_pseudonymizer(void **state)
@@ -330,9 +453,11 @@ static void test_pseudonymizer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_generate_and_load), T(test_generate_existing), T(test_permissions),
-        T(test_missing),           T(test_malformed),         T(test_known_answer),
+        T(test_generate_and_load), T(test_generate_existing),
+        T(test_permissions),       T(test_missing),
+        T(test_malformed),         T(test_known_answer),
         T(test_two_keys),          T(test_pseudonymizer),
+        T(test_keyring_formats),   T(test_keyring_rotate_retire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
