@@ -590,6 +590,8 @@ static const struct total *find_total(const struct total *t, size_t n, int32_t p
                                       const char *model)
 {
     struct total key = {.period = period, .model = model};
+    if (n == 0)
+        return NULL; /* t may be NULL then, which bsearch must not be given */
     return bsearch(&key, t, n, sizeof *t, cmp_total);
 }
 

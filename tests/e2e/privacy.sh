@@ -123,7 +123,7 @@ done
 # in the database files.
 mode=$(stat -c %a "$dir/key")
 [ "$mode" = 600 ] || { echo "key file mode is $mode, not 600"; fail=1; }
-secret=$(sed -n 's/^secret //p' "$dir/key")
+secret=$(sed -n 's/^key [0-9a-f]\{8\} //p' "$dir/key")
 [ ${#secret} -eq 64 ] || sts_die "cannot read the secret from the key file"
 for f in "${files[@]}"; do
     n=$(grep -c -a -i -F "$secret" "$f")
@@ -157,7 +157,7 @@ n=$(grep -c -F -f "$dir/pat-rid" "$db.hex")
 [ "$n" -gt 0 ] || sts_die "control: the report ids are not found in the database file"
 [ "$(sqlite3 "$db" 'SELECT count(*) FROM report_id')" = $((N + 1)) ] || sts_die "expected $((N + 1)) report ids"
 out=$(STS_NOW_DAY=2026-12-21 "$COLLECTOR" purge --db "sqlite:$db") || sts_die "purge failed"
-[ "$out" = "purged $((N + 1)) report id(s) past their window" ] || sts_die "purge: $out"
+[ "$(head -n 1 <<<"$out")" = "purged $((N + 1)) report id(s) past their window" ] || sts_die "purge: $out"
 for f in "$db" "$db-wal"; do
     [ -f "$f" ] || continue
     od -An -v -tx1 "$f" | tr -d ' \n' >"$f.hex"

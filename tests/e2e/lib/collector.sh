@@ -10,10 +10,12 @@ url=""
 # variable COLLECTOR_TODAY, when set, fixes the collector's today. The agent
 # runs on its own injected clock, months away from the collector's, so the
 # collector keeps every report on its own day and month (backfill) instead of
-# moving those of closed periods to its first open one (docs/at-rest.md).
+# moving those of closed periods to its first open one (docs/at-rest.md),
+# and keeps device rows until erased: the agent's months are years before
+# the collector's today, past the default retention (docs/PRIVACY.md).
 start_collector() {
   local port=$1 log="$tmp/collector.log" tries
-  echo "backfill = 1" >"$tmp/collector.conf"
+  printf 'backfill = 1\nretention_months = 0\n' >"$tmp/collector.conf"
   [ -f "$tmp/key" ] || "$bin/sts-collector" keygen --out "$tmp/key" 2>/dev/null
   [ -f "$tmp/token" ] || "$bin/sts-collector" keygen --token --out "$tmp/token" 2>/dev/null
   for tries in 1 2 3 4 5; do
