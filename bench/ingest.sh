@@ -19,6 +19,11 @@
 # wrk counted: the run fails (exit 1) if fewer rows are stored than 202 answers were
 # received (an acknowledged report was lost) or more than were sent.
 #
+# With --db postgresql, each SQLite run is followed by the same load at a collector on
+# PostgreSQL (a throwaway cluster started by tests/e2e/lib/pg.sh, a fresh database per
+# run): committed reports/s as a ratio of nginx (target keep-alive >= 0.4x, the server
+# sharing the machine's cores) and of the SQLite run beside it.
+#
 # Exit: 0 when every run completed (targets MET or MISSED alike), 1 when something broke
 # (tool missing, collector crashed or refused to start, counts that do not add up),
 # 2 on a usage error. See bench/README.md.
@@ -44,6 +49,8 @@ nginx_only=0
 check_only=0
 keep=0
 ohttp=0
+pg=0
+TARGET_PG_KEEPALIVE=0.4
 
 usage() {
     cat <<EOF
@@ -65,6 +72,8 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
   --keep           keep the temporary directory (logs, databases, wrk output)
   --ohttp          also run each load through the collector's OHTTP gateway
                    (needs tests/ohttp_client in the build directory)
+  --db postgresql  also run each load at a collector on PostgreSQL (a throwaway
+                   cluster; needs the server of scripts/deps.sh), beside SQLite
   -h, --help       this help
 
 Installs wrk, nginx and sqlite3 with apt-get when they are missing (needs root).
@@ -101,6 +110,15 @@ while [ $# -gt 0 ]; do
     --bin)
         [ $# -ge 2 ] || { usage >&2; exit 2; }
         bin=$2
+        shift 2
+        ;;
+    --db)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        case $2 in
+        postgresql | postgres) pg=1 ;;
+        sqlite) pg=0 ;;
+        *) usage >&2; exit 2 ;;
+        esac
         shift 2
         ;;
     --threads)
@@ -195,6 +213,8 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$collector_pid" TERM
     stop_pid "$nginx_pid" QUIT
+    local p
+    for p in ${PG_PIDS[@]+"${PG_PIDS[@]}"}; do kill -9 "$p" 2>/dev/null || true; done
     if [ "$keep" -eq 1 ]; then
         echo "bench/ingest.sh: kept $tmp" >&2
     else
@@ -241,7 +261,7 @@ start_collector() { # run name, [more serve options]
     db=$tmp/$name.db
     rm -f "$db" "$db-wal" "$db-shm"
     # shellcheck disable=SC2086 # serve_args is a list of options
-    "$collector" serve --listen 127.0.0.1:0 --db "sqlite:$db" --key "$tmp/pseudonym.key" \
+    "$collector" serve --listen 127.0.0.1:0 --db "${pg_db:-sqlite:$db}" --key "$tmp/pseudonym.key" \
         $serve_args "$@" >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
     collector_pid=$!
     for _ in $(seq 1 200); do
@@ -410,6 +430,17 @@ if [ $nginx_only -eq 0 ]; then
             { cat "$tmp/keygen.log" >&2; die "sts-collector keygen --ohttp failed"; }
     fi
 fi
+if [ $pg -eq 1 ]; then
+    STS_TMP=$tmp
+    sts_die() { die "$@"; }
+    # shellcheck source=../tests/e2e/lib/pg.sh
+    . "$HERE/../tests/e2e/lib/pg.sh"
+    pg_available || die "--db postgresql needs the PostgreSQL server (scripts/deps.sh)"
+    [ "$(id -u)" -ne 0 ] || chmod 755 "$tmp"
+    pg_init pg
+    pg_start pg
+    echo "  postgresql: $("$PG_BIN/postgres" --version), a throwaway cluster on a Unix socket"
+fi
 echo
 
 start_nginx
@@ -482,6 +513,51 @@ for mode in $modes_list; do
         row="$row (stored - 202 = $((stored - r_s202)), at most the $unanswered unanswered)"
         for n in "${notes[@]}"; do row="$row; $n"; done
         rows+=("$row")
+
+        if [ $pg -eq 1 ]; then
+            # The same load at a collector on PostgreSQL, against SQLite's run.
+            sqlite_cps=$cps sqlite_stored=$stored
+            name=pg-$mode-$c
+            pg_createdb pg "bench_${mode}_$c"
+            pg_db=$(pg_uri pg "bench_${mode}_$c")
+            start_collector "$name"
+            run_wrk "$name" "$collector_url" "$mode" "$c" "$duration"
+            stop_collector "$name"
+            pg_db=
+            stored=$(pg_sql pg "bench_${mode}_$c" 'select count(*) from activation') ||
+                die "could not count the stored activations of run $name"
+            rps=$(per_s "$r_requests" "$r_duration_us")
+            cps=$(per_s "$stored" "$r_duration_us")
+            x=$(ratio "$cps" "$n_rps")
+            verdict="vs SQLite $(ratio "$cps" "$sqlite_cps")x"
+            if [ "$mode" = keepalive ]; then
+                if ge "$x" "$TARGET_PG_KEEPALIVE"; then
+                    verdict="MET (>= ${TARGET_PG_KEEPALIVE}x), $verdict"
+                else
+                    verdict="MISSED (< ${TARGET_PG_KEEPALIVE}x), $verdict"
+                    missed=$((missed + 1))
+                fi
+            fi
+            unanswered=$((r_sent - r_requests))
+            notes=()
+            if [ "$stored" -lt "$r_s202" ]; then
+                notes+=("LOST: $r_s202 answered 202 but only $stored stored")
+                failed=1
+            elif [ "$stored" -gt $((r_s202 + unanswered)) ]; then
+                notes+=("WRONG COUNT: $stored stored, more than $r_s202 answered 202 + $unanswered unanswered")
+                failed=1
+            fi
+            [ "$r_other" -eq 0 ] || notes+=("errors: answers $r_codes")
+            printf -v row '%-9s %-9s %5s %9s %11s %9s %9s %8s %6s  %s' \
+                postgres "$mode" "$c" "$rps" "$cps" "$(ms "$r_p50_us")" "$(ms "$r_p99_us")" \
+                "$r_other" "$x" "$verdict"
+            rows+=("$row")
+            echo "  $row" >&2
+            row="          sent=$r_sent answered=$r_requests 202=$r_s202 stored=$stored"
+            for n in "${notes[@]}"; do row="$row; $n"; done
+            rows+=("$row")
+            cps=$sqlite_cps stored=$sqlite_stored
+        fi
         [ $ohttp -eq 1 ] || continue
 
         # The same load sealed in OHTTP, on a fresh database, against the plain run.

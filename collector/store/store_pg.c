@@ -1118,7 +1118,18 @@ enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, 
             snprintf(why, whylen, "cannot open the database: %s", sts_strerror(e));
         goto fail;
     }
-    st->conn = PQconnectdb(uri);
+    /* Defaults the URI may override (libpq: a later keyword wins, and the
+     * URI is expanded in place of dbname, last): a dead host or a cut link
+     * costs the writer seconds, not the kernel's minutes. */
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "application_name",
+                                       "dbname",
+                                       NULL};
+    const char *const values[] = {"5", "10", "5", "3", "sts-collector", uri, NULL};
+    st->conn = PQconnectdbParams(keys, values, 1);
     if (!st->conn) {
         e = STS_ENOMEM;
         goto fail;

@@ -1,8 +1,9 @@
 # Throwaway PostgreSQL clusters for the end-to-end tests, sourced by them
 # after common.bash's sts_setup. Each cluster lives in a directory under
-# $STS_TMP, listens on its own Unix socket there and on 127.0.0.1 at a free
-# port, trusts local connections as the superuser "sts", and is stopped by the
-# test by its postmaster's PID (the exit trap kills what is left).
+# $STS_TMP, listens on its own Unix socket there (named by a port number;
+# with PG_TCP=1 also on 127.0.0.1 at that port), trusts local connections as
+# the superuser "sts", and is stopped by the test by its postmaster's PID (the
+# exit trap kills what is left).
 #
 # initdb and postgres refuse to run as root: as root (CI) they run as the
 # "postgres" system user of the Debian package, with the directory chowned to
@@ -43,11 +44,23 @@ pg_as_owner()
 pg_cleanup()
 {
     local pid
-    for pid in "${PG_PIDS[@]}"; do
-        kill -9 "$pid" 2>/dev/null
+    for pid in ${PG_PIDS[@]+"${PG_PIDS[@]}"}; do
+        kill -9 "$pid" 2>/dev/null || true
     done
     PG_PIDS=()
     sts_cleanup
+}
+
+# pg_forget NAME: drops the postmaster of NAME from the PIDs killed on exit
+# (it has stopped: its PID may be another process's soon).
+pg_forget()
+{
+    local pid keep=() p
+    pid=$(cat "$STS_TMP/$1/pid" 2>/dev/null || true)
+    for p in ${PG_PIDS[@]+"${PG_PIDS[@]}"}; do
+        [ "$p" = "$pid" ] || keep+=("$p")
+    done
+    PG_PIDS=(${keep[@]+"${keep[@]}"})
 }
 
 # pg_setup: replaces common.bash's exit trap with one that also kills every
@@ -95,13 +108,16 @@ pg_start()
     PG_DIR=$STS_TMP/$name
     [ -n "$port" ] || port=$(cat "$PG_DIR/port" 2>/dev/null || pg_free_port)
     echo "$port" >"$PG_DIR/port"
-    local opts="-p $port -k $PG_DIR -c listen_addresses=127.0.0.1"
+    # Unix socket only unless PG_TCP=1: a port of 127.0.0.1 free when
+    # checked may be taken by any client's ephemeral port when bound.
+    local opts="-p $port -k $PG_DIR -c listen_addresses='${PG_TCP:+127.0.0.1}'"
     local o
     for o in "$@"; do opts+=" -c $o"; done
     pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -o "$opts" \
         -w -t 30 start >/dev/null ||
         { tail -20 "$PG_DIR/server.log" >&2; sts_die "PostgreSQL $name did not start"; }
     PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+    echo "$PG_PID" >"$PG_DIR/pid"
     PG_PORT=$port
     PG_PIDS+=("$PG_PID")
 }
@@ -110,6 +126,7 @@ pg_start()
 pg_stop()
 {
     pg_as_owner "$PG_BIN/pg_ctl" -D "$STS_TMP/$1/data" -m fast -w -t 30 stop >/dev/null
+    pg_forget "$1"
 }
 
 # pg_sql NAME DB SQL: runs SQL through the cluster's socket, prints the
@@ -141,6 +158,7 @@ pg_kill9()
     pid=$(head -1 "$STS_TMP/$1/data/postmaster.pid")
     children=$(pgrep -P "$pid" || true)
     kill -9 "$pid" $children 2>/dev/null || true
+    pg_forget "$1"
 }
 
 # pg_wait_sql NAME DB SQL EXPECTED SECONDS: polls SQL until it prints
