@@ -45,6 +45,11 @@ struct http_server {
     atomic_uint inflight;            /* connections suspended while their record commits */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
     struct metrics *metrics; /* NULL: no /metrics route */
+    /* token, gateway and ohttp_keys may be replaced by http_reload: readers
+     * hold the lock while they use them */
+    pthread_rwlock_t secrets;
+    bool has_gateway;
+    atomic_uint uploads; /* requests with a body being read or stored */
     struct report_metrics rm;
 };
 
@@ -212,8 +217,10 @@ static enum MHD_Result body_complete(struct request *rq)
         return submit_report(rq, rq->body, rq->in.len);
 
     struct gateway_error ge;
+    pthread_rwlock_rdlock(&srv->secrets);
     enum gateway_verdict v = gateway_open(srv->gateway, (const uint8_t *)rq->body, rq->in.len,
                                           srv->max_body, &rq->inner, &ge);
+    pthread_rwlock_unlock(&srv->secrets);
     switch (v) {
     case GATEWAY_REPORT: return submit_report(rq, rq->inner.body, rq->inner.body_len);
     case GATEWAY_INNER_ERROR:
@@ -270,6 +277,7 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
     rq->srv = srv;
     rq->conn = c;
     rq->state = READING;
+    atomic_fetch_add(&srv->uploads, 1);
     rq->route = route;
     rq->unsupported = unsupported;
     *con_cls = rq;
@@ -282,7 +290,8 @@ static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connecti
 
 /* Whether the request carries the API token; if not, *refusal is the
  * answer already queued. */
-static bool authorized(struct http_server *srv, struct MHD_Connection *c, enum MHD_Result *refusal)
+static bool authorized_locked(struct http_server *srv, struct MHD_Connection *c,
+                              enum MHD_Result *refusal)
 {
     if (!srv->token) {
         *refusal = send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
@@ -303,6 +312,14 @@ static bool authorized(struct http_server *srv, struct MHD_Connection *c, enum M
         return false;
     }
     return true;
+}
+
+static bool authorized(struct http_server *srv, struct MHD_Connection *c, enum MHD_Result *refusal)
+{
+    pthread_rwlock_rdlock(&srv->secrets);
+    bool ok = authorized_locked(srv, c, refusal);
+    pthread_rwlock_unlock(&srv->secrets);
+    return ok;
 }
 
 static enum MHD_Result handle_metrics(struct http_server *srv, struct MHD_Connection *c)
@@ -398,7 +415,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return send_not_allowed(c, "POST");
         return start_upload(srv, c, ROUTE_REPORTS, con_cls);
     }
-    if (strcmp(url, "/v1/ohttp") == 0 && srv->gateway) {
+    if (strcmp(url, "/v1/ohttp") == 0 && srv->has_gateway) {
         if (!post)
             return send_not_allowed(c, "POST");
         return start_upload(srv, c, ROUTE_OHTTP, con_cls);
@@ -418,10 +435,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return send_not_allowed(c, "GET");
         return send_static(c, MHD_HTTP_OK, srv->dashboard);
     }
-    if (strcmp(url, "/v1/ohttp-keys") == 0 && srv->gateway) {
+    if (strcmp(url, "/v1/ohttp-keys") == 0 && srv->has_gateway) {
         if (!get)
             return send_not_allowed(c, "GET");
-        return send_static(c, MHD_HTTP_OK, srv->ohttp_keys);
+        /* Queueing takes a reference: a reload may destroy ours after. */
+        pthread_rwlock_rdlock(&srv->secrets);
+        enum MHD_Result ret = send_static(c, MHD_HTTP_OK, srv->ohttp_keys);
+        pthread_rwlock_unlock(&srv->secrets);
+        return ret;
     }
     if (strcmp(url, "/metrics") == 0 && srv->metrics) {
         if (!get)
@@ -439,12 +460,33 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 static void completed(void *cls, void **con_cls)
 {
     struct request *rq = *con_cls;
+    struct http_server *srv = cls;
     if (rq) {
+        atomic_fetch_sub(&srv->uploads, 1);
         gateway_inner_cleanup(&rq->inner);
         OPENSSL_cleanse(rq->body, rq->in.len);
         free(rq);
     }
     *con_cls = NULL;
+}
+
+/* The /v1/ohttp-keys answer for gw. */
+static struct MHD_Response *keys_response(const struct sts_ohttp_gateway *gw, char *why,
+                                          size_t whylen)
+{
+    uint8_t keys[STS_OHTTP_MAX_KEYS_LIST];
+    size_t klen = 0;
+    enum sts_err e = sts_ohttp_gateway_keys_encode(gw, keys, sizeof keys, &klen);
+    if (e != STS_OK) {
+        snprintf(why, whylen, "cannot encode the gateway key configurations: %s", sts_strerror(e));
+        return NULL;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(klen, keys, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        snprintf(why, whylen, "out of memory");
+    else
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/ohttp-keys");
+    return r;
 }
 
 /* Everything but the daemon; parts not yet made are NULL. */
@@ -461,6 +503,7 @@ static void server_free(struct http_server *srv)
     if (srv->dashboard)
         MHD_destroy_response(srv->dashboard);
     front_wipe_free(srv->token);
+    pthread_rwlock_destroy(&srv->secrets);
     free(srv);
 }
 
@@ -477,6 +520,8 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
     }
     srv->ing = ing;
     srv->gateway = cfg->gateway;
+    srv->has_gateway = cfg->gateway != NULL;
+    pthread_rwlock_init(&srv->secrets, NULL);
     srv->k = cfg->k;
     srv->grace_days = cfg->grace_days;
     srv->metrics = cfg->metrics;
@@ -498,22 +543,8 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
         goto fail;
     MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(srv->duplicate, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (srv->gateway) {
-        uint8_t keys[STS_OHTTP_MAX_KEYS_LIST];
-        size_t klen = 0;
-        e = sts_ohttp_gateway_keys_encode(srv->gateway, keys, sizeof keys, &klen);
-        if (e != STS_OK) {
-            snprintf(why, whylen, "cannot encode the gateway key configurations: %s",
-                     sts_strerror(e));
-            goto fail;
-        }
-        e = STS_ENOMEM;
-        srv->ohttp_keys = MHD_create_response_from_buffer(klen, keys, MHD_RESPMEM_MUST_COPY);
-        if (!srv->ohttp_keys)
-            goto fail;
-        MHD_add_response_header(srv->ohttp_keys, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/ohttp-keys");
-    }
+    if (srv->gateway && !(srv->ohttp_keys = keys_response(srv->gateway, why, whylen)))
+        goto fail;
     if (cfg->token) {
         if (!(srv->token = strdup(cfg->token)))
             goto fail;
@@ -586,6 +617,53 @@ void http_get_counters(struct http_server *srv, struct http_counters *out)
 void http_quiesce(struct http_server *srv)
 {
     front_quiesce(srv->front);
+}
+
+bool http_drain(struct http_server *srv, unsigned timeout_ms)
+{
+    front_quiesce(srv->front);
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; atomic_load(&srv->uploads) > 0; waited += 10) {
+        if (waited >= timeout_ms)
+            return false;
+        nanosleep(&tick, NULL);
+    }
+    return true;
+}
+
+enum sts_err http_reload(struct http_server *srv, const char *token,
+                         const struct sts_ohttp_gateway *gw, const struct sts_ohttp_gateway **old,
+                         char *why, size_t whylen)
+{
+    char *t = NULL;
+    struct MHD_Response *keys = NULL;
+    *old = NULL;
+    if ((token && !srv->token) || (gw && !srv->has_gateway)) {
+        snprintf(why, whylen, "%s was off at start; a reload only replaces",
+                 token && !srv->token ? "the statistics API" : "the Oblivious HTTP gateway");
+        return STS_EINVAL;
+    }
+    if (token && !(t = strdup(token))) {
+        snprintf(why, whylen, "out of memory");
+        return STS_ENOMEM;
+    }
+    if (gw && !(keys = keys_response(gw, why, whylen))) {
+        front_wipe_free(t);
+        return STS_ENOMEM;
+    }
+    pthread_rwlock_wrlock(&srv->secrets);
+    if (t) {
+        front_wipe_free(srv->token);
+        srv->token = t;
+    }
+    if (keys) {
+        MHD_destroy_response(srv->ohttp_keys);
+        srv->ohttp_keys = keys;
+        *old = srv->gateway;
+        srv->gateway = gw;
+    }
+    pthread_rwlock_unlock(&srv->secrets);
+    return STS_OK;
 }
 
 void http_stop(struct http_server *srv, struct http_counters *final)

@@ -67,6 +67,24 @@ void http_get_counters(struct http_server *srv, struct http_counters *out);
 /* Stops accepting new connections; open ones are still served. */
 void http_quiesce(struct http_server *srv);
 
+/* Stops accepting new connections, then waits, at most timeout_ms, until
+ * every request whose body was being read or stored has been answered.
+ * Returns false if some were still open at the timeout (they are answered
+ * 503 once the ingest queue stops). Keep-alive connections stay open. */
+bool http_drain(struct http_server *srv, unsigned timeout_ms);
+
+/* Replaces the API token (token not NULL; copied) and the Oblivious HTTP
+ * gateway (gw not NULL; borrowed from now on, and its key list is served at
+ * /v1/ohttp-keys), for requests that start from now on; nothing else
+ * changes, no connection is dropped. *old gets the gateway replaced, which
+ * no request uses any more once this returns: the caller may free it. Only
+ * what was on at start can be replaced. Thread-safe. On failure nothing
+ * changes and why says why.
+ * Errors: STS_EINVAL (token or gateway off at start), STS_ENOMEM. */
+enum sts_err http_reload(struct http_server *srv, const char *token,
+                         const struct sts_ohttp_gateway *gw, const struct sts_ohttp_gateway **old,
+                         char *why, size_t whylen);
+
 /* Stops accepting, lets requests in the writer's queue finish, stops the
  * threads and frees. If final is not NULL it gets the counters as they stand
  * once the last answer has left. NULL srv does nothing. The ingest queue must

@@ -27,10 +27,12 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "monitor.h"
+#include "reload.h"
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
 #include "store.h"
+#include "tls.h"
 #include "sts/clock.h"
 #include "sts/date.h"
 #include "sts/hex.h"
@@ -696,10 +698,17 @@ static int cmd_serve(struct args *a)
         fail("serve", "cannot start the log thread");
         goto out;
     }
+    struct reload_metrics rlm;
+    reload_metrics_register(&rlm, metrics);
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        collector_reload(cfg, srv, &gw, &rlm);
     sts_log(STS_LOG_NOTICE, "signal %d (%s), stopping: no new connections, finishing the open ones",
             sig, strsignal(sig));
+    /* A request still arriving has until its body deadline. */
+    if (!http_drain(srv, 1000 * (cfg->body_timeout_s + 1)))
+        sts_log(STS_LOG_WARNING, "requests still arriving after %us are answered 503",
+                cfg->body_timeout_s + 1);
     rc = EXIT_SUCCESS;
 out:
     monitor_stop(mon);
@@ -730,6 +739,7 @@ out:
     sts_keyring_cleanse(&key);
     sts_secret_free(token);
     sts_ohttp_gateway_free(gw);
+    front_tls_cleanup();
     free(tls_cert);
     sts_secret_free(tls_key);
     return rc;

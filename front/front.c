@@ -97,6 +97,7 @@ struct front {
     struct rate_table *rate;
     atomic_ullong refused_framing, deadline_closed, rate_limited;
     struct front_metrics m;
+    atomic_uint active; /* requests that reached the handler, not yet completed */
 };
 
 static long long now_ms(void)
@@ -281,6 +282,7 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char 
                               wait);
         }
         rq->reached = true;
+        atomic_fetch_add(&f->active, 1);
         bool body = has_body(c);
         set_deadline(c, body ? f->body_ms : 0);
         /* libmicrohttpd 0.9.75 closes the connection after an answer queued
@@ -327,6 +329,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq) {
         if (rq->reached && f->completed)
             f->completed(f->cls, &rq->user);
+        if (rq->reached)
+            atomic_fetch_sub(&f->active, 1);
         free(rq);
     }
     *con_cls = NULL;
@@ -551,6 +555,18 @@ void front_quiesce(struct front *f)
     MHD_socket s = MHD_quiesce_daemon(f->daemon);
     if (s != MHD_INVALID_SOCKET)
         close(s);
+}
+
+bool front_drain(struct front *f, unsigned timeout_ms)
+{
+    front_quiesce(f);
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; atomic_load(&f->active) > 0; waited += 10) {
+        if (waited >= timeout_ms)
+            return false;
+        nanosleep(&tick, NULL);
+    }
+    return true;
 }
 
 void front_stop(struct front *f)

@@ -97,6 +97,10 @@ void front_get_counters(struct front *f, struct front_counters *out);
  * still served. */
 void front_quiesce(struct front *f);
 
+/* front_quiesce, then waits, at most timeout_ms, until every request that
+ * reached the handler has completed. Returns false at the timeout. */
+bool front_drain(struct front *f, unsigned timeout_ms);
+
 /* Stops the server's threads and frees. NULL does nothing. */
 void front_stop(struct front *f);
 

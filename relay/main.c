@@ -12,6 +12,8 @@
 
 #include "metrics_http.h"
 #include "relay.h"
+#include "sts/log.h"
+#include "tls.h"
 #include "sts/net.h"
 #include "sts/secret.h"
 
@@ -66,6 +68,31 @@ static bool number(const char *s, long min, long max, long *out)
     return true;
 }
 
+/* SIGHUP: the certificate and key files read again; new handshakes get
+ * them, open connections keep theirs; on failure the old pair stays. */
+static void reload_tls(const char *cert, const char *key)
+{
+    char why[512] = "";
+    char *pem = NULL;
+    size_t n;
+    struct sts_secret *k = NULL;
+    if (!cert) {
+        sts_log(STS_LOG_NOTICE, "reload (SIGHUP): nothing to reload (plain HTTP)");
+        return;
+    }
+    enum sts_err e = sts_net_read_file(cert, 1 << 20, &pem, &n, why, sizeof why);
+    if (e == STS_OK && (e = sts_secret_file_read(key, 1 << 16, &k)) != STS_OK)
+        snprintf(why, sizeof why, "%s: %s", key, sts_strerror(e));
+    if (e == STS_OK)
+        e = front_tls_set(pem, k->data, why, sizeof why);
+    free(pem);
+    sts_secret_free(k);
+    if (e == STS_OK)
+        sts_log(STS_LOG_NOTICE, "reload (SIGHUP): TLS certificate and key: reloaded");
+    else
+        sts_log(STS_LOG_WARNING, "reload (SIGHUP): TLS certificate and key: kept (%s)", why);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -87,6 +114,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct relay_config cfg = {.listen = "127.0.0.1:8443"};
+    sts_log_init("sts-relay");
     const char *cert = NULL, *key = NULL, *metrics_listen = NULL;
     long v;
     int c;
@@ -166,6 +194,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (metrics_new(&metrics) != STS_OK) {
@@ -204,7 +233,12 @@ int main(int argc, char **argv)
     fprintf(stderr, "sts-relay: listening on %s://%s:%u, forwarding to %s\n",
             cert_pem ? "https" : "http", host, relay_port(rl), cfg.gateway);
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        reload_tls(cert, key);
+    /* Drain: no new connections; requests being forwarded get their answer
+     * (they are bounded by the gateway timeout). */
+    if (!relay_drain(rl, 1000 * (cfg.timeout_s ? cfg.timeout_s : 30) + 1000))
+        sts_log(STS_LOG_WARNING, "requests still open at the drain timeout are cut");
     struct relay_counters k;
     relay_get_counters(rl, &k);
     front_stop(metrics_front);
@@ -217,6 +251,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     metrics_free(metrics);
+    front_tls_cleanup();
     free(cert_pem);
     sts_secret_free(key_pem);
     return rc;

@@ -346,6 +346,11 @@ void relay_get_counters(struct relay *rl, struct relay_counters *out)
     out->gateway_errors = atomic_load(&rl->gateway_errors);
 }
 
+bool relay_drain(struct relay *rl, unsigned timeout_ms)
+{
+    return front_drain(rl->front, timeout_ms);
+}
+
 void relay_stop(struct relay *rl)
 {
     if (!rl)

@@ -16,6 +16,7 @@
 #ifndef STS_RELAY_H
 #define STS_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,10 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
 uint16_t relay_port(const struct relay *r);
 
 void relay_get_counters(struct relay *r, struct relay_counters *out);
+
+/* Stops accepting connections and waits, at most timeout_ms, for the
+ * requests being forwarded to be answered. Returns false at the timeout. */
+bool relay_drain(struct relay *r, unsigned timeout_ms);
 
 /* Stops serving and frees. NULL does nothing. */
 void relay_stop(struct relay *r);
