@@ -33,7 +33,7 @@ static const char usage_text[] =
     "  --ca-file FILE        CA certificates that verify the gateway (default: system store)\n"
     "  --keys-url URL        also serve GET /v1/ohttp-keys, fetched from URL\n"
     "  --max-body N          largest request and answer in bytes (default 65536)\n"
-    "  --max-connections N   simultaneous client connections (default 256)\n"
+    "  --max-connections N   simultaneous client connections (default 1024)\n"
     "  --timeout S           seconds per forwarded request and idle connection (default 30)\n"
     "  --per-client-limit N  connections per client address (default 64 with TLS, none on "
     "loopback)\n"

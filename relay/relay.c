@@ -1,8 +1,11 @@
-/* The relay (see relay.h), served by the shared front (front/front.h). One
- * thread per client connection (bounded by max_connections, and by the
- * front's deadlines and per-address cap) reads the body into a capped buffer,
- * then forwards it with a libcurl handle taken from a small pool, so that
- * connections to the gateway are kept alive and reused across clients. */
+/* The relay (see relay.h), served by the shared front (front/front.h) on a
+ * small pool of event threads. A client's body is read into a capped buffer;
+ * its connection is then suspended and the transfer handed to one forwarder
+ * thread, which runs every transfer to the gateway at once on a libcurl
+ * multi handle (connections to the gateway kept alive and reused) and
+ * resumes the connection when its answer is in. No thread waits on a
+ * gateway, so a hung one costs each client a suspended connection for at
+ * most --timeout, and slow clients cost a connection each, not a thread. */
 #include "relay.h"
 
 #include <curl/curl.h>
@@ -14,23 +17,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "front.h"
 #include "sts/net.h"
 
-#define POOL_MAX 64
-
 /* Longest gateway Content-Type passed on; a longer one is a bad gateway. */
 #define MAX_CONTENT_TYPE 256
+
+struct xfer;
 
 struct relay {
     struct front *front;
     char *gateway, *keys_url, *ca_file;
     size_t max_body;
     long timeout_s;
-    pthread_mutex_t pool_lock;
-    CURL *pool[POOL_MAX];
-    size_t pool_n;
+    CURLM *multi;
+    pthread_t forwarder;
+    bool forwarder_started;
+    pthread_mutex_t lock; /* queue, stopping */
+    struct xfer *queue;   /* waiting for the forwarder to add them */
+    bool stopping;
+    atomic_uint inflight; /* suspended connections */
     atomic_ullong forwarded, refused, gateway_errors;
     /* forwarded, refused; gateway failures: unreachable, timeout, too large,
      * bad answer */
@@ -55,29 +63,41 @@ static void relay_metrics(struct relay *rl, struct metrics *m)
                               "kind=\"bad_answer\"", NULL, 0);
 }
 
-/* One client request being read. */
-struct upload {
-    struct front_body in; /* discard: a 415 to answer once the body is in */
-    unsigned char body[]; /* max_body bytes */
-};
+enum xfer_state { X_READING, X_WAITING, X_ANSWERED };
 
-/* What the gateway answered. */
-struct answer {
-    size_t cap, len;
-    unsigned char *body;
-    bool too_big;
+/* One client request: its body, then its transfer to the gateway. */
+struct xfer {
+    struct relay *rl;
+    struct MHD_Connection *conn;
+    struct xfer *next, *prev; /* the queue, then the forwarder's active list */
+    enum xfer_state state;
+    const char *url;
+    bool post;
+    CURL *easy;
+    struct curl_slist *headers;
+    /* Set by the forwarder before it resumes the connection. */
+    CURLcode result;
+    bool stopped; /* the relay stopped before the gateway answered */
+    long status;
+    char content_type[MAX_CONTENT_TYPE + 1];
+    bool has_type, type_too_long;
+    size_t answer_cap, answer_len;
+    bool answer_too_big;
+    unsigned char *answer;
+    struct front_body in; /* discard: a 415 to answer once the body is in */
+    unsigned char body[]; /* max_body bytes for a POST */
 };
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
-    struct answer *a = userp;
+    struct xfer *x = userp;
     size_t n = size * nmemb;
-    if (n > a->cap - a->len) {
-        a->too_big = true;
+    if (n > x->answer_cap - x->answer_len) {
+        x->answer_too_big = true;
         return 0; /* fail the transfer */
     }
-    memcpy(a->body + a->len, data, n);
-    a->len += n;
+    memcpy(x->answer + x->answer_len, data, n);
+    x->answer_len += n;
     return n;
 }
 
@@ -87,132 +107,229 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     return front_send_error(c, status, kind, "relay", detail, "POST");
 }
 
-static CURL *pool_take(struct relay *rl)
+/* The easy handle of a transfer. The outgoing request carries Host,
+ * Content-Type and Content-Length, nothing else. Errors: STS_ENOMEM. */
+static enum sts_err xfer_prepare(struct xfer *x)
 {
-    CURL *h = NULL;
-    pthread_mutex_lock(&rl->pool_lock);
-    if (rl->pool_n)
-        h = rl->pool[--rl->pool_n];
-    pthread_mutex_unlock(&rl->pool_lock);
-    return h ? h : curl_easy_init();
-}
-
-static void pool_give(struct relay *rl, CURL *h)
-{
-    pthread_mutex_lock(&rl->pool_lock);
-    if (rl->pool_n < POOL_MAX) {
-        rl->pool[rl->pool_n++] = h;
-        h = NULL;
-    }
-    pthread_mutex_unlock(&rl->pool_lock);
-    if (h)
-        curl_easy_cleanup(h);
-}
-
-/* Sends body (NULL: a GET) to url and passes the answer on to c. The outgoing
- * request carries Host, Content-Type and Content-Length, nothing else. */
-static enum MHD_Result forward(struct relay *rl, struct MHD_Connection *c, const char *url,
-                               const unsigned char *body, size_t len)
-{
-    struct answer a = {.cap = rl->max_body, .len = 0, .body = malloc(rl->max_body)};
-    struct curl_slist *h = NULL, *t;
-    CURL *e = pool_take(rl);
-    enum MHD_Result ret = MHD_NO;
-    if (!a.body || !e)
-        goto out;
+    struct relay *rl = x->rl;
+    x->answer_cap = rl->max_body;
+    if (!(x->answer = malloc(x->answer_cap)) || !(x->easy = curl_easy_init()))
+        return STS_ENOMEM;
     /* "Name:" with no value removes a header libcurl would add. */
     static const char *const headers[] = {
         "Accept:", "Expect:", "User-Agent:", "Content-Type: message/ohttp-req"};
-    for (size_t i = 0; i < (body ? 4u : 3u); i++) {
-        if (!(t = curl_slist_append(h, headers[i])))
-            goto out;
-        h = t;
+    for (size_t i = 0; i < (x->post ? 4u : 3u); i++) {
+        struct curl_slist *t = curl_slist_append(x->headers, headers[i]);
+        if (!t)
+            return STS_ENOMEM;
+        x->headers = t;
     }
-    curl_easy_reset(e);
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, x->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, rl->timeout_s);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     if (rl->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, rl->ca_file);
-    if (body) {
+    if (x->post) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)x->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->in.len);
     }
-    CURLcode ce = curl_easy_perform(e);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-    if (ce != CURLE_OK) {
+    return STS_OK;
+}
+
+/* On the forwarder thread: records how the transfer ended, lets go of its
+ * easy handle and resumes the client's connection, whose handler answers. */
+static void xfer_finish(struct xfer *x, CURLcode result)
+{
+    x->result = result;
+    if (result == CURLE_OK && x->easy) {
+        char *ct = NULL;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct);
+        if (ct) {
+            x->has_type = true;
+            size_t n = strlen(ct);
+            if (n > MAX_CONTENT_TYPE)
+                x->type_too_long = true;
+            else
+                memcpy(x->content_type, ct, n + 1);
+        }
+    }
+    if (x->easy)
+        curl_easy_cleanup(x->easy);
+    x->easy = NULL;
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    MHD_resume_connection(x->conn);
+}
+
+static void *forwarder(void *arg)
+{
+    struct relay *rl = arg;
+    struct xfer *active = NULL;
+    for (;;) {
+        pthread_mutex_lock(&rl->lock);
+        struct xfer *fresh = rl->queue;
+        rl->queue = NULL;
+        bool stop = rl->stopping;
+        pthread_mutex_unlock(&rl->lock);
+        for (struct xfer *x = fresh, *next; x; x = next) {
+            next = x->next;
+            if (stop || xfer_prepare(x) != STS_OK ||
+                curl_multi_add_handle(rl->multi, x->easy) != CURLM_OK) {
+                x->stopped = stop;
+                xfer_finish(x, stop ? CURLE_ABORTED_BY_CALLBACK : CURLE_OUT_OF_MEMORY);
+                continue;
+            }
+            x->prev = NULL;
+            x->next = active;
+            if (active)
+                active->prev = x;
+            active = x;
+        }
+        if (stop) {
+            for (struct xfer *x = active, *next; x; x = next) {
+                next = x->next;
+                curl_multi_remove_handle(rl->multi, x->easy);
+                x->stopped = true;
+                xfer_finish(x, CURLE_ABORTED_BY_CALLBACK);
+            }
+            return NULL;
+        }
+        int running = 0;
+        curl_multi_perform(rl->multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(rl->multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            struct xfer *x = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            CURLcode result = m->data.result;
+            curl_multi_remove_handle(rl->multi, m->easy_handle);
+            if (x->prev)
+                x->prev->next = x->next;
+            else
+                active = x->next;
+            if (x->next)
+                x->next->prev = x->prev;
+            xfer_finish(x, result);
+        }
+        curl_multi_poll(rl->multi, NULL, 0, 1000, NULL);
+    }
+}
+
+/* Suspends the connection and hands x to the forwarder. */
+static enum MHD_Result xfer_start(struct xfer *x)
+{
+    struct relay *rl = x->rl;
+    pthread_mutex_lock(&rl->lock);
+    if (rl->stopping) {
+        pthread_mutex_unlock(&rl->lock);
+        x->state = X_ANSWERED;
+        return send_error(x->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                          "the relay is stopping; retry later");
+    }
+    x->state = X_WAITING;
+    atomic_fetch_add(&rl->inflight, 1);
+    /* Suspend before the forwarder can see it: it may resume at once. */
+    MHD_suspend_connection(x->conn);
+    x->next = rl->queue;
+    rl->queue = x;
+    pthread_mutex_unlock(&rl->lock);
+    curl_multi_wakeup(rl->multi);
+    return MHD_YES;
+}
+
+/* The gateway's answer (or its failure) passed on to the client. */
+static enum MHD_Result xfer_answer(struct xfer *x)
+{
+    struct relay *rl = x->rl;
+    struct MHD_Connection *c = x->conn;
+    atomic_fetch_sub(&rl->inflight, 1);
+    x->state = X_ANSWERED;
+    if (x->stopped)
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                          "the relay is stopping; retry later");
+    if (x->result != CURLE_OK) {
         atomic_fetch_add(&rl->gateway_errors, 1);
-        metric_add(rl->m_gw[a.too_big ? 2 : ce == CURLE_OPERATION_TIMEDOUT ? 1 : 0], 1);
-        if (a.too_big)
-            ret = send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
-                             "the gateway's answer is over the relay's size limit");
-        else if (ce == CURLE_OPERATION_TIMEDOUT)
-            ret = send_error(c, MHD_HTTP_GATEWAY_TIMEOUT, "gateway_timeout",
-                             "the gateway did not answer in time");
-        else
-            ret = send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
-                             "the gateway could not be reached");
-        goto out;
+        if (x->result == CURLE_OUT_OF_MEMORY)
+            return MHD_NO;
+        metric_add(rl->m_gw[x->answer_too_big                       ? 2
+                            : x->result == CURLE_OPERATION_TIMEDOUT ? 1
+                                                                    : 0],
+                   1);
+        if (x->answer_too_big)
+            return send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
+                              "the gateway's answer is over the relay's size limit");
+        if (x->result == CURLE_OPERATION_TIMEDOUT)
+            return send_error(c, MHD_HTTP_GATEWAY_TIMEOUT, "gateway_timeout",
+                              "the gateway did not answer in time");
+        return send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
+                          "the gateway could not be reached");
     }
-    long status = 0;
-    char *ct = NULL;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
     /* Nothing the gateway says may break the answer to the client. */
-    if (status < 100 || status > 599 || (ct && strlen(ct) > MAX_CONTENT_TYPE)) {
+    if (x->status < 100 || x->status > 599 || x->type_too_long) {
         atomic_fetch_add(&rl->gateway_errors, 1);
         metric_add(rl->m_gw[3], 1);
-        ret = send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
-                         status < 100 || status > 599
-                             ? "the gateway answered with a status outside 100-599"
-                             : "the gateway's Content-Type is over the relay's size limit");
-        goto out;
+        return send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
+                          x->status < 100 || x->status > 599
+                              ? "the gateway answered with a status outside 100-599"
+                              : "the gateway's Content-Type is over the relay's size limit");
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(x->answer_len, x->answer, MHD_RESPMEM_MUST_COPY);
     if (!r)
-        goto out;
-    if (ct)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+        return MHD_NO;
+    if (x->has_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, x->content_type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    ret = MHD_queue_response(c, (unsigned)status, r);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)x->status, r);
     MHD_destroy_response(r);
     atomic_fetch_add(&rl->forwarded, 1);
     metric_add(rl->m_req[0], 1);
-out:
-    curl_slist_free_all(h);
-    if (e)
-        pool_give(rl, e);
-    free(a.body);
     return ret;
 }
 
 /* The body is in (or its declared length is over the drain limit). */
-static enum MHD_Result body_complete(struct relay *rl, struct MHD_Connection *c, struct upload *up)
+static enum MHD_Result body_complete(struct xfer *x)
 {
-    if (up->in.discard) {
+    struct relay *rl = x->rl;
+    struct MHD_Connection *c = x->conn;
+    if (x->in.discard || x->in.too_big || x->in.len == 0) {
         atomic_fetch_add(&rl->refused, 1);
         metric_add(rl->m_req[1], 1);
+        x->state = X_ANSWERED;
+    }
+    if (x->in.discard)
         return front_send_refusal(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                                   "relay", "this relay forwards message/ohttp-req only");
-    }
-    if (up->in.too_big) {
-        atomic_fetch_add(&rl->refused, 1);
-        metric_add(rl->m_req[1], 1);
+    if (x->in.too_big)
         return front_send_refusal(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "relay",
                                   "the encapsulated request is over the relay's size limit");
-    }
-    if (up->in.len == 0) { /* RFC 9458 section 5: obviously invalid */
-        atomic_fetch_add(&rl->refused, 1);
-        metric_add(rl->m_req[1], 1);
+    if (x->in.len == 0) /* RFC 9458 section 5: obviously invalid */
         return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "empty request");
+    return xfer_start(x);
+}
+
+static struct xfer *xfer_new(struct relay *rl, struct MHD_Connection *c, const char *url,
+                             size_t body_cap)
+{
+    struct xfer *x = calloc(1, sizeof *x + body_cap);
+    if (x) {
+        x->rl = rl;
+        x->conn = c;
+        x->url = url;
+        x->post = body_cap > 0;
     }
-    return forward(rl, c, rl->gateway, up->body, up->in.len);
+    return x;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -220,22 +337,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               void **con_cls)
 {
     struct relay *rl = cls;
-    struct upload *up = *con_cls;
-    if (up) {
+    struct xfer *x = *con_cls;
+    if (x) {
+        if (x->state == X_WAITING)
+            return xfer_answer(x);
+        if (x->state == X_ANSWERED)
+            return MHD_YES;
         if (*upload_size) {
             size_t n = *upload_size;
             *upload_size = 0;
-            return front_body_feed(&up->in, up->body, upload_data, n) == FRONT_BODY_CLOSE ? MHD_NO
-                                                                                          : MHD_YES;
+            return front_body_feed(&x->in, x->body, upload_data, n) == FRONT_BODY_CLOSE ? MHD_NO
+                                                                                        : MHD_YES;
         }
-        return body_complete(rl, c, up);
+        return body_complete(x);
     }
 
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && strcmp(url, "/v1/ohttp-keys") == 0) {
         if (!rl->keys_url)
             return send_error(c, MHD_HTTP_NOT_FOUND, "not_found",
                               "this relay does not serve key configurations");
-        return forward(rl, c, rl->keys_url, NULL, 0);
+        if (!(x = xfer_new(rl, c, rl->keys_url, 0)))
+            return MHD_NO;
+        *con_cls = x;
+        return xfer_start(x);
     }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         atomic_fetch_add(&rl->refused, 1);
@@ -247,26 +371,45 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
      * pipe instead of a 415. */
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     bool bad_type = !ct || strcasecmp(ct, "message/ohttp-req") != 0;
-    up = malloc(sizeof *up + rl->max_body);
-    if (!up)
+    if (!(x = xfer_new(rl, c, rl->gateway, rl->max_body)))
         return MHD_NO;
-    *con_cls = up;
-    if (front_body_init(&up->in, c, rl->max_body, bad_type))
-        return body_complete(rl, c, up);
+    *con_cls = x;
+    if (front_body_init(&x->in, c, rl->max_body, bad_type))
+        return body_complete(x);
     return MHD_YES;
 }
 
 static void completed(void *cls, void **con_cls)
 {
-    free(*con_cls);
+    (void)cls;
+    struct xfer *x = *con_cls;
+    if (x) {
+        free(x->answer);
+        free(x);
+    }
     *con_cls = NULL;
+}
+
+/* Stops the forwarder: every transfer still running is answered 503 and its
+ * connection resumed. */
+static void stop_forwarder(struct relay *rl)
+{
+    if (!rl->forwarder_started)
+        return;
+    pthread_mutex_lock(&rl->lock);
+    rl->stopping = true;
+    pthread_mutex_unlock(&rl->lock);
+    curl_multi_wakeup(rl->multi);
+    pthread_join(rl->forwarder, NULL);
+    rl->forwarder_started = false;
 }
 
 static void relay_free(struct relay *rl)
 {
-    for (size_t i = 0; i < rl->pool_n; i++)
-        curl_easy_cleanup(rl->pool[i]);
-    pthread_mutex_destroy(&rl->pool_lock);
+    stop_forwarder(rl);
+    if (rl->multi)
+        curl_multi_cleanup(rl->multi);
+    pthread_mutex_destroy(&rl->lock);
     free(rl->gateway);
     free(rl->keys_url);
     free(rl->ca_file);
@@ -295,24 +438,31 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
     struct relay *rl = calloc(1, sizeof *rl);
     if (!rl)
         return STS_ENOMEM;
-    pthread_mutex_init(&rl->pool_lock, NULL);
+    pthread_mutex_init(&rl->lock, NULL);
     bool nomem = false;
     rl->gateway = dup_or_null(cfg->gateway, &nomem);
     rl->keys_url = dup_or_null(cfg->keys_url, &nomem);
     rl->ca_file = dup_or_null(cfg->ca_file, &nomem);
     rl->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
     rl->timeout_s = cfg->timeout_s ? (long)cfg->timeout_s : 30;
-    if (nomem) {
+    if (nomem || !(rl->multi = curl_multi_init())) {
         relay_free(rl);
         snprintf(why, whylen, "out of memory");
         return STS_ENOMEM;
     }
+    if (pthread_create(&rl->forwarder, NULL, forwarder, rl) != 0) {
+        relay_free(rl);
+        snprintf(why, whylen, "cannot start the forwarding thread");
+        return STS_EIO;
+    }
+    rl->forwarder_started = true;
     struct front_config fc = {
         .listen = cfg->listen,
         .tls_cert_pem = cfg->tls_cert_pem,
         .tls_key_pem = cfg->tls_key_pem,
-        .threads = 0, /* forwarding blocks: a thread per connection */
-        .connection_limit = cfg->max_connections ? cfg->max_connections : 256,
+        .threads = 2,
+        .suspend = true,
+        .connection_limit = cfg->max_connections ? cfg->max_connections : 1024,
         .per_client_limit = cfg->per_client_limit ? cfg->per_client_limit
                             : cfg->tls_cert_pem   ? FRONT_TLS_PER_CLIENT_LIMIT
                                                   : 0,
@@ -355,6 +505,14 @@ void relay_stop(struct relay *rl)
 {
     if (!rl)
         return;
+    front_quiesce(rl->front);
+    /* Suspended connections must be resumed before the front stops: the
+     * forwarder resumes each (answered 503), then their answers get a
+     * moment to leave (bounded: 5 s). */
+    stop_forwarder(rl);
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 500 && atomic_load(&rl->inflight) > 0; i++)
+        nanosleep(&tick, NULL);
     front_stop(rl->front);
     relay_free(rl);
 }

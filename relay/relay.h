@@ -29,8 +29,8 @@ struct relay_config {
     const char *ca_file;      /* NULL: the system store, to verify the gateway */
     const char *tls_cert_pem; /* NULL: plain HTTP (loopback only) */
     const char *tls_key_pem;
-    size_t max_body; /* request and answer bodies, bytes */
-    unsigned max_connections;
+    size_t max_body;           /* request and answer bodies, bytes */
+    unsigned max_connections;  /* open client connections (0 = 1024) */
     unsigned per_client_limit; /* connections per client address (0 = 64 with TLS,
                                   none on plain HTTP, which is loopback only) */
     unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
@@ -49,7 +49,7 @@ struct relay;
  * Errors: STS_EINVAL (listen address, plain HTTP off loopback, a gateway URL
  * that is not https and not loopback), STS_EUNSUPPORTED (no TLS in
  * libmicrohttpd), STS_ENET (cannot listen, or unusable certificate),
- * STS_ENOMEM. */
+ * STS_ENOMEM, STS_EIO (the forwarding thread could not start). */
 enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, char *why,
                          size_t whylen);
 
