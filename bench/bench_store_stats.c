@@ -8,7 +8,9 @@
  * same code the HTTP API runs (stats_api: the release, its noise, JSON). Each
  * is printed beside a reference timed in the same run: a plain
  * SELECT count(*) over the finest sales counter table.
- * usage: bench_store_stats DIR [ACTIVATIONS] [REPEAT] */
+ * usage: bench_store_stats DIR [ACTIVATIONS] [REPEAT] [nocache]
+ * (nocache: every query reads the store, as before the cache of released
+ * tables, and as the stats command does) */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -191,11 +193,12 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_store_stats DIR [ACTIVATIONS] [REPEAT]\n");
+        fprintf(stderr, "usage: bench_store_stats DIR [ACTIVATIONS] [REPEAT] [nocache]\n");
         return 2;
     }
     long total = argc > 2 ? strtol(argv[2], NULL, 10) : 10000000;
     int repeat = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 5;
+    bool cache = !(argc > 4 && strcmp(argv[4], "nocache") == 0);
     if (total < 1 || repeat < 1)
         return 2;
     if (repeat > 32)
@@ -278,7 +281,7 @@ int main(int argc, char **argv)
                                .period = q[i].period,
                                .cumulative = q[i].cumulative,
                                .model = q[i].model,
-                               .cache = true};
+                               .cache = cache};
         double best[32];
         size_t bytes = 0;
         for (int r = 0; r < repeat; r++) {

@@ -200,6 +200,7 @@ struct sales {
     bool react;                 /* re-activations are released at this level */
     struct release_cells known; /* the row table's shown cells over all closed periods */
     int known_t;                /* its table, -1 when rows are not of one period */
+    const struct release_cells *known_cells; /* &known, or the answer's own cells */
 };
 
 static void period_label(enum stats_period p, int32_t day, char out[16])
@@ -419,7 +420,11 @@ static enum sts_err sales_gather(struct sales *s, const struct release *r, struc
         q->period == PERIOD_WEEK) {
         enum release_table kt = s->days ? REL_SALES_DAY_BM : (enum release_table)s->month_t;
         struct release_filter f = {{q->filter[0], q->filter[1], q->filter[2], q->filter[3]}};
-        e = release_read(r, store, kt, INT32_MIN, INT32_MAX, &f, SALES_MAX_CELLS, &s->known);
+        s->known_cells = &s->known;
+        if (q->from == INT32_MIN && q->to == INT32_MAX) /* the answer read them all */
+            s->known_cells = &s->cells[kt];
+        else
+            e = release_read(r, store, kt, INT32_MIN, INT32_MAX, &f, SALES_MAX_CELLS, &s->known);
         if (e == STS_OK)
             s->known_t = (int)kt;
         else if (e == STS_ETOOBIG)
@@ -607,7 +612,7 @@ static void parts_index_free(struct parts_index *x)
 static enum sts_err parts_index_build(const struct sales *s, enum release_table t,
                                       struct parts_index *x)
 {
-    const struct release_cells *cells = &s->known;
+    const struct release_cells *cells = s->known_cells;
     memset(x, 0, sizeof *x);
     x->by = dims_of(&s->q, false);
     x->extra = release_defs[t].dims & ~x->by;

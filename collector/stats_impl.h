@@ -117,7 +117,8 @@ struct stats_life_curve {
 };
 
 /* The curve of cohorts c[0..nc-1] pooled (or of c[one] alone when one >= 0),
- * stopping where the panel is under min_panel, and its intervals from a
+ * stopping where the panel is under min_panel plus five standard deviations
+ * of its noise (from the entries' variances), and its intervals from a
  * parametric bootstrap: the estimator re-run on the released values with
  * each entry's noise drawn again from a generator seeded with seed (so the
  * same values always give the same intervals). Borrows c; fills *out.

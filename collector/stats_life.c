@@ -34,17 +34,44 @@ void stats_life_add(struct stats_life_acc *acc, const double *N, const double *F
 
 int stats_life_survival(const struct stats_life_acc *acc, double min_panel, double *S)
 {
+    /* The product of the monthly shares, each only floored at 0: capping
+     * them at 1 (so the curve never rises) biased the curve down wherever
+     * the noise is a fair part of a month's panel, since a share is then
+     * often above 1 by chance. The curve is made non-increasing afterwards
+     * by a weighted isotonic regression (pool adjacent violators), each age
+     * weighted by the panel behind its step, S(0) = 1 fixed, then kept in
+     * [0, 1]. */
+    static _Thread_local double w[STATS_LIFE_MAX_AGE + 1], bv[STATS_LIFE_MAX_AGE + 1],
+        bw[STATS_LIFE_MAX_AGE + 1];
+    static _Thread_local int bn[STATS_LIFE_MAX_AGE + 1];
     int n = 1;
     S[0] = 1.0;
+    w[0] = INFINITY;
     for (int a = 0; a < STATS_LIFE_MAX_AGE; a++) {
         double risk = acc->risk[a], cont = acc->cont[a];
         if (risk < min_panel || risk <= 0)
             break;
         double h = cont / risk;
-        h = h < 0 ? 0 : h > 1 ? 1 : h;
-        S[a + 1] = S[a] * h;
+        S[a + 1] = S[a] * (h < 0 ? 0 : h);
+        w[a + 1] = risk;
         n = a + 2;
     }
+    int nb = 0;
+    for (int a = 0; a < n; a++) {
+        bv[nb] = S[a];
+        bw[nb] = w[a];
+        bn[nb++] = 1;
+        while (nb > 1 && bv[nb - 2] < bv[nb - 1]) {
+            double wa = bw[nb - 2], wb = bw[nb - 1];
+            bv[nb - 2] = isinf(wa) ? bv[nb - 2] : (wa * bv[nb - 2] + wb * bv[nb - 1]) / (wa + wb);
+            bw[nb - 2] = wa + wb;
+            bn[nb - 2] += bn[nb - 1];
+            nb--;
+        }
+    }
+    for (int b = 0, a = 0; b < nb; b++)
+        for (int j = 0; j < bn[b]; j++, a++)
+            S[a] = bv[b] < 0 ? 0 : bv[b] > 1 ? 1 : bv[b];
     return n;
 }
 
@@ -299,7 +326,10 @@ nomem:
 
 /* One curve (pooled when one is negative) from the released values,
  * perturbed by the release's noise when g is not NULL: each entry by a
- * normal draw of its own noise variance. */
+ * normal draw of its own noise variance. Without g the curve stops where
+ * the panel P(a) is under min_panel plus 5 standard deviations of its own
+ * noise (the variances of every cell summed into it): past that the noise
+ * dominates, and clipping h(a) to [0, 1] there biases the curve down. */
 static int curve(const struct stats_life_cohort *c, size_t nc, long one, double min_panel,
                  struct boot_rng *g, double *S)
 {
@@ -314,15 +344,26 @@ static int curve(const struct stats_life_cohort *c, size_t nc, long one, double 
     maxn = maxn + 1 < STATS_LIFE_MAX_AGE ? maxn + 1 : STATS_LIFE_MAX_AGE;
     memset(acc.risk, 0, (size_t)maxn * sizeof acc.risk[0]);
     memset(acc.cont, 0, (size_t)maxn * sizeof acc.cont[0]);
+    static _Thread_local double rvar[STATS_LIFE_MAX_AGE + 1];
+    if (!g)
+        memset(rvar, 0, (size_t)maxn * sizeof rvar[0]);
     for (size_t k = k0; k < k1; k++) {
         const struct stats_life_cohort *co = &c[k];
+        for (int a = 0; !g && a + 1 < co->nobs && a < STATS_LIFE_MAX_AGE; a++)
+            rvar[a] += co->vN[a] + co->vF[a];
         for (int a = 0; a < co->nobs; a++) {
             N[a] = co->N[a] + (g && co->vN[a] > 0 ? sqrt(co->vN[a]) * boot_normal(g) : 0);
             F[a] = co->F[a] + (g && co->vF[a] > 0 ? sqrt(co->vF[a]) * boot_normal(g) : 0);
         }
         stats_life_add(&acc, N, F, co->nobs);
     }
-    return stats_life_survival(&acc, min_panel, S);
+    if (g)
+        return stats_life_survival(&acc, 0, S);
+    int n = stats_life_survival(&acc, 0, S);
+    for (int a = 0; a + 1 < n; a++)
+        if (acc.risk[a] < min_panel + 5.0 * sqrt(rvar[a]))
+            return a + 1;
+    return n;
 }
 
 enum sts_err stats_life_curve(const struct stats_life_cohort *c, size_t nc, long one,
@@ -508,8 +549,8 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
     e = STS_ENOMEM;
     if (!(root = header_json("lifetime", q, last)) || !(groups = json_array()))
         goto out;
-    /* A curve goes on while its panel outweighs the noise on it. */
-    double sd = sqrt(r->noise[REL_LIFE].variance);
+    /* A curve goes on while its panel outweighs the noise on it: k plus five
+     * standard deviations of the panel's own noise (stats_life_curve). */
     for (size_t i = 0; i < ng; i++) {
         const struct group *gr = &g[i];
         json_t *gj = json_object(), *cj = json_array();
@@ -519,8 +560,7 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
             goto out;
         }
         set_dims(gj, q, gr->vals);
-        double pooled_min = (double)q->k + 5.0 * sd * sqrt(2.0 * (double)(gr->nc ? gr->nc : 1));
-        if (curve_json(gj, gr, -1, pooled_min) != STS_OK) {
+        if (curve_json(gj, gr, -1, (double)q->k) != STS_OK) {
             json_decref(gj);
             json_decref(cj);
             goto out;
@@ -533,7 +573,7 @@ enum sts_err stats_lifetime_json(const struct release *r, struct store *store,
             sts_month_format(gr->c[k].month, label);
             json_object_set_new(row, "cohort", json_string(label));
             cohort_size(row, r, &sales, q, gr, gr->c[k].month);
-            if (curve_json(row, gr, (long)k, (double)q->k + 5.0 * sd * sqrt(2.0)) != STS_OK) {
+            if (curve_json(row, gr, (long)k, (double)q->k) != STS_OK) {
                 json_decref(row);
                 break;
             }
