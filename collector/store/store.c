@@ -131,18 +131,25 @@ enum sts_err store_release_set_rho(struct store *store, double rho)
     return store->ops->release_set_rho(store, rho);
 }
 
+/* The data-protection operations came after the first backends: one that
+ * lacks an operation answers STS_EUNSUPPORTED rather than crash, and the
+ * commands say so. */
 enum sts_err store_device_erase_all(struct store *store, const uint8_t *pseudonyms, size_t n,
                                     struct store_erased *out)
 {
     memset(out, 0, sizeof *out);
     if (n == 0)
         return STS_EINVAL;
+    if (!store->ops->device_erase_all)
+        return STS_EUNSUPPORTED;
     return store->ops->device_erase_all(store, pseudonyms, n, out);
 }
 
 enum sts_err store_key_use(struct store *store, struct store_key_use *out, size_t cap, size_t *n)
 {
     *n = 0;
+    if (!store->ops->key_use)
+        return STS_EUNSUPPORTED;
     return store->ops->key_use(store, out, cap, n);
 }
 
@@ -150,6 +157,8 @@ enum sts_err store_fold(struct store *store, int32_t keep_from, int64_t max, boo
                         struct store_folded *out)
 {
     memset(out, 0, sizeof *out);
+    if (!store->ops->fold)
+        return STS_EUNSUPPORTED;
     return store->ops->fold(store, keep_from, max, dry_run, out);
 }
 
@@ -157,5 +166,7 @@ enum sts_err store_columns(struct store *store, struct store_column **out, size_
 {
     *out = NULL;
     *n = 0;
+    if (!store->ops->columns)
+        return STS_EUNSUPPORTED;
     return store->ops->columns(store, out, n);
 }

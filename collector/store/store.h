@@ -286,7 +286,8 @@ struct store_erased {
  * (STS_EIO if it cannot be set), and truncates the WAL afterwards; on
  * PostgreSQL the rows stay in dead tuples until VACUUM and in WAL and
  * backups until their horizon (docs/PRIVACY.md). Idempotent: erasing again
- * deletes 0 rows and succeeds. Errors: STS_EINVAL (n = 0), STS_EIO. */
+ * deletes 0 rows and succeeds. Errors: STS_EINVAL (n = 0), STS_EIO,
+ * STS_EUNSUPPORTED (the backend lacks the operation; the same below). */
 enum sts_err store_device_erase_all(struct store *store, const uint8_t *pseudonyms, size_t n,
                                     struct store_erased *out);
 
@@ -300,7 +301,7 @@ struct store_key_use {
 
 /* Lists the key ids that device rows are stored under, ascending, up to cap
  * of them into out; *n gets how many there are (may exceed cap). Reads
- * only. Errors: STS_EIO. */
+ * only. Errors: STS_EIO, STS_EUNSUPPORTED. */
 enum sts_err store_key_use(struct store *store, struct store_key_use *out, size_t cap, size_t *n);
 
 /* What a fold deleted (or would delete). */
@@ -318,7 +319,8 @@ struct store_folded {
  * max rows of each table go per call (call again while a count equals max).
  * With dry_run nothing is deleted and *out says what would go. Deletes as
  * store_device_erase_all does (secure_delete on SQLite). A folded device
- * that activates again counts as a new sale. Errors: STS_EIO. */
+ * that activates again counts as a new sale. Errors: STS_EIO,
+ * STS_EUNSUPPORTED. */
 enum sts_err store_fold(struct store *store, int32_t keep_from, int64_t max, bool dry_run,
                         struct store_folded *out);
 
@@ -332,7 +334,7 @@ struct store_column {
  * sqlite_master and pragma table_info on SQLite, information_schema on
  * PostgreSQL), the backend's internal tables excluded, ordered by table
  * then column position. *out is a new array of *n entries, the caller's to
- * free(). Reads only. Errors: STS_EIO, STS_ENOMEM. */
+ * free(). Reads only. Errors: STS_EIO, STS_ENOMEM, STS_EUNSUPPORTED. */
 enum sts_err store_columns(struct store *store, struct store_column **out, size_t *n);
 
 #endif

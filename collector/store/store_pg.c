@@ -173,6 +173,7 @@ struct pg_store {
     /* The writer's purge, at most once an hour (as store_sqlite.c). */
     struct timespec last_purge;
     bool purged_once, purge_more;
+    int32_t folded_before; /* keep_from of the writer's last complete fold */
 };
 
 struct rec_state {
@@ -349,6 +350,23 @@ static const char ins_react[] =
     "INSERT INTO reactivation(pseudonym, month)"
     " SELECT decode(p, 'hex'), m::integer FROM unnest($1::text[], $2::text[]) AS u(p, m)"
     " ORDER BY 1, 2 ON CONFLICT DO NOTHING RETURNING encode(pseudonym, 'hex'), month";
+/* Devices new under the current key ($1) looked up under their older keys'
+ * pseudonyms ($2), as store_sqlite.c's move_old_keys: an old row found is
+ * deleted (its row lock decides against a concurrent erasure), its first
+ * month kept if earlier and its re-activation months moved to the current
+ * pseudonym; the current pseudonyms of the devices found come back. */
+static const char move_old[] =
+    "WITH u AS (SELECT decode(n, 'hex') AS n, decode(o, 'hex') AS o"
+    " FROM unnest($1::text[], $2::text[]) AS u(n, o)),"
+    " d AS (DELETE FROM activation a USING u WHERE a.pseudonym = u.o"
+    " RETURNING u.n AS n, u.o AS o, a.month AS month),"
+    " m AS (UPDATE activation a SET month = least(a.month, x.month)"
+    " FROM (SELECT n, min(month) AS month FROM d GROUP BY n) x WHERE a.pseudonym = x.n),"
+    " r AS (DELETE FROM reactivation t USING d WHERE t.pseudonym = d.o"
+    " RETURNING d.n AS n, t.month AS month),"
+    " i AS (INSERT INTO reactivation SELECT DISTINCT n, month FROM r ORDER BY 1, 2"
+    " ON CONFLICT DO NOTHING)"
+    " SELECT DISTINCT encode(n, 'hex') FROM d";
 /* The counters of the batch, one row per counted report, summed by key. */
 static const char up_sales[] =
     "WITH u AS (SELECT d::integer AS d, b, m, s, c, a::bigint AS a, r::bigint AS r"
@@ -469,17 +487,47 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
     }
     if (oom || (acts && !insert_returning(st, ins_act, errres)))
         return false;
-    size_t reacts = 0;
+    size_t reacts = 0, olds = 0;
     for (i = 0; acts && i < n; i++) {
         if (recs[i]->type != STS_REPORT_ACTIVATION || !st->rs[i].fresh)
             continue;
         hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, "", key, sizeof key);
         if (claim(st, key)) {
             recs[i]->outcome = STORE_NEW;
+            olds += recs[i]->n_old;
         } else {
             recs[i]->outcome = STORE_REACTIVATION;
             st->rs[i].react = true;
             reacts++;
+        }
+    }
+    /* 2b. New under the current key: known under an older one? */
+    if (olds) {
+        arrays_start(a, 2);
+        sts_hashmap_clear(st->sent);
+        for (i = 0; i < n; i++) {
+            if (recs[i]->outcome != STORE_NEW || recs[i]->type != STS_REPORT_ACTIVATION)
+                continue;
+            for (size_t k = 0; k < recs[i]->n_old; k++) {
+                hex_key(recs[i]->old_pseudonym[k], STS_PSEUDONYM_LEN, "", key, sizeof key);
+                if (first_send(st, key, &oom)) {
+                    buf_hex(&a->col[0], recs[i]->pseudonym, STS_PSEUDONYM_LEN);
+                    buf_hex(&a->col[1], recs[i]->old_pseudonym[k], STS_PSEUDONYM_LEN);
+                }
+            }
+        }
+        if (oom || !insert_returning(st, move_old, errres))
+            return false;
+        for (i = 0; i < n; i++) {
+            if (recs[i]->outcome != STORE_NEW || recs[i]->type != STS_REPORT_ACTIVATION ||
+                !recs[i]->n_old)
+                continue;
+            hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, "", key, sizeof key);
+            if (claim(st, key)) {
+                recs[i]->outcome = STORE_REACTIVATION;
+                st->rs[i].react = true;
+                reacts++;
+            }
         }
     }
     /* 3. Re-activations: counted once a device and month. */
@@ -563,6 +611,27 @@ static int32_t purge_ids(struct pg_store *st, int32_t today, int64_t max, bool *
 #define PURGE_BATCH    5000
 #define PURGE_PERIOD_S 3600
 
+static bool fold_rows(struct pg_store *st, int32_t keep_from, int64_t max, bool dry_run,
+                      struct store_folded *out);
+
+/* With the purge: device rows past the policy's retention are folded, in
+ * their own transaction (as store_sqlite.c's writer_purge). Rows only
+ * become foldable when the month turns: after one complete fold the next
+ * waits for the next month (or a restart). */
+static void writer_fold(struct pg_store *st, int32_t today)
+{
+    int retention = st->base.policy.retention_months;
+    int32_t keep_from = sts_day_month(today) - retention;
+    struct store_folded f = {0, 0};
+    if (retention <= 0 || keep_from == st->folded_before ||
+        !fold_rows(st, keep_from, PURGE_BATCH, false, &f))
+        return;
+    bool more = f.activations == PURGE_BATCH || f.reactivations == PURGE_BATCH;
+    if (!more)
+        st->folded_before = keep_from;
+    st->purge_more |= more;
+}
+
 /* After a commit: the hourly purge, its own transaction. */
 static void writer_purge(struct pg_store *st, int32_t today)
 {
@@ -575,6 +644,7 @@ static void writer_purge(struct pg_store *st, int32_t today)
     bool good;
     int32_t n = purge_ids(st, today, PURGE_BATCH, &good);
     st->purge_more = good && n == PURGE_BATCH;
+    writer_fold(st, today);
 }
 
 /* SQLSTATEs after which the same batch may simply be tried again. */
@@ -987,6 +1057,171 @@ static enum sts_err pg_release_set_rho(struct store *s, double rho)
     return good ? STS_OK : STS_EIO;
 }
 
+/* ---- Data protection (store.h) ---------------------------------------- */
+
+/* The n pseudonyms as one text[] parameter of hex strings in st->arr. */
+static bool pseudonym_array(struct pg_store *st, const uint8_t *pseudonyms, size_t n)
+{
+    arrays_start(&st->arr, 1);
+    for (size_t i = 0; i < n; i++)
+        buf_hex(&st->arr.col[0], pseudonyms + i * STS_PSEUDONYM_LEN, STS_PSEUDONYM_LEN);
+    return arrays_end(&st->arr);
+}
+
+/* One statement, so one transaction: both tables or neither. The deleted
+ * tuples stay in the pages until VACUUM and in the WAL and backups until
+ * their horizons (docs/PRIVACY.md): PostgreSQL has no secure_delete. */
+static enum sts_err pg_device_erase_all(struct store *s, const uint8_t *pseudonyms, size_t n,
+                                        struct store_erased *out)
+{
+    struct pg_store *st = impl(s);
+    if (!ensure_conn(st))
+        return STS_EIO;
+    if (!pseudonym_array(st, pseudonyms, n))
+        return STS_EIO;
+    const char *v[1] = {st->arr.col[0].p};
+    PGresult *res = run(st,
+                        "WITH u AS (SELECT decode(p, 'hex') AS p FROM unnest($1::text[]) AS u(p)),"
+                        " r AS (DELETE FROM reactivation WHERE pseudonym IN (SELECT p FROM u)"
+                        " RETURNING 1),"
+                        " a AS (DELETE FROM activation WHERE pseudonym IN (SELECT p FROM u)"
+                        " RETURNING 1)"
+                        " SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM r)",
+                        1, v, &text_array);
+    bool good = ok(res) && PQntuples(res) == 1;
+    if (good) {
+        out->activations = num(res, 0, 0);
+        out->reactivations = num(res, 0, 1);
+    }
+    PQclear(res);
+    return good ? STS_OK : STS_EIO;
+}
+
+static enum sts_err pg_key_use(struct store *s, struct store_key_use *out, size_t cap, size_t *n)
+{
+    struct pg_store *st = impl(s);
+    if (!ensure_conn(st))
+        return STS_EIO;
+    PGresult *res = run(st,
+                        "SELECT a.key_id, count(DISTINCT a.pseudonym), count(r.month)"
+                        " FROM activation a LEFT JOIN reactivation r USING(pseudonym)"
+                        " GROUP BY a.key_id ORDER BY a.key_id",
+                        0, NULL, NULL);
+    if (!ok(res)) {
+        PQclear(res);
+        return STS_EIO;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (*n < cap) {
+            out[*n].key_id = (uint32_t)num(res, r, 0);
+            out[*n].devices = num(res, r, 1);
+            out[*n].reactivations = num(res, r, 2);
+        }
+        (*n)++;
+    }
+    PQclear(res);
+    return STS_OK;
+}
+
+/* The rows a fold takes (as store_sqlite.c's): activation rows of devices
+ * not seen since keep_from, and the older re-activation rows. $1 =
+ * keep_from, $2 = max. */
+#define FOLD_ACT                                                                                   \
+    "SELECT pseudonym FROM activation a WHERE month < $1::integer AND NOT EXISTS"                  \
+    " (SELECT 1 FROM reactivation r WHERE r.pseudonym = a.pseudonym"                               \
+    " AND r.month >= $1::integer) LIMIT $2::bigint"
+#define FOLD_REACT                                                                                 \
+    "SELECT pseudonym, month FROM reactivation WHERE month < $1::integer LIMIT $2::bigint"
+
+/* One fold (see store_fold), its own transaction. The deletion first takes
+ * a SHARE ROW EXCLUSIVE lock on activation, which waits for the writers in
+ * progress and holds off new ones (readers go on) until the fold commits:
+ * every writer's insert or re-activation of a device touches activation
+ * first, so no device re-activated by a concurrent batch is judged unseen
+ * from an older snapshot. Both deletions are one statement, one snapshot,
+ * which is what SQLite's order of the two gives. */
+static bool fold_rows(struct pg_store *st, int32_t keep_from, int64_t max, bool dry_run,
+                      struct store_folded *out)
+{
+    char k[16], m[24];
+    snprintf(k, sizeof k, "%d", (int)keep_from);
+    snprintf(m, sizeof m, "%lld", (long long)max);
+    const char *v[2] = {k, m};
+    if (!dry_run && (!exec_ok(st, "BEGIN") ||
+                     !exec_ok(st, "LOCK TABLE activation IN SHARE ROW EXCLUSIVE MODE")))
+        goto fail;
+    PGresult *res =
+        run(st,
+            dry_run ? "SELECT (SELECT count(*) FROM (" FOLD_ACT ") x),"
+                      " (SELECT count(*) FROM (" FOLD_REACT ") y)"
+                    : "WITH a AS (DELETE FROM activation WHERE pseudonym IN (" FOLD_ACT
+                      ") RETURNING 1),"
+                      " r AS (DELETE FROM reactivation WHERE (pseudonym, month) IN (" FOLD_REACT
+                      ") RETURNING 1)"
+                      " SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM r)",
+            2, v, NULL);
+    bool good = ok(res) && PQntuples(res) == 1;
+    if (good) {
+        out->activations = num(res, 0, 0);
+        out->reactivations = num(res, 0, 1);
+    }
+    PQclear(res);
+    if (!good || (!dry_run && !exec_ok(st, "COMMIT")))
+        goto fail;
+    return true;
+fail:
+    if (!dry_run)
+        exec_ok(st, "ROLLBACK");
+    memset(out, 0, sizeof *out);
+    return false;
+}
+
+static enum sts_err pg_fold(struct store *s, int32_t keep_from, int64_t max, bool dry_run,
+                            struct store_folded *out)
+{
+    struct pg_store *st = impl(s);
+    if (!ensure_conn(st))
+        return STS_EIO;
+    return fold_rows(st, keep_from, max, dry_run, out) ? STS_OK : STS_EIO;
+}
+
+/* The catalogue of the current schema as the server has it now; sts_schema
+ * (the schema version, SQLite's user_version) is the backend's own table,
+ * left out as SQLite's internal tables are. Names in byte order, as
+ * SQLite's. */
+static enum sts_err pg_columns(struct store *s, struct store_column **out, size_t *n)
+{
+    struct pg_store *st = impl(s);
+    if (!ensure_conn(st))
+        return STS_EIO;
+    PGresult *res = run(st,
+                        "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+                        " JOIN information_schema.tables t USING (table_schema, table_name)"
+                        " WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'"
+                        " AND c.table_name <> 'sts_schema'"
+                        " ORDER BY c.table_name::text COLLATE \"C\", c.ordinal_position",
+                        0, NULL, NULL);
+    if (!ok(res)) {
+        PQclear(res);
+        return STS_EIO;
+    }
+    size_t rows = (size_t)PQntuples(res);
+    if (rows) {
+        *out = calloc(rows, sizeof **out);
+        if (!*out) {
+            PQclear(res);
+            return STS_ENOMEM;
+        }
+    }
+    for (size_t r = 0; r < rows; r++) {
+        snprintf((*out)[r].table, sizeof(*out)[r].table, "%s", PQgetvalue(res, (int)r, 0));
+        snprintf((*out)[r].column, sizeof(*out)[r].column, "%s", PQgetvalue(res, (int)r, 1));
+    }
+    *n = rows;
+    PQclear(res);
+    return STS_OK;
+}
+
 static const struct store_ops pg_ops = {
     .close = pg_close,
     .write = pg_write,
@@ -1001,6 +1236,10 @@ static const struct store_ops pg_ops = {
     .release_set_rho = pg_release_set_rho,
     .purge = pg_purge,
     .classes = pg_classes,
+    .device_erase_all = pg_device_erase_all,
+    .key_use = pg_key_use,
+    .fold = pg_fold,
+    .columns = pg_columns,
 };
 
 /* ---- Opening ---------------------------------------------------------- */

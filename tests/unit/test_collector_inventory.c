@@ -1,13 +1,15 @@
 /* Unit tests of the data inventory (collector/inventory.h) against the live
- * schema of a real SQLite database: every table and column has an entry,
- * every entry names something that exists, and a column added without an
- * entry is caught. */
+ * schema of a real database, on the backend named by STS_STORE_URI (a fresh
+ * SQLite file when unset, a PostgreSQL database from tests/e2e/pg_dpo.sh):
+ * every table and column has an entry, every entry names something that
+ * exists, and a column added without an entry is caught. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,10 +20,29 @@
 #include "inventory.h"
 #include "store.h"
 
+static const char *pg_uri; /* NULL: SQLite */
+
 struct fixture {
     char dir[64];
-    char path[128];
+    char path[1024]; /* or the PostgreSQL URI */
 };
+
+/* Runs sql on the PostgreSQL database; false if it failed. */
+static bool pg_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_uri);
+    bool good = PQstatus(c) == CONNECTION_OK;
+    if (good) {
+        PQclear(PQexec(c, "SET client_min_messages = warning"));
+        PGresult *r = PQexec(c, sql);
+        good = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!good)
+            fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return good;
+}
 
 static int setup(void **state)
 {
@@ -29,6 +50,11 @@ static int setup(void **state)
     const char *tmp = getenv("TMPDIR");
     if (!f)
         return -1;
+    if (pg_uri) {
+        snprintf(f->path, sizeof f->path, "%s", pg_uri);
+        *state = f;
+        return pg_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public") ? 0 : -1;
+    }
     snprintf(f->dir, sizeof f->dir, "%s/sts-inv-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(f->dir)) {
         free(f);
@@ -43,12 +69,13 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-    char p[160];
-    for (size_t i = 0; i < 4; i++) {
+    char p[1100];
+    for (size_t i = 0; !pg_uri && i < 4; i++) {
         snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
         unlink(p);
     }
-    rmdir(f->dir);
+    if (!pg_uri)
+        rmdir(f->dir);
     free(f);
     return 0;
 }
@@ -112,14 +139,16 @@ static void test_new_column_is_caught(void **state)
     struct seen missing = {.n = 0};
     live_columns(f->path, &cols); /* creates the schema */
     free(cols);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "ALTER TABLE activation ADD COLUMN model TEXT;"
-                                  "CREATE TABLE extra(x INTEGER);",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    static const char added[] = "ALTER TABLE activation ADD COLUMN model TEXT;"
+                                "CREATE TABLE extra(x INTEGER);";
+    if (pg_uri) {
+        assert_true(pg_exec(added));
+    } else {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, added, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
     size_t n = live_columns(f->path, &cols);
     assert_int_equal(inventory_check(cols, n, note_missing, &missing), 3);
     assert_string_equal(missing.what[0], "activation.model");
@@ -130,6 +159,9 @@ static void test_new_column_is_caught(void **state)
 
 int main(void)
 {
+    const char *u = getenv("STS_STORE_URI");
+    pg_uri = u && strncmp(u, "postgres", 8) == 0 ? u : NULL;
+    print_message("store backend: %s\n", pg_uri ? "PostgreSQL" : "SQLite");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_has_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_column_is_caught, setup, teardown),

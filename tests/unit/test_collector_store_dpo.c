@@ -1,13 +1,16 @@
 /* Unit tests of the store's data-protection operations (store.h: key
  * migration on the write path, store_device_erase_all, store_key_use,
- * store_fold) on a real SQLite file. They use the store API alone, so that
- * another backend can run the same contract with its own URI. */
+ * store_fold) through the store API alone, on the backend named by
+ * STS_STORE_URI: a fresh SQLite file when it is unset, a PostgreSQL database
+ * when tests/e2e/pg_conformance.sh has started a cluster (its public schema
+ * is dropped before each case). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +20,30 @@
 #include "store.h"
 #include "sts/date.h"
 
+static const char *pg_uri; /* NULL: SQLite */
+
 struct fixture {
     char dir[64];
     char path[128];
     struct store *store;
 };
+
+/* An empty PostgreSQL database: the schema is made again by store_open. */
+static int pg_wipe(void)
+{
+    PGconn *c = PQconnectdb(pg_uri);
+    int rc = PQstatus(c) == CONNECTION_OK ? 0 : -1;
+    if (rc == 0) {
+        PGresult *r = PQexec(c, "SET client_min_messages = warning;"
+                                " DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc)
+            fprintf(stderr, "wipe: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
+}
 
 static int setup(void **state)
 {
@@ -30,6 +52,14 @@ static int setup(void **state)
     char why[256];
     if (!f)
         return -1;
+    if (pg_uri) {
+        if (pg_wipe() != 0 || store_open(pg_uri, STORE_CREATE, &f->store, why, sizeof why)) {
+            free(f);
+            return -1;
+        }
+        *state = f;
+        return 0;
+    }
     snprintf(f->dir, sizeof f->dir, "%s/sts-dpo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(f->dir)) {
         free(f);
@@ -50,11 +80,13 @@ static int teardown(void **state)
     static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
     char p[160];
     store_close(f->store);
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
-        unlink(p);
+    if (!pg_uri) {
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+            unlink(p);
+        }
+        rmdir(f->dir);
     }
-    rmdir(f->dir);
     free(f);
     return 0;
 }
@@ -161,6 +193,49 @@ static void test_rotation_moves_device(void **state)
     assert_int_equal(use[1].reactivations, 2);
 }
 
+/* The same decisions for a batch as for records written one by one: two
+ * reports of a device known under the older key (its re-activation of this
+ * month already stored there), and a device new under both keys. */
+static void test_rotation_in_one_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = f->store;
+    struct store_record r[3], *p[3];
+    struct store_device dev;
+    int64_t t[2];
+    assert_int_equal(activate(s, 1, KEY_A, 0, day(2026, 1, 10)), STORE_NEW);
+    assert_int_equal(activate(s, 1, KEY_A, 0, day(2026, 3, 2)), STORE_REACTIVATION);
+    memset(r, 0, sizeof r);
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned d = i < 2 ? 1 : 5;
+        p[i] = &r[i];
+        r[i].type = STS_REPORT_ACTIVATION;
+        next_rid++;
+        memcpy(r[i].report_id, &next_rid, sizeof next_rid);
+        pseudonym(d, KEY_B, r[i].pseudonym);
+        r[i].key_id = KEY_B;
+        r[i].n_old = 1;
+        r[i].old_key_id[0] = KEY_A;
+        pseudonym(d, KEY_A, r[i].old_pseudonym[0]);
+        r[i].day = day(2026, 3, 20 + (int)i);
+        snprintf(r[i].model, sizeof r[i].model, "K400");
+    }
+    assert_int_equal(store_write(s, p, 3), STS_OK);
+    assert_int_equal(r[0].outcome, STORE_REACTIVATION);
+    assert_int_equal(r[1].outcome, STORE_REACTIVATION);
+    assert_int_equal(r[2].outcome, STORE_NEW);
+    sales(s, t);
+    assert_int_equal(t[0], 2); /* devices 1 and 5 */
+    assert_int_equal(t[1], 1); /* device 1 in 2026-03, once */
+    pseudonym(1, KEY_B, r[0].pseudonym);
+    assert_int_equal(store_device_get(s, r[0].pseudonym, &dev), STS_OK);
+    assert_int_equal(dev.key_id, KEY_B);
+    assert_int_equal(dev.month, sts_day_month(day(2026, 1, 10)));
+    assert_int_equal(dev.reactivations, 1);
+    pseudonym(1, KEY_A, r[0].pseudonym);
+    assert_int_equal(store_device_get(s, r[0].pseudonym, &dev), STS_ENOENT);
+}
+
 /* Erasure deletes the device under every key given, in one call, leaves
  * the counters and the other devices, and is idempotent. */
 static void test_erase_all(void **state)
@@ -245,8 +320,12 @@ static void test_fold(void **state)
 
 int main(void)
 {
+    const char *u = getenv("STS_STORE_URI");
+    pg_uri = u && strncmp(u, "postgres", 8) == 0 ? u : NULL;
+    print_message("store backend: %s\n", pg_uri ? "PostgreSQL" : "SQLite");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rotation_moves_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_in_one_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erase_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fold, setup, teardown),
     };
