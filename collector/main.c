@@ -512,18 +512,28 @@ static void print_totals(const struct http_counters *h, const struct ingest_stat
 static void log_settings(const struct collector_config *c, bool tls, bool token, bool ohttp)
 {
     const char *kind = strncmp(c->db, "postgres", 8) == 0 ? "postgresql" : "sqlite";
+    /* The values in force, defaults resolved as serve resolves them. */
+    long rate = c->rate_limit >= 0 ? c->rate_limit : tls ? CONFIG_TLS_RATE_LIMIT : 0;
+    unsigned per_client = c->per_client_limit ? c->per_client_limit
+                          : tls               ? FRONT_TLS_PER_CLIENT_LIMIT
+                                              : 0;
+    char threads[16];
+    if (c->threads)
+        snprintf(threads, sizeof threads, "%u", c->threads);
+    else
+        snprintf(threads, sizeof threads, "one per CPU");
     sts_log(STS_LOG_NOTICE,
-            "starting %s: db %s, %s, metrics %s, threads %u, max_batch %zu, "
+            "starting %s: db %s, %s, metrics %s, threads %s, max_batch %zu, "
             "max_body %zu, connection_limit %u, per_client_limit %u, header_timeout %us, "
-            "body_timeout %us, timeout %us, rate_limit %ld, relay_rate_limit %ld, relays %s, "
+            "body_timeout %us, timeout %us, rate_limit %ld/s, relay_rate_limit %ld/s, relays %s, "
             "token %s, Oblivious HTTP keys %u, k %ld, report_id_days %ld, backfill %d, "
             "summary every %lds",
             STS_VERSION, kind, tls ? "https" : "http (loopback)",
-            *c->metrics_listen ? "on an address of their own" : "behind the token", c->threads,
-            c->max_batch, c->max_body, c->connection_limit, c->per_client_limit,
-            c->header_timeout_s, c->body_timeout_s, c->timeout_s, c->rate_limit,
-            c->relay_rate_limit, *c->relay_addresses ? "set" : "none", token ? "on" : "off",
-            ohttp ? c->n_ohttp_keys : 0, c->k, c->report_id_days, c->backfill, c->summary_interval);
+            *c->metrics_listen ? "on an address of their own" : "behind the token", threads,
+            c->max_batch, c->max_body, c->connection_limit, per_client, c->header_timeout_s,
+            c->body_timeout_s, c->timeout_s, rate, c->relay_rate_limit,
+            *c->relay_addresses ? "set" : "none", token ? "on" : "off", ohttp ? c->n_ohttp_keys : 0,
+            c->k, c->report_id_days, c->backfill, c->summary_interval);
 }
 
 static int cmd_serve(struct args *a)

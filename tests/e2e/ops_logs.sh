@@ -56,7 +56,7 @@ sleep 1.2
 sts_stop "$SRV_PID"
 [ -n "$full" ] && umount "$mnt"
 
-grep -q '^sts-collector: starting .*: db sqlite, http (loopback), .*threads .*rate_limit 50' "$log" ||
+grep -q '^sts-collector: starting .*: db sqlite, http (loopback), .*threads .*rate_limit 50/s' "$log" ||
     sts_die "no start line with the settings: $(head -3 "$log")"
 grep -q '^sts-collector: rate limits engaged: ' "$log" || sts_die "rate limits engaged not logged"
 grep -q '^sts-collector: summary of the last 1s: [0-9]* reports (' "$log" || sts_die "no summary"
