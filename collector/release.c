@@ -770,8 +770,18 @@ enum sts_err release_read(const struct release *r, struct store *store, enum rel
         free(models);
         return e;
     }
-    /* A miss: read the whole table once (outside the lock), keep it, and
-     * answer from it; if it is too big to keep, read what was asked. */
+    /* A filtered miss reads what it asks: a whole table can be far larger
+     * (fresh model strings without an allow-list), and the filtered read
+     * must stay as cheap as it was. An unfiltered miss reads the whole table
+     * once (outside the lock), keeps it and answers from it; if it is too big
+     * to keep, it reads what was asked. */
+    bool filtered = false;
+    for (int d = 0; d < 4; d++)
+        filtered = filtered || (filter && filter->value[d]);
+    if (filtered) {
+        free(models);
+        return read_store(r, store, t, from, to, filter, max_cells, out);
+    }
     struct release_cells all = {0};
     e = read_store(r, store, t, INT32_MIN, last, NULL, max_cells, &all);
     if (e != STS_OK) {
