@@ -654,11 +654,13 @@ static enum sts_err read_store(const struct release *r, struct store *store, enu
  * closed period; they hold what release_read would return unfiltered. The
  * lock is held only to look up, copy and insert, never while reading the
  * store, so ingestion and other queries never wait on a read. */
-#define CACHE_ENTRIES   32
-#define CACHE_MAX_CELLS 2000000
+#define CACHE_ENTRIES    32
+#define CACHE_MAX_CELLS  2000000
+#define CACHE_FILL_CELLS 250000 /* the largest table one query reads whole to keep it */
 
 struct cache_entry {
     bool used;
+    bool too_big; /* larger than CACHE_FILL_CELLS: not kept, reads go to the store */
     uint8_t id[32];
     double rho;
     long k;
@@ -749,6 +751,53 @@ static enum sts_err cells_select(const struct release_cells *src, enum release_t
     return STS_OK;
 }
 
+/* Keeps all (a whole table) under the lock, or marks it too big to keep;
+ * takes all and models when kept. */
+static void cache_insert(const uint8_t id[32], const struct release *r, enum release_table t,
+                         int32_t last, char **models, struct release_cells *all, bool too_big)
+{
+    bool dup = false;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        dup = dup || cache_match(&cache[i], id, r, t, last, *models);
+    if (dup || all->n > CACHE_MAX_CELLS)
+        return;
+    /* The oldest entry makes room, then others while over the cap. */
+    size_t victim = 0;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++) {
+        if (!cache[i].used) {
+            victim = i;
+            break;
+        }
+        if (cache[i].stamp < cache[victim].stamp)
+            victim = i;
+    }
+    if (cache[victim].used)
+        cache_drop(&cache[victim]);
+    while (cache_cells + all->n > CACHE_MAX_CELLS) {
+        size_t old = CACHE_ENTRIES;
+        for (size_t i = 0; i < CACHE_ENTRIES; i++)
+            if (cache[i].used && (old == CACHE_ENTRIES || cache[i].stamp < cache[old].stamp))
+                old = i;
+        if (old == CACHE_ENTRIES)
+            break;
+        cache_drop(&cache[old]);
+    }
+    struct cache_entry *c = &cache[victim];
+    c->used = true;
+    c->too_big = too_big;
+    memcpy(c->id, id, sizeof c->id);
+    c->rho = r->rho;
+    c->k = r->k;
+    c->last = last;
+    c->t = t;
+    c->models = *models;
+    c->cells = *all;
+    c->stamp = ++cache_clock;
+    cache_cells += all->n;
+    *models = NULL;
+    memset(all, 0, sizeof *all);
+}
+
 enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
                           int32_t from, int32_t to, const struct release_filter *filter,
                           size_t max_cells, struct release_cells *out)
@@ -767,74 +816,49 @@ enum sts_err release_read(const struct release *r, struct store *store, enum rel
     if (!models)
         return STS_ENOMEM;
     enum sts_err e = STS_OK;
-    bool hit = false;
+    bool hit = false, too_big = false;
     pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < CACHE_ENTRIES && !hit; i++) {
         if (cache_match(&cache[i], id, r, t, last, models)) {
             hit = true;
+            too_big = cache[i].too_big;
             cache[i].stamp = ++cache_clock;
-            e = cells_select(&cache[i].cells, t, from, to, filter, max_cells, out);
+            if (!too_big)
+                e = cells_select(&cache[i].cells, t, from, to, filter, max_cells, out);
         }
     }
     pthread_mutex_unlock(&cache_lock);
-    if (hit) {
+    if (hit && !too_big) {
         free(models);
         return e;
     }
-    /* A miss: read the whole table once (outside the lock), keep it, and
-     * answer from it; if it is too big to keep, read what was asked. */
+    /* A miss reads the whole table once (outside the lock), keeps it and
+     * answers from it. A whole table can be far larger than what a filtered
+     * query asks (fresh model strings without an allow-list): past
+     * CACHE_FILL_CELLS the table is marked too big until the next period
+     * closes, and this read and the later ones read what they ask. */
     struct release_cells all = {0};
-    e = read_store(r, store, t, INT32_MIN, last, NULL, max_cells, &all);
-    if (e != STS_OK) {
+    if (!too_big) {
+        size_t cap = max_cells < CACHE_FILL_CELLS ? max_cells : CACHE_FILL_CELLS;
+        e = read_store(r, store, t, INT32_MIN, last, NULL, cap, &all);
+        if (e == STS_OK) {
+            e = cells_select(&all, t, from, to, filter, max_cells, out);
+            pthread_mutex_lock(&cache_lock);
+            cache_insert(id, r, t, last, &models, &all, false);
+            pthread_mutex_unlock(&cache_lock);
+            release_cells_free(&all);
+            free(models);
+            return e;
+        }
         release_cells_free(&all);
-        free(models);
-        if (e == STS_ETOOBIG && !release_expired(r))
-            return read_store(r, store, t, from, to, filter, max_cells, out);
-        return e;
-    }
-    e = cells_select(&all, t, from, to, filter, max_cells, out);
-    pthread_mutex_lock(&cache_lock);
-    bool dup = false;
-    for (size_t i = 0; i < CACHE_ENTRIES; i++)
-        dup = dup || cache_match(&cache[i], id, r, t, last, models);
-    if (!dup && all.n <= CACHE_MAX_CELLS) {
-        /* The oldest entry makes room, then others while over the cap. */
-        size_t victim = 0;
-        for (size_t i = 0; i < CACHE_ENTRIES; i++) {
-            if (!cache[i].used) {
-                victim = i;
-                break;
-            }
-            if (cache[i].stamp < cache[victim].stamp)
-                victim = i;
+        if (e != STS_ETOOBIG || release_expired(r)) {
+            free(models);
+            return e;
         }
-        if (cache[victim].used)
-            cache_drop(&cache[victim]);
-        while (cache_cells + all.n > CACHE_MAX_CELLS) {
-            size_t old = CACHE_ENTRIES;
-            for (size_t i = 0; i < CACHE_ENTRIES; i++)
-                if (cache[i].used && (old == CACHE_ENTRIES || cache[i].stamp < cache[old].stamp))
-                    old = i;
-            if (old == CACHE_ENTRIES)
-                break;
-            cache_drop(&cache[old]);
-        }
-        struct cache_entry *c = &cache[victim];
-        c->used = true;
-        memcpy(c->id, id, sizeof c->id);
-        c->rho = r->rho;
-        c->k = r->k;
-        c->last = last;
-        c->t = t;
-        c->models = models;
-        c->cells = all;
-        c->stamp = ++cache_clock;
-        cache_cells += all.n;
-        models = NULL;
-        memset(&all, 0, sizeof all);
+        pthread_mutex_lock(&cache_lock);
+        cache_insert(id, r, t, last, &models, &all, true);
+        pthread_mutex_unlock(&cache_lock);
     }
-    pthread_mutex_unlock(&cache_lock);
-    release_cells_free(&all);
     free(models);
-    return e;
+    return read_store(r, store, t, from, to, filter, max_cells, out);
 }

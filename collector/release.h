@@ -177,8 +177,10 @@ struct release_filter {
  * a released sales cell times each cohort since the model's first, zeros
  * included, so sums over it are unbiased. Memory is bounded by max_cells:
  * past it, or past r's deadline, the read stops with STS_ETOOBIG.
- * With r->cache, a table read whole once is kept in the process (at most 32
- * tables and 2,000,000 cells, the oldest dropped first) and later reads of
+ * With r->cache, a table is read whole once and kept in the process (at
+ * most 32 tables and 2,000,000 cells, the oldest dropped first; a table of
+ * more than 250,000 shown cells is not kept, and reads of it read what they
+ * ask, until the next period closes) and later reads of
  * the same release and closed periods are served from it: the same cells
  * with the same values, since a closed period's counters never change.
  * Errors: STS_EIO, STS_ENOMEM, STS_ECRYPTO, STS_ETOOBIG. */
