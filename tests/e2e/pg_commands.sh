@@ -167,6 +167,13 @@ live=$(pg_sql pg sts_dpo "SELECT table_name || '.' || column_name FROM informati
 [ -n "$live" ] && [ "$listed" = "$live" ] || sts_die "audit's inventory is not the live schema"
 [ "$(jq -c '[.undocumented, [.inventory[] | select(.documented == false)], [.inventory[].columns[] | select(.documented == false)]]' <<<"$audit")" = '[[],[],[]]' ] ||
     sts_die "audit found undocumented columns: $(jq -c .undocumented <<<"$audit")"
+# Device 3 is the last row under the old key: erased, the key can retire.
+"$COLLECTOR" erase --imei "$(sts_imei 3)" --db "${dbs[1]}" --key "$key" >/dev/null || sts_die "erase 3"
+"$COLLECTOR" rekey --retire "$old_id" --db "${dbs[1]}" --key "$key" >"$STS_TMP/retire" 2>&1 ||
+    sts_die "rekey --retire once no row needs the key: $(cat "$STS_TMP/retire")"
+grep -q "^key $old_id " "$key" && sts_die "the retired key is still in the key file"
+[ "$(jq -c '[.held, .key_id]' <("$COLLECTOR" export --imei "$(sts_imei 1)" --db "${dbs[1]}" --key "$key"))" = \
+    "[true,\"$new_id\"]" ] || sts_die "export after the retirement"
 echo "data protection on PostgreSQL: $(wc -l <<<"$live") columns in the inventory; $(grep -c . "$out") output lines identical to SQLite's"
 pg_stop pg
 echo "pg_commands: ok (identical on both backends)"
