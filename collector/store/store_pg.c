@@ -1068,17 +1068,21 @@ static bool pseudonym_array(struct pg_store *st, const uint8_t *pseudonyms, size
     return arrays_end(&st->arr);
 }
 
-/* One statement, so one transaction: both tables or neither. The deleted
- * tuples stay in the pages until VACUUM and in the WAL and backups until
- * their horizons (docs/PRIVACY.md): PostgreSQL has no secure_delete. */
+/* Its own transaction, under the lock a fold takes (see fold_rows): the
+ * batches in progress commit first and the deletion's snapshot sees them,
+ * so a device moving from an older key to the current one meanwhile is
+ * erased under the current one, never missed. Both tables in one
+ * statement. The deleted tuples stay in the pages until VACUUM and in the
+ * WAL and backups until their horizons (docs/PRIVACY.md): PostgreSQL has no
+ * secure_delete. */
 static enum sts_err pg_device_erase_all(struct store *s, const uint8_t *pseudonyms, size_t n,
                                         struct store_erased *out)
 {
     struct pg_store *st = impl(s);
-    if (!ensure_conn(st))
+    if (!ensure_conn(st) || !pseudonym_array(st, pseudonyms, n))
         return STS_EIO;
-    if (!pseudonym_array(st, pseudonyms, n))
-        return STS_EIO;
+    if (!exec_ok(st, "BEGIN") || !exec_ok(st, "LOCK TABLE activation IN SHARE ROW EXCLUSIVE MODE"))
+        goto fail;
     const char *v[1] = {st->arr.col[0].p};
     PGresult *res = run(st,
                         "WITH u AS (SELECT decode(p, 'hex') AS p FROM unnest($1::text[]) AS u(p)),"
@@ -1094,7 +1098,12 @@ static enum sts_err pg_device_erase_all(struct store *s, const uint8_t *pseudony
         out->reactivations = num(res, 0, 1);
     }
     PQclear(res);
-    return good ? STS_OK : STS_EIO;
+    if (good && exec_ok(st, "COMMIT"))
+        return STS_OK;
+fail:
+    exec_ok(st, "ROLLBACK");
+    out->activations = out->reactivations = 0;
+    return STS_EIO;
 }
 
 static enum sts_err pg_key_use(struct store *s, struct store_key_use *out, size_t cap, size_t *n)

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,25 @@ static void pseudonym(unsigned dev, uint32_t key, uint8_t out[STS_PSEUDONYM_LEN]
 }
 
 static unsigned next_rid;
+
+/* An activation of dev on day, under key, with the older key old (0: none)
+ * looked up as well, report id rid. */
+static void make_act(struct store_record *r, unsigned dev, uint32_t key, uint32_t old, int32_t day,
+                     unsigned rid)
+{
+    memset(r, 0, sizeof *r);
+    r->type = STS_REPORT_ACTIVATION;
+    memcpy(r->report_id, &rid, sizeof rid);
+    pseudonym(dev, key, r->pseudonym);
+    r->key_id = key;
+    if (old) {
+        r->n_old = 1;
+        r->old_key_id[0] = old;
+        pseudonym(dev, old, r->old_pseudonym[0]);
+    }
+    r->day = day;
+    snprintf(r->model, sizeof r->model, "K400");
+}
 
 /* Writes one activation of dev on day, under key, with the older key old
  * (0: none) looked up as well; returns its outcome. */
@@ -236,6 +256,83 @@ static void test_rotation_in_one_batch(void **state)
     assert_int_equal(store_device_get(s, r[0].pseudonym, &dev), STS_ENOENT);
 }
 
+/* Two handles (two collectors) receiving re-activations of the same devices,
+ * known under the older key, at once: each device moves once, none is a new
+ * sale, each is counted once in the month. */
+#define RACE_N     400
+#define RACE_BATCH 50
+static pthread_barrier_t race_start;
+
+struct racer {
+    struct store *s;
+    unsigned salt;
+    int news, reacts, failed;
+};
+
+static void *race(void *arg)
+{
+    struct racer *w = arg;
+    struct store_record r[RACE_BATCH], *p[RACE_BATCH];
+    pthread_barrier_wait(&race_start);
+    for (unsigned b = 0; b < RACE_N / RACE_BATCH; b++) {
+        for (unsigned i = 0; i < RACE_BATCH; i++) {
+            make_act(&r[i], b * RACE_BATCH + i, KEY_B, KEY_A, day(2026, 3, 10),
+                     w->salt + b * RACE_BATCH + i);
+            p[i] = &r[i];
+        }
+        if (store_write(w->s, p, RACE_BATCH) != STS_OK) {
+            if (++w->failed > 20)
+                return NULL;
+            b--; /* nothing was written: again, as an agent would */
+            continue;
+        }
+        for (unsigned i = 0; i < RACE_BATCH; i++) {
+            w->news += r[i].outcome == STORE_NEW;
+            w->reacts += r[i].outcome == STORE_REACTIVATION;
+        }
+    }
+    return NULL;
+}
+
+static void test_rotation_two_writers(void **state)
+{
+    struct fixture *f = *state;
+    static struct store_record first[RACE_N];
+    struct store_record *p[RACE_N];
+    char why[256];
+    int64_t t[2];
+    for (unsigned i = 0; i < RACE_N; i++) {
+        make_act(&first[i], i, KEY_A, 0, day(2026, 1, 10), 0x40000000u + i);
+        p[i] = &first[i];
+    }
+    assert_int_equal(store_write(f->store, p, RACE_N), STS_OK);
+    struct racer w[2] = {{.s = f->store, .salt = 0x50000000u}, {.salt = 0x60000000u}};
+    assert_int_equal(store_open(pg_uri ? pg_uri : f->path, 0, &w[1].s, why, sizeof why), STS_OK);
+    pthread_t th[2];
+    assert_int_equal(pthread_barrier_init(&race_start, NULL, 2), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, race, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&race_start);
+    store_close(w[1].s);
+    print_message("two writers after a rotation: new %d + %d, re-activations %d + %d, failed "
+                  "batches %d + %d\n",
+                  w[0].news, w[1].news, w[0].reacts, w[1].reacts, w[0].failed, w[1].failed);
+    assert_int_equal(w[0].news + w[1].news, 0);
+    assert_int_equal(w[0].reacts + w[1].reacts, 2 * RACE_N);
+    sales(f->store, t);
+    assert_int_equal(t[0], RACE_N); /* the first activations only */
+    assert_int_equal(t[1], RACE_N); /* each device once in 2026-03 */
+    struct store_key_use use[4];
+    size_t n = 0;
+    assert_int_equal(store_key_use(f->store, use, 4, &n), STS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(use[0].key_id, KEY_B);
+    assert_int_equal(use[0].devices, RACE_N);
+    assert_int_equal(use[0].reactivations, RACE_N);
+}
+
 /* Erasure deletes the device under every key given, in one call, leaves
  * the counters and the other devices, and is idempotent. */
 static void test_erase_all(void **state)
@@ -326,6 +423,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rotation_moves_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_in_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_two_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erase_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fold, setup, teardown),
     };
