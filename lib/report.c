@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,9 +62,14 @@ static size_t utf8_char_len(const unsigned char *s, size_t n)
 
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
-    for (size_t i = 0, len; i < n; i += len)
+    for (size_t i = 0, len; i < n; i += len) {
+        if (s[i] < 0x80) { /* reports are ASCII: no call for those */
+            len = 1;
+            continue;
+        }
         if (!(len = utf8_char_len(s + i, n - i)))
             return false;
+    }
     return true;
 }
 
@@ -490,8 +496,9 @@ static const char *skip_ws(const char *p, const char *end)
 #define FAST_SCRATCH (STS_REPORT_MAX_BODY + NFIELDS)
 
 static bool fast_read(const char *p, size_t len, struct jval vals[NFIELDS],
-                      char scratch[FAST_SCRATCH])
+                      char scratch[FAST_SCRATCH], size_t *used)
 {
+    const char *first = scratch;
     const char *end = p + len;
     memset(vals, 0, NFIELDS * sizeof vals[0]);
     p = skip_ws(p, end);
@@ -507,9 +514,10 @@ static bool fast_read(const char *p, size_t len, struct jval vals[NFIELDS],
         if (p == end || *p != '"')
             return false;
         const struct field *fd = NULL;
-        for (size_t i = 0; i < NFIELDS; i++)
-            if (strlen(fields[i].name) == (size_t)(p - key) &&
-                memcmp(fields[i].name, key, (size_t)(p - key)) == 0)
+        size_t klen = (size_t)(p - key);
+        for (size_t i = 0; i < NFIELDS && !fd; i++)
+            if (fields[i].name[0] == key[0] && strncmp(fields[i].name, key, klen) == 0 &&
+                fields[i].name[klen] == '\0')
                 fd = &fields[i];
         struct jval *v = fd ? &vals[fd - fields] : NULL;
         if (!v || v->kind != JV_NONE)
@@ -532,6 +540,7 @@ static bool fast_read(const char *p, size_t len, struct jval vals[NFIELDS],
             scratch[n] = '\0';
             v->kind = JV_STRING, v->s = scratch, v->n = n;
             scratch += n + 1;
+            *used = (size_t)(scratch - first);
             p++;
         } else if (*p >= '0' && *p <= '9') {
             const char *d = p;
@@ -591,6 +600,9 @@ static enum sts_err parse_jansson(const char *body, size_t len, int32_t today,
     return e;
 }
 
+static bool decode_fast(const struct jval vals[NFIELDS], int32_t today, struct sts_report *out,
+                        struct sts_field_error *err, enum sts_err *e);
+
 /* The fast reader's verdict, or false when it leaves the body to Jansson:
  * also for a type it does not know or a key the type does not allow, so
  * that those refusals keep Jansson's key order. */
@@ -599,8 +611,17 @@ static bool parse_fast(const char *body, size_t len, int32_t today, struct sts_r
 {
     struct jval vals[NFIELDS];
     char scratch[FAST_SCRATCH];
-    if (!fast_read(body, len, vals, scratch))
-        return false;
+    size_t used = 0;
+    bool taken =
+        fast_read(body, len, vals, scratch, &used) && decode_fast(vals, today, out, err, e);
+    /* The copies held the IMEI: it goes no further than the report. */
+    OPENSSL_cleanse(scratch, used);
+    return taken;
+}
+
+static bool decode_fast(const struct jval vals[NFIELDS], int32_t today, struct sts_report *out,
+                        struct sts_field_error *err, enum sts_err *e)
+{
     const struct jval *t = &vals[FIELD_TYPE];
     unsigned bit = 0;
     if (t->kind == JV_STRING && strcmp(t->s, "activation") == 0)
@@ -623,14 +644,16 @@ enum sts_err sts_report_parse_with(const char *body, size_t len, int32_t today,
         fail(err, "body", "larger than %d bytes", STS_REPORT_MAX_BODY);
         return STS_ETOOBIG;
     }
-    if (!utf8_valid((const unsigned char *)body, len))
-        return fail(err, "body", "not valid UTF-8");
     memset(out, 0, sizeof *out);
     enum sts_err e;
+    /* What the fast reader takes is ASCII, so valid UTF-8: the check is
+     * only needed, first, for what it leaves. */
     if (reader != STS_REPORT_READER_JANSSON && parse_fast(body, len, today, out, err, &e))
         return e;
     if (reader == STS_REPORT_READER_FAST)
         return STS_EUNSUPPORTED;
+    if (!utf8_valid((const unsigned char *)body, len))
+        return fail(err, "body", "not valid UTF-8");
     return parse_jansson(body, len, today, out, err);
 }
 
