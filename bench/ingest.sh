@@ -7,13 +7,18 @@
 # first at an nginx that answers 204 and does nothing else, then at sts-collector on a
 # fresh SQLite database. It prints, per run, answered and committed reports per second,
 # p50/p99 latency, the non-2xx answers and the ratio to nginx, and checks the targets:
-# keep-alive >= 0.3x nginx, new connection per report >= 0.8x nginx.
+# keep-alive >= 0.5x nginx, new connection per report >= 0.9x nginx (issue 10).
 #
 # With --ohttp, each collector run is followed by the same load sealed in Oblivious
 # HTTP (POST /v1/ohttp, requests pre-generated and sealed to the collector's gateway
 # key by tests/interop/ohttp_client, replayed by bench/ingest/ohttp.lua), on a fresh
 # database: committed reports/s through the gateway as a ratio of the plain JSON
 # path of the same mode and connection count (target >= 0.7x).
+#
+# With --callgrind, it first counts the instructions sts-collector spends per activation:
+# one run under valgrind's callgrind with keep-alive load for a few seconds, one idle run of
+# the same length, (instructions of the first - of the second) / rows stored, and the
+# functions that cost most (target <= 60,000 instructions per activation).
 #
 # "Committed" is what the database holds once the collector has been stopped, not what
 # wrk counted: the run fails (exit 1) if fewer rows are stored than 202 answers were
@@ -36,8 +41,9 @@ OHTTP_LUA=$HERE/ingest/ohttp.lua
 TARGET_OHTTP=0.7
 NGINX_CONF_IN=$HERE/ingest/nginx.conf.in
 
-TARGET_KEEPALIVE=0.3
-TARGET_CLOSE=0.8
+TARGET_KEEPALIVE=0.5
+TARGET_CLOSE=0.9
+TARGET_INSTRUCTIONS=60000
 
 duration=10
 conns_list="64 256"
@@ -51,6 +57,8 @@ keep=0
 ohttp=0
 pg=0
 TARGET_PG_KEEPALIVE=0.4
+callgrind=0
+collector_prefix=
 
 usage() {
     cat <<EOF
@@ -74,6 +82,8 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
                    (needs tests/ohttp_client in the build directory)
   --db postgresql  also run each load at a collector on PostgreSQL (a throwaway
                    cluster; needs the server of scripts/deps.sh), beside SQLite
+  --callgrind      first count instructions per activation under callgrind
+                   (valgrind), and print the costliest functions
   -h, --help       this help
 
 Installs wrk, nginx and sqlite3 with apt-get when they are missing (needs root).
@@ -135,6 +145,7 @@ while [ $# -gt 0 ]; do
     --check) check_only=1; shift ;;
     --keep) keep=1; shift ;;
     --ohttp) ohttp=1; shift ;;
+    --callgrind) callgrind=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *)
         echo "bench/ingest.sh: unknown option '$1'" >&2
@@ -182,7 +193,7 @@ install_pkg() { # command, Debian packages to try in order
 PATH=$PATH:/usr/sbin:/sbin
 install_pkg wrk wrk
 install_pkg nginx nginx-light nginx
-if [ $nginx_only -eq 0 ] && [ $check_only -eq 0 ]; then
+if { [ $nginx_only -eq 0 ] || [ $callgrind -eq 1 ]; } && [ $check_only -eq 0 ]; then
     install_pkg sqlite3 sqlite3
     collector=$bin/sts-collector
     [ -x "$collector" ] || die "no sts-collector in $bin: build it first
@@ -260,11 +271,11 @@ start_collector() { # run name, [more serve options]
     [ -d "$tmp" ] || die "$tmp has disappeared: something else removed it (set TMPDIR elsewhere)"
     db=$tmp/$name.db
     rm -f "$db" "$db-wal" "$db-shm"
-    # shellcheck disable=SC2086 # serve_args is a list of options
-    "$collector" serve --listen 127.0.0.1:0 --db "${pg_db:-sqlite:$db}" --key "$tmp/pseudonym.key" \
+    # shellcheck disable=SC2086 # serve_args and collector_prefix are lists of words
+    $collector_prefix "$collector" serve --listen 127.0.0.1:0 --db "${pg_db:-sqlite:$db}" --key "$tmp/pseudonym.key" \
         $serve_args "$@" >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
     collector_pid=$!
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 "${start_polls:-200}"); do
         port=$(sed -n 's|^sts-collector: listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
             "$tmp/$name.collector.err" | head -n1)
         if [ -n "$port" ]; then
@@ -442,6 +453,40 @@ if [ $pg -eq 1 ]; then
     echo "  postgresql: $("$PG_BIN/postgres" --version), a throwaway cluster on a Unix socket"
 fi
 echo
+
+if [ $callgrind -eq 1 ]; then
+    install_pkg valgrind valgrind
+    # cg_run NAME SECONDS LOAD: sets cg_ir (instructions) and cg_rows (activations stored).
+    cg_run() {
+        local name=$1 secs=$2 load=$3
+        collector_prefix="valgrind --tool=callgrind --callgrind-out-file=$tmp/$name.cg --log-file=$tmp/$name.vg"
+        start_polls=1200 start_collector "$name"
+        if [ "$load" -eq 1 ]; then
+            run_wrk "$name" "$collector_url" keepalive 8 "$secs"
+        else
+            sleep "$secs"
+        fi
+        stop_collector "$name"
+        collector_prefix=
+        cg_ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$tmp/$name.cg" | head -n1)
+        [ -n "$cg_ir" ] || die "callgrind wrote no summary (run $name, see $tmp/$name.vg)"
+        cg_rows=$(sqlite3 "$db" 'select count(*) from activation;')
+    }
+    echo "callgrind: 8 keep-alive connections for 20 s, then 20 s idle (progress on stderr)" >&2
+    cg_run cg-load 20 1
+    load_ir=$cg_ir load_rows=$cg_rows
+    cg_run cg-idle 20 0
+    [ "$load_rows" -gt 0 ] || die "callgrind: no activation stored under load"
+    per=$(( (load_ir - cg_ir) / load_rows ))
+    if [ "$per" -le $TARGET_INSTRUCTIONS ]; then verdict="MET (<= $TARGET_INSTRUCTIONS)"
+    else verdict="MISSED (> $TARGET_INSTRUCTIONS)"; fi
+    echo "callgrind: $per instructions per activation ($load_ir under load for $load_rows" \
+        "activations, $cg_ir idle): $verdict"
+    echo "costliest functions under load (self cost, all threads):"
+    callgrind_annotate --threshold=70 "$tmp/cg-load.cg" 2>/dev/null |
+        awk '/^ *[0-9,]+ +\([ 0-9.]+%\)/ && n < 15 { print "  " $0; n++ }'
+    echo
+fi
 
 start_nginx
 echo "runs (progress on stderr):" >&2

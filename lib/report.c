@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,9 +62,14 @@ static size_t utf8_char_len(const unsigned char *s, size_t n)
 
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
-    for (size_t i = 0, len; i < n; i += len)
+    for (size_t i = 0, len; i < n; i += len) {
+        if (s[i] < 0x80) { /* reports are ASCII: no call for those */
+            len = 1;
+            continue;
+        }
         if (!(len = utf8_char_len(s + i, n - i)))
             return false;
+    }
     return true;
 }
 
@@ -259,15 +265,24 @@ static const struct field *find_field(const char *name)
     return NULL;
 }
 
+/* One JSON value as the field rules see it, from either reader. */
+struct jval {
+    enum { JV_NONE, JV_STRING, JV_INT, JV_BOOL, JV_OTHER } kind;
+    const char *s; /* JV_STRING: n bytes, NUL-terminated (may hold NULs) */
+    size_t n;
+    long long i; /* JV_INT */
+    bool b;      /* JV_BOOL */
+};
+
 /* A string value's bytes, refusing non-strings and NUL anywhere (strcmp and
  * the grammar checks would stop at it). */
-static enum sts_err string_of(json_t *v, const char *key, const char **s, size_t *n,
+static enum sts_err string_of(const struct jval *v, const char *key, const char **s, size_t *n,
                               struct sts_field_error *err)
 {
-    if (!json_is_string(v))
+    if (v->kind != JV_STRING)
         return fail(err, key, "must be a string");
-    *n = json_string_length(v);
-    *s = json_string_value(v);
+    *n = v->n;
+    *s = v->s;
     if (memchr(*s, '\0', *n))
         return fail(err, key, "must not contain NUL characters");
     return STS_OK;
@@ -276,8 +291,9 @@ static enum sts_err string_of(json_t *v, const char *key, const char **s, size_t
 /* The JSON type and size of a string field; the grammar comes after every
  * field has passed this, so that the answer names the same field whatever
  * the key order. */
-static enum sts_err take_string(const struct field *fd, json_t *v, struct sts_report *out,
-                                const char **raw, struct sts_field_error *err)
+static enum sts_err take_string(const struct field *fd, const struct jval *v,
+                                struct sts_report *out, const char **raw,
+                                struct sts_field_error *err)
 {
     size_t n = 0;
     enum sts_err e = string_of(v, fd->name, raw, &n, err);
@@ -295,8 +311,10 @@ static enum sts_err take_string(const struct field *fd, json_t *v, struct sts_re
     }
     if (fd->kind == F_COUNTRY && n == 0)
         return fail(err, fd->name, "must be omitted, not empty, without consent");
-    if (fd->kind == F_IMEI || fd->kind == F_TEXT || fd->kind == F_COUNTRY)
-        memcpy((char *)out + fd->off, *raw, n + 1);
+    if (fd->kind == F_IMEI || fd->kind == F_TEXT || fd->kind == F_COUNTRY) {
+        memcpy((char *)out + fd->off, *raw, n);
+        ((char *)out + fd->off)[n] = '\0';
+    }
     return STS_OK;
 }
 
@@ -360,14 +378,18 @@ static void duplicate_key_name(const char *body, size_t len, int pos, char *out,
     json_decref(key);
 }
 
-static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report *out,
-                                  struct sts_field_error *err)
+#define FIELD_V    0 /* indexes in fields[] */
+#define FIELD_TYPE 1
+
+/* type and v, checked before anything else; sets out->type and out->v. */
+static enum sts_err decode_head(const struct jval vals[NFIELDS], struct sts_report *out,
+                                struct sts_field_error *err)
 {
     enum sts_err e;
     const char *s = NULL;
     size_t n = 0;
-    json_t *t = json_object_get(root, "type");
-    if (!t)
+    const struct jval *t = &vals[FIELD_TYPE], *v = &vals[FIELD_V];
+    if (t->kind == JV_NONE)
         return fail(err, "type", "missing");
     if ((e = string_of(t, "type", &s, &n, err)))
         return e;
@@ -377,18 +399,71 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
         out->type = STS_REPORT_LIFETIME;
     else
         return fail(err, "type", "must be \"activation\" or \"lifetime\"");
-    unsigned bit = 1u << out->type;
-
-    json_t *v = json_object_get(root, "v");
-    if (!v)
+    if (v->kind == JV_NONE)
         return fail(err, "v", "missing");
-    if (!json_is_integer(v))
+    if (v->kind != JV_INT)
         return fail(err, "v", "must be an integer");
-    if (json_integer_value(v) != STS_PROTOCOL_VERSION)
-        return fail(err, "v", "unsupported protocol version %lld (this side speaks %d)",
-                    (long long)json_integer_value(v), STS_PROTOCOL_VERSION);
+    if (v->i != STS_PROTOCOL_VERSION)
+        return fail(err, "v", "unsupported protocol version %lld (this side speaks %d)", v->i,
+                    STS_PROTOCOL_VERSION);
     out->v = STS_PROTOCOL_VERSION;
+    return STS_OK;
+}
 
+/* Every other field, once type and v are known and every key is allowed. */
+static enum sts_err decode_fields(const struct jval vals[NFIELDS], int32_t today,
+                                  struct sts_report *out, struct sts_field_error *err)
+{
+    enum sts_err e;
+    unsigned bit = 1u << out->type;
+    const char *raw[NFIELDS] = {0};
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (vals[i].kind == JV_NONE && (fields[i].required & bit))
+            return fail(err, fields[i].name, "missing");
+    /* Two passes: JSON types and sizes, then grammars and ranges. */
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const struct field *fd = &fields[i];
+        if (vals[i].kind == JV_NONE || fd->kind == F_VERSION || fd->kind == F_TYPE)
+            continue;
+        if (fd->kind == F_FLAG) {
+            if (vals[i].kind != JV_BOOL)
+                return fail(err, fd->name, "must be true or false");
+            out->first = vals[i].b;
+        } else if ((e = take_string(fd, &vals[i], out, &raw[i], err))) {
+            return e;
+        }
+    }
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (raw[i] && (e = check_field(&fields[i], raw[i], today, out, err)))
+            return e;
+    return out->type == STS_REPORT_LIFETIME ? check_period(out, err) : STS_OK;
+}
+
+static void jval_of(json_t *j, struct jval *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!j)
+        v->kind = JV_NONE;
+    else if (json_is_string(j))
+        v->kind = JV_STRING, v->s = json_string_value(j), v->n = json_string_length(j);
+    else if (json_is_integer(j))
+        v->kind = JV_INT, v->i = (long long)json_integer_value(j);
+    else if (json_is_boolean(j))
+        v->kind = JV_BOOL, v->b = json_is_true(j);
+    else
+        v->kind = JV_OTHER;
+}
+
+static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report *out,
+                                  struct sts_field_error *err)
+{
+    struct jval vals[NFIELDS];
+    for (size_t i = 0; i < NFIELDS; i++)
+        jval_of(json_object_get(root, fields[i].name), &vals[i]);
+    enum sts_err e = decode_head(vals, out, err);
+    if (e)
+        return e;
+    unsigned bit = 1u << out->type;
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val)
@@ -401,44 +476,102 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
                         out->type == STS_REPORT_ACTIVATION ? "n" : "",
                         sts_report_type_name(out->type));
     }
-
-    json_t *value[NFIELDS];
-    const char *raw[NFIELDS] = {0};
-    for (size_t i = 0; i < NFIELDS; i++) {
-        value[i] = json_object_get(root, fields[i].name);
-        if (!value[i] && (fields[i].required & bit))
-            return fail(err, fields[i].name, "missing");
-    }
-    /* Two passes: JSON types and sizes, then grammars and ranges. */
-    for (size_t i = 0; i < NFIELDS; i++) {
-        const struct field *fd = &fields[i];
-        if (!value[i] || fd->kind == F_VERSION || fd->kind == F_TYPE)
-            continue;
-        if (fd->kind == F_FLAG) {
-            if (!json_is_boolean(value[i]))
-                return fail(err, fd->name, "must be true or false");
-            out->first = json_is_true(value[i]);
-        } else if ((e = take_string(fd, value[i], out, &raw[i], err))) {
-            return e;
-        }
-    }
-    for (size_t i = 0; i < NFIELDS; i++)
-        if (raw[i] && (e = check_field(&fields[i], raw[i], today, out, err)))
-            return e;
-    return out->type == STS_REPORT_LIFETIME ? check_period(out, err) : STS_OK;
+    return decode_fields(vals, today, out, err);
 }
 
-enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struct sts_report *out,
-                              struct sts_field_error *err)
+static const char *skip_ws(const char *p, const char *end)
 {
-    if (len > STS_REPORT_MAX_BODY) {
-        fail(err, "body", "larger than %d bytes", STS_REPORT_MAX_BODY);
-        return STS_ETOOBIG;
-    }
-    if (!utf8_valid((const unsigned char *)body, len))
-        return fail(err, "body", "not valid UTF-8");
-    memset(out, 0, sizeof *out);
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
 
+/* The fast reader: a flat object of known keys, each once, whose values
+ * are strings of printable ASCII without escapes, small unsigned integers,
+ * true or false. Anything else (an escape, a duplicate or unknown key,
+ * another value, invalid JSON) returns false, and Jansson reads the body
+ * instead, so that every refusal of the document itself is worded as
+ * before. What this accepts, Jansson reads to the same values
+ * (fuzz/fuzz_report_fast.c checks it). */
+#define FAST_SCRATCH (STS_REPORT_MAX_BODY + NFIELDS)
+
+static bool fast_read(const char *p, size_t len, struct jval vals[NFIELDS],
+                      char scratch[FAST_SCRATCH], size_t *used)
+{
+    const char *first = scratch;
+    const char *end = p + len;
+    memset(vals, 0, NFIELDS * sizeof vals[0]);
+    p = skip_ws(p, end);
+    if (p == end || *p++ != '{')
+        return false;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (p == end || *p++ != '"')
+            return false;
+        const char *key = p;
+        while (p < end && ((*p >= 'a' && *p <= 'z') || *p == '_'))
+            p++;
+        if (p == end || *p != '"')
+            return false;
+        const struct field *fd = NULL;
+        size_t klen = (size_t)(p - key);
+        for (size_t i = 0; i < NFIELDS && !fd; i++)
+            if (fields[i].name[0] == key[0] && strncmp(fields[i].name, key, klen) == 0 &&
+                fields[i].name[klen] == '\0')
+                fd = &fields[i];
+        struct jval *v = fd ? &vals[fd - fields] : NULL;
+        if (!v || v->kind != JV_NONE)
+            return false;
+        p = skip_ws(p + 1, end);
+        if (p == end || *p++ != ':')
+            return false;
+        p = skip_ws(p, end);
+        if (p == end)
+            return false;
+        if (*p == '"') {
+            const char *s = ++p;
+            while (p < end && *p >= 0x20 && *p <= 0x7e && *p != '"' && *p != '\\')
+                p++;
+            if (p == end || *p != '"')
+                return false;
+            /* Copied out with a NUL, as Jansson hands its strings. */
+            size_t n = (size_t)(p - s);
+            memcpy(scratch, s, n);
+            scratch[n] = '\0';
+            v->kind = JV_STRING, v->s = scratch, v->n = n;
+            scratch += n + 1;
+            *used = (size_t)(scratch - first);
+            p++;
+        } else if (*p >= '0' && *p <= '9') {
+            const char *d = p;
+            long long i = 0;
+            while (p < end && *p >= '0' && *p <= '9' && p - d < 9)
+                i = i * 10 + (*p++ - '0');
+            if ((*d == '0' && p - d > 1) ||
+                (p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E')))
+                return false;
+            v->kind = JV_INT, v->i = i;
+        } else if ((size_t)(end - p) >= 4 && memcmp(p, "true", 4) == 0) {
+            v->kind = JV_BOOL, v->b = true, p += 4;
+        } else if ((size_t)(end - p) >= 5 && memcmp(p, "false", 5) == 0) {
+            v->kind = JV_BOOL, v->b = false, p += 5;
+        } else {
+            return false;
+        }
+        p = skip_ws(p, end);
+        if (p == end)
+            return false;
+        if (*p == '}')
+            break;
+        if (*p++ != ',')
+            return false;
+    }
+    return skip_ws(p + 1, end) == end;
+}
+
+static enum sts_err parse_jansson(const char *body, size_t len, int32_t today,
+                                  struct sts_report *out, struct sts_field_error *err)
+{
     json_error_t jerr;
     sts_json_watch_start(); /* Jansson may not say it ran out of memory */
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
@@ -465,6 +598,69 @@ enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struc
         e = decode_object(root, today, out, err);
     json_decref(root);
     return e;
+}
+
+static bool decode_fast(const struct jval vals[NFIELDS], int32_t today, struct sts_report *out,
+                        struct sts_field_error *err, enum sts_err *e);
+
+/* The fast reader's verdict, or false when it leaves the body to Jansson:
+ * also for a type it does not know or a key the type does not allow, so
+ * that those refusals keep Jansson's key order. */
+static bool parse_fast(const char *body, size_t len, int32_t today, struct sts_report *out,
+                       struct sts_field_error *err, enum sts_err *e)
+{
+    struct jval vals[NFIELDS];
+    char scratch[FAST_SCRATCH];
+    size_t used = 0;
+    bool taken =
+        fast_read(body, len, vals, scratch, &used) && decode_fast(vals, today, out, err, e);
+    /* The copies held the IMEI: it goes no further than the report. */
+    OPENSSL_cleanse(scratch, used);
+    return taken;
+}
+
+static bool decode_fast(const struct jval vals[NFIELDS], int32_t today, struct sts_report *out,
+                        struct sts_field_error *err, enum sts_err *e)
+{
+    const struct jval *t = &vals[FIELD_TYPE];
+    unsigned bit = 0;
+    if (t->kind == JV_STRING && strcmp(t->s, "activation") == 0)
+        bit = 1u << STS_REPORT_ACTIVATION;
+    else if (t->kind == JV_STRING && strcmp(t->s, "lifetime") == 0)
+        bit = 1u << STS_REPORT_LIFETIME;
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (vals[i].kind != JV_NONE && !(fields[i].types & bit))
+            return false;
+    if ((*e = decode_head(vals, out, err)) == STS_OK)
+        *e = decode_fields(vals, today, out, err);
+    return true;
+}
+
+enum sts_err sts_report_parse_with(const char *body, size_t len, int32_t today,
+                                   enum sts_report_reader reader, struct sts_report *out,
+                                   struct sts_field_error *err)
+{
+    if (len > STS_REPORT_MAX_BODY) {
+        fail(err, "body", "larger than %d bytes", STS_REPORT_MAX_BODY);
+        return STS_ETOOBIG;
+    }
+    memset(out, 0, sizeof *out);
+    enum sts_err e;
+    /* What the fast reader takes is ASCII, so valid UTF-8: the check is
+     * only needed, first, for what it leaves. */
+    if (reader != STS_REPORT_READER_JANSSON && parse_fast(body, len, today, out, err, &e))
+        return e;
+    if (reader == STS_REPORT_READER_FAST)
+        return STS_EUNSUPPORTED;
+    if (!utf8_valid((const unsigned char *)body, len))
+        return fail(err, "body", "not valid UTF-8");
+    return parse_jansson(body, len, today, out, err);
+}
+
+enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struct sts_report *out,
+                              struct sts_field_error *err)
+{
+    return sts_report_parse_with(body, len, today, STS_REPORT_READER_ANY, out, err);
 }
 
 enum sts_err sts_report_encode(const struct sts_report *r, char **out)

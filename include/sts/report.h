@@ -54,6 +54,23 @@ struct sts_field_error {
 enum sts_err sts_report_parse(const char *body, size_t len, int32_t today, struct sts_report *out,
                               struct sts_field_error *err);
 
+/* Which reader sts_report_parse_with uses: both give the same verdicts,
+ * fields and messages on what the fast one takes (a flat object of known
+ * keys with plain ASCII strings, small integers and booleans; the common
+ * report), and Jansson reads everything else. */
+enum sts_report_reader {
+    STS_REPORT_READER_ANY,     /* the fast reader, then Jansson (sts_report_parse) */
+    STS_REPORT_READER_FAST,    /* the fast reader only: STS_EUNSUPPORTED when it declines */
+    STS_REPORT_READER_JANSSON, /* Jansson only */
+};
+
+/* sts_report_parse with a chosen reader, for the differential fuzz target
+ * and the tests. Errors: as sts_report_parse, and STS_EUNSUPPORTED (the fast
+ * reader declined the body; *out and *err untouched by it). */
+enum sts_err sts_report_parse_with(const char *body, size_t len, int32_t today,
+                                   enum sts_report_reader reader, struct sts_report *out,
+                                   struct sts_field_error *err);
+
 /* Checks every field rule of a report built in code (sts_report_parse
  * applies the same rules, each once, as it reads): imei 15 digits with a
  * Luhn check digit; brand/model/sw 1..64 of [A-Za-z0-9 ._+/-]; country an

@@ -88,6 +88,8 @@ static const char *build(const struct kv *base, size_t n, const char *key, const
 #define ACT(key, raw)  build(activation, sizeof activation / sizeof activation[0], key, raw)
 #define LIFE(key, raw) build(lifetime, sizeof lifetime / sizeof lifetime[0], key, raw)
 
+static unsigned fast_taken; /* bodies the fast reader took, not left to Jansson */
+
 static enum sts_err parse_n(const char *body, size_t n, int32_t day, struct sts_report *r,
                             struct sts_field_error *err)
 {
@@ -97,6 +99,20 @@ static enum sts_err parse_n(const char *body, size_t n, int32_t day, struct sts_
     assert_non_null(copy);
     memcpy(copy, body, n);
     enum sts_err e = sts_report_parse(copy, n, day, r, err);
+    /* Both readers agree wherever the fast one takes the body. */
+    struct sts_report jr;
+    struct sts_field_error je = {0};
+    enum sts_err j = sts_report_parse_with(copy, n, day, STS_REPORT_READER_JANSSON, &jr, &je);
+    if (j != STS_ENOMEM) {
+        assert_int_equal(e, j);
+        assert_string_equal(err->field, je.field);
+        assert_string_equal(err->detail, je.detail);
+        if (e == STS_OK)
+            assert_memory_equal(r, &jr, sizeof jr);
+    }
+    struct sts_field_error fe = {0};
+    if (sts_report_parse_with(copy, n, day, STS_REPORT_READER_FAST, &jr, &fe) != STS_EUNSUPPORTED)
+        fast_taken++;
     free(copy);
     return e;
 }
@@ -755,6 +771,42 @@ static void test_ids(void **state)
     assert_null(sts_report_type_name((enum sts_report_type)3));
 }
 
+/* The fast reader takes the plain report and refusals inside it, and leaves
+ * escapes, duplicates and invalid JSON to Jansson (parse_n compares both). */
+static void test_fast_reader(void **state)
+{
+    (void)state;
+    struct sts_report r;
+    struct sts_field_error err;
+    static const struct {
+        bool life, taken;
+        const char *key, *raw;
+    } cases[] = {
+        {false, true, NULL, NULL},
+        {true, true, "first", "true"},
+        {false, true, "imei", "\"352099001761480\""},
+        {false, true, "v", "2"},
+        {false, true, "day", "\"2026-13-01\""},
+        {false, false, "brand", "\"acme\\u002deu\""},
+        {false, false, "v", "1.0"},
+        {false, false, "v", "01"},
+        {false, false, "extra", "1"},
+        {false, false, "brand", "\"\xc3\xa9\""},
+        {true, false, "imei", "\"352099001761481\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *b =
+            cases[i].life ? LIFE(cases[i].key, cases[i].raw) : ACT(cases[i].key, cases[i].raw);
+        unsigned before = fast_taken;
+        parse_n(b, strlen(b), today, &r, &err);
+        assert_int_equal(fast_taken, before + (cases[i].taken ? 1 : 0));
+    }
+    const char *dup = "{\"v\":1,\"v\":1}";
+    unsigned before = fast_taken;
+    parse_n(dup, strlen(dup), today, &r, &err);
+    assert_int_equal(fast_taken, before);
+}
+
 int main(void)
 {
     today = sts_day_from_ymd(2026, 11, 20);
@@ -777,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_validate_struct),
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_fast_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
