@@ -521,7 +521,12 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
     srv->ing = ing;
     srv->gateway = cfg->gateway;
     srv->has_gateway = cfg->gateway != NULL;
-    pthread_rwlock_init(&srv->secrets, NULL);
+    if (pthread_rwlock_init(&srv->secrets, NULL) != 0) {
+        free(srv);
+        if (cfg->use_listen_fd)
+            close(cfg->listen_fd);
+        return STS_ENOMEM;
+    }
     srv->k = cfg->k;
     srv->grace_days = cfg->grace_days;
     srv->metrics = cfg->metrics;

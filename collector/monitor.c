@@ -134,8 +134,15 @@ enum sts_err monitor_start(struct http_server *srv, struct ingest *ing, struct m
     mon->queue = metrics_find(m, "sts_ingest_queue_depth", NULL);
     mon->commits = metrics_find(m, "sts_storage_transactions_total", "result=\"committed\"");
     mon->tx_failed = metrics_find(m, "sts_storage_transactions_total", "result=\"failed\"");
-    pthread_mutex_init(&mon->lock, NULL);
-    pthread_cond_init(&mon->wake, NULL);
+    if (pthread_mutex_init(&mon->lock, NULL) != 0) {
+        free(mon);
+        return STS_ENOMEM;
+    }
+    if (pthread_cond_init(&mon->wake, NULL) != 0) {
+        pthread_mutex_destroy(&mon->lock);
+        free(mon);
+        return STS_ENOMEM;
+    }
     if (pthread_create(&mon->thread, NULL, run, mon) != 0) {
         pthread_cond_destroy(&mon->wake);
         pthread_mutex_destroy(&mon->lock);

@@ -449,8 +449,15 @@ static enum sts_err start(const struct front_config *cfg, struct front **out, ch
     struct front *f = calloc(1, sizeof *f);
     if (!f)
         return STS_ENOMEM;
-    pthread_mutex_init(&f->lock, NULL);
-    pthread_cond_init(&f->wake, NULL);
+    if (pthread_mutex_init(&f->lock, NULL) != 0) {
+        free(f);
+        return STS_ENOMEM; /* the only way either fails on Linux */
+    }
+    if (pthread_cond_init(&f->wake, NULL) != 0) {
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+        return STS_ENOMEM;
+    }
     if (cfg->metrics)
         metrics_register(&f->m, cfg->metrics);
     f->handler = cfg->handler;

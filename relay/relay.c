@@ -438,7 +438,10 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
     struct relay *rl = calloc(1, sizeof *rl);
     if (!rl)
         return STS_ENOMEM;
-    pthread_mutex_init(&rl->lock, NULL);
+    if (pthread_mutex_init(&rl->lock, NULL) != 0) {
+        free(rl);
+        return STS_ENOMEM; /* the only way it fails on Linux */
+    }
     bool nomem = false;
     rl->gateway = dup_or_null(cfg->gateway, &nomem);
     rl->keys_url = dup_or_null(cfg->keys_url, &nomem);
