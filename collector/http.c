@@ -22,6 +22,7 @@
 #include "dashboard.h"
 #include "front.h"
 #include "gateway.h"
+#include "metrics_http.h"
 #include "stats.h"
 #include "sts/date.h"
 #include "telemetry.h"
@@ -327,20 +328,7 @@ static enum MHD_Result handle_metrics(struct http_server *srv, struct MHD_Connec
     enum MHD_Result refusal;
     if (!authorized(srv, c, &refusal))
         return refusal;
-    char *text = NULL;
-    size_t len = 0;
-    if (metrics_render(srv->metrics, &text, &len) != STS_OK)
-        return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    return metrics_http_answer(c, srv->metrics);
 }
 
 static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connection *c,

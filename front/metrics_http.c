@@ -4,6 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum MHD_Result metrics_http_answer(struct MHD_Connection *c, struct metrics *m)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(m, &text, &len) != STS_OK)
+        return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *path,
                               const char *method, const char *upload, size_t *upload_size,
                               void **ctx)
@@ -17,20 +35,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *p
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
         return front_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
                                 "use GET", "GET");
-    char *text = NULL;
-    size_t len = 0;
-    if (metrics_render(cls, &text, &len) != STS_OK)
-        return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    return metrics_http_answer(c, cls);
 }
 
 enum sts_err metrics_http_start(const char *listen, int listen_fd, const char *tls_cert_pem,

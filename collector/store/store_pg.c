@@ -998,19 +998,13 @@ static enum sts_err pg_classes(struct store *s, long k, struct store_classes *ou
     memset(out, 0, sizeof *out);
     if (!ensure_conn(st))
         return STS_EIO;
-    if ((e = class_count(st, "SELECT activations + reactivations AS n FROM sales_day", k,
-                         &out->sales_cells)) ||
-        (e = class_count(st,
-                         "SELECT sum(activations + reactivations) AS n FROM sales_day"
-                         " GROUP BY sts_month(day), brand, model, sw, country",
-                         k, &out->sales_months)) ||
-        (e = class_count(st, "SELECT count AS n FROM lifetime_count", k, &out->lifetime_cells)) ||
-        (e = class_count(st, "SELECT count AS n FROM version_count", k, &out->version_cells)))
-        return e;
-    return class_count(st,
-                       "SELECT sum(activations) AS n FROM sales_day"
-                       " GROUP BY sts_month(day), brand, model",
-                       k, &out->lifetime_classes);
+    for (size_t i = 0; i < STORE_CLASS_QUERIES; i++) {
+        const struct store_class_query *c = &store_class_queries[i];
+        if ((e = class_count(st, c->sql, k,
+                             (struct store_class_count *)((char *)out + c->offset))) != STS_OK)
+            return e;
+    }
+    return STS_OK;
 }
 
 static enum sts_err pg_release_get(struct store *s, struct store_release *out)
@@ -1259,13 +1253,8 @@ static bool release_seed_create(struct pg_store *st)
 {
     uint8_t seed[STORE_SEED_LEN];
     char hex[2 * STORE_SEED_LEN + 1];
-    const char *fixed = getenv("STS_TEST_RELEASE_SEED");
-    if (fixed && *fixed) {
-        if (!SHA256((const unsigned char *)fixed, strlen(fixed), seed))
-            return false;
-    } else if (RAND_bytes(seed, sizeof seed) != 1) {
+    if (store_seed_make(seed) != STS_OK)
         return false;
-    }
     sts_hex_encode(seed, sizeof seed, hex);
     OPENSSL_cleanse(seed, sizeof seed);
     const char *v[1] = {hex};

@@ -1,6 +1,13 @@
-/* SQL text shared by the backends: the summing queries over the rollups. */
+/* What the backends share: the summing queries over the rollups, the class
+ * queries of the audit, and how a release seed is made. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "store_sql.h"
 
@@ -31,4 +38,24 @@ void store_sum_sql(char *sql, size_t cap, char mark, const char *time_cols, bool
     /* Without GROUP BY an aggregate gives one row even over no rows. */
     if (n < cap)
         snprintf(sql + n, cap - n, "%s%s", group, g ? "" : " HAVING count(*) > 0");
+}
+
+const struct store_class_query store_class_queries[STORE_CLASS_QUERIES] = {
+    {"SELECT activations + reactivations AS n FROM sales_day",
+     offsetof(struct store_classes, sales_cells)},
+    {"SELECT sum(activations + reactivations) AS n FROM sales_day"
+     " GROUP BY sts_month(day), brand, model, sw, country",
+     offsetof(struct store_classes, sales_months)},
+    {"SELECT count AS n FROM lifetime_count", offsetof(struct store_classes, lifetime_cells)},
+    {"SELECT count AS n FROM version_count", offsetof(struct store_classes, version_cells)},
+    {"SELECT sum(activations) AS n FROM sales_day GROUP BY sts_month(day), brand, model",
+     offsetof(struct store_classes, lifetime_classes)},
+};
+
+enum sts_err store_seed_make(uint8_t seed[STORE_SEED_LEN])
+{
+    const char *fixed = getenv("STS_TEST_RELEASE_SEED");
+    if (fixed && *fixed)
+        return SHA256((const unsigned char *)fixed, strlen(fixed), seed) ? STS_OK : STS_ECRYPTO;
+    return RAND_bytes(seed, STORE_SEED_LEN) == 1 ? STS_OK : STS_ECRYPTO;
 }

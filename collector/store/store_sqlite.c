@@ -1200,19 +1200,13 @@ static enum sts_err sqlite_classes(struct store *s, long k, struct store_classes
     sqlite3 *db = impl(s)->db;
     enum sts_err e;
     memset(out, 0, sizeof *out);
-    if ((e = class_count(db, "SELECT activations + reactivations AS n FROM sales_day", k,
-                         &out->sales_cells)) ||
-        (e = class_count(db,
-                         "SELECT sum(activations + reactivations) AS n FROM sales_day"
-                         " GROUP BY sts_month(day), brand, model, sw, country",
-                         k, &out->sales_months)) ||
-        (e = class_count(db, "SELECT count AS n FROM lifetime_count", k, &out->lifetime_cells)) ||
-        (e = class_count(db, "SELECT count AS n FROM version_count", k, &out->version_cells)))
-        return e;
-    return class_count(db,
-                       "SELECT sum(activations) AS n FROM sales_day"
-                       " GROUP BY sts_month(day), brand, model",
-                       k, &out->lifetime_classes);
+    for (size_t i = 0; i < STORE_CLASS_QUERIES; i++) {
+        const struct store_class_query *c = &store_class_queries[i];
+        if ((e = class_count(db, c->sql, k,
+                             (struct store_class_count *)((char *)out + c->offset))) != STS_OK)
+            return e;
+    }
+    return STS_OK;
 }
 
 /* The release seed, made once from the system's generator. */
@@ -1220,15 +1214,8 @@ static enum sts_err release_seed_create(sqlite3 *db)
 {
     uint8_t seed[STORE_SEED_LEN];
     sqlite3_stmt *q;
-    /* Tests fix the seed (STS_TEST_RELEASE_SEED, any text) so that their
-     * noisy figures repeat from run to run; nothing else may. */
-    const char *fixed = getenv("STS_TEST_RELEASE_SEED");
-    if (fixed && *fixed) {
-        if (!SHA256((const unsigned char *)fixed, strlen(fixed), seed))
-            return STS_EIO;
-    } else if (RAND_bytes(seed, sizeof seed) != 1) {
+    if (store_seed_make(seed) != STS_OK)
         return STS_EIO;
-    }
     if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO release_meta VALUES('seed',?1)", -1, &q,
                            NULL) != SQLITE_OK)
         return STS_EIO;
