@@ -44,7 +44,7 @@ pg_cleanup()
 {
     local pid
     for pid in "${PG_PIDS[@]}"; do
-        kill -9 "$pid" 2>/dev/null
+        kill -9 "$pid" 2>/dev/null || true # stopped already: nothing to kill
     done
     PG_PIDS=()
     sts_cleanup
