@@ -45,7 +45,7 @@ pg_cleanup()
 {
     local pid
     for pid in ${PG_PIDS[@]+"${PG_PIDS[@]}"}; do
-        kill -9 "$pid" 2>/dev/null || true
+        kill -9 "$pid" 2>/dev/null || true # stopped already: nothing to kill
     done
     PG_PIDS=()
     sts_cleanup
