@@ -27,7 +27,11 @@
 # With --db postgresql, each SQLite run is followed by the same load at a collector on
 # PostgreSQL (a throwaway cluster started by tests/e2e/lib/pg.sh, a fresh database per
 # run): committed reports/s as a ratio of nginx (target keep-alive >= 0.4x, the server
-# sharing the machine's cores) and of the SQLite run beside it.
+# sharing the machine's cores) and of the SQLite run beside it. With --collectors N
+# as well, each PostgreSQL run is followed by N collectors on one fresh database
+# (each on its own port, the same key), loaded at once by N wrk instances that
+# split the same connections between them for the same duration: their committed
+# reports/s together, as a ratio of the one collector on PostgreSQL and of nginx.
 #
 # Exit: 0 when every run completed (targets MET or MISSED alike), 1 when something broke
 # (tool missing, collector crashed or refused to start, counts that do not add up),
@@ -57,6 +61,7 @@ keep=0
 ohttp=0
 pg=0
 TARGET_PG_KEEPALIVE=0.4
+ncoll=1
 callgrind=0
 collector_prefix=
 
@@ -82,6 +87,8 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
                    (needs tests/ohttp_client in the build directory)
   --db postgresql  also run each load at a collector on PostgreSQL (a throwaway
                    cluster; needs the server of scripts/deps.sh), beside SQLite
+  --collectors N   with --db postgresql: also run N collectors (2..9) on one
+                   database, the connections split between N wrk at once
   --callgrind      first count instructions per activation under callgrind
                    (valgrind), and print the costliest functions
   -h, --help       this help
@@ -131,6 +138,11 @@ while [ $# -gt 0 ]; do
         esac
         shift 2
         ;;
+    --collectors)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        ncoll=$2
+        shift 2
+        ;;
     --threads)
         [ $# -ge 2 ] || { usage >&2; exit 2; }
         threads=$2
@@ -158,9 +170,18 @@ done
 is_uint() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
 is_uint "$duration" || { echo "bench/ingest.sh: --duration wants seconds > 0" >&2; exit 2; }
 is_uint "$threads" || { echo "bench/ingest.sh: --threads wants a count > 0" >&2; exit 2; }
+[[ $ncoll =~ ^[1-9]$ ]] || { echo "bench/ingest.sh: --collectors wants 1..9" >&2; exit 2; }
+[ "$ncoll" -eq 1 ] || [ $pg -eq 1 ] ||
+    { echo "bench/ingest.sh: --collectors goes with --db postgresql" >&2; exit 2; }
+# With N collectors, each wrk gets its share of the threads (at least one), so that
+# the client takes about the same CPUs as the single wrk it is compared with.
+threads_each=$((threads / ncoll))
+[ $threads_each -ge 1 ] || threads_each=1
 for c in $conns_list; do
     is_uint "$c" || { echo "bench/ingest.sh: bad connection count '$c'" >&2; exit 2; }
     [ "$c" -ge "$threads" ] || { echo "bench/ingest.sh: $c connections < $threads threads" >&2; exit 2; }
+    [ "$ncoll" -eq 1 ] || [ "$c" -ge $((ncoll * threads_each)) ] ||
+        { echo "bench/ingest.sh: $c connections < $ncoll x $threads_each wrk threads" >&2; exit 2; }
 done
 for m in $modes_list; do
     case $m in keepalive | close) ;; *) echo "bench/ingest.sh: bad mode '$m'" >&2; exit 2 ;; esac
@@ -205,6 +226,8 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-ingest.XXXXXX")
 nginx_pid=
 collector_pid=
+multi_pids=() # the N collectors of a --collectors run
+wrk_pids=()   # its N wrk instances
 
 stop_pid() { # pid, signal: signal it, wait for it (bounded), then kill it
     local pid=$1 sig=${2:-TERM}
@@ -222,9 +245,11 @@ stop_pid() { # pid, signal: signal it, wait for it (bounded), then kill it
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    stop_pid "$collector_pid" TERM
-    stop_pid "$nginx_pid" QUIT
     local p
+    for p in ${wrk_pids[@]+"${wrk_pids[@]}"}; do stop_pid "$p" TERM; done
+    stop_pid "$collector_pid" TERM
+    for p in ${multi_pids[@]+"${multi_pids[@]}"}; do stop_pid "$p" TERM; done
+    stop_pid "$nginx_pid" QUIT
     for p in ${PG_PIDS[@]+"${PG_PIDS[@]}"}; do kill -9 "$p" 2>/dev/null || true; done
     if [ "$keep" -eq 1 ]; then
         echo "bench/ingest.sh: kept $tmp" >&2
@@ -333,10 +358,16 @@ r_first_error=''
 run_wrk() { # name, url, mode, connections, seconds, [extra lua args]
     local name=$1 url=$2 mode=$3 c=$4 d=$5
     shift 5
-    wrk -t"$threads" -c"$c" -d"${d}s" --timeout 10s --latency -s "${wrk_script:-$LUA}" "$url" \
+    wrk -t"${wrk_threads:-$threads}" -c"$c" -d"${d}s" --timeout 10s --latency \
+        -s "${wrk_script:-$LUA}" "$url" \
         -- "day=$today" "mode=$mode" "nonce=$nonce" "$@" >"$tmp/$name.wrk" 2>&1 ||
         { cat "$tmp/$name.wrk" >&2; die "wrk failed (run $name)"; }
-    local line
+    parse_wrk "$name"
+}
+
+# Reads the STS-RESULT fields of $tmp/NAME.wrk into r_*.
+parse_wrk() { # name
+    local name=$1 line
     line=$(grep '^STS-RESULT ' "$tmp/$name.wrk" | tail -n1) ||
         { cat "$tmp/$name.wrk" >&2; die "wrk printed no result (run $name)"; }
     local kv k
@@ -442,9 +473,12 @@ if [ $nginx_only -eq 0 ]; then
     fi
 fi
 if [ $pg -eq 1 ]; then
+    # pg.sh reads STS_TMP and calls sts_die.
+    # shellcheck disable=SC2034
     STS_TMP=$tmp
+    # shellcheck disable=SC2317
     sts_die() { die "$@"; }
-    # shellcheck source=../tests/e2e/lib/pg.sh
+    # shellcheck source=SCRIPTDIR/../tests/e2e/lib/pg.sh
     . "$HERE/../tests/e2e/lib/pg.sh"
     pg_available || die "--db postgresql needs the PostgreSQL server (scripts/deps.sh)"
     [ "$(id -u)" -ne 0 ] || chmod 755 "$tmp"
@@ -487,6 +521,93 @@ if [ $callgrind -eq 1 ]; then
         awk '/^ *[0-9,]+ +\([ 0-9.]+%\)/ && n < 15 { print "  " $0; n++ }'
     echo
 fi
+
+# --collectors N: N collectors on one fresh PostgreSQL database, started one after
+# the other (each applies the schema before it says it is listening), each on its
+# own port with the same key, loaded at once by N wrk instances that split C
+# connections between them (thread numbers apart, so every report is distinct).
+# Appends its rows; sets failed when the counts do not add up.
+run_multi() { # mode, connections, nginx req/s, committed/s of the one collector on PostgreSQL
+    local mode=$1 c=$2 n_rps=$3 one_cps=$4
+    local dbname="bench_${mode}_${c}_x$ncoll" base="pg$ncoll-$mode-$c" i rc
+    local urls=() conns=()
+    pg_createdb pg "$dbname"
+    pg_db=$(pg_uri pg "$dbname")
+    for ((i = 0; i < ncoll; i++)); do
+        start_collector "$base-$i"
+        multi_pids+=("$collector_pid")
+        urls+=("$collector_url")
+        collector_pid=
+    done
+    pg_db=
+    for ((i = 0; i < ncoll; i++)); do
+        conns+=($((c / ncoll + (i < c % ncoll ? 1 : 0))))
+        wrk -t"$threads_each" -c"${conns[i]}" -d"${duration}s" --timeout 10s --latency \
+            -s "$LUA" "${urls[i]}" -- "day=$today" "mode=$mode" "nonce=$nonce" \
+            "tbase=$((i * threads_each))" >"$tmp/$base-$i.wrk" 2>&1 &
+        wrk_pids+=("$!")
+    done
+    for ((i = 0; i < ncoll; i++)); do
+        rc=0
+        wait "${wrk_pids[i]}" || rc=$?
+        [ $rc -eq 0 ] || { cat "$tmp/$base-$i.wrk" >&2; die "wrk failed (run $base-$i)"; }
+    done
+    wrk_pids=()
+    for ((i = 0; i < ncoll; i++)); do
+        collector_pid=${multi_pids[i]}
+        stop_collector "$base-$i"
+    done
+    multi_pids=()
+
+    # The N loads together: their sums, the longest run, the worst latencies.
+    local requests=0 sent=0 s202=0 s200=0 other=0 errs=0 dur=0 p50=0 p99=0 codes=
+    for ((i = 0; i < ncoll; i++)); do
+        parse_wrk "$base-$i"
+        requests=$((requests + r_requests)) sent=$((sent + r_sent))
+        s202=$((s202 + r_s202)) s200=$((s200 + r_s200)) other=$((other + r_other))
+        errs=$((errs + r_connect + r_read + r_write + r_timeout))
+        [ "$r_duration_us" -le $dur ] || dur=$r_duration_us
+        [ "$r_p50_us" -le $p50 ] || p50=$r_p50_us
+        [ "$r_p99_us" -le $p99 ] || p99=$r_p99_us
+        [ "$r_codes" = - ] || codes="$codes${codes:+,}$r_codes"
+    done
+
+    # What is stored, through the collector's own audit, and the rows themselves.
+    local audit stored report_ids table_rows
+    audit=$("$collector" audit --db "$(pg_uri pg "$dbname")" --format json 2>"$tmp/$base.audit.err") ||
+        { cat "$tmp/$base.audit.err" >&2; die "sts-collector audit failed (run $base)"; }
+    stored=$(jq -r .devices <<<"$audit") report_ids=$(jq -r .report_ids <<<"$audit")
+    table_rows=$(pg_sql pg "$dbname" 'select count(*) from activation') ||
+        die "could not count the stored activations of run $base"
+
+    local rps cps x unanswered=$((sent - requests)) notes=() n row
+    rps=$(per_s "$requests" "$dur")
+    cps=$(per_s "$stored" "$dur")
+    x=$(ratio "$cps" "$n_rps")
+    if [ "$stored" -lt "$s202" ]; then
+        notes+=("LOST: $s202 answered 202 but only $stored stored")
+        failed=1
+    elif [ "$stored" -gt $((s202 + unanswered)) ]; then
+        notes+=("WRONG COUNT: $stored stored, more than $s202 answered 202 + $unanswered unanswered")
+        failed=1
+    fi
+    if [ "$table_rows" != "$stored" ] || [ "$report_ids" != "$stored" ]; then
+        notes+=("WRONG COUNT: audit says $stored devices and $report_ids report ids, the table $table_rows rows")
+        failed=1
+    fi
+    [ "$s200" -eq 0 ] || notes+=("$s200 answered 200 duplicate")
+    [ "$other" -eq 0 ] || notes+=("errors: answers $codes")
+    [ "$errs" -eq 0 ] || notes+=("$errs wrk errors")
+    printf -v row '%-9s %-9s %5s %9s %11s %9s %9s %8s %6s  %s' \
+        "pg x$ncoll" "$mode" "$c" "$rps" "$cps" "$(ms "$p50")" "$(ms "$p99")" \
+        "$other" "$x" "vs 1 collector $(ratio "$cps" "$one_cps")x"
+    rows+=("$row")
+    echo "  $row" >&2
+    row="          $ncoll collectors, wrk -t$threads_each -c$(IFS=+; echo "${conns[*]}"):"
+    row="$row sent=$sent answered=$requests 202=$s202 stored=$stored (audit; table $table_rows rows)"
+    for n in ${notes[@]+"${notes[@]}"}; do row="$row; $n"; done
+    rows+=("$row")
+}
 
 start_nginx
 echo "runs (progress on stderr):" >&2
@@ -601,6 +722,7 @@ for mode in $modes_list; do
             row="          sent=$r_sent answered=$r_requests 202=$r_s202 stored=$stored"
             for n in "${notes[@]}"; do row="$row; $n"; done
             rows+=("$row")
+            [ "$ncoll" -eq 1 ] || run_multi "$mode" "$c" "$n_rps" "$cps"
             cps=$sqlite_cps stored=$sqlite_stored
         fi
         [ $ohttp -eq 1 ] || continue
@@ -662,6 +784,12 @@ echo
 echo "req/s: answers per second seen by wrk; committed/s: rows in the database after the"
 echo "collector stopped, per second of the run; ratio: committed/s over nginx req/s in the"
 echo "same mode and connection count. Targets: keepalive >= ${TARGET_KEEPALIVE}x, close >= ${TARGET_CLOSE}x."
+if [ "$ncoll" -gt 1 ]; then
+    echo "pg x$ncoll rows: $ncoll collectors on one PostgreSQL database, each loaded by its own"
+    echo "wrk at once, the connections split between them; committed/s: rows counted by"
+    echo "'sts-collector audit' over the longest of the runs; p50/p99: the worst of the wrk;"
+    echo "ratio: to nginx; 'vs 1 collector': over the postgres row just above."
+fi
 if [ $ohttp -eq 1 ]; then
     echo "ohttp rows: the same reports sealed in Oblivious HTTP to /v1/ohttp; ratio: committed/s"
     echo "over the plain collector row just above. Target: >= ${TARGET_OHTTP}x."

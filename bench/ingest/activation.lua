@@ -14,6 +14,9 @@
 --   dump=PATH        write what is sent to PATH.<thread>.ids (imei, report_id,
 --                    length per line) and the first bodies to PATH.<thread>.<n>.json
 --   dumpn=N          bodies written as files per thread with dump= (default 5)
+--   tbase=N          added to the thread number in IMEIs and report_ids (default
+--                    0), so that several wrk instances run at once send distinct
+--                    reports: give each its first thread number
 --
 -- At the end, done() prints one line that bench/ingest.sh parses:
 --   STS-RESULT key=value ...
@@ -55,7 +58,7 @@ local function luhn_digit(s)
 end
 
 function init(args)
-   local opt = { mode = "keepalive", dumpn = "5" }
+   local opt = { mode = "keepalive", dumpn = "5", tbase = "0" }
    for _, a in ipairs(args) do
       local k, v = a:match("^([%w_]+)=(.*)$")
       if not k then error("activation.lua: argument not key=value: " .. a) end
@@ -69,6 +72,12 @@ function init(args)
    end
    nonce = tonumber(opt.nonce or "0", 16) or 0
    close = opt.mode == "close"
+   local tbase = tonumber(opt.tbase)
+   if not tbase or tbase < 0 or tbase % 1 ~= 0 then
+      error("activation.lua: tbase must be a count >= 0")
+   end
+   -- Only the numbering changes: done() still finds the threads by position.
+   tid = tid + tbase
    if tid > 99 then error("activation.lua: at most 100 threads") end
 
    -- Pretty-printed, then padded with spaces before the closing brace. Every
