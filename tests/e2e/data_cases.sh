@@ -1,9 +1,16 @@
 # Runs the declarative collector cases of tests/data/*.case (format in
 # tests/data/README.md): one collector with a fresh database per case, the
-# setup requests, then the request, whose status, exact body, headers and the
-# database row counts are compared with what the case expects.
+# setup requests, then the request, whose status, exact body, headers and
+# what is stored are compared with what the case expects. What is stored is
+# read through the collector's own commands only (`audit --format json` for
+# the row counts and the inventory, `export` for a device's rows), so the
+# cases hold on every backend.
 #
 #   STS_BIN=build STS_SRC=. bash tests/e2e/data_cases.sh [CASE-FILE...]
+#
+# With STS_DATA_BACKEND=postgresql, each case gets an empty schema of its own
+# in a throwaway PostgreSQL cluster (tests/e2e/lib/pg.sh) instead of a new
+# SQLite file; without the server binaries the run is skipped.
 #
 # With STS_CASES_VIA=ohttp, every case whose request is a plain report (POST
 # /v1/reports, application/json, no token, not chunked) is sent instead sealed
@@ -14,7 +21,27 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 sts_setup
 
+# The tables a case names in its `rows` lines, each with the key of
+# `audit --format json` that counts its rows (the one place they are mapped).
 TABLES=(activation reactivation sales_day lifetime_count version_count report_id)
+declare -A AUDIT_KEY=([activation]=devices [reactivation]=reactivations [sales_day]=sales_cells
+    [lifetime_count]=lifetime_cells [version_count]=version_cells [report_id]=report_ids)
+AUDIT_COUNTS="" # one jq filter printing them all, in the order of TABLES
+for t in "${TABLES[@]}"; do AUDIT_COUNTS+="${AUDIT_COUNTS:+, }.${AUDIT_KEY[$t]}"; done
+BACKEND=${STS_DATA_BACKEND:-sqlite}
+case $BACKEND in
+sqlite) ;;
+postgresql)
+    . "$STS_SRC/tests/e2e/lib/pg.sh"
+    pg_skip_unless_available
+    pg_setup
+    pg_init pg
+    # The cluster is thrown away: durability is not what is tested.
+    pg_start pg "" fsync=off synchronous_commit=off full_page_writes=off
+    pg_createdb pg sts
+    ;;
+*) sts_die "STS_DATA_BACKEND must be sqlite or postgresql, not '$BACKEND'" ;;
+esac
 NOW_DAY=2026-11-20
 export STS_NOW_DAY=$NOW_DAY
 
@@ -42,6 +69,18 @@ fi
 failures=0
 ran=0
 
+# On PostgreSQL each case gets an empty schema of its own (case1, case2, ...)
+# in one database, made here in one go: the collector creates every table,
+# index and function of the store in the first schema of its search_path
+# (libpq's options=-csearch_path in the URI), and audit reads the live schema
+# of current_schema(), so each case starts from nothing as on a new SQLite file.
+# A CREATE DATABASE per case would cost about a second each.
+if [ "$BACKEND" = postgresql ]; then
+    ddl=""
+    for ((i = 1; i <= ${#CASES[@]}; i++)); do ddl+="CREATE SCHEMA case$i;"; done
+    pg_sql pg sts "$ddl" >/dev/null || sts_die "cannot create the cases' schemas"
+fi
+
 # post_setup STATUS BODY: one earlier report; its status must be STATUS.
 post_setup()
 {
@@ -56,6 +95,42 @@ post_setup()
     fi
 }
 
+# check_stored CHECK DB DIR: one `audit`, `audit-on` or `export` line of a
+# case (format in tests/data/README.md): the jq filter's output on the
+# command's JSON, lines joined by one space, must be the expected text.
+check_stored()
+{
+    local kw=${1%% *} rest=${1#* } db=$2 dir=$3 json=$dir/audit.json
+    local filter=${rest% => *} want=${rest##* => } have day imei
+    case $kw in
+    audit-on)
+        day=${filter%% *}
+        filter=${filter#* }
+        json=$dir/audit-on.json
+        if ! STS_NOW_DAY=$day "$COLLECTOR" audit --db "$db" --key "$STS_TMP/key" --format json \
+            >"$json" 2>"$dir/audit.err"; then
+            echo "  audit on $day failed: $(cat "$dir/audit.err")"
+            return 1
+        fi
+        ;;
+    export)
+        imei=${filter%% *}
+        filter=${filter#* }
+        json=$dir/export.json
+        if ! "$COLLECTOR" export --imei "$imei" --db "$db" --key "$STS_TMP/key" --format json \
+            >"$json" 2>"$dir/export.err"; then
+            echo "  export failed: $(cat "$dir/export.err")"
+            return 1
+        fi
+        ;;
+    esac
+    have=$(jq -rc "$filter" "$json" 2>&1 | tr '\n' ' ' | sed 's/ $//')
+    if [ "$have" != "$want" ]; then
+        echo "  $kw ${imei:-}${day:-} $filter -> '$have', expected '$want'"
+        return 1
+    fi
+}
+
 # run_case FILE: prints what differs and returns 1 on failure.
 run_case()
 {
@@ -63,7 +138,7 @@ run_case()
     local title="" method=POST path=/v1/reports ctype=application/json auth=none
     local body="" body_set=0 printf_body=0 pad="" chunked=0
     local status="" expect="" expect_set=0
-    local -a serve_args=() setups=() headers=() sqls=()
+    local -a serve_args=() setups=() headers=() checks=()
     local -A rows=()
     local line kw rest n=0 ok=0
 
@@ -89,7 +164,7 @@ run_case()
         expect) expect=$rest; expect_set=1 ;;
         header) headers+=("$rest") ;;
         rows) rows[${rest%% *}]=${rest#* } ;;
-        sql) sqls+=("$rest") ;;
+        audit | export | audit-on) checks+=("$kw $rest") ;;
         *) echo "  $file:$n: unknown keyword '$kw'"; return 1 ;;
         esac
     done <"$file"
@@ -111,8 +186,13 @@ run_case()
     local dir=$STS_TMP/case
     rm -rf "$dir"
     mkdir -p "$dir"
-    local db=$dir/sts.db
-    sts_start "$dir/err" --db "sqlite:$db" --key "$STS_TMP/key" --token-file "$STS_TMP/token" \
+    local db
+    if [ "$BACKEND" = postgresql ]; then
+        db="$(pg_uri pg sts)&options=-csearch_path%3Dcase$ran"
+    else
+        db=sqlite:$dir/sts.db
+    fi
+    sts_start "$dir/err" --db "$db" --key "$STS_TMP/key" --token-file "$STS_TMP/token" \
         "${serve_args[@]}"
     local url=http://127.0.0.1:$SRV_PORT
 
@@ -185,25 +265,28 @@ run_case()
             bad=1
         fi
     done
-    # Row counts: every table not named by the case must be empty.
-    for t in "${TABLES[@]}"; do
-        local want=${rows[$t]:-0} have
-        have=$(sqlite3 "$db" "SELECT count(*) FROM $t" 2>&1)
-        if [ "$have" != "$want" ]; then
-            echo "  rows: $t has $have, expected $want"
-            bad=1
-        fi
-    done
-    local q
-    for q in "${sqls[@]}"; do
-        local query=${q% => *} want=${q##* => } have
-        have=$(sqlite3 "$db" "$query" 2>&1 | tr '\n' ' ' | sed 's/ $//')
-        if [ "$have" != "$want" ]; then
-            echo "  sql: $query -> '$have', expected '$want'"
-            bad=1
-        fi
-    done
     sts_stop "$SRV_PID"
+    # Row counts: every table not named by the case must be empty.
+    if ! "$COLLECTOR" audit --db "$db" --key "$STS_TMP/key" --format json >"$dir/audit.json" \
+        2>"$dir/audit.err"; then
+        echo "  audit failed: $(cat "$dir/audit.err")"
+        bad=1
+    fi
+    local -a counts=()
+    mapfile -t counts < <(jq -r "$AUDIT_COUNTS" "$dir/audit.json" 2>&1)
+    local i
+    for i in "${!TABLES[@]}"; do
+        t=${TABLES[$i]}
+        local want=${rows[$t]:-0} have=${counts[$i]:-none}
+        if [ "$have" != "$want" ]; then
+            echo "  rows: $t has $have (audit ${AUDIT_KEY[$t]}), expected $want"
+            bad=1
+        fi
+    done
+    local c
+    for c in "${checks[@]}"; do
+        check_stored "$c" "$db" "$dir" || bad=1
+    done
     if grep -q 'runtime error\|AddressSanitizer\|LeakSanitizer' "$dir/err"; then
         echo "  the collector reported:"
         sed 's/^/    /' "$dir/err"
@@ -221,6 +304,7 @@ for f in "${CASES[@]}"; do
     fi
 done
 
-echo "$ran cases ($VIA), $failures failed, $skipped skipped"
+[ "$BACKEND" = postgresql ] && pg_stop pg
+echo "$ran cases ($VIA, $BACKEND), $failures failed, $skipped skipped"
 ((ran - skipped >= 1)) || sts_die "no cases ran"
 exit $((failures > 0))
