@@ -766,21 +766,12 @@ static enum sts_err pg_sales(struct store *s, int32_t from, int32_t to, store_sa
                       from, to, no_filter, cb, ctx);
 }
 
-static unsigned needed_dims(const struct store_query *q)
-{
-    unsigned need = q->dims;
-    for (int d = 0; d < 4; d++)
-        if (q->filter[d])
-            need |= 1u << d;
-    return need;
-}
-
 static enum sts_err pg_sales_sum(struct store *s, const struct store_query *q, store_sales_cb cb,
                                  void *ctx)
 {
     static const char *const full[4] = {"brand", "model", "sw", "country"};
     static const char *const mc[4] = {"''", "model", "''", "country"};
-    bool narrow = !(needed_dims(q) & (STORE_DIM_BRAND | STORE_DIM_SW));
+    bool narrow = !(store_needed_dims(q) & (STORE_DIM_BRAND | STORE_DIM_SW));
     char sql[1024];
     if (q->from > q->to)
         return STS_OK;
@@ -795,7 +786,7 @@ static enum sts_err pg_lifetime_sum(struct store *s, const struct store_query *q
 {
     static const char *const full[4] = {"brand", "model", "''", "''"};
     static const char *const by_model[4] = {"''", "model", "''", "''"};
-    unsigned need = needed_dims(q);
+    unsigned need = store_needed_dims(q);
     char sql[1024];
     if (need & (STORE_DIM_SW | STORE_DIM_COUNTRY))
         return STS_EUNSUPPORTED; /* no counter ties a version or a country to a cohort */
@@ -829,7 +820,7 @@ static enum sts_err pg_versions_sum(struct store *s, const struct store_query *q
 {
     static const char *const by_sw[4] = {"brand", "model", "sw", "''"};
     char sql[1024];
-    if (needed_dims(q) & STORE_DIM_COUNTRY)
+    if (store_needed_dims(q) & STORE_DIM_COUNTRY)
         return STS_EUNSUPPORTED; /* a ping carries no country */
     store_sum_sql(sql, sizeof sql, '$', "period", false, "version_count", "period", by_sw, q->dims,
                   q->filter, "sum(count)");

@@ -40,6 +40,15 @@ void store_sum_sql(char *sql, size_t cap, char mark, const char *time_cols, bool
         snprintf(sql + n, cap - n, "%s%s", group, g ? "" : " HAVING count(*) > 0");
 }
 
+unsigned store_needed_dims(const struct store_query *q)
+{
+    unsigned need = q->dims;
+    for (int d = 0; d < 4; d++)
+        if (q->filter[d])
+            need |= 1u << d;
+    return need;
+}
+
 const struct store_class_query store_class_queries[STORE_CLASS_QUERIES] = {
     {"SELECT activations + reactivations AS n FROM sales_day",
      offsetof(struct store_classes, sales_cells)},

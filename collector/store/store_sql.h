@@ -19,6 +19,10 @@ void store_sum_sql(char *sql, size_t cap, char mark, const char *time_cols, bool
                    const char *table, const char *time_col, const char *const cols[4],
                    unsigned dims, const char *const filter[4], const char *sums);
 
+/* The dimensions a query needs: those it keeps and those it filters on
+ * (STORE_DIM_*), which decide the rollup a backend may read. */
+unsigned store_needed_dims(const struct store_query *q);
+
 /* The groups whose sizes store_classes counts, one query each giving a
  * column n, and where each count goes; the same SQL on every backend (both
  * define sts_month(day)). */

@@ -1020,22 +1020,13 @@ static int version_row(sqlite3_stmt *stmt, const struct life_cb *cb)
     return cb->version(&row, cb->ctx) != 0;
 }
 
-static unsigned needed_dims(const struct store_query *q)
-{
-    unsigned need = q->dims;
-    for (int d = 0; d < 4; d++)
-        if (q->filter[d])
-            need |= 1u << d;
-    return need;
-}
-
 static enum sts_err sqlite_lifetime_sum(struct store *s, const struct store_query *q,
                                         store_life_cb cb, void *ctx)
 {
     static const char *const full[4] = {"brand", "model", "''", "''"};
     static const char *const by_model[4] = {"''", "model", "''", "''"};
     char sql[1024];
-    unsigned need = needed_dims(q);
+    unsigned need = store_needed_dims(q);
     if (need & (STORE_DIM_SW | STORE_DIM_COUNTRY))
         return STS_EUNSUPPORTED; /* no counter ties a version or a country to a cohort */
     bool narrow = !(need & ~STORE_DIM_MODEL);
@@ -1051,7 +1042,7 @@ static enum sts_err sqlite_versions_sum(struct store *s, const struct store_quer
 {
     static const char *const by_sw[4] = {"brand", "model", "sw", "''"};
     char sql[1024];
-    if (needed_dims(q) & STORE_DIM_COUNTRY)
+    if (store_needed_dims(q) & STORE_DIM_COUNTRY)
         return STS_EUNSUPPORTED; /* a ping carries no country */
     store_sum_sql(sql, sizeof sql, '?', "period", false, "version_count", "period", by_sw, q->dims,
                   q->filter, "sum(count)");
