@@ -6,12 +6,11 @@
 #ifndef STS_DASHBOARD_H
 #define STS_DASHBOARD_H
 
-#include <microhttpd.h>
+#include "front.h"
 
-/* A persistent response with the page and headers that keep it self-contained
- * (a Content-Security-Policy allowing only this page's own script and style
- * and requests to the collector itself). NULL when out of memory. The caller
- * destroys it with MHD_destroy_response. */
-struct MHD_Response *dashboard_response(void);
+/* Answers r with the page and headers that keep it self-contained (a
+ * Content-Security-Policy allowing only this page's own script and style
+ * and requests to the collector itself). Errors: STS_ENOMEM (r is closed). */
+enum sts_err dashboard_answer(struct front_req *r);
 
 #endif

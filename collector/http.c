@@ -7,7 +7,6 @@
 #include "http.h"
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,99 +39,89 @@ struct http_server {
                          is shared with ingestion, shutdown or another query */
     char *models;     /* the maker's models, see stats_args */
     bool stats_cache; /* see stats_args */
-    struct MHD_Response *accepted, *duplicate, *dashboard;
     const struct sts_ohttp_gateway *gateway;
-    struct MHD_Response *ohttp_keys; /* application/ohttp-keys, built once */
-    atomic_uint inflight;            /* connections suspended while their record commits */
+    uint8_t *ohttp_keys; /* the application/ohttp-keys answer, built once */
+    size_t ohttp_keys_len;
+    atomic_uint inflight; /* reports waiting for their commit */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
     struct metrics *metrics; /* NULL: no /metrics route */
     /* token, gateway and ohttp_keys may be replaced by http_reload: readers
      * hold the lock while they use them */
     pthread_rwlock_t secrets;
     bool has_gateway;
-    atomic_uint uploads; /* requests with a body being read or stored */
     struct report_metrics rm;
 };
 
 enum route { ROUTE_REPORTS = 1, ROUTE_OHTTP };
 
-enum state { READING, WAITING, ANSWERED };
-
+/* A report on its way to the writer and back. */
 struct request {
     struct ingest_job job;
     struct http_server *srv;
-    struct MHD_Connection *conn;
-    enum state state;
+    struct front_req *req;
     enum route route;
-    const char *unsupported;    /* a 415 to answer once the body has arrived */
     struct gateway_inner inner; /* ROUTE_OHTTP: the opened request */
-    struct front_body in;
-    char body[]; /* in.cap bytes */
 };
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
+static void request_free(struct request *rq)
 {
-    enum MHD_Result ret = front_send_json(c, status, json, strlen(json), "application/json", false);
-    free(json);
-    return ret;
+    gateway_inner_cleanup(&rq->inner);
+    free(rq);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
-                                  const char *field, const char *detail)
+static void send_json(struct front_req *r, unsigned status, char *json)
 {
-    return front_send_error(c, status, kind, field, detail, NULL);
+    front_send_json(r, status, json, strlen(json), "application/json", false);
+    free(json);
+}
+
+static void send_error(struct front_req *r, unsigned status, const char *kind, const char *field,
+                       const char *detail)
+{
+    front_send_error(r, status, kind, field, detail, NULL);
 }
 
 /* The answer to a report, to whoever sent it: as is on /v1/reports; on
  * /v1/ohttp sealed as an encapsulated response under an outer 200 (RFC 9458
- * section 5). */
-static enum MHD_Result reply(struct request *rq, unsigned status, const char *json, size_t len)
+ * section 5). Frees rq. */
+static void reply(struct request *rq, unsigned status, const char *json, size_t len)
 {
-    rq->state = ANSWERED;
+    struct front_req *r = rq->req;
     if (rq->route != ROUTE_OHTTP) {
-        return front_send_json(rq->conn, status, json, len, "application/json", false);
+        front_send_json(r, status, json, len, "application/json", false);
+        request_free(rq);
+        return;
     }
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
     if (gateway_seal(&rq->inner, status, json, len, &sealed, &sealed_len) != STS_OK)
-        return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(sealed_len, sealed, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(sealed);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "message/ohttp-res");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(rq->conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+        front_abort(r);
+    else
+        front_send(r, 200, "message/ohttp-res", sealed, sealed_len, "Cache-Control: no-store\r\n",
+                   0);
+    free(sealed);
+    request_free(rq);
 }
 
-static enum MHD_Result reply_error(struct request *rq, unsigned status, const char *kind,
-                                   const char *field, const char *detail)
+static void reply_error(struct request *rq, unsigned status, const char *kind, const char *field,
+                        const char *detail)
 {
     char *s = front_error_json(kind, field, detail);
-    if (!s)
-        return MHD_NO;
-    enum MHD_Result ret = reply(rq, status, s, strlen(s));
+    if (!s) {
+        front_abort(rq->req);
+        request_free(rq);
+        return;
+    }
+    reply(rq, status, s, strlen(s));
     free(s);
-    return ret;
 }
 
 /* 405 with the Allow header naming the one method the path takes. */
-static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *allow)
+static void send_not_allowed(struct front_req *r, const char *allow)
 {
     char detail[32];
     snprintf(detail, sizeof detail, "use %s", allow);
-    return front_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method", detail,
-                            allow);
-}
-
-static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
-                                   struct MHD_Response *r)
-{
-    return MHD_queue_response(c, status, r);
+    front_send_error(r, 405, "method_not_allowed", "method", detail, allow);
 }
 
 /* application/json, optionally with parameters such as charset=utf-8. */
@@ -146,14 +135,10 @@ static bool is_json(const char *ct)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* On the writer thread, once the record is committed (or not). */
 static void job_done(struct ingest_job *job)
 {
     struct request *rq = (struct request *)job;
-    MHD_resume_connection(rq->conn);
-}
-
-static enum MHD_Result answer_report(struct request *rq)
-{
     struct http_server *srv = rq->srv;
     atomic_fetch_sub(&srv->inflight, 1);
     report_metrics_count(&srv->rm, rq->job.rec.type, rq->job.rec.outcome);
@@ -166,17 +151,12 @@ static enum MHD_Result answer_report(struct request *rq)
     const char *json;
     size_t len;
     unsigned status = ingest_answer(&rq->job, &json, &len);
-    if (rq->route != ROUTE_OHTTP && status != MHD_HTTP_SERVICE_UNAVAILABLE) {
-        rq->state = ANSWERED;
-        return send_static(rq->conn, status,
-                           status == MHD_HTTP_OK ? srv->duplicate : srv->accepted);
-    }
-    return reply(rq, status, json, len);
+    reply(rq, status, json, len);
 }
 
 /* A report's body, from either route, handed to the report path; the
- * connection waits, suspended, for its commit. */
-static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
+ * answer is sent once the writer has committed it. */
+static void submit_report(struct request *rq, char *body, size_t len)
 {
     struct http_server *srv = rq->srv;
     struct ingest_refusal why;
@@ -184,297 +164,260 @@ static enum MHD_Result submit_report(struct request *rq, char *body, size_t len)
     if (e == STS_EINVAL) {
         atomic_fetch_add(&srv->invalid_n, 1);
         report_metrics_invalid(&srv->rm);
-        return reply_error(rq, why.status, why.kind, why.fe.field, why.fe.detail);
+        reply_error(rq, why.status, why.kind, why.fe.field, why.fe.detail);
+        return;
     }
-    if (e != STS_OK)
-        return MHD_NO;
+    if (e != STS_OK) {
+        front_abort(rq->req);
+        request_free(rq);
+        return;
+    }
     rq->job.done = job_done;
-    rq->state = WAITING;
     atomic_fetch_add(&srv->inflight, 1);
-    /* Suspend before submitting: the writer may resume us at once. */
-    MHD_suspend_connection(rq->conn);
     ingest_submit(srv->ing, &rq->job);
-    return MHD_YES;
 }
 
-/* The last upload call (or one over the drain limit): the body is complete,
- * or refused. */
-static enum MHD_Result body_complete(struct request *rq)
+/* The outer error of an Oblivious HTTP request, not sealed: the relay and
+ * the client see it. */
+static void send_outer_error(struct front_req *r, const struct gateway_error *ge)
 {
-    struct http_server *srv = rq->srv;
-    if (rq->unsupported) {
-        rq->state = ANSWERED;
-        return front_send_refusal(rq->conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                  "unsupported_media_type", "content-type", rq->unsupported);
+    if (!ge->key_problem) {
+        send_error(r, ge->status, ge->kind, ge->field, ge->detail);
+        return;
     }
-    if (rq->in.too_big) {
-        char detail[64];
-        snprintf(detail, sizeof detail, "larger than %zu bytes", rq->in.cap);
-        rq->state = ANSWERED;
-        return front_send_refusal(rq->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body",
-                                  detail);
+    /* RFC 9458 section 5.3, with our usual members beside. */
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type",
+                          "https://iana.org/assignments/http-problem-types#ohttp-key", "title",
+                          ge->detail, "error", ge->kind, "field", ge->field, "detail", ge->detail);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!s) {
+        front_abort(r);
+        return;
     }
-    if (rq->route == ROUTE_REPORTS)
-        return submit_report(rq, rq->body, rq->in.len);
+    front_send_json(r, ge->status, s, strlen(s), "application/problem+json", false);
+    free(s);
+}
 
+/* POST /v1/reports or /v1/ohttp, its body in. */
+static void handle_report(struct http_server *srv, struct front_req *r, enum route route)
+{
+    const char *ct = front_req_header(r, "Content-Type");
+    size_t cap = srv->max_body;
+    if (route == ROUTE_REPORTS && !is_json(ct)) {
+        front_send_refusal(r, 415, "unsupported_media_type", "content-type",
+                           "reports must be sent as application/json");
+        return;
+    }
+    if (route == ROUTE_OHTTP) {
+        if (!ct || strcasecmp(ct, "message/ohttp-req") != 0) {
+            front_send_refusal(r, 415, "unsupported_media_type", "content-type",
+                               "send an encapsulated request as message/ohttp-req");
+            return;
+        }
+        cap += GATEWAY_REQUEST_SLACK;
+    }
+    size_t len;
+    bool too_big;
+    char *body = front_req_body(r, &len, &too_big);
+    if (too_big || len > cap) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "larger than %zu bytes", cap);
+        front_send_refusal(r, 413, "too_large", "body", detail);
+        return;
+    }
+    struct request *rq = calloc(1, sizeof *rq);
+    if (!rq) {
+        front_abort(r);
+        return;
+    }
+    rq->srv = srv;
+    rq->req = r;
+    rq->route = route;
+    if (route == ROUTE_REPORTS) {
+        submit_report(rq, body, len);
+        return;
+    }
     struct gateway_error ge;
     pthread_rwlock_rdlock(&srv->secrets);
-    enum gateway_verdict v = gateway_open(srv->gateway, (const uint8_t *)rq->body, rq->in.len,
-                                          srv->max_body, &rq->inner, &ge);
+    enum gateway_verdict v =
+        gateway_open(srv->gateway, (const uint8_t *)body, len, srv->max_body, &rq->inner, &ge);
     pthread_rwlock_unlock(&srv->secrets);
     switch (v) {
-    case GATEWAY_REPORT: return submit_report(rq, rq->inner.body, rq->inner.body_len);
+    case GATEWAY_REPORT: submit_report(rq, rq->inner.body, rq->inner.body_len); return;
     case GATEWAY_INNER_ERROR:
         atomic_fetch_add(&srv->invalid_n, 1);
         report_metrics_invalid(&srv->rm);
-        return reply_error(rq, ge.status, ge.kind, ge.field, ge.detail);
+        reply_error(rq, ge.status, ge.kind, ge.field, ge.detail);
+        return;
     case GATEWAY_OUTER_ERROR:
         atomic_fetch_add(&srv->invalid_n, 1);
         report_metrics_invalid(&srv->rm);
-        rq->state = ANSWERED;
-        if (ge.key_problem) {
-            /* RFC 9458 section 5.3, with our usual members beside. */
-            json_t *o =
-                json_pack("{s:s,s:s,s:s,s:s,s:s}", "type",
-                          "https://iana.org/assignments/http-problem-types#ohttp-key", "title",
-                          ge.detail, "error", ge.kind, "field", ge.field, "detail", ge.detail);
-            char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-            json_decref(o);
-            if (!s)
-                return MHD_NO;
-            enum MHD_Result ret = front_send_json(rq->conn, ge.status, s, strlen(s),
-                                                  "application/problem+json", false);
-            free(s);
-            return ret;
-        }
-        return send_error(rq->conn, ge.status, ge.kind, ge.field, ge.detail);
-    case GATEWAY_NOMEM: break;
+        send_outer_error(r, &ge);
+        break;
+    case GATEWAY_NOMEM: front_abort(r); break;
     }
-    return MHD_NO;
+    request_free(rq);
 }
 
-/* Checks the headers of a POST that carries a body and allocates its
- * context. */
-static enum MHD_Result start_upload(struct http_server *srv, struct MHD_Connection *c,
-                                    enum route route, void **con_cls)
-{
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    size_t cap = srv->max_body;
-    /* A wrong media type is answered once the (small) body has been read:
-     * answering first and closing made clients still sending it fail with
-     * a broken pipe instead of reading the 415. */
-    const char *unsupported = NULL;
-    if (route == ROUTE_REPORTS && !is_json(ct))
-        unsupported = "reports must be sent as application/json";
-    if (route == ROUTE_OHTTP) {
-        if (!ct || strcasecmp(ct, "message/ohttp-req") != 0)
-            unsupported = "send an encapsulated request as message/ohttp-req";
-        cap += GATEWAY_REQUEST_SLACK;
-    }
-    struct request *rq = malloc(sizeof *rq + cap);
-    if (!rq)
-        return MHD_NO;
-    memset(rq, 0, sizeof *rq);
-    rq->srv = srv;
-    rq->conn = c;
-    rq->state = READING;
-    atomic_fetch_add(&srv->uploads, 1);
-    rq->route = route;
-    rq->unsupported = unsupported;
-    *con_cls = rq;
-    /* Beyond the cap but not absurdly, the body is read and dropped before
-     * the answer, so the client reads a 413 rather than a broken pipe. */
-    if (front_body_init(&rq->in, c, cap, unsupported != NULL))
-        return body_complete(rq);
-    return MHD_YES;
-}
-
-/* Whether the request carries the API token; if not, *refusal is the
- * answer already queued. */
-static bool authorized_locked(struct http_server *srv, struct MHD_Connection *c,
-                              enum MHD_Result *refusal)
+/* Whether the request carries the API token; if not, it is answered. */
+static bool authorized_locked(struct http_server *srv, struct front_req *r)
 {
     if (!srv->token) {
-        *refusal = send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization",
-                              "the statistics API is off: start the collector with --token-file");
+        send_error(r, 403, "forbidden", "authorization",
+                   "the statistics API is off: start the collector with --token-file");
         return false;
     }
-    const char *auth =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *auth = front_req_header(r, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-        *refusal = send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "authorization",
-                              "send 'Authorization: Bearer <token>'");
+        send_error(r, 401, "unauthorized", "authorization", "send 'Authorization: Bearer <token>'");
         return false;
     }
     const char *given = auth + 7;
     size_t n = strlen(srv->token);
     if (strlen(given) != n || CRYPTO_memcmp(given, srv->token, n) != 0) {
-        *refusal = send_error(c, MHD_HTTP_FORBIDDEN, "forbidden", "authorization", "wrong token");
+        send_error(r, 403, "forbidden", "authorization", "wrong token");
         return false;
     }
     return true;
 }
 
-static bool authorized(struct http_server *srv, struct MHD_Connection *c, enum MHD_Result *refusal)
+static bool authorized(struct http_server *srv, struct front_req *r)
 {
     pthread_rwlock_rdlock(&srv->secrets);
-    bool ok = authorized_locked(srv, c, refusal);
+    bool ok = authorized_locked(srv, r);
     pthread_rwlock_unlock(&srv->secrets);
     return ok;
 }
 
-static enum MHD_Result handle_metrics(struct http_server *srv, struct MHD_Connection *c)
+static void handle_stats(struct http_server *srv, struct front_req *r, const char *path)
 {
-    enum MHD_Result refusal;
-    if (!authorized(srv, c, &refusal))
-        return refusal;
-    return metrics_http_answer(c, srv->metrics);
-}
-
-static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connection *c,
-                                    const char *url)
-{
-    enum MHD_Result refusal;
-    if (!authorized(srv, c, &refusal))
-        return refusal;
-
+    if (!authorized(srv, r))
+        return;
     struct stats_args args = {
-        .by = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "by"),
-        .period = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "period"),
-        .from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
-        .to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"),
-        .k = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "k"),
-        .cumulative = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cumulative"),
-        .brand = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "brand"),
-        .model = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model"),
-        .sw = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sw"),
-        .country = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "country"),
+        .by = front_req_arg(r, "by"),
+        .period = front_req_arg(r, "period"),
+        .from = front_req_arg(r, "from"),
+        .to = front_req_arg(r, "to"),
+        .k = front_req_arg(r, "k"),
+        .cumulative = front_req_arg(r, "cumulative"),
+        .brand = front_req_arg(r, "brand"),
+        .model = front_req_arg(r, "model"),
+        .sw = front_req_arg(r, "sw"),
+        .country = front_req_arg(r, "country"),
         .k_min = srv->k,
         .grace_days = srv->grace_days,
         .models = srv->models,
         .cache = srv->stats_cache,
     };
-    const char *which = url + strlen("/v1/stats/");
+    const char *which = path + strlen("/v1/stats/");
     struct sts_field_error fe;
     char *json = NULL;
     struct store *store = NULL;
     enum sts_err e = store_open(srv->db_uri, STORE_READONLY, &store, NULL, 0);
-    if (e != STS_OK)
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database",
-                          "the statistics cannot read the database");
+    if (e != STS_OK) {
+        send_error(r, 503, "unavailable", "database", "the statistics cannot read the database");
+        return;
+    }
     e = stats_api(store, which, &args, &json, &fe);
     store_close(store);
     if (e == STS_OK)
-        return send_json(c, MHD_HTTP_OK, json);
-    if (e == STS_ENOENT)
-        return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", fe.detail);
-    if (e == STS_EINVAL || e == STS_ETOOBIG)
-        return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", fe.field, fe.detail);
-    return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "database",
-                      "statistics query failed");
+        send_json(r, 200, json);
+    else if (e == STS_ENOENT)
+        send_error(r, 404, "not_found", "path", fe.detail);
+    else if (e == STS_EINVAL || e == STS_ETOOBIG)
+        send_error(r, 400, "invalid", fe.field, fe.detail);
+    else
+        send_error(r, 500, "internal", "database", "statistics query failed");
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *upload, size_t *upload_size,
-                              void **con_cls)
+static void handle(void *cls, struct front_req *r)
 {
     struct http_server *srv = cls;
-    struct request *rq = *con_cls;
-
-    if (rq) {
-        if (rq->state == WAITING)
-            return answer_report(rq);
-        if (rq->state == ANSWERED)
-            return MHD_YES;
-        if (*upload_size) {
-            size_t n = *upload_size;
-            *upload_size = 0;
-            if (front_body_feed(&rq->in, rq->body, upload, n) == FRONT_BODY_CLOSE)
-                return MHD_NO;
-            return MHD_YES;
-        }
-        return body_complete(rq);
-    }
-
-    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
-    if (strcmp(url, "/v1/reports") == 0) {
+    const char *path = front_req_path(r);
+    const char *method = front_req_method(r);
+    bool post = strcmp(method, "POST") == 0;
+    bool get = strcmp(method, "GET") == 0;
+    if (strcmp(path, "/v1/reports") == 0) {
         if (!post)
-            return send_not_allowed(c, "POST");
-        return start_upload(srv, c, ROUTE_REPORTS, con_cls);
+            send_not_allowed(r, "POST");
+        else
+            handle_report(srv, r, ROUTE_REPORTS);
+        return;
     }
-    if (strcmp(url, "/v1/ohttp") == 0 && srv->has_gateway) {
+    if (strcmp(path, "/v1/ohttp") == 0 && srv->has_gateway) {
         if (!post)
-            return send_not_allowed(c, "POST");
-        return start_upload(srv, c, ROUTE_OHTTP, con_cls);
+            send_not_allowed(r, "POST");
+        else
+            handle_report(srv, r, ROUTE_OHTTP);
+        return;
     }
     /* Everything below answers at once and ignores any body. */
-    if (strcmp(url, "/healthz") == 0) {
+    if (strcmp(path, "/healthz") == 0) {
         if (!get)
-            return send_not_allowed(c, "GET");
-        if (!ingest_healthy(srv->ing))
-            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database",
-                              "reports cannot be stored at the moment; retry later");
-        char *ok = strdup("{\"status\":\"ok\"}");
-        return ok ? send_json(c, MHD_HTTP_OK, ok) : MHD_NO;
+            send_not_allowed(r, "GET");
+        else if (!ingest_healthy(srv->ing))
+            send_error(r, 503, "unavailable", "database",
+                       "reports cannot be stored at the moment; retry later");
+        else
+            front_send_json(r, 200, "{\"status\":\"ok\"}", 15, "application/json", false);
+        return;
     }
-    if (strcmp(url, "/dashboard") == 0 || strcmp(url, "/dashboard/") == 0) {
+    if (strcmp(path, "/dashboard") == 0 || strcmp(path, "/dashboard/") == 0) {
         if (!get)
-            return send_not_allowed(c, "GET");
-        return send_static(c, MHD_HTTP_OK, srv->dashboard);
+            send_not_allowed(r, "GET");
+        else
+            dashboard_answer(r);
+        return;
     }
-    if (strcmp(url, "/v1/ohttp-keys") == 0 && srv->has_gateway) {
-        if (!get)
-            return send_not_allowed(c, "GET");
-        /* Queueing takes a reference: a reload may destroy ours after. */
+    if (strcmp(path, "/v1/ohttp-keys") == 0 && srv->has_gateway) {
+        if (!get) {
+            send_not_allowed(r, "GET");
+            return;
+        }
+        /* front_send copies: a reload may replace ours after. */
         pthread_rwlock_rdlock(&srv->secrets);
-        enum MHD_Result ret = send_static(c, MHD_HTTP_OK, srv->ohttp_keys);
+        front_send(r, 200, "application/ohttp-keys", srv->ohttp_keys, srv->ohttp_keys_len, NULL,
+                   0);
         pthread_rwlock_unlock(&srv->secrets);
-        return ret;
+        return;
     }
-    if (strcmp(url, "/metrics") == 0 && srv->metrics) {
+    if (strcmp(path, "/metrics") == 0 && srv->metrics) {
         if (!get)
-            return send_not_allowed(c, "GET");
-        return handle_metrics(srv, c);
+            send_not_allowed(r, "GET");
+        else if (authorized(srv, r))
+            metrics_http_answer(r, srv->metrics);
+        return;
     }
-    if (strncmp(url, "/v1/stats/", 10) == 0) {
+    if (strncmp(path, "/v1/stats/", 10) == 0) {
         if (!get)
-            return send_not_allowed(c, "GET");
-        return handle_stats(srv, c, url);
+            send_not_allowed(r, "GET");
+        else
+            handle_stats(srv, r, path);
+        return;
     }
-    return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", "no such endpoint");
+    send_error(r, 404, "not_found", "path", "no such endpoint");
 }
 
-static void completed(void *cls, void **con_cls)
-{
-    struct request *rq = *con_cls;
-    struct http_server *srv = cls;
-    if (rq) {
-        atomic_fetch_sub(&srv->uploads, 1);
-        gateway_inner_cleanup(&rq->inner);
-        OPENSSL_cleanse(rq->body, rq->in.len);
-        free(rq);
-    }
-    *con_cls = NULL;
-}
-
-/* The /v1/ohttp-keys answer for gw. */
-static struct MHD_Response *keys_response(const struct sts_ohttp_gateway *gw, char *why,
-                                          size_t whylen)
+/* The /v1/ohttp-keys answer for gw, malloc'ed. Errors: STS_ENOMEM and what
+ * encoding returns. */
+static enum sts_err keys_encode(const struct sts_ohttp_gateway *gw, uint8_t **out, size_t *len,
+                                char *why, size_t whylen)
 {
     uint8_t keys[STS_OHTTP_MAX_KEYS_LIST];
     size_t klen = 0;
     enum sts_err e = sts_ohttp_gateway_keys_encode(gw, keys, sizeof keys, &klen);
     if (e != STS_OK) {
         snprintf(why, whylen, "cannot encode the gateway key configurations: %s", sts_strerror(e));
-        return NULL;
+        return e;
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(klen, keys, MHD_RESPMEM_MUST_COPY);
-    if (!r)
+    if (!(*out = malloc(klen ? klen : 1))) {
         snprintf(why, whylen, "out of memory");
-    else
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/ohttp-keys");
-    return r;
+        return STS_ENOMEM;
+    }
+    memcpy(*out, keys, klen);
+    *len = klen;
+    return STS_OK;
 }
 
 /* Everything but the daemon; parts not yet made are NULL. */
@@ -482,14 +425,7 @@ static void server_free(struct http_server *srv)
 {
     free(srv->db_uri);
     free(srv->models);
-    if (srv->accepted)
-        MHD_destroy_response(srv->accepted);
-    if (srv->duplicate)
-        MHD_destroy_response(srv->duplicate);
-    if (srv->ohttp_keys)
-        MHD_destroy_response(srv->ohttp_keys);
-    if (srv->dashboard)
-        MHD_destroy_response(srv->dashboard);
+    free(srv->ohttp_keys);
     front_wipe_free(srv->token);
     pthread_rwlock_destroy(&srv->secrets);
     free(srv);
@@ -522,22 +458,11 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
     srv->max_body =
         cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;
     e = STS_ENOMEM;
-    /* The two answers most reports get, built once. */
-    struct ingest_job done = {.rec.outcome = STORE_NEW};
-    const char *json;
-    size_t len;
-    ingest_answer(&done, &json, &len);
-    srv->accepted = MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_PERSISTENT);
-    done.rec.outcome = STORE_DUPLICATE;
-    ingest_answer(&done, &json, &len);
-    srv->duplicate = MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_PERSISTENT);
-    srv->dashboard = dashboard_response();
-    if (!srv->accepted || !srv->duplicate || !srv->dashboard)
+    if (srv->gateway &&
+        (e = keys_encode(srv->gateway, &srv->ohttp_keys, &srv->ohttp_keys_len, why, whylen)) !=
+            STS_OK)
         goto fail;
-    MHD_add_response_header(srv->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(srv->duplicate, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (srv->gateway && !(srv->ohttp_keys = keys_response(srv->gateway, why, whylen)))
-        goto fail;
+    e = STS_ENOMEM;
     if (cfg->token) {
         if (!(srv->token = strdup(cfg->token)))
             goto fail;
@@ -552,11 +477,6 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
-    /* At least a pool of two: with one internal thread, libmicrohttpd 0.9.75
-     * served 256 keep-alive connections with suspended requests at 7-13k
-     * reports/s instead of 45k (bench/ingest.sh --serve-args "--threads 1"). */
-    if (threads < 2)
-        threads = 2;
     struct front_config fc = {
         .listen = cfg->listen,
         .use_listen_fd = cfg->use_listen_fd,
@@ -564,7 +484,6 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
         .tls_cert_pem = cfg->tls_cert_pem,
         .tls_key_pem = cfg->tls_key_pem,
         .threads = threads,
-        .suspend = true,
         .connection_limit = cfg->connection_limit,
         .per_client_limit = cfg->per_client_limit,
         .header_timeout_s = cfg->header_timeout_s,
@@ -572,11 +491,9 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
         .idle_timeout_s = cfg->timeout_s,
         .rate = cfg->rate,
         .metrics = cfg->metrics,
-        /* MHD zeroes a connection's pool for every request: keep it to what
-         * a report needs (headers and read buffer; bodies are copied out). */
-        .memory_limit = 8192,
+        /* the larger of the two routes' caps: each route checks its own */
+        .max_body = srv->max_body + (srv->gateway ? GATEWAY_REQUEST_SLACK : 0),
         .handler = handle,
-        .completed = completed,
         .cls = srv,
     };
     handed = true;
@@ -614,14 +531,7 @@ void http_quiesce(struct http_server *srv)
 
 bool http_drain(struct http_server *srv, unsigned timeout_ms)
 {
-    front_quiesce(srv->front);
-    struct timespec tick = {0, 10 * 1000 * 1000};
-    for (unsigned waited = 0; atomic_load(&srv->uploads) > 0; waited += 10) {
-        if (waited >= timeout_ms)
-            return false;
-        nanosleep(&tick, NULL);
-    }
-    return true;
+    return front_drain(srv->front, timeout_ms);
 }
 
 enum sts_err http_reload(struct http_server *srv, const char *token,
@@ -629,7 +539,8 @@ enum sts_err http_reload(struct http_server *srv, const char *token,
                          char *why, size_t whylen)
 {
     char *t = NULL;
-    struct MHD_Response *keys = NULL;
+    uint8_t *keys = NULL;
+    size_t keys_len = 0;
     *old = NULL;
     if ((token && !srv->token) || (gw && !srv->has_gateway)) {
         snprintf(why, whylen, "%s was off at start; a reload only replaces",
@@ -640,9 +551,12 @@ enum sts_err http_reload(struct http_server *srv, const char *token,
         snprintf(why, whylen, "out of memory");
         return STS_ENOMEM;
     }
-    if (gw && !(keys = keys_response(gw, why, whylen))) {
-        front_wipe_free(t);
-        return STS_ENOMEM;
+    if (gw) {
+        enum sts_err e = keys_encode(gw, &keys, &keys_len, why, whylen);
+        if (e != STS_OK) {
+            front_wipe_free(t);
+            return e == STS_ENOMEM ? e : STS_ENOMEM;
+        }
     }
     pthread_rwlock_wrlock(&srv->secrets);
     if (t) {
@@ -650,8 +564,9 @@ enum sts_err http_reload(struct http_server *srv, const char *token,
         srv->token = t;
     }
     if (keys) {
-        MHD_destroy_response(srv->ohttp_keys);
+        free(srv->ohttp_keys);
         srv->ohttp_keys = keys;
+        srv->ohttp_keys_len = keys_len;
         *old = srv->gateway;
         srv->gateway = gw;
     }
@@ -664,9 +579,9 @@ void http_stop(struct http_server *srv, struct http_counters *final)
     if (!srv)
         return;
     front_quiesce(srv->front);
-    /* Suspended connections must be resumed before MHD_stop_daemon. Once the
-     * ingest queue is stopped (see main.c) every one of them has been; give
-     * their answers a moment to leave (bounded: 5 s). */
+    /* Every report waiting for its commit must be answered before the
+     * front stops. Once the ingest queue is stopped (see main.c) every one
+     * of them has been; give their answers a moment to leave (bounded: 5 s). */
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (int i = 0; i < 500 && atomic_load(&srv->inflight) > 0; i++)
         nanosleep(&tick, NULL);

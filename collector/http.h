@@ -1,10 +1,9 @@
 /* The collector's HTTP routes, served by the shared front (front/front.h:
- * libmicrohttpd with a small thread pool on epoll, HTTPS when given a
- * certificate, plain HTTP only on a loopback address, framing checks,
- * deadlines and connection caps).
- * A report is parsed and validated on the HTTP thread, its connection is
- * suspended while the group-commit writer stores it, and the answer is sent
- * when the record is committed. A report may come as a plain POST /v1/reports
+ * a few event threads on epoll, HTTPS when given a certificate, plain HTTP
+ * only on a loopback address, framing checks, deadlines and connection
+ * caps). A report is parsed and validated on the HTTP thread, its
+ * connection waits while the group-commit writer stores it, and the answer
+ * is sent from the writer's thread when the record is committed. A report may come as a plain POST /v1/reports
  * or sealed in an Oblivious HTTP request to POST /v1/ohttp (gateway.h): both
  * take the same path and get the same answers, sealed for the second. Never
  * reads or logs the client's (or the relay's) address. */
@@ -24,13 +23,13 @@ struct http_config {
     const char *listen;        /* "HOST:PORT", port 0 = any free port */
     bool use_listen_fd;        /* listen_fd: its socket, bound already (front/listen.h) */
     int listen_fd;             /* consumed by http_start, also on failure */
-    unsigned threads;          /* HTTP threads; 0 = number of CPUs; at least 2 */
+    unsigned threads;          /* HTTP threads; 0 = number of CPUs */
     size_t max_body;           /* bytes, at most STS_REPORT_MAX_BODY */
     unsigned connection_limit; /* open connections in all */
     unsigned per_client_limit; /* open connections per client address (0 = no cap) */
     unsigned header_timeout_s; /* deadline for a request's headers (0 = 10 s) */
     unsigned body_timeout_s;   /* deadline for its body, once the headers are in (0 = 10 s) */
-    unsigned timeout_s;        /* idle connection timeout */
+    unsigned timeout_s;        /* a kept-alive connection idle between requests */
     struct rate_config rate;   /* requests per client address (front/rate.h) */
     const char *token;         /* bearer token of the statistics API, NULL = API off */
     const char *db_uri;        /* database the statistics API reads */
@@ -50,8 +49,8 @@ struct http_server;
  * server; the PEM strings are copied (the key copy is wiped at http_stop).
  * why gets a message for the operator on failure.
  * Errors: STS_EINVAL (bad listen address, or plain HTTP on an address that is
- * not loopback), STS_EUNSUPPORTED (libmicrohttpd without TLS), STS_ENET
- * (cannot listen, or the certificate or key is unusable), STS_ENOMEM. */
+ * not loopback), STS_ENET (cannot listen, or the certificate or key is
+ * unusable), STS_ENOMEM, STS_EIO (a server thread could not start). */
 enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struct http_server **out,
                         char *why, size_t whylen);
 
@@ -68,7 +67,7 @@ void http_get_counters(struct http_server *srv, struct http_counters *out);
 void http_quiesce(struct http_server *srv);
 
 /* Stops accepting new connections, then waits, at most timeout_ms, until
- * every request whose body was being read or stored has been answered.
+ * every request whose head was in has been answered.
  * Returns false if some were still open at the timeout (they are answered
  * 503 once the ingest queue stops). Keep-alive connections stay open. */
 bool http_drain(struct http_server *srv, unsigned timeout_ms);

@@ -1,35 +1,52 @@
-/* The shared HTTP front (see front.h): libmicrohttpd set up once for both
- * servers, a framing check before any handler, and one thread that closes
- * connections past their deadline. libmicrohttpd's own timer restarts on
- * every byte, so a client sending one byte a second would hold its slot for
- * ever; here each connection carries an absolute deadline, set when it opens
- * or finishes an answer (headers) and when its headers are complete (body),
- * and cleared once the body is in. */
+/* The shared HTTP front (see front.h): a few event threads, each with its
+ * own epoll set and its own connections, all accepting from one listening
+ * socket. A connection is a small state machine: TLS handshake, idle
+ * between requests, head, body, waiting for its handler's answer, writing
+ * it, and a lingering close (the write side shut, what the client still
+ * sends read and dropped for a moment) so that a refused client reads its
+ * answer rather than a reset. Each state has an absolute deadline, checked
+ * by the connection's thread a few times a second: no byte a client sends
+ * moves it. One request per connection is in flight at a time; pipelined
+ * requests wait in the input buffer until the previous answer has left. */
+#define _GNU_SOURCE /* accept4 */
 #include "front.h"
 
-#include "framing.h"
-#include "tls.h"
-
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "http1.h"
+#include "listen.h"
+#include "sts/hashmap.h"
 #include "sts/net.h"
+#include "tls.h"
 
-/* One open connection, known to the deadline thread. */
-struct front_conn {
-    struct front_conn *prev, *next;
-    MHD_socket fd;
-    atomic_llong deadline_ms; /* 0: none */
-};
+/* A connection's input buffer: a head (HTTP1_HEAD_MAX at most) and room
+ * to read the body or the next request behind it. */
+#define CONN_IN       8192
+#define LINGER_MS     2000
+#define TICK_MS       200
+#define ACCEPT_BURST  64
+#define CLIENTS_MAX   65536
+#define DEFAULT_BODY  (64 * 1024)
+#define FIRST_CHUNKED 2048
 
 /* Answers are counted by status among these; any other is "other". */
 static const unsigned counted_status[] = {200, 202, 400, 401, 403, 404, 405, 408, 413,
@@ -40,6 +57,115 @@ struct front_metrics {
     struct metric *status[N_STATUS + 1]; /* the last: other */
     struct metric *open, *rate_limited, *refused_framing, *deadline_closed;
 };
+
+enum cstate {
+    C_HANDSHAKE, /* TLS */
+    C_IDLE,      /* kept alive, no byte of the next request yet */
+    C_HEAD,
+    C_BODY,
+    C_PENDING, /* with the handler */
+    C_WRITE,   /* the answer leaving */
+    C_LINGER,
+};
+
+struct conn;
+
+struct front_req {
+    struct conn *c;
+    struct http1_head head;
+    char *path, *query; /* in the connection's buffer */
+    char *args;         /* the decoded query: key NUL value NUL ..., malloc'ed */
+    size_t args_len;
+    char *body;
+    size_t body_len;
+    bool too_big;
+    atomic_int phase; /* PH_*: who answers, the handler's thread or another */
+    /* The answer, from front_send until the connection's thread writes it. */
+    unsigned status;
+    bool close, abort;
+    char *ans; /* type NUL headers NUL body, malloc'ed */
+    size_t type_len, headers_len, ans_body_len;
+    bool has_type;
+    struct front_req *qnext;
+};
+
+/* A request's answer may come from the handler, while the connection's
+ * thread is still in it, or later from any thread: the first to move the
+ * phase decides which of the two writes it out. */
+enum { PH_HANDLER, PH_EARLY, PH_WAITING };
+
+struct loop {
+    struct front *f;
+    int ep, wake;
+    pthread_t thread;
+    bool started, listening;
+    pthread_mutex_t lock; /* done */
+    struct front_req *done; /* answered from other threads */
+    struct conn *conns;
+    long long stop_by; /* once stopping: the last moment answers may leave */
+    char date[48]; /* "Date: ...\r\n", redone each second */
+    time_t date_s;
+};
+
+struct conn {
+    struct loop *loop;
+    struct conn *prev, *next;
+    int fd;
+    SSL *ssl;
+    bool ssl_wants_write;
+    struct sockaddr_storage sa;
+    uint8_t addr[16];
+    bool counted; /* in the per-client table */
+    enum cstate state;
+    long long deadline;
+    char *in;
+    size_t in_len, in_pos; /* in_pos: end of the current request's head */
+    /* the body */
+    bool chunked, dropping;
+    uint64_t left; /* Content-Length bytes still to come */
+    struct http1_chunked ck;
+    size_t seen, body_cap;
+    unsigned rate_wait; /* answer 429 once the body is in */
+    bool in_request;    /* counted in front.active */
+    struct front_req req;
+    /* the answer */
+    char *out;
+    size_t out_len, out_off, out_cap;
+    bool close_after;
+    uint32_t events;
+    bool dead; /* the socket is gone while the handler still holds req */
+    bool gone; /* freed but for this struct, still in use up the stack */
+    unsigned busy; /* calls into c up the stack (see conn_enter) */
+    size_t linger_seen;
+};
+
+struct front {
+    front_handler_fn handler;
+    void *cls;
+    int listen_fd;
+    uint16_t port;
+    long long header_ms, body_ms, idle_ms;
+    size_t max_body;
+    bool tls;
+    unsigned connection_limit, per_client_limit;
+    atomic_uint open;
+    atomic_bool quiesced, stopping;
+    pthread_mutex_t clients_lock;
+    struct sts_hashmap *clients; /* address -> open connections */
+    struct rate_table *rate;
+    atomic_ullong refused_framing, deadline_closed, rate_limited;
+    atomic_uint active; /* requests whose head is in, their answer not yet out */
+    struct front_metrics m;
+    unsigned nloops;
+    struct loop *loops;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void metrics_register(struct front_metrics *fm, struct metrics *m)
 {
@@ -64,47 +190,40 @@ static void metrics_register(struct front_metrics *fm, struct metrics *m)
                     "connections closed at their header or body deadline", NULL, NULL, 0);
 }
 
-static void count_status(struct front_metrics *fm, struct MHD_Connection *c)
+static void count_status(struct front_metrics *fm, unsigned status)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-    if (!ci)
-        return; /* closed without an answer */
     size_t i = 0;
-    while (i < N_STATUS && counted_status[i] != ci->http_status)
+    while (i < N_STATUS && counted_status[i] != status)
         i++;
     metric_add(fm->status[i], 1);
 }
 
-/* One request, made when its request line arrives. */
-struct front_req {
-    bool checked, reached; /* framing looked at; the handler saw it */
-    void *user;            /* the handler's *ctx */
-    char path[];           /* raw target up to '?' */
-};
-
-struct front {
-    struct MHD_Daemon *daemon;
-    front_handler_fn handler;
-    front_completed_fn completed;
-    void *cls;
-    long long header_ms, body_ms;
-    pthread_mutex_t lock; /* conns, stopping */
-    pthread_cond_t wake;
-    struct front_conn *conns;
-    bool stopping, reaper_started;
-    pthread_t reaper;
-    struct rate_table *rate;
-    atomic_ullong refused_framing, deadline_closed, rate_limited;
-    struct front_metrics m;
-    atomic_uint active; /* requests that reached the handler, not yet completed */
-};
-
-static long long now_ms(void)
+static const char *reason(unsigned status)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Error" : "Server Error";
+    }
 }
 
 char *front_error_json(const char *kind, const char *field, const char *detail)
@@ -115,92 +234,6 @@ char *front_error_json(const char *kind, const char *field, const char *detail)
     return s;
 }
 
-/* retry_after: seconds for a 429 or 503 (0 = 1). */
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, const char *json,
-                                 size_t len, const char *type, bool close, const char *allow,
-                                 unsigned retry_after)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS) {
-        char secs[16];
-        snprintf(secs, sizeof secs, "%u", retry_after ? retry_after : 1);
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
-    }
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (close)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-enum MHD_Result front_send_json(struct MHD_Connection *c, unsigned status, const char *json,
-                                size_t len, const char *type, bool close)
-{
-    return send_json(c, status, json, len, type, close, NULL, 0);
-}
-
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
-                                  const char *field, const char *detail, const char *allow,
-                                  bool close, unsigned retry_after)
-{
-    char *s = front_error_json(kind, field, detail);
-    if (!s)
-        return MHD_NO;
-    enum MHD_Result ret =
-        send_json(c, status, s, strlen(s), "application/json", close, allow, retry_after);
-    free(s);
-    return ret;
-}
-
-enum MHD_Result front_send_error(struct MHD_Connection *c, unsigned status, const char *kind,
-                                 const char *field, const char *detail, const char *allow)
-{
-    return send_error(c, status, kind, field, detail, allow, false, 0);
-}
-
-enum MHD_Result front_send_refusal(struct MHD_Connection *c, unsigned status, const char *kind,
-                                   const char *field, const char *detail)
-{
-    return send_error(c, status, kind, field, detail, NULL, true, 0);
-}
-
-bool front_body_init(struct front_body *b, struct MHD_Connection *c, size_t cap, bool discard)
-{
-    memset(b, 0, sizeof *b);
-    b->cap = cap;
-    b->discard = discard;
-    /* The front let through one Content-Length of digits only (libmicrohttpd
-     * refuses others before any handler runs). */
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
-    if (length > cap)
-        b->too_big = true;
-    return length > FRONT_DRAIN_MAX;
-}
-
-enum front_body_step front_body_feed(struct front_body *b, void *buf, const char *data, size_t n)
-{
-    b->seen += n;
-    if (b->discard || b->too_big) {
-        /* dropped: read only so that the answer finds a clean connection */
-    } else if (n > b->cap - b->len) {
-        b->too_big = true;
-    } else {
-        memcpy((char *)buf + b->len, data, n);
-        b->len += n;
-    }
-    return b->seen > FRONT_DRAIN_MAX ? FRONT_BODY_CLOSE : FRONT_BODY_MORE;
-}
-
 void front_wipe_free(char *secret)
 {
     if (secret) {
@@ -209,344 +242,1151 @@ void front_wipe_free(char *secret)
     }
 }
 
-static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    (void)kind;
-    framing_add(cls, key, value);
-    return MHD_YES;
-}
+/* ---- per-client connection counts ---- */
 
-/* Whether the request's framing must be refused, and how. */
-static bool framing_refused_c(struct MHD_Connection *c, const char *version, const char *target,
-                              unsigned *status, const char **field, const char **detail)
+static void addr16(const struct sockaddr_storage *ss, uint8_t out[16])
 {
-    struct framing f = {0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_field, &f);
-    return framing_refused(&f, strcmp(version, MHD_HTTP_VERSION_1_1) == 0, target, status, field,
-                           detail);
-}
-
-static bool has_body(struct MHD_Connection *c)
-{
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    return (cl && strcmp(cl, "0") != 0) ||
-           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-}
-
-static struct front_conn *conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
-
-static void set_deadline(struct MHD_Connection *c, long long in_ms)
-{
-    struct front_conn *fc = conn_of(c);
-    if (fc)
-        atomic_store(&fc->deadline_ms, in_ms ? now_ms() + in_ms : 0);
-}
-
-static enum MHD_Result dispatch(void *cls, struct MHD_Connection *c, const char *url,
-                                const char *method, const char *version, const char *upload,
-                                size_t *upload_size, void **con_cls)
-{
-    (void)url;
-    struct front *f = cls;
-    struct front_req *rq = *con_cls;
-    if (!rq)
-        return MHD_NO; /* out of memory at the request line */
-    if (!rq->checked) {
-        rq->checked = true;
-        unsigned status;
-        const char *field, *detail;
-        /* The whole target is checked, query included; routes see its path. */
-        if (framing_refused_c(c, version, rq->path + strlen(rq->path) + 1, &status, &field,
-                              &detail)) {
-            atomic_fetch_add(&f->refused_framing, 1);
-            metric_add(f->m.refused_framing, 1);
-            return send_error(c, status,
-                              status == 414 || status == 431 ? "too_large" : "bad_request", field,
-                              detail, NULL, true, 0);
-        }
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        unsigned wait = rate_take(f->rate, ci ? ci->client_addr : NULL, now_ms());
-        if (wait) {
-            atomic_fetch_add(&f->rate_limited, 1);
-            metric_add(f->m.rate_limited, 1);
-            return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests", "client",
-                              "too many requests from this address; retry later", NULL, false,
-                              wait);
-        }
-        rq->reached = true;
-        atomic_fetch_add(&f->active, 1);
-        bool body = has_body(c);
-        set_deadline(c, body ? f->body_ms : 0);
-        /* libmicrohttpd 0.9.75 closes the connection after an answer queued
-         * at this first call, even when no body follows; a request without
-         * one reaches its handler at the next call, so that GET answers
-         * keep the connection alive. */
-        if (!body)
-            return MHD_YES;
-    } else if (!rq->reached) {
-        *upload_size = 0; /* refused above: nothing more to read */
-        return MHD_YES;
-    } else if (!*upload_size) {
-        set_deadline(c, 0); /* the body is in */
+    memset(out, 0, 16);
+    if (ss->ss_family == AF_INET) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
     }
-    return f->handler(f->cls, c, rq->path, method, upload, upload_size, &rq->user);
 }
 
-/* The raw target, before libmicrohttpd decodes it: stored as the path, a
- * NUL, then the whole target. */
-static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+/* The table never forgets an address by itself: when it is full, the
+ * addresses with no connection open are dropped and the rest put back. */
+static void clients_compact(struct front *f)
 {
-    (void)cls;
-    (void)c;
-    size_t n = strlen(uri);
-    struct front_req *rq = malloc(sizeof *rq + 2 * n + 2);
-    if (!rq)
-        return NULL;
-    rq->checked = rq->reached = false;
-    rq->user = NULL;
-    size_t plen = strcspn(uri, "?");
-    memcpy(rq->path, uri, plen);
-    rq->path[plen] = '\0';
-    memcpy(rq->path + plen + 1, uri, n + 1);
-    return rq;
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    (void)toe;
-    struct front *f = cls;
-    struct front_req *rq = *con_cls;
-    count_status(&f->m, c);
-    if (rq) {
-        if (rq->reached && f->completed)
-            f->completed(f->cls, &rq->user);
-        if (rq->reached)
-            atomic_fetch_sub(&f->active, 1);
-        free(rq);
+    size_t n = sts_hashmap_count(f->clients), kept = 0;
+    struct keep {
+        uint8_t a[16];
+        unsigned count;
+    } *k = malloc(n * sizeof *k);
+    if (!k)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const void *key;
+        unsigned *count = sts_hashmap_at(f->clients, i, &key, NULL);
+        if (*count) {
+            memcpy(k[kept].a, key, 16);
+            k[kept++].count = *count;
+        }
     }
-    *con_cls = NULL;
-    /* On a kept-alive connection the next request's headers are due. */
-    set_deadline(c, f->header_ms);
+    sts_hashmap_clear(f->clients);
+    for (size_t i = 0; i < kept; i++) {
+        void *v;
+        if (sts_hashmap_put(f->clients, k[i].a, 16, &v, NULL) == STS_OK)
+            *(unsigned *)v = k[i].count;
+    }
+    free(k);
 }
 
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
+/* Whether the client at c->addr may open one more connection. */
+static bool client_enter(struct front *f, struct conn *c)
 {
-    struct front *f = cls;
-    metric_add(f->m.open, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct front_conn *fc = calloc(1, sizeof *fc);
-        if (!fc || !ci) {
-            free(fc); /* no deadline then; libmicrohttpd's timer still applies */
+    if (!f->per_client_limit)
+        return true;
+    pthread_mutex_lock(&f->clients_lock);
+    void *v = NULL;
+    if (sts_hashmap_put(f->clients, c->addr, 16, &v, NULL) == STS_ETOOBIG) {
+        clients_compact(f);
+        sts_hashmap_put(f->clients, c->addr, 16, &v, NULL);
+    }
+    bool ok = v && *(unsigned *)v < f->per_client_limit;
+    if (ok) {
+        (*(unsigned *)v)++;
+        c->counted = true;
+    }
+    pthread_mutex_unlock(&f->clients_lock);
+    return ok;
+}
+
+static void client_leave(struct front *f, struct conn *c)
+{
+    if (!c->counted)
+        return;
+    pthread_mutex_lock(&f->clients_lock);
+    unsigned *v = sts_hashmap_get(f->clients, c->addr, 16);
+    if (v && *v)
+        (*v)--;
+    pthread_mutex_unlock(&f->clients_lock);
+    c->counted = false;
+}
+
+/* ---- connections ---- */
+
+static void conn_arm(struct conn *c)
+{
+    if (c->dead || c->fd < 0)
+        return;
+    uint32_t ev = 0;
+    bool writing = c->out_off < c->out_len;
+    switch (c->state) {
+    case C_HANDSHAKE: ev = c->ssl_wants_write ? EPOLLOUT : EPOLLIN; break;
+    case C_IDLE:
+    case C_HEAD:
+    case C_BODY:
+    case C_LINGER: ev = EPOLLIN; break;
+    case C_PENDING:
+    case C_WRITE: break;
+    }
+    if (writing || c->ssl_wants_write)
+        ev |= EPOLLOUT;
+    if (ev == c->events)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(c->loop->ep, EPOLL_CTL_MOD, c->fd, &e);
+    c->events = ev;
+}
+
+static void req_reset(struct front_req *r)
+{
+    free(r->args);
+    free(r->ans);
+    if (r->body) {
+        OPENSSL_cleanse(r->body, r->body_len);
+        free(r->body);
+    }
+    struct conn *c = r->c;
+    memset(r, 0, sizeof *r);
+    r->c = c;
+}
+
+static void request_over(struct conn *c)
+{
+    if (c->in_request) {
+        c->in_request = false;
+        atomic_fetch_sub(&c->loop->f->active, 1);
+    }
+}
+
+static void conn_free(struct conn *c)
+{
+    if (c->gone)
+        return;
+    struct front *f = c->loop->f;
+    if (c->ssl)
+        SSL_free(c->ssl);
+    if (c->fd >= 0)
+        close(c->fd);
+    client_leave(f, c);
+    request_over(c);
+    req_reset(&c->req);
+    if (c->in) {
+        OPENSSL_cleanse(c->in, c->in_len);
+        free(c->in);
+    }
+    if (c->out) {
+        OPENSSL_cleanse(c->out, c->out_len);
+        free(c->out);
+    }
+    atomic_fetch_sub(&f->open, 1);
+    metric_add(f->m.open, -1);
+    c->gone = true;
+    c->fd = -1;
+    c->ssl = NULL;
+    c->in = c->out = NULL;
+    if (!c->busy)
+        free(c);
+}
+
+/* Every event for c goes between conn_enter and conn_leave, so that a
+ * connection closed deep inside one (an answer written, the next request
+ * refused) is freed only once nothing up the stack looks at it. */
+static void conn_enter(struct conn *c)
+{
+    c->busy++;
+}
+
+static void conn_leave(struct conn *c)
+{
+    if (--c->busy == 0 && c->gone)
+        free(c);
+}
+
+static void conn_unlink(struct conn *c)
+{
+    struct loop *l = c->loop;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (l->conns == c)
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* Closes c; if its handler still holds the request, the rest waits for the
+ * answer. */
+static void conn_close(struct conn *c)
+{
+    if (c->gone || c->dead)
+        return;
+    conn_unlink(c);
+    if (c->state == C_PENDING) {
+        if (c->ssl) {
+            SSL_free(c->ssl);
+            c->ssl = NULL;
+        }
+        close(c->fd);
+        c->fd = -1;
+        c->dead = true;
+        return;
+    }
+    conn_free(c);
+}
+
+/* -1: would block (or want the other direction), 0: end of stream or error. */
+static ssize_t conn_recv(struct conn *c, char *buf, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = recv(c->fd, buf, n, 0);
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+        return r;
+    }
+    int r = SSL_read(c->ssl, buf, (int)(n > 1 << 30 ? 1 << 30 : n));
+    if (r > 0)
+        return r;
+    int err = SSL_get_error(c->ssl, r);
+    c->ssl_wants_write = err == SSL_ERROR_WANT_WRITE;
+    ERR_clear_error();
+    return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
+static ssize_t conn_send(struct conn *c, const char *buf, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+        return r;
+    }
+    int r = SSL_write(c->ssl, buf, (int)(n > 1 << 30 ? 1 << 30 : n));
+    if (r > 0)
+        return r;
+    int err = SSL_get_error(c->ssl, r);
+    c->ssl_wants_write = err == SSL_ERROR_WANT_WRITE;
+    ERR_clear_error();
+    return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? -1 : 0;
+}
+
+static bool out_reserve(struct conn *c, size_t more)
+{
+    if (c->out_len + more <= c->out_cap)
+        return true;
+    size_t cap = c->out_cap ? c->out_cap : 512;
+    while (cap < c->out_len + more)
+        cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (!p)
+        return false;
+    c->out = p;
+    c->out_cap = cap;
+    return true;
+}
+
+static bool out_put(struct conn *c, const void *data, size_t n)
+{
+    if (!out_reserve(c, n))
+        return false;
+    memcpy(c->out + c->out_len, data, n);
+    c->out_len += n;
+    return true;
+}
+
+static const char *date_line(struct loop *l)
+{
+    time_t t = time(NULL);
+    if (t != l->date_s) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(l->date, sizeof l->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        l->date_s = t;
+    }
+    return l->date;
+}
+
+/* Formats an answer into c's output. Returns false when out of memory. */
+static bool out_answer(struct conn *c, unsigned status, const char *type, const char *headers,
+                       const char *body, size_t len, bool close, unsigned retry_after,
+                       bool head_only)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %u %s\r\n%sContent-Length: %zu\r\n", status,
+                     reason(status), date_line(c->loop), len);
+    if (type)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n", type);
+    if (status == 503 || status == 429)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Retry-After: %u\r\n",
+                      retry_after ? retry_after : 1);
+    if (status == 401)
+        n += snprintf(head + n, sizeof head - (size_t)n, "WWW-Authenticate: Bearer\r\n");
+    if (n < 0 || (size_t)n >= sizeof head - 24)
+        return false;
+    if (!out_put(c, head, (size_t)n) || (headers && !out_put(c, headers, strlen(headers))))
+        return false;
+    const char *end = close ? "Connection: close\r\n\r\n" : "\r\n";
+    if (!out_put(c, end, strlen(end)))
+        return false;
+    return head_only || out_put(c, body, len);
+}
+
+static void conn_process(struct conn *c);
+static void conn_flush(struct conn *c);
+static void conn_readable(struct conn *c);
+
+/* An error answered by the front itself (framing, rate, deadline). */
+static void front_answer_error(struct conn *c, unsigned status, const char *kind, const char *field,
+                               const char *detail, bool close, unsigned retry_after)
+{
+    struct front *f = c->loop->f;
+    char *s = front_error_json(kind, field, detail);
+    if (!s || !out_answer(c, status, "application/json", NULL, s, strlen(s), close, retry_after,
+                          false)) {
+        free(s);
+        conn_close(c);
+        return;
+    }
+    free(s);
+    count_status(&f->m, status);
+    c->close_after = close;
+    c->state = C_WRITE;
+    c->deadline = now_ms() + f->header_ms;
+    conn_flush(c);
+}
+
+static void conn_linger(struct conn *c)
+{
+    if (c->ssl)
+        SSL_shutdown(c->ssl); /* close_notify; the answer before it is out */
+    ERR_clear_error();
+    shutdown(c->fd, SHUT_WR);
+    c->state = C_LINGER;
+    c->linger_seen = 0;
+    c->deadline = now_ms() + LINGER_MS;
+    conn_arm(c);
+}
+
+/* The answer has left: the next request, or the close. */
+static void conn_next(struct conn *c)
+{
+    struct front *f = c->loop->f;
+    request_over(c);
+    c->out_len = c->out_off = 0;
+    if (c->out_cap > 4 * CONN_IN) { /* a dashboard page: give it back */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    if (c->close_after || atomic_load(&f->stopping)) {
+        conn_linger(c);
+        return;
+    }
+    /* The request's bytes go; pipelined ones move to the front. */
+    memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
+    c->in_len -= c->in_pos;
+    c->in_pos = 0;
+    req_reset(&c->req);
+    c->rate_wait = 0;
+    c->state = c->in_len ? C_HEAD : C_IDLE;
+    c->deadline = now_ms() + (c->in_len ? f->header_ms : f->idle_ms);
+    conn_arm(c);
+    if (c->in_len)
+        conn_process(c);
+    else if (c->ssl && SSL_pending(c->ssl) > 0)
+        conn_readable(c); /* already decrypted: epoll would not tell */
+}
+
+static void conn_flush(struct conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
+        if (n < 0) {
+            conn_arm(c);
             return;
         }
-        fc->fd = ci->connect_fd;
-        atomic_init(&fc->deadline_ms, now_ms() + f->header_ms);
-        pthread_mutex_lock(&f->lock);
-        fc->next = f->conns;
-        if (f->conns)
-            f->conns->prev = fc;
-        f->conns = fc;
-        pthread_mutex_unlock(&f->lock);
-        *socket_context = fc;
-        return;
+        if (n == 0) {
+            conn_close(c);
+            return;
+        }
+        c->out_off += (size_t)n;
     }
-    struct front_conn *fc = *socket_context;
-    if (!fc)
-        return;
-    /* libmicrohttpd closes the socket after this call, so the deadline
-     * thread, which shuts sockets down under the same lock, never touches a
-     * descriptor number that may have been reused. */
-    pthread_mutex_lock(&f->lock);
-    if (fc->prev)
-        fc->prev->next = fc->next;
+    c->ssl_wants_write = false;
+    if (c->state == C_WRITE)
+        conn_next(c);
     else
-        f->conns = fc->next;
-    if (fc->next)
-        fc->next->prev = fc->prev;
-    pthread_mutex_unlock(&f->lock);
-    free(fc);
-    *socket_context = NULL;
+        conn_arm(c); /* a 100 Continue went out: keep reading */
 }
 
-/* Shutting a socket down wakes its server thread, which reads the end of
- * the stream and closes the connection as if the client had gone. */
-static void *reaper(void *arg)
+/* The handler's answer, on the connection's thread. */
+static void conn_answered(struct conn *c)
 {
-    struct front *f = arg;
-    pthread_mutex_lock(&f->lock);
-    while (!f->stopping) {
-        long long now = now_ms();
-        for (struct front_conn *fc = f->conns; fc; fc = fc->next) {
-            long long d = atomic_load(&fc->deadline_ms);
-            if (d && now > d) {
-                atomic_store(&fc->deadline_ms, 0);
-                shutdown(fc->fd, SHUT_RDWR);
-                atomic_fetch_add(&f->deadline_closed, 1);
-                metric_add(f->m.deadline_closed, 1);
+    struct front *f = c->loop->f;
+    struct front_req *r = &c->req;
+    if (c->dead) {
+        conn_free(c);
+        return;
+    }
+    if (r->abort) {
+        conn_close(c);
+        return;
+    }
+    const char *type = r->has_type ? r->ans : NULL;
+    const char *headers = r->headers_len ? r->ans + r->type_len + 1 : NULL;
+    const char *body = r->ans + r->type_len + 1 + r->headers_len + 1;
+    bool close = r->close || r->head.close || atomic_load(&f->quiesced);
+    if (!out_answer(c, r->status, type, headers, body, r->ans_body_len, close, 0,
+                    strcmp(r->head.method, "HEAD") == 0)) {
+        conn_close(c);
+        return;
+    }
+    count_status(&f->m, r->status);
+    c->close_after = close;
+    c->state = C_WRITE;
+    c->deadline = now_ms() + f->header_ms;
+    conn_flush(c);
+}
+
+/* The body is in (or refused): to the handler, or a 429. */
+static void conn_dispatch(struct conn *c)
+{
+    struct front *f = c->loop->f;
+    struct front_req *r = &c->req;
+    if (c->rate_wait) {
+        atomic_fetch_add(&f->rate_limited, 1);
+        metric_add(f->m.rate_limited, 1);
+        front_answer_error(c, 429, "too_many_requests", "client",
+                           "too many requests from this address; retry later",
+                           r->too_big || c->dropping, c->rate_wait);
+        return;
+    }
+    c->state = C_PENDING;
+    c->deadline = 0;
+    conn_arm(c);
+    atomic_store(&r->phase, PH_HANDLER);
+    f->handler(f->cls, r);
+    int expected = PH_HANDLER;
+    if (!atomic_compare_exchange_strong(&r->phase, &expected, PH_WAITING))
+        conn_answered(c); /* answered already (PH_EARLY) */
+}
+
+/* Body bytes at c->in[c->in_pos..): taken, or dropped past the cap. */
+static bool body_take(struct conn *c, const char *data, size_t n)
+{
+    struct front_req *r = &c->req;
+    c->seen += n;
+    if (c->dropping)
+        return true;
+    if (n > c->body_cap - r->body_len) {
+        if (r->body_len + n > c->loop->f->max_body) {
+            c->dropping = true;
+            r->too_big = true;
+            OPENSSL_cleanse(r->body, r->body_len);
+            r->body_len = 0;
+            return true;
+        }
+        size_t cap = c->body_cap * 2;
+        while (cap < r->body_len + n)
+            cap *= 2;
+        if (cap > c->loop->f->max_body)
+            cap = c->loop->f->max_body;
+        char *p = realloc(r->body, cap + 1);
+        if (!p)
+            return false;
+        r->body = p;
+        c->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    return true;
+}
+
+/* Consumes what the input buffer holds of the body. */
+static void body_read(struct conn *c)
+{
+    struct front *f = c->loop->f;
+    for (;;) {
+        size_t avail = c->in_len - c->in_pos;
+        char *p = c->in + c->in_pos;
+        size_t used = 0;
+        bool done = false;
+        if (!c->chunked) {
+            used = avail < c->left ? avail : (size_t)c->left;
+            if (!body_take(c, p, used)) {
+                conn_close(c);
+                return;
+            }
+            c->left -= used;
+            done = c->left == 0;
+        } else {
+            size_t doff, dlen;
+            struct http1_refusal why;
+            enum http1_result res = http1_chunked_read(&c->ck, p, avail, &used, &doff, &dlen, &why);
+            if (res == HTTP1_REFUSED) {
+                atomic_fetch_add(&f->refused_framing, 1);
+                metric_add(f->m.refused_framing, 1);
+                front_answer_error(c, why.status, why.status == 400 ? "bad_request" : "too_large",
+                                   why.field, why.detail, true, 0);
+                return;
+            }
+            if (dlen && !body_take(c, p + doff, dlen)) {
+                conn_close(c);
+                return;
+            }
+            done = res == HTTP1_DONE;
+        }
+        /* Body bytes leave the buffer: the head stays before them. */
+        memmove(p, p + used, avail - used);
+        c->in_len -= used;
+        if (done) {
+            if (c->req.body)
+                c->req.body[c->req.body_len] = '\0';
+            conn_dispatch(c);
+            return;
+        }
+        if (c->seen > FRONT_DRAIN_MAX) {
+            c->req.too_big = true;
+            c->dropping = true;
+            c->close_after = true;
+            conn_dispatch(c);
+            return;
+        }
+        if (used == 0 || c->in_len == c->in_pos)
+            return;
+    }
+}
+
+/* A complete head: the request's fields, then its body. */
+static void head_done(struct conn *c)
+{
+    struct front *f = c->loop->f;
+    struct front_req *r = &c->req;
+    struct http1_head *h = &r->head;
+    c->in_pos = h->head_len;
+    c->in_request = true;
+    atomic_fetch_add(&f->active, 1);
+    r->path = (char *)h->target;
+    char *q = strchr(r->path, '?');
+    if (q) {
+        *q = '\0';
+        r->query = q + 1;
+    }
+    c->rate_wait = rate_take(f->rate, (const struct sockaddr *)&c->sa, now_ms());
+    c->chunked = h->chunked;
+    c->left = h->has_length ? h->length : 0;
+    c->seen = 0;
+    c->dropping = false;
+    memset(&c->ck, 0, sizeof c->ck);
+    bool body = c->chunked || c->left > 0;
+    if (!body) {
+        conn_dispatch(c);
+        return;
+    }
+    bool too_big = h->has_length && h->length > f->max_body;
+    if (too_big) {
+        c->dropping = true;
+        r->too_big = true;
+        /* Answered without reading what is far too large or not sent yet. */
+        if (h->length > FRONT_DRAIN_MAX || (h->expect_continue && c->in_len == c->in_pos)) {
+            c->close_after = true;
+            r->close = true;
+            conn_dispatch(c);
+            return;
+        }
+    } else {
+        c->body_cap = c->chunked ? FIRST_CHUNKED : (size_t)h->length;
+        if (c->body_cap > f->max_body)
+            c->body_cap = f->max_body;
+        if (!(r->body = malloc(c->body_cap + 1))) {
+            conn_close(c);
+            return;
+        }
+    }
+    c->state = C_BODY;
+    c->deadline = now_ms() + f->body_ms;
+    if (h->expect_continue && h->http11 && c->in_len == c->in_pos) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (!out_put(c, cont, sizeof cont - 1)) {
+            conn_close(c);
+            return;
+        }
+        conn_flush(c);
+        return;
+    }
+    conn_arm(c);
+    body_read(c);
+}
+
+/* Works through what the input buffer holds. */
+static void conn_process(struct conn *c)
+{
+    struct front *f = c->loop->f;
+    if (c->state == C_IDLE && c->in_len) {
+        c->state = C_HEAD;
+        c->deadline = now_ms() + f->header_ms;
+    }
+    if (c->state == C_HEAD) {
+        struct http1_refusal why;
+        enum http1_result res = http1_parse_head(c->in, c->in_len, &c->req.head, &why);
+        if (res == HTTP1_MORE)
+            return;
+        if (res == HTTP1_REFUSED) {
+            atomic_fetch_add(&f->refused_framing, 1);
+            metric_add(f->m.refused_framing, 1);
+            front_answer_error(c, why.status,
+                               why.status == 414 || why.status == 431 ? "too_large"
+                               : why.status == 505                   ? "unsupported"
+                                                                     : "bad_request",
+                               why.field, why.detail, true, 0);
+            return;
+        }
+        head_done(c);
+        return;
+    }
+    if (c->state == C_BODY)
+        body_read(c);
+}
+
+static void conn_readable(struct conn *c)
+{
+    if (c->state == C_LINGER) {
+        char sink[16384];
+        ssize_t n = c->fd >= 0 ? recv(c->fd, sink, sizeof sink, 0) : 0;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0 || (c->linger_seen += (size_t)n) > FRONT_DRAIN_MAX)
+            conn_close(c);
+        return;
+    }
+again:
+    if (c->in_len == CONN_IN) /* a head can't fill it (HTTP1_HEAD_MAX) */
+        return;
+    ssize_t n = conn_recv(c, c->in + c->in_len, CONN_IN - c->in_len);
+    if (n < 0) {
+        conn_arm(c);
+        return;
+    }
+    if (n == 0) {
+        conn_close(c);
+        return;
+    }
+    c->in_len += (size_t)n;
+    conn_process(c);
+    /* What OpenSSL has decrypted but not handed over is not on the socket
+     * any more, so epoll would not tell: take it while the request reads. */
+    if (!c->gone && c->ssl && SSL_pending(c->ssl) > 0 &&
+        (c->state == C_IDLE || c->state == C_HEAD || c->state == C_BODY))
+        goto again;
+}
+
+static void conn_handshake(struct conn *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->ssl_wants_write = false;
+        c->state = C_HEAD; /* the header deadline from the start goes on */
+        conn_arm(c);
+        conn_readable(c); /* the first request may be in the handshake's last read */
+        return;
+    }
+    int err = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+        conn_close(c);
+        return;
+    }
+    c->ssl_wants_write = err == SSL_ERROR_WANT_WRITE;
+    conn_arm(c);
+}
+
+static void conn_event(struct conn *c, uint32_t ev)
+{
+    if (c->state == C_HANDSHAKE) {
+        conn_handshake(c);
+        return;
+    }
+    if ((ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLIN)) {
+        conn_close(c);
+        return;
+    }
+    if ((ev & EPOLLOUT) && c->out_off < c->out_len) {
+        conn_flush(c);
+        return; /* c may be gone */
+    }
+    if ((ev & EPOLLOUT) && c->ssl_wants_write) {
+        c->ssl_wants_write = false;
+        conn_readable(c); /* the read that wanted to write */
+        return;
+    }
+    if (ev & EPOLLIN)
+        conn_readable(c);
+}
+
+static void loop_accept(struct loop *l)
+{
+    struct front *f = l->f;
+    for (int i = 0; i < ACCEPT_BURST; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(f->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                errno == ECONNABORTED)
+                return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                return; /* the deadlines free descriptors; try at the next event */
+            /* quiesced: the socket is shut down */
+            epoll_ctl(l->ep, EPOLL_CTL_DEL, f->listen_fd, NULL);
+            l->listening = false;
+            return;
+        }
+        if (atomic_load(&f->open) >= f->connection_limit || atomic_load(&f->quiesced)) {
+            close(fd);
+            continue;
+        }
+        struct conn *c = calloc(1, sizeof *c);
+        if (!c || !(c->in = malloc(CONN_IN))) {
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->loop = l;
+        c->fd = fd;
+        c->req.c = c;
+        c->sa = ss;
+        addr16(&ss, c->addr);
+        atomic_fetch_add(&f->open, 1);
+        metric_add(f->m.open, 1);
+        if (!client_enter(f, c)) {
+            conn_free(c);
+            continue;
+        }
+        int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        c->state = C_HEAD;
+        if (f->tls) {
+            SSL_CTX *ctx = front_tls_context();
+            c->ssl = ctx ? SSL_new(ctx) : NULL;
+            SSL_CTX_free(ctx); /* the SSL holds its own reference */
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                conn_free(c);
+                continue;
+            }
+            SSL_set_accept_state(c->ssl);
+            c->state = C_HANDSHAKE;
+        }
+        c->deadline = now_ms() + f->header_ms;
+        c->events = EPOLLIN;
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+            conn_free(c);
+            continue;
+        }
+        c->next = l->conns;
+        if (l->conns)
+            l->conns->prev = c;
+        l->conns = c;
+    }
+}
+
+/* Connections past their deadline: a request half in gets a 408, an idle
+ * or lingering connection is simply closed. */
+static void loop_sweep(struct loop *l)
+{
+    struct front *f = l->f;
+    long long now = now_ms();
+    for (struct conn *c = l->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->deadline || now <= c->deadline)
+            continue;
+        atomic_fetch_add(&f->deadline_closed, 1);
+        metric_add(f->m.deadline_closed, 1);
+        conn_enter(c);
+        if ((c->state == C_HEAD && c->in_len) || c->state == C_BODY) {
+            c->in_pos = c->in_len; /* nothing of it is read any more */
+            front_answer_error(c, 408, "timeout", c->state == C_BODY ? "body" : "header",
+                               c->state == C_BODY ? "the body did not arrive in time"
+                                                  : "the request's headers did not arrive in time",
+                               true, 0);
+        } else {
+            conn_close(c);
+        }
+        conn_leave(c);
+    }
+}
+
+static void loop_done(struct loop *l)
+{
+    uint64_t v;
+    while (read(l->wake, &v, sizeof v) > 0) {
+    }
+    pthread_mutex_lock(&l->lock);
+    struct front_req *list = l->done;
+    l->done = NULL;
+    pthread_mutex_unlock(&l->lock);
+    while (list) {
+        struct front_req *r = list;
+        list = r->qnext;
+        struct conn *c = r->c;
+        conn_enter(c);
+        conn_answered(c);
+        conn_leave(c);
+    }
+}
+
+static void *loop_run(void *arg)
+{
+    struct loop *l = arg;
+    struct front *f = l->f;
+    struct epoll_event evs[64];
+    long long last_sweep = now_ms();
+    for (;;) {
+        if (atomic_load(&f->stopping)) {
+            /* Answers already written out get a moment to leave. */
+            long long now = now_ms();
+            if (!l->stop_by)
+                l->stop_by = now + 1000;
+            bool writing = false;
+            for (struct conn *c = l->conns; c && !writing; c = c->next)
+                writing = c->state == C_WRITE;
+            if (!writing || now > l->stop_by)
+                break;
+        }
+        int n = epoll_wait(l->ep, evs, 64, atomic_load(&f->stopping) ? 10 : TICK_MS);
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &f->listen_fd)
+                loop_accept(l);
+            else if (p == &l->wake)
+                loop_done(l);
+            else {
+                conn_enter(p);
+                conn_event(p, evs[i].events);
+                conn_leave(p);
             }
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 200 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
+        long long now = now_ms();
+        if (now - last_sweep >= TICK_MS) {
+            last_sweep = now;
+            loop_sweep(l);
         }
-        pthread_cond_timedwait(&f->wake, &f->lock, &until);
     }
-    pthread_mutex_unlock(&f->lock);
     return NULL;
 }
 
+/* ---- requests ---- */
+
+const char *front_req_method(const struct front_req *r)
+{
+    return r->head.method;
+}
+
+const char *front_req_path(const struct front_req *r)
+{
+    return r->path;
+}
+
+const char *front_req_header(const struct front_req *r, const char *name)
+{
+    return http1_field(&r->head, name);
+}
+
+static int unhex(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes q (up to '&' or '=' when stop says so) onto out; returns the end. */
+static const char *decode(const char *q, const char *stops, char **out)
+{
+    char *o = *out;
+    for (; *q && !strchr(stops, *q); q++) {
+        int hi, lo;
+        if (*q == '+')
+            *o++ = ' ';
+        else if (*q == '%' && (hi = unhex(q[1])) >= 0 && (lo = unhex(q[2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            q += 2;
+        } else
+            *o++ = *q;
+    }
+    *o++ = '\0';
+    *out = o;
+    return q;
+}
+
+const char *front_req_arg(struct front_req *r, const char *name)
+{
+    if (!r->query)
+        return NULL;
+    if (!r->args) {
+        /* key NUL value NUL for each pair; decoding never lengthens. */
+        size_t n = strlen(r->query);
+        if (!(r->args = malloc(2 * n + 2)))
+            return NULL;
+        char *o = r->args;
+        for (const char *q = r->query; *q;) {
+            q = decode(q, "&=", &o);
+            if (*q == '=')
+                q = decode(q + 1, "&", &o);
+            else
+                *o++ = '\0';
+            if (*q == '&')
+                q++;
+        }
+        r->args_len = (size_t)(o - r->args);
+    }
+    for (const char *p = r->args; p < r->args + r->args_len;) {
+        const char *v = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0)
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+char *front_req_body(struct front_req *r, size_t *len, bool *too_big)
+{
+    *len = r->too_big ? 0 : r->body_len;
+    if (too_big)
+        *too_big = r->too_big;
+    return r->body ? r->body : (char *)"";
+}
+
+/* Hands the answer to the connection's thread. */
+static void req_finish(struct front_req *r)
+{
+    int expected = PH_HANDLER;
+    if (atomic_compare_exchange_strong(&r->phase, &expected, PH_EARLY))
+        return; /* conn_dispatch takes it when the handler returns */
+    struct loop *l = r->c->loop;
+    pthread_mutex_lock(&l->lock);
+    r->qnext = l->done;
+    l->done = r;
+    pthread_mutex_unlock(&l->lock);
+    uint64_t one = 1;
+    if (write(l->wake, &one, sizeof one) < 0) {
+        /* the counter is full: the thread has wake-ups pending anyway */
+    }
+}
+
+enum sts_err front_send(struct front_req *r, unsigned status, const char *type, const void *body,
+                        size_t len, const char *headers, unsigned flags)
+{
+    size_t tl = type ? strlen(type) : 0, hl = headers ? strlen(headers) : 0;
+    char *a = malloc(tl + 1 + hl + 1 + len + 1);
+    if (!a) {
+        r->abort = true;
+        req_finish(r);
+        return STS_ENOMEM;
+    }
+    memcpy(a, type ? type : "", tl + 1);
+    memcpy(a + tl + 1, headers ? headers : "", hl + 1);
+    if (len)
+        memcpy(a + tl + 1 + hl + 1, body, len);
+    r->ans = a;
+    r->has_type = type != NULL;
+    r->type_len = tl;
+    r->headers_len = hl;
+    r->ans_body_len = len;
+    r->status = status;
+    r->close = r->close || (flags & FRONT_CLOSE);
+    req_finish(r);
+    return STS_OK;
+}
+
+void front_abort(struct front_req *r)
+{
+    r->abort = true;
+    req_finish(r);
+}
+
+enum sts_err front_send_json(struct front_req *r, unsigned status, const char *json, size_t len,
+                             const char *type, bool close)
+{
+    return front_send(r, status, type, json, len, NULL, close ? FRONT_CLOSE : 0);
+}
+
+static enum sts_err send_error(struct front_req *r, unsigned status, const char *kind,
+                               const char *field, const char *detail, const char *allow,
+                               bool close)
+{
+    char *s = front_error_json(kind, field, detail);
+    if (!s) {
+        front_abort(r);
+        return STS_ENOMEM;
+    }
+    char hdr[96] = "";
+    if (status == 405 && allow)
+        snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    enum sts_err e = front_send(r, status, "application/json", s, strlen(s), hdr[0] ? hdr : NULL,
+                                close ? FRONT_CLOSE : 0);
+    free(s);
+    return e;
+}
+
+enum sts_err front_send_error(struct front_req *r, unsigned status, const char *kind,
+                              const char *field, const char *detail, const char *allow)
+{
+    return send_error(r, status, kind, field, detail, allow, false);
+}
+
+enum sts_err front_send_refusal(struct front_req *r, unsigned status, const char *kind,
+                                const char *field, const char *detail)
+{
+    return send_error(r, status, kind, field, detail, NULL, true);
+}
+
+/* ---- the server ---- */
+
 static void front_free(struct front *f)
 {
-    if (f->reaper_started) {
-        pthread_mutex_lock(&f->lock);
-        f->stopping = true;
-        pthread_cond_signal(&f->wake);
-        pthread_mutex_unlock(&f->lock);
-        pthread_join(f->reaper, NULL);
+    for (unsigned i = 0; i < f->nloops; i++) {
+        struct loop *l = &f->loops[i];
+        if (l->started)
+            pthread_join(l->thread, NULL);
     }
-    pthread_cond_destroy(&f->wake);
-    pthread_mutex_destroy(&f->lock);
+    for (unsigned i = 0; i < f->nloops; i++) {
+        struct loop *l = &f->loops[i];
+        /* Answers that came too late: their connections are still here. */
+        pthread_mutex_lock(&l->lock);
+        for (struct front_req *r = l->done, *next; r; r = next) {
+            next = r->qnext;
+            if (r->c->dead)
+                conn_free(r->c);
+        }
+        l->done = NULL;
+        pthread_mutex_unlock(&l->lock);
+        while (l->conns) {
+            struct conn *c = l->conns;
+            conn_unlink(c);
+            conn_free(c);
+        }
+        if (l->ep >= 0)
+            close(l->ep);
+        if (l->wake >= 0)
+            close(l->wake);
+        pthread_mutex_destroy(&l->lock);
+    }
+    free(f->loops);
+    if (f->listen_fd >= 0)
+        close(f->listen_fd);
     rate_free(f->rate);
+    sts_hashmap_free(f->clients);
+    pthread_mutex_destroy(&f->clients_lock);
     free(f);
 }
 
-/* *tried: the listening socket went to libmicrohttpd, which owns it then. */
-static enum sts_err start(const struct front_config *cfg, struct front **out, char *why,
-                          size_t whylen, bool *tried)
+static enum sts_err start(const struct front_config *cfg, struct front *f, char *why,
+                          size_t whylen)
 {
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    enum sts_err e = sts_net_parse_listen(cfg->listen, &ss, &sslen, why, whylen);
-    if (e != STS_OK)
-        return e;
+    enum sts_err e;
     bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
-    if (!tls && !sts_net_is_loopback((struct sockaddr *)&ss)) {
-        snprintf(why, whylen,
-                 "refusing plain HTTP on %s, which is not a loopback address: give "
-                 "--tls-cert FILE and --tls-key FILE (or listen on 127.0.0.1)",
-                 cfg->listen);
-        return STS_EINVAL;
+    if (!cfg->use_listen_fd) {
+        if ((e = front_listen_open(cfg->listen, tls, &f->listen_fd, why, whylen)) != STS_OK)
+            return e;
     }
-    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-        snprintf(why, whylen, "this libmicrohttpd was built without TLS support");
-        return STS_EUNSUPPORTED;
-    }
-    struct front *f = calloc(1, sizeof *f);
-    if (!f)
-        return STS_ENOMEM;
-    if (pthread_mutex_init(&f->lock, NULL) != 0) {
-        free(f);
-        return STS_ENOMEM; /* the only way either fails on Linux */
-    }
-    if (pthread_cond_init(&f->wake, NULL) != 0) {
-        pthread_mutex_destroy(&f->lock);
-        free(f);
-        return STS_ENOMEM;
-    }
-    if (cfg->metrics)
-        metrics_register(&f->m, cfg->metrics);
-    f->handler = cfg->handler;
-    f->completed = cfg->completed;
-    f->cls = cfg->cls;
-    f->header_ms = 1000LL * (cfg->header_timeout_s ? cfg->header_timeout_s : 10);
-    f->body_ms = 1000LL * (cfg->body_timeout_s ? cfg->body_timeout_s : 10);
-    /* The pair goes to the process's replaceable credentials (tls.h), which
-     * libmicrohttpd reads through its certificate callback at each
-     * handshake: SIGHUP can renew it without a restart. */
-    if (tls && (e = front_tls_set(cfg->tls_cert_pem, cfg->tls_key_pem, why, whylen)) != STS_OK) {
-        if (e == STS_EINVAL)
-            e = STS_ENET; /* as libmicrohttpd's own refusal of a bad pair was */
-        goto fail;
+    if (tls && (e = front_tls_set(cfg->tls_cert_pem, cfg->tls_key_pem, why, whylen)) != STS_OK)
+        return e == STS_EINVAL ? STS_ENET : e;
+    f->tls = tls;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(f->listen_fd, (struct sockaddr *)&ss, &sl) == 0)
+        f->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    int fl = fcntl(f->listen_fd, F_GETFL);
+    if (fl < 0 || fcntl(f->listen_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        snprintf(why, whylen, "cannot listen on %s", cfg->listen);
+        return STS_ENET;
     }
     if ((e = rate_new(&cfg->rate, &f->rate, why, whylen)) != STS_OK)
-        goto fail;
-    if (pthread_create(&f->reaper, NULL, reaper, f) != 0) {
-        e = STS_EIO;
-        snprintf(why, whylen, "cannot start the connection deadline thread");
-        goto fail;
+        return e;
+    if (cfg->per_client_limit && (e = sts_hashmap_new(sizeof(unsigned), CLIENTS_MAX,
+                                                      &f->clients)) != STS_OK) {
+        snprintf(why, whylen, "cannot set up the client table");
+        return e;
     }
-    f->reaper_started = true;
-
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
-    flags |=
-        cfg->threads ? MHD_USE_EPOLL | MHD_USE_TURBO : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-    if (cfg->suspend)
-        flags |= MHD_ALLOW_SUSPEND_RESUME;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (tls)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem opts[16];
-    size_t n = 0;
-#define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
-    if (tls) {
-        OPT(MHD_OPTION_HTTPS_CERT_CALLBACK, 0, front_tls_callback());
+    f->nloops = cfg->threads ? cfg->threads : 1;
+    if (!(f->loops = calloc(f->nloops, sizeof *f->loops)))
+        return STS_ENOMEM;
+    for (unsigned i = 0; i < f->nloops; i++) {
+        struct loop *l = &f->loops[i];
+        l->f = f;
+        l->ep = l->wake = -1;
+        pthread_mutex_init(&l->lock, NULL);
     }
-    if (cfg->threads > 1)
-        OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);
-    OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit ? cfg->connection_limit : 4096, NULL);
-    if (cfg->per_client_limit)
-        OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_client_limit, NULL);
-    OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s ? cfg->idle_timeout_s : 30, NULL);
-    OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
-    if (cfg->memory_limit)
-        OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_limit, NULL);
-    if (cfg->use_listen_fd)
-        OPT(MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, NULL);
-    else
-        OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
-    OPT(MHD_OPTION_END, 0, NULL);
-#undef OPT
-    *tried = true;
-    f->daemon = MHD_start_daemon(flags, 0, NULL, NULL, dispatch, f, MHD_OPTION_ARRAY, opts,
-                                 MHD_OPTION_URI_LOG_CALLBACK, on_request_line, f,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, f, MHD_OPTION_END);
-    if (!f->daemon) {
-        snprintf(why, whylen,
-                 tls ? "cannot listen on %s (address in use, or the TLS "
-                       "certificate and key unusable or not a pair?)"
-                     : "cannot listen on %s (address in use or not available?)",
-                 cfg->listen);
-        e = STS_ENET;
-        goto fail;
+    for (unsigned i = 0; i < f->nloops; i++) {
+        struct loop *l = &f->loops[i];
+        l->ep = epoll_create1(EPOLL_CLOEXEC);
+        l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (l->ep < 0 || l->wake < 0) {
+            snprintf(why, whylen, "cannot set up the server's event loop");
+            return STS_EIO;
+        }
+        /* Each listens: EPOLLEXCLUSIVE wakes one thread per connection. */
+        struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &f->listen_fd};
+        struct epoll_event we = {.events = EPOLLIN, .data.ptr = &l->wake};
+        if (epoll_ctl(l->ep, EPOLL_CTL_ADD, f->listen_fd, &le) != 0 ||
+            epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &we) != 0) {
+            snprintf(why, whylen, "cannot set up the server's event loop");
+            return STS_EIO;
+        }
+        l->listening = true;
     }
-    *out = f;
+    for (unsigned i = 0; i < f->nloops; i++) {
+        if (pthread_create(&f->loops[i].thread, NULL, loop_run, &f->loops[i]) != 0) {
+            atomic_store(&f->stopping, true);
+            snprintf(why, whylen, "cannot start the server's threads");
+            return STS_EIO;
+        }
+        f->loops[i].started = true;
+    }
     return STS_OK;
-fail:
-    front_free(f);
-    return e;
 }
 
 enum sts_err front_start(const struct front_config *cfg, struct front **out, char *why,
                          size_t whylen)
 {
-    bool tried = false;
-    enum sts_err e = start(cfg, out, why, whylen, &tried);
-    if (e != STS_OK && cfg->use_listen_fd && !tried)
-        close(cfg->listen_fd);
-    return e;
+    struct front *f = calloc(1, sizeof *f);
+    if (!f) {
+        if (cfg->use_listen_fd)
+            close(cfg->listen_fd);
+        return STS_ENOMEM;
+    }
+    f->listen_fd = cfg->use_listen_fd ? cfg->listen_fd : -1;
+    pthread_mutex_init(&f->clients_lock, NULL);
+    if (cfg->metrics)
+        metrics_register(&f->m, cfg->metrics);
+    f->handler = cfg->handler;
+    f->cls = cfg->cls;
+    f->header_ms = 1000LL * (cfg->header_timeout_s ? cfg->header_timeout_s : 10);
+    f->body_ms = 1000LL * (cfg->body_timeout_s ? cfg->body_timeout_s : 10);
+    f->idle_ms = 1000LL * (cfg->idle_timeout_s ? cfg->idle_timeout_s : 30);
+    f->max_body = cfg->max_body ? cfg->max_body : DEFAULT_BODY;
+    f->connection_limit = cfg->connection_limit ? cfg->connection_limit : 4096;
+    f->per_client_limit = cfg->per_client_limit;
+    enum sts_err e = start(cfg, f, why, whylen);
+    if (e != STS_OK) {
+        atomic_store(&f->stopping, true);
+        front_free(f);
+        return e;
+    }
+    *out = f;
+    return STS_OK;
 }
 
 uint16_t front_port(const struct front *f)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
+    return f->port;
 }
 
 void front_get_counters(struct front *f, struct front_counters *out)
@@ -558,10 +1398,10 @@ void front_get_counters(struct front *f, struct front_counters *out)
 
 void front_quiesce(struct front *f)
 {
-    /* libmicrohttpd hands the socket back once (MHD_INVALID_SOCKET after). */
-    MHD_socket s = MHD_quiesce_daemon(f->daemon);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    /* A shut-down listening socket refuses new connections at once, and
+     * wakes every thread, which then stops watching it. */
+    if (!atomic_exchange(&f->quiesced, true))
+        shutdown(f->listen_fd, SHUT_RDWR);
 }
 
 bool front_drain(struct front *f, unsigned timeout_ms)
@@ -580,6 +1420,13 @@ void front_stop(struct front *f)
 {
     if (!f)
         return;
-    MHD_stop_daemon(f->daemon);
+    front_quiesce(f);
+    atomic_store(&f->stopping, true);
+    for (unsigned j = 0; j < f->nloops; j++) {
+        uint64_t one = 1;
+        if (write(f->loops[j].wake, &one, sizeof one) < 0) {
+            /* woken at its next tick anyway */
+        }
+    }
     front_free(f);
 }

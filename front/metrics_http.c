@@ -4,38 +4,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum MHD_Result metrics_http_answer(struct MHD_Connection *c, struct metrics *m)
+enum sts_err metrics_http_answer(struct front_req *r, struct metrics *m)
 {
     char *text = NULL;
     size_t len = 0;
-    if (metrics_render(m, &text, &len) != STS_OK)
-        return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
+    if (metrics_render(m, &text, &len) != STS_OK) {
+        front_abort(r);
+        return STS_ENOMEM;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    enum sts_err e =
+        front_send(r, 200, METRICS_CONTENT_TYPE, text, len, "Cache-Control: no-store\r\n", 0);
+    free(text);
+    return e;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *path,
-                              const char *method, const char *upload, size_t *upload_size,
-                              void **ctx)
+static void handle(void *cls, struct front_req *r)
 {
-    (void)upload;
-    (void)upload_size;
-    (void)ctx;
-    if (strcmp(path, "/metrics") != 0)
-        return front_send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path",
-                                "this address serves /metrics only", NULL);
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-        return front_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method",
-                                "use GET", "GET");
-    return metrics_http_answer(c, cls);
+    if (strcmp(front_req_path(r), "/metrics") != 0)
+        front_send_error(r, 404, "not_found", "path", "this address serves /metrics only", NULL);
+    else if (strcmp(front_req_method(r), "GET") != 0)
+        front_send_error(r, 405, "method_not_allowed", "method", "use GET", "GET");
+    else
+        metrics_http_answer(r, cls);
 }
 
 enum sts_err metrics_http_start(const char *listen, int listen_fd, const char *tls_cert_pem,

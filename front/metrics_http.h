@@ -11,9 +11,9 @@
 #include "front.h"
 #include "metrics.h"
 
-/* Answers c with m in the Prometheus text format (200, no-store); MHD_NO
- * when out of memory. For every route that serves /metrics. */
-enum MHD_Result metrics_http_answer(struct MHD_Connection *c, struct metrics *m);
+/* Answers r with m in the Prometheus text format (200, no-store). For
+ * every route that serves /metrics. Errors: STS_ENOMEM (r is closed). */
+enum sts_err metrics_http_answer(struct front_req *r, struct metrics *m);
 
 /* Starts serving m at listen, on listen_fd when it is >= 0 (a socket from
  * front_listen_open, consumed). why gets a message for the operator.

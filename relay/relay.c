@@ -1,15 +1,14 @@
 /* The relay (see relay.h), served by the shared front (front/front.h) on a
- * small pool of event threads. A client's body is read into a capped buffer;
- * its connection is then suspended and the transfer handed to one forwarder
- * thread, which runs every transfer to the gateway at once on a libcurl
- * multi handle (connections to the gateway kept alive and reused) and
- * resumes the connection when its answer is in. No thread waits on a
- * gateway, so a hung one costs each client a suspended connection for at
- * most --timeout, and slow clients cost a connection each, not a thread. */
+ * small pool of event threads. The front reads a client's body into a
+ * capped buffer; the transfer is then handed to one forwarder thread, which
+ * runs every transfer to the gateway at once on a libcurl multi handle
+ * (connections to the gateway kept alive and reused) and answers the
+ * client when the gateway's answer is in. No thread waits on a gateway, so
+ * a hung one costs each client a waiting connection for at most --timeout,
+ * and slow clients cost a connection each, not a thread. */
 #include "relay.h"
 
 #include <curl/curl.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -38,7 +37,7 @@ struct relay {
     pthread_mutex_t lock; /* queue, stopping */
     struct xfer *queue;   /* waiting for the forwarder to add them */
     bool stopping;
-    atomic_uint inflight; /* suspended connections */
+    atomic_uint inflight; /* requests with the forwarder */
     atomic_ullong forwarded, refused, gateway_errors;
     /* forwarded, refused; gateway failures: unreachable, timeout, too large,
      * bad answer */
@@ -63,15 +62,14 @@ static void relay_metrics(struct relay *rl, struct metrics *m)
                               "kind=\"bad_answer\"", NULL, 0);
 }
 
-enum xfer_state { X_READING, X_WAITING, X_ANSWERED };
-
-/* One client request: its body, then its transfer to the gateway. */
+/* One client request on its way to the gateway and back. */
 struct xfer {
     struct relay *rl;
-    struct MHD_Connection *conn;
+    struct front_req *req;
     struct xfer *next, *prev; /* the queue, then the forwarder's active list */
-    enum xfer_state state;
     const char *url;
+    const char *body; /* the front's, valid until the answer */
+    size_t body_len;
     bool post;
     CURL *easy;
     struct curl_slist *headers;
@@ -84,8 +82,6 @@ struct xfer {
     size_t answer_cap, answer_len;
     bool answer_too_big;
     unsigned char *answer;
-    struct front_body in; /* discard: a 415 to answer once the body is in */
-    unsigned char body[]; /* max_body bytes for a POST */
 };
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -101,10 +97,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *kind,
-                                  const char *detail)
+static void send_error(struct front_req *r, unsigned status, const char *kind, const char *detail)
 {
-    return front_send_error(c, status, kind, "relay", detail, "POST");
+    front_send_error(r, status, kind, "relay", detail, "POST");
 }
 
 /* The easy handle of a transfer. The outgoing request carries Host,
@@ -138,14 +133,16 @@ static enum sts_err xfer_prepare(struct xfer *x)
         curl_easy_setopt(e, CURLOPT_CAINFO, rl->ca_file);
     if (x->post) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)x->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->in.len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
     }
     return STS_OK;
 }
 
+static void xfer_answer(struct xfer *x);
+
 /* On the forwarder thread: records how the transfer ended, lets go of its
- * easy handle and resumes the client's connection, whose handler answers. */
+ * easy handle and answers the client. */
 static void xfer_finish(struct xfer *x, CURLcode result)
 {
     x->result = result;
@@ -167,7 +164,7 @@ static void xfer_finish(struct xfer *x, CURLcode result)
     x->easy = NULL;
     curl_slist_free_all(x->headers);
     x->headers = NULL;
-    MHD_resume_connection(x->conn);
+    xfer_answer(x);
 }
 
 static void *forwarder(void *arg)
@@ -226,168 +223,138 @@ static void *forwarder(void *arg)
     }
 }
 
-/* Suspends the connection and hands x to the forwarder. */
-static enum MHD_Result xfer_start(struct xfer *x)
+/* Hands x to the forwarder, which answers it. */
+static void xfer_start(struct xfer *x)
 {
     struct relay *rl = x->rl;
     pthread_mutex_lock(&rl->lock);
     if (rl->stopping) {
         pthread_mutex_unlock(&rl->lock);
-        x->state = X_ANSWERED;
-        return send_error(x->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                          "the relay is stopping; retry later");
+        send_error(x->req, 503, "unavailable", "the relay is stopping; retry later");
+        free(x);
+        return;
     }
-    x->state = X_WAITING;
     atomic_fetch_add(&rl->inflight, 1);
-    /* Suspend before the forwarder can see it: it may resume at once. */
-    MHD_suspend_connection(x->conn);
     x->next = rl->queue;
     rl->queue = x;
     pthread_mutex_unlock(&rl->lock);
     curl_multi_wakeup(rl->multi);
-    return MHD_YES;
 }
 
-/* The gateway's answer (or its failure) passed on to the client. */
-static enum MHD_Result xfer_answer(struct xfer *x)
+/* The gateway's answer (or its failure) passed on to the client; frees x. */
+static void gateway_answer(struct xfer *x)
 {
     struct relay *rl = x->rl;
-    struct MHD_Connection *c = x->conn;
-    atomic_fetch_sub(&rl->inflight, 1);
-    x->state = X_ANSWERED;
-    if (x->stopped)
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                          "the relay is stopping; retry later");
+    struct front_req *r = x->req;
+    if (x->stopped) {
+        send_error(r, 503, "unavailable", "the relay is stopping; retry later");
+        return;
+    }
     if (x->result != CURLE_OK) {
         atomic_fetch_add(&rl->gateway_errors, 1);
-        if (x->result == CURLE_OUT_OF_MEMORY)
-            return MHD_NO;
+        if (x->result == CURLE_OUT_OF_MEMORY) {
+            front_abort(r);
+            return;
+        }
         metric_add(rl->m_gw[x->answer_too_big                       ? 2
                             : x->result == CURLE_OPERATION_TIMEDOUT ? 1
                                                                     : 0],
                    1);
         if (x->answer_too_big)
-            return send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
-                              "the gateway's answer is over the relay's size limit");
-        if (x->result == CURLE_OPERATION_TIMEDOUT)
-            return send_error(c, MHD_HTTP_GATEWAY_TIMEOUT, "gateway_timeout",
-                              "the gateway did not answer in time");
-        return send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
-                          "the gateway could not be reached");
+            send_error(r, 502, "bad_gateway", "the gateway's answer is over the relay's size limit");
+        else if (x->result == CURLE_OPERATION_TIMEDOUT)
+            send_error(r, 504, "gateway_timeout", "the gateway did not answer in time");
+        else
+            send_error(r, 502, "bad_gateway", "the gateway could not be reached");
+        return;
     }
     /* Nothing the gateway says may break the answer to the client. */
     if (x->status < 100 || x->status > 599 || x->type_too_long) {
         atomic_fetch_add(&rl->gateway_errors, 1);
         metric_add(rl->m_gw[3], 1);
-        return send_error(c, MHD_HTTP_BAD_GATEWAY, "bad_gateway",
-                          x->status < 100 || x->status > 599
-                              ? "the gateway answered with a status outside 100-599"
-                              : "the gateway's Content-Type is over the relay's size limit");
+        send_error(r, 502, "bad_gateway",
+                   x->status < 100 || x->status > 599
+                       ? "the gateway answered with a status outside 100-599"
+                       : "the gateway's Content-Type is over the relay's size limit");
+        return;
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(x->answer_len, x->answer, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    if (x->has_type)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, x->content_type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)x->status, r);
-    MHD_destroy_response(r);
+    /* An informational or bodiless status can't carry the answer on:
+     * 1xx would leave the client waiting for the real one. */
+    if (x->status < 200) {
+        atomic_fetch_add(&rl->gateway_errors, 1);
+        metric_add(rl->m_gw[3], 1);
+        send_error(r, 502, "bad_gateway", "the gateway answered with an informational status");
+        return;
+    }
+    front_send(r, (unsigned)x->status, x->has_type ? x->content_type : NULL, x->answer,
+               x->answer_len, "Cache-Control: no-store\r\n", 0);
     atomic_fetch_add(&rl->forwarded, 1);
     metric_add(rl->m_req[0], 1);
-    return ret;
 }
 
-/* The body is in (or its declared length is over the drain limit). */
-static enum MHD_Result body_complete(struct xfer *x)
+static void xfer_answer(struct xfer *x)
 {
-    struct relay *rl = x->rl;
-    struct MHD_Connection *c = x->conn;
-    if (x->in.discard || x->in.too_big || x->in.len == 0) {
-        atomic_fetch_add(&rl->refused, 1);
-        metric_add(rl->m_req[1], 1);
-        x->state = X_ANSWERED;
-    }
-    if (x->in.discard)
-        return front_send_refusal(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                                  "relay", "this relay forwards message/ohttp-req only");
-    if (x->in.too_big)
-        return front_send_refusal(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "relay",
-                                  "the encapsulated request is over the relay's size limit");
-    if (x->in.len == 0) /* RFC 9458 section 5: obviously invalid */
-        return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "empty request");
-    return xfer_start(x);
+    atomic_fetch_sub(&x->rl->inflight, 1);
+    gateway_answer(x);
+    free(x->answer);
+    free(x);
 }
 
-static struct xfer *xfer_new(struct relay *rl, struct MHD_Connection *c, const char *url,
-                             size_t body_cap)
+static void refused(struct relay *rl)
 {
-    struct xfer *x = calloc(1, sizeof *x + body_cap);
-    if (x) {
-        x->rl = rl;
-        x->conn = c;
-        x->url = url;
-        x->post = body_cap > 0;
-    }
-    return x;
+    atomic_fetch_add(&rl->refused, 1);
+    metric_add(rl->m_req[1], 1);
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *upload_data, size_t *upload_size,
-                              void **con_cls)
+static void handle(void *cls, struct front_req *r)
 {
     struct relay *rl = cls;
-    struct xfer *x = *con_cls;
-    if (x) {
-        if (x->state == X_WAITING)
-            return xfer_answer(x);
-        if (x->state == X_ANSWERED)
-            return MHD_YES;
-        if (*upload_size) {
-            size_t n = *upload_size;
-            *upload_size = 0;
-            return front_body_feed(&x->in, x->body, upload_data, n) == FRONT_BODY_CLOSE ? MHD_NO
-                                                                                        : MHD_YES;
+    const char *method = front_req_method(r);
+    bool get_keys = strcmp(method, "GET") == 0 && strcmp(front_req_path(r), "/v1/ohttp-keys") == 0;
+    if (get_keys && !rl->keys_url) {
+        send_error(r, 404, "not_found", "this relay does not serve key configurations");
+        return;
+    }
+    if (!get_keys && strcmp(method, "POST") != 0) {
+        refused(rl);
+        send_error(r, 405, "method_not_allowed", "use POST");
+        return;
+    }
+    size_t len = 0;
+    bool too_big = false;
+    char *body = get_keys ? NULL : front_req_body(r, &len, &too_big);
+    if (!get_keys) {
+        const char *ct = front_req_header(r, "Content-Type");
+        if (!ct || strcasecmp(ct, "message/ohttp-req") != 0) {
+            refused(rl);
+            front_send_refusal(r, 415, "unsupported_media_type", "relay",
+                               "this relay forwards message/ohttp-req only");
+            return;
         }
-        return body_complete(x);
+        if (too_big) {
+            refused(rl);
+            front_send_refusal(r, 413, "too_large", "relay",
+                               "the encapsulated request is over the relay's size limit");
+            return;
+        }
+        if (len == 0) { /* RFC 9458 section 5: obviously invalid */
+            refused(rl);
+            send_error(r, 400, "invalid", "empty request");
+            return;
+        }
     }
-
-    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && strcmp(url, "/v1/ohttp-keys") == 0) {
-        if (!rl->keys_url)
-            return send_error(c, MHD_HTTP_NOT_FOUND, "not_found",
-                              "this relay does not serve key configurations");
-        if (!(x = xfer_new(rl, c, rl->keys_url, 0)))
-            return MHD_NO;
-        *con_cls = x;
-        return xfer_start(x);
+    struct xfer *x = calloc(1, sizeof *x);
+    if (!x) {
+        front_abort(r);
+        return;
     }
-    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        atomic_fetch_add(&rl->refused, 1);
-        metric_add(rl->m_req[1], 1);
-        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use POST");
-    }
-    /* A wrong media type is answered after the (small) body is read: an
-     * answer sent while the client still writes can reach it as a broken
-     * pipe instead of a 415. */
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    bool bad_type = !ct || strcasecmp(ct, "message/ohttp-req") != 0;
-    if (!(x = xfer_new(rl, c, rl->gateway, rl->max_body)))
-        return MHD_NO;
-    *con_cls = x;
-    if (front_body_init(&x->in, c, rl->max_body, bad_type))
-        return body_complete(x);
-    return MHD_YES;
-}
-
-static void completed(void *cls, void **con_cls)
-{
-    (void)cls;
-    struct xfer *x = *con_cls;
-    if (x) {
-        free(x->answer);
-        free(x);
-    }
-    *con_cls = NULL;
+    x->rl = rl;
+    x->req = r;
+    x->url = get_keys ? rl->keys_url : rl->gateway;
+    x->post = !get_keys;
+    x->body = body;
+    x->body_len = len;
+    xfer_start(x);
 }
 
 /* Stops the forwarder: every transfer still running is answered 503 and its
@@ -464,7 +431,7 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
         .tls_cert_pem = cfg->tls_cert_pem,
         .tls_key_pem = cfg->tls_key_pem,
         .threads = 2,
-        .suspend = true,
+        .max_body = rl->max_body,
         .connection_limit = cfg->max_connections ? cfg->max_connections : 1024,
         .per_client_limit = cfg->per_client_limit ? cfg->per_client_limit
                             : cfg->tls_cert_pem   ? FRONT_TLS_PER_CLIENT_LIMIT
@@ -473,7 +440,6 @@ enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, cha
         .body_timeout_s = cfg->body_timeout_s,
         .idle_timeout_s = (unsigned)rl->timeout_s,
         .handler = handle,
-        .completed = completed,
         .cls = rl,
         .metrics = cfg->metrics,
     };
@@ -509,9 +475,9 @@ void relay_stop(struct relay *rl)
     if (!rl)
         return;
     front_quiesce(rl->front);
-    /* Suspended connections must be resumed before the front stops: the
-     * forwarder resumes each (answered 503), then their answers get a
-     * moment to leave (bounded: 5 s). */
+    /* Every request must be answered before the front stops: the
+     * forwarder answers each still running (503), then their answers get
+     * a moment to leave (bounded: 5 s). */
     stop_forwarder(rl);
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (int i = 0; i < 500 && atomic_load(&rl->inflight) > 0; i++)

@@ -19,5 +19,5 @@ got=$(curl -sS --max-time 5 "http://127.0.0.1:$SRV_PORT/healthz") || sts_die "he
 [ "$got" = '{"status":"ok"}' ] || sts_die "healthz answered $got"
 sts_stop "$SRV_PID"
 rows=$(sqlite3 "$STS_TMP/db" "SELECT count(*) FROM activation")
-[ "$rows" = 1 ] || sts_die "$rows activations stored, expected exactly the one valid report"
+[ "$rows" = 1 ] || sts_die "$rows activations stored, expected exactly the one device of the valid reports"
 echo "front framing: all cases passed, 1 row stored"

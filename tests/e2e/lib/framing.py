@@ -133,8 +133,9 @@ check("no Host", post(b"Content-Type: application/json\r\n" + CL, body), 400, "h
 check("two Host", post(H + b"Host: other\r\n" + CL, body), 400, "host")
 check("encoded NUL in the path", post(H + CL, body, b"/v1/reports%00.json"), 400, "target")
 check("encoded NUL in the query", post(H + CL, body, b"/v1/reports?a=%00"), 400, "target")
-check("encoded slash", post(H + CL, body, b"/v1%2freports"), 404, "path")
-check("encoded letter", post(H + CL, body, b"/v1/report%73"), 404, "path")
+# The body was read whole (its length is known): the connection stays.
+check("encoded slash", post(H + CL, body, b"/v1%2freports"), 404, "path", closed=False)
+check("encoded letter", post(H + CL, body, b"/v1/report%73"), 404, "path", closed=False)
 check("GET encoded slash", b"GET /v1%2fohttp-keys HTTP/1.1\r\nHost: x\r\n\r\n", 404, "path",
       closed=False)
 
@@ -146,6 +147,74 @@ check("one header field of 3500 bytes", post(H + CL + b"X-Big: " + b"a" * 3500 +
       431, "header", error="too_large")
 check("60 header fields", post(H + CL + b"X-A: 1\r\n" * 60, body), 431, "header",
       error="too_large")
+
+# Content-Length that is not a plain number of bytes: one JSON answer, closed.
+for cl in (b"-1", b"+182", b"0x10", b"1e3", b"182, 182", b"18446744073709551617", b"",
+           b" 182 x", b"1.0", b"99999999999999999999"):
+    check("Content-Length: %r" % cl.decode(), post(H + b"Content-Length: " + cl + b"\r\n", body),
+          400, "content-length")
+# Lines and fields no two parsers read the same way.
+check("bare LF line ends", b"POST /v1/reports HTTP/1.1\nHost: x\n" + CL + b"\n" + body, 400,
+      "header")
+check("bare CR in a field", post(H + CL + b"X-A: a\rb\r\n", body), 400, "header")
+check("obsolete line folding", post(H + CL + b"X-A: a\r\n b\r\n", body), 400, "header")
+check("NUL in a header value", post(H + CL + b"X-A: a\x00b\r\n", body), 400, "header")
+check("control character in a value", post(H + CL + b"X-A: a\x01b\r\n", body), 400, "header")
+check("header line without a colon", post(H + CL + b"X-A\r\n", body), 400, "header")
+check("empty header name", post(H + CL + b": x\r\n", body), 400, "header")
+check("HTTP/2.0 request line", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "version")
+check("HTTP/1.1 in lower case", b"GET /healthz http/1.1\r\nHost: x\r\n\r\n", 400, "version")
+check("no version", b"GET /healthz\r\nHost: x\r\n\r\n", 400, "target")
+check("two spaces in the request line", b"GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+      "target")
+check("tab in the request line", b"GET\t/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method")
+check("high byte in the target", b"GET /health\xffz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "target")
+# Heads past libmicrohttpd's own limits, which used to get its HTML pages.
+check("head of 9000 bytes in one field", post(H + CL + b"X-Big: " + b"a" * 9000 + b"\r\n", body),
+      431, "header", error="too_large")
+check("request line of 9000 bytes", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+      414, "target", error="too_large")
+# Chunked bodies that are not well formed.
+for name, raw in (("size not hex", b"zz\r\n"), ("size with junk", b"5zz\r\nhello\r\n0\r\n\r\n"),
+                  ("data longer than its size", b"2\r\nhello\r\n0\r\n\r\n"),
+                  ("size line ends in LF", b"5\nhello\r\n0\r\n\r\n"),
+                  ("negative size", b"-5\r\nhello\r\n0\r\n\r\n")):
+    check("chunked: " + name, post(H + b"Transfer-Encoding: chunked\r\n", raw), 400, "body")
+check("chunked: a 64 GiB chunk", post(H + b"Transfer-Encoding: chunked\r\n", b"1000000000\r\n"),
+      413, "body")
+# Well-formed chunked: extensions and trailers are allowed and ignored.
+ext = b"%x;name=value\r\n" % len((REPORT % 3).encode()) + (REPORT % 3).encode() + \
+    b"\r\n0\r\nX-Trailer: t\r\n\r\n"
+check("chunked with an extension and a trailer", post(H + b"Transfer-Encoding: chunked\r\n", ext),
+      202, closed=False)
+# HTTP/1.0 closes unless it asks to keep alive.
+check("HTTP/1.0 closes", b"GET /healthz HTTP/1.0\r\n\r\n", 200, closed=True)
+check("HTTP/1.0 keep-alive", b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200,
+      closed=False)
+check("Connection: close", b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      200, closed=True)
+# Expect: 100-continue gets its interim answer, then the final one.
+s = socket.create_connection(("127.0.0.1", PORT))
+s.settimeout(2)
+b4 = (REPORT % 4).encode()
+s.sendall(post(H + b"Content-Length: %d\r\nExpect: 100-continue\r\n" % len(b4)))
+interim = s.recv(100)
+s.sendall(b4)
+final = b""
+try:
+    while b"\r\n\r\n" not in final:
+        final += s.recv(4096)
+except socket.timeout:
+    pass
+s.close()
+if not interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n") or b" 202 " not in final.split(b"\r\n")[0]:
+    failures += 1
+    print("FAIL Expect: 100-continue: %r then %r" % (interim[:40], final[:40]))
+else:
+    print("ok   Expect: 100-continue, then 202")
+# A declared body far over the limit is answered at once, in JSON, and closed.
+check("Content-Length of 10 GiB", post(H + b"Content-Length: 10737418240\r\n", b"a" * 1000), 413,
+      "body")
 
 # Keep-alive after GET: every pipelined request answered on one connection.
 data, was_closed = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
