@@ -377,8 +377,7 @@ static void handle(void *cls, struct front_req *r)
         }
         /* front_send copies: a reload may replace ours after. */
         pthread_rwlock_rdlock(&srv->secrets);
-        front_send(r, 200, "application/ohttp-keys", srv->ohttp_keys, srv->ohttp_keys_len, NULL,
-                   0);
+        front_send(r, 200, "application/ohttp-keys", srv->ohttp_keys, srv->ohttp_keys_len, NULL, 0);
         pthread_rwlock_unlock(&srv->secrets);
         return;
     }
@@ -458,9 +457,8 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
     srv->max_body =
         cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;
     e = STS_ENOMEM;
-    if (srv->gateway &&
-        (e = keys_encode(srv->gateway, &srv->ohttp_keys, &srv->ohttp_keys_len, why, whylen)) !=
-            STS_OK)
+    if (srv->gateway && (e = keys_encode(srv->gateway, &srv->ohttp_keys, &srv->ohttp_keys_len, why,
+                                         whylen)) != STS_OK)
         goto fail;
     e = STS_ENOMEM;
     if (cfg->token) {

@@ -3,10 +3,10 @@
  * only on a loopback address, framing checks, deadlines and connection
  * caps). A report is parsed and validated on the HTTP thread, its
  * connection waits while the group-commit writer stores it, and the answer
- * is sent from the writer's thread when the record is committed. A report may come as a plain POST /v1/reports
- * or sealed in an Oblivious HTTP request to POST /v1/ohttp (gateway.h): both
- * take the same path and get the same answers, sealed for the second. Never
- * reads or logs the client's (or the relay's) address. */
+ * is sent from the writer's thread when the record is committed. A report may come as a plain POST
+ * /v1/reports or sealed in an Oblivious HTTP request to POST /v1/ohttp (gateway.h): both take the
+ * same path and get the same answers, sealed for the second. Never reads or logs the client's (or
+ * the relay's) address. */
 #ifndef STS_HTTP_H
 #define STS_HTTP_H
 

@@ -1,5 +1,5 @@
 /* The RFC 9112 framing rules of the HTTP front (front.h), apart from
- * libmicrohttpd so that unit tests and a fuzz target can give them any
+ * the server so that unit tests and a fuzz target can give them any
  * header fields: exactly one Host (HTTP/1.1; at most one in HTTP/1.0), at
  * most one Content-Length, never beside Transfer-Encoding, no coding but a
  * single "chunked" (none at all in HTTP/1.0), header names made of tchar
@@ -12,11 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The limits are below what libmicrohttpd itself holds in the front's 8 KiB
- * connection pool (it answers 414 or 431 with an HTML page of its own past
- * about 3.5 KiB of many short fields, or 7.8 KiB of one), so a head over
- * them reaches the front and is refused in JSON. Reports, relays and
- * dashboards send heads of a few hundred bytes. */
+/* Reports, relays and dashboards send heads of a few hundred bytes: these
+ * limits leave them ample room and keep a connection's buffer small. */
 #define FRAMING_TARGET_MAX 2048
 #define FRAMING_HEAD_MAX   3072 /* target and fields, as "Name: value\r\n" */
 #define FRAMING_FIELDS_MAX 48

@@ -99,11 +99,11 @@ struct loop {
     int ep, wake;
     pthread_t thread;
     bool started, listening;
-    pthread_mutex_t lock; /* done */
+    pthread_mutex_t lock;   /* done */
     struct front_req *done; /* answered from other threads */
     struct conn *conns;
     long long stop_by; /* once stopping: the last moment answers may leave */
-    char date[48]; /* "Date: ...\r\n", redone each second */
+    char date[48];     /* "Date: ...\r\n", redone each second */
     time_t date_s;
 };
 
@@ -133,8 +133,8 @@ struct conn {
     size_t out_len, out_off, out_cap;
     bool close_after;
     uint32_t events;
-    bool dead; /* the socket is gone while the handler still holds req */
-    bool gone; /* freed but for this struct, still in use up the stack */
+    bool dead;     /* the socket is gone while the handler still holds req */
+    bool gone;     /* freed but for this struct, still in use up the stack */
     unsigned busy; /* calls into c up the stack (see conn_enter) */
     size_t linger_seen;
 };
@@ -222,7 +222,11 @@ static const char *reason(unsigned status)
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
-    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Error" : "Server Error";
+    default:
+        return status < 300   ? "OK"
+               : status < 400 ? "Redirect"
+               : status < 500 ? "Error"
+                              : "Server Error";
     }
 }
 
@@ -330,7 +334,13 @@ static void conn_arm(struct conn *c)
     case C_BODY:
     case C_LINGER: ev = EPOLLIN; break;
     case C_PENDING:
-    case C_WRITE: break;
+    case C_WRITE:
+        /* Left as it is: a client sends nothing while it waits for its
+         * answer, and turning reads off and on for every request costs two
+         * system calls. If it does send (pipelining), conn_event turns
+         * them off then. */
+        ev = c->events & EPOLLIN;
+        break;
     }
     if (writing || c->ssl_wants_write)
         ev |= EPOLLOUT;
@@ -544,8 +554,8 @@ static void front_answer_error(struct conn *c, unsigned status, const char *kind
 {
     struct front *f = c->loop->f;
     char *s = front_error_json(kind, field, detail);
-    if (!s || !out_answer(c, status, "application/json", NULL, s, strlen(s), close, retry_after,
-                          false)) {
+    if (!s ||
+        !out_answer(c, status, "application/json", NULL, s, strlen(s), close, retry_after, false)) {
         free(s);
         conn_close(c);
         return;
@@ -838,8 +848,8 @@ static void conn_process(struct conn *c)
             metric_add(f->m.refused_framing, 1);
             front_answer_error(c, why.status,
                                why.status == 414 || why.status == 431 ? "too_large"
-                               : why.status == 505                   ? "unsupported"
-                                                                     : "bad_request",
+                               : why.status == 505                    ? "unsupported"
+                                                                      : "bad_request",
                                why.field, why.detail, true, 0);
             return;
         }
@@ -921,8 +931,16 @@ static void conn_event(struct conn *c, uint32_t ev)
         conn_readable(c); /* the read that wanted to write */
         return;
     }
-    if (ev & EPOLLIN)
-        conn_readable(c);
+    if (!(ev & EPOLLIN))
+        return;
+    if (c->state == C_PENDING || c->state == C_WRITE) {
+        /* Pipelined bytes wait in the socket until the answer is out. */
+        struct epoll_event e = {.events = c->events & ~(uint32_t)EPOLLIN, .data.ptr = c};
+        epoll_ctl(c->loop->ep, EPOLL_CTL_MOD, c->fd, &e);
+        c->events = e.events;
+        return;
+    }
+    conn_readable(c);
 }
 
 static void loop_accept(struct loop *l)
@@ -933,8 +951,7 @@ static void loop_accept(struct loop *l)
         socklen_t sl = sizeof ss;
         int fd = accept4(f->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-                errno == ECONNABORTED)
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
                 return;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 return; /* the deadlines free descriptors; try at the next event */
@@ -1170,11 +1187,13 @@ static void req_finish(struct front_req *r)
         return; /* conn_dispatch takes it when the handler returns */
     struct loop *l = r->c->loop;
     pthread_mutex_lock(&l->lock);
+    /* One wake-up per batch: a list already waiting has one on its way. */
+    bool wake = !l->done;
     r->qnext = l->done;
     l->done = r;
     pthread_mutex_unlock(&l->lock);
     uint64_t one = 1;
-    if (write(l->wake, &one, sizeof one) < 0) {
+    if (wake && write(l->wake, &one, sizeof one) < 0) {
         /* the counter is full: the thread has wake-ups pending anyway */
     }
 }
@@ -1217,8 +1236,7 @@ enum sts_err front_send_json(struct front_req *r, unsigned status, const char *j
 }
 
 static enum sts_err send_error(struct front_req *r, unsigned status, const char *kind,
-                               const char *field, const char *detail, const char *allow,
-                               bool close)
+                               const char *field, const char *detail, const char *allow, bool close)
 {
     char *s = front_error_json(kind, field, detail);
     if (!s) {
@@ -1286,8 +1304,7 @@ static void front_free(struct front *f)
     free(f);
 }
 
-static enum sts_err start(const struct front_config *cfg, struct front *f, char *why,
-                          size_t whylen)
+static enum sts_err start(const struct front_config *cfg, struct front *f, char *why, size_t whylen)
 {
     enum sts_err e;
     bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
@@ -1310,8 +1327,8 @@ static enum sts_err start(const struct front_config *cfg, struct front *f, char 
     }
     if ((e = rate_new(&cfg->rate, &f->rate, why, whylen)) != STS_OK)
         return e;
-    if (cfg->per_client_limit && (e = sts_hashmap_new(sizeof(unsigned), CLIENTS_MAX,
-                                                      &f->clients)) != STS_OK) {
+    if (cfg->per_client_limit &&
+        (e = sts_hashmap_new(sizeof(unsigned), CLIENTS_MAX, &f->clients)) != STS_OK) {
         snprintf(why, whylen, "cannot set up the client table");
         return e;
     }

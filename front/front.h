@@ -143,17 +143,19 @@ enum sts_err front_send(struct front_req *r, unsigned status, const char *type, 
 /* Closes r's connection without an answer (out of memory). r is gone. */
 void front_abort(struct front_req *r);
 
-/* front_send of json as type (FRONT_CLOSE when close). */
+/* front_send of json as type (FRONT_CLOSE when close).
+ * Errors: STS_ENOMEM (the connection is closed instead). */
 enum sts_err front_send_json(struct front_req *r, unsigned status, const char *json, size_t len,
                              const char *type, bool close);
 
 /* Answers {"error":kind,"field":field,"detail":detail} (escaped) as
  * application/json. A 405 names allow in its Allow header (allow may be
- * NULL otherwise). */
+ * NULL otherwise). Errors: STS_ENOMEM (the connection is closed instead). */
 enum sts_err front_send_error(struct front_req *r, unsigned status, const char *kind,
                               const char *field, const char *detail, const char *allow);
 
-/* front_send_error with Connection: close, for a refused body. */
+/* front_send_error with Connection: close, for a refused body.
+ * Errors: STS_ENOMEM (the connection is closed instead). */
 enum sts_err front_send_refusal(struct front_req *r, unsigned status, const char *kind,
                                 const char *field, const char *detail);
 

@@ -304,7 +304,8 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
         case CK_TRAILER_IN:
             i++;
             if (++c->extra > CHUNK_TRAILER_MAX)
-                return refuse(why, 431, "header", "the chunked body's trailer fields are too large");
+                return refuse(why, 431, "header",
+                              "the chunked body's trailer fields are too large");
             if (ch == '\r')
                 c->state = CK_TRAILER_LF;
             else if (ch == '\n' || ch == '\0')

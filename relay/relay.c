@@ -261,7 +261,8 @@ static void gateway_answer(struct xfer *x)
                                                                     : 0],
                    1);
         if (x->answer_too_big)
-            send_error(r, 502, "bad_gateway", "the gateway's answer is over the relay's size limit");
+            send_error(r, 502, "bad_gateway",
+                       "the gateway's answer is over the relay's size limit");
         else if (x->result == CURLE_OPERATION_TIMEDOUT)
             send_error(r, 504, "gateway_timeout", "the gateway did not answer in time");
         else

@@ -47,8 +47,8 @@ struct relay;
 
 /* Starts the relay; strings are copied. why gets a message for the operator.
  * Errors: STS_EINVAL (listen address, plain HTTP off loopback, a gateway URL
- * that is not https and not loopback), STS_EUNSUPPORTED (no TLS in
- * libmicrohttpd), STS_ENET (cannot listen, or unusable certificate),
+ * that is not https and not loopback), STS_ENET (cannot listen, or
+ * unusable certificate),
  * STS_ENOMEM, STS_EIO (the forwarding thread could not start). */
 enum sts_err relay_start(const struct relay_config *cfg, struct relay **out, char *why,
                          size_t whylen);

@@ -7,9 +7,9 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
-  libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
+  libssl-dev openssl libcurl4-openssl-dev libjansson-dev
   libsqlite3-dev sqlite3 libpq-dev postgresql libcmocka-dev curl ca-certificates
-  libgnutls28-dev systemd
+  systemd
   python3 chromium jq
 )
 # Node.js runs the interop test against an independent HPKE implementation

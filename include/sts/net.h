@@ -1,6 +1,6 @@
 /* Small network helpers shared by the programs: listen addresses, the
  * loopback rule for plain HTTP (TLS on every hop, plain HTTP only on the
- * machine itself), and reading a PEM file into memory for libmicrohttpd.
+ * machine itself), and reading a PEM file into memory (certificates and keys).
  *
  * Ownership: sts_net_read_file returns a malloc'ed buffer the caller frees
  * (wiping it first when it holds a private key). Thread-safety: none needed. */

@@ -39,7 +39,7 @@ built=$(date +%s)
 file -b "$cross/sts-agent" | grep -q 'ARM aarch64' || fail "not an aarch64 binary: $(file -b "$cross/sts-agent")"
 # Nothing of the collector's was built or linked.
 [ ! -e "$cross/sts-collector" ] || fail "STS_AGENT_ONLY built the collector"
-if aarch64-linux-gnu-readelf -d "$cross/sts-agent" | grep -E 'NEEDED.*(sqlite|microhttpd|cmocka)'; then
+if aarch64-linux-gnu-readelf -d "$cross/sts-agent" | grep -E 'NEEDED.*(sqlite|libpq|libssl|cmocka)'; then
   fail "the agent links a collector library"
 fi
 

@@ -1,5 +1,5 @@
 /* Unit tests of front/framing.c: the RFC 9112 framing rules the HTTP front
- * applies to the header fields libmicrohttpd parsed. */
+ * applies to a request's header fields (front/http1.c parses them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,7 +82,7 @@ static void refusals(void **state)
     expect_refused(true, "/", FIELDS("Host\tx", "X(y)\t1"), 400, "header");
     expect_refused(true, "/v1/reports%00.json", FIELDS("Host\tx"), 400, "target");
     expect_refused(true, "/v1/reports?x=%00", FIELDS("Host\tx"), 400, "target");
-    /* Heads past the limits, below libmicrohttpd's own, get 414 and 431. */
+    /* Heads past the limits get 414 and 431. */
     char target[FRAMING_TARGET_MAX + 2];
     memset(target, 'a', sizeof target - 1);
     target[0] = '/';
