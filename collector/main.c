@@ -55,7 +55,7 @@ static const char usage_serve[] =
     "                                   token; with --ohttp, an Oblivious HTTP gateway key)\n"
     "                                   in a new file with mode 0600\n"
     "  keygen --rotate FILE             add a new current key to the keyring; the older\n"
-    "                                   keys stay for look-ups (restart serve to use it)\n"
+    "                                   keys stay for look-ups (reload serve to use it)\n"
     "  rekey --retire KEYID --db URI --key FILE\n"
     "                                   remove an older key from the keyring once no row\n"
     "                                   needs it\n"
@@ -76,8 +76,10 @@ static const char usage_serve[] =
     "                                   reference); flags win over the file. GET /metrics\n"
     "                                   (Prometheus text) needs the API token, or is served\n"
     "                                   without it on --metrics-listen. Signals: SIGHUP\n"
-    "                                   reloads the TLS certificate and key, the token and\n"
-    "                                   the Oblivious HTTP keys; SIGTERM drains and stops\n";
+    "                                   reloads the TLS certificate and key, the token,\n"
+    "                                   the Oblivious HTTP keys and the pseudonym keyring\n"
+    "                                   (refused if it lost a key rows need); SIGTERM\n"
+    "                                   drains and stops\n";
 static const char usage_rest[] =
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
@@ -383,8 +385,8 @@ static int keygen_rotate(const char *path)
         return fail(path, key_error(e));
     fprintf(stderr,
             "sts-collector: added key %08x to %s, now current; %zu key(s) in the keyring. "
-            "Restart serve to make new pseudonyms with it; the older keys stay for "
-            "look-ups until retired\n",
+            "Reload serve (SIGHUP) to make new pseudonyms with it; the older keys stay "
+            "for look-ups until retired\n",
             (unsigned)id, path, ring.n);
     sts_keyring_cleanse(&ring);
     return EXIT_SUCCESS;
@@ -647,6 +649,7 @@ static int cmd_serve(struct args *a)
         fail("ingest", "cannot start the writer thread");
         goto out;
     }
+    sts_keyring_cleanse(&key); /* the writer has its copy, which SIGHUP replaces */
     ingest_set_metrics(ing, metrics);
     log_settings(cfg, tls_cert != NULL, token != NULL, gw != NULL);
     started = true;
@@ -712,7 +715,7 @@ static int cmd_serve(struct args *a)
     reload_metrics_register(&rlm, metrics);
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
-        collector_reload(cfg, srv, &gw, &rlm);
+        collector_reload(cfg, srv, ing, &gw, &rlm);
     sts_log(STS_LOG_NOTICE, "signal %d (%s), stopping: no new connections, finishing the open ones",
             sig, strsignal(sig));
     /* A request still arriving has until its body deadline. */
@@ -978,7 +981,7 @@ static int cmd_rekey(struct args *a)
         return fail(a->retire, "no such key in the keyring");
     if (current)
         return fail(a->retire, "this is the current key; rotate first (sts-collector keygen "
-                               "--rotate FILE), restart serve, then retire it");
+                               "--rotate FILE), reload serve, then retire it");
     if ((rc = open_db(a->cfg.db, 0, &store)))
         return rc;
     enum sts_err e = store_key_use(store, use, sizeof use / sizeof use[0], &n);
