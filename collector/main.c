@@ -1176,13 +1176,13 @@ static enum sts_err audit_inventory(struct store *store, const struct collector_
     sts_month_format(retention_keep_from(cfg->retention_months), from);
     json_object_set_new(
         o, "bounds",
-        json_pack(
-            "{s:I,s:s?,s:I,s:I,s:s,s:s}", "retention_months", (json_int_t)cfg->retention_months,
-            "device_rows_kept_from", cfg->retention_months ? from : NULL, "report_id_days",
-            (json_int_t)cfg->report_id_days, "grace_days", (json_int_t)grace, "lifetime_ping_ids",
-            "until the grace window of the month counted in closes", "schedule",
-            "serve purges report ids and folds device rows at most once an hour; the WAL "
-            "is truncated after each purge, fold or erasure"));
+        json_pack("{s:I,s:s?,s:I,s:I,s:s,s:s,s:s}", "retention_months",
+                  (json_int_t)cfg->retention_months, "device_rows_kept_from",
+                  cfg->retention_months ? from : NULL, "report_id_days",
+                  (json_int_t)cfg->report_id_days, "grace_days", (json_int_t)grace,
+                  "lifetime_ping_ids", "until the grace window of the month counted in closes",
+                  "schedule", "serve purges report ids and folds device rows at most once an hour",
+                  "deleted_rows", store_deleted_rows(store)));
     json_t *never = json_array();
     for (size_t i = 0; never && i < sizeof never_collected / sizeof never_collected[0]; i++)
         json_array_append_new(never, json_string(never_collected[i]));
@@ -1260,10 +1260,12 @@ static void audit_inventory_text(const json_t *inv)
            "  lifetime ping ids: until the grace window (%lld days) of the month counted in "
            "closes\n"
            "  counters and the release's parameters: the life of the database (anonymous)\n"
+           "  %s\n"
            "  %s\n",
            (long long)json_integer_value(json_object_get(b, "report_id_days")),
            (long long)json_integer_value(json_object_get(b, "grace_days")),
-           json_string_value(json_object_get(b, "schedule")));
+           json_string_value(json_object_get(b, "schedule")),
+           json_string_value(json_object_get(b, "deleted_rows")));
     printf("never collected:");
     json_array_foreach(json_object_get(inv, "never_collected"), i, k)
     {
