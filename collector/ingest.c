@@ -15,7 +15,12 @@
 
 struct ingest {
     struct store *store;
+    /* Read by every HTTP thread (ingest_report), replaced by
+     * ingest_set_keyring under the write side of key_lock. */
+    pthread_rwlock_t key_lock;
     struct sts_pseudonymizer *pseudonymizer;
+    size_t n_keys; /* and the ids of its keys, the current one first */
+    uint32_t key_ids[STS_KEYRING_MAX];
     size_t max_batch;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -142,6 +147,16 @@ static void *writer(void *arg)
     }
 }
 
+/* The ids of keyring's keys, in the pseudonymizer's order (current first). */
+static void keep_ids(struct ingest *ing, const struct sts_keyring *keyring)
+{
+    ing->n_keys = 0;
+    ing->key_ids[ing->n_keys++] = sts_keyring_current(keyring)->id;
+    for (size_t i = 0; i < keyring->n; i++)
+        if (i != keyring->current)
+            ing->key_ids[ing->n_keys++] = keyring->key[i].id;
+}
+
 enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_keyring *keyring,
                         struct ingest **out)
 {
@@ -153,14 +168,17 @@ enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_
         free(ing);
         return e;
     }
+    keep_ids(ing, keyring);
     ing->store = store;
     ing->max_batch = max_batch ? max_batch : 1;
     ing->batch = calloc(ing->max_batch, sizeof *ing->batch);
     if (!ing->batch)
         goto fail_batch;
     atomic_init(&ing->failing, false);
-    if (pthread_mutex_init(&ing->lock, NULL) != 0)
+    if (pthread_rwlock_init(&ing->key_lock, NULL) != 0)
         goto fail_batch;
+    if (pthread_mutex_init(&ing->lock, NULL) != 0)
+        goto fail_rwlock;
     if (pthread_cond_init(&ing->wake, NULL) != 0)
         goto fail_mutex;
     if (pthread_create(&ing->thread, NULL, writer, ing) != 0)
@@ -171,6 +189,8 @@ fail_cond:
     pthread_cond_destroy(&ing->wake);
 fail_mutex:
     pthread_mutex_destroy(&ing->lock);
+fail_rwlock:
+    pthread_rwlock_destroy(&ing->key_lock);
 fail_batch:
     free(ing->batch);
     sts_pseudonymizer_free(ing->pseudonymizer);
@@ -219,9 +239,36 @@ void ingest_free(struct ingest *ing)
     ingest_stop(ing);
     pthread_cond_destroy(&ing->wake);
     pthread_mutex_destroy(&ing->lock);
+    pthread_rwlock_destroy(&ing->key_lock);
     free(ing->batch);
     sts_pseudonymizer_free(ing->pseudonymizer);
     free(ing);
+}
+
+enum sts_err ingest_set_keyring(struct ingest *ing, const struct sts_keyring *keyring)
+{
+    struct sts_pseudonymizer *fresh = NULL, *old;
+    enum sts_err e = sts_pseudonymizer_new_ring(keyring, &fresh);
+    if (e != STS_OK)
+        return e;
+    pthread_rwlock_wrlock(&ing->key_lock);
+    old = ing->pseudonymizer;
+    ing->pseudonymizer = fresh;
+    keep_ids(ing, keyring);
+    pthread_rwlock_unlock(&ing->key_lock);
+    /* No report is being pseudonymized with it any more; freeing wipes the
+     * keyed HMAC states (OpenSSL cleanses a MAC context's key). */
+    sts_pseudonymizer_free(old);
+    return STS_OK;
+}
+
+size_t ingest_key_ids(struct ingest *ing, uint32_t ids[STS_KEYRING_MAX])
+{
+    pthread_rwlock_rdlock(&ing->key_lock);
+    size_t n = ing->n_keys;
+    memcpy(ids, ing->key_ids, n * sizeof ids[0]);
+    pthread_rwlock_unlock(&ing->key_lock);
+    return n;
 }
 
 /* The device's pseudonym under the current key (what is stored) and under
@@ -269,7 +316,10 @@ enum sts_err ingest_report(struct ingest *ing, char *body, size_t len, int32_t t
     memcpy(r->country, rep.country, sizeof r->country);
     if (rep.type == STS_REPORT_ACTIVATION) {
         r->day = rep.day;
-        if ((e = device_pseudonyms(ing->pseudonymizer, rep.imei, r)) != STS_OK)
+        pthread_rwlock_rdlock(&ing->key_lock);
+        e = device_pseudonyms(ing->pseudonymizer, rep.imei, r);
+        pthread_rwlock_unlock(&ing->key_lock);
+        if (e != STS_OK)
             goto out;
     } else {
         r->cohort = rep.cohort;

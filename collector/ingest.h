@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 #include "sts/pseudonym.h"
@@ -44,6 +45,20 @@ struct ingest;
  * STS_ECRYPTO (the key cannot be set up). */
 enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_keyring *keyring,
                         struct ingest **out);
+
+/* Replaces the keyring reports are pseudonymized with (SIGHUP, reload.h):
+ * keyring is borrowed, its keys are copied into a new keyed state, which
+ * replaces the one in use only once it is complete; the old state is wiped
+ * and freed after the last report using it is done. A report already
+ * pseudonymized keeps the key ids it was made with (the caller makes sure
+ * the new keyring still holds them). On error nothing changed.
+ * Errors: STS_ECRYPTO, STS_ENOMEM. Thread-safe with ingest_report; one
+ * caller of ingest_set_keyring at a time. */
+enum sts_err ingest_set_keyring(struct ingest *ing, const struct sts_keyring *keyring);
+
+/* Copies the ids of the keys in use into ids, the current one first, and
+ * returns how many there are. Thread-safe. */
+size_t ingest_key_ids(struct ingest *ing, uint32_t ids[STS_KEYRING_MAX]);
 
 /* Why a report was refused, to be answered as {"error":kind,...}. */
 struct ingest_refusal {

@@ -55,7 +55,7 @@ static const char usage_serve[] =
     "                                   token; with --ohttp, an Oblivious HTTP gateway key)\n"
     "                                   in a new file with mode 0600\n"
     "  keygen --rotate FILE             add a new current key to the keyring; the older\n"
-    "                                   keys stay for look-ups (restart serve to use it)\n"
+    "                                   keys stay for look-ups (reload serve to use it)\n"
     "  rekey --retire KEYID --db URI --key FILE\n"
     "                                   remove an older key from the keyring once no row\n"
     "                                   needs it\n"
@@ -76,8 +76,10 @@ static const char usage_serve[] =
     "                                   reference); flags win over the file. GET /metrics\n"
     "                                   (Prometheus text) needs the API token, or is served\n"
     "                                   without it on --metrics-listen. Signals: SIGHUP\n"
-    "                                   reloads the TLS certificate and key, the token and\n"
-    "                                   the Oblivious HTTP keys; SIGTERM drains and stops\n";
+    "                                   reloads the TLS certificate and key, the token,\n"
+    "                                   the Oblivious HTTP keys and the pseudonym keyring\n"
+    "                                   (refused if it lost a key rows need); SIGTERM\n"
+    "                                   drains and stops\n";
 static const char usage_rest[] =
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
@@ -383,8 +385,8 @@ static int keygen_rotate(const char *path)
         return fail(path, key_error(e));
     fprintf(stderr,
             "sts-collector: added key %08x to %s, now current; %zu key(s) in the keyring. "
-            "Restart serve to make new pseudonyms with it; the older keys stay for "
-            "look-ups until retired\n",
+            "Reload serve (SIGHUP) to make new pseudonyms with it; the older keys stay "
+            "for look-ups until retired\n",
             (unsigned)id, path, ring.n);
     sts_keyring_cleanse(&ring);
     return EXIT_SUCCESS;
@@ -647,6 +649,7 @@ static int cmd_serve(struct args *a)
         fail("ingest", "cannot start the writer thread");
         goto out;
     }
+    sts_keyring_cleanse(&key); /* the writer has its copy, which SIGHUP replaces */
     ingest_set_metrics(ing, metrics);
     log_settings(cfg, tls_cert != NULL, token != NULL, gw != NULL);
     started = true;
@@ -712,7 +715,7 @@ static int cmd_serve(struct args *a)
     reload_metrics_register(&rlm, metrics);
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
-        collector_reload(cfg, srv, &gw, &rlm);
+        collector_reload(cfg, srv, ing, &gw, &rlm);
     sts_log(STS_LOG_NOTICE, "signal %d (%s), stopping: no new connections, finishing the open ones",
             sig, strsignal(sig));
     /* A request still arriving has until its body deadline. */
@@ -978,7 +981,7 @@ static int cmd_rekey(struct args *a)
         return fail(a->retire, "no such key in the keyring");
     if (current)
         return fail(a->retire, "this is the current key; rotate first (sts-collector keygen "
-                               "--rotate FILE), restart serve, then retire it");
+                               "--rotate FILE), reload serve, then retire it");
     if ((rc = open_db(a->cfg.db, 0, &store)))
         return rc;
     enum sts_err e = store_key_use(store, use, sizeof use / sizeof use[0], &n);
@@ -1173,13 +1176,13 @@ static enum sts_err audit_inventory(struct store *store, const struct collector_
     sts_month_format(retention_keep_from(cfg->retention_months), from);
     json_object_set_new(
         o, "bounds",
-        json_pack(
-            "{s:I,s:s?,s:I,s:I,s:s,s:s}", "retention_months", (json_int_t)cfg->retention_months,
-            "device_rows_kept_from", cfg->retention_months ? from : NULL, "report_id_days",
-            (json_int_t)cfg->report_id_days, "grace_days", (json_int_t)grace, "lifetime_ping_ids",
-            "until the grace window of the month counted in closes", "schedule",
-            "serve purges report ids and folds device rows at most once an hour; the WAL "
-            "is truncated after each purge, fold or erasure"));
+        json_pack("{s:I,s:s?,s:I,s:I,s:s,s:s,s:s}", "retention_months",
+                  (json_int_t)cfg->retention_months, "device_rows_kept_from",
+                  cfg->retention_months ? from : NULL, "report_id_days",
+                  (json_int_t)cfg->report_id_days, "grace_days", (json_int_t)grace,
+                  "lifetime_ping_ids", "until the grace window of the month counted in closes",
+                  "schedule", "serve purges report ids and folds device rows at most once an hour",
+                  "deleted_rows", store_deleted_rows(store)));
     json_t *never = json_array();
     for (size_t i = 0; never && i < sizeof never_collected / sizeof never_collected[0]; i++)
         json_array_append_new(never, json_string(never_collected[i]));
@@ -1257,10 +1260,12 @@ static void audit_inventory_text(const json_t *inv)
            "  lifetime ping ids: until the grace window (%lld days) of the month counted in "
            "closes\n"
            "  counters and the release's parameters: the life of the database (anonymous)\n"
+           "  %s\n"
            "  %s\n",
            (long long)json_integer_value(json_object_get(b, "report_id_days")),
            (long long)json_integer_value(json_object_get(b, "grace_days")),
-           json_string_value(json_object_get(b, "schedule")));
+           json_string_value(json_object_get(b, "schedule")),
+           json_string_value(json_object_get(b, "deleted_rows")));
     printf("never collected:");
     json_array_foreach(json_object_get(inv, "never_collected"), i, k)
     {

@@ -1,13 +1,14 @@
-/* The running log (see monitor.h): a one-second tick compares counters with
- * the previous tick's and writes a line on each change of state. */
+/* The running log (see monitor.h): a one-second tick (front/tick.h)
+ * compares counters with the previous tick's and writes a line on each
+ * change of state. */
 #include "monitor.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "sts/log.h"
+#include "tick.h"
 
 /* A rate limit counts as disengaged after this long without a 429. */
 #define RATE_QUIET_S 60
@@ -17,13 +18,10 @@ struct monitor {
     struct ingest *ing;
     long summary_s;
     struct metric *rate_limited, *open, *queue, *commits, *tx_failed;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping;
+    struct tick *tick;
     /* state between ticks */
     bool healthy, engaged;
-    long long failing_since, rate_last, ticks;
+    long long failing_since, rate_last;
     int64_t rate_seen, rate_at_engage, rate_summary;
     int64_t tx_summary, txf_summary;
     struct http_counters last_summary;
@@ -37,8 +35,9 @@ static long long now_s(void)
     return (long long)t.tv_sec;
 }
 
-static void look(struct monitor *mon, bool final)
+static void look(void *ctx, bool summary, bool final)
 {
+    struct monitor *mon = ctx;
     long long now = now_s();
     struct http_counters c;
     http_get_counters(mon->srv, &c);
@@ -76,7 +75,7 @@ static void look(struct monitor *mon, bool final)
     }
     mon->rate_seen = rate;
 
-    if (mon->summary_s > 0 && !final && ++mon->ticks % mon->summary_s == 0) {
+    if (summary) {
         const struct http_counters *p = &mon->last_summary;
         int64_t tx = metric_value(mon->commits), txf = metric_value(mon->tx_failed);
         unsigned long long n = (c.accepted - p->accepted) + (c.reactivations - p->reactivations) +
@@ -99,26 +98,6 @@ static void look(struct monitor *mon, bool final)
     }
 }
 
-static void *run(void *arg)
-{
-    struct monitor *mon = arg;
-    pthread_mutex_lock(&mon->lock);
-    while (!mon->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
-        pthread_cond_timedwait(&mon->wake, &mon->lock, &until);
-        if (mon->stopping)
-            break;
-        pthread_mutex_unlock(&mon->lock);
-        look(mon, false);
-        pthread_mutex_lock(&mon->lock);
-    }
-    pthread_mutex_unlock(&mon->lock);
-    look(mon, true);
-    return NULL;
-}
-
 enum sts_err monitor_start(struct http_server *srv, struct ingest *ing, struct metrics *m,
                            long summary_s, struct monitor **out)
 {
@@ -134,20 +113,10 @@ enum sts_err monitor_start(struct http_server *srv, struct ingest *ing, struct m
     mon->queue = metrics_find(m, "sts_ingest_queue_depth", NULL);
     mon->commits = metrics_find(m, "sts_storage_transactions_total", "result=\"committed\"");
     mon->tx_failed = metrics_find(m, "sts_storage_transactions_total", "result=\"failed\"");
-    if (pthread_mutex_init(&mon->lock, NULL) != 0) {
+    enum sts_err e = tick_start(look, mon, summary_s, &mon->tick);
+    if (e != STS_OK) {
         free(mon);
-        return STS_ENOMEM;
-    }
-    if (pthread_cond_init(&mon->wake, NULL) != 0) {
-        pthread_mutex_destroy(&mon->lock);
-        free(mon);
-        return STS_ENOMEM;
-    }
-    if (pthread_create(&mon->thread, NULL, run, mon) != 0) {
-        pthread_cond_destroy(&mon->wake);
-        pthread_mutex_destroy(&mon->lock);
-        free(mon);
-        return STS_EIO;
+        return e;
     }
     *out = mon;
     return STS_OK;
@@ -157,12 +126,6 @@ void monitor_stop(struct monitor *mon)
 {
     if (!mon)
         return;
-    pthread_mutex_lock(&mon->lock);
-    mon->stopping = true;
-    pthread_cond_signal(&mon->wake);
-    pthread_mutex_unlock(&mon->lock);
-    pthread_join(mon->thread, NULL);
-    pthread_cond_destroy(&mon->wake);
-    pthread_mutex_destroy(&mon->lock);
+    tick_stop(mon->tick);
     free(mon);
 }

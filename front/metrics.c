@@ -122,6 +122,19 @@ struct metric *metrics_find(struct metrics *m, const char *name, const char *lab
     return NULL;
 }
 
+int64_t metrics_sum(struct metrics *m, const char *name, const char *prefix)
+{
+    int64_t sum = 0;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    for (size_t i = 0; m && i < m->n; i++) {
+        struct metric *x = &m->series[i];
+        if (x->type != METRIC_HISTOGRAM && strcmp(x->name, name) == 0 &&
+            (plen == 0 || (x->labels && strncmp(x->labels, prefix, plen) == 0)))
+            sum += metric_value(x);
+    }
+    return sum;
+}
+
 /* A growing text buffer; on failure it stays failed and render says so. */
 struct text {
     char *s;

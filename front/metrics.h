@@ -56,6 +56,11 @@ int64_t metric_value(const struct metric *x);
  * NULL: for a reader of the values, such as the log's summary. */
 struct metric *metrics_find(struct metrics *m, const char *name, const char *labels);
 
+/* The sum of the counters or gauges of family name whose labels begin with
+ * prefix ("" or NULL: every series of the family), e.g. the answers of one
+ * status class with `code="5`: for the log's summaries. */
+int64_t metrics_sum(struct metrics *m, const char *name, const char *prefix);
+
 /* Renders every series into *out (malloc'ed, NUL-terminated, *len bytes
  * without the NUL), which the caller frees. Errors: STS_ENOMEM. */
 enum sts_err metrics_render(struct metrics *m, char **out, size_t *len);

@@ -12,6 +12,7 @@
 
 #include "metrics_http.h"
 #include "relay.h"
+#include "summary.h"
 #include "sts/log.h"
 #include "tls.h"
 #include "sts/net.h"
@@ -22,6 +23,7 @@ static const char usage_text[] =
     "                 [--ca-file FILE] [--keys-url URL] [--max-body N] [--max-connections N]\n"
     "                 [--timeout S] [--per-client-limit N] [--header-timeout S]\n"
     "                 [--body-timeout S] [--metrics-listen HOST:PORT]\n"
+    "                 [--summary-interval S]\n"
     "\n"
     "Forwards Oblivious HTTP requests (POST, Content-Type: message/ohttp-req, any path)\n"
     "to the gateway URL with nothing of the client but the body, and returns the\n"
@@ -41,6 +43,8 @@ static const char usage_text[] =
     "  --body-timeout S      deadline for a request's body, seconds (default 10)\n"
     "  --metrics-listen HOST:PORT  serve GET /metrics (Prometheus text) there (plain HTTP\n"
     "                        on loopback only, else with the relay's certificate)\n"
+    "  --summary-interval S  seconds between summary lines in the log (default 60; 0 =\n"
+    "                        none); the gateway failing and recovering is logged at once\n"
     "Signals: SIGHUP reloads the TLS certificate and key; SIGTERM drains and stops.\n"
     "  --help, --version\n";
 
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
         {"header-timeout", required_argument, NULL, 'H'},
         {"body-timeout", required_argument, NULL, 'B'},
         {"metrics-listen", required_argument, NULL, 'M'},
+        {"summary-interval", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -116,7 +121,7 @@ int main(int argc, char **argv)
     struct relay_config cfg = {.listen = "127.0.0.1:8443"};
     sts_log_init("sts-relay");
     const char *cert = NULL, *key = NULL, *metrics_listen = NULL;
-    long v;
+    long v, summary_s = 60;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -147,6 +152,11 @@ int main(int argc, char **argv)
                 return usage_error("--per-client-limit wants 1..100000, not '%s'", optarg);
             cfg.per_client_limit = (unsigned)v;
             break;
+        case 'S':
+            if (!number(optarg, 0, 86400, &summary_s))
+                return usage_error("--summary-interval wants seconds in 0..86400, not '%s'",
+                                   optarg);
+            break;
         case 'H':
         case 'B':
             if (!number(optarg, 1, 3600, &v))
@@ -173,6 +183,7 @@ int main(int argc, char **argv)
     struct relay *rl = NULL;
     struct metrics *metrics = NULL;
     struct front *metrics_front = NULL;
+    struct relay_summary *summary = NULL;
     int rc = 1;
     sigset_t sigs;
     if (cert && sts_net_read_file(cert, 1 << 20, &cert_pem, &n, why, sizeof why) != STS_OK) {
@@ -232,6 +243,8 @@ int main(int argc, char **argv)
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg.listen, ':') - cfg.listen), cfg.listen);
     fprintf(stderr, "sts-relay: listening on %s://%s:%u, forwarding to %s\n",
             cert_pem ? "https" : "http", host, relay_port(rl), cfg.gateway);
+    if (relay_summary_start(metrics, summary_s, &summary) != STS_OK)
+        sts_log(STS_LOG_WARNING, "cannot start the log's thread: no summaries");
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
         reload_tls(cert, key);
@@ -239,6 +252,7 @@ int main(int argc, char **argv)
      * (they are bounded by the gateway timeout). */
     if (!relay_drain(rl, 1000 * (cfg.timeout_s ? cfg.timeout_s : 30) + 1000))
         sts_log(STS_LOG_WARNING, "requests still open at the drain timeout are cut");
+    relay_summary_stop(summary);
     struct relay_counters k;
     relay_get_counters(rl, &k);
     front_stop(metrics_front);

@@ -170,3 +170,9 @@ enum sts_err store_columns(struct store *store, struct store_column **out, size_
         return STS_EUNSUPPORTED;
     return store->ops->columns(store, out, n);
 }
+
+const char *store_deleted_rows(const struct store *store)
+{
+    return store->ops->deleted_rows ? store->ops->deleted_rows
+                                    : "this backend does not say what becomes of deleted rows";
+}

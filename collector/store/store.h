@@ -324,6 +324,11 @@ struct store_folded {
 enum sts_err store_fold(struct store *store, int32_t keep_from, int64_t max, bool dry_run,
                         struct store_folded *out);
 
+/* What becomes of deleted rows (erasures, folds, purges) in this backend's
+ * files, WAL and backups, and what the operator must do about it: a
+ * sentence for audit. Static, owned by the backend; never NULL. */
+const char *store_deleted_rows(const struct store *store);
+
 /* One column of the live schema. */
 struct store_column {
     char table[64];

@@ -30,6 +30,8 @@ struct store_ops {
     enum sts_err (*fold)(struct store *store, int32_t keep_from, int64_t max, bool dry_run,
                          struct store_folded *out);
     enum sts_err (*columns)(struct store *store, struct store_column **out, size_t *n);
+    /* What becomes of deleted rows here (store_deleted_rows); static. */
+    const char *deleted_rows;
 };
 
 /* Every backend's handle starts with this. */

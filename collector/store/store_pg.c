@@ -1234,6 +1234,14 @@ static const struct store_ops pg_ops = {
     .key_use = pg_key_use,
     .fold = pg_fold,
     .columns = pg_columns,
+    .deleted_rows =
+        "deleted rows (erasures, folds, purged report ids, a device's row under an older key) "
+        "are not overwritten: PostgreSQL keeps them as dead tuples in the table and index "
+        "pages until VACUUM, which STS does not run (run VACUUM activation, reactivation after "
+        "erasures, or lower their autovacuum_vacuum_scale_factor; VACUUM FULL rewrites the "
+        "pages), in the WAL until its segments are recycled and archived WAL expires, on "
+        "standbys, and in base backups until their horizons: the erasure is complete only "
+        "when all of them have passed (docs/PRIVACY.md)",
 };
 
 /* ---- Opening ---------------------------------------------------------- */

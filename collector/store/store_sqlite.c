@@ -1280,6 +1280,11 @@ static const struct store_ops sqlite_ops = {
     .key_use = sqlite_key_use,
     .fold = sqlite_fold,
     .columns = sqlite_columns,
+    .deleted_rows =
+        "deleted rows (erasures, folds, purged report ids, a device's row under an older key) "
+        "are overwritten with zeros in the database file (secure_delete) and the WAL is "
+        "truncated after each purge, fold or erasure; backups taken before keep them until "
+        "they expire (docs/PRIVACY.md)",
 };
 
 /* SQL functions of each connection: months and expiry days computed as

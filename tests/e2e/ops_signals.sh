@@ -69,7 +69,7 @@ rm -f "$T/token" && "$COLLECTOR" keygen --token --out "$T/token" 2>/dev/null
 rm -f "$T/ohttp.key" && "$COLLECTOR" keygen --ohttp --out "$T/ohttp.key" 2>/dev/null
 kill -HUP "$PID"
 wait_log "$log" "reload (SIGHUP): "
-grep -q "reload (SIGHUP): TLS certificate and key: reloaded; API token: reloaded; Oblivious HTTP keys: reloaded$" "$log" ||
+grep -q "reload (SIGHUP): TLS certificate and key: reloaded; API token: reloaded; Oblivious HTTP keys: reloaded; pseudonym keys: reloaded (current key [0-9a-f]\{8\}, unchanged; 1 key(s))$" "$log" ||
     sts_die "reload line: $(grep reload "$log")"
 echo >"$T/go"
 wait "$KA" || sts_die "the keep-alive connection failed across the reload: $(cat "$T/ka.out")"

@@ -19,6 +19,7 @@
 #include "alloc_fail.h"
 #include "config.h"
 #include "gateway.h"
+#include "ingest.h"
 #include "store.h"
 #include "sts/date.h"
 #include "sts/ohttp.h"
@@ -139,6 +140,28 @@ static enum sts_err gateway_op(void *ctx)
     return e;
 }
 
+/* SIGHUP's keyring swap: on failure the keys in use are unchanged, on
+ * success they are the new ones (each run swaps to the other keyring). */
+struct swap_ctx {
+    struct ingest *ing;
+    struct sts_keyring ring[2];
+    int in_use;
+};
+
+static enum sts_err keyring_swap_op(void *ctx)
+{
+    struct swap_ctx *s = ctx;
+    const struct sts_keyring *to = &s->ring[!s->in_use];
+    enum sts_err e = ingest_set_keyring(s->ing, to);
+    if (e == STS_OK)
+        s->in_use = !s->in_use;
+    const struct sts_keyring *now = &s->ring[s->in_use];
+    uint32_t ids[STS_KEYRING_MAX];
+    assert_int_equal(ingest_key_ids(s->ing, ids), now->n);
+    assert_int_equal(ids[0], sts_keyring_current(now)->id);
+    return e;
+}
+
 static void test_collector(void **state)
 {
     (void)state;
@@ -173,6 +196,13 @@ static void test_collector(void **state)
     /* store_write has one error for a failed transaction, whatever failed. */
     static const enum sts_err io[] = {STS_EIO};
     assert_true(LOOP("store write", store_write_op, &w, io) > 0);
+
+    struct swap_ctx sw = {.ring = {{.n = 1, .key = {{.id = 1}}},
+                                   {.n = 2, .current = 1, .key = {{.id = 1}, {.id = 2}}}}};
+    sw.ring[1].key[1].secret[0] = 7;
+    assert_int_equal(ingest_new(w.st, 8, &sw.ring[0], &sw.ing), STS_OK);
+    assert_true(LOOP("keyring swap", keyring_swap_op, &sw, nomem_or_crypto) > 0);
+    ingest_free(sw.ing);
     store_close(w.st);
 
     write_file(f.conf, "listen = 127.0.0.1:0\nk = 12\n# a comment\nthreads = 2\n", 0644);

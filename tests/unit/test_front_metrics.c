@@ -46,6 +46,29 @@ static void test_counters_and_gauges(void **state)
     metrics_free(m);
 }
 
+static void test_sum(void **state)
+{
+    (void)state;
+    struct metrics *m;
+    assert_int_equal(metrics_new(&m), STS_OK);
+    static const double bounds[] = {1};
+    metric_add(metrics_add(m, METRIC_COUNTER, "t_answers", "a", "code=\"200\"", NULL, 0), 3);
+    metric_add(metrics_add(m, METRIC_COUNTER, "t_answers", "a", "code=\"202\"", NULL, 0), 4);
+    metric_add(metrics_add(m, METRIC_COUNTER, "t_answers", "a", "code=\"502\"", NULL, 0), 5);
+    metric_add(metrics_add(m, METRIC_COUNTER, "t_answers", "a", "code=\"other\"", NULL, 0), 6);
+    metric_add(metrics_add(m, METRIC_COUNTER, "t_other", "o", "code=\"200\"", NULL, 0), 100);
+    metric_observe(metrics_add(m, METRIC_HISTOGRAM, "t_answers_h", "h", NULL, bounds, 1), 1);
+    assert_int_equal(metrics_sum(m, "t_answers", "code=\"2"), 7);
+    assert_int_equal(metrics_sum(m, "t_answers", "code=\"5"), 5);
+    assert_int_equal(metrics_sum(m, "t_answers", "code=\"4"), 0);
+    assert_int_equal(metrics_sum(m, "t_answers", "code=\"other\""), 6);
+    assert_int_equal(metrics_sum(m, "t_answers", NULL), 18);
+    assert_int_equal(metrics_sum(m, "t_answers", ""), 18);
+    assert_int_equal(metrics_sum(m, "t_none", NULL), 0);
+    assert_int_equal(metrics_sum(NULL, "t_answers", NULL), 0);
+    metrics_free(m);
+}
+
 static void test_histogram(void **state)
 {
     (void)state;
@@ -96,6 +119,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_and_gauges),
+        cmocka_unit_test(test_sum),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_null_and_full),
     };
