@@ -15,7 +15,7 @@
 #     not at all (hung, or closed silently), or passed to the handler as if
 #     valid; how the well-formed ones fared; how much of a 200 MiB chunked
 #     body was taken; whether a head sent one byte at a time was cut off;
-#   - throughput with wrk (POST of a 190-byte JSON body), keep-alive and
+#   - throughput with wrk (POST of a 184-byte JSON body), keep-alive and
 #     Connection: close, as a ratio of nginx answering 202 from one worker,
 #     measured in the same round just before (median of 3 rounds).
 #
