@@ -2,13 +2,23 @@
 
 Each case sends bytes no well-behaved client would, then checks the exact
 status, the JSON error (never HTML, one answer only) and whether the server
-closed the connection. Usage: framing.py PORT. Exits 1 on any difference."""
+closed the connection. Usage: framing.py PORT [DEADLINE]. Exits 1 on any
+difference.
+
+framing.py --survey PORT [DEADLINE] sends the same cases to any server and
+checks nothing: it prints one JSON line per case with what was expected and
+what was answered (status, Content-Type, JSON or not, whether the answer came
+from the application: an X-Noop header, number of status lines, closed or
+not), for bench/front_choice.sh."""
 import json
+import re
 import socket
 import sys
 import time
 
-PORT = int(sys.argv[1])
+SURVEY = len(sys.argv) > 1 and sys.argv[1] == "--survey"
+ARGS = sys.argv[2:] if SURVEY else sys.argv[1:]
+PORT = int(ARGS[0])
 REPORT = ('{"v":1,"type":"activation","report_id":"%032x","imei":"352099001761481",'
           '"brand":"acme-eu","model":"K400","sw":"K400_1.2.0","country":"FR","day":"2026-11-20"}')
 failures = 0
@@ -42,28 +52,57 @@ def exchange(raw, wait=1.0):
 
 
 def answers(data):
-    """Splits data into (status, headers, body) answers, using Content-Length."""
+    """Splits data into (status, headers, body) answers, using Content-Length.
+    A status line that does not parse ends the split (None, {}, the rest);
+    an answer without Content-Length runs to the close."""
     out = []
     while data:
         head, sep, rest = data.partition(b"\r\n\r\n")
-        if not sep:
+        lines = head.split(b"\r\n")
+        first = lines[0].split()
+        if not sep or len(first) < 2 or not first[1].isdigit():
             out.append((None, {}, data))
             break
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split()[1])
+        status = int(first[1])
         hdrs = {}
         for l in lines[1:]:
             k, _, v = l.partition(b":")
-            hdrs[k.strip().lower().decode()] = v.strip().decode()
-        n = int(hdrs.get("content-length", "0"))
+            hdrs[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
+        cl = hdrs.get("content-length", "")
+        n = int(cl) if cl.isdigit() else (0 if status < 200 or status in (204, 304) else len(rest))
         out.append((status, hdrs, rest[:n]))
         data = rest[n:]
     return out
 
 
+def is_json(hdrs, body):
+    if not hdrs.get("content-type", "").startswith("application/json"):
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def survey(name, expect, expect_closed, data, closed, **extra):
+    """Prints what name was answered (--survey), one JSON line."""
+    rec = {"case": name, "expect": expect, "expect_closed": expect_closed, "closed": closed,
+           "bytes": len(data),
+           "status_lines": len(re.findall(rb"HTTP/1\.[01] [2-5][0-9][0-9] ", data)),
+           "answers": [{"status": st, "type": h.get("content-type"), "json": is_json(h, b),
+                        "app": "x-noop" in h, "body": b[:60].decode("latin-1")}
+                       for st, h, b in answers(data)]}
+    rec.update(extra)
+    print(json.dumps(rec), flush=True)
+
+
 def check(name, raw, status, field=None, closed=True, error=None):
     global failures
     data, was_closed = exchange(raw)
+    if SURVEY:
+        survey(name, status, closed, data, was_closed)
+        return
     got = answers(data)
     why = []
     if len(got) != 1:
@@ -206,7 +245,10 @@ try:
 except socket.timeout:
     pass
 s.close()
-if not interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n") or b" 202 " not in final.split(b"\r\n")[0]:
+if SURVEY:
+    survey("Expect: 100-continue", 202, False, final, False,
+           interim=interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"))
+elif not interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n") or b" 202 " not in final.split(b"\r\n")[0]:
     failures += 1
     print("FAIL Expect: 100-continue: %r then %r" % (interim[:40], final[:40]))
 else:
@@ -218,7 +260,9 @@ check("Content-Length of 10 GiB", post(H + b"Content-Length: 10737418240\r\n", b
 # Keep-alive after GET: every pipelined request answered on one connection.
 data, was_closed = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
 got = answers(data)
-if len(got) != 20 or was_closed or any(a[0] != 200 for a in got):
+if SURVEY:
+    survey("20 pipelined GET", 200, False, data, was_closed, requests=20)
+elif len(got) != 20 or was_closed or any(a[0] != 200 for a in got):
     failures += 1
     print("FAIL 20 pipelined GET: %d answers, closed %s" % (len(got), was_closed))
 else:
@@ -236,9 +280,29 @@ try:
         sent += 65536
 except (BrokenPipeError, ConnectionResetError, socket.timeout):
     pass
+if SURVEY:
+    # What the server answered, if anything, before or after it stopped reading.
+    if sent == 3200 * 65536:
+        s.sendall(b"0\r\n\r\n")
+    s.settimeout(1)
+    data, was_closed = b"", False
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                was_closed = True
+                break
+            data += d
+    except socket.timeout:
+        pass
+    except (BrokenPipeError, ConnectionResetError):
+        was_closed = True
+    survey("refused chunked body of 200 MiB", 413, True, data, was_closed, taken=sent)
 s.close()
 # Socket buffers on both sides hold a few MiB at most.
-if sent > 16 * 1024 * 1024:
+if SURVEY:
+    pass
+elif sent > 16 * 1024 * 1024:
     failures += 1
     print("FAIL refused chunked body: %d bytes taken before the close" % sent)
 else:
@@ -249,7 +313,7 @@ check("chunked body over the cap", post(H + b"Transfer-Encoding: chunked\r\n",
                                         chunked(b"a" * 20000)), 413, "body")
 
 # Header deadline: one byte a second does not keep a connection open.
-deadline = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
+deadline = float(ARGS[1]) if len(ARGS) > 1 else 2.0
 s = socket.create_connection(("127.0.0.1", PORT))
 s.settimeout(0.05)
 start, closed_after = time.time(), None
@@ -268,7 +332,10 @@ for ch in post(H + b"X-Slow: " + b"a" * 200):
     if time.time() - start > deadline + 5:
         break
 s.close()
-if closed_after is None or closed_after > deadline + 3:
+if SURVEY:
+    survey("slow headers", None, True, b"", closed_after is not None, closed_after=closed_after,
+           deadline=deadline)
+elif closed_after is None or closed_after > deadline + 3:
     failures += 1
     print("FAIL slow headers: not closed within %.1f s of a %.0f s deadline (%s)"
           % (deadline + 3, deadline, closed_after))
