@@ -188,10 +188,15 @@ static struct pg_store *impl(struct store *s)
     return (struct pg_store *)s;
 }
 
-static void quiet_notices(void *arg, const char *message)
+/* Notices are not logged; but a FATAL one arriving while the connection is
+ * idle is the server saying why it is about to close it (a restart, a
+ * terminated backend): the connection is reset before its next use. */
+static void on_notice(void *arg, const PGresult *res)
 {
-    (void)arg;
-    (void)message;
+    struct pg_store *st = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+        st->reset_due = true;
 }
 
 /* The message of the last failure on the connection, on one line. */
@@ -251,14 +256,17 @@ static bool session_setup(struct pg_store *st)
 /* Before a use: resets a lost connection (libpq tries every host of the URI
  * again). A connection the server closed while it sat idle (a restart, a
  * terminated backend; a handle kept in a pool, a writer without work) has
- * said so on its socket: reading what is there, which never waits (libpq's
- * socket is non-blocking), finds it now rather than failing the next
+ * said so on its socket: reading and parsing what is there, which never
+ * waits (libpq's socket is non-blocking), finds its FATAL message
+ * (on_notice) or the end of the stream now, rather than failing the next
  * statement. */
 static bool ensure_conn(struct pg_store *st)
 {
-    if (!st->reset_due && PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn) &&
-        PQstatus(st->conn) == CONNECTION_OK)
-        return true;
+    if (!st->reset_due && PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn)) {
+        PQisBusy(st->conn); /* parses what was read: a FATAL goes to on_notice */
+        if (!st->reset_due && PQstatus(st->conn) == CONNECTION_OK)
+            return true;
+    }
     PQreset(st->conn);
     if (PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF) /* left by a pipeline cut short */
         PQexitPipelineMode(st->conn);
@@ -1474,7 +1482,7 @@ enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, 
         e = STS_ENOMEM;
         goto fail;
     }
-    PQsetNoticeProcessor(st->conn, quiet_notices, NULL);
+    PQsetNoticeReceiver(st->conn, on_notice, st);
     if (PQstatus(st->conn) != CONNECTION_OK) {
         char msg[400];
         conn_error(st, NULL, msg, sizeof msg);
