@@ -24,6 +24,7 @@
 #include "gateway.h"
 #include "metrics_http.h"
 #include "stats.h"
+#include "store_pool.h"
 #include "sts/date.h"
 #include "telemetry.h"
 #include "sts/net.h"
@@ -32,12 +33,13 @@
 struct http_server {
     struct front *front;
     struct ingest *ing;
+    /* Borrowed: each statistics request borrows a read-only handle of it,
+     * shared with no writer. */
+    struct store_pool *db;
     size_t max_body;
     char *token;
     long k;           /* privacy floor: a query may raise it, never lower it */
     long grace_days;  /* late lifetime pings, see stats_args */
-    char *db_uri;     /* each statistics request opens it read-only: no lock
-                         is shared with ingestion, shutdown or another query */
     char *models;     /* the maker's models, see stats_args */
     bool stats_cache; /* see stats_args */
     struct MHD_Response *accepted, *duplicate, *dashboard;
@@ -358,14 +360,17 @@ static enum MHD_Result handle_stats(struct http_server *srv, struct MHD_Connecti
     struct sts_field_error fe;
     char *json = NULL;
     struct store *store = NULL;
-    enum sts_err e = store_open(srv->db_uri, STORE_READONLY, &store, NULL, 0);
+    enum sts_err e = store_pool_get(srv->db, &store, NULL, 0);
     if (e != STS_OK)
         return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database",
                           "the statistics cannot read the database");
     e = stats_api(store, which, &args, &json, &fe);
-    store_close(store);
+    store_pool_put(srv->db, store);
     if (e == STS_OK)
         return send_json(c, MHD_HTTP_OK, json);
+    if (e == STS_EIO) /* a kept handle whose database has gone away */
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database",
+                          "the statistics cannot read the database");
     if (e == STS_ENOENT)
         return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "path", fe.detail);
     if (e == STS_EINVAL || e == STS_ETOOBIG)
@@ -480,7 +485,6 @@ static struct MHD_Response *keys_response(const struct sts_ohttp_gateway *gw, ch
 /* Everything but the daemon; parts not yet made are NULL. */
 static void server_free(struct http_server *srv)
 {
-    free(srv->db_uri);
     free(srv->models);
     if (srv->accepted)
         MHD_destroy_response(srv->accepted);
@@ -541,8 +545,12 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
     if (cfg->token) {
         if (!(srv->token = strdup(cfg->token)))
             goto fail;
-        if (!(srv->db_uri = strdup(cfg->db_uri)) ||
-            (cfg->models && !(srv->models = strdup(cfg->models))))
+        if (!(srv->db = cfg->db)) {
+            e = STS_EINVAL;
+            snprintf(why, whylen, "the statistics API needs its store handles");
+            goto fail;
+        }
+        if (cfg->models && !(srv->models = strdup(cfg->models)))
             goto fail;
         srv->stats_cache = cfg->stats_cache;
     }
