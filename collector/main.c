@@ -675,7 +675,7 @@ static int cmd_serve(struct args *a)
         goto out;
     }
     if (ingest_new(writer_stores, n_writers, cfg->max_batch, &key, &ing) != STS_OK) {
-        fail("ingest", "cannot start the writer thread");
+        fail("ingest", "cannot start the writer threads");
         goto out;
     }
     ingest_set_metrics(ing, metrics);
