@@ -55,6 +55,7 @@ modes_list="keepalive close"
 bin=${STS_BIN:-$HERE/../build/release}
 threads=2
 serve_args=
+pg_args=
 nginx_only=0
 check_only=0
 keep=0
@@ -89,6 +90,8 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
                    cluster; needs the server of scripts/deps.sh), beside SQLite
   --collectors N   with --db postgresql: also run N collectors (2..9) on one
                    database, the connections split between N wrk at once
+  --pg-args "A"    more options for the collectors on PostgreSQL only
+                   (e.g. "--writers 1")
   --callgrind      first count instructions per activation under callgrind
                    (valgrind), and print the costliest functions
   -h, --help       this help
@@ -151,6 +154,11 @@ while [ $# -gt 0 ]; do
     --serve-args)
         [ $# -ge 2 ] || { usage >&2; exit 2; }
         serve_args=$2
+        shift 2
+        ;;
+    --pg-args)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        pg_args=$2
         shift 2
         ;;
     --nginx-only) nginx_only=1; shift ;;
@@ -462,7 +470,7 @@ fi
 if [ $nginx_only -eq 0 ]; then
     rev=$(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?')
     echo "  collector: $collector ($("$collector" --version 2>&1 | head -n1 || echo '?')," \
-        "source $rev)${serve_args:+, serve $serve_args}"
+        "source $rev)${serve_args:+, serve $serve_args}${pg_args:+, on PostgreSQL $pg_args}"
     "$collector" keygen --out "$tmp/pseudonym.key" >"$tmp/keygen.log" 2>&1 ||
         { cat "$tmp/keygen.log" >&2; die "sts-collector keygen failed"; }
     if [ $ohttp -eq 1 ]; then
@@ -534,7 +542,8 @@ run_multi() { # mode, connections, nginx req/s, committed/s of the one collector
     pg_createdb pg "$dbname"
     pg_db=$(pg_uri pg "$dbname")
     for ((i = 0; i < ncoll; i++)); do
-        start_collector "$base-$i"
+        # shellcheck disable=SC2086 # a list of words
+        start_collector "$base-$i" $pg_args
         multi_pids+=("$collector_pid")
         urls+=("$collector_url")
         collector_pid=
@@ -686,7 +695,8 @@ for mode in $modes_list; do
             name=pg-$mode-$c
             pg_createdb pg "bench_${mode}_$c"
             pg_db=$(pg_uri pg "bench_${mode}_$c")
-            start_collector "$name"
+            # shellcheck disable=SC2086 # a list of words
+            start_collector "$name" $pg_args
             run_wrk "$name" "$collector_url" "$mode" "$c" "$duration"
             stop_collector "$name"
             pg_db=

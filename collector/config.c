@@ -79,6 +79,8 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 64, STS_REPORT_MAX_BODY, &v) && ((cfg->max_body = (size_t)v), true);
     else if (strcmp(name, "max_batch") == 0)
         ok = number(value, 1, 100000, &v) && ((cfg->max_batch = (size_t)v), true);
+    else if (strcmp(name, "writers") == 0)
+        ok = number(value, 1, CONFIG_MAX_WRITERS, &v) && ((cfg->writers = (unsigned)v), true);
     else if (strcmp(name, "connection_limit") == 0)
         ok = number(value, 1, 1000000, &v) && ((cfg->connection_limit = (unsigned)v), true);
     else if (strcmp(name, "per_client_limit") == 0)

@@ -23,6 +23,7 @@
 #include "gateway.h"
 #include "metrics_http.h"
 #include "stats.h"
+#include "store_pool.h"
 #include "sts/date.h"
 #include "telemetry.h"
 #include "sts/net.h"
@@ -31,12 +32,13 @@
 struct http_server {
     struct front *front;
     struct ingest *ing;
+    /* Borrowed: each statistics request borrows a read-only handle of it,
+     * shared with no writer. */
+    struct store_pool *db;
     size_t max_body;
     char *token;
     long k;           /* privacy floor: a query may raise it, never lower it */
     long grace_days;  /* late lifetime pings, see stats_args */
-    char *db_uri;     /* each statistics request opens it read-only: no lock
-                         is shared with ingestion, shutdown or another query */
     char *models;     /* the maker's models, see stats_args */
     bool stats_cache; /* see stats_args */
     const struct sts_ohttp_gateway *gateway;
@@ -314,15 +316,17 @@ static void handle_stats(struct http_server *srv, struct front_req *r, const cha
     struct sts_field_error fe;
     char *json = NULL;
     struct store *store = NULL;
-    enum sts_err e = store_open(srv->db_uri, STORE_READONLY, &store, NULL, 0);
+    enum sts_err e = store_pool_get(srv->db, &store, NULL, 0);
     if (e != STS_OK) {
         send_error(r, 503, "unavailable", "database", "the statistics cannot read the database");
         return;
     }
     e = stats_api(store, which, &args, &json, &fe);
-    store_close(store);
+    store_pool_put(srv->db, store);
     if (e == STS_OK)
         send_json(r, 200, json);
+    else if (e == STS_EIO) /* a kept handle whose database has gone away */
+        send_error(r, 503, "unavailable", "database", "the statistics cannot read the database");
     else if (e == STS_ENOENT)
         send_error(r, 404, "not_found", "path", fe.detail);
     else if (e == STS_EINVAL || e == STS_ETOOBIG)
@@ -422,7 +426,6 @@ static enum sts_err keys_encode(const struct sts_ohttp_gateway *gw, uint8_t **ou
 /* Everything but the daemon; parts not yet made are NULL. */
 static void server_free(struct http_server *srv)
 {
-    free(srv->db_uri);
     free(srv->models);
     free(srv->ohttp_keys);
     front_wipe_free(srv->token);
@@ -464,8 +467,12 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
     if (cfg->token) {
         if (!(srv->token = strdup(cfg->token)))
             goto fail;
-        if (!(srv->db_uri = strdup(cfg->db_uri)) ||
-            (cfg->models && !(srv->models = strdup(cfg->models))))
+        if (!(srv->db = cfg->db)) {
+            e = STS_EINVAL;
+            snprintf(why, whylen, "the statistics API needs its store handles");
+            goto fail;
+        }
+        if (cfg->models && !(srv->models = strdup(cfg->models)))
             goto fail;
         srv->stats_cache = cfg->stats_cache;
     }

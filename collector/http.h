@@ -19,6 +19,8 @@
 #include "sts/ohttp.h"
 #include "sts/pseudonym.h"
 
+struct store_pool;
+
 struct http_config {
     const char *listen;        /* "HOST:PORT", port 0 = any free port */
     bool use_listen_fd;        /* listen_fd: its socket, bound already (front/listen.h) */
@@ -32,7 +34,7 @@ struct http_config {
     unsigned timeout_s;        /* a kept-alive connection idle between requests */
     struct rate_config rate;   /* requests per client address (front/rate.h) */
     const char *token;         /* bearer token of the statistics API, NULL = API off */
-    const char *db_uri;        /* database the statistics API reads */
+    struct store_pool *db;     /* the statistics API's read-only handles; with token */
     const char *models;        /* the maker's models (comma list), NULL = any */
     bool stats_cache;          /* keep released tables between queries (not when backfilling) */
     long k;                    /* privacy floor of the statistics API (0 = default) */
@@ -45,12 +47,14 @@ struct http_config {
 
 struct http_server;
 
-/* Starts serving. ing and cfg->gateway are borrowed and must outlive the
- * server; the PEM strings are copied (the key copy is wiped at http_stop).
+/* Starts serving. ing, cfg->db (store_pool.h) and cfg->gateway are borrowed
+ * and must outlive the server; the PEM strings are copied (the key copy is
+ * wiped at http_stop).
  * why gets a message for the operator on failure.
- * Errors: STS_EINVAL (bad listen address, or plain HTTP on an address that is
- * not loopback), STS_ENET (cannot listen, or the certificate or key is
- * unusable), STS_ENOMEM, STS_EIO (a server thread could not start). */
+ * Errors: STS_EINVAL (bad listen address, plain HTTP on an address that is
+ * not loopback, or a token without db), STS_ENET (cannot listen, or the
+ * certificate or key is unusable), STS_ENOMEM, STS_EIO (a server thread
+ * could not start). */
 enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struct http_server **out,
                         char *why, size_t whylen);
 

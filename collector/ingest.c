@@ -1,6 +1,8 @@
-/* The group-commit writer: a mutex-protected FIFO of jobs and one thread that
- * drains it into transactions. While one transaction commits, new jobs pile
- * up and go into the next: batches grow with the load by themselves. */
+/* The group-commit writers: a mutex-protected FIFO of jobs and one or more
+ * threads, each with its own store handle, that drain it into transactions.
+ * While a transaction commits, new jobs pile up and go into the next one,
+ * taken by whichever writer is free: batches grow with the load by
+ * themselves, and with several writers (PostgreSQL) commits overlap. */
 #include "ingest.h"
 
 #include "metrics.h"
@@ -13,8 +15,16 @@
 #include <string.h>
 #include <time.h>
 
+/* One writer thread and the handle it alone uses. */
+struct writer {
+    struct ingest *ing;
+    struct store *store;         /* borrowed */
+    struct store_record **batch; /* max_batch pointers */
+    pthread_t thread;
+    bool failing; /* its last transaction failed; under ing->lock */
+};
+
 struct ingest {
-    struct store *store;
     /* Read by every HTTP thread (ingest_report), replaced by
      * ingest_set_keyring under the write side of key_lock. */
     pthread_rwlock_t key_lock;
@@ -26,11 +36,11 @@ struct ingest {
     pthread_cond_t wake;
     struct ingest_job *head, *tail;
     bool stopping, joined;
-    pthread_t thread;
+    struct writer *writers;
+    size_t n_writers, started; /* threads started */
     struct ingest_stats stats;
-    struct store_record **batch; /* max_batch pointers */
-    atomic_bool failing;         /* the last transaction failed */
-    size_t queued;               /* jobs in the queue */
+    atomic_uint failing; /* writers whose last transaction failed */
+    size_t queued;       /* jobs in the queue */
     struct metric *m_batch, *m_seconds, *m_queue, *m_commits, *m_errors, *m_up;
 };
 
@@ -57,8 +67,24 @@ void ingest_set_metrics(struct ingest *ing, struct metrics *m)
                             "1 while storage commits, 0 from a failed transaction until the next "
                             "success",
                             NULL, NULL, 0);
-    metric_set(ing->m_up, !atomic_load(&ing->failing));
+    metric_set(ing->m_up, atomic_load(&ing->failing) == 0);
     pthread_mutex_unlock(&ing->lock);
+}
+
+/* Records whether w's last transaction failed; storage is up while no
+ * writer's did. Called with ing->lock held, so that sts_storage_up follows
+ * the count in order. */
+static void set_failing_locked(struct writer *w, bool failing)
+{
+    struct ingest *ing = w->ing;
+    if (w->failing != failing) {
+        w->failing = failing;
+        if (failing)
+            atomic_fetch_add(&ing->failing, 1);
+        else
+            atomic_fetch_sub(&ing->failing, 1);
+    }
+    metric_set(ing->m_up, atomic_load(&ing->failing) == 0);
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -68,13 +94,15 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* While storage fails, the writer tries an empty transaction this often, so
- * that health comes back without waiting for a report. */
+/* While its storage fails, a writer tries an empty transaction this often,
+ * so that health comes back (and each writer reconnects) without waiting for
+ * a report. */
 #define PROBE_NS (1000 * 1000 * 1000L)
 
-static void wait_for_work(struct ingest *ing)
+static void wait_for_work(struct writer *w)
 {
-    if (!atomic_load(&ing->failing)) {
+    struct ingest *ing = w->ing;
+    if (!w->failing) {
         pthread_cond_wait(&ing->wake, &ing->lock);
         return;
     }
@@ -88,19 +116,20 @@ static void wait_for_work(struct ingest *ing)
     if (pthread_cond_timedwait(&ing->wake, &ing->lock, &until) != 0 && !ing->head &&
         !ing->stopping) {
         pthread_mutex_unlock(&ing->lock);
-        atomic_store(&ing->failing, store_write(ing->store, ing->batch, 0) != STS_OK);
-        metric_set(ing->m_up, !atomic_load(&ing->failing));
+        bool failed = store_write(w->store, w->batch, 0) != STS_OK;
         pthread_mutex_lock(&ing->lock);
+        set_failing_locked(w, failed);
     }
 }
 
-static void *writer(void *arg)
+static void *writer_main(void *arg)
 {
-    struct ingest *ing = arg;
+    struct writer *w = arg;
+    struct ingest *ing = w->ing;
     for (;;) {
         pthread_mutex_lock(&ing->lock);
         while (!ing->head && !ing->stopping)
-            wait_for_work(ing);
+            wait_for_work(w);
         if (!ing->head) {
             pthread_mutex_unlock(&ing->lock);
             return NULL;
@@ -121,17 +150,16 @@ static void *writer(void *arg)
 
         size_t i = 0;
         for (struct ingest_job *j = first; j; j = j->next)
-            ing->batch[i++] = &j->rec;
+            w->batch[i++] = &j->rec;
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        enum sts_err e = store_write(ing->store, ing->batch, n);
-        atomic_store(&ing->failing, e != STS_OK);
+        enum sts_err e = store_write(w->store, w->batch, n);
         metric_observe(ing->m_seconds, seconds_since(&t0));
         metric_observe(ing->m_batch, (double)n);
         metric_add(e == STS_OK ? ing->m_commits : ing->m_errors, 1);
-        metric_set(ing->m_up, e == STS_OK);
 
         pthread_mutex_lock(&ing->lock);
+        set_failing_locked(w, e != STS_OK);
         ing->stats.batches++;
         ing->stats.records += n;
         if (e != STS_OK)
@@ -157,9 +185,11 @@ static void keep_ids(struct ingest *ing, const struct sts_keyring *keyring)
             ing->key_ids[ing->n_keys++] = keyring->key[i].id;
 }
 
-enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_keyring *keyring,
-                        struct ingest **out)
+enum sts_err ingest_new(struct store *const *stores, size_t n_stores, size_t max_batch,
+                        const struct sts_keyring *keyring, struct ingest **out)
 {
+    if (n_stores == 0)
+        return STS_EINVAL;
     struct ingest *ing = calloc(1, sizeof *ing);
     if (!ing)
         return STS_ENOMEM;
@@ -169,33 +199,46 @@ enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_
         return e;
     }
     keep_ids(ing, keyring);
-    ing->store = store;
+    e = STS_ENOMEM;
     ing->max_batch = max_batch ? max_batch : 1;
-    ing->batch = calloc(ing->max_batch, sizeof *ing->batch);
-    if (!ing->batch)
-        goto fail_batch;
-    atomic_init(&ing->failing, false);
+    atomic_init(&ing->failing, 0);
+    if (!(ing->writers = calloc(n_stores, sizeof *ing->writers)))
+        goto fail_writers;
+    ing->n_writers = n_stores;
+    for (size_t i = 0; i < n_stores; i++) {
+        ing->writers[i].ing = ing;
+        ing->writers[i].store = stores[i];
+        if (!(ing->writers[i].batch = calloc(ing->max_batch, sizeof *ing->writers[i].batch)))
+            goto fail_writers;
+    }
     if (pthread_rwlock_init(&ing->key_lock, NULL) != 0)
-        goto fail_batch;
+        goto fail_writers;
     if (pthread_mutex_init(&ing->lock, NULL) != 0)
         goto fail_rwlock;
     if (pthread_cond_init(&ing->wake, NULL) != 0)
         goto fail_mutex;
-    if (pthread_create(&ing->thread, NULL, writer, ing) != 0)
-        goto fail_cond;
+    for (; ing->started < n_stores; ing->started++)
+        if (pthread_create(&ing->writers[ing->started].thread, NULL, writer_main,
+                           &ing->writers[ing->started]) != 0) {
+            e = STS_EIO;
+            goto fail_threads;
+        }
     *out = ing;
     return STS_OK;
-fail_cond:
+fail_threads:
+    ingest_stop(ing); /* joins the ones started: nothing is queued yet */
     pthread_cond_destroy(&ing->wake);
 fail_mutex:
     pthread_mutex_destroy(&ing->lock);
 fail_rwlock:
     pthread_rwlock_destroy(&ing->key_lock);
-fail_batch:
-    free(ing->batch);
+fail_writers:
+    for (size_t i = 0; ing->writers && i < ing->n_writers; i++)
+        free(ing->writers[i].batch);
+    free(ing->writers);
     sts_pseudonymizer_free(ing->pseudonymizer);
     free(ing);
-    return STS_ENOMEM;
+    return e;
 }
 
 void ingest_submit(struct ingest *ing, struct ingest_job *job)
@@ -226,9 +269,10 @@ void ingest_stop(struct ingest *ing)
         return;
     pthread_mutex_lock(&ing->lock);
     ing->stopping = true;
-    pthread_cond_signal(&ing->wake);
+    pthread_cond_broadcast(&ing->wake);
     pthread_mutex_unlock(&ing->lock);
-    pthread_join(ing->thread, NULL);
+    for (size_t i = 0; i < ing->started; i++)
+        pthread_join(ing->writers[i].thread, NULL);
     ing->joined = true;
 }
 
@@ -240,7 +284,9 @@ void ingest_free(struct ingest *ing)
     pthread_cond_destroy(&ing->wake);
     pthread_mutex_destroy(&ing->lock);
     pthread_rwlock_destroy(&ing->key_lock);
-    free(ing->batch);
+    for (size_t i = 0; i < ing->n_writers; i++)
+        free(ing->writers[i].batch);
+    free(ing->writers);
     sts_pseudonymizer_free(ing->pseudonymizer);
     free(ing);
 }
@@ -354,5 +400,5 @@ void ingest_get_stats(struct ingest *ing, struct ingest_stats *out)
 
 bool ingest_healthy(struct ingest *ing)
 {
-    return !atomic_load(&ing->failing);
+    return atomic_load(&ing->failing) == 0;
 }

@@ -1,10 +1,13 @@
 /* The report path, from a body to its answer: parse and validate
  * (sts/report.h), map to a store record, pseudonymize the IMEI, then group
- * commit: HTTP threads hand records to one writer thread, which stores
+ * commit: HTTP threads hand records to a queue, and a writer thread stores
  * everything queued so far in a single transaction and then tells each
  * submitter its outcome. Concurrent reports thus share one fsync, and no
- * answer is sent before its record is committed. The transport (http.c)
- * only carries bodies in and answers out. */
+ * answer is sent before its record is committed. On PostgreSQL several
+ * writers, each with its own connection, take batches from the one queue so
+ * that commits overlap; the database's unique constraints keep them exact
+ * (docs/internals/store.md). The transport (http.c) only carries bodies in
+ * and answers out. */
 #ifndef STS_INGEST_H
 #define STS_INGEST_H
 
@@ -18,7 +21,7 @@
 
 struct ingest_job;
 
-/* Called on the writer thread once job->rec.outcome is final. It must not
+/* Called on a writer thread once job->rec.outcome is final. It must not
  * block; it may free the job. */
 typedef void (*ingest_done_fn)(struct ingest_job *job);
 
@@ -37,14 +40,18 @@ struct ingest_stats {
 
 struct ingest;
 
-/* Starts the writer thread over store (borrowed; must outlive the ingest),
- * pseudonymizing with every live key of keyring (copied): the current one
- * makes the stored pseudonym, the older ones find a device stored before a
- * rotation. At most max_batch records go into one
- * transaction. Errors: STS_ENOMEM, STS_EIO (thread creation failed),
- * STS_ECRYPTO (the key cannot be set up). */
-enum sts_err ingest_new(struct store *store, size_t max_batch, const struct sts_keyring *keyring,
-                        struct ingest **out);
+/* Starts one writer thread per store of stores[0..n_stores-1] (the array is
+ * copied; the stores are borrowed, must outlive the ingest, and each is then
+ * used by its writer alone: distinct handles, on one database), all taking
+ * batches from one queue, pseudonymizing with every live key of keyring
+ * (copied): the current one makes the stored pseudonym, the older ones find
+ * a device stored before a rotation. At most max_batch records go into one
+ * transaction. Several writers need a backend that takes concurrent writers
+ * exactly (PostgreSQL); SQLite has one. Errors: STS_EINVAL (n_stores = 0),
+ * STS_ENOMEM, STS_EIO (thread creation failed), STS_ECRYPTO (the key
+ * cannot be set up). */
+enum sts_err ingest_new(struct store *const *stores, size_t n_stores, size_t max_batch,
+                        const struct sts_keyring *keyring, struct ingest **out);
 
 /* Replaces the keyring reports are pseudonymized with (SIGHUP, reload.h):
  * keyring is borrowed, its keys are copied into a new keyed state, which
@@ -81,12 +88,12 @@ enum sts_err ingest_report(struct ingest *ing, char *body, size_t len, int32_t t
  * or re-activation, 200 duplicate, 503 not stored) and JSON body (static). */
 unsigned ingest_answer(const struct ingest_job *job, const char **json, size_t *len);
 
-/* Queues job; done will be called exactly once, from the writer thread.
+/* Queues job; done will be called exactly once, from a writer thread.
  * Thread-safe. After ingest_stop has started, jobs fail at once
  * (outcome STORE_FAILED). */
 void ingest_submit(struct ingest *ing, struct ingest_job *job);
 
-/* Writes what is queued and stops the writer thread; every job submitted
+/* Writes what is queued and stops the writer threads; every job submitted
  * later fails at once (outcome STORE_FAILED, done called on the caller's
  * thread). The queue stays valid until ingest_free. */
 void ingest_stop(struct ingest *ing);
@@ -100,9 +107,10 @@ void ingest_free(struct ingest *ing);
 struct metrics;
 void ingest_set_metrics(struct ingest *ing, struct metrics *m);
 
-/* Whether storage commits: false from a failed transaction until the next
- * one succeeds (while failing, the writer tries an empty transaction every
- * second). Thread-safe. */
+/* Whether storage commits: false from a writer's failed transaction until
+ * that writer's next one succeeds (while failing, a writer tries an empty
+ * transaction every second, which also reconnects it), true while no
+ * writer's last transaction failed. Thread-safe. */
 bool ingest_healthy(struct ingest *ing);
 
 /* A consistent copy of the counters. Thread-safe. */

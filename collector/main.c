@@ -31,6 +31,7 @@
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
+#include "store_pool.h"
 #include "store.h"
 #include "tls.h"
 #include "sts/clock.h"
@@ -44,6 +45,10 @@
 #include "sts/secret.h"
 
 #define EXIT_USAGE 2
+
+/* Read-only handles kept for the statistics API: one per request served at
+ * once, up to this many (a request beyond it waits for a handle). */
+#define STATS_HANDLES 4
 
 /* In two parts: C17 requires compilers to take string literals of 4095 bytes only. */
 static const char usage_serve[] =
@@ -67,7 +72,7 @@ static const char usage_serve[] =
     "        [--header-timeout S] [--body-timeout S] [--timeout S] [--rate-burst N]\n"
     "        [--relay-burst N] [--report-id-days N] [--grace-days N] [--backfill 0|1]\n"
     "        [--metrics-listen HOST:PORT] [--summary-interval S]\n"
-    "        [--retention-months N]\n"
+    "        [--retention-months N] [--writers N]\n"
     "                                   receive reports (default listen 127.0.0.1:8080;\n"
     "                                   plain HTTP only on loopback, else HTTPS); --rho fixes\n"
     "                                   a new database's privacy budget (default 0.5). Every\n"
@@ -195,9 +200,9 @@ enum opt_id {
  * ones with no option of their own above (the flag is the name with '-'
  * for '_'). */
 static const char *const setting_flags[] = {
-    "max_body",       "connection_limit", "per_client_limit", "header_timeout",
-    "body_timeout",   "timeout",          "rate_burst",       "relay_burst",
-    "report_id_days", "backfill",         "metrics_listen",   "summary_interval",
+    "max_body",       "connection_limit", "per_client_limit", "header_timeout", "body_timeout",
+    "timeout",        "rate_burst",       "relay_burst",      "report_id_days", "backfill",
+    "metrics_listen", "summary_interval", "writers",
 };
 #define N_SETTING_FLAGS (sizeof setting_flags / sizeof setting_flags[0])
 
@@ -246,6 +251,7 @@ static const struct option options[] = {
     {"backfill", required_argument, NULL, OPT_SETTING + 9},
     {"metrics-listen", required_argument, NULL, OPT_SETTING + 10},
     {"summary-interval", required_argument, NULL, OPT_SETTING + 11},
+    {"writers", required_argument, NULL, OPT_SETTING + 12},
     {"rotate", required_argument, NULL, OPT_ROTATE},
     {"retire", required_argument, NULL, OPT_RETIRE},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
@@ -511,7 +517,8 @@ static void print_totals(const struct http_counters *h, const struct ingest_stat
 
 /* The settings in force, once at start: the store's kind, not its URI (a
  * PostgreSQL URI may hold a password). */
-static void log_settings(const struct collector_config *c, bool tls, bool token, bool ohttp)
+static void log_settings(const struct collector_config *c, size_t writers, bool tls, bool token,
+                         bool ohttp)
 {
     const char *kind = strncmp(c->db, "postgres", 8) == 0 ? "postgresql" : "sqlite";
     /* The values in force, defaults resolved as serve resolves them. */
@@ -525,15 +532,15 @@ static void log_settings(const struct collector_config *c, bool tls, bool token,
     else
         snprintf(threads, sizeof threads, "one per CPU");
     sts_log(STS_LOG_NOTICE,
-            "starting %s: db %s, %s, metrics %s, threads %s, max_batch %zu, "
+            "starting %s: db %s, %s, metrics %s, threads %s, writers %zu, max_batch %zu, "
             "max_body %zu, connection_limit %u, per_client_limit %u, header_timeout %us, "
             "body_timeout %us, timeout %us, rate_limit %ld/s, relay_rate_limit %ld/s, relays %s, "
             "token %s, Oblivious HTTP keys %u, k %ld, report_id_days %ld, backfill %d, "
             "summary every %lds",
             STS_VERSION, kind, tls ? "https" : "http (loopback)",
             *c->metrics_listen ? "on an address of their own" : "behind the token", threads,
-            c->max_batch, c->max_body, c->connection_limit, per_client, c->header_timeout_s,
-            c->body_timeout_s, c->timeout_s, rate, c->relay_rate_limit,
+            writers, c->max_batch, c->max_body, c->connection_limit, per_client,
+            c->header_timeout_s, c->body_timeout_s, c->timeout_s, rate, c->relay_rate_limit,
             *c->relay_addresses ? "set" : "none", token ? "on" : "off", ohttp ? c->n_ohttp_keys : 0,
             c->k, c->report_id_days, c->backfill, c->summary_interval);
 }
@@ -543,6 +550,9 @@ static int cmd_serve(struct args *a)
     struct collector_config *cfg = &a->cfg;
     struct sts_keyring key;
     struct store *store = NULL;
+    struct store *writer_stores[CONFIG_MAX_WRITERS] = {NULL}; /* [0] is store */
+    size_t n_writers = 1;
+    struct store_pool *stats_pool = NULL;
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
     struct sts_secret *token = NULL;
@@ -561,6 +571,14 @@ static int cmd_serve(struct args *a)
         return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts/sts.db)");
     if (!*cfg->tls_cert != !*cfg->tls_key)
         return usage_error("%s", "--tls-cert and --tls-key go together");
+    /* Several writers overlap their commits on PostgreSQL, whose unique
+     * constraints keep them exact; SQLite takes one writer at a time. */
+    if (strncmp(cfg->db, "postgres", 8) == 0)
+        n_writers = cfg->writers ? cfg->writers : CONFIG_PG_WRITERS;
+    else if (cfg->writers > 1)
+        return usage_error("--writers %u: SQLite has one writer by design (several writers are "
+                           "for PostgreSQL)",
+                           cfg->writers);
     if ((rc = load_keys(cfg->key, &key)) != 0)
         return rc;
     rc = EXIT_FAILURE;
@@ -645,13 +663,26 @@ static int cmd_serve(struct args *a)
         fail("serve", "bad report_id_days or grace_days");
         goto out;
     }
-    if (ingest_new(store, cfg->max_batch, &key, &ing) != STS_OK) {
-        fail("ingest", "cannot start the writer thread");
+    /* Each writer its own connection, the first the one that made the
+     * schema. */
+    writer_stores[0] = store;
+    for (size_t i = 1; i < n_writers; i++)
+        if (open_db(cfg->db, 0, &writer_stores[i]) != 0 ||
+            store_set_policy(writer_stores[i], &pol) != STS_OK)
+            goto out;
+    /* The statistics API's read-only handles, opened when first needed and
+     * kept: at most one per concurrent request up to the bound. */
+    if (token && store_pool_new(cfg->db, STORE_READONLY, STATS_HANDLES, &stats_pool) != STS_OK) {
+        fail("serve", "out of memory");
+        goto out;
+    }
+    if (ingest_new(writer_stores, n_writers, cfg->max_batch, &key, &ing) != STS_OK) {
+        fail("ingest", "cannot start the writer threads");
         goto out;
     }
     sts_keyring_cleanse(&key); /* the writer has its copy, which SIGHUP replaces */
     ingest_set_metrics(ing, metrics);
-    log_settings(cfg, tls_cert != NULL, token != NULL, gw != NULL);
+    log_settings(cfg, n_writers, tls_cert != NULL, token != NULL, gw != NULL);
     started = true;
     struct http_config hc = {
         .listen = cfg->listen,
@@ -674,7 +705,7 @@ static int cmd_serve(struct args *a)
                  .relay_burst = cfg->relay_burst,
                  .relays = *cfg->relay_addresses ? cfg->relay_addresses : NULL},
         .token = token ? token->data : NULL,
-        .db_uri = cfg->db,
+        .db = stats_pool,
         .models = *cfg->models ? cfg->models : NULL,
         .stats_cache = !cfg->backfill,
         .k = cfg->k,
@@ -745,9 +776,12 @@ out:
         print_totals(&hc2, &st);
     }
     ingest_free(ing);
+    store_pool_free(stats_pool); /* no request borrows a handle once http_stop is done */
     metrics_free(metrics);
     if (started)
         sts_log(STS_LOG_NOTICE, "stopped");
+    for (size_t i = 1; i < n_writers; i++)
+        store_close(writer_stores[i]);
     store_close(store);
     sts_keyring_cleanse(&key);
     sts_secret_free(token);

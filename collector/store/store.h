@@ -1,8 +1,9 @@
 /* The collector's storage interface: one implementation per database
  * (store_sqlite.c, store_pg.c). The contract every backend keeps (each
  * operation's transaction and thread-safety) is docs/internals/store.md: a
- * handle is used by one thread at a time; serve writes through one handle and
- * opens another per statistics request. Records passed in are borrowed; the
+ * handle is used by one thread at a time; serve writes through one handle per
+ * writer and lends the statistics requests handles of a store pool
+ * (store_pool.h). Records passed in are borrowed; the
  * store keeps no pointer to them. */
 #ifndef STS_STORE_H
 #define STS_STORE_H

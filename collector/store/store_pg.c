@@ -162,8 +162,9 @@ struct pg_store {
     struct store base;
     PGconn *conn;
     bool readonly;
-    bool reset_due; /* the connection failed: reset it before the next use */
-    struct arrays arr;
+    bool reset_due;          /* the connection failed: reset it before the next use */
+    bool prepared;           /* the writer's statements are prepared on this connection */
+    struct arrays arr, arr2; /* arr2: a second statement's, in the same pipeline */
     /* Keys the last statement returned, and which records claimed them. */
     struct sts_hashmap *seen; /* value: bool claimed */
     struct sts_hashmap *sent; /* keys already put in the arrays */
@@ -187,10 +188,15 @@ static struct pg_store *impl(struct store *s)
     return (struct pg_store *)s;
 }
 
-static void quiet_notices(void *arg, const char *message)
+/* Notices are not logged; but a FATAL one arriving while the connection is
+ * idle is the server saying why it is about to close it (a restart, a
+ * terminated backend): the connection is reset before its next use. */
+static void on_notice(void *arg, const PGresult *res)
 {
-    (void)arg;
-    (void)message;
+    struct pg_store *st = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+        st->reset_due = true;
 }
 
 /* The message of the last failure on the connection, on one line. */
@@ -248,15 +254,26 @@ static bool session_setup(struct pg_store *st)
 }
 
 /* Before a use: resets a lost connection (libpq tries every host of the URI
- * again). */
+ * again). A connection the server closed while it sat idle (a restart, a
+ * terminated backend; a handle kept in a pool, a writer without work) has
+ * said so on its socket: reading and parsing what is there, which never
+ * waits (libpq's socket is non-blocking), finds its FATAL message
+ * (on_notice) or the end of the stream now, rather than failing the next
+ * statement. */
 static bool ensure_conn(struct pg_store *st)
 {
-    if (!st->reset_due && PQstatus(st->conn) == CONNECTION_OK)
-        return true;
+    if (!st->reset_due && PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn)) {
+        PQisBusy(st->conn); /* parses what was read: a FATAL goes to on_notice */
+        if (!st->reset_due && PQstatus(st->conn) == CONNECTION_OK)
+            return true;
+    }
     PQreset(st->conn);
+    if (PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF) /* left by a pipeline cut short */
+        PQexitPipelineMode(st->conn);
     if (PQstatus(st->conn) != CONNECTION_OK || !session_setup(st))
         return false;
     st->reset_due = false;
+    st->prepared = false; /* a new session has none */
     fprintf(stderr, "sts-collector: reconnected to PostgreSQL (%s)\n", PQhost(st->conn));
     return true;
 }
@@ -266,8 +283,10 @@ static void pg_close(struct store *s)
     struct pg_store *st = impl(s);
     if (st->conn)
         PQfinish(st->conn);
-    for (size_t i = 0; i < MAX_COLS; i++)
+    for (size_t i = 0; i < MAX_COLS; i++) {
         free(st->arr.col[i].p);
+        free(st->arr2.col[i].p);
+    }
     sts_hashmap_free(st->seen);
     sts_hashmap_free(st->sent);
     free(st->rs);
@@ -278,24 +297,37 @@ static void pg_close(struct store *s)
 
 static const unsigned text_array = 1009; /* text[] */
 
+static bool collect_keys(struct pg_store *st, PGresult *res);
+
+/* The writer's statements (below), prepared once per connection: parsed and
+ * planned once, not at every batch. */
+enum wstmt { W_RID, W_ACT, W_REACT, W_MOVE, W_SALES, W_LIFE, W_N };
+static const char *const wname[W_N] = {"sts_rid",  "sts_act",   "sts_react",
+                                       "sts_move", "sts_sales", "sts_life"};
+
 /* Runs an INSERT ... RETURNING over the arrays built; the keys returned go
  * to st->seen, their column 0 (and 1 when two) hex and text joined. */
-static bool insert_returning(struct pg_store *st, const char *sql, PGresult **errres)
+static bool insert_returning(struct pg_store *st, enum wstmt w, PGresult **errres)
 {
     const char *values[MAX_COLS];
-    unsigned types[MAX_COLS];
     if (!arrays_end(&st->arr))
         return false;
-    for (size_t i = 0; i < st->arr.ncols; i++) {
+    for (size_t i = 0; i < st->arr.ncols; i++)
         values[i] = st->arr.col[i].p;
-        types[i] = text_array;
-    }
     sts_hashmap_clear(st->seen);
-    PGresult *res = run(st, sql, (int)st->arr.ncols, values, types);
+    PGresult *res = PQexecPrepared(st->conn, wname[w], (int)st->arr.ncols, values, NULL, NULL, 0);
     if (!ok(res)) {
+        if (PQstatus(st->conn) != CONNECTION_OK)
+            st->reset_due = true;
         *errres = res;
         return false;
     }
+    return collect_keys(st, res);
+}
+
+/* The keys res returned go to st->seen (see insert_returning); clears res. */
+static bool collect_keys(struct pg_store *st, PGresult *res)
+{
     bool good = true;
     for (int r = 0; good && r < PQntuples(res); r++) {
         char key[128];
@@ -396,23 +428,103 @@ static const char up_life[] =
     " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     " ON CONFLICT(period, brand, model, sw) DO UPDATE SET count = t.count + excluded.count";
 
-static bool run_arrays(struct pg_store *st, const char *sql, PGresult **errres)
+/* Prepares the writer's statements on a connection that has none. */
+static bool prepare_writer(struct pg_store *st, PGresult **errres)
 {
-    const char *values[MAX_COLS];
-    unsigned types[MAX_COLS];
-    if (!arrays_end(&st->arr))
-        return false;
-    for (size_t i = 0; i < st->arr.ncols; i++) {
-        values[i] = st->arr.col[i].p;
-        types[i] = text_array;
+    static const char *const sql[W_N] = {ins_rid, ins_act, ins_react, move_old, up_sales, up_life};
+    for (int w = 0; !st->prepared && w < W_N; w++) {
+        PGresult *res = PQprepare(st->conn, wname[w], sql[w], 0, NULL);
+        if (!ok(res)) {
+            if (PQstatus(st->conn) != CONNECTION_OK)
+                st->reset_due = true;
+            else
+                exec_ok(st, "DEALLOCATE ALL"); /* the next try prepares them all again */
+            *errres = res;
+            return false;
+        }
+        PQclear(res);
     }
-    PGresult *res = run(st, sql, (int)st->arr.ncols, values, types);
-    if (!ok(res)) {
-        *errres = res;
-        return false;
-    }
-    PQclear(res);
+    st->prepared = true;
     return true;
+}
+
+/* One statement of a pipeline: a prepared one (name) or plain SQL without
+ * parameters. */
+struct stmt {
+    const char *name, *sql;
+    int n;
+    const char *values[MAX_COLS];
+};
+
+/* The arrays built as the parameters of one pipelined statement. The
+ * arrays' buffers must stay as they are until the pipeline has been sent. */
+static bool stmt_arrays(struct arrays *a, enum wstmt w, struct stmt *out)
+{
+    if (!arrays_end(a))
+        return false;
+    out->name = wname[w];
+    out->sql = NULL;
+    out->n = (int)a->ncols;
+    for (size_t i = 0; i < a->ncols; i++)
+        out->values[i] = a->col[i].p;
+    return true;
+}
+
+/* Sends n statements at once in pipeline mode (libpq 14) and reads their
+ * results: one round trip instead of n, for statements that do not need
+ * each other's results (BEGIN and the first insert; the counters and
+ * COMMIT, which also shortens the time a batch holds the counters' row
+ * locks, the part concurrent writers wait on). keep, if not NULL, gets the
+ * last statement's result (the caller clears it). A failed statement makes
+ * the server skip the rest (PGRES_PIPELINE_ABORTED) up to the sync;
+ * *errres gets the first failure. Leaves the connection out of pipeline
+ * mode, whatever happens. */
+static bool run_pipeline(struct pg_store *st, const struct stmt *stmts, size_t n, PGresult **keep,
+                         PGresult **errres)
+{
+    bool good = PQenterPipelineMode(st->conn) == 1;
+    size_t sent = 0;
+    while (good && sent < n) {
+        const struct stmt *t = &stmts[sent];
+        good = (t->name ? PQsendQueryPrepared(st->conn, t->name, t->n, t->values, NULL, NULL, 0)
+                        : PQsendQueryParams(st->conn, t->sql, 0, NULL, NULL, NULL, NULL, 0)) == 1;
+        sent += good;
+    }
+    if (PQpipelineSync(st->conn) != 1)
+        good = false, sent = 0; /* nothing will come back */
+    for (size_t i = 0; i < sent; i++) {
+        PGresult *res = PQgetResult(st->conn);
+        if (!res) { /* the connection failed */
+            good = false;
+            break;
+        }
+        if (!ok(res)) {
+            if (good && PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
+                *errres = res, res = NULL;
+            good = false;
+        } else if (keep && i == n - 1) {
+            *keep = res, res = NULL;
+        }
+        PQclear(res);
+        while ((res = PQgetResult(st->conn))) /* the end of this statement's results */
+            PQclear(res);
+    }
+    /* Up to the sync, so that the connection takes plain statements again. */
+    for (PGresult *res; PQstatus(st->conn) == CONNECTION_OK && (res = PQgetResult(st->conn));) {
+        bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (sync)
+            break;
+    }
+    if (PQexitPipelineMode(st->conn) != 1 || PQstatus(st->conn) != CONNECTION_OK) {
+        st->reset_due = true;
+        good = false;
+    }
+    if (!good && keep && *keep) {
+        PQclear(*keep);
+        *keep = NULL;
+    }
+    return good;
 }
 
 /* Where r is counted and until when its id is kept (as store_sqlite.c). */
@@ -450,9 +562,7 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
         recs[i]->outcome = STORE_PENDING;
         place(st, recs[i], today, &st->rs[i]);
     }
-    if (!exec_ok(st, "BEGIN"))
-        return false;
-    /* 1. Report ids: a kept one is a duplicate. */
+    /* 1. Report ids: a kept one is a duplicate. BEGIN goes with them. */
     arrays_start(a, 2);
     sts_hashmap_clear(st->sent);
     for (i = 0; i < n; i++) {
@@ -462,7 +572,12 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
             buf_int(&a->col[1], st->rs[i].expires);
         }
     }
-    if (oom || !insert_returning(st, ins_rid, errres))
+    struct stmt first[2] = {{.sql = "BEGIN"}};
+    PGresult *rid = NULL;
+    if (oom || !prepare_writer(st, errres) || !stmt_arrays(a, W_RID, &first[1]))
+        return false;
+    sts_hashmap_clear(st->seen);
+    if (!run_pipeline(st, first, 2, &rid, errres) || !collect_keys(st, rid))
         return false;
     for (i = 0; i < n; i++) {
         hex_key(recs[i]->report_id, 16, "", key, sizeof key);
@@ -485,7 +600,7 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
             buf_int(&a->col[2], sts_day_month(st->rs[i].day));
         }
     }
-    if (oom || (acts && !insert_returning(st, ins_act, errres)))
+    if (oom || (acts && !insert_returning(st, W_ACT, errres)))
         return false;
     size_t reacts = 0, olds = 0;
     for (i = 0; acts && i < n; i++) {
@@ -516,7 +631,7 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
                 }
             }
         }
-        if (oom || !insert_returning(st, move_old, errres))
+        if (oom || !insert_returning(st, W_MOVE, errres))
             return false;
         for (i = 0; i < n; i++) {
             if (recs[i]->outcome != STORE_NEW || recs[i]->type != STS_REPORT_ACTIVATION ||
@@ -544,7 +659,7 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
             buf_elem(&a->col[1], month);
         }
     }
-    if (oom || (reacts && !insert_returning(st, ins_react, errres)))
+    if (oom || (reacts && !insert_returning(st, W_REACT, errres)))
         return false;
     for (i = 0; reacts && i < n; i++) {
         if (!st->rs[i].react)
@@ -554,7 +669,10 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
         hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, month, key, sizeof key);
         st->rs[i].react = claim(st, key); /* now: counted */
     }
-    /* 4. The counters. */
+    /* 4. The counters and COMMIT, at once: the counters of sales in one set
+     * of arrays, of lifetime pings in the other. */
+    struct stmt last[3];
+    size_t nlast = 0;
     arrays_start(a, 7);
     for (i = 0; i < n; i++) {
         const struct store_record *r = recs[i];
@@ -570,8 +688,9 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
         buf_int(&a->col[5], r->outcome == STORE_NEW);
         buf_int(&a->col[6], r->outcome == STORE_REACTIVATION);
     }
-    if (a->rows && !run_arrays(st, up_sales, errres))
+    if (a->rows && !stmt_arrays(a, W_SALES, &last[nlast++]))
         return false;
+    a = &st->arr2;
     arrays_start(a, 6);
     for (i = 0; i < n; i++) {
         struct store_record *r = recs[i];
@@ -586,9 +705,10 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
         buf_elem(&a->col[4], r->sw);
         buf_int(&a->col[5], r->first ? 1 : 0);
     }
-    if (a->rows && !run_arrays(st, up_life, errres))
+    if (a->rows && !stmt_arrays(a, W_LIFE, &last[nlast++]))
         return false;
-    return exec_ok(st, "COMMIT");
+    last[nlast++] = (struct stmt){.sql = "COMMIT"};
+    return run_pipeline(st, last, nlast, NULL, errres);
 }
 
 static int32_t purge_ids(struct pg_store *st, int32_t today, int64_t max, bool *good)
@@ -1370,7 +1490,7 @@ enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, 
         e = STS_ENOMEM;
         goto fail;
     }
-    PQsetNoticeProcessor(st->conn, quiet_notices, NULL);
+    PQsetNoticeReceiver(st->conn, on_notice, st);
     if (PQstatus(st->conn) != CONNECTION_OK) {
         char msg[400];
         conn_error(st, NULL, msg, sizeof msg);

@@ -65,6 +65,13 @@ done
     --connection-limit nope 2>"$STS_TMP/e4"
 rc=$?
 [ "$rc" = 2 ] || sts_die "--connection-limit nope: exit $rc, want 2"
+# Several writers are for PostgreSQL: refused on SQLite before anything is made.
+"$COLLECTOR" serve --db "sqlite:$STS_TMP/w.db" --key "$STS_TMP/key" --listen 127.0.0.1:0 \
+    --writers 2 2>"$STS_TMP/e5"
+rc=$?
+[ "$rc" = 2 ] || sts_die "--writers 2 on SQLite: exit $rc, want 2"
+grep -q "SQLite has one writer" "$STS_TMP/e5" || sts_die "--writers 2 on SQLite: $(cat "$STS_TMP/e5")"
+[ ! -e "$STS_TMP/w.db" ] || sts_die "--writers 2 on SQLite created the database"
 sts_start "$STS_TMP/flags" --db "sqlite:$STS_TMP/flags.db" --key "$STS_TMP/key" --max-body 200 \
     --connection-limit 50 --header-timeout 5 --body-timeout 5 --timeout 20 --report-id-days 10 \
     --backfill 1 --rate-burst 5 --relay-burst 5 --per-client-limit 10

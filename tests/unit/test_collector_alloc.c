@@ -200,7 +200,7 @@ static void test_collector(void **state)
     struct swap_ctx sw = {.ring = {{.n = 1, .key = {{.id = 1}}},
                                    {.n = 2, .current = 1, .key = {{.id = 1}, {.id = 2}}}}};
     sw.ring[1].key[1].secret[0] = 7;
-    assert_int_equal(ingest_new(w.st, 8, &sw.ring[0], &sw.ing), STS_OK);
+    assert_int_equal(ingest_new(&w.st, 1, 8, &sw.ring[0], &sw.ing), STS_OK);
     assert_true(LOOP("keyring swap", keyring_swap_op, &sw, nomem_or_crypto) > 0);
     ingest_free(sw.ing);
     store_close(w.st);

@@ -14,12 +14,14 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "store.h"
+#include "store_pool.h"
 #include "sts/clock.h"
 #include "sts/date.h"
 
@@ -493,9 +495,32 @@ static void readonly_and_open_refusals(void **state)
     *state = open_new();
 }
 
-/* An injected failure (SQLite: the write lock held elsewhere; PostgreSQL: the
- * connection cut) fails the whole batch and writes nothing; the next batch
- * works without reopening. */
+/* Cuts every other connection to the database and waits until their
+ * backends have gone (their last words sent, as in a restart). */
+static void pg_cut_connections(void)
+{
+    pg_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE pid <> pg_backend_pid() AND datname = current_database()");
+    PGconn *conn = PQconnectdb(uri);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; i++) {
+        PGresult *res = PQexec(conn, "SELECT count(*) FROM pg_stat_activity WHERE pid <>"
+                                     " pg_backend_pid() AND datname = current_database()");
+        gone = PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "0") == 0;
+        PQclear(res);
+        if (!gone)
+            usleep(50 * 1000);
+    }
+    PQfinish(conn);
+    assert_true(gone);
+}
+
+/* An injected failure (SQLite: the write lock held elsewhere; PostgreSQL: a
+ * counter row refused by a constraint added meanwhile) fails the whole batch
+ * and writes nothing; the next batch works without reopening. On
+ * PostgreSQL, a connection cut while idle is then found and reset before
+ * the next batch, which commits. */
 static void failure_then_recovery(void **state)
 {
     struct store *s = *state;
@@ -504,8 +529,7 @@ static void failure_then_recovery(void **state)
     assert_int_equal(write_batch(s, r, 1), STS_OK);
     sqlite3 *lock = NULL;
     if (pg) {
-        pg_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE pid <> pg_backend_pid() AND datname = current_database()");
+        pg_exec("ALTER TABLE sales_day ADD CONSTRAINT refuse CHECK (activations < 0) NOT VALID");
     } else {
         setenv("STS_SQLITE_BUSY_TIMEOUT_MS", "100", 1);
         sts_clock_reload();
@@ -522,6 +546,10 @@ static void failure_then_recovery(void **state)
         sqlite3_close(lock);
         unsetenv("STS_SQLITE_BUSY_TIMEOUT_MS");
         sts_clock_reload();
+    }
+    if (pg) {
+        pg_exec("ALTER TABLE sales_day DROP CONSTRAINT refuse");
+        pg_cut_connections();
     }
     assert_int_equal(write_batch(s, r + 1, 2), STS_OK);
     assert_int_equal(r[1].outcome, STORE_NEW); /* the failed batch left nothing */
@@ -587,6 +615,74 @@ static void concurrent_writers(void **state)
     assert_int_equal(audit(w[0].s).devices, SAME_N);
 }
 
+/* The statistics' pool of read-only handles: a handle given back is lent
+ * again (no new connection), at most max are open and a borrower beyond
+ * them waits for one, and a kept handle whose connection the server closed
+ * meanwhile (PostgreSQL) answers its next read after resetting itself. */
+struct borrower {
+    struct store_pool *pool;
+    struct store *got;
+    atomic_bool done;
+};
+
+static void *borrow(void *arg)
+{
+    struct borrower *b = arg;
+    assert_int_equal(store_pool_get(b->pool, &b->got, NULL, 0), STS_OK);
+    atomic_store(&b->done, true);
+    return NULL;
+}
+
+static void pool_lends_and_waits(void **state)
+{
+    struct store_record r[1] = {act(1, 1, DAY, "K400", "FR")};
+    assert_int_equal(write_batch(*state, r, 1), STS_OK);
+    struct store_pool *pool;
+    assert_int_equal(store_pool_new(uri, STORE_READONLY, 0, &pool), STS_EINVAL);
+    assert_int_equal(store_pool_new(uri, STORE_READONLY, 2, &pool), STS_OK);
+    struct store *a, *b, *c;
+    size_t open;
+    unsigned long long opened;
+    store_pool_counts(pool, &open, &opened);
+    assert_int_equal(open, 0); /* nothing opened before it is needed */
+    assert_int_equal(store_pool_get(pool, &a, NULL, 0), STS_OK);
+    store_pool_put(pool, a);
+    assert_int_equal(store_pool_get(pool, &b, NULL, 0), STS_OK);
+    assert_ptr_equal(a, b); /* the same handle again */
+    assert_int_equal(store_pool_get(pool, &c, NULL, 0), STS_OK);
+    assert_ptr_not_equal(b, c);
+    store_pool_counts(pool, &open, &opened);
+    assert_int_equal(open, 2);
+    assert_int_equal(opened, 2);
+    /* A third borrower waits until a handle comes back. */
+    struct borrower w = {.pool = pool};
+    atomic_init(&w.done, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, borrow, &w), 0);
+    usleep(100 * 1000);
+    assert_false(atomic_load(&w.done));
+    store_pool_put(pool, c);
+    pthread_join(t, NULL);
+    assert_ptr_equal(w.got, c);
+    store_pool_put(pool, w.got);
+    store_pool_put(pool, b);
+    store_pool_counts(pool, &open, &opened);
+    assert_int_equal(opened, 2);
+    /* Handles kept while the server drops their connections (and their
+     * backends have gone, as after a restart). */
+    if (pg)
+        pg_cut_connections();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_pool_get(pool, &a, NULL, 0), STS_OK);
+        assert_int_equal(audit(a).devices, 1);
+        store_pool_put(pool, a);
+    }
+    store_pool_counts(pool, &open, &opened);
+    assert_int_equal(opened, 2); /* reset in place, not opened again */
+    store_pool_free(pool);
+    store_pool_free(NULL);
+}
+
 int main(void)
 {
     const char *u = getenv("STS_STORE_URI");
@@ -613,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(readonly_and_open_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(failure_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(pool_lends_and_waits, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (!pg) {

@@ -145,7 +145,7 @@ static void test_swap_under_load(void **state)
     assert_int_equal(store_open(db, STORE_CREATE, &st, why, sizeof why), STS_OK);
     make_rings();
     struct ingest *ing = NULL;
-    assert_int_equal(ingest_new(st, 64, &ring_a, &ing), STS_OK);
+    assert_int_equal(ingest_new(&st, 1, 64, &ring_a, &ing), STS_OK);
     uint32_t ids[STS_KEYRING_MAX];
     assert_int_equal(ingest_key_ids(ing, ids), 1);
     assert_int_equal(ids[0], 0x11111111);
