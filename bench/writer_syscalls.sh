@@ -58,28 +58,38 @@ wrk -t2 -c"$conns" -d"$((seconds + 3))s" -s bench/ingest/activation.lua \
     "http://127.0.0.1:$port/v1/reports" -- day="$(date -u +%F)" nonce="$nonce" >"$tmp/wrk" 2>&1 &
 wpid=$!
 sleep 1.5
-timeout -s INT "$seconds" strace -f -yy -e trace=pwrite64,pread64,fdatasync -p "$pid" \
+# One file per thread (-ff), so that no call is split across lines; -T: the
+# time of each call.
+timeout -s INT "$seconds" strace -f -ff -yy -T -e trace=pwrite64,pread64,fdatasync -p "$pid" \
     -o "$tmp/strace" 2>/dev/null || true
 wait "$wpid"
 wpid=
 kill -TERM "$pid"
 wait "$pid" || { echo "$0: the collector did not exit cleanly" >&2; exit 1; }
 pid=
+rows=$(sqlite3 "$tmp/db" 'SELECT count(*) FROM activation')
 
-# Lines: PID name(FD</path>, ...) = result; the file is the path's last part
-# with the database's name as "db".
-sed -nE 's/^[0-9]+ +(pwrite64|pread64|fdatasync)\([0-9]+<[^>]*\/db(-wal)?>.*/\1 db\2/p' "$tmp/strace" |
-    awk -v s="$seconds" -v c="$conns" -v rows="$(sqlite3 "$tmp/db" 'SELECT count(*) FROM activation')" '
-    { n[$2 " " $1]++; all[$1]++ }
+# Lines: name(FD</path>, ...) = result <seconds>; the file is "db" or
+# "db-wal". Per thread: the writer is the thread that syncs the WAL (a
+# commit each), the checkpointer the one that copies it into the database.
+echo "$seconds s of strace -f, wrk -t2 -c$conns keep-alive activations; per thread:"
+printf '%-8s %-8s %10s %10s %10s %12s %12s\n' thread file pwrite64 fdatasync pread64 \
+    'pwrite64 us' 'fdatasync us'
+for f in "$tmp"/strace.*; do
+    sed -nE 's/^(pwrite64|pread64|fdatasync)\([0-9]+<[^>]*\/db(-wal)?>.* <([0-9.]+)>$/\1 db\2 \3/p' "$f" |
+        awk -v tid="${f##*.}" '
+        { n[$2 " " $1]++; t[$2 " " $1] += $3 * 1e6; files[$2] = 1 }
+        END {
+            for (file in files)
+                printf "%-8s %-8s %10d %10d %10d %12.0f %12.0f\n", tid, file, n[file " pwrite64"],
+                    n[file " fdatasync"], n[file " pread64"], t[file " pwrite64"], t[file " fdatasync"]
+        }'
+done | sort -k1,1n -k2,2r | tee "$tmp/table"
+awk '$2 == "db-wal" && $4 > 0 && $4 >= max { max = $4; w = $0 }
     END {
-        printf "%s s of strace -f, wrk -t2 -c%s keep-alive activations\n", s, c
-        printf "%-8s %10s %10s %10s\n", "file", "pwrite64", "fdatasync", "pread64"
-        split("db-wal db", f, " ")
-        for (i = 1; i <= 2; i++)
-            printf "%-8s %10d %10d %10d\n", f[i], n[f[i] " pwrite64"], n[f[i] " fdatasync"], n[f[i] " pread64"]
-        if (all["fdatasync"] > 0 && n["db-wal fdatasync"] > 0) {
-            printf "pwrite64 per fdatasync: %.1f (all files), %.1f (the WAL alone)\n",
-                all["pwrite64"] / all["fdatasync"], n["db-wal pwrite64"] / n["db-wal fdatasync"]
-        }
-        printf "rows stored in the whole run: %d\n", rows
-    }'
+        if (!w) { print "no commit traced"; exit }
+        split(w, a, " ")
+        printf "writer (thread %s): %d commits, %.1f pwrite64 per commit (%.0f us), fdatasync %.0f us per commit\n",
+            a[1], a[4], a[3] / a[4], a[6] / a[4], a[7] / a[4]
+    }' "$tmp/table"
+echo "rows stored in the whole run: $rows"
