@@ -1,11 +1,11 @@
 /* The collector's SQLite VFS (sqlite_wal.h): the default VFS, with the
  * writes to each -wal file gathered in a buffer and written with one system
- * call per 124 KiB (WRITE_MAX). SQLite writes a WAL frame as two writes (its 24-byte header, then
- * the page), one pwrite each; a batch of reports touches a hundred pages or
- * so, and on a virtual machine those pwrites took four times as long as the
- * batch's fdatasync (bench/README.md). The other files (the database, a
- * rollback journal) are opened by the default VFS itself and never pass
- * through here.
+ * call per 124 KiB (WRITE_MAX). SQLite writes a WAL frame as two writes (its
+ * 24-byte header, then the page), one pwrite each; a batch of reports
+ * touches some fifty pages, and on a virtual machine its hundred pwrites
+ * took four times as long as its fdatasync (bench/README.md). The other
+ * files (the database, a rollback journal) are opened by the default VFS
+ * itself and never pass through here.
  *
  * The buffer holds writes that follow each other in the file. It is written
  * (flushed):

@@ -1,9 +1,9 @@
 /* The SQLite VFS of the collector's connections: the default "unix" VFS with
  * the writes to each -wal file gathered in memory and written with one system
  * call per 124 KiB where SQLite needs them in the file (sqlite_wal.c says
- * where). Every
- * other file goes straight to the default VFS. Nothing here changes what is
- * durable: the buffer is always in the file before SQLite syncs it. */
+ * where). Every other file goes straight to the default VFS. Nothing here
+ * changes what is durable: the buffer is always in the file before SQLite
+ * syncs it. */
 #ifndef STS_SQLITE_WAL_H
 #define STS_SQLITE_WAL_H
 
