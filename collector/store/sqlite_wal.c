@@ -2,8 +2,8 @@
  * writes to each -wal file gathered in a buffer and written with one system
  * call per 124 KiB (WRITE_MAX). SQLite writes a WAL frame as two writes (its
  * 24-byte header, then the page), one pwrite each; a batch of reports
- * touches some fifty pages, and on a virtual machine its hundred pwrites
- * took four times as long as its fdatasync (bench/README.md). The other
+ * touches some fifty pages, and on a virtual machine strace timed its
+ * hundred pwrites at four times its fdatasync (bench/README.md). The other
  * files (the database, a rollback journal) are opened by the default VFS
  * itself and never pass through here.
  *
