@@ -29,7 +29,7 @@ if [ "$(dpkg --print-architecture)" != arm64 ]; then
   packages+=("${cross_packages[@]}")
 fi
 if [ "${STS_DEPS_BENCH:-0}" = 1 ]; then
-  packages+=(wrk nginx-light)
+  packages+=(wrk nginx-light strace)
 fi
 
 missing=()

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "sqlite_wal.h"
 #include "store_impl.h"
 #include "store_sql.h"
 #include "sts/clock.h"
@@ -246,6 +247,14 @@ static struct sqlite_store *impl(struct store *s)
     return (struct sqlite_store *)s;
 }
 
+/* The VFS of every connection: the default one with the WAL's writes
+ * gathered into one system call per commit (sqlite_wal.h). Should it fail
+ * to register, the default VFS does the same work in more calls. */
+static const char *vfs(void)
+{
+    return sqlite_wal_register() == STS_OK ? STS_WAL_VFS : NULL;
+}
+
 /* Seconds without a commit after which the checkpointer truncates the WAL. */
 #define IDLE_TRUNCATE_S 1
 
@@ -257,7 +266,7 @@ static void *checkpointer(void *arg)
 {
     struct sqlite_store *st = arg;
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+    if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs()) !=
         SQLITE_OK) {
         sqlite3_close(db);
         db = NULL;
@@ -643,7 +652,7 @@ static int restore_deleted(struct sqlite_store *st)
         return SQLITE_CANTOPEN;
     close(fd);
     sqlite3 *dst = NULL;
-    int rc = sqlite3_open_v2(st->path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(st->path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs());
     if (rc == SQLITE_OK) {
         sqlite3_backup *b = sqlite3_backup_init(dst, "main", st->db, "main");
         rc = b ? sqlite3_backup_step(b, -1) : sqlite3_errcode(dst);
@@ -663,7 +672,7 @@ static int restore_deleted(struct sqlite_store *st)
     sqlite3_close(st->db);
     st->db = NULL;
     unlink_side_files(st->path);
-    rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs());
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
         rc = sqlite3_exec(st->db, connect_pragmas, NULL, NULL, NULL);
@@ -1378,7 +1387,7 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
     }
     int oflags = (flags & STORE_READONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
                  SQLITE_OPEN_NOMUTEX | (flags & STORE_CREATE ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, &st->db, oflags, vfs()) != SQLITE_OK)
         goto fail_msg;
     sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
     /* WAL lets statistics read while ingestion writes; FULL makes every
