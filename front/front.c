@@ -448,33 +448,19 @@ static void conn_close(struct conn *c)
     conn_free(c);
 }
 
-/* -1: would block (or want the other direction), 0: end of stream or error. */
-static ssize_t conn_recv(struct conn *c, char *buf, size_t n)
+/* One read (send false) or write on c. Returns the bytes moved, -1 when it
+ * would block (or TLS wants the other direction first), 0 at the end of
+ * the stream or on an error. */
+static ssize_t conn_io(struct conn *c, char *buf, size_t n, bool send_)
 {
     if (!c->ssl) {
-        ssize_t r = recv(c->fd, buf, n, 0);
+        ssize_t r = send_ ? send(c->fd, buf, n, MSG_NOSIGNAL) : recv(c->fd, buf, n, 0);
         if (r < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
         return r;
     }
-    int r = SSL_read(c->ssl, buf, (int)(n > 1 << 30 ? 1 << 30 : n));
-    if (r > 0)
-        return r;
-    int err = SSL_get_error(c->ssl, r);
-    c->ssl_wants_write = err == SSL_ERROR_WANT_WRITE;
-    ERR_clear_error();
-    return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? -1 : 0;
-}
-
-static ssize_t conn_send(struct conn *c, const char *buf, size_t n)
-{
-    if (!c->ssl) {
-        ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
-        if (r < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
-        return r;
-    }
-    int r = SSL_write(c->ssl, buf, (int)(n > 1 << 30 ? 1 << 30 : n));
+    int len = (int)(n > 1 << 30 ? 1 << 30 : n);
+    int r = send_ ? SSL_write(c->ssl, buf, len) : SSL_read(c->ssl, buf, len);
     if (r > 0)
         return r;
     int err = SSL_get_error(c->ssl, r);
@@ -613,7 +599,7 @@ static void conn_next(struct conn *c)
 static void conn_flush(struct conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
+        ssize_t n = conn_io(c, c->out + c->out_off, c->out_len - c->out_off, true);
         if (n < 0) {
             conn_arm(c);
             return;
@@ -874,7 +860,7 @@ static void conn_readable(struct conn *c)
 again:
     if (c->in_len == CONN_IN) /* a head can't fill it (HTTP1_HEAD_MAX) */
         return;
-    ssize_t n = conn_recv(c, c->in + c->in_len, CONN_IN - c->in_len);
+    ssize_t n = conn_io(c, c->in + c->in_len, CONN_IN - c->in_len, false);
     if (n < 0) {
         conn_arm(c);
         return;
@@ -1111,17 +1097,6 @@ const char *front_req_header(const struct front_req *r, const char *name)
     return http1_field(&r->head, name);
 }
 
-static int unhex(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes q (up to '&' or '=' when stop says so) onto out; returns the end. */
 static const char *decode(const char *q, const char *stops, char **out)
 {
@@ -1130,7 +1105,8 @@ static const char *decode(const char *q, const char *stops, char **out)
         int hi, lo;
         if (*q == '+')
             *o++ = ' ';
-        else if (*q == '%' && (hi = unhex(q[1])) >= 0 && (lo = unhex(q[2])) >= 0) {
+        else if (*q == '%' && (hi = http1_hexval((unsigned char)q[1])) >= 0 &&
+                 (lo = http1_hexval((unsigned char)q[2])) >= 0) {
             *o++ = (char)(hi * 16 + lo);
             q += 2;
         } else

@@ -212,7 +212,7 @@ enum chunk_state {
 #define CHUNK_LINE_MAX    256  /* of an extension */
 #define CHUNK_TRAILER_MAX 4096 /* trailer lines in all */
 
-static int hexval(unsigned char ch)
+int http1_hexval(unsigned char ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -235,7 +235,7 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
         unsigned char ch = (unsigned char)in[i];
         switch (c->state) {
         case CK_SIZE: {
-            int v = hexval(ch);
+            int v = http1_hexval(ch);
             if (v >= 0) {
                 if (++c->digits > CHUNK_DIGITS_MAX)
                     return refuse(why, 413, "body", "a chunk larger than the server takes");

@@ -80,4 +80,8 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
                                      size_t *used, size_t *doff, size_t *dlen,
                                      struct http1_refusal *why);
 
+/* The value of a hexadecimal digit of either case, or -1 (for chunk sizes
+ * and percent-encoded query arguments alike). */
+int http1_hexval(unsigned char ch);
+
 #endif
