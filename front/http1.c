@@ -163,17 +163,19 @@ enum http1_result http1_parse_head(char *buf, size_t len, struct http1_head *hea
     head->head_len = end;
     struct framing f = {0};
     char *line = buf + start;
-    /* Without a NUL inside, the string functions below stay in the head. */
+    /* The buffer need not end in a NUL: each line is cut at its CR (every CR
+     * in the head is followed by LF, checked above) before any string
+     * function looks at it, and a NUL inside would cut a line short. */
     if (memchr(line, '\0', end - start))
         return refuse(why, 400, "header", "a NUL byte in the request head");
-    char *cr = strstr(line, "\r\n");
+    char *cr = memchr(line, '\r', (size_t)(buf + end - line));
     *cr = '\0';
     enum http1_result r = request_line(line, head, why);
     if (r != HTTP1_DONE)
         return r;
     head->close = !head->http11;
     for (line = cr + 2; line < buf + end - 2; line = cr + 2) {
-        cr = strstr(line, "\r\n");
+        cr = memchr(line, '\r', (size_t)(buf + end - line));
         *cr = '\0';
         if ((r = field_line(line, head, &f, why)) != HTTP1_DONE)
             return r;
