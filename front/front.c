@@ -1052,7 +1052,9 @@ static void *loop_run(void *arg)
             long long now = now_ms();
             if (!l->stop_by)
                 l->stop_by = now + 1000;
-            bool writing = false;
+            pthread_mutex_lock(&l->lock);
+            bool writing = l->done != NULL; /* answers not yet taken */
+            pthread_mutex_unlock(&l->lock);
             for (struct conn *c = l->conns; c && !writing; c = c->next)
                 writing = c->state == C_WRITE;
             if (!writing || now > l->stop_by)
