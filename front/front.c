@@ -633,7 +633,8 @@ static void conn_answered(struct conn *c)
     const char *type = r->has_type ? r->ans : NULL;
     const char *headers = r->headers_len ? r->ans + r->type_len + 1 : NULL;
     const char *body = r->ans + r->type_len + 1 + r->headers_len + 1;
-    bool close = r->close || r->head.close || atomic_load(&f->quiesced);
+    /* c->close_after: the front has left part of the body unread. */
+    bool close = r->close || c->close_after || r->head.close || atomic_load(&f->quiesced);
     if (!out_answer(c, r->status, type, headers, body, r->ans_body_len, close, 0,
                     strcmp(r->head.method, "HEAD") == 0)) {
         conn_close(c);

@@ -308,6 +308,13 @@ elif sent > 16 * 1024 * 1024:
 else:
     print("ok   refused chunked body: closed after %d bytes sent" % sent)
 
+# Past the drain limit a chunked body is not read to its end, so the
+# connection closes after the answer even on a route that refuses nothing
+# about bodies: what follows must never be read as a request.
+big_chunk = b"%x\r\n" % (1536 * 1024) + b"a" * (1536 * 1024) + b"\r\n0\r\n\r\n"
+check("1.5 MiB chunked body to a route without a body", post(
+    H + b"Transfer-Encoding: chunked\r\n", big_chunk, b"/healthz"), 405, "method")
+
 # A refused chunked body within the drain limit: 413, then closed.
 check("chunked body over the cap", post(H + b"Transfer-Encoding: chunked\r\n",
                                         chunked(b"a" * 20000)), 413, "body")
