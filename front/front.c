@@ -505,27 +505,28 @@ static const char *date_line(struct loop *l)
     return l->date;
 }
 
-/* Formats an answer into c's output. Returns false when out of memory. */
+/* Formats an answer into c's output. Returns false when out of memory or
+ * when type is too long for a head. */
 static bool out_answer(struct conn *c, unsigned status, const char *type, const char *headers,
                        const char *body, size_t len, bool close, unsigned retry_after,
                        bool head_only)
 {
-    char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %u %s\r\n%sContent-Length: %zu\r\n", status,
-                     reason(status), date_line(c->loop), len);
-    if (type)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n", type);
+    char head[640];
+    char retry[32] = "";
     if (status == 503 || status == 429)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Retry-After: %u\r\n",
-                      retry_after ? retry_after : 1);
-    if (status == 401)
-        n += snprintf(head + n, sizeof head - (size_t)n, "WWW-Authenticate: Bearer\r\n");
-    if (n < 0 || (size_t)n >= sizeof head - 24)
+        snprintf(retry, sizeof retry, "Retry-After: %u\r\n", retry_after ? retry_after : 1);
+    /* An HTTP/1.0 client keeps the connection only if told so. */
+    const char *conn = close                 ? "Connection: close\r\n"
+                       : !c->req.head.http11 ? "Connection: keep-alive\r\n"
+                                             : "";
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %u %s\r\n%sContent-Length: %zu\r\n%s%s%s%s%s",
+                     status, reason(status), date_line(c->loop), len, type ? "Content-Type: " : "",
+                     type ? type : "", type ? "\r\n" : "", retry,
+                     status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof head)
         return false;
-    if (!out_put(c, head, (size_t)n) || (headers && !out_put(c, headers, strlen(headers))))
-        return false;
-    const char *end = close ? "Connection: close\r\n\r\n" : "\r\n";
-    if (!out_put(c, end, strlen(end)))
+    if (!out_put(c, head, (size_t)n) || (headers && !out_put(c, headers, strlen(headers))) ||
+        !out_put(c, conn, strlen(conn)) || !out_put(c, "\r\n", 2))
         return false;
     return head_only || out_put(c, body, len);
 }

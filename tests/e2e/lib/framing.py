@@ -229,6 +229,13 @@ check("chunked with an extension and a trailer", post(H + b"Transfer-Encoding: c
 check("HTTP/1.0 closes", b"GET /healthz HTTP/1.0\r\n\r\n", 200, closed=True)
 check("HTTP/1.0 keep-alive", b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200,
       closed=False)
+data, _ = exchange(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0.5)
+got = answers(data)
+if not got or got[0][1].get("connection", "").lower() != "keep-alive":
+    failures += 1
+    print("FAIL HTTP/1.0 keep-alive: the answer does not say Connection: keep-alive")
+else:
+    print("ok   HTTP/1.0 keep-alive: the answer says Connection: keep-alive")
 check("Connection: close", b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
       200, closed=True)
 # Expect: 100-continue gets its interim answer, then the final one.
