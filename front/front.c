@@ -98,7 +98,7 @@ struct loop {
     struct front *f;
     int ep, wake;
     pthread_t thread;
-    bool started, listening;
+    bool started;
     pthread_mutex_t lock;   /* done */
     struct front_req *done; /* answered from other threads */
     struct conn *conns;
@@ -535,11 +535,21 @@ static void conn_process(struct conn *c);
 static void conn_flush(struct conn *c);
 static void conn_readable(struct conn *c);
 
+/* An answer formatted into c's output: counted, then written out. */
+static void conn_write_answer(struct conn *c, unsigned status, bool close)
+{
+    struct front *f = c->loop->f;
+    count_status(&f->m, status);
+    c->close_after = close;
+    c->state = C_WRITE;
+    c->deadline = now_ms() + f->header_ms;
+    conn_flush(c);
+}
+
 /* An error answered by the front itself (framing, rate, deadline). */
 static void front_answer_error(struct conn *c, unsigned status, const char *kind, const char *field,
                                const char *detail, bool close, unsigned retry_after)
 {
-    struct front *f = c->loop->f;
     char *s = front_error_json(kind, field, detail);
     if (!s ||
         !out_answer(c, status, "application/json", NULL, s, strlen(s), close, retry_after, false)) {
@@ -548,11 +558,7 @@ static void front_answer_error(struct conn *c, unsigned status, const char *kind
         return;
     }
     free(s);
-    count_status(&f->m, status);
-    c->close_after = close;
-    c->state = C_WRITE;
-    c->deadline = now_ms() + f->header_ms;
-    conn_flush(c);
+    conn_write_answer(c, status, close);
 }
 
 static void conn_linger(struct conn *c)
@@ -641,11 +647,7 @@ static void conn_answered(struct conn *c)
         conn_close(c);
         return;
     }
-    count_status(&f->m, r->status);
-    c->close_after = close;
-    c->state = C_WRITE;
-    c->deadline = now_ms() + f->header_ms;
-    conn_flush(c);
+    conn_write_answer(c, r->status, close);
 }
 
 /* The body is in (or refused): to the handler, or a 429. */
@@ -945,7 +947,6 @@ static void loop_accept(struct loop *l)
                 return; /* the deadlines free descriptors; try at the next event */
             /* quiesced: the socket is shut down */
             epoll_ctl(l->ep, EPOLL_CTL_DEL, f->listen_fd, NULL);
-            l->listening = false;
             return;
         }
         if (atomic_load(&f->open) >= f->connection_limit || atomic_load(&f->quiesced)) {
@@ -1337,7 +1338,6 @@ static enum sts_err start(const struct front_config *cfg, struct front *f, char 
             snprintf(why, whylen, "cannot set up the server's event loop");
             return STS_EIO;
         }
-        l->listening = true;
     }
     for (unsigned i = 0; i < f->nloops; i++) {
         if (pthread_create(&f->loops[i].thread, NULL, loop_run, &f->loops[i]) != 0) {

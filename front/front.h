@@ -108,11 +108,9 @@ bool front_drain(struct front *f, unsigned timeout_ms);
  * request must have been answered. NULL does nothing. */
 void front_stop(struct front *f);
 
-/* The request's method, its path (the raw target up to '?') and its whole
- * raw target. */
+/* The request's method and its path (the raw target up to '?'). */
 const char *front_req_method(const struct front_req *r);
 const char *front_req_path(const struct front_req *r);
-const char *front_req_target(const struct front_req *r);
 
 /* The value of the first header field named name (case-insensitive), or
  * NULL. */
@@ -128,12 +126,11 @@ char *front_req_body(struct front_req *r, size_t *len, bool *too_big);
 
 /* Extra answer options for front_send. */
 enum {
-    FRONT_CLOSE = 1,  /* Connection: close after this answer */
-    FRONT_STATIC = 2, /* body is not copied: it outlives the server */
+    FRONT_CLOSE = 1, /* Connection: close after this answer */
 };
 
 /* Answers r: status, Content-Type type (NULL: none), body (len bytes,
- * copied unless FRONT_STATIC), headers (NULL, or more "Name: value\r\n"
+ * copied), headers (NULL, or more "Name: value\r\n"
  * lines). 503 and 429 answers carry Retry-After: 1, a 401 asks for a
  * Bearer token. r is gone once this returns. Callable from any thread.
  * Errors: STS_ENOMEM (the connection is closed instead). */

@@ -29,11 +29,9 @@ static void handle(void *cls, struct front_req *r)
         return;
     }
     if (strcmp(front_req_method(r), "POST") == 0 && strcmp(front_req_path(r), "/v1/reports") == 0)
-        (void)front_send(r, 202, "application/json", ACCEPTED, sizeof ACCEPTED - 1, MARK,
-                         FRONT_STATIC);
+        (void)front_send(r, 202, "application/json", ACCEPTED, sizeof ACCEPTED - 1, MARK, 0);
     else
-        (void)front_send(r, 404, "application/json", NOT_FOUND, sizeof NOT_FOUND - 1, MARK,
-                         FRONT_STATIC);
+        (void)front_send(r, 404, "application/json", NOT_FOUND, sizeof NOT_FOUND - 1, MARK, 0);
 }
 
 int main(int argc, char **argv)
