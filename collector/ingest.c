@@ -2,7 +2,12 @@
  * threads, each with its own store handle, that drain it into transactions.
  * While a transaction commits, new jobs pile up and go into the next one,
  * taken by whichever writer is free: batches grow with the load by
- * themselves, and with several writers (PostgreSQL) commits overlap. */
+ * themselves, and with several writers (PostgreSQL) commits overlap. On
+ * SQLite the wait for the disk is a thread of its own (store_defer_sync):
+ * the writer commits a batch and hands it to its syncer, which answers it
+ * once a sync begun after the commit has returned, while the writer goes on
+ * with the next batch; one sync then covers every batch committed since the
+ * last. */
 #include "ingest.h"
 
 #include "metrics.h"
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 
 /* One writer thread and the handle it alone uses. */
 struct writer {
@@ -22,6 +28,12 @@ struct writer {
     struct store_record **batch; /* max_batch pointers */
     pthread_t thread;
     bool failing; /* its last transaction failed; under ing->lock */
+    /* With a deferred sync: committed jobs waiting for it, and the thread
+     * that syncs and answers them. Under ing->lock. */
+    bool deferred, syncer_started, writer_done;
+    pthread_t syncer;
+    pthread_cond_t sync_wake;
+    struct ingest_job *sync_head, *sync_tail;
 };
 
 struct ingest {
@@ -41,7 +53,7 @@ struct ingest {
     struct ingest_stats stats;
     atomic_uint failing; /* writers whose last transaction failed */
     size_t queued;       /* jobs in the queue */
-    struct metric *m_batch, *m_seconds, *m_queue, *m_commits, *m_errors, *m_up;
+    struct metric *m_batch, *m_seconds, *m_sync, *m_queue, *m_commits, *m_errors, *m_up;
 };
 
 void ingest_set_metrics(struct ingest *ing, struct metrics *m)
@@ -56,6 +68,10 @@ void ingest_set_metrics(struct ingest *ing, struct metrics *m)
     ing->m_seconds = metrics_add(m, METRIC_HISTOGRAM, "sts_commit_seconds",
                                  "time to write and commit one transaction", NULL, secs,
                                  sizeof secs / sizeof secs[0]);
+    ing->m_sync = metrics_add(m, METRIC_HISTOGRAM, "sts_sync_seconds",
+                              "time to make committed transactions durable, where that is a "
+                              "step of its own (SQLite: fdatasync of the WAL)",
+                              NULL, secs, sizeof secs / sizeof secs[0]);
     ing->m_queue = metrics_add(m, METRIC_GAUGE, "sts_ingest_queue_depth",
                                "reports waiting for the writer", NULL, NULL, 0);
     ing->m_commits =
@@ -122,8 +138,11 @@ static void wait_for_work(struct writer *w)
     }
 }
 
+static void answer(struct ingest_job *first);
+
 static void *writer_main(void *arg)
 {
+    prctl(PR_SET_NAME, "sts-writer"); /* for top -H and /proc: which thread is busy */
     struct writer *w = arg;
     struct ingest *ing = w->ing;
     for (;;) {
@@ -131,6 +150,8 @@ static void *writer_main(void *arg)
         while (!ing->head && !ing->stopping)
             wait_for_work(w);
         if (!ing->head) {
+            w->writer_done = true;
+            pthread_cond_signal(&w->sync_wake);
             pthread_mutex_unlock(&ing->lock);
             return NULL;
         }
@@ -166,13 +187,67 @@ static void *writer_main(void *arg)
             ing->stats.failed += n;
         if (n > ing->stats.largest_batch)
             ing->stats.largest_batch = n;
-        pthread_mutex_unlock(&ing->lock);
-
-        for (struct ingest_job *j = first, *next; j; j = next) {
-            next = j->next; /* done() may free j */
-            j->done(j);
+        if (e == STS_OK && w->deferred) {
+            if (w->sync_tail)
+                w->sync_tail->next = first;
+            else
+                w->sync_head = first;
+            w->sync_tail = last;
+            pthread_cond_signal(&w->sync_wake);
+            first = NULL;
         }
+        pthread_mutex_unlock(&ing->lock);
+        answer(first);
     }
+}
+
+static void answer(struct ingest_job *first)
+{
+    for (struct ingest_job *j = first, *next; j; j = next) {
+        next = j->next; /* done() may free j */
+        j->done(j);
+    }
+}
+
+/* Makes the writer's committed batches durable and answers them: every job
+ * taken here was committed before its store_sync began. A failed sync fails
+ * them (503: the client sends again, and a report that was kept after all is
+ * then a duplicate, never counted twice). */
+static void *syncer_main(void *arg)
+{
+    prctl(PR_SET_NAME, "sts-sync"); /* for top -H and /proc: which thread is busy */
+    struct writer *w = arg;
+    struct ingest *ing = w->ing;
+    pthread_mutex_lock(&ing->lock);
+    for (;;) {
+        while (!w->sync_head && !w->writer_done)
+            pthread_cond_wait(&w->sync_wake, &ing->lock);
+        struct ingest_job *first = w->sync_head;
+        if (!first)
+            break;
+        w->sync_head = w->sync_tail = NULL;
+        pthread_mutex_unlock(&ing->lock);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        enum sts_err e = store_sync(w->store);
+        metric_observe(ing->m_sync, seconds_since(&t0));
+        size_t n = 0;
+        if (e != STS_OK)
+            for (struct ingest_job *j = first; j; j = j->next, n++)
+                j->rec.outcome = STORE_FAILED;
+        pthread_mutex_lock(&ing->lock);
+        if (e != STS_OK) {
+            ing->stats.failed += n;
+            set_failing_locked(w, true);
+        }
+        pthread_mutex_unlock(&ing->lock);
+        if (e != STS_OK)
+            metric_add(ing->m_errors, 1);
+        answer(first);
+        pthread_mutex_lock(&ing->lock);
+    }
+    pthread_mutex_unlock(&ing->lock);
+    return NULL;
 }
 
 /* The ids of keyring's keys, in the pseudonymizer's order (current first). */
@@ -217,16 +292,35 @@ enum sts_err ingest_new(struct store *const *stores, size_t n_stores, size_t max
         goto fail_rwlock;
     if (pthread_cond_init(&ing->wake, NULL) != 0)
         goto fail_mutex;
-    for (; ing->started < n_stores; ing->started++)
-        if (pthread_create(&ing->writers[ing->started].thread, NULL, writer_main,
-                           &ing->writers[ing->started]) != 0) {
+    for (; ing->started < n_stores; ing->started++) {
+        struct writer *w = &ing->writers[ing->started];
+        if (pthread_cond_init(&w->sync_wake, NULL) != 0)
+            goto fail_threads;
+        w->deferred = store_defer_sync(w->store) == STS_OK;
+        if (w->deferred && pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
+            pthread_cond_destroy(&w->sync_wake);
             e = STS_EIO;
             goto fail_threads;
         }
+        w->syncer_started = w->deferred;
+        if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+            pthread_mutex_lock(&ing->lock);
+            w->writer_done = true;
+            pthread_cond_signal(&w->sync_wake);
+            pthread_mutex_unlock(&ing->lock);
+            if (w->syncer_started)
+                pthread_join(w->syncer, NULL);
+            pthread_cond_destroy(&w->sync_wake);
+            e = STS_EIO;
+            goto fail_threads;
+        }
+    }
     *out = ing;
     return STS_OK;
 fail_threads:
     ingest_stop(ing); /* joins the ones started: nothing is queued yet */
+    for (size_t i = 0; i < ing->started; i++)
+        pthread_cond_destroy(&ing->writers[i].sync_wake);
     pthread_cond_destroy(&ing->wake);
 fail_mutex:
     pthread_mutex_destroy(&ing->lock);
@@ -271,8 +365,11 @@ void ingest_stop(struct ingest *ing)
     ing->stopping = true;
     pthread_cond_broadcast(&ing->wake);
     pthread_mutex_unlock(&ing->lock);
-    for (size_t i = 0; i < ing->started; i++)
+    for (size_t i = 0; i < ing->started; i++) {
         pthread_join(ing->writers[i].thread, NULL);
+        if (ing->writers[i].syncer_started)
+            pthread_join(ing->writers[i].syncer, NULL); /* it answers what is left first */
+    }
     ing->joined = true;
 }
 
@@ -281,6 +378,8 @@ void ingest_free(struct ingest *ing)
     if (!ing)
         return;
     ingest_stop(ing);
+    for (size_t i = 0; i < ing->started; i++)
+        pthread_cond_destroy(&ing->writers[i].sync_wake);
     pthread_cond_destroy(&ing->wake);
     pthread_mutex_destroy(&ing->lock);
     pthread_rwlock_destroy(&ing->key_lock);

@@ -31,6 +31,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include "http1.h"
 #include "listen.h"
@@ -1045,6 +1046,7 @@ static void loop_done(struct loop *l)
 
 static void *loop_run(void *arg)
 {
+    prctl(PR_SET_NAME, "sts-http"); /* for top -H and /proc: which thread is busy */
     struct loop *l = arg;
     struct front *f = l->f;
     struct epoll_event evs[64];

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/prctl.h>
 
 struct tick {
     tick_fn fn;
@@ -19,6 +20,7 @@ struct tick {
 
 static void *run(void *arg)
 {
+    prctl(PR_SET_NAME, "sts-tick"); /* for top -H and /proc: which thread is busy */
     struct tick *t = arg;
     pthread_mutex_lock(&t->lock);
     while (!t->stopping) {

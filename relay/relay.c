@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/prctl.h>
 
 #include "front.h"
 #include "sts/net.h"
@@ -169,6 +170,7 @@ static void xfer_finish(struct xfer *x, CURLcode result)
 
 static void *forwarder(void *arg)
 {
+    prctl(PR_SET_NAME, "sts-forward"); /* for top -H and /proc: which thread is busy */
     struct relay *rl = arg;
     struct xfer *active = NULL;
     for (;;) {

@@ -80,6 +80,16 @@ enum sts_err store_write(struct store *store, struct store_record *const *recs, 
     return store->ops->write(store, recs, n);
 }
 
+enum sts_err store_defer_sync(struct store *store)
+{
+    return store->ops->defer_sync ? store->ops->defer_sync(store) : STS_EUNSUPPORTED;
+}
+
+enum sts_err store_sync(struct store *store)
+{
+    return store->ops->sync ? store->ops->sync(store) : STS_OK;
+}
+
 enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
                          void *ctx)
 {

@@ -150,6 +150,24 @@ void store_close(struct store *store);
  * Errors: STS_EIO. Not thread-safe: one writer per store. */
 enum sts_err store_write(struct store *store, struct store_record *const *recs, size_t n);
 
+/* From this call on, store_write returns once its transaction is committed
+ * (visible, and kept if the process is killed) but before the disk has it,
+ * and store_sync makes it durable: a writer then waits for the disk on one
+ * thread while it writes the next transaction on another, and acknowledges
+ * a transaction only once a store_sync that began after it returned STS_OK.
+ * A backend whose commits are durable by themselves (PostgreSQL) answers
+ * STS_EUNSUPPORTED, and store_write stays durable. Call it before the
+ * first store_write. Errors: STS_EUNSUPPORTED, STS_EIO. */
+enum sts_err store_defer_sync(struct store *store);
+
+/* Makes durable every transaction store_write committed before this call.
+ * The one operation that may run on another thread while the handle's
+ * writer is inside store_write. After a failed sync the transactions
+ * since the last good one may be lost in a crash, so each later store_sync
+ * fails too until store_write has copied everything into the database file
+ * and synced it. Errors: STS_EIO. */
+enum sts_err store_sync(struct store *store);
+
 /* Calls cb for every sales rollup row with from <= day <= to.
  * Errors: STS_EIO. */
 enum sts_err store_sales(struct store *store, int32_t from, int32_t to, store_sales_cb cb,

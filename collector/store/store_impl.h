@@ -8,6 +8,9 @@
 struct store_ops {
     void (*close)(struct store *store);
     enum sts_err (*write)(struct store *store, struct store_record *const *recs, size_t n);
+    /* NULL where commits are durable by themselves. */
+    enum sts_err (*defer_sync)(struct store *store);
+    enum sts_err (*sync)(struct store *store);
     enum sts_err (*sales)(struct store *store, int32_t from, int32_t to, store_sales_cb cb,
                           void *ctx);
     enum sts_err (*sales_sum)(struct store *store, const struct store_query *q, store_sales_cb cb,

@@ -1,8 +1,9 @@
-/* SQLite backend (the embedded default): WAL journal, synchronous=FULL so a
- * committed batch survives power loss. Device rows are keyed by the 32-byte
- * pseudonym as a BLOB in WITHOUT ROWID tables: one B-tree per table, and a key
- * half the size of its hex text. Sales and lifetime figures are rollup
- * counters updated in the same transaction as the rows they count.
+/* SQLite backend (the embedded default): WAL journal, every acknowledged
+ * batch synced to disk (synchronous=FULL, or the writer's own fdatasync of
+ * the WAL with store_defer_sync), so that it survives power loss. Device rows are keyed by the
+ * 32-byte pseudonym as a BLOB in WITHOUT ROWID tables: one B-tree per table, and a key half the
+ * size of its hex text. Sales and lifetime figures are rollup counters updated in the same
+ * transaction as the rows they count.
  *
  * A write waits up to 10 s for a lock held by another connection (an admin
  * command, say) before it fails. Tests shorten that wait with
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <sys/prctl.h>
 
 #include "sqlite_wal.h"
 #include "store_impl.h"
@@ -196,10 +199,10 @@ static const char *const stmt_sql[NSTMT] = {
     [ROLLBACK] = "ROLLBACK",
 };
 
-/* WAL pages after which the background thread checkpoints, and after which
+/* WAL bytes after which the background thread checkpoints, and after which
  * the writer, finding it still behind, checkpoints itself. */
-#define CHECKPOINT_PAGES      4000
-#define CHECKPOINT_HARD_PAGES 64000
+#define CHECKPOINT_BYTES      (16L << 20)
+#define CHECKPOINT_HARD_BYTES (256L << 20)
 
 /* Rollup deltas of one transaction, summed per key before they are written:
  * reports of the same day, model and country (the usual case: most arrive
@@ -238,8 +241,17 @@ struct sqlite_store {
     int32_t folded_before; /* keep_from of the last complete fold by the writer */
     /* The WAL file and when it was last truncated (see wal_bound). */
     char *wal_path;
-    struct timespec last_truncate;
+    struct timespec last_truncate, last_end; /* last_end: of the last commit */
     bool truncate_due, in_burst;
+    /* store_defer_sync: the writer's connection commits with
+     * synchronous=NORMAL (the WAL written, not synced) and store_sync
+     * syncs the WAL through sync_fd, a descriptor of its own on the same
+     * file, replaced under sync_lock when the writer reopens. */
+    long page_size; /* of the database, read at open */
+    bool deferred;
+    int sync_fd; /* -1 until the first store_sync after an open */
+    pthread_mutex_t sync_lock;
+    atomic_bool sync_failed; /* set by store_sync, cleared by the writer (see sqlite_write) */
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -259,11 +271,12 @@ static const char *vfs(void)
 #define IDLE_TRUNCATE_S 1
 
 /* Checkpoint policy: a passive checkpoint beside the commits once the WAL
- * holds CHECKPOINT_PAGES (bounded at about 16 MB while reports flow), and
+ * holds CHECKPOINT_BYTES (bounded at about that while reports flow), and
  * after a quiet second a truncating one, which gives the WAL's space back
  * after a burst. */
 static void *checkpointer(void *arg)
 {
+    prctl(PR_SET_NAME, "sts-checkpoint"); /* for top -H and /proc: which thread is busy */
     struct sqlite_store *st = arg;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs()) !=
@@ -313,13 +326,14 @@ static void *checkpointer(void *arg)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct sqlite_store *st = arg;
-    if (pages >= CHECKPOINT_HARD_PAGES) {
+    long bytes = (long)pages * st->page_size;
+    if (bytes >= CHECKPOINT_HARD_BYTES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
     pthread_mutex_lock(&st->ckpt_lock);
     st->ckpt_dirty = true;
-    if (pages >= CHECKPOINT_PAGES) {
+    if (bytes >= CHECKPOINT_BYTES) {
         st->ckpt_due = true;
         pthread_cond_signal(&st->ckpt_wake);
     }
@@ -360,6 +374,9 @@ static void sqlite_close(struct store *s)
     sts_hashmap_free(st->sales);
     sts_hashmap_free(st->life);
     free(st->wal_path);
+    if (st->sync_fd >= 0)
+        close(st->sync_fd);
+    pthread_mutex_destroy(&st->sync_lock);
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
@@ -590,11 +607,16 @@ static int write_ping(struct sqlite_store *st, struct store_record *r, int32_t t
  * writer reopens it. A replaced file is left alone and every transaction
  * fails (503) until an operator restarts the collector on the file they
  * mean. */
-/* secure_delete: a deleted row (an erasure, a purged report id) is
- * overwritten with zeros, not left in a free page; journal_size_limit: the
- * WAL shrinks back to 4 MiB when it restarts (see wal_bound). */
+/* page_size (of a new database only): a report inserts into two tables
+ * keyed at random (pseudonym, report id), so each dirties a leaf page of its
+ * own, written whole to the WAL and checksummed there, then copied back by
+ * the checkpoint: 1 KiB pages write a quarter of what 4 KiB pages do per
+ * report (bench/README.md). secure_delete: a deleted row (an erasure, a
+ * purged report id) is overwritten with zeros, not left in a free page;
+ * journal_size_limit: the WAL shrinks back to 4 MiB when it restarts (see
+ * wal_bound). */
 static const char connect_pragmas[] =
-    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+    "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
     " PRAGMA cache_size=-65536; PRAGMA foreign_keys=OFF;"
     " PRAGMA secure_delete=ON; PRAGMA journal_size_limit=4194304;";
 
@@ -677,6 +699,15 @@ static int restore_deleted(struct sqlite_store *st)
         sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
         rc = sqlite3_exec(st->db, connect_pragmas, NULL, NULL, NULL);
     }
+    if (rc == SQLITE_OK && st->deferred)
+        rc = sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    /* The restored file was synced by its copy (a rollback-journal commit
+     * with synchronous=FULL); later syncs go to its own WAL. */
+    pthread_mutex_lock(&st->sync_lock);
+    if (st->sync_fd >= 0)
+        close(st->sync_fd);
+    st->sync_fd = -1;
+    pthread_mutex_unlock(&st->sync_lock);
     if (rc == SQLITE_OK)
         rc = prepare_all(st);
     if (rc == SQLITE_OK && !remember_file(st))
@@ -774,7 +805,8 @@ static bool writer_purge(struct sqlite_store *st, int32_t today)
 /* The WAL keeps the page images of every commit until it is reset, rows
  * since deleted or purged included; journal_size_limit alone bounds only
  * what stays after a reset. So once a burst is over (a commit of at most
- * WAL_QUIET_BATCH records: the writer's queue has drained), the WAL is
+ * WAL_QUIET_BATCH records that began WAL_QUIET_GAP_MS or more after the
+ * previous one ended: the writer's queue had drained), the WAL is
  * checkpointed and truncated to zero if it holds WAL_BOUND_BYTES or its
  * oldest frames are WAL_MAX_AGE_S old; during a burst only past
  * WAL_HARD_BYTES, so the copying stays with the background checkpointer
@@ -786,6 +818,10 @@ static bool writer_purge(struct sqlite_store *st, int32_t today)
 #define WAL_HARD_BYTES  (64 << 20)
 #define WAL_MAX_AGE_S   600
 #define WAL_QUIET_BATCH 64
+/* Under a steady load small batches follow each other without a gap (64
+ * connections give batches of a dozen): without the gap, every 4 MiB of WAL
+ * the writer would stop to copy it all back, and the load would wait. */
+#define WAL_QUIET_GAP_MS 100
 
 static bool wal_truncate(struct sqlite_store *st, int wait_ms)
 {
@@ -815,8 +851,9 @@ static bool wal_truncate(struct sqlite_store *st, int wait_ms)
     return rc == SQLITE_OK;
 }
 
-/* After a commit of batch records; due: rows were just deleted. */
-static void wal_bound(struct sqlite_store *st, size_t batch, bool due)
+/* After a commit of batch records begun at *begun (NULL: after a deletion
+ * outside the writer's batches); due: rows were just deleted. */
+static void wal_bound(struct sqlite_store *st, size_t batch, bool due, const struct timespec *begun)
 {
     struct stat sb;
     struct timespec t;
@@ -824,7 +861,10 @@ static void wal_bound(struct sqlite_store *st, size_t batch, bool due)
     if (!st->wal_path || stat(st->wal_path, &sb) != 0 || sb.st_size == 0)
         return;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    bool quiet = batch <= WAL_QUIET_BATCH;
+    long gap_ms = begun ? (begun->tv_sec - st->last_end.tv_sec) * 1000 +
+                              (begun->tv_nsec - st->last_end.tv_nsec) / 1000000
+                        : WAL_QUIET_GAP_MS;
+    bool quiet = batch <= WAL_QUIET_BATCH && gap_ms >= WAL_QUIET_GAP_MS;
     st->in_burst |= !quiet;
     bool due_now = st->truncate_due || sb.st_size >= WAL_HARD_BYTES ||
                    (quiet && (st->in_burst || sb.st_size >= WAL_BOUND_BYTES ||
@@ -847,7 +887,24 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
             recs[i]->outcome = STORE_FAILED;
         return STS_EIO;
     }
+    /* After a failed sync, what the disk lost of the WAL is unknown, and a
+     * hole in it would cut off, at recovery, every later commit: nothing
+     * more is written until a checkpoint has copied the whole WAL (read
+     * back from the page cache) into the database file, synced it and
+     * emptied the WAL. */
+    if (atomic_load(&st->sync_failed)) {
+        if (!wal_truncate(st, 2000)) {
+            for (size_t i = 0; i < n; i++)
+                recs[i]->outcome = STORE_FAILED;
+            return STS_EIO;
+        }
+        atomic_store(&st->sync_failed, false);
+        fprintf(stderr,
+                "sts-collector: the database file was synced again after a failed WAL sync\n");
+    }
     int32_t today = sts_day_today();
+    struct timespec begun;
+    clock_gettime(CLOCK_MONOTONIC, &begun);
     start_checkpointer(st);
     rc = run(st->stmt[BEGIN]);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
@@ -865,7 +922,8 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
     if (rc == SQLITE_OK)
         rc = run(st->stmt[COMMIT]);
     if (rc == SQLITE_OK) {
-        wal_bound(st, n, writer_purge(st, today));
+        wal_bound(st, n, writer_purge(st, today), &begun);
+        clock_gettime(CLOCK_MONOTONIC, &st->last_end);
         return STS_OK;
     }
     fprintf(stderr, "sts-collector: database write failed: %s\n", sqlite3_errmsg(st->db));
@@ -873,6 +931,40 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
         run(st->stmt[ROLLBACK]);
     for (size_t i = 0; i < n; i++)
         recs[i]->outcome = STORE_FAILED;
+    return STS_EIO;
+}
+
+/* NORMAL: a commit writes the WAL and does not sync it; a checkpoint still
+ * syncs the WAL before it copies from it, so an unsynced commit is lost in a
+ * crash of the machine, never half-kept (sqlite.org/pragma.html#pragma_synchronous). */
+static enum sts_err sqlite_defer_sync(struct store *s)
+{
+    struct sqlite_store *st = impl(s);
+    if (!st->db || sqlite3_db_readonly(st->db, "main") != 0)
+        return STS_EUNSUPPORTED;
+    if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+        return STS_EIO;
+    st->deferred = true;
+    return STS_OK;
+}
+
+/* fdatasync on any descriptor of a file writes out all its dirty pages, the
+ * writer connection's included. */
+static enum sts_err sqlite_sync(struct store *s)
+{
+    struct sqlite_store *st = impl(s);
+    if (atomic_load(&st->sync_failed))
+        return STS_EIO;
+    pthread_mutex_lock(&st->sync_lock);
+    if (st->sync_fd < 0)
+        st->sync_fd = open(st->wal_path, O_RDONLY | O_CLOEXEC);
+    int rc = st->sync_fd < 0 ? -1 : fdatasync(st->sync_fd);
+    int err = errno;
+    pthread_mutex_unlock(&st->sync_lock);
+    if (rc == 0)
+        return STS_OK;
+    atomic_store(&st->sync_failed, true);
+    fprintf(stderr, "sts-collector: syncing the WAL %s failed: %s\n", st->wal_path, strerror(err));
     return STS_EIO;
 }
 
@@ -1114,7 +1206,7 @@ static enum sts_err sqlite_device_erase(struct store *s, const uint8_t *pseudony
     /* secure_delete zeroed the rows in the database pages; the WAL's older
      * page images go too. */
     if (total)
-        wal_bound(st, 0, true);
+        wal_bound(st, 0, true, NULL);
     *erased = total;
     return STS_OK;
 fail:
@@ -1135,7 +1227,7 @@ static enum sts_err sqlite_purge(struct store *s, int64_t max, int64_t *purged)
         return STS_EIO;
     }
     if (*purged)
-        wal_bound(st, 0, true);
+        wal_bound(st, 0, true, NULL);
     return STS_OK;
 }
 
@@ -1276,6 +1368,8 @@ static const struct store_ops sqlite_ops = {
     .release_set_rho = sqlite_release_set_rho,
     .close = sqlite_close,
     .write = sqlite_write,
+    .defer_sync = sqlite_defer_sync,
+    .sync = sqlite_sync,
     .sales = sqlite_sales,
     .sales_sum = sqlite_sales_sum,
     .lifetime_sum = sqlite_lifetime_sum,
@@ -1368,6 +1462,14 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         free(st);
         return sts_err_from_errno(prc);
     }
+    if ((prc = pthread_mutex_init(&st->sync_lock, NULL)) != 0) {
+        pthread_cond_destroy(&st->ckpt_wake);
+        pthread_mutex_destroy(&st->ckpt_lock);
+        free(st);
+        return sts_err_from_errno(prc);
+    }
+    st->sync_fd = -1;
+    atomic_init(&st->sync_failed, false);
     if (!(st->path = strdup(path))) {
         e = STS_ENOMEM;
         goto fail;
@@ -1391,7 +1493,8 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         goto fail_msg;
     sqlite3_busy_timeout(st->db, sts_clock_busy_timeout_ms());
     /* WAL lets statistics read while ingestion writes; FULL makes every
-     * commit durable (the WAL is synced before COMMIT returns). */
+     * commit durable (the WAL is synced before COMMIT returns), until the
+     * writer takes the sync on itself (store_defer_sync). */
     if (sqlite3_exec(st->db, flags & STORE_READONLY ? "PRAGMA cache_size=-65536;" : connect_pragmas,
                      NULL, NULL, &msg) != SQLITE_OK ||
         register_functions(st) != SQLITE_OK)
@@ -1406,6 +1509,9 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
         goto fail;
     }
     snprintf(st->wal_path, wal_len, "%s-wal", path);
+    st->page_size = (long)scalar(st->db, "PRAGMA page_size");
+    if (st->page_size <= 0)
+        st->page_size = 4096;
     int64_t version = scalar(st->db, "PRAGMA user_version");
     if (version < 0)
         goto fail_msg; /* unread, not "no schema": never build one over a database */
@@ -1515,7 +1621,7 @@ static enum sts_err sqlite_device_erase_all(struct store *s, const uint8_t *pseu
     /* secure_delete zeroed the rows in the database pages; the WAL's older
      * page images go too. */
     if (out->activations || out->reactivations)
-        wal_bound(st, 0, true);
+        wal_bound(st, 0, true, NULL);
     return STS_OK;
 }
 
@@ -1604,7 +1710,7 @@ static enum sts_err sqlite_fold(struct store *s, int32_t keep_from, int64_t max,
         return STS_EIO;
     }
     if (!dry_run && (out->activations || out->reactivations))
-        wal_bound(st, 0, true);
+        wal_bound(st, 0, true, NULL);
     return STS_OK;
 }
 

@@ -76,6 +76,9 @@ d()
 commits=$(d 'sts_commit_seconds_count{}')
 [ "$commits" -ge 1 ] && [ "$commits" = "$(d 'sts_storage_transactions_total{result="committed"}')" ] ||
     sts_die "commit latency count $commits vs committed transactions"
+# Every answered batch waited for a sync of the WAL, and one sync may cover several batches.
+syncs=$(d 'sts_sync_seconds_count{}')
+[ "$syncs" -ge 1 ] && [ "$syncs" -le "$commits" ] || sts_die "$syncs WAL syncs for $commits commits"
 [ "$(val "$STS_TMP/m1" 'sts_storage_up{}')" = 1 ] || sts_die "storage_up"
 [ "$(val "$STS_TMP/m1" 'sts_ingest_queue_depth{}')" = 0 ] || sts_die "queue depth not 0 when idle"
 grep -q '^sts_http_open_connections{} ' "$STS_TMP/m1" || sts_die "no open connections gauge"

@@ -2,7 +2,10 @@
  * pseudonymized on several threads while the keyring is replaced over and
  * over get, each, a consistent set of pseudonyms made by one keyring or the
  * other (never a mix, never freed keys: the asan build runs this), and the
- * records reach a real SQLite file through the writer as new devices. */
+ * records reach a real SQLite file through the writer as new devices. And
+ * the deferred sync: no report is answered before a sync that began after
+ * its commit, and a failed sync fails its reports without losing or
+ * doubling one. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 
 #include "ingest.h"
 #include "store.h"
+#include "store_impl.h"
 #include "sts/date.h"
 #include "sts/pseudonym.h"
 
@@ -222,10 +226,196 @@ static void test_swap_under_load(void **state)
     sts_keyring_cleanse(&ring_b);
 }
 
+/* ---- the deferred sync, watched ---- */
+
+#define SYNC_JOBS 3000
+
+/* A store over a real SQLite one that numbers its commits and its syncs:
+ * synced is the number of commits made before the last sync that returned
+ * STS_OK began, so a report answered as stored with a commit number above it
+ * was answered before the disk had it. */
+struct watched {
+    struct store base;
+    struct store *real;
+    pthread_mutex_t lock;
+    long commits, synced;
+    int syncs, fail_at; /* the sync numbered fail_at fails */
+};
+
+static struct watched watched;
+static struct ingest_job sync_jobs[SYNC_JOBS];
+static long commit_of[SYNC_JOBS];
+static atomic_int early, failed_answers, answered;
+
+static enum sts_err watched_write(struct store *s, struct store_record *const *recs, size_t n)
+{
+    struct watched *w = (struct watched *)s;
+    enum sts_err e = store_write(w->real, recs, n);
+    if (e != STS_OK)
+        return e;
+    pthread_mutex_lock(&w->lock);
+    long c = ++w->commits;
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct ingest_job *j =
+            (struct ingest_job *)((char *)recs[i] - offsetof(struct ingest_job, rec));
+        if (j >= sync_jobs && j < sync_jobs + SYNC_JOBS)
+            commit_of[j - sync_jobs] = c;
+    }
+    return STS_OK;
+}
+
+static enum sts_err watched_defer(struct store *s)
+{
+    return store_defer_sync(((struct watched *)s)->real);
+}
+
+static enum sts_err watched_sync(struct store *s)
+{
+    struct watched *w = (struct watched *)s;
+    pthread_mutex_lock(&w->lock);
+    long upto = w->commits;
+    int k = ++w->syncs;
+    pthread_mutex_unlock(&w->lock);
+    /* A slow disk: commits pile up behind the sync. */
+    struct timespec pause = {0, 2 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    enum sts_err e = k == w->fail_at ? STS_EIO : store_sync(w->real);
+    if (e == STS_OK) {
+        pthread_mutex_lock(&w->lock);
+        w->synced = upto;
+        pthread_mutex_unlock(&w->lock);
+    }
+    return e;
+}
+
+static void watched_close(struct store *s)
+{
+    (void)s;
+}
+
+static const struct store_ops watched_ops = {
+    .close = watched_close,
+    .write = watched_write,
+    .defer_sync = watched_defer,
+    .sync = watched_sync,
+};
+
+static void on_synced(struct ingest_job *j)
+{
+    long i = j - sync_jobs;
+    if (j->rec.outcome == STORE_NEW) {
+        pthread_mutex_lock(&watched.lock);
+        if (commit_of[i] == 0 || commit_of[i] > watched.synced)
+            atomic_fetch_add(&early, 1);
+        pthread_mutex_unlock(&watched.lock);
+    } else if (j->rec.outcome == STORE_FAILED) {
+        atomic_fetch_add(&failed_answers, 1);
+    }
+    atomic_fetch_add(&answered, 1);
+}
+
+static void make_record(int n, struct store_record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->type = STS_REPORT_ACTIVATION;
+    r->report_id[0] = 0x5e;
+    memcpy(r->report_id + 1, &n, sizeof n);
+    r->pseudonym[0] = 0x77;
+    memcpy(r->pseudonym + 1, &n, sizeof n);
+    r->key_id = 0x11111111;
+    r->day = sts_day_today();
+    snprintf(r->brand, sizeof r->brand, "acme");
+    snprintf(r->model, sizeof r->model, "K400");
+    snprintf(r->sw, sizeof r->sw, "V1");
+}
+
+static void wait_answered(int n)
+{
+    struct timespec pause = {0, 1000 * 1000};
+    for (int i = 0; i < 20000 && atomic_load(&answered) < n; i++)
+        nanosleep(&pause, NULL);
+    assert_int_equal(atomic_load(&answered), n);
+}
+
+static void test_deferred_sync(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sts-ingest-XXXXXX", db[64], why[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/sts.db", dir);
+    memset(&watched, 0, sizeof watched);
+    watched.base.ops = &watched_ops;
+    assert_int_equal(pthread_mutex_init(&watched.lock, NULL), 0);
+    assert_int_equal(store_open(db, STORE_CREATE, &watched.real, why, sizeof why), STS_OK);
+    watched.fail_at = 5;
+    make_rings();
+    struct ingest *ing = NULL;
+    struct store *stores[1] = {&watched.base};
+    assert_int_equal(ingest_new(stores, 1, 64, &ring_a, &ing), STS_OK);
+
+    /* In bursts, so that several batches wait for each sync. */
+    struct timespec pause = {0, 300 * 1000};
+    for (int i = 0; i < SYNC_JOBS; i++) {
+        make_record(i, &sync_jobs[i].rec);
+        sync_jobs[i].done = on_synced;
+        ingest_submit(ing, &sync_jobs[i]);
+        if (i % 50 == 49)
+            nanosleep(&pause, NULL);
+    }
+    wait_answered(SYNC_JOBS);
+    pthread_mutex_lock(&watched.lock);
+    long commits = watched.commits;
+    int syncs = watched.syncs;
+    pthread_mutex_unlock(&watched.lock);
+    print_message("%d reports in %ld commits and %d syncs; %d failed with the 5th sync\n",
+                  SYNC_JOBS, commits, syncs, atomic_load(&failed_answers));
+    assert_int_equal(atomic_load(&early), 0);
+    /* Syncs covered several commits each, and one failed with its reports. */
+    assert_true(syncs >= 5 && syncs < commits);
+    assert_true(atomic_load(&failed_answers) > 0);
+    struct ingest_stats stats;
+    ingest_get_stats(ing, &stats);
+    assert_int_equal(stats.failed, (unsigned long long)atomic_load(&failed_answers));
+
+    /* The failed ones were committed after all: sent again, each is a
+     * duplicate, and no device is counted twice. */
+    int failed = atomic_load(&failed_answers), again = 0;
+    static struct ingest_job retry[SYNC_JOBS];
+    atomic_store(&answered, 0);
+    for (int i = 0; i < SYNC_JOBS; i++)
+        if (sync_jobs[i].rec.outcome == STORE_FAILED) {
+            make_record(i, &retry[again].rec);
+            retry[again].done = on_synced;
+            ingest_submit(ing, &retry[again++]);
+        }
+    assert_int_equal(again, failed);
+    wait_answered(again);
+    for (int i = 0; i < again; i++)
+        assert_int_equal(retry[i].rec.outcome, STORE_DUPLICATE);
+    assert_true(ingest_healthy(ing));
+    ingest_free(ing);
+    struct store_audit au;
+    assert_int_equal(store_audit(watched.real, &au), STS_OK);
+    assert_int_equal(au.devices, SYNC_JOBS);
+    store_close(watched.real);
+    pthread_mutex_destroy(&watched.lock);
+    static const char *const ends[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "%s%s", db, ends[i]);
+        unlink(path);
+    }
+    assert_int_equal(rmdir(dir), 0);
+    sts_keyring_cleanse(&ring_a);
+    sts_keyring_cleanse(&ring_b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_swap_under_load),
+        cmocka_unit_test(test_deferred_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
