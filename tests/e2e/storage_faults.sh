@@ -8,6 +8,9 @@
 #  - the disk full (a 1 MiB tmpfs, when this user may mount one): 503 and
 #    /healthz 503 while full, health back by itself within seconds of space
 #    coming back, every 202 stored;
+#  - the WAL's fdatasync failing (a preloaded shim): 503 for what was
+#    committed but not synced, /healthz 503, back by itself, and the same
+#    reports sent again stored once each;
 #  - after a burst of 20,000 reports the WAL is truncated once writes stop.
 #
 #   STS_BIN=build STS_SRC=. bash tests/e2e/storage_faults.sh
@@ -92,6 +95,43 @@ if mount -t tmpfs -o size=1m tmpfs "$mnt" 2>/dev/null; then
 else
     echo "disk full: skipped (cannot mount a tmpfs here)"
 fi
+
+# --- the WAL's sync failing ------------------------------------------------
+# A disk that fails fdatasync of the WAL (tests/lib/fail_sync.c, preloaded)
+# while a flag file exists: what was committed but not synced is answered
+# 503, not acknowledged; health goes 503 and comes back by itself once syncs
+# succeed again; the same reports sent again are then stored once each.
+shim=$STS_BIN/tests/libsts_fail_sync.so
+[ -f "$shim" ] || sts_die "no $shim: build the tests"
+db=$STS_TMP/sync.db
+flag=$STS_TMP/fail-sync
+# The sanitizers' runtime must come first among the preloaded libraries,
+# which is what their check of the link order checks.
+LD_PRELOAD=$shim STS_FAIL_SYNC_FLAG=$flag ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+    sts_start "$STS_TMP/err5" --db "sqlite:$db" --key "$STS_TMP/key"
+a=$($SEND "$SRV_PORT" 200 0 4)
+touch "$flag"
+b=$($SEND "$SRV_PORT" 100 1000 4)
+failing=$(health)
+rm -f "$flag"
+ok=""
+for ((i = 0; i < 50; i++)); do
+    [ "$(health)" = 200 ] && { ok=1; break; }
+    sleep 0.1
+done
+c=$($SEND "$SRV_PORT" 100 1000 4)
+sts_stop "$SRV_PID"
+[ "$(count "$a" 202)" = 200 ] || sts_die "sync failing: before, $a"
+[ "$(count "$b" 503)" = 100 ] || sts_die "sync failing: $b while every WAL sync failed (want 100 x 503)"
+[ "$failing" = 503 ] || sts_die "sync failing: /healthz answered $failing while syncs failed"
+[ -n "$ok" ] || sts_die "sync failing: /healthz not back within 5 s of syncs succeeding"
+again=$(($(count "$c" 202) + $(count "$c" 200)))
+[ "$again" = 100 ] || sts_die "sync failing: the 100 sent again: $c"
+[ "$(count "$c" 200)" -gt 0 ] || sts_die "sync failing: none of the 503s had been committed ($c): the failure was not after the commit"
+[ "$(rows "$db")" = 300 ] || sts_die "sync failing: $(rows "$db") rows stored, want 300 (200 + the 100 once each)"
+grep -q "syncing the WAL .* failed" "$STS_TMP/err5" || sts_die "sync failing: not logged"
+grep -q "synced again after a failed WAL sync" "$STS_TMP/err5" || sts_die "sync failing: recovery not logged"
+echo "sync failing: 100 x 503 and /healthz 503 while the WAL's syncs failed, back by itself; sent again, $(count "$c" 200) duplicates + $(count "$c" 202) new, 300 rows"
 
 # --- WAL after a burst -----------------------------------------------------
 db=$STS_TMP/burst.db
