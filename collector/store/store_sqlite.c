@@ -229,6 +229,7 @@ struct sqlite_store {
      * its fsync) happens beside the commits instead of inside one of them. */
     pthread_t ckpt_thread;
     bool ckpt_running, ckpt_stop, ckpt_due, ckpt_dirty; /* dirty: committed lately */
+    int ckpt_asked; /* WAL frames when the writer last asked for a checkpoint; its own */
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_wake;
     /* Identity of the database file the writer opened (see guard_file). */
@@ -331,9 +332,19 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
+    /* Once per CHECKPOINT_BYTES of growth, not at every commit past it: a
+     * passive checkpoint cannot reset a WAL the writer keeps adding to, so
+     * the WAL stays past the mark, and a checkpoint per commit re-reads and
+     * sorts its whole index each time for a few new frames (under callgrind,
+     * 21,000 checkpoints in 12 s of load). */
+    if (pages < st->ckpt_asked)
+        st->ckpt_asked = 0; /* the WAL was reset */
+    bool due = (long)(pages - st->ckpt_asked) * st->page_size >= CHECKPOINT_BYTES;
+    if (due)
+        st->ckpt_asked = pages;
     pthread_mutex_lock(&st->ckpt_lock);
     st->ckpt_dirty = true;
-    if (bytes >= CHECKPOINT_BYTES) {
+    if (due) {
         st->ckpt_due = true;
         pthread_cond_signal(&st->ckpt_wake);
     }
