@@ -22,6 +22,7 @@
 #include <openssl/core_names.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,10 +330,20 @@ enum sts_err sts_pseudonym(const struct sts_key *key, const char *imei,
     return STS_OK;
 }
 
+/* Copies of a keyed context kept for reuse, per key. A copy costs OpenSSL
+ * about ten allocations (the MAC, the HMAC and its three digest contexts);
+ * re-initialising a used one with the key it holds (EVP_MAC_init with no
+ * key) costs one, so each call takes a spare, and gives it back. */
+#define SPARES 8
+
 struct sts_pseudonymizer {
     size_t n; /* keys; [0] is the current one */
     uint32_t id[STS_KEYRING_MAX];
     EVP_MAC_CTX *keyed[STS_KEYRING_MAX]; /* HMAC-SHA256 after EVP_MAC_init with the key */
+    /* Mutable behind the const of the compute calls: a cache, not state. */
+    pthread_mutex_t lock;
+    EVP_MAC_CTX *spare[STS_KEYRING_MAX][SPARES];
+    size_t n_spare[STS_KEYRING_MAX];
 };
 
 /* Keys one more context of p with key. */
@@ -357,9 +368,19 @@ static enum sts_err keyed_add(struct sts_pseudonymizer *p, const struct sts_key 
     return STS_OK;
 }
 
-enum sts_err sts_pseudonymizer_new(const struct sts_key *key, struct sts_pseudonymizer **out)
+static struct sts_pseudonymizer *pseudonymizer_alloc(void)
 {
     struct sts_pseudonymizer *p = calloc(1, sizeof *p);
+    if (p && pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+enum sts_err sts_pseudonymizer_new(const struct sts_key *key, struct sts_pseudonymizer **out)
+{
+    struct sts_pseudonymizer *p = pseudonymizer_alloc();
     if (!p)
         return STS_ENOMEM;
     if (keyed_add(p, key) != STS_OK) {
@@ -373,7 +394,7 @@ enum sts_err sts_pseudonymizer_new(const struct sts_key *key, struct sts_pseudon
 enum sts_err sts_pseudonymizer_new_ring(const struct sts_keyring *ring,
                                         struct sts_pseudonymizer **out)
 {
-    struct sts_pseudonymizer *p = calloc(1, sizeof *p);
+    struct sts_pseudonymizer *p = pseudonymizer_alloc();
     if (!p)
         return STS_ENOMEM;
     enum sts_err e = keyed_add(p, sts_keyring_current(ring));
@@ -392,28 +413,54 @@ void sts_pseudonymizer_free(struct sts_pseudonymizer *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++) {
         EVP_MAC_CTX_free(p->keyed[i]); /* OpenSSL wipes the key schedule */
+        for (size_t k = 0; k < p->n_spare[i]; k++)
+            EVP_MAC_CTX_free(p->spare[i][k]);
+    }
+    pthread_mutex_destroy(&p->lock);
     free(p);
 }
 
-static enum sts_err keyed_compute(EVP_MAC_CTX *keyed, const char *imei,
+/* The HMAC of imei under p's key i, on a spare copy of its keyed context
+ * (a new copy when none is spare). */
+static enum sts_err keyed_compute(const struct sts_pseudonymizer *cp, size_t i, const char *imei,
                                   unsigned char out[static STS_PSEUDONYM_LEN])
 {
+    struct sts_pseudonymizer *p = (struct sts_pseudonymizer *)cp; /* allocated, never const */
+    EVP_MAC_CTX *c = NULL;
+    pthread_mutex_lock(&p->lock);
+    if (p->n_spare[i] > 0)
+        c = p->spare[i][--p->n_spare[i]];
+    pthread_mutex_unlock(&p->lock);
+    bool reused = c != NULL;
+    if (!c)
+        c = EVP_MAC_CTX_dup(p->keyed[i]);
     size_t len = 0;
-    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(keyed);
     enum sts_err e = STS_ECRYPTO;
-    if (c && EVP_MAC_update(c, (const unsigned char *)imei, strlen(imei)) &&
+    /* A reused copy is finalised: started again with the key it holds. */
+    if (c && (!reused || EVP_MAC_init(c, NULL, 0, NULL)) &&
+        EVP_MAC_update(c, (const unsigned char *)imei, strlen(imei)) &&
         EVP_MAC_final(c, out, &len, STS_PSEUDONYM_LEN) && len == STS_PSEUDONYM_LEN)
         e = STS_OK;
-    EVP_MAC_CTX_free(c);
+    if (!c)
+        return e;
+    if (e == STS_OK) {
+        pthread_mutex_lock(&p->lock);
+        if (p->n_spare[i] < SPARES) {
+            p->spare[i][p->n_spare[i]++] = c;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    EVP_MAC_CTX_free(c); /* one that failed is not kept */
     return e;
 }
 
 enum sts_err sts_pseudonymizer_compute(const struct sts_pseudonymizer *p, const char *imei,
                                        unsigned char out[static STS_PSEUDONYM_LEN])
 {
-    return keyed_compute(p->keyed[0], imei, out);
+    return keyed_compute(p, 0, imei, out);
 }
 
 enum sts_err sts_pseudonymizer_compute_all(const struct sts_pseudonymizer *p, const char *imei,
@@ -421,7 +468,7 @@ enum sts_err sts_pseudonymizer_compute_all(const struct sts_pseudonymizer *p, co
 {
     out->n = 0;
     for (size_t i = 0; i < p->n; i++) {
-        enum sts_err e = keyed_compute(p->keyed[i], imei, out->p[i]);
+        enum sts_err e = keyed_compute(p, i, imei, out->p[i]);
         if (e != STS_OK)
             return e;
         out->key_id[i] = p->id[i];

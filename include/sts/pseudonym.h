@@ -91,7 +91,7 @@ void sts_pseudonymizer_free(struct sts_pseudonymizer *p);
 
 /* Same result as sts_pseudonym() with the key p was made from (the current
  * key of a keyring). Thread-safe: the keyed state is only read, each call
- * works on its own copy. Errors: STS_ECRYPTO. */
+ * works on its own copy (kept for reuse). Errors: STS_ECRYPTO. */
 enum sts_err sts_pseudonymizer_compute(const struct sts_pseudonymizer *p, const char *imei,
                                        unsigned char out[static STS_PSEUDONYM_LEN]);
 
