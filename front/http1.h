@@ -29,13 +29,15 @@ struct http1_head {
     const char *method, *target; /* NUL-terminated, inside the parsed buffer */
     bool http11;
     size_t head_len; /* bytes of the head, its blank line included */
-    size_t nfields;
-    struct http1_field fields[HTTP1_FIELDS_MAX];
     bool chunked;
     bool has_length;
     uint64_t length;
     bool close;           /* no persistent connection after this request */
     bool expect_continue; /* "Expect: 100-continue" */
+    size_t nfields;
+    /* Last: http1_parse_head clears what comes before it, and only the
+     * first nfields of it are ever read. */
+    struct http1_field fields[HTTP1_FIELDS_MAX];
 };
 
 /* Why a head is refused: the answer's status and the JSON error's field
