@@ -11,6 +11,8 @@
 #  - the WAL's fdatasync failing (a preloaded shim): 503 for what was
 #    committed but not synced, /healthz 503, back by itself, and the same
 #    reports sent again stored once each;
+#  - every write to the database's files failing with EROFS (the same shim):
+#    503 and /healthz 503, back by itself, every 202 stored;
 #  - after a burst of 20,000 reports the WAL is truncated once writes stop.
 #
 #   STS_BIN=build STS_SRC=. bash tests/e2e/storage_faults.sh
@@ -132,6 +134,37 @@ again=$(($(count "$c" 202) + $(count "$c" 200)))
 grep -q "syncing the WAL .* failed" "$STS_TMP/err5" || sts_die "sync failing: not logged"
 grep -q "synced again after a failed WAL sync" "$STS_TMP/err5" || sts_die "sync failing: recovery not logged"
 echo "sync failing: 100 x 503 and /healthz 503 while the WAL's syncs failed, back by itself; sent again, $(count "$c" 200) duplicates + $(count "$c" 202) new, 300 rows"
+
+# --- read-only ---------------------------------------------------------------
+# Every write to the database's files failing with EROFS (the same shim), as
+# when the file system goes read-only after an error: 503 and /healthz 503
+# meanwhile, nothing acknowledged, health back by itself once writes go
+# through again, every 202 stored.
+mkdir -p "$STS_TMP/ro"
+db=$STS_TMP/ro/ro.db
+flag=$STS_TMP/read-only
+LD_PRELOAD=$shim STS_FAIL_WRITE_FLAG=$flag STS_FAIL_PREFIX=$STS_TMP/ro/ \
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+    sts_start "$STS_TMP/err6" --db "sqlite:$db" --key "$STS_TMP/key"
+a=$($SEND "$SRV_PORT" 200 0 4)
+touch "$flag"
+b=$($SEND "$SRV_PORT" 100 1000 4)
+ro=$(health)
+rm -f "$flag"
+ok=""
+for ((i = 0; i < 50; i++)); do
+    [ "$(health)" = 200 ] && { ok=1; break; }
+    sleep 0.1
+done
+c=$($SEND "$SRV_PORT" 100 2000 4)
+sts_stop "$SRV_PID"
+[ "$(count "$a" 202)" = 200 ] || sts_die "read-only: before, $a"
+[ "$(count "$b" 503)" = 100 ] || sts_die "read-only: $b while every write failed (want 100 x 503)"
+[ "$ro" = 503 ] || sts_die "read-only: /healthz answered $ro while writes failed"
+[ -n "$ok" ] || sts_die "read-only: /healthz not back within 5 s of writes going through"
+[ "$(count "$c" 202)" = 100 ] || sts_die "read-only: after, $c"
+[ "$(rows "$db")" = 300 ] || sts_die "read-only: $(rows "$db") rows stored, 300 acknowledged"
+echo "read-only: 100 x 503 and /healthz 503 while writes failed with EROFS, back by itself, 300 of 300 acknowledged stored"
 
 # --- WAL after a burst -----------------------------------------------------
 db=$STS_TMP/burst.db
