@@ -5,11 +5,12 @@
  * docs/internals/store.md).
  *
  * A batch is one transaction of a few statements whatever its size: each
- * step sends the whole batch as arrays (INSERT ... SELECT FROM unnest(...)
- * ON CONFLICT DO NOTHING RETURNING key: the keys returned are those
- * inserted), and the counters are upserted in the same transaction. A lost
- * connection fails the batch in flight; the next write resets it, and libpq
- * finds the primary of a multi-host URI (target_session_attrs=read-write). */
+ * step sends the whole batch as binary arrays (INSERT ... SELECT FROM
+ * unnest(...) ON CONFLICT DO NOTHING RETURNING key: the keys returned are
+ * those inserted), and the counters, summed per key in C, are upserted in
+ * the same transaction. A lost connection fails the batch in flight; the
+ * next write resets it, and libpq finds the primary of a multi-host URI
+ * (target_session_attrs=read-write). */
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
