@@ -389,8 +389,8 @@ static void barr_text(struct barr *a, const char *s)
     " a AS (INSERT INTO activation(pseudonym, key_id, month)"                                      \
     " SELECT DISTINCT ON (u.p) u.p, u.k, u.m"                                                      \
     " FROM unnest($3::bytea[], $4::bytea[], $5::bigint[], $6::integer[])"                          \
-    " WITH ORDINALITY AS u(r, p, k, m, o) JOIN r ON r.report_id = u.r ORDER BY u.p, "              \
-    "u.o" on_conflict " RETURNING pseudonym)"                                                      \
+    " WITH ORDINALITY AS u(r, p, k, m, o) JOIN r ON r.report_id = u.r"                             \
+    " ORDER BY u.p, u.o" on_conflict " RETURNING pseudonym)"                                       \
     " SELECT 'r'::\"char\", report_id FROM r UNION ALL SELECT 'a'::\"char\", pseudonym FROM a"
 static const char ins_act[] = INS_ACT(" ON CONFLICT DO NOTHING");
 /* The same with plain inserts, the writer's first try (see FAST_AFTER):
