@@ -396,10 +396,11 @@ static const char ins_act[] = INS_ACT(" ON CONFLICT DO NOTHING");
 /* The same with plain inserts, the writer's first try (see FAST_AFTER):
  * where nothing conflicts, which is most batches, the server inserts each
  * row with one descent of its unique index, where ON CONFLICT first looks
- * the key up, then inserts it speculatively and confirms it (a sixth less
- * of the server's CPU per report in bench/README.md's probe). A key already
- * there fails the statement with unique_violation, the database still
- * deciding: the batch is rolled back and written again with ins_act. */
+ * the key up, then inserts it speculatively and confirms it (the server's
+ * CPU per report 40 us before, 36 us after in bench/README.md's probe). A
+ * key already there fails the statement with unique_violation, the
+ * database still deciding: the batch is rolled back and written again with
+ * ins_act. */
 static const char ins_fast[] = INS_ACT("");
 
 /* After a batch that met a key already there, the next FAST_AFTER batches
