@@ -5,11 +5,12 @@
  * docs/internals/store.md).
  *
  * A batch is one transaction of a few statements whatever its size: each
- * step sends the whole batch as arrays (INSERT ... SELECT FROM unnest(...)
- * ON CONFLICT DO NOTHING RETURNING key: the keys returned are those
- * inserted), and the counters are upserted in the same transaction. A lost
- * connection fails the batch in flight; the next write resets it, and libpq
- * finds the primary of a multi-host URI (target_session_attrs=read-write). */
+ * step sends the whole batch as binary arrays (INSERT ... SELECT FROM
+ * unnest(...) ON CONFLICT DO NOTHING RETURNING key: the keys returned are
+ * those inserted), and the counters, summed per key in C, are upserted in
+ * the same transaction. A lost connection fails the batch in flight; the
+ * next write resets it, and libpq finds the primary of a multi-host URI
+ * (target_session_attrs=read-write). */
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -124,15 +125,8 @@ static void buf_hex(struct buf *b, const uint8_t *v, size_t n)
     buf_elem(b, hex);
 }
 
-static void buf_int(struct buf *b, long long v)
-{
-    char num[24];
-    snprintf(num, sizeof num, "%lld", v);
-    buf_elem(b, num);
-}
-
 /* The array parameters of one statement. */
-#define MAX_COLS 8
+#define MAX_COLS 1
 struct arrays {
     struct buf col[MAX_COLS];
     size_t ncols, rows;
@@ -158,19 +152,48 @@ static bool arrays_end(struct arrays *a)
     return ok;
 }
 
+/* A one-dimensional array parameter in PostgreSQL's binary format (what
+ * array_recv reads): ndim, flags, element type, then the length and lower
+ * bound of the dimension, then each element as its length and its bytes,
+ * integers big-endian. The server copies the elements as they are: no text
+ * to parse, no hex to decode, no casts. */
+#define BARR_HEAD 20
+struct barr {
+    struct buf b;
+    uint32_t n;
+};
+
+/* The writer's statements (below), prepared once per connection: parsed and
+ * planned once, not at every batch. */
+enum wstmt { W_ACT, W_REACT, W_MOVE, W_SALES, W_LIFE, W_FAST, W_N };
+static const char *const wname[W_N] = {"sts_act",   "sts_react", "sts_move",
+                                       "sts_sales", "sts_life",  "sts_fast"};
+static const int wparams[W_N] = {6, 2, 2, 12, 16, 6};
+#define MAX_PARAMS 16
+
+struct row;
+
 struct pg_store {
     struct store base;
     PGconn *conn;
     bool readonly;
-    bool reset_due;          /* the connection failed: reset it before the next use */
-    bool prepared;           /* the writer's statements are prepared on this connection */
-    struct arrays arr, arr2; /* arr2: a second statement's, in the same pipeline */
+    bool reset_due;    /* the connection failed: reset it before the next use */
+    bool prepared;     /* the writer's statements are prepared on this connection */
+    unsigned careful;  /* batches still to write with ins_act (FAST_AFTER) */
+    struct arrays arr; /* the erasure's text array */
+    /* The writer's statements' binary array parameters (in one pipeline
+     * several statements' arrays are kept until sent). */
+    struct barr par[W_N][MAX_PARAMS];
     /* Keys the last statement returned, and which records claimed them. */
     struct sts_hashmap *seen; /* value: bool claimed */
     struct sts_hashmap *sent; /* keys already put in the arrays */
-    /* Per record of the batch being written. */
+    struct sts_hashmap *agg;  /* the counters' deltas by key: struct agg */
+    struct buf key;           /* a counter's key being built */
+    /* Per record of the batch being written, and the rows of a statement. */
     struct rec_state *rs;
     size_t rs_cap;
+    struct row *rows;
+    size_t rows_cap;
     /* The writer's purge, at most once an hour (as store_sqlite.c). */
     struct timespec last_purge;
     bool purged_once, purge_more;
@@ -179,6 +202,7 @@ struct pg_store {
 
 struct rec_state {
     int32_t day, period, cohort, expires;
+    bool first_id; /* the first record of the batch with its report id */
     bool fresh;
     bool react; /* an activation of a known device */
 };
@@ -283,13 +307,17 @@ static void pg_close(struct store *s)
     struct pg_store *st = impl(s);
     if (st->conn)
         PQfinish(st->conn);
-    for (size_t i = 0; i < MAX_COLS; i++) {
+    for (size_t i = 0; i < MAX_COLS; i++)
         free(st->arr.col[i].p);
-        free(st->arr2.col[i].p);
-    }
+    for (size_t w = 0; w < W_N; w++)
+        for (size_t i = 0; i < MAX_PARAMS; i++)
+            free(st->par[w][i].b.p);
+    free(st->key.p);
     sts_hashmap_free(st->seen);
     sts_hashmap_free(st->sent);
+    sts_hashmap_free(st->agg);
     free(st->rs);
+    free(st->rows);
     free(st);
 }
 
@@ -297,99 +325,101 @@ static void pg_close(struct store *s)
 
 static const unsigned text_array = 1009; /* text[] */
 
-static bool collect_keys(struct pg_store *st, PGresult *res);
+/* Element types of the binary arrays below (pg_type.oid). */
+enum { OID_BYTEA = 17, OID_INT8 = 20, OID_INT4 = 23, OID_TEXT = 25 };
 
-/* The writer's statements (below), prepared once per connection: parsed and
- * planned once, not at every batch. */
-enum wstmt { W_RID, W_ACT, W_REACT, W_MOVE, W_SALES, W_LIFE, W_N };
-static const char *const wname[W_N] = {"sts_rid",  "sts_act",   "sts_react",
-                                       "sts_move", "sts_sales", "sts_life"};
-
-/* Runs an INSERT ... RETURNING over the arrays built; the keys returned go
- * to st->seen, their column 0 (and 1 when two) hex and text joined. */
-static bool insert_returning(struct pg_store *st, enum wstmt w, PGresult **errres)
+static void put32(uint8_t *p, uint32_t v)
 {
-    const char *values[MAX_COLS];
-    if (!arrays_end(&st->arr))
-        return false;
-    for (size_t i = 0; i < st->arr.ncols; i++)
-        values[i] = st->arr.col[i].p;
-    sts_hashmap_clear(st->seen);
-    PGresult *res = PQexecPrepared(st->conn, wname[w], (int)st->arr.ncols, values, NULL, NULL, 0);
-    if (!ok(res)) {
-        if (PQstatus(st->conn) != CONNECTION_OK)
-            st->reset_due = true;
-        *errres = res;
-        return false;
-    }
-    return collect_keys(st, res);
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
-/* The keys res returned go to st->seen (see insert_returning); clears res. */
-static bool collect_keys(struct pg_store *st, PGresult *res)
+static void barr_start(struct barr *a, uint32_t elemtype)
 {
-    bool good = true;
-    for (int r = 0; good && r < PQntuples(res); r++) {
-        char key[128];
-        snprintf(key, sizeof key, "%s/%s", PQgetvalue(res, r, 0),
-                 PQnfields(res) > 1 ? PQgetvalue(res, r, 1) : "");
-        void *v;
-        good = sts_hashmap_put(st->seen, key, strlen(key), &v, NULL) == STS_OK;
-    }
-    PQclear(res);
-    return good;
+    uint8_t h[BARR_HEAD];
+    put32(h, 1);
+    put32(h + 4, 0);
+    put32(h + 8, elemtype);
+    put32(h + 12, 0); /* the length, set by barr_end */
+    put32(h + 16, 1);
+    buf_reset(&a->b);
+    buf_add(&a->b, (const char *)h, sizeof h);
+    a->n = 0;
 }
 
-/* Whether key was returned and not yet claimed by an earlier record of the
- * batch: the first record with it gets it. */
-static bool claim(struct pg_store *st, const char *key)
+static void barr_add(struct barr *a, const void *v, size_t len)
 {
-    bool *claimed = sts_hashmap_get(st->seen, key, strlen(key));
-    if (!claimed || *claimed)
-        return false;
-    *claimed = true;
-    return true;
+    uint8_t l[4];
+    put32(l, (uint32_t)len);
+    buf_add(&a->b, (const char *)l, sizeof l);
+    buf_add(&a->b, v, len);
+    a->n++;
 }
 
-/* Adds key to the arrays only once per statement (an INSERT ... ON CONFLICT
- * may not meet one key twice to be unambiguous about who inserted it). */
-static bool first_send(struct pg_store *st, const char *key, bool *oom)
+static void barr_i32(struct barr *a, int32_t v)
 {
-    bool created = false;
-    void *v;
-    if (sts_hashmap_put(st->sent, key, strlen(key), &v, &created) != STS_OK)
-        *oom = true;
-    return created;
+    uint8_t x[4];
+    put32(x, (uint32_t)v);
+    barr_add(a, x, sizeof x);
 }
 
-static void hex_key(const uint8_t *v, size_t n, const char *suffix, char *out, size_t cap)
+static void barr_i64(struct barr *a, int64_t v)
 {
-    char hex[2 * STS_PSEUDONYM_LEN + 1];
-    sts_hex_encode(v, n, hex);
-    snprintf(out, cap, "%s/%s", hex, suffix);
+    uint8_t x[8];
+    put32(x, (uint32_t)((uint64_t)v >> 32));
+    put32(x + 4, (uint32_t)v);
+    barr_add(a, x, sizeof x);
 }
 
-static const char ins_rid[] =
-    "INSERT INTO report_id(report_id, expires)"
-    " SELECT decode(r, 'hex'), e::integer FROM unnest($1::text[], $2::text[]) AS u(r, e)"
-    " ORDER BY 1 ON CONFLICT DO NOTHING RETURNING encode(report_id, 'hex')";
-static const char ins_act[] =
-    "INSERT INTO activation(pseudonym, key_id, month)"
-    " SELECT decode(p, 'hex'), k::bigint, m::integer"
-    " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, k, m)"
-    " ORDER BY 1 ON CONFLICT DO NOTHING RETURNING encode(pseudonym, 'hex')";
-static const char ins_react[] =
-    "INSERT INTO reactivation(pseudonym, month)"
-    " SELECT decode(p, 'hex'), m::integer FROM unnest($1::text[], $2::text[]) AS u(p, m)"
-    " ORDER BY 1, 2 ON CONFLICT DO NOTHING RETURNING encode(pseudonym, 'hex'), month";
+static void barr_text(struct barr *a, const char *s)
+{
+    barr_add(a, s, strlen(s));
+}
+
+/* Report ids ($1 id, $2 expiry) and, in the same statement, the devices of
+ * the activations among them ($3 report id, $4 pseudonym, $5 key id, $6
+ * month; only the first record of each id): a device is inserted by the
+ * first record (in batch order, WITH ORDINALITY) whose id was inserted. The
+ * ids inserted come back tagged 'r', the devices inserted 'a'. */
+#define INS_ACT(on_conflict)                                                                       \
+    "WITH r AS (INSERT INTO report_id(report_id, expires)"                                         \
+    " SELECT * FROM unnest($1::bytea[], $2::integer[])" on_conflict " RETURNING report_id),"       \
+    " a AS (INSERT INTO activation(pseudonym, key_id, month)"                                      \
+    " SELECT DISTINCT ON (u.p) u.p, u.k, u.m"                                                      \
+    " FROM unnest($3::bytea[], $4::bytea[], $5::bigint[], $6::integer[])"                          \
+    " WITH ORDINALITY AS u(r, p, k, m, o) JOIN r ON r.report_id = u.r"                             \
+    " ORDER BY u.p, u.o" on_conflict " RETURNING pseudonym)"                                       \
+    " SELECT 'r'::\"char\", report_id FROM r UNION ALL SELECT 'a'::\"char\", pseudonym FROM a"
+static const char ins_act[] = INS_ACT(" ON CONFLICT DO NOTHING");
+/* The same with plain inserts, the writer's first try (see FAST_AFTER):
+ * where nothing conflicts, which is most batches, the server inserts each
+ * row with one descent of its unique index, where ON CONFLICT first looks
+ * the key up, then inserts it speculatively and confirms it (the server's
+ * CPU per report 40 us before, 36 us after in bench/README.md's probe). A
+ * key already there fails the statement with unique_violation, the
+ * database still deciding: the batch is rolled back and written again with
+ * ins_act. */
+static const char ins_fast[] = INS_ACT("");
+
+/* After a batch that met a key already there, the next FAST_AFTER batches
+ * are written with ins_act directly: while reports are being sent again or
+ * known devices are coming back, a batch is not tried twice, and the
+ * server's log gets at most one unique_violation every FAST_AFTER
+ * batches. */
+#define FAST_AFTER 256
+
+static const char ins_react[] = "INSERT INTO reactivation(pseudonym, month)"
+                                " SELECT * FROM unnest($1::bytea[], $2::integer[])"
+                                " ON CONFLICT DO NOTHING RETURNING pseudonym, month";
 /* Devices new under the current key ($1) looked up under their older keys'
  * pseudonyms ($2), as store_sqlite.c's move_old_keys: an old row found is
  * deleted (its row lock decides against a concurrent erasure), its first
  * month kept if earlier and its re-activation months moved to the current
  * pseudonym; the current pseudonyms of the devices found come back. */
 static const char move_old[] =
-    "WITH u AS (SELECT decode(n, 'hex') AS n, decode(o, 'hex') AS o"
-    " FROM unnest($1::text[], $2::text[]) AS u(n, o)),"
+    "WITH u AS (SELECT * FROM unnest($1::bytea[], $2::bytea[]) AS u(n, o)),"
     " d AS (DELETE FROM activation a USING u WHERE a.pseudonym = u.o"
     " RETURNING u.n AS n, u.o AS o, a.month AS month),"
     " m AS (UPDATE activation a SET month = least(a.month, x.month)"
@@ -398,40 +428,36 @@ static const char move_old[] =
     " RETURNING d.n AS n, t.month AS month),"
     " i AS (INSERT INTO reactivation SELECT DISTINCT n, month FROM r ORDER BY 1, 2"
     " ON CONFLICT DO NOTHING)"
-    " SELECT DISTINCT encode(n, 'hex') FROM d";
-/* The counters of the batch, one row per counted report, summed by key. */
+    " SELECT DISTINCT n FROM d";
+/* The counters of the batch, summed per key in C (one row per key, in key
+ * order): sales_day ($1..$7), sales_day_mc ($8..$12). */
 static const char up_sales[] =
-    "WITH u AS (SELECT d::integer AS d, b, m, s, c, a::bigint AS a, r::bigint AS r"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[]) AS u(d, b, m, s, c, a, r)),"
-    " x AS (INSERT INTO sales_day AS t SELECT d, b, m, s, c, sum(a), sum(r) FROM u"
-    " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+    "WITH x AS (INSERT INTO sales_day AS t SELECT * FROM unnest($1::integer[], $2::text[],"
+    " $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])"
     " ON CONFLICT(day, brand, model, sw, country) DO UPDATE"
     " SET activations = t.activations + excluded.activations,"
     " reactivations = t.reactivations + excluded.reactivations)"
-    " INSERT INTO sales_day_mc AS t SELECT d, m, c, sum(a), sum(r) FROM u"
-    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ON CONFLICT(day, model, country) DO UPDATE"
+    " INSERT INTO sales_day_mc AS t SELECT * FROM unnest($8::integer[], $9::text[], $10::text[],"
+    " $11::bigint[], $12::bigint[]) ON CONFLICT(day, model, country) DO UPDATE"
     " SET activations = t.activations + excluded.activations,"
     " reactivations = t.reactivations + excluded.reactivations";
+/* lifetime_count ($1..$6), life_model ($7..$11), version_count ($12..$16). */
 static const char up_life[] =
-    "WITH u AS (SELECT p::integer AS p, c::integer AS c, b, m, s, f::integer AS f"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
-    " AS u(p, c, b, m, s, f)),"
-    " x AS (INSERT INTO lifetime_count AS t SELECT p, c, b, m, f, count(*) FROM u"
-    " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+    "WITH x AS (INSERT INTO lifetime_count AS t SELECT * FROM unnest($1::integer[],"
+    " $2::integer[], $3::text[], $4::text[], $5::integer[], $6::bigint[])"
     " ON CONFLICT(period, cohort, brand, model, first) DO UPDATE SET count = t.count + "
     "excluded.count),"
-    " y AS (INSERT INTO life_model AS t SELECT p, c, m, f, count(*) FROM u"
-    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    " y AS (INSERT INTO life_model AS t SELECT * FROM unnest($7::integer[], $8::integer[],"
+    " $9::text[], $10::integer[], $11::bigint[])"
     " ON CONFLICT(period, cohort, model, first) DO UPDATE SET count = t.count + excluded.count)"
-    " INSERT INTO version_count AS t SELECT p, b, m, s, count(*) FROM u"
-    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    " INSERT INTO version_count AS t SELECT * FROM unnest($12::integer[], $13::text[],"
+    " $14::text[], $15::text[], $16::bigint[])"
     " ON CONFLICT(period, brand, model, sw) DO UPDATE SET count = t.count + excluded.count";
 
 /* Prepares the writer's statements on a connection that has none. */
 static bool prepare_writer(struct pg_store *st, PGresult **errres)
 {
-    static const char *const sql[W_N] = {ins_rid, ins_act, ins_react, move_old, up_sales, up_life};
+    static const char *const sql[W_N] = {ins_act, ins_react, move_old, up_sales, up_life, ins_fast};
     for (int w = 0; !st->prepared && w < W_N; w++) {
         PGresult *res = PQprepare(st->conn, wname[w], sql[w], 0, NULL);
         if (!ok(res)) {
@@ -448,27 +474,47 @@ static bool prepare_writer(struct pg_store *st, PGresult **errres)
     return true;
 }
 
-/* One statement of a pipeline: a prepared one (name) or plain SQL without
- * parameters. */
+/* One statement of a pipeline: a prepared one (name) with its binary
+ * parameters, its results binary, or plain SQL without parameters. */
 struct stmt {
     const char *name, *sql;
     int n;
-    const char *values[MAX_COLS];
+    const char *values[MAX_PARAMS];
+    int lengths[MAX_PARAMS];
 };
 
-/* The arrays built as the parameters of one pipelined statement. The
- * arrays' buffers must stay as they are until the pipeline has been sent. */
-static bool stmt_arrays(struct arrays *a, enum wstmt w, struct stmt *out)
+/* The arrays of statement w as its parameters. The arrays' buffers must
+ * stay as they are until the statement has been sent. */
+static bool stmt_arrays(struct pg_store *st, enum wstmt w, struct stmt *out)
 {
-    if (!arrays_end(a))
-        return false;
     out->name = wname[w];
     out->sql = NULL;
-    out->n = (int)a->ncols;
-    for (size_t i = 0; i < a->ncols; i++)
-        out->values[i] = a->col[i].p;
+    out->n = wparams[w];
+    for (int i = 0; i < out->n; i++) {
+        struct barr *a = &st->par[w][i];
+        if (a->b.oom)
+            return false;
+        uint8_t *p = (uint8_t *)a->b.p;
+        if (a->n) {
+            put32(p + 12, a->n);
+            out->lengths[i] = (int)a->b.n;
+        } else {
+            put32(p, 0); /* ndim 0, the empty array: no dimension follows */
+            out->lengths[i] = 12;
+        }
+        out->values[i] = a->b.p;
+    }
     return true;
 }
+
+/* Starts the arrays of statement w, their element types in types. */
+static void stmt_start(struct pg_store *st, enum wstmt w, const uint32_t *types)
+{
+    for (int i = 0; i < wparams[w]; i++)
+        barr_start(&st->par[w][i], types[i]);
+}
+
+static const int binary_formats[MAX_PARAMS] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
 /* Sends n statements at once in pipeline mode (libpq 14) and reads their
  * results: one round trip instead of n, for statements that do not need
@@ -486,7 +532,8 @@ static bool run_pipeline(struct pg_store *st, const struct stmt *stmts, size_t n
     size_t sent = 0;
     while (good && sent < n) {
         const struct stmt *t = &stmts[sent];
-        good = (t->name ? PQsendQueryPrepared(st->conn, t->name, t->n, t->values, NULL, NULL, 0)
+        good = (t->name ? PQsendQueryPrepared(st->conn, t->name, t->n, t->values, t->lengths,
+                                              binary_formats, 1)
                         : PQsendQueryParams(st->conn, t->sql, 0, NULL, NULL, NULL, NULL, 0)) == 1;
         sent += good;
     }
@@ -527,6 +574,201 @@ static bool run_pipeline(struct pg_store *st, const struct stmt *stmts, size_t n
     return good;
 }
 
+/* A key is the bytes of a row's columns one after the other (binary: a
+ * "char" tag, a bytea's bytes, an integer's four bytes big-endian). */
+#define KEY_MAX (1 + STS_PSEUDONYM_LEN + 4)
+
+/* The keys the rows of res hold go to st->seen, unclaimed; clears res. */
+static bool collect_keys(struct pg_store *st, PGresult *res)
+{
+    bool good = true;
+    sts_hashmap_clear(st->seen);
+    for (int r = 0; good && r < PQntuples(res); r++) {
+        uint8_t key[KEY_MAX];
+        size_t n = 0;
+        for (int c = 0; good && c < PQnfields(res); c++) {
+            size_t len = (size_t)PQgetlength(res, r, c);
+            good = n + len <= sizeof key;
+            if (good)
+                memcpy(key + n, PQgetvalue(res, r, c), len);
+            n += len;
+        }
+        void *v;
+        good = good && sts_hashmap_put(st->seen, key, n, &v, NULL) == STS_OK;
+    }
+    PQclear(res);
+    return good;
+}
+
+/* Runs statement w over its arrays alone; the keys it returns go to
+ * st->seen. */
+static bool run_returning(struct pg_store *st, enum wstmt w, PGresult **errres)
+{
+    struct stmt t;
+    PGresult *res = NULL;
+    return stmt_arrays(st, w, &t) && run_pipeline(st, &t, 1, &res, errres) && collect_keys(st, res);
+}
+
+/* Whether key was returned and not yet claimed by an earlier record of the
+ * batch: the first record with it gets it. */
+static bool claim(struct pg_store *st, const void *key, size_t klen)
+{
+    bool *claimed = sts_hashmap_get(st->seen, key, klen);
+    if (!claimed || *claimed)
+        return false;
+    *claimed = true;
+    return true;
+}
+
+/* Whether key is met for the first time since st->sent was cleared (a key
+ * goes once into a statement's arrays). */
+static bool first_send(struct pg_store *st, const void *key, size_t klen, bool *oom)
+{
+    bool created = false;
+    void *v;
+    if (sts_hashmap_put(st->sent, key, klen, &v, &created) != STS_OK)
+        *oom = true;
+    return created;
+}
+
+/* A row to put in a statement's arrays: its key (what it is sorted by) and
+ * the record it comes from. */
+struct row {
+    const uint8_t *key;
+    size_t klen;
+    size_t rec, k; /* k: which older pseudonym of the record (2b) */
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Room for n rows in st->rows. */
+static bool rows_room(struct pg_store *st, size_t n)
+{
+    if (n <= st->rows_cap)
+        return true;
+    struct row *r = realloc(st->rows, n * sizeof *r);
+    if (!r)
+        return false;
+    st->rows = r;
+    st->rows_cap = n;
+    return true;
+}
+
+/* The counters' deltas, summed per key (a table's tag, then its key
+ * columns; texts end with their NUL, so no two keys run together). */
+struct agg {
+    size_t rec; /* the first record with the key: its texts and numbers */
+    int64_t a, r;
+};
+
+static bool agg_add(struct pg_store *st, char tag, size_t rec, int32_t n1, int32_t n2,
+                    const char *const *texts, size_t ntexts, int first, int64_t a, int64_t r)
+{
+    struct buf *k = &st->key;
+    uint8_t x[8];
+    buf_reset(k);
+    buf_add(k, &tag, 1);
+    put32(x, (uint32_t)n1);
+    put32(x + 4, (uint32_t)n2);
+    buf_add(k, (const char *)x, 8);
+    for (size_t i = 0; i < ntexts; i++)
+        buf_add(k, texts[i], strlen(texts[i]) + 1);
+    if (first >= 0) {
+        char f = (char)first;
+        buf_add(k, &f, 1);
+    }
+    bool created;
+    struct agg *v;
+    if (k->oom || sts_hashmap_put(st->agg, k->p, k->n, (void **)&v, &created) != STS_OK)
+        return false;
+    if (created)
+        v->rec = rec;
+    v->a += a;
+    v->r += r;
+    return true;
+}
+
+/* The sums of st->agg in key order (so concurrent batches take the
+ * counters' row locks in one order) into the arrays of the sales and
+ * lifetime statements. */
+static bool agg_arrays(struct pg_store *st, struct store_record *const *recs, size_t *nsales,
+                       size_t *nlife)
+{
+    static const uint32_t sales_t[12] = {OID_INT4, OID_TEXT, OID_TEXT, OID_TEXT,
+                                         OID_TEXT, OID_INT8, OID_INT8, OID_INT4,
+                                         OID_TEXT, OID_TEXT, OID_INT8, OID_INT8};
+    static const uint32_t life_t[16] = {OID_INT4, OID_INT4, OID_TEXT, OID_TEXT, OID_INT4, OID_INT8,
+                                        OID_INT4, OID_INT4, OID_TEXT, OID_INT4, OID_INT8, OID_INT4,
+                                        OID_TEXT, OID_TEXT, OID_TEXT, OID_INT8};
+    size_t n = sts_hashmap_count(st->agg);
+    if (!rows_room(st, n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const void *key;
+        sts_hashmap_at(st->agg, i, &key, &st->rows[i].klen);
+        st->rows[i].key = key;
+        st->rows[i].rec = i; /* the entry */
+    }
+    qsort(st->rows, n, sizeof *st->rows, row_cmp);
+    stmt_start(st, W_SALES, sales_t);
+    stmt_start(st, W_LIFE, life_t);
+    struct barr *s = st->par[W_SALES], *l = st->par[W_LIFE];
+    *nsales = *nlife = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct agg *v = sts_hashmap_at(st->agg, st->rows[i].rec, NULL, NULL);
+        const struct store_record *r = recs[v->rec];
+        const struct rec_state *x = &st->rs[v->rec];
+        switch (st->rows[i].key[0]) {
+        case 'S': /* sales_day */
+            barr_i32(&s[0], x->day);
+            barr_text(&s[1], r->brand);
+            barr_text(&s[2], r->model);
+            barr_text(&s[3], r->sw);
+            barr_text(&s[4], r->country);
+            barr_i64(&s[5], v->a);
+            barr_i64(&s[6], v->r);
+            ++*nsales;
+            break;
+        case 'T': /* sales_day_mc */
+            barr_i32(&s[7], x->day);
+            barr_text(&s[8], r->model);
+            barr_text(&s[9], r->country);
+            barr_i64(&s[10], v->a);
+            barr_i64(&s[11], v->r);
+            break;
+        case 'L': /* lifetime_count */
+            barr_i32(&l[0], x->period);
+            barr_i32(&l[1], x->cohort);
+            barr_text(&l[2], r->brand);
+            barr_text(&l[3], r->model);
+            barr_i32(&l[4], r->first ? 1 : 0);
+            barr_i64(&l[5], v->a);
+            ++*nlife;
+            break;
+        case 'M': /* life_model */
+            barr_i32(&l[6], x->period);
+            barr_i32(&l[7], x->cohort);
+            barr_text(&l[8], r->model);
+            barr_i32(&l[9], r->first ? 1 : 0);
+            barr_i64(&l[10], v->a);
+            break;
+        default: /* 'V', version_count */
+            barr_i32(&l[11], x->period);
+            barr_text(&l[12], r->brand);
+            barr_text(&l[13], r->model);
+            barr_text(&l[14], r->sw);
+            barr_i64(&l[15], v->a);
+            break;
+        }
+    }
+    return true;
+}
+
 /* Where r is counted and until when its id is kept (as store_sqlite.c). */
 static void place(const struct pg_store *st, const struct store_record *r, int32_t today,
                   struct rec_state *x)
@@ -549,96 +791,123 @@ static void place(const struct pg_store *st, const struct store_record *r, int32
     x->fresh = x->react = false;
 }
 
-/* One attempt at the batch, inside BEGIN ... COMMIT. false: failed (*errres
- * may hold the failed result, for its message and SQLSTATE). */
-static bool write_once(struct pg_store *st, struct store_record *const *recs, size_t n,
-                       int32_t today, PGresult **errres)
+/* The key of r's pseudonym and month in reactivation (as returned). */
+static size_t react_key(const struct store_record *r, const struct rec_state *x,
+                        uint8_t key[static KEY_MAX])
 {
-    struct arrays *a = &st->arr;
-    char key[128];
+    memcpy(key, r->pseudonym, STS_PSEUDONYM_LEN);
+    put32(key + STS_PSEUDONYM_LEN, (uint32_t)sts_day_month(x->day));
+    return STS_PSEUDONYM_LEN + 4;
+}
+
+/* One attempt at the batch, inside BEGIN ... COMMIT. false: failed (*errres
+ * may hold the failed result, for its message and SQLSTATE). *fast: whether
+ * its first statement was ins_fast. */
+static bool write_once(struct pg_store *st, struct store_record *const *recs, size_t n,
+                       int32_t today, PGresult **errres, bool *fast)
+{
+    static const uint32_t act_t[6] = {OID_BYTEA, OID_INT4, OID_BYTEA,
+                                      OID_BYTEA, OID_INT8, OID_INT4};
+    static const uint32_t pair_t[2] = {OID_BYTEA, OID_INT4};
+    static const uint32_t move_t[2] = {OID_BYTEA, OID_BYTEA};
+    uint8_t key[KEY_MAX];
     bool oom = false;
-    size_t i;
+    size_t i, nrows = 0, total_old = 0;
     for (i = 0; i < n; i++) {
         recs[i]->outcome = STORE_PENDING;
         place(st, recs[i], today, &st->rs[i]);
+        total_old += recs[i]->n_old;
     }
-    /* 1. Report ids: a kept one is a duplicate. BEGIN goes with them. */
-    arrays_start(a, 2);
+    if (!rows_room(st, n > total_old ? n : total_old) || !prepare_writer(st, errres))
+        return false;
+    /* 1. Report ids, a kept one a duplicate, and in the same statement the
+     * devices of the activations among them, inserted means new; BEGIN goes
+     * with them. Each id goes once (its first record's), in key order. */
     sts_hashmap_clear(st->sent);
     for (i = 0; i < n; i++) {
-        hex_key(recs[i]->report_id, 16, "", key, sizeof key);
-        if (first_send(st, key, &oom)) {
-            buf_hex(&a->col[0], recs[i]->report_id, 16);
-            buf_int(&a->col[1], st->rs[i].expires);
-        }
+        st->rs[i].first_id = first_send(st, recs[i]->report_id, 16, &oom);
+        if (st->rs[i].first_id)
+            st->rows[nrows++] = (struct row){recs[i]->report_id, 16, i, 0};
+    }
+    if (oom)
+        return false;
+    qsort(st->rows, nrows, sizeof *st->rows, row_cmp);
+    stmt_start(st, W_ACT, act_t);
+    struct barr *a = st->par[W_ACT];
+    for (size_t j = 0; j < nrows; j++) {
+        barr_add(&a[0], st->rows[j].key, 16);
+        barr_i32(&a[1], st->rs[st->rows[j].rec].expires);
+    }
+    for (i = 0; i < n; i++) { /* in batch order: the first record of a device wins */
+        const struct store_record *r = recs[i];
+        if (r->type != STS_REPORT_ACTIVATION || !st->rs[i].first_id)
+            continue;
+        barr_add(&a[2], r->report_id, 16);
+        barr_add(&a[3], r->pseudonym, STS_PSEUDONYM_LEN);
+        barr_i64(&a[4], r->key_id);
+        barr_i32(&a[5], sts_day_month(st->rs[i].day));
     }
     struct stmt first[2] = {{.sql = "BEGIN"}};
-    PGresult *rid = NULL;
-    if (oom || !prepare_writer(st, errres) || !stmt_arrays(a, W_RID, &first[1]))
+    PGresult *res = NULL;
+    if (!stmt_arrays(st, W_ACT, &first[1]))
         return false;
-    sts_hashmap_clear(st->seen);
-    if (!run_pipeline(st, first, 2, &rid, errres) || !collect_keys(st, rid))
-        return false;
-    for (i = 0; i < n; i++) {
-        hex_key(recs[i]->report_id, 16, "", key, sizeof key);
-        st->rs[i].fresh = claim(st, key);
-        if (!st->rs[i].fresh)
-            recs[i]->outcome = STORE_DUPLICATE;
-    }
-    /* 2. Devices of fresh activations: inserted means new. */
-    arrays_start(a, 3);
-    sts_hashmap_clear(st->sent);
-    size_t acts = 0;
-    for (i = 0; i < n; i++) {
-        if (recs[i]->type != STS_REPORT_ACTIVATION || !st->rs[i].fresh)
-            continue;
-        acts++;
-        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, "", key, sizeof key);
-        if (first_send(st, key, &oom)) {
-            buf_hex(&a->col[0], recs[i]->pseudonym, STS_PSEUDONYM_LEN);
-            buf_int(&a->col[1], recs[i]->key_id);
-            buf_int(&a->col[2], sts_day_month(st->rs[i].day));
-        }
-    }
-    if (oom || (acts && !insert_returning(st, W_ACT, errres)))
+    *fast = st->careful == 0;
+    if (*fast)
+        first[1].name = wname[W_FAST]; /* the same parameters */
+    else
+        st->careful--;
+    if (!run_pipeline(st, first, 2, &res, errres) || !collect_keys(st, res))
         return false;
     size_t reacts = 0, olds = 0;
-    for (i = 0; acts && i < n; i++) {
-        if (recs[i]->type != STS_REPORT_ACTIVATION || !st->rs[i].fresh)
+    for (i = 0; i < n; i++) {
+        struct store_record *r = recs[i];
+        key[0] = 'r';
+        memcpy(key + 1, r->report_id, 16);
+        st->rs[i].fresh = claim(st, key, 17);
+        if (!st->rs[i].fresh) {
+            r->outcome = STORE_DUPLICATE;
             continue;
-        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, "", key, sizeof key);
-        if (claim(st, key)) {
-            recs[i]->outcome = STORE_NEW;
-            olds += recs[i]->n_old;
+        }
+        if (r->type != STS_REPORT_ACTIVATION)
+            continue;
+        key[0] = 'a';
+        memcpy(key + 1, r->pseudonym, STS_PSEUDONYM_LEN);
+        if (claim(st, key, 1 + STS_PSEUDONYM_LEN)) {
+            r->outcome = STORE_NEW;
+            olds += r->n_old;
         } else {
-            recs[i]->outcome = STORE_REACTIVATION;
+            r->outcome = STORE_REACTIVATION;
             st->rs[i].react = true;
             reacts++;
         }
     }
     /* 2b. New under the current key: known under an older one? */
     if (olds) {
-        arrays_start(a, 2);
         sts_hashmap_clear(st->sent);
+        nrows = 0;
         for (i = 0; i < n; i++) {
             if (recs[i]->outcome != STORE_NEW || recs[i]->type != STS_REPORT_ACTIVATION)
                 continue;
-            for (size_t k = 0; k < recs[i]->n_old; k++) {
-                hex_key(recs[i]->old_pseudonym[k], STS_PSEUDONYM_LEN, "", key, sizeof key);
-                if (first_send(st, key, &oom)) {
-                    buf_hex(&a->col[0], recs[i]->pseudonym, STS_PSEUDONYM_LEN);
-                    buf_hex(&a->col[1], recs[i]->old_pseudonym[k], STS_PSEUDONYM_LEN);
-                }
-            }
+            for (size_t k = 0; k < recs[i]->n_old; k++)
+                if (first_send(st, recs[i]->old_pseudonym[k], STS_PSEUDONYM_LEN, &oom))
+                    st->rows[nrows++] =
+                        (struct row){recs[i]->old_pseudonym[k], STS_PSEUDONYM_LEN, i, k};
         }
-        if (oom || !insert_returning(st, W_MOVE, errres))
+        if (oom)
+            return false;
+        qsort(st->rows, nrows, sizeof *st->rows, row_cmp);
+        stmt_start(st, W_MOVE, move_t);
+        for (size_t j = 0; j < nrows; j++) {
+            barr_add(&st->par[W_MOVE][0], recs[st->rows[j].rec]->pseudonym, STS_PSEUDONYM_LEN);
+            barr_add(&st->par[W_MOVE][1], st->rows[j].key, STS_PSEUDONYM_LEN);
+        }
+        if (!run_returning(st, W_MOVE, errres))
             return false;
         for (i = 0; i < n; i++) {
             if (recs[i]->outcome != STORE_NEW || recs[i]->type != STS_REPORT_ACTIVATION ||
                 !recs[i]->n_old)
                 continue;
-            hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, "", key, sizeof key);
-            if (claim(st, key)) {
+            if (claim(st, recs[i]->pseudonym, STS_PSEUDONYM_LEN)) {
                 recs[i]->outcome = STORE_REACTIVATION;
                 st->rs[i].react = true;
                 reacts++;
@@ -646,66 +915,67 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
         }
     }
     /* 3. Re-activations: counted once a device and month. */
-    arrays_start(a, 2);
-    sts_hashmap_clear(st->sent);
-    for (i = 0; reacts && i < n; i++) {
-        if (!st->rs[i].react)
-            continue;
-        char month[16];
-        snprintf(month, sizeof month, "%d", (int)sts_day_month(st->rs[i].day));
-        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, month, key, sizeof key);
-        if (first_send(st, key, &oom)) {
-            buf_hex(&a->col[0], recs[i]->pseudonym, STS_PSEUDONYM_LEN);
-            buf_elem(&a->col[1], month);
+    if (reacts) {
+        sts_hashmap_clear(st->sent);
+        nrows = 0;
+        for (i = 0; i < n; i++) {
+            size_t klen = react_key(recs[i], &st->rs[i], key);
+            if (st->rs[i].react && first_send(st, key, klen, &oom))
+                st->rows[nrows++] = (struct row){recs[i]->pseudonym, klen, i, 0};
+        }
+        if (oom)
+            return false;
+        /* The keys as st->sent holds them, one entry per row in order. */
+        for (size_t j = 0; j < nrows; j++) {
+            const void *k;
+            sts_hashmap_at(st->sent, j, &k, NULL);
+            st->rows[j].key = k;
+        }
+        qsort(st->rows, nrows, sizeof *st->rows, row_cmp);
+        stmt_start(st, W_REACT, pair_t);
+        for (size_t j = 0; j < nrows; j++) {
+            barr_add(&st->par[W_REACT][0], st->rows[j].key, STS_PSEUDONYM_LEN);
+            barr_i32(&st->par[W_REACT][1], sts_day_month(st->rs[st->rows[j].rec].day));
+        }
+        if (!run_returning(st, W_REACT, errres))
+            return false;
+        for (i = 0; i < n; i++) {
+            if (!st->rs[i].react)
+                continue;
+            size_t klen = react_key(recs[i], &st->rs[i], key);
+            st->rs[i].react = claim(st, key, klen); /* now: counted */
         }
     }
-    if (oom || (reacts && !insert_returning(st, W_REACT, errres)))
-        return false;
-    for (i = 0; reacts && i < n; i++) {
-        if (!st->rs[i].react)
-            continue;
-        char month[16];
-        snprintf(month, sizeof month, "%d", (int)sts_day_month(st->rs[i].day));
-        hex_key(recs[i]->pseudonym, STS_PSEUDONYM_LEN, month, key, sizeof key);
-        st->rs[i].react = claim(st, key); /* now: counted */
-    }
-    /* 4. The counters and COMMIT, at once: the counters of sales in one set
-     * of arrays, of lifetime pings in the other. */
-    struct stmt last[3];
-    size_t nlast = 0;
-    arrays_start(a, 7);
-    for (i = 0; i < n; i++) {
-        const struct store_record *r = recs[i];
-        if (r->type != STS_REPORT_ACTIVATION ||
-            !(r->outcome == STORE_NEW || (r->outcome == STORE_REACTIVATION && st->rs[i].react)))
-            continue;
-        a->rows++;
-        buf_int(&a->col[0], st->rs[i].day);
-        buf_elem(&a->col[1], r->brand);
-        buf_elem(&a->col[2], r->model);
-        buf_elem(&a->col[3], r->sw);
-        buf_elem(&a->col[4], r->country);
-        buf_int(&a->col[5], r->outcome == STORE_NEW);
-        buf_int(&a->col[6], r->outcome == STORE_REACTIVATION);
-    }
-    if (a->rows && !stmt_arrays(a, W_SALES, &last[nlast++]))
-        return false;
-    a = &st->arr2;
-    arrays_start(a, 6);
-    for (i = 0; i < n; i++) {
+    /* 4. The counters and COMMIT, at once. */
+    sts_hashmap_clear(st->agg);
+    bool good = true;
+    for (i = 0; good && i < n; i++) {
         struct store_record *r = recs[i];
-        if (r->type == STS_REPORT_ACTIVATION || !st->rs[i].fresh)
-            continue;
-        r->outcome = STORE_NEW;
-        a->rows++;
-        buf_int(&a->col[0], st->rs[i].period);
-        buf_int(&a->col[1], st->rs[i].cohort);
-        buf_elem(&a->col[2], r->brand);
-        buf_elem(&a->col[3], r->model);
-        buf_elem(&a->col[4], r->sw);
-        buf_int(&a->col[5], r->first ? 1 : 0);
+        const struct rec_state *x = &st->rs[i];
+        if (r->type == STS_REPORT_ACTIVATION) {
+            bool act = r->outcome == STORE_NEW;
+            if (!act && !(r->outcome == STORE_REACTIVATION && x->react))
+                continue;
+            const char *full[4] = {r->brand, r->model, r->sw, r->country};
+            const char *mc[2] = {r->model, r->country};
+            good = agg_add(st, 'S', i, x->day, 0, full, 4, -1, act, !act) &&
+                   agg_add(st, 'T', i, x->day, 0, mc, 2, -1, act, !act);
+        } else if (x->fresh) {
+            r->outcome = STORE_NEW;
+            const char *bm[2] = {r->brand, r->model};
+            const char *bms[3] = {r->brand, r->model, r->sw};
+            good = agg_add(st, 'L', i, x->period, x->cohort, bm, 2, r->first, 1, 0) &&
+                   agg_add(st, 'M', i, x->period, x->cohort, bm + 1, 1, r->first, 1, 0) &&
+                   agg_add(st, 'V', i, x->period, 0, bms, 3, -1, 1, 0);
+        }
     }
-    if (a->rows && !stmt_arrays(a, W_LIFE, &last[nlast++]))
+    struct stmt last[3];
+    size_t nlast = 0, nsales, nlife;
+    if (!good || !agg_arrays(st, recs, &nsales, &nlife))
+        return false;
+    if (nsales && !stmt_arrays(st, W_SALES, &last[nlast++]))
+        return false;
+    if (nlife && !stmt_arrays(st, W_LIFE, &last[nlast++]))
         return false;
     last[nlast++] = (struct stmt){.sql = "COMMIT"};
     return run_pipeline(st, last, nlast, NULL, errres);
@@ -767,11 +1037,16 @@ static void writer_purge(struct pg_store *st, int32_t today)
     writer_fold(st, today);
 }
 
+static bool sqlstate_is(const PGresult *res, const char *state)
+{
+    const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return code && strcmp(code, state) == 0;
+}
+
 /* SQLSTATEs after which the same batch may simply be tried again. */
 static bool retryable(const PGresult *res)
 {
-    const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    return code && (strcmp(code, "40001") == 0 || strcmp(code, "40P01") == 0);
+    return sqlstate_is(res, "40001") || sqlstate_is(res, "40P01");
 }
 
 static enum sts_err pg_write(struct store *s, struct store_record *const *recs, size_t n)
@@ -805,9 +1080,10 @@ static enum sts_err pg_write(struct store *s, struct store_record *const *recs, 
     }
     int32_t today = sts_day_today();
     for (int attempt = 0; attempt < 3; attempt++) {
+        bool fast = false;
         PQclear(errres);
         errres = NULL;
-        if (write_once(st, recs, n, today, &errres)) {
+        if (write_once(st, recs, n, today, &errres, &fast)) {
             writer_purge(st, today);
             return STS_OK;
         }
@@ -816,6 +1092,13 @@ static enum sts_err pg_write(struct store *s, struct store_record *const *recs, 
             exec_ok(st, "ROLLBACK");
         else
             st->reset_due = true;
+        if (fast && sqlstate_is(errres, "23505")) {
+            /* A key already there: again with ON CONFLICT (it cannot
+             * raise unique_violation: no second time through here). */
+            st->careful = FAST_AFTER;
+            attempt--;
+            continue;
+        }
         if (!retryable(errres))
             break;
     }
@@ -1469,7 +1752,8 @@ enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, 
     st->base.policy.late_shift = false; /* serve sets its policy (store_set_policy) */
     st->readonly = flags & STORE_READONLY;
     if ((e = sts_hashmap_new(sizeof(bool), 0, &st->seen)) != STS_OK ||
-        (e = sts_hashmap_new(sizeof(bool), 0, &st->sent)) != STS_OK) {
+        (e = sts_hashmap_new(sizeof(bool), 0, &st->sent)) != STS_OK ||
+        (e = sts_hashmap_new(sizeof(struct agg), 0, &st->agg)) != STS_OK) {
         if (why)
             snprintf(why, whylen, "cannot open the database: %s", sts_strerror(e));
         goto fail;

@@ -238,6 +238,44 @@ static void write_outcomes(void **state)
     assert_int_equal(store_write(s, NULL, 0), STS_OK);
 }
 
+/* A device's row comes from its first record in the batch whose report id
+ * is fresh, though an earlier record of it carries an id kept already (on
+ * PostgreSQL that kept id also fails the batch's first, plain try, which is
+ * then written again). */
+static void first_fresh_record_decides(void **state)
+{
+    struct store *s = *state;
+    struct store_record first = act(1, 20, DAY, "K400", "FR");
+    assert_int_equal(write_batch(s, &first, 1), STS_OK);
+    assert_int_equal(first.outcome, STORE_NEW);
+    struct store_record r[4] = {
+        act(8, 20, DAY, "K500", "DE"), act(8, 22, sts_day_from_ymd(2026, 12, 2), "K500", "DE"),
+        act(8, 23, sts_day_from_ymd(2027, 1, 9), "K500", "DE"), act(9, 24, DAY, "K500", "DE")};
+    assert_int_equal(write_batch(s, r, 4), STS_OK);
+    assert_int_equal(r[0].outcome, STORE_DUPLICATE);
+    assert_int_equal(r[1].outcome, STORE_NEW);
+    assert_int_equal(r[2].outcome, STORE_REACTIVATION);
+    assert_int_equal(r[3].outcome, STORE_NEW);
+    struct store_device d;
+    assert_int_equal(store_device_get(s, r[1].pseudonym, &d), STS_OK);
+    assert_int_equal(d.month, 2026 * 12 + 11); /* the fresh record's, not the kept one's */
+    assert_int_equal(d.reactivations, 1);
+    assert_int_equal(d.react_month[0], 2027 * 12);
+    struct sums t = sales_sum(s, STORE_ALL, 0, NULL, NULL);
+    assert_int_equal(t.a, 3);
+    assert_int_equal(t.r, 1);
+    /* The next batches (after a kept id) decide the same way. */
+    struct store_record again[2] = {act(8, 25, sts_day_from_ymd(2027, 2, 1), "K500", "DE"),
+                                    act(10, 26, DAY, "K500", "DE")};
+    assert_int_equal(write_batch(s, again, 2), STS_OK);
+    assert_int_equal(again[0].outcome, STORE_REACTIVATION);
+    assert_int_equal(again[1].outcome, STORE_NEW);
+    struct store_audit a = audit(s);
+    assert_int_equal(a.devices, 4);
+    assert_int_equal(a.reactivations, 2);
+    assert_int_equal(a.report_ids, 6); /* 20, 22..26 */
+}
+
 /* store_sales and store_sales_sum at every grain, with dimensions and
  * filters. */
 static void sales_queries(void **state)
@@ -699,6 +737,7 @@ int main(void)
     print_message("store backend: %s\n", pg ? "PostgreSQL" : "SQLite");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(write_outcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(first_fresh_record_decides, setup, teardown),
         cmocka_unit_test_setup_teardown(sales_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(sales_callback_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(lifetime_and_versions, setup, teardown),
