@@ -98,35 +98,52 @@ else
     echo "disk full: skipped (cannot mount a tmpfs here)"
 fi
 
-# --- the WAL's sync failing ------------------------------------------------
-# A disk that fails fdatasync of the WAL (tests/lib/fail_sync.c, preloaded)
-# while a flag file exists: what was committed but not synced is answered
-# 503, not acknowledged; health goes 503 and comes back by itself once syncs
-# succeed again; the same reports sent again are then stored once each.
+# --- a disk failing on demand ---------------------------------------------
+# tests/lib/fail_sync.c, preloaded, fails the calls its settings name while
+# a flag file exists.
 shim=$STS_BIN/tests/libsts_fail_sync.so
 [ -f "$shim" ] || sts_die "no $shim: build the tests"
+
+# fault_run ERR DB FLAG FIRST NAME=VALUE...: a collector on DB with the shim
+# preloaded and its settings; 200 reports, then 100 while FLAG exists, then
+# 100 more from report FIRST once /healthz is back. Sets a, b and c (what
+# each send printed), during (/healthz while failing) and back (1 if
+# /healthz came back within 5 s).
+fault_run()
+{
+    local err=$1 db=$2 flag=$3 first=$4 asan=${ASAN_OPTIONS-} v i
+    shift 4
+    for v in "$@"; do export "${v?}"; done
+    # The sanitizers' runtime must come first among the preloaded
+    # libraries, which is what their check of the link order checks.
+    export LD_PRELOAD=$shim ASAN_OPTIONS=${asan:+$asan:}verify_asan_link_order=0
+    sts_start "$err" --db "sqlite:$db" --key "$STS_TMP/key"
+    unset LD_PRELOAD
+    for v in "$@"; do unset "${v%%=*}"; done
+    if [ -n "$asan" ]; then export ASAN_OPTIONS=$asan; else unset ASAN_OPTIONS; fi
+    a=$($SEND "$SRV_PORT" 200 0 4)
+    touch "$flag"
+    b=$($SEND "$SRV_PORT" 100 1000 4)
+    during=$(health)
+    rm -f "$flag"
+    back=""
+    for ((i = 0; i < 50; i++)); do
+        [ "$(health)" = 200 ] && { back=1; break; }
+        sleep 0.1
+    done
+    c=$($SEND "$SRV_PORT" 100 "$first" 4)
+    sts_stop "$SRV_PID"
+}
+
+# The WAL's sync failing: what was committed but not synced is answered
+# 503, not acknowledged; health goes 503 and comes back by itself once syncs
+# succeed again; the same reports sent again are then stored once each.
 db=$STS_TMP/sync.db
-flag=$STS_TMP/fail-sync
-# The sanitizers' runtime must come first among the preloaded libraries,
-# which is what their check of the link order checks.
-LD_PRELOAD=$shim STS_FAIL_SYNC_FLAG=$flag ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-    sts_start "$STS_TMP/err5" --db "sqlite:$db" --key "$STS_TMP/key"
-a=$($SEND "$SRV_PORT" 200 0 4)
-touch "$flag"
-b=$($SEND "$SRV_PORT" 100 1000 4)
-failing=$(health)
-rm -f "$flag"
-ok=""
-for ((i = 0; i < 50; i++)); do
-    [ "$(health)" = 200 ] && { ok=1; break; }
-    sleep 0.1
-done
-c=$($SEND "$SRV_PORT" 100 1000 4)
-sts_stop "$SRV_PID"
+fault_run "$STS_TMP/err5" "$db" "$STS_TMP/fail-sync" 1000 STS_FAIL_SYNC_FLAG="$STS_TMP/fail-sync"
 [ "$(count "$a" 202)" = 200 ] || sts_die "sync failing: before, $a"
 [ "$(count "$b" 503)" = 100 ] || sts_die "sync failing: $b while every WAL sync failed (want 100 x 503)"
-[ "$failing" = 503 ] || sts_die "sync failing: /healthz answered $failing while syncs failed"
-[ -n "$ok" ] || sts_die "sync failing: /healthz not back within 5 s of syncs succeeding"
+[ "$during" = 503 ] || sts_die "sync failing: /healthz answered $during while syncs failed"
+[ -n "$back" ] || sts_die "sync failing: /healthz not back within 5 s of syncs succeeding"
 again=$(($(count "$c" 202) + $(count "$c" 200)))
 [ "$again" = 100 ] || sts_die "sync failing: the 100 sent again: $c"
 [ "$(count "$c" 200)" -gt 0 ] || sts_die "sync failing: none of the 503s had been committed ($c): the failure was not after the commit"
@@ -135,33 +152,18 @@ grep -q "syncing the WAL .* failed" "$STS_TMP/err5" || sts_die "sync failing: no
 grep -q "synced again after a failed WAL sync" "$STS_TMP/err5" || sts_die "sync failing: recovery not logged"
 echo "sync failing: 100 x 503 and /healthz 503 while the WAL's syncs failed, back by itself; sent again, $(count "$c" 200) duplicates + $(count "$c" 202) new, 300 rows"
 
-# --- read-only ---------------------------------------------------------------
-# Every write to the database's files failing with EROFS (the same shim), as
-# when the file system goes read-only after an error: 503 and /healthz 503
+# Read-only: every write to the database's files failing with EROFS, as when
+# the file system goes read-only after an error: 503 and /healthz 503
 # meanwhile, nothing acknowledged, health back by itself once writes go
 # through again, every 202 stored.
 mkdir -p "$STS_TMP/ro"
 db=$STS_TMP/ro/ro.db
-flag=$STS_TMP/read-only
-LD_PRELOAD=$shim STS_FAIL_WRITE_FLAG=$flag STS_FAIL_PREFIX=$STS_TMP/ro/ \
-    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-    sts_start "$STS_TMP/err6" --db "sqlite:$db" --key "$STS_TMP/key"
-a=$($SEND "$SRV_PORT" 200 0 4)
-touch "$flag"
-b=$($SEND "$SRV_PORT" 100 1000 4)
-ro=$(health)
-rm -f "$flag"
-ok=""
-for ((i = 0; i < 50; i++)); do
-    [ "$(health)" = 200 ] && { ok=1; break; }
-    sleep 0.1
-done
-c=$($SEND "$SRV_PORT" 100 2000 4)
-sts_stop "$SRV_PID"
+fault_run "$STS_TMP/err6" "$db" "$STS_TMP/read-only" 2000 \
+    STS_FAIL_WRITE_FLAG="$STS_TMP/read-only" STS_FAIL_PREFIX="$STS_TMP/ro/"
 [ "$(count "$a" 202)" = 200 ] || sts_die "read-only: before, $a"
 [ "$(count "$b" 503)" = 100 ] || sts_die "read-only: $b while every write failed (want 100 x 503)"
-[ "$ro" = 503 ] || sts_die "read-only: /healthz answered $ro while writes failed"
-[ -n "$ok" ] || sts_die "read-only: /healthz not back within 5 s of writes going through"
+[ "$during" = 503 ] || sts_die "read-only: /healthz answered $during while writes failed"
+[ -n "$back" ] || sts_die "read-only: /healthz not back within 5 s of writes going through"
 [ "$(count "$c" 202)" = 100 ] || sts_die "read-only: after, $c"
 [ "$(rows "$db")" = 300 ] || sts_die "read-only: $(rows "$db") rows stored, 300 acknowledged"
 echo "read-only: 100 x 503 and /healthz 503 while writes failed with EROFS, back by itself, 300 of 300 acknowledged stored"
@@ -180,6 +182,8 @@ done
 sts_stop "$SRV_PID"
 [ "$(count "$a" 202)" = 20000 ] || sts_die "burst: $a"
 [ "$(rows "$db")" = 20000 ] || sts_die "burst: $(rows "$db") rows stored"
-((during < 64 * 1024 * 1024)) || sts_die "burst: WAL at $during bytes, over the 64 MiB bound"
+# Under a steady load no commit is quiet: the WAL grows to the 64 MiB bound,
+# past which the writer truncates it, so at most a batch over it.
+((during <= 72 * 1024 * 1024)) || sts_die "burst: WAL at $during bytes, over the 64 MiB bound and a batch"
 [ "$after" = 0 ] || sts_die "burst: WAL still $after bytes 5 s after the burst"
 echo "burst: WAL $during bytes at the end of 20,000 reports, 0 once idle"
