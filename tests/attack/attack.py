@@ -29,6 +29,8 @@ import random
 import sqlite3
 import sys
 import urllib.parse
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e", "lib"))
+from imei import luhn  # noqa: E402
 
 DIMS = ("brand", "model", "sw", "country")
 # The months every phase asks about by explicit range: closed from the first
@@ -255,18 +257,6 @@ def plan(client, out_path):
 
 
 # ---- reports -----------------------------------------------------------------
-
-
-def luhn(body14):
-    s = 0
-    for i, ch in enumerate(body14):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        s += d
-    return body14 + str((10 - s % 10) % 10)
 
 
 class Sender:

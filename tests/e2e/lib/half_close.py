@@ -7,20 +7,10 @@ connection as the answer. Usage: half_close.py PORT ROUNDS WIDTH DAY FIRST"""
 import socket
 import sys
 
+from imei import luhn
+
 port, rounds, width = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 day, first = sys.argv[4], int(sys.argv[5])
-
-
-def luhn(body14):
-    total = 0
-    for i, ch in enumerate(body14):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body14 + str((10 - total % 10) % 10)
 
 
 ok = bad = 0

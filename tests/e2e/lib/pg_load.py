@@ -20,17 +20,7 @@ import sys
 import threading
 import time
 
-
-def luhn(body14):
-    total = 0
-    for i, ch in enumerate(body14):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body14 + str((10 - total % 10) % 10)
+from imei import luhn
 
 
 DAY = os.environ.get("PG_LOAD_DAY", "2026-11-20")  # the reports' day

@@ -6,20 +6,10 @@ import collections
 import http.client
 import sys
 
+from imei import luhn
+
 port, n, first = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 addrs = sys.argv[4:]
-
-
-def luhn(body14):
-    total = 0
-    for i, ch in enumerate(body14):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body14 + str((10 - total % 10) % 10)
 
 
 counts = collections.Counter()

@@ -8,21 +8,11 @@ import http.client
 import sys
 import threading
 
+from imei import luhn
+
 port, n, first = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 threads = int(sys.argv[4]) if len(sys.argv) > 4 else 4
 close = len(sys.argv) > 5 and sys.argv[5] == "close"
-
-
-def luhn(body14):
-    total = 0
-    for i, ch in enumerate(body14):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body14 + str((10 - total % 10) % 10)
 
 
 counts = collections.Counter()
