@@ -139,6 +139,20 @@ static void on_done(struct ingest_job *job)
     pthread_mutex_unlock(&done_lock);
 }
 
+/* Removes the database db, its side files and dir; wipes the keyrings. */
+static void clean_up(const char *dir, const char *db)
+{
+    static const char *const ends[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "%s%s", db, ends[i]);
+        unlink(path);
+    }
+    assert_int_equal(rmdir(dir), 0);
+    sts_keyring_cleanse(&ring_a);
+    sts_keyring_cleanse(&ring_b);
+}
+
 static void test_swap_under_load(void **state)
 {
     (void)state;
@@ -215,15 +229,7 @@ static void test_swap_under_load(void **state)
     assert_int_equal(store_audit(st, &au), STS_OK);
     assert_int_equal(au.devices, THREADS * PER_THREAD);
     store_close(st);
-    static const char *const ends[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[96];
-        snprintf(path, sizeof path, "%s%s", db, ends[i]);
-        unlink(path);
-    }
-    assert_int_equal(rmdir(dir), 0);
-    sts_keyring_cleanse(&ring_a);
-    sts_keyring_cleanse(&ring_b);
+    clean_up(dir, db);
 }
 
 /* ---- the deferred sync, watched ---- */
@@ -400,15 +406,7 @@ static void test_deferred_sync(void **state)
     assert_int_equal(au.devices, SYNC_JOBS);
     store_close(watched.real);
     pthread_mutex_destroy(&watched.lock);
-    static const char *const ends[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[96];
-        snprintf(path, sizeof path, "%s%s", db, ends[i]);
-        unlink(path);
-    }
-    assert_int_equal(rmdir(dir), 0);
-    sts_keyring_cleanse(&ring_a);
-    sts_keyring_cleanse(&ring_b);
+    clean_up(dir, db);
 }
 
 int main(void)
