@@ -26,6 +26,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.bash
+. "$HERE/lib.bash"
 SRC=$HERE/front_choice
 FRAMING=$HERE/../tests/e2e/lib/framing.py
 
@@ -156,18 +158,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-front-choice.XXXXXX")
 server_pid=
 nginx_pid=
 
-stop_pid() { # pid, signal: signal it, wait for it (bounded), then kill it
-    local pid=$1 sig=${2:-TERM}
-    [ -n "$pid" ] || return 0
-    kill -"$sig" "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local rc=$?
@@ -184,8 +174,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- the servers --------------------------------------------------------------
 

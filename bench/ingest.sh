@@ -40,6 +40,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.bash
+. "$HERE/lib.bash"
 LUA=$HERE/ingest/activation.lua
 OHTTP_LUA=$HERE/ingest/ohttp.lua
 TARGET_OHTTP=0.7
@@ -237,27 +239,15 @@ collector_pid=
 multi_pids=() # the N collectors of a --collectors run
 wrk_pids=()   # its N wrk instances
 
-stop_pid() { # pid, signal: signal it, wait for it (bounded), then kill it
-    local pid=$1 sig=${2:-TERM}
-    [ -n "$pid" ] || return 0
-    kill -"$sig" "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     local p
-    for p in ${wrk_pids[@]+"${wrk_pids[@]}"}; do stop_pid "$p" TERM; done
-    stop_pid "$collector_pid" TERM
-    for p in ${multi_pids[@]+"${multi_pids[@]}"}; do stop_pid "$p" TERM; done
-    stop_pid "$nginx_pid" QUIT
+    for p in ${wrk_pids[@]+"${wrk_pids[@]}"}; do stop_pid "$p" TERM 300; done
+    stop_pid "$collector_pid" TERM 300
+    for p in ${multi_pids[@]+"${multi_pids[@]}"}; do stop_pid "$p" TERM 300; done
+    stop_pid "$nginx_pid" QUIT 300
     for p in ${PG_PIDS[@]+"${PG_PIDS[@]}"}; do kill -9 "$p" 2>/dev/null || true; done
     if [ "$keep" -eq 1 ]; then
         echo "bench/ingest.sh: kept $tmp" >&2
@@ -269,8 +259,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_nginx() {
     local port
@@ -290,7 +278,7 @@ start_nginx() {
             fi
             sleep 0.05
         done
-        stop_pid "$nginx_pid" QUIT
+        stop_pid "$nginx_pid" QUIT 300
         nginx_pid=
     done
     cat "$tmp/nginx/stderr" "$tmp/nginx/error.log" >&2 || true
