@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sqlite_pcache.h"
 #include "sqlite_wal.h"
 
 /* Enough for the frames of a batch of several hundred reports in one
@@ -322,6 +323,9 @@ static void do_register(void)
      * nothing here reads them. Only possible before SQLite is initialised:
      * later, SQLite refuses and keeps them. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* Before SQLite starts too, and no error if it cannot be: the default
+     * cache works, only slower (sqlite_pcache.c). */
+    (void)sqlite_pcache_install();
     if (sqlite3_initialize() != SQLITE_OK || !(real_vfs = sqlite3_vfs_find(NULL)))
         return;
     /* The same version as the default VFS (at most 3, what is written
