@@ -24,6 +24,11 @@
 # wrk counted: the run fails (exit 1) if fewer rows are stored than 202 answers were
 # received (an acknowledged report was lost) or more than were sent.
 #
+# With --devices N, every collector starts on a database that already holds N devices
+# (written once through the store by bench/bench_store --fill, then copied for each run:
+# a SQLite file, a PostgreSQL template database) instead of an empty one, as a collector
+# does after months in service; "committed" is then what the run added.
+#
 # With --db postgresql, each SQLite run is followed by the same load at a collector on
 # PostgreSQL (a throwaway cluster started by tests/e2e/lib/pg.sh, a fresh database per
 # run): committed reports/s as a ratio of nginx (target keep-alive >= 0.4x, the server
@@ -67,6 +72,7 @@ TARGET_PG_KEEPALIVE=0.4
 ncoll=1
 callgrind=0
 collector_prefix=
+devices=0
 
 usage() {
     cat <<EOF
@@ -94,6 +100,8 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
                    database, the connections split between N wrk at once
   --pg-args "A"    more options for the collectors on PostgreSQL only
                    (e.g. "--writers 1")
+  --devices N      start every collector on a database already holding N devices
+                   (needs bench/bench_store in the build directory)
   --callgrind      first count instructions per activation under callgrind
                    (valgrind), and print the costliest functions
   -h, --help       this help
@@ -168,6 +176,11 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --ohttp) ohttp=1; shift ;;
     --callgrind) callgrind=1; shift ;;
+    --devices)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        devices=$2
+        shift 2
+        ;;
     -h | --help) usage; exit 0 ;;
     *)
         echo "bench/ingest.sh: unknown option '$1'" >&2
@@ -180,6 +193,7 @@ done
 is_uint() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
 is_uint "$duration" || { echo "bench/ingest.sh: --duration wants seconds > 0" >&2; exit 2; }
 is_uint "$threads" || { echo "bench/ingest.sh: --threads wants a count > 0" >&2; exit 2; }
+[[ $devices =~ ^[0-9]+$ ]] || { echo "bench/ingest.sh: --devices wants a count" >&2; exit 2; }
 [[ $ncoll =~ ^[1-9]$ ]] || { echo "bench/ingest.sh: --collectors wants 1..9" >&2; exit 2; }
 [ "$ncoll" -eq 1 ] || [ $pg -eq 1 ] ||
     { echo "bench/ingest.sh: --collectors goes with --db postgresql" >&2; exit 2; }
@@ -285,13 +299,18 @@ start_nginx() {
     die "nginx did not start"
 }
 
-# Starts a collector on a fresh database; sets collector_pid, collector_url, db.
+# Starts a collector on a fresh database (with --devices, a copy of the filled one);
+# sets collector_pid, collector_url, db.
 start_collector() { # run name, [more serve options]
     local name=$1 port
     shift
     [ -d "$tmp" ] || die "$tmp has disappeared: something else removed it (set TMPDIR elsewhere)"
     db=$tmp/$name.db
     rm -f "$db" "$db-wal" "$db-shm"
+    if [ "$devices" -gt 0 ] && [ -z "${pg_db:-}" ]; then
+        # Synced, or the collector's first checkpoint would write the copy out.
+        cp "$tmp/filled.db" "$db" && sync "$db" || die "could not copy the filled database"
+    fi
     # shellcheck disable=SC2086 # serve_args and collector_prefix are lists of words
     $collector_prefix "$collector" serve --listen 127.0.0.1:0 --db "${pg_db:-sqlite:$db}" --key "$tmp/pseudonym.key" \
         $serve_args "$@" >"$tmp/$name.collector.out" 2>"$tmp/$name.collector.err" &
@@ -383,6 +402,8 @@ per_s() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.0f", n / (us / 1e6) }'; }
 ms() { awk -v us="$1" 'BEGIN { printf "%.2fms", us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+# What a run added to a count of rows: the count less the --devices already there.
+added() { [[ $1 =~ ^[0-9]+$ ]] && echo $(($1 - devices)); }
 
 # --- --check: the load itself -------------------------------------------------
 
@@ -482,6 +503,27 @@ if [ $pg -eq 1 ]; then
     pg_start pg
     echo "  postgresql: $("$PG_BIN/postgres" --version), a throwaway cluster on a Unix socket"
 fi
+# A fresh database of the cluster for a run: a copy of the filled one with --devices.
+bench_createdb() { # name
+    if [ "$devices" -gt 0 ]; then
+        pg_sql pg postgres "CREATE DATABASE $1 TEMPLATE bench_filled" >/dev/null ||
+            die "cannot create database $1"
+    else
+        pg_createdb pg "$1"
+    fi
+}
+if [ "$devices" -gt 0 ] && [ $nginx_only -eq 0 ]; then
+    filler=$bin/bench/bench_store
+    [ -x "$filler" ] || die "--devices needs $filler: build the benchmarks first"
+    echo "  filling a database with $devices devices (bench_store --fill)..." >&2
+    "$filler" --fill "sqlite:$tmp/filled.db" "$devices" || die "bench_store --fill failed"
+    if [ $pg -eq 1 ]; then
+        pg_createdb pg bench_filled
+        "$filler" --fill "$(pg_uri pg bench_filled)" "$devices" ||
+            die "bench_store --fill failed on PostgreSQL"
+    fi
+    echo "  every collector starts on a database already holding $devices devices"
+fi
 echo
 
 if [ $callgrind -eq 1 ]; then
@@ -500,7 +542,7 @@ if [ $callgrind -eq 1 ]; then
         collector_prefix=
         cg_ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$tmp/$name.cg" | head -n1)
         [ -n "$cg_ir" ] || die "callgrind wrote no summary (run $name, see $tmp/$name.vg)"
-        cg_rows=$(sqlite3 "$db" 'select count(*) from activation;')
+        cg_rows=$(added "$(sqlite3 "$db" 'select count(*) from activation;')")
     }
     echo "callgrind: 8 keep-alive connections for 20 s, then 20 s idle (progress on stderr)" >&2
     cg_run cg-load 20 1
@@ -527,7 +569,7 @@ run_multi() { # mode, connections, nginx req/s, committed/s of the one collector
     local mode=$1 c=$2 n_rps=$3 one_cps=$4
     local dbname="bench_${mode}_${c}_x$ncoll" base="pg$ncoll-$mode-$c" i rc
     local urls=() conns=()
-    pg_createdb pg "$dbname"
+    bench_createdb "$dbname"
     pg_db=$(pg_uri pg "$dbname")
     for ((i = 0; i < ncoll; i++)); do
         # shellcheck disable=SC2086 # a list of words
@@ -573,8 +615,9 @@ run_multi() { # mode, connections, nginx req/s, committed/s of the one collector
     local audit stored report_ids table_rows
     audit=$("$collector" audit --db "$(pg_uri pg "$dbname")" --format json 2>"$tmp/$base.audit.err") ||
         { cat "$tmp/$base.audit.err" >&2; die "sts-collector audit failed (run $base)"; }
-    stored=$(jq -r .devices <<<"$audit") report_ids=$(jq -r .report_ids <<<"$audit")
-    table_rows=$(pg_sql pg "$dbname" 'select count(*) from activation') ||
+    stored=$(added "$(jq -r .devices <<<"$audit")")
+    report_ids=$(added "$(jq -r .report_ids <<<"$audit")")
+    table_rows=$(added "$(pg_sql pg "$dbname" 'select count(*) from activation')") ||
         die "could not count the stored activations of run $base"
 
     local rps cps x unanswered=$((sent - requests)) notes=() n row
@@ -637,7 +680,7 @@ for mode in $modes_list; do
         start_collector "$name"
         run_wrk "$name" "$collector_url" "$mode" "$c" "$duration"
         stop_collector "$name"
-        stored=$(sqlite3 "$db" 'select count(*) from activation;') ||
+        stored=$(added "$(sqlite3 "$db" 'select count(*) from activation;')") ||
             die "could not count the stored activations in $db"
         rps=$(per_s "$r_requests" "$r_duration_us")
         cps=$(per_s "$stored" "$r_duration_us")
@@ -681,14 +724,14 @@ for mode in $modes_list; do
             # The same load at a collector on PostgreSQL, against SQLite's run.
             sqlite_cps=$cps sqlite_stored=$stored
             name=pg-$mode-$c
-            pg_createdb pg "bench_${mode}_$c"
+            bench_createdb "bench_${mode}_$c"
             pg_db=$(pg_uri pg "bench_${mode}_$c")
             # shellcheck disable=SC2086 # a list of words
             start_collector "$name" $pg_args
             run_wrk "$name" "$collector_url" "$mode" "$c" "$duration"
             stop_collector "$name"
             pg_db=
-            stored=$(pg_sql pg "bench_${mode}_$c" 'select count(*) from activation') ||
+            stored=$(added "$(pg_sql pg "bench_${mode}_$c" 'select count(*) from activation')") ||
                 die "could not count the stored activations of run $name"
             rps=$(per_s "$r_requests" "$r_duration_us")
             cps=$(per_s "$stored" "$r_duration_us")
@@ -740,7 +783,7 @@ for mode in $modes_list; do
         stop_collector "$name"
         exhausted=$(sed -n 's/.* exhausted=\([0-9]*\).*/\1/p' "$tmp/$name.wrk" | tail -n1)
         rm -f "$tmp/$name.requests"
-        stored=$(sqlite3 "$db" 'select count(*) from activation;') ||
+        stored=$(added "$(sqlite3 "$db" 'select count(*) from activation;')") ||
             die "could not count the stored activations in $db"
         rps=$(per_s "$r_requests" "$r_duration_us")
         cps=$(per_s "$stored" "$r_duration_us")
