@@ -208,12 +208,12 @@ static const char *const stmt_sql[NSTMT] = {
  * where the writer stopped for a quarter of a second, every two seconds,
  * to copy the last frames, sync the database and truncate 64 MiB (a
  * database of 1.5 M devices, bench/ingest.sh --devices). So once the WAL
- * holds RESTART_BYTES, the checkpointer's pass is followed at once by a
- * full checkpoint of the few frames added meanwhile, which holds the writer
- * off for a few milliseconds, and the WAL starts again from its beginning,
- * written over in place: journal_size_limit keeps its size. */
-#define RESTART_BYTES   (32L << 20)
-#define RESTART_WAIT_MS 20
+ * holds RESTART_BYTES, the writer, after its first commit that follows the
+ * checkpointer's next pass, copies the frames added since (nothing else
+ * writes meanwhile, so it reaches the end of the WAL): its next
+ * transaction starts the WAL again from its beginning, written over in
+ * place (journal_size_limit keeps its size). */
+#define RESTART_BYTES (32L << 20)
 
 /* Rollup deltas of one transaction, summed per key before they are written:
  * reports of the same day, model and country (the usual case: most arrive
@@ -240,8 +240,9 @@ struct sqlite_store {
      * its fsync) happens beside the commits instead of inside one of them. */
     pthread_t ckpt_thread;
     bool ckpt_running, ckpt_stop, ckpt_due, ckpt_dirty; /* dirty: committed lately */
-    bool ckpt_restart; /* the pass is to end with a restart (RESTART_BYTES) */
-    int ckpt_asked;    /* WAL frames when the writer last asked for a checkpoint; its own */
+    bool ckpt_restart;       /* the pass asked for is to prepare a restart */
+    bool ckpt_restart_ready; /* it has: the writer's turn (RESTART_BYTES) */
+    int ckpt_asked;          /* WAL frames when the writer last asked for a checkpoint; its own */
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_wake;
     /* Identity of the database file the writer opened (see guard_file). */
@@ -350,18 +351,8 @@ static void *checkpointer(void *arg)
             sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
             flush_database(st);
         }
-        if (db && restart) {
-            /* The frames added during the pass, with the writer held off:
-             * then every frame is in the database file and the writer's
-             * next transaction starts the WAL again from its beginning. A
-             * reader on an old snapshot would hold the writer off as long
-             * as the busy timeout: the wait is short, and the next
-             * restart tries again. */
-            sqlite3_busy_timeout(db, RESTART_WAIT_MS);
-            sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_FULL, NULL, NULL);
-            sqlite3_busy_timeout(db, 1000);
-        }
         pthread_mutex_lock(&st->ckpt_lock);
+        st->ckpt_restart_ready = restart;
     }
     pthread_mutex_unlock(&st->ckpt_lock);
     sqlite3_close(db);
@@ -394,7 +385,13 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
         st->ckpt_restart = bytes >= RESTART_BYTES;
         pthread_cond_signal(&st->ckpt_wake);
     }
+    bool restart = st->ckpt_restart_ready;
+    st->ckpt_restart_ready = false;
     pthread_mutex_unlock(&st->ckpt_lock);
+    /* Busy at once if the checkpointer has started another pass: then the
+     * restart waits for that one. */
+    if (restart)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
 
@@ -418,7 +415,8 @@ static void stop_checkpointer(struct sqlite_store *st)
     pthread_cond_signal(&st->ckpt_wake);
     pthread_mutex_unlock(&st->ckpt_lock);
     pthread_join(st->ckpt_thread, NULL);
-    st->ckpt_running = st->ckpt_stop = st->ckpt_due = st->ckpt_dirty = st->ckpt_restart = false;
+    st->ckpt_running = st->ckpt_stop = st->ckpt_due = st->ckpt_dirty = false;
+    st->ckpt_restart = st->ckpt_restart_ready = false;
 }
 
 static void sqlite_close(struct store *s)
@@ -670,8 +668,8 @@ static int write_ping(struct sqlite_store *st, struct store_record *r, int32_t t
  * the checkpoint: 1 KiB pages write a quarter of what 4 KiB pages do per
  * report (bench/README.md). secure_delete: a deleted row (an erasure, a
  * purged report id) is overwritten with zeros, not left in a free page;
- * journal_size_limit: the WAL shrinks back to 4 MiB when it restarts (see
- * wal_bound). */
+ * journal_size_limit: a restarted WAL keeps up to WAL_HARD_BYTES, written
+ * over in place (see RESTART_BYTES and wal_bound). */
 static const char connect_pragmas[] =
     "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
     " PRAGMA cache_size=-65536; PRAGMA foreign_keys=OFF;"
@@ -867,7 +865,7 @@ static bool writer_purge(struct sqlite_store *st, int32_t today)
  * checkpointed and truncated to zero if it holds WAL_BOUND_BYTES or its
  * oldest frames are WAL_MAX_AGE_S old; during a burst only past
  * WAL_HARD_BYTES, so the copying stays with the background checkpointer
- * (whose resets journal_size_limit trims). After a purge or an erasure it
+ * (which resets it past RESTART_BYTES). After a purge or an erasure it
  * is due at once. It is tried without waiting: a reader still on an old
  * snapshot makes it fail, and the next commit tries again. The first quiet
  * commit after a burst truncates it whatever its size. */
