@@ -690,6 +690,85 @@ static void report_ids_expire(void **state)
     sts_clock_reload();
 }
 
+/* Writes n activations numbered from first, in batches of 500, today. */
+static void write_many(struct store *s, unsigned first, unsigned n)
+{
+    static struct store_record batch[500];
+    struct store_record *ptrs[500];
+    for (unsigned done = 0; done < n;) {
+        unsigned k = n - done < 500 ? n - done : 500;
+        for (unsigned i = 0; i < k; i++, done++) {
+            batch[i] = act(first + done, first + done, sts_day_today(), "K400", "FR");
+            ptrs[i] = &batch[i];
+        }
+        assert_int_equal(store_write(s, ptrs, k), STS_OK);
+    }
+}
+
+/* The purge walks the report ids in windows of 5,000 (there is no index on
+ * their expiry): store_purge deletes up to its max and, when it deletes
+ * fewer, none expired is left, wherever they lie in the table; the writer
+ * goes on with one window after each commit until it has walked the whole
+ * table, then stops; ids not yet expired stay. A database made with the old
+ * index on the expiry loses it at open. */
+static void purge_walks_every_window(void **state)
+{
+    struct fixture *f = *state;
+    setenv("STS_NOW_DAY", "2026-11-01", 1);
+    sts_clock_reload();
+    serve_policy(f->store);
+    write_many(f->store, 0, 12000); /* kept until 2026-12-01 */
+    setenv("STS_NOW_DAY", "2026-11-20", 1);
+    sts_clock_reload();
+    write_many(f->store, 100000, 3000); /* until 2026-12-20 */
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 15000);
+
+    setenv("STS_NOW_DAY", "2026-12-05", 1);
+    sts_clock_reload();
+    int64_t purged = -1;
+    assert_int_equal(store_purge(f->store, 5000, &purged), STS_OK);
+    assert_int_equal(purged, 5000);
+    assert_int_equal(store_purge(f->store, 5000, &purged), STS_OK);
+    assert_int_equal(purged, 5000);
+    assert_int_equal(store_purge(f->store, 5000, &purged), STS_OK);
+    assert_int_equal(purged, 2000);
+    assert_int_equal(store_purge(f->store, 5000, &purged), STS_OK);
+    assert_int_equal(purged, 0);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 3000);
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id WHERE expires < 20792"), 0);
+
+    /* The writer: 12,000 more expired among 15,000 ids. An old database's
+     * index, made here by hand, goes at the next open. */
+    setenv("STS_NOW_DAY", "2026-11-01", 1);
+    sts_clock_reload();
+    write_many(f->store, 200000, 12000);
+    store_close(f->store);
+    f->store = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "CREATE INDEX report_id_expires ON report_id(expires)", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    setenv("STS_NOW_DAY", "2026-12-05", 1);
+    sts_clock_reload();
+    char why[256];
+    assert_int_equal(store_open(f->uri, 0, &f->store, why, sizeof why), STS_OK);
+    serve_policy(f->store);
+    assert_int_equal(
+        count(f->path, "SELECT count(*) FROM sqlite_master WHERE name='report_id_expires'"), 0);
+    int commits = 0;
+    for (; commits < 10 && count(f->path, "SELECT count(*) FROM report_id WHERE expires < "
+                                          "20792") > 0;
+         commits++)
+        write_many(f->store, 300000 + (unsigned)commits, 1);
+    print_message("the writer purged 12,000 of 15,000 ids in %d commits\n", commits);
+    assert_true(commits >= 3 && commits <= 4); /* 15,000 ids: three windows, four with the new */
+    assert_int_equal(count(f->path, "SELECT count(*) FROM report_id"), 3000 + commits);
+    unsetenv("STS_NOW_DAY");
+    sts_clock_reload();
+}
+
 /* A device adds at most one re-activation to the counters per month; every
  * re-activation is still answered as one. */
 static void reactivation_once_a_month(void **state)
@@ -994,6 +1073,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(late_reports_counted_open, setup, teardown),
         cmocka_unit_test_setup_teardown(report_ids_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(reactivation_once_a_month, setup, teardown),
+        cmocka_unit_test_setup_teardown(purge_walks_every_window, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_bounded_after_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_restarts_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(upgrades, setup, teardown),
