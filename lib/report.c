@@ -481,6 +481,10 @@ static enum sts_err decode_object(json_t *root, int32_t today, struct sts_report
 
 static const char *skip_ws(const char *p, const char *end)
 {
+    /* Runs of spaces (indentation, padding) eight bytes at a time: a body
+     * padded to 400 bytes spent half its parsing here a byte at a time. */
+    for (uint64_t w; end - p >= 8 && (memcpy(&w, p, 8), w == 0x2020202020202020u);)
+        p += 8;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;
