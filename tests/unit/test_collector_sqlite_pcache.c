@@ -152,6 +152,17 @@ static sqlite3_pcache_page *fetch(struct under_test *t, unsigned key)
     return pg;
 }
 
+/* A cache holding pages 1 to 10, kept in pg[1..10] when pg is not NULL. */
+static void open_ten(struct under_test *t, sqlite3_pcache_page *pg[11])
+{
+    open_fake(t);
+    for (unsigned k = 1; k <= 10; k++) {
+        sqlite3_pcache_page *page = fetch(t, k);
+        if (pg)
+            pg[k] = page;
+    }
+}
+
 static void assert_nothing_from(const struct fake *f, unsigned limit)
 {
     for (int i = 0; i < SLOTS; i++)
@@ -168,10 +179,8 @@ static void split_swap_is_not_a_truncation(void **state)
 {
     (void)state;
     struct under_test t;
-    open_fake(&t);
     sqlite3_pcache_page *pg[11];
-    for (unsigned k = 1; k <= 10; k++)
-        pg[k] = fetch(&t, k);
+    open_ten(&t, pg);
     t.m.xRekey(t.cache, pg[5], 5, TEMP_KEY);
     t.m.xRekey(t.cache, pg[7], 7, 5);
     t.m.xRekey(t.cache, pg[5], TEMP_KEY, 7);
@@ -190,9 +199,7 @@ static void needed_truncations_pass(void **state)
 {
     (void)state;
     struct under_test t;
-    open_fake(&t);
-    for (unsigned k = 1; k <= 10; k++)
-        fetch(&t, k);
+    open_ten(&t, NULL);
     t.m.xTruncate(t.cache, 6);
     assert_int_equal(t.fake->truncations, 1);
     assert_nothing_from(t.fake, 6);
@@ -216,10 +223,8 @@ static void pages_left_above(void **state)
 {
     (void)state;
     struct under_test t;
-    open_fake(&t);
     sqlite3_pcache_page *pg[11];
-    for (unsigned k = 1; k <= 10; k++)
-        pg[k] = fetch(&t, k);
+    open_ten(&t, pg);
     t.m.xRekey(t.cache, pg[3], 3, TEMP_KEY);
     t.m.xUnpin(t.cache, pg[3], 0);
     t.m.xTruncate(t.cache, 11);
