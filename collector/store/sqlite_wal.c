@@ -58,53 +58,18 @@
  * pages after a commit frame, zero in any other frame. */
 #define FRAME_HDR 24
 
-/* Zeros written ahead of the WAL's end (see zero_ahead): at least half a
- * chunk past every flush, in whole chunks. */
-#define ZERO_CHUNK (1 << 20)
-
 struct wal_file {
     sqlite3_file base;
     sqlite3_file *real; /* the default VFS's file, just after this struct */
     unsigned char *buf;
     size_t len;
-    sqlite3_int64 off;    /* where buf[0] goes in the file */
-    sqlite3_int64 zeroed; /* the file is written up to here (no hole, no growth) */
-    bool commit_page;     /* the last write was a commit frame's header */
-    bool no_zeros;        /* writing zeros failed: not again until the WAL restarts */
+    sqlite3_int64 off; /* where buf[0] goes in the file */
+    bool commit_page;  /* the last write was a commit frame's header */
 };
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs wal_vfs;
-static atomic_uint_fast64_t n_writes, n_syscalls, n_zero_bytes;
-
-/* fdatasync of a file that grew must also commit the file system's journal
- * (its size changed, and on ext4 its new blocks); of one written over in
- * place, only the data. So the file is kept written, with zeros, a chunk
- * ahead of where SQLite writes: a commit's frames then overwrite blocks
- * already there, and a chunk's growth is journaled once, not at every sync
- * (on this project's test machines a sync took 0.31 ms against 0.45 ms,
- * 1.9 against 2.9 under a checkpoint's writes: bench/README.md). SQLite
- * reads what follows its last valid frame as the end of the WAL, as after
- * every restart: zeros are never frames. Writing them is an optimisation:
- * if it fails (a full disk), SQLite's own write decides the transaction. */
-static void zero_ahead(struct wal_file *f, sqlite3_int64 end)
-{
-    static const unsigned char zeros[WRITE_MAX];
-    if (f->no_zeros || end + ZERO_CHUNK / 2 <= f->zeroed)
-        return;
-    sqlite3_int64 from = f->zeroed > end ? f->zeroed : end;
-    sqlite3_int64 to = (end / ZERO_CHUNK + 2) * ZERO_CHUNK;
-    while (from < to) {
-        int n = to - from < WRITE_MAX ? (int)(to - from) : WRITE_MAX;
-        if (f->real->pMethods->xWrite(f->real, zeros, n, from) != SQLITE_OK) {
-            f->no_zeros = true;
-            return;
-        }
-        atomic_fetch_add_explicit(&n_zero_bytes, (uint_fast64_t)n, memory_order_relaxed);
-        from += n;
-    }
-    f->zeroed = to;
-}
+static atomic_uint_fast64_t n_writes, n_syscalls;
 
 static int flush(struct wal_file *f)
 {
@@ -115,8 +80,6 @@ static int flush(struct wal_file *f)
         rc =
             f->real->pMethods->xWrite(f->real, f->buf + done, (int)n, f->off + (sqlite3_int64)done);
     }
-    if (rc == SQLITE_OK && f->len > 0)
-        zero_ahead(f, f->off + (sqlite3_int64)f->len);
     f->len = 0;
     return rc;
 }
@@ -128,18 +91,6 @@ static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int6
     bool after_commit = f->commit_page;
     atomic_fetch_add_explicit(&n_writes, 1, memory_order_relaxed);
     f->commit_page = amt == FRAME_HDR && (p[4] | p[5] | p[6] | p[7]) != 0;
-    /* The WAL header: the WAL starts again, maybe after another connection
-     * truncated it, so what is written is what the file holds now. */
-    if (off == 0) {
-        sqlite3_int64 size = 0;
-        int rc = flush(f);
-        if (rc != SQLITE_OK) {
-            f->commit_page = false;
-            return rc;
-        }
-        f->no_zeros = f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK;
-        f->zeroed = size;
-    }
     if (f->len > 0 &&
         (off != f->off + (sqlite3_int64)f->len || f->len + (size_t)amt > WAL_BUF_CAP)) {
         int rc = flush(f);
@@ -152,10 +103,7 @@ static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int6
         f->buf = malloc(WAL_BUF_CAP);
     if (!f->buf || amt > WRITE_MAX) {
         atomic_fetch_add_explicit(&n_syscalls, 1, memory_order_relaxed);
-        int rc = f->real->pMethods->xWrite(f->real, data, amt, off);
-        if (rc == SQLITE_OK)
-            zero_ahead(f, off + amt);
-        return rc;
+        return f->real->pMethods->xWrite(f->real, data, amt, off);
     }
     if (f->len == 0)
         f->off = off;
@@ -185,8 +133,6 @@ static int wal_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
     struct wal_file *f = (struct wal_file *)file;
     int rc = flush(f);
-    if (rc == SQLITE_OK && size < f->zeroed)
-        f->zeroed = size;
     return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
 
@@ -421,5 +367,4 @@ void sqlite_wal_stats(struct sqlite_wal_stats *out)
 {
     out->writes = atomic_load_explicit(&n_writes, memory_order_relaxed);
     out->syscalls = atomic_load_explicit(&n_syscalls, memory_order_relaxed);
-    out->zero_bytes = atomic_load_explicit(&n_zero_bytes, memory_order_relaxed);
 }

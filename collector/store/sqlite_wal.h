@@ -21,13 +21,11 @@
 enum sts_err sqlite_wal_register(void);
 
 /* Counts since the process started, over every file of the VFS: writes
- * SQLite asked for on -wal files, system calls that wrote them (flushes of
- * the buffer, and writes too large to gather), and bytes of zeros written
- * ahead of the WAL's end (sqlite_wal.c says why). */
+ * SQLite asked for on -wal files, and system calls that wrote them
+ * (flushes of the buffer, and writes too large to gather). */
 struct sqlite_wal_stats {
     uint64_t writes;
     uint64_t syscalls;
-    uint64_t zero_bytes;
 };
 
 /* Fills *out; safe from any thread. */
