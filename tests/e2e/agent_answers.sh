@@ -25,15 +25,22 @@ fail() { echo "agent_answers: FAIL: $*" >&2; exit 1; }
 . "$src/tests/e2e/lib/collector.sh"
 
 # start_fake STATUS CTYPE BODY [HEADER]: sets fake_pid and fake_url.
+# Never on the port of the fake before it: the same URL would not be a
+# changed route, and the agent would rightly send nothing at once.
 start_fake() {
-  : >"$tmp/fake.port"
-  python3 "$src/tests/e2e/lib/fake_server.py" "$@" >"$tmp/fake.port" 2>/dev/null &
-  fake_pid=$!
-  for _ in $(seq 100); do
-    [ -s "$tmp/fake.port" ] && break
-    sleep 0.05
+  local tries
+  for tries in 1 2 3 4 5; do
+    : >"$tmp/fake.port"
+    python3 "$src/tests/e2e/lib/fake_server.py" "$@" >"$tmp/fake.port" 2>/dev/null &
+    fake_pid=$!
+    for _ in $(seq 100); do
+      [ -s "$tmp/fake.port" ] && break
+      sleep 0.05
+    done
+    [ -s "$tmp/fake.port" ] || fail "the fake server did not start"
+    [ "http://127.0.0.1:$(cat "$tmp/fake.port")" != "${fake_url:-}" ] && break
+    stop_fake
   done
-  [ -s "$tmp/fake.port" ] || fail "the fake server did not start"
   fake_url="http://127.0.0.1:$(cat "$tmp/fake.port")"
 }
 stop_fake() { kill -9 "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fake_pid=""; }
@@ -129,8 +136,10 @@ env LC_ALL=fr_FR.UTF-8 "$bin/sts-agent" consent lifetime on --config "$tmp/agent
 [ "$(js .consent.lifetime)" = on ] || fail "consent not saved once the storage is back"
 
 # 6. A refused lifetime ping: retry puts it back, unchanged, within its grace
-# window. April's moment is drawn in its last seconds; the ping is made late
-# on May 1st and refused by a JSON 400; retry; the collector counts it once.
+# window. April's moment is drawn in its last minute (a run at 23:59:58 left
+# a 2 s window, which the run itself sometimes reached: the ping went at
+# once); the ping is made late on May 1st and refused by a JSON 400; retry;
+# the collector counts it once.
 kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 COLLECTOR_TODAY=2031-12-31
 start_collector 0
@@ -139,7 +148,7 @@ life_conf() { conf "$1"; sed -i "s|^state_dir = .*|state_dir = $tmp/state2|" "$t
   echo 'consent_lifetime = on' >>"$tmp/agent.conf"; }
 at() { STS_AGENT_NOW=$(date -u -d "$1" +%s) "$bin/sts-agent" "${@:2}" --config "$tmp/agent.conf"; }
 life_conf "$collector_url"
-at '2027-04-30 23:59:58' run --once 2>/dev/null || true
+at '2027-04-30 23:59:00' run --once 2>/dev/null || true
 start_fake 400 application/json '{"error":"invalid","field":"period","detail":"refused here"}'
 life_conf "$fake_url"
 at '2027-05-01 00:00:05' run --once 2>/dev/null || true
