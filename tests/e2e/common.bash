@@ -25,6 +25,12 @@ sts_setup()
     trap sts_cleanup EXIT
 }
 
+# sts_keygen: a pseudonym key for the test's collectors at $STS_TMP/key.
+sts_keygen()
+{
+    "$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+}
+
 sts_cleanup()
 {
     local pid

@@ -45,7 +45,7 @@ esac
 NOW_DAY=2026-11-20
 export STS_NOW_DAY=$NOW_DAY
 
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+sts_keygen
 "$COLLECTOR" keygen --token --out "$STS_TMP/token" 2>/dev/null || sts_die "keygen --token failed"
 TOKEN=$(head -n1 "$STS_TMP/token")
 VIA=${STS_CASES_VIA:-plain}

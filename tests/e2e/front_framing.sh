@@ -10,7 +10,7 @@ set -u
 sts_setup
 export STS_NOW_DAY=2026-11-20
 
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+sts_keygen
 printf 'header_timeout = 2\nbody_timeout = 2\n' >"$STS_TMP/conf"
 sts_start "$STS_TMP/err" --db "sqlite:$STS_TMP/db" --key "$STS_TMP/key" --config "$STS_TMP/conf"
 python3 "$STS_SRC/tests/e2e/lib/framing.py" "$SRV_PORT" 2 || sts_die "framing cases failed"

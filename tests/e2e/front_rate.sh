@@ -11,7 +11,7 @@ set -u
 sts_setup
 export STS_NOW_DAY=2026-11-20
 
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+sts_keygen
 printf 'rate_burst = 5\n' >"$STS_TMP/conf"
 sts_start "$STS_TMP/err" --db "sqlite:$STS_TMP/db" --key "$STS_TMP/key" --config "$STS_TMP/conf" \
     --rate-limit 5 --relay-rate-limit 1000 --relay-addresses 127.0.0.3

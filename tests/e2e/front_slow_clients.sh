@@ -12,7 +12,7 @@ export STS_NOW_DAY=2026-11-20
 ulimit -n 16384 2>/dev/null || true
 [ "$(ulimit -n)" -ge 12000 ] || { echo "skipped: needs 12,000 descriptors, have $(ulimit -n)"; exit 0; }
 
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+sts_keygen
 printf 'connection_limit = 6000\nper_client_limit = 64\nheader_timeout = 5\n' >"$STS_TMP/conf"
 sts_start "$STS_TMP/err" --db "sqlite:$STS_TMP/db" --key "$STS_TMP/key" --config "$STS_TMP/conf"
 python3 "$STS_SRC/tests/e2e/lib/slow_clients.py" "$SRV_PORT" 5000 500 64 ||

@@ -16,7 +16,7 @@ sts_setup
 export STS_NOW_DAY=2026-11-20
 SEND="python3 $STS_SRC/tests/e2e/lib/send_reports.py"
 CHECK="python3 $STS_SRC/tests/e2e/lib/prom_check.py"
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+sts_keygen
 "$COLLECTOR" keygen --token --out "$STS_TMP/token" 2>/dev/null || sts_die "keygen --token failed"
 TOKEN=$(cat "$STS_TMP/token")
 

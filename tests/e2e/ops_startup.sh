@@ -14,7 +14,7 @@ set -u
 sts_setup
 export STS_NOW_DAY=2026-11-20
 SEND="python3 $STS_SRC/tests/e2e/lib/send_reports.py"
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null || sts_die "keygen failed"
+sts_keygen
 
 count()
 {

@@ -17,7 +17,7 @@ pg_init pg
 pg_start pg
 pg_createdb pg sts
 uri=$(pg_uri pg sts)
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null
+sts_keygen
 "$COLLECTOR" keygen --token --out "$STS_TMP/token" 2>/dev/null
 echo "backfill = 1" >"$STS_TMP/collector.conf" # months of history at once, as fleet_1000
 pids=() ports=()

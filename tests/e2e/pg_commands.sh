@@ -25,7 +25,7 @@ pg_start pg
 pg_createdb pg sts
 dbs=("sqlite:$STS_TMP/sts.db" "$(pg_uri pg sts)")
 names=(sqlite postgresql)
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null
+sts_keygen
 echo "backfill = 1" >"$STS_TMP/collector.conf"
 for b in 0 1; do
     sts_start "$STS_TMP/${names[$b]}.err" --config "$STS_TMP/collector.conf" --db "${dbs[$b]}" \

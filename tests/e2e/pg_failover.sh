@@ -35,7 +35,7 @@ pg_wait_sql primary postgres "SELECT sync_state FROM pg_stat_replication" sync 3
 echo "primary on port $pport, synchronous standby on port $sport (ready after $SECONDS s)"
 
 uri="postgresql://sts@/sts?host=$STS_TMP/primary,$sdir&port=$pport,$sport&target_session_attrs=read-write"
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null
+sts_keygen
 ports=() pids=()
 for i in 1 2; do
     sts_start "$STS_TMP/c$i.err" --db "$uri" --key "$STS_TMP/key"

@@ -14,7 +14,7 @@ pg_init pg
 pg_start pg
 pg_createdb pg sts
 uri=$(pg_uri pg sts)
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null
+sts_keygen
 ports=() pids=()
 for i in 1 2; do
     sts_start "$STS_TMP/c$i.err" --db "$uri" --key "$STS_TMP/key"

@@ -19,7 +19,7 @@ pg_init pg
 pg_start pg
 pg_createdb pg sts
 uri=$(pg_uri pg sts)
-"$COLLECTOR" keygen --out "$STS_TMP/key" 2>/dev/null
+sts_keygen
 "$COLLECTOR" keygen --token --out "$STS_TMP/token" 2>/dev/null
 token=$(head -1 "$STS_TMP/token")
 sts_start "$STS_TMP/c.err" --db "$uri" --key "$STS_TMP/key" --token-file "$STS_TMP/token" \
