@@ -165,10 +165,10 @@ struct barr {
 
 /* The writer's statements (below), prepared once per connection: parsed and
  * planned once, not at every batch. */
-enum wstmt { W_ACT, W_REACT, W_MOVE, W_SALES, W_LIFE, W_FAST, W_N };
-static const char *const wname[W_N] = {"sts_act",   "sts_react", "sts_move",
-                                       "sts_sales", "sts_life",  "sts_fast"};
-static const int wparams[W_N] = {6, 2, 2, 12, 16, 6};
+enum wstmt { W_ACT, W_REACT, W_MOVE, W_SALES, W_LIFE, W_FAST, W_ONE, W_N };
+static const char *const wname[W_N] = {"sts_act",  "sts_react", "sts_move", "sts_sales",
+                                       "sts_life", "sts_fast",  "sts_one"};
+static const int wparams[W_N] = {6, 2, 2, 12, 16, 6, 5};
 #define MAX_PARAMS 16
 
 struct row;
@@ -410,6 +410,20 @@ static const char ins_fast[] = INS_ACT("");
  * batches. */
 #define FAST_AFTER 256
 
+/* A plain batch's ids ($1 id, $2 expiry) and devices ($3 pseudonym, $4 key
+ * id, $5 month), each row once, in key order. A batch is plain when its
+ * first try is plain inserts and no two of its activations with a fresh id
+ * share a device, nor has any an older pseudonym to look up: if the
+ * statement succeeds, every id was new and every device too, which C knows
+ * without the rows back. The counters then go in the same pipeline, the
+ * whole batch one round trip: the server does not wait for the collector
+ * between statements, and has no join, sort or RETURNING to do (its CPU
+ * per report in bench/README.md's probe). */
+static const char ins_one[] = "WITH r AS (INSERT INTO report_id(report_id, expires)"
+                              " SELECT * FROM unnest($1::bytea[], $2::integer[]))"
+                              " INSERT INTO activation(pseudonym, key_id, month)"
+                              " SELECT * FROM unnest($3::bytea[], $4::bigint[], $5::integer[])";
+
 static const char ins_react[] = "INSERT INTO reactivation(pseudonym, month)"
                                 " SELECT * FROM unnest($1::bytea[], $2::integer[])"
                                 " ON CONFLICT DO NOTHING RETURNING pseudonym, month";
@@ -457,7 +471,8 @@ static const char up_life[] =
 /* Prepares the writer's statements on a connection that has none. */
 static bool prepare_writer(struct pg_store *st, PGresult **errres)
 {
-    static const char *const sql[W_N] = {ins_act, ins_react, move_old, up_sales, up_life, ins_fast};
+    static const char *const sql[W_N] = {ins_act, ins_react, move_old, up_sales,
+                                         up_life, ins_fast,  ins_one};
     for (int w = 0; !st->prepared && w < W_N; w++) {
         PGresult *res = PQprepare(st->conn, wname[w], sql[w], 0, NULL);
         if (!ok(res)) {
@@ -800,6 +815,96 @@ static size_t react_key(const struct store_record *r, const struct rec_state *x,
     return STS_PSEUDONYM_LEN + 4;
 }
 
+/* The counters' upserts of the batch's outcomes, summed per key (step 4 of
+ * write_once), appended to out[*nout...] (room for two). */
+static bool counter_stmts(struct pg_store *st, struct store_record *const *recs, size_t n,
+                          struct stmt *out, size_t *nout)
+{
+    sts_hashmap_clear(st->agg);
+    bool good = true;
+    for (size_t i = 0; good && i < n; i++) {
+        struct store_record *r = recs[i];
+        const struct rec_state *x = &st->rs[i];
+        if (r->type == STS_REPORT_ACTIVATION) {
+            bool act = r->outcome == STORE_NEW;
+            if (!act && !(r->outcome == STORE_REACTIVATION && x->react))
+                continue;
+            const char *full[4] = {r->brand, r->model, r->sw, r->country};
+            const char *mc[2] = {r->model, r->country};
+            good = agg_add(st, 'S', i, x->day, 0, full, 4, -1, act, !act) &&
+                   agg_add(st, 'T', i, x->day, 0, mc, 2, -1, act, !act);
+        } else if (x->fresh) {
+            r->outcome = STORE_NEW;
+            const char *bm[2] = {r->brand, r->model};
+            const char *bms[3] = {r->brand, r->model, r->sw};
+            good = agg_add(st, 'L', i, x->period, x->cohort, bm, 2, r->first, 1, 0) &&
+                   agg_add(st, 'M', i, x->period, x->cohort, bm + 1, 1, r->first, 1, 0) &&
+                   agg_add(st, 'V', i, x->period, 0, bms, 3, -1, 1, 0);
+        }
+    }
+    size_t nsales, nlife;
+    if (!good || !agg_arrays(st, recs, &nsales, &nlife))
+        return false;
+    if (nsales && !stmt_arrays(st, W_SALES, &out[(*nout)++]))
+        return false;
+    return !nlife || stmt_arrays(st, W_LIFE, &out[(*nout)++]);
+}
+
+/* Whether the batch, its first ids marked, is plain (ins_one). */
+static bool batch_plain(struct pg_store *st, struct store_record *const *recs, size_t n, bool *oom)
+{
+    sts_hashmap_clear(st->sent);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_record *r = recs[i];
+        if (r->type != STS_REPORT_ACTIVATION || !st->rs[i].first_id)
+            continue;
+        if (r->n_old || !first_send(st, r->pseudonym, STS_PSEUDONYM_LEN, oom))
+            return false;
+    }
+    return true;
+}
+
+/* A plain batch in one pipeline: BEGIN, ins_one, the counters, COMMIT. The
+ * outcomes are what they are if it commits: the first record of each id
+ * new, the rest duplicates. st->rows holds the nids ids, sorted. */
+static bool write_plain(struct pg_store *st, struct store_record *const *recs, size_t n,
+                        size_t nids, PGresult **errres)
+{
+    static const uint32_t one_t[5] = {OID_BYTEA, OID_INT4, OID_BYTEA, OID_INT8, OID_INT4};
+    stmt_start(st, W_ONE, one_t);
+    struct barr *a = st->par[W_ONE];
+    for (size_t j = 0; j < nids; j++) {
+        barr_add(&a[0], st->rows[j].key, 16);
+        barr_i32(&a[1], st->rs[st->rows[j].rec].expires);
+    }
+    size_t ndev = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct store_record *r = recs[i];
+        if (!st->rs[i].first_id) {
+            r->outcome = STORE_DUPLICATE;
+            continue;
+        }
+        st->rs[i].fresh = true;
+        if (r->type != STS_REPORT_ACTIVATION)
+            continue;
+        r->outcome = STORE_NEW;
+        st->rows[ndev++] = (struct row){r->pseudonym, STS_PSEUDONYM_LEN, i, 0};
+    }
+    qsort(st->rows, ndev, sizeof *st->rows, row_cmp);
+    for (size_t j = 0; j < ndev; j++) {
+        const struct store_record *r = recs[st->rows[j].rec];
+        barr_add(&a[2], r->pseudonym, STS_PSEUDONYM_LEN);
+        barr_i64(&a[3], r->key_id);
+        barr_i32(&a[4], sts_day_month(st->rs[st->rows[j].rec].day));
+    }
+    struct stmt t[5] = {{.sql = "BEGIN"}};
+    size_t nt = 1;
+    if (!stmt_arrays(st, W_ONE, &t[nt++]) || !counter_stmts(st, recs, n, t, &nt))
+        return false;
+    t[nt++] = (struct stmt){.sql = "COMMIT"};
+    return run_pipeline(st, t, nt, NULL, errres);
+}
+
 /* One attempt at the batch, inside BEGIN ... COMMIT. false: failed (*errres
  * may hold the failed result, for its message and SQLSTATE). *fast: whether
  * its first statement was ins_fast. */
@@ -832,6 +937,14 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
     if (oom)
         return false;
     qsort(st->rows, nrows, sizeof *st->rows, row_cmp);
+    *fast = st->careful == 0;
+    if (!*fast) {
+        st->careful--;
+    } else if (batch_plain(st, recs, n, &oom)) {
+        return write_plain(st, recs, n, nrows, errres);
+    } else if (oom) {
+        return false;
+    }
     stmt_start(st, W_ACT, act_t);
     struct barr *a = st->par[W_ACT];
     for (size_t j = 0; j < nrows; j++) {
@@ -851,11 +964,8 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
     PGresult *res = NULL;
     if (!stmt_arrays(st, W_ACT, &first[1]))
         return false;
-    *fast = st->careful == 0;
     if (*fast)
         first[1].name = wname[W_FAST]; /* the same parameters */
-    else
-        st->careful--;
     if (!run_pipeline(st, first, 2, &res, errres) || !collect_keys(st, res))
         return false;
     size_t reacts = 0, olds = 0;
@@ -947,35 +1057,9 @@ static bool write_once(struct pg_store *st, struct store_record *const *recs, si
         }
     }
     /* 4. The counters and COMMIT, at once. */
-    sts_hashmap_clear(st->agg);
-    bool good = true;
-    for (i = 0; good && i < n; i++) {
-        struct store_record *r = recs[i];
-        const struct rec_state *x = &st->rs[i];
-        if (r->type == STS_REPORT_ACTIVATION) {
-            bool act = r->outcome == STORE_NEW;
-            if (!act && !(r->outcome == STORE_REACTIVATION && x->react))
-                continue;
-            const char *full[4] = {r->brand, r->model, r->sw, r->country};
-            const char *mc[2] = {r->model, r->country};
-            good = agg_add(st, 'S', i, x->day, 0, full, 4, -1, act, !act) &&
-                   agg_add(st, 'T', i, x->day, 0, mc, 2, -1, act, !act);
-        } else if (x->fresh) {
-            r->outcome = STORE_NEW;
-            const char *bm[2] = {r->brand, r->model};
-            const char *bms[3] = {r->brand, r->model, r->sw};
-            good = agg_add(st, 'L', i, x->period, x->cohort, bm, 2, r->first, 1, 0) &&
-                   agg_add(st, 'M', i, x->period, x->cohort, bm + 1, 1, r->first, 1, 0) &&
-                   agg_add(st, 'V', i, x->period, 0, bms, 3, -1, 1, 0);
-        }
-    }
     struct stmt last[3];
-    size_t nlast = 0, nsales, nlife;
-    if (!good || !agg_arrays(st, recs, &nsales, &nlife))
-        return false;
-    if (nsales && !stmt_arrays(st, W_SALES, &last[nlast++]))
-        return false;
-    if (nlife && !stmt_arrays(st, W_LIFE, &last[nlast++]))
+    size_t nlast = 0;
+    if (!counter_stmts(st, recs, n, last, &nlast))
         return false;
     last[nlast++] = (struct stmt){.sql = "COMMIT"};
     return run_pipeline(st, last, nlast, NULL, errres);

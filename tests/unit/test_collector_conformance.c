@@ -381,6 +381,80 @@ static void lifetime_and_versions(void **state)
     assert_int_equal(store_versions_sum(s, &q, sum_versions, &v), STS_EUNSUPPORTED);
 }
 
+/* Batches with no device twice and no older pseudonym, which PostgreSQL
+ * writes in one round trip, counting from what C knows: the first record of
+ * each id new, the rest duplicates. One that meets a row already there must
+ * be decided by the database all the same, and its first try leave nothing
+ * counted: a known device here, a kept id in plain_batch_kept_id (each the
+ * first conflict of its store, since one makes the next batches careful). */
+static void plain_batch_known_device(void **state)
+{
+    struct store *s = *state;
+    int32_t jan = 2026 * 12;
+    struct store_record a[5] = {act(1, 31, DAY, "K400", "FR"), act(2, 32, DAY, "K400", "FR"),
+                                act(3, 33, DAY + 1, "K500", "DE"),
+                                ping(40, jan, jan + 10, true, "V1"),
+                                ping(40, jan, jan + 10, true, "V1")};
+    assert_int_equal(write_batch(s, a, 5), STS_OK);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(a[i].outcome, STORE_NEW);
+    assert_int_equal(a[4].outcome, STORE_DUPLICATE);
+    /* Device 1 again in December, with a new id, beside a new device. */
+    struct store_record b[2] = {act(1, 34, sts_day_from_ymd(2026, 12, 2), "K400", "FR"),
+                                act(4, 35, DAY, "K400", "FR")};
+    assert_int_equal(write_batch(s, b, 2), STS_OK);
+    assert_int_equal(b[0].outcome, STORE_REACTIVATION);
+    assert_int_equal(b[1].outcome, STORE_NEW);
+    /* A full batch of new devices, in no key order. */
+    struct store_record many[256];
+    for (unsigned i = 0; i < 256; i++)
+        many[i] = act(1000 + i * 7919u % 256, 5000 + i, DAY + (int32_t)(i % 3), "K400",
+                      i % 2 ? "FR" : "BE");
+    assert_int_equal(write_batch(s, many, 256), STS_OK);
+    for (size_t i = 0; i < 256; i++)
+        assert_int_equal(many[i].outcome, STORE_NEW);
+    struct sums t = sales_sum(s, STORE_ALL, 0, NULL, NULL);
+    assert_int_equal(t.a, 4 + 256);
+    assert_int_equal(t.r, 1);
+    assert_int_equal(sales_sum(s, STORE_ALL, STORE_DIM_COUNTRY, NULL, "BE").a, 128);
+    struct store_query q = {.from = jan, .to = jan + 11, .dims = STORE_DIM_MODEL};
+    struct life_sums l = {0, 0, 0};
+    assert_int_equal(store_lifetime_sum(s, &q, sum_life, &l), STS_OK);
+    assert_int_equal(l.count, 1);
+    struct store_audit au = audit(s);
+    assert_int_equal(au.devices, 4 + 256);
+    assert_int_equal(au.reactivations, 1);
+    assert_int_equal(au.report_ids, 6 + 256); /* 31..35, 40, 5000.. */
+}
+
+static void plain_batch_kept_id(void **state)
+{
+    struct store *s = *state;
+    int32_t jan = 2026 * 12;
+    struct store_record a[2] = {act(1, 31, DAY, "K400", "FR"), ping(40, jan, jan + 10, true, "V1")};
+    assert_int_equal(write_batch(s, a, 2), STS_OK);
+    assert_int_equal(a[0].outcome, STORE_NEW);
+    assert_int_equal(a[1].outcome, STORE_NEW);
+    /* The kept ping again, beside a new device and a new ping. */
+    struct store_record b[3] = {ping(40, jan, jan + 10, true, "V1"), act(2, 32, DAY, "K400", "FR"),
+                                ping(41, jan, jan + 10, false, "V2")};
+    assert_int_equal(write_batch(s, b, 3), STS_OK);
+    assert_int_equal(b[0].outcome, STORE_DUPLICATE);
+    assert_int_equal(b[1].outcome, STORE_NEW);
+    assert_int_equal(b[2].outcome, STORE_NEW);
+    struct sums t = sales_sum(s, STORE_ALL, 0, NULL, NULL);
+    assert_int_equal(t.a, 2);
+    assert_int_equal(t.r, 0);
+    struct store_query q = {.from = jan, .to = jan + 11, .dims = STORE_DIM_MODEL};
+    struct life_sums l = {0, 0, 0};
+    assert_int_equal(store_lifetime_sum(s, &q, sum_life, &l), STS_OK);
+    assert_int_equal(l.count, 2);
+    assert_int_equal(l.first, 1);
+    struct store_audit au = audit(s);
+    assert_int_equal(au.devices, 2);
+    assert_int_equal(au.report_ids, 4);
+}
+
 /* Export, erase, then nothing left that names the device; counters stay. */
 static void device_get_and_erase(void **state)
 {
@@ -738,6 +812,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(write_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(first_fresh_record_decides, setup, teardown),
+        cmocka_unit_test_setup_teardown(plain_batch_known_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(plain_batch_kept_id, setup, teardown),
         cmocka_unit_test_setup_teardown(sales_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(sales_callback_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(lifetime_and_versions, setup, teardown),
