@@ -31,6 +31,7 @@
 #include "release.h"
 #include "stats.h"
 #include "stats_impl.h"
+#include "sqlite_shm.h"
 #include "store_pool.h"
 #include "store.h"
 #include "tls.h"
@@ -646,6 +647,10 @@ static int cmd_serve(struct args *a)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (sqlite_shm_guard() != STS_OK) {
+        fail("serve", "cannot install the SIGBUS handler");
+        goto out;
+    }
 
     if (open_db(cfg->db, STORE_CREATE, &store) != 0 || fix_budget(store, cfg->rho) != 0)
         goto out;

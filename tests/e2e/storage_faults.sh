@@ -13,6 +13,8 @@
 #    reports sent again stored once each;
 #  - every write to the database's files failing with EROFS (the same shim):
 #    503 and /healthz 503, back by itself, every 202 stored;
+#  - the -shm truncated under load: the collector exits 75 saying why, and
+#    after a restart every acknowledged report is stored;
 #  - after a burst of 20,000 reports the WAL is truncated once writes stop.
 #
 #   STS_BIN=build STS_SRC=. bash tests/e2e/storage_faults.sh
@@ -167,6 +169,44 @@ fault_run "$STS_TMP/err6" "$db" "$STS_TMP/read-only" 2000 \
 [ "$(count "$c" 202)" = 100 ] || sts_die "read-only: after, $c"
 [ "$(rows "$db")" = 300 ] || sts_die "read-only: $(rows "$db") rows stored, 300 acknowledged"
 echo "read-only: 100 x 503 and /healthz 503 while writes failed with EROFS, back by itself, 300 of 300 acknowledged stored"
+
+# --- -shm shrunk under load ----------------------------------------------
+# SQLite maps the -shm: once it is truncated, the next read of the wal-index
+# past its end is a SIGBUS. The collector says so and exits 75 (going on
+# with a wal-index of zeros could lose committed reports); a restart rebuilds
+# the index from the WAL, and every acknowledged report is there.
+db=$STS_TMP/shm.db
+sts_start "$STS_TMP/err7" --db "sqlite:$db" --key "$STS_TMP/key"
+pid=$SRV_PID port=$SRV_PORT
+a=$($SEND "$port" 200 0 4)
+$SEND "$port" 3000 1000 8 >"$STS_TMP/shm.send" &
+send_pid=$!
+sleep 0.3
+truncate -s 0 "$db-shm"
+wait "$send_pid"
+b=$(cat "$STS_TMP/shm.send")
+for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+rc=0
+wait "$pid" || rc=$?
+sts_forget "$pid"
+[ "$rc" = 75 ] || { tail -5 "$STS_TMP/err7" >&2; sts_die "shm: the collector exited $rc, not 75"; }
+grep -q "SIGBUS in SQLite's wal-index $db-shm: the file shrank" "$STS_TMP/err7" ||
+    sts_die "shm: the exit was not explained: $(tail -2 "$STS_TMP/err7")"
+acked=$(($(count "$a" 202) + $(count "$b" 202)))
+[ "$(count "$a" 202)" = 200 ] || sts_die "shm: before, $a"
+[ "$(count "$b" 202)" -lt 3000 ] || sts_die "shm: every report of the load acknowledged: the fault came after it ($b)"
+sts_start "$STS_TMP/err8" --db "sqlite:$db" --key "$STS_TMP/key"
+c=$($SEND "$SRV_PORT" 100 10000 4)
+sts_stop "$SRV_PID"
+[ "$(count "$c" 202)" = 100 ] || sts_die "shm: after the restart, $c"
+stored=$(rows "$db")
+((stored >= acked + 100 && stored <= 200 + 3000 + 100)) ||
+    sts_die "shm: $stored rows stored, $acked acknowledged before the exit and 100 after"
+[ "$(sqlite3 "$db" "PRAGMA integrity_check")" = ok ] || sts_die "shm: integrity_check failed"
+echo "shm: truncated under load: exit 75 with the reason, $acked acknowledged before it, $stored stored after the restart (every one)"
 
 # --- WAL after a burst -----------------------------------------------------
 db=$STS_TMP/burst.db
