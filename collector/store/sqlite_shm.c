@@ -15,8 +15,10 @@
  *
  * The handler finds the faulting mapping in /proc/self/maps with open, read
  * and close, writes with write and leaves with _exit: all async-signal-safe
- * (signal-safety(7)); its buffers are static, since it runs once
- * (SA_RESETHAND: a second fault, in any thread, gets the default action). */
+ * (signal-safety(7)). Its buffers are static, since it runs once: it puts
+ * back the action it replaced first thing, so that a second fault, in any
+ * thread, and the same fault when it is not a -shm's, get that action (the
+ * default, or a sanitizer's). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -29,6 +31,7 @@
 #include "sts/log.h"
 
 static bool prefixed;
+static struct sigaction before;
 static char maps[8192];
 static char path[4096];
 
@@ -129,15 +132,16 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
     (void)sig;
     (void)uctx;
     int saved = errno;
+    sigaction(SIGBUS, &before, NULL);
     if (si->si_code <= 0) { /* sent (kill, raise), not a fault: as if unhandled */
-        raise(SIGBUS);
+        raise(SIGBUS);      /* delivered to that action once this returns */
         errno = saved;
         return;
     }
     if (!find_mapping((uintptr_t)si->si_addr) ||
         !(ends_with(path, "-shm") || ends_with(path, "-shm (deleted)"))) {
         errno = saved;
-        return; /* the default action now (SA_RESETHAND), at the same fault */
+        return; /* the same fault again, to the action put back */
     }
     say(prefixed ? "<2>sts-collector: " : "sts-collector: ");
     say("SIGBUS in SQLite's wal-index ");
@@ -153,7 +157,7 @@ enum sts_err sqlite_shm_guard(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
-    return sigaction(SIGBUS, &sa, NULL) == 0 ? STS_OK : STS_EIO;
+    return sigaction(SIGBUS, &sa, &before) == 0 ? STS_OK : STS_EIO;
 }

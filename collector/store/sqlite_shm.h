@@ -13,8 +13,9 @@
 
 /* Installs a SIGBUS handler for the process: a fault in a mapping of a file
  * whose name ends in "-shm" writes one line to stderr and exits with
- * SQLITE_SHM_EXIT; any other SIGBUS gets the default action, as without the
- * handler. Call once, before the threads that use SQLite start.
+ * SQLITE_SHM_EXIT; any other SIGBUS gets the action the handler replaced
+ * (the default, or a sanitizer's), as without it. Call once, before the
+ * threads that use SQLite start.
  * Errors: STS_EIO (sigaction failed). */
 enum sts_err sqlite_shm_guard(void);
 
