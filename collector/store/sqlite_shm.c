@@ -146,8 +146,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
     say(prefixed ? "<2>sts-collector: " : "sts-collector: ");
     say("SIGBUS in SQLite's wal-index ");
     say(path);
-    say(": the file shrank under the running collector; exiting (status 75) so that a restart "
-        "rebuilds it from the WAL, which holds every acknowledged report\n");
+    say(": the file shrank, or its file system failed a page; exiting (status 75) so that a "
+        "restart rebuilds it from the WAL, which holds every acknowledged report\n");
     _exit(SQLITE_SHM_EXIT);
 }
 

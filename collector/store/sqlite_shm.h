@@ -1,6 +1,7 @@
-/* What the collector does when a SQLite -shm file shrinks under it: SQLite
- * maps that file, and a page past its new end is a SIGBUS at the next read
- * of the wal-index. Going on is not safe (sqlite_shm.c says why), so the
+/* What the collector does when a SQLite -shm file fails under it: SQLite
+ * maps that file, and a page past its new end after a truncation (or one
+ * its file system cannot give, as after a read-only remount) is a SIGBUS at
+ * the next use of the wal-index. Going on is not safe (sqlite_shm.c says why), so the
  * process says what happened and exits; a restart rebuilds the index from
  * the WAL, which holds every acknowledged report. */
 #ifndef STS_SQLITE_SHM_H
