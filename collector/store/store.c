@@ -77,7 +77,19 @@ void store_close(struct store *store)
 
 enum sts_err store_write(struct store *store, struct store_record *const *recs, size_t n)
 {
-    return store->ops->write(store, recs, n);
+    enum sts_err e = store->ops->write(store, recs, n);
+    if (e == STS_OK && n > 0) /* not the empty probe, which may commit while batches fail */
+        store->write_failing = false;
+    return e;
+}
+
+void store_write_failed(struct store *s, const char *why)
+{
+    if (s->write_failing && strcmp(s->write_why, why) == 0)
+        return;
+    s->write_failing = true;
+    snprintf(s->write_why, sizeof s->write_why, "%s", why);
+    fprintf(stderr, "sts-collector: database write failed: %s\n", why);
 }
 
 enum sts_err store_defer_sync(struct store *store)

@@ -41,7 +41,18 @@ struct store_ops {
 struct store {
     const struct store_ops *ops;
     struct store_policy policy; /* see store_set_policy */
+    /* store_write_failed's memory: failing since the last batch written,
+     * and the reason last logged. */
+    bool write_failing;
+    char write_why[256];
 };
+
+/* A backend's write failed for why: logged on stderr when writes start
+ * failing or the reason changes, not at every batch. A failing disk fails
+ * every batch, thousands a second while clients retry, and a journal that
+ * drops lines under that flood drops the ones that matter. The writer's
+ * thread only (each writer has its own store). */
+void store_write_failed(struct store *s, const char *why);
 
 /* The SQLite backend behind store_open (same flags, errors and why).
  * Errors: STS_ENOENT, STS_EIO, STS_ECORRUPT, STS_EUNSUPPORTED, STS_ENOMEM. */

@@ -1188,7 +1188,7 @@ static enum sts_err pg_write(struct store *s, struct store_record *const *recs, 
     }
 fail:
     PQclear(errres);
-    fprintf(stderr, "sts-collector: database write failed: %s\n", msg);
+    store_write_failed(&st->base, msg);
     for (size_t i = 0; i < n; i++)
         recs[i]->outcome = STORE_FAILED;
     return STS_EIO;

@@ -1055,7 +1055,7 @@ static enum sts_err sqlite_write(struct store *s, struct store_record *const *re
         clock_gettime(CLOCK_MONOTONIC, &st->last_end);
         return STS_OK;
     }
-    fprintf(stderr, "sts-collector: database write failed: %s\n", sqlite3_errmsg(st->db));
+    store_write_failed(&st->base, sqlite3_errmsg(st->db));
     if (!sqlite3_get_autocommit(st->db))
         run(st->stmt[ROLLBACK]);
     for (size_t i = 0; i < n; i++)

@@ -61,7 +61,7 @@ echo "fleet through 3 collectors: $accepted accepted in $ms ms; stored $devices 
     sts_die "$((devices + reacts)) rows stored but $accepted reports answered 202"
 for i in 1 2 3; do
     n=$(grep -c 'database write failed' "$STS_TMP/c$i.err" || true)
-    echo "collector $i: $n failed transactions"
+    echo "collector $i: $n write failures logged (one line per episode)"
 done
 
 # The same report at two collectors at once.

@@ -13,6 +13,9 @@
 #    reports sent again stored once each;
 #  - every write to the database's files failing with EROFS (the same shim):
 #    503 and /healthz 503, back by itself, every 202 stored;
+#  - the -shm unable to grow (its writes failing): 503 for the batches that
+#    need it, back by itself, every 202 stored, the failure logged once,
+#    not at every batch;
 #  - the -shm truncated under load: the collector exits 75 saying why, and
 #    after a restart every acknowledged report is stored;
 #  - after a burst of 20,000 reports the WAL is truncated once writes stop.
@@ -107,8 +110,8 @@ shim=$STS_BIN/tests/libsts_fail_sync.so
 [ -f "$shim" ] || sts_die "no $shim: build the tests"
 
 # fault_run ERR DB FLAG FIRST NAME=VALUE...: a collector on DB with the shim
-# preloaded and its settings; 200 reports, then 100 while FLAG exists, then
-# 100 more from report FIRST once /healthz is back. Sets a, b and c (what
+# preloaded and its settings; 200 reports, then 100 (or $MID) while FLAG
+# exists, then 100 more from report FIRST once /healthz is back. Sets a, b and c (what
 # each send printed), during (/healthz while failing) and back (1 if
 # /healthz came back within 5 s).
 fault_run()
@@ -125,7 +128,7 @@ fault_run()
     if [ -n "$asan" ]; then export ASAN_OPTIONS=$asan; else unset ASAN_OPTIONS; fi
     a=$($SEND "$SRV_PORT" 200 0 4)
     touch "$flag"
-    b=$($SEND "$SRV_PORT" 100 1000 4)
+    b=$($SEND "$SRV_PORT" "${MID:-100}" 1000 4)
     during=$(health)
     rm -f "$flag"
     back=""
@@ -169,6 +172,31 @@ fault_run "$STS_TMP/err6" "$db" "$STS_TMP/read-only" 2000 \
 [ "$(count "$c" 202)" = 100 ] || sts_die "read-only: after, $c"
 [ "$(rows "$db")" = 300 ] || sts_die "read-only: $(rows "$db") rows stored, 300 acknowledged"
 echo "read-only: 100 x 503 and /healthz 503 while writes failed with EROFS, back by itself, 300 of 300 acknowledged stored"
+
+# A -shm that cannot grow: every write to it failing, as on a full or
+# read-only file system. SQLite extends it by a write per page once the WAL
+# outgrows the first 32 KiB region (some 4,000 frames), so the load runs
+# past that: the batches that need the next region fail and are answered
+# 503, nothing crashes, and once writes go through the collector is back by
+# itself. The log names the failure when writes start failing (again, after
+# a batch that committed), not at every failed batch: there were thousands
+# of lines a second.
+db=$STS_TMP/shm-grow.db
+MID=6000 fault_run "$STS_TMP/err9" "$db" "$STS_TMP/shm-full" 20000 \
+    STS_FAIL_WRITE_FLAG="$STS_TMP/shm-full" STS_FAIL_PREFIX="$db-shm"
+[ "$(count "$a" 202)" = 200 ] || sts_die "shm cannot grow: before, $a"
+failed=$(count "$b" 503)
+((failed >= 100)) || sts_die "shm cannot grow: $b (want the batches past the first region to fail)"
+[ $(($(count "$b" 202) + failed)) = 6000 ] || sts_die "shm cannot grow: $b (only 202 and 503 with Retry-After)"
+[ -n "$back" ] || sts_die "shm cannot grow: /healthz not back within 5 s of writes going through"
+[ "$(count "$c" 202)" = 100 ] || sts_die "shm cannot grow: after, $c"
+acked=$((200 + $(count "$b" 202) + 100))
+[ "$(rows "$db")" = "$acked" ] || sts_die "shm cannot grow: $(rows "$db") rows stored, $acked acknowledged"
+lines=$(grep -c 'database write failed' "$STS_TMP/err9" || true)
+episodes=$(grep -c 'storage failing' "$STS_TMP/err9" || true)
+((lines >= 1 && lines <= 20)) ||
+    sts_die "shm cannot grow: $lines 'database write failed' lines for $failed failed reports"
+echo "shm cannot grow: $failed x 503, back by itself, $acked of $acked acknowledged stored; $lines failure line(s), $episodes 'storage failing' episode(s)"
 
 # --- -shm shrunk under load ----------------------------------------------
 # SQLite maps the -shm: once it is truncated, the next read of the wal-index
