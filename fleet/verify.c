@@ -324,6 +324,15 @@ enum sts_err fleet_compare(const struct fleet *f, const char *by_text, const cha
             res->ok = false;
         }
         bool inside = lo <= t && t <= hi;
+        /* A row whose group has parts under the threshold adds up the shown
+         * ones only (docs/privacy.md), and its interval is for them: lower
+         * than the truth by design, not a miss of its interval. */
+        json_t *ns = json_object_get(row, "parts_not_shown");
+        long long not_shown = json_is_integer(ns) ? json_integer_value(ns) : 0;
+        char part_note[64] = "";
+        if (!inside && not_shown > 0)
+            snprintf(part_note, sizeof part_note, "  lower: %lld part%s not shown", not_shown,
+                     not_shown > 1 ? "s" : "");
         if (calibrate && c && c->min_part >= cal_min) {
             res->cal.n++;
             res->cal.inside += inside;
@@ -333,7 +342,10 @@ enum sts_err fleet_compare(const struct fleet *f, const char *by_text, const cha
             rel[nrel++] = r;
         fprintf(out, "  %-7s %-22s %8lld %8lld   [%5lld, %5lld] %7.2f%%%s%s\n", period,
                 label[0] ? label : "(no country)", t, shown, lo, hi, 100 * r,
-                inside ? "" : "  outside", verdict);
+                inside         ? ""
+                : part_note[0] ? part_note
+                               : "  outside",
+                verdict);
     }
     /* Cells the collector did not show: fine under the threshold; a large
      * one missing is an error of 100 % in the accuracy figure. */
