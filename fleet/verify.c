@@ -325,12 +325,12 @@ enum sts_err fleet_compare(const struct fleet *f, const char *by_text, const cha
         }
         bool inside = lo <= t && t <= hi;
         /* A row whose group has parts under the threshold adds up the shown
-         * ones only (docs/privacy.md), and its interval is for them: lower
-         * than the truth by design, not a miss of its interval. */
+         * ones only (docs/privacy.md), and its interval is for them: below
+         * the truth by design, not a miss of its interval (above it is). */
         json_t *ns = json_object_get(row, "parts_not_shown");
         long long not_shown = json_is_integer(ns) ? json_integer_value(ns) : 0;
         char part_note[64] = "";
-        if (!inside && not_shown > 0)
+        if (t > hi && not_shown > 0)
             snprintf(part_note, sizeof part_note, "  lower: %lld part%s not shown", not_shown,
                      not_shown > 1 ? "s" : "");
         if (calibrate && c && c->min_part >= cal_min) {

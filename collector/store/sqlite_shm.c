@@ -1,5 +1,6 @@
 /* The SIGBUS handler of sqlite_shm.h: a fault in a -shm mapping becomes one
- * log line and exit status 75, any other fault keeps the default action.
+ * log line and exit status 75, any other SIGBUS goes to the action the
+ * handler replaced.
  *
  * Why not go on. A shrunk -shm leaves SQLite's pointers into the wal-index
  * pointing past the file's end; the handler could map the pages again, but
@@ -15,8 +16,8 @@
  *
  * The handler finds the faulting mapping in /proc/self/maps with open, read
  * and close, writes with write and leaves with _exit: all async-signal-safe
- * (signal-safety(7)). Its buffers are static, since it runs once: it puts
- * back the action it replaced first thing, so that a second fault, in any
+ * (signal-safety(7)); not sts_log, which formats with vsnprintf. Its buffers are static, since it
+ * runs once: it puts back the action it replaced first thing, so that a second fault, in any
  * thread, and the same fault when it is not a -shm's, get that action (the
  * default, or a sanitizer's). */
 #include <errno.h>

@@ -4,6 +4,7 @@
 
 #include "store_impl.h"
 #include "sts/date.h"
+#include "sts/log.h"
 
 void store_policy_defaults(struct store_policy *p)
 {
@@ -89,7 +90,7 @@ void store_write_failed(struct store *s, const char *why)
         return;
     s->write_failing = true;
     snprintf(s->write_why, sizeof s->write_why, "%s", why);
-    fprintf(stderr, "sts-collector: database write failed: %s\n", why);
+    sts_log(STS_LOG_ERR, "database write failed: %s", why);
 }
 
 enum sts_err store_defer_sync(struct store *store)
