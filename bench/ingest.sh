@@ -29,6 +29,12 @@
 # a SQLite file, a PostgreSQL template database) instead of an empty one, as a collector
 # does after months in service; "committed" is then what the run added.
 #
+# With --sync-free, each SQLite run is followed by the same load at a collector whose
+# fdatasync and fsync return at once (bench/ingest/nosync.c, preloaded): NOT durable, a
+# measurement only, of what waiting for this disk's flush costs (ratio to nginx and to the
+# durable run beside it). It says how far a disk that flushes quickly would move the
+# figures, not what the collector may be run as.
+#
 # With --db postgresql, each SQLite run is followed by the same load at a collector on
 # PostgreSQL (a throwaway cluster started by tests/e2e/lib/pg.sh, a fresh database per
 # run): committed reports/s as a ratio of nginx (target keep-alive >= 0.4x, the server
@@ -71,6 +77,7 @@ pg=0
 TARGET_PG_KEEPALIVE=0.4
 ncoll=1
 callgrind=0
+sync_free=0
 collector_prefix=
 devices=0
 
@@ -104,6 +111,8 @@ Benchmarks sts-collector ingestion (SQLite) against an nginx that answers 204.
                    (needs bench/bench_store in the build directory)
   --callgrind      first count instructions per activation under callgrind
                    (valgrind), and print the costliest functions
+  --sync-free      also run each SQLite load with fdatasync and fsync made no-ops
+                   (NOT durable: what waiting for the disk costs; needs cc)
   -h, --help       this help
 
 Installs wrk, nginx and sqlite3 with apt-get when they are missing (needs root).
@@ -176,6 +185,7 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --ohttp) ohttp=1; shift ;;
     --callgrind) callgrind=1; shift ;;
+    --sync-free) sync_free=1; shift ;;
     --devices)
         [ $# -ge 2 ] || { usage >&2; exit 2; }
         devices=$2
@@ -489,6 +499,11 @@ if [ $nginx_only -eq 0 ]; then
             { cat "$tmp/keygen.log" >&2; die "sts-collector keygen --ohttp failed"; }
     fi
 fi
+if [ $sync_free -eq 1 ] && [ $nginx_only -eq 0 ]; then
+    command -v cc >/dev/null 2>&1 || die "--sync-free needs a C compiler (cc)"
+    cc -shared -fPIC -O2 -o "$tmp/nosync.so" "$HERE/ingest/nosync.c" 2>"$tmp/nosync.log" ||
+        { cat "$tmp/nosync.log" >&2; die "could not build bench/ingest/nosync.c"; }
+fi
 if [ $pg -eq 1 ]; then
     # pg.sh reads STS_TMP and calls sts_die.
     # shellcheck disable=SC2034
@@ -720,6 +735,29 @@ for mode in $modes_list; do
         for n in "${notes[@]}"; do row="$row; $n"; done
         rows+=("$row")
 
+        if [ $sync_free -eq 1 ]; then
+            # The same load with the disk's flush taken out: not durable, a measurement.
+            durable_cps=$cps durable_stored=$stored
+            name=nosync-$mode-$c
+            collector_prefix="env LD_PRELOAD=$tmp/nosync.so"
+            start_collector "$name"
+            collector_prefix=
+            run_wrk "$name" "$collector_url" "$mode" "$c" "$duration"
+            stop_collector "$name"
+            stored=$(added "$(sqlite3 "$db" 'select count(*) from activation;')") ||
+                die "could not count the stored activations in $db"
+            cps=$(per_s "$stored" "$r_duration_us")
+            note=
+            [ "$r_other" -eq 0 ] || note=", answers $r_codes"
+            printf -v row '%-9s %-9s %5s %9s %11s %9s %9s %8s %6s  %s' \
+                no-sync "$mode" "$c" "$(per_s "$r_requests" "$r_duration_us")" "$cps" \
+                "$(ms "$r_p50_us")" "$(ms "$r_p99_us")" "$r_other" "$(ratio "$cps" "$n_rps")" \
+                "NOT DURABLE, vs durable $(ratio "$cps" "$durable_cps")x$note"
+            rows+=("$row")
+            echo "  $row" >&2
+            cps=$durable_cps stored=$durable_stored
+        fi
+
         if [ $pg -eq 1 ]; then
             # The same load at a collector on PostgreSQL, against SQLite's run.
             sqlite_cps=$cps sqlite_stored=$stored
@@ -830,6 +868,10 @@ if [ "$ncoll" -gt 1 ]; then
     echo "wrk at once, the connections split between them; committed/s: rows counted by"
     echo "'sts-collector audit' over the longest of the runs; p50/p99: the worst of the wrk;"
     echo "ratio: to nginx; 'vs 1 collector': over the postgres row just above."
+fi
+if [ $sync_free -eq 1 ]; then
+    echo "no-sync rows: the collector with fdatasync and fsync made no-ops, NOT durable: what"
+    echo "waiting for this disk's flush costs; 'vs durable': over the collector row above."
 fi
 if [ $ohttp -eq 1 ]; then
     echo "ohttp rows: the same reports sealed in Oblivious HTTP to /v1/ohttp; ratio: committed/s"
