@@ -11,7 +11,7 @@ bin=${STS_BIN:-build/release}
 devices=${1:-100000}; shift || true
 tmp=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 "$bin/sts-collector" keygen --out "$tmp/key" 2>/dev/null
 "$bin/sts-collector" keygen --token --out "$tmp/token" 2>/dev/null

@@ -15,7 +15,7 @@ bin=${STS_BIN:-build/release}
 devices=${1:-100000}; shift || true
 tmp=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 # A fixed today and noise seed: the same figures at every run of one build.
 export STS_NOW_DAY=${STS_NOW_DAY:-2026-03-18} STS_TEST_RELEASE_SEED=${STS_TEST_RELEASE_SEED:-bench}

@@ -35,8 +35,9 @@ pid=
 wpid=
 cleanup()
 {
-    [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    # Both, whatever the first one's wait returns (set -e applies here too).
+    [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -34,9 +34,11 @@ sts_keygen()
 sts_cleanup()
 {
     local pid
+    # Every one, whatever the status of the one before: the scripts run with
+    # set -e, which applies here too, and wait returns a killed child's 137.
     for pid in "${STS_PIDS[@]}"; do
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
     STS_PIDS=()
     if [ -n "$STS_TMP" ] && [ -z "${STS_KEEP:-}" ]; then
@@ -88,8 +90,8 @@ sts_stop()
         sleep 0.05
     done
     if kill -0 "$pid" 2>/dev/null; then
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
         sts_forget "$pid"
         sts_die "collector $pid did not stop on SIGTERM within 15 s"
     fi
