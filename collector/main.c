@@ -268,7 +268,10 @@ struct args {
     int dry_run;
     struct stats_args stats;
     int token, ohttp;
-    uint64_t seen; /* bit per option id - OPT_OUT */
+    /* The long options given, by name, so that each command can refuse the
+     * ones it does not take instead of ignoring them. */
+    const char *given[64];
+    size_t n_given;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -279,15 +282,22 @@ static int parse_args(int argc, char **argv, struct args *a)
         const char *name, *value;
     } sets[64];
     size_t nsets = 0;
-    int c;
+    int c, li = -1;
     config_defaults(&a->cfg);
     a->format = "table";
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    opterr = 0; /* getopt would name the command as the program: say it here */
+    while ((c = getopt_long(argc, argv, ":", options, &li)) != -1) {
+        if (c == ':')
+            return usage_error("%s needs a value", argv[optind - 1]);
         if (c == '?')
-            return usage_error("%s", "bad option");
-        if (c - OPT_OUT < 64)
-            a->seen |= (uint64_t)1 << (c - OPT_OUT);
+            return usage_error("unknown or ambiguous option '%s'", argv[optind - 1]);
+        if (li >= 0) {
+            if (a->n_given == sizeof a->given / sizeof a->given[0])
+                return usage_error("%s", "too many options");
+            a->given[a->n_given++] = options[li].name;
+        }
+        li = -1;
         if (c >= OPT_SETTING && c < OPT_SETTING + (int)N_SETTING_FLAGS) {
             sets[nsets].name = setting_flags[c - OPT_SETTING];
             goto set;
@@ -1465,6 +1475,53 @@ static int cmd_purge(struct args *a)
     return EXIT_SUCCESS;
 }
 
+/* The options each command takes. Any other is refused rather than ignored:
+ * "erase --dry-run" must not erase, and an option meant for another command
+ * must not look as if it had been applied. --config is taken wherever a
+ * setting is read. */
+#define SERVE_OPTIONS                                                                              \
+    "config", "db", "key", "listen", "token-file", "threads", "max-batch", "k", "ohttp-key",       \
+        "tls-cert", "tls-key", "grace-days", "rho", "models", "rate-limit", "relay-rate-limit",    \
+        "relay-addresses", "retention-months", "max-body", "connection-limit", "per-client-limit", \
+        "header-timeout", "body-timeout", "timeout", "rate-burst", "relay-burst",                  \
+        "report-id-days", "backfill", "metrics-listen", "summary-interval", "writers"
+static const char *const keygen_options[] = {"out", "token", "ohttp", "rotate", NULL};
+static const char *const serve_options[] = {SERVE_OPTIONS, NULL};
+static const char *const stats_options[] = {
+    "config",     "db",    "k",     "by", "period",  "from",       "to",     "format",
+    "cumulative", "brand", "model", "sw", "country", "grace-days", "models", NULL};
+static const char *const export_options[] = {"config", "db", "key", "imei", "format", NULL};
+static const char *const erase_options[] = {"config", "db", "key", "imei", NULL};
+static const char *const rekey_options[] = {"config", "db", "key", "retire", NULL};
+static const char *const audit_options[] = {
+    "config", "db", "key", "k", "format", "retention-months", "report-id-days", "grace-days", NULL};
+static const char *const purge_options[] = {"config", "db", "retention-months", "dry-run", NULL};
+
+struct command {
+    const char *name;
+    int (*run)(struct args *a); /* NULL: stats, which also takes the statistic */
+    const char *const *options;
+};
+
+static const struct command commands[] = {
+    {"keygen", cmd_keygen, keygen_options}, {"serve", cmd_serve, serve_options},
+    {"stats", NULL, stats_options},         {"export", cmd_export, export_options},
+    {"erase", cmd_erase, erase_options},    {"audit", cmd_audit, audit_options},
+    {"purge", cmd_purge, purge_options},    {"rekey", cmd_rekey, rekey_options},
+};
+
+static int check_options(const struct args *a, const struct command *c)
+{
+    for (size_t i = 0; i < a->n_given; i++) {
+        size_t j = 0;
+        while (c->options[j] && strcmp(c->options[j], a->given[i]) != 0)
+            j++;
+        if (!c->options[j])
+            return usage_error("%s does not take --%s", c->name, a->given[i]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char why[160];
@@ -1491,26 +1548,23 @@ int main(int argc, char **argv)
         if (argc < 3 || argv[2][0] == '-')
             return usage_error("%s", "stats needs a statistic: sales, lifetime or versions");
         which = argv[2];
+        if (strcmp(which, "sales") != 0 && strcmp(which, "lifetime") != 0 &&
+            strcmp(which, "versions") != 0)
+            return usage_error("unknown statistic '%s': use sales, lifetime or versions", which);
         shift = 2;
     }
+    const struct command *command = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && !command; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            command = &commands[i];
+    if (!command)
+        return usage_error("unknown command '%s'", cmd);
     int rc = parse_args(argc - shift, argv + shift, &a);
     if (rc)
         return rc;
-    if (strcmp(cmd, "keygen") == 0)
-        return cmd_keygen(&a);
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(&a);
-    if (strcmp(cmd, "stats") == 0)
-        return cmd_stats(&a, which);
-    if (strcmp(cmd, "export") == 0)
-        return cmd_export(&a);
-    if (strcmp(cmd, "erase") == 0)
-        return cmd_erase(&a);
-    if (strcmp(cmd, "audit") == 0)
-        return cmd_audit(&a);
-    if (strcmp(cmd, "purge") == 0)
-        return cmd_purge(&a);
-    if (strcmp(cmd, "rekey") == 0)
-        return cmd_rekey(&a);
-    return usage_error("unknown command '%s'", cmd);
+    if ((rc = check_options(&a, command)))
+        return rc;
+    if (command->run)
+        return command->run(&a);
+    return cmd_stats(&a, which);
 }

@@ -1,0 +1,122 @@
+# sts-collector's options as a newcomer meets them: an option a command does
+# not take is refused (exit 2) before anything is done (erase --dry-run
+# erases nothing), an unknown option or a missing value is named, a bad
+# setting says which values it takes, and packaging/collector.conf.example
+# with every setting uncommented is a configuration serve accepts.
+set -u
+. "$(dirname "${BASH_SOURCE[0]}")/common.bash"
+sts_setup
+sts_keygen
+export STS_NOW_DAY=2026-11-20
+dir=$STS_TMP
+C=$COLLECTOR
+fail=0
+
+# check NAME WANT_STATUS WANT_STDERR_SUBSTRING CMD...
+check()
+{
+    local name=$1 want=$2 text=$3 rc
+    shift 3
+    "$@" >"$dir/out" 2>"$dir/err"
+    rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL $name: exit $rc, expected $want; stderr: $(cat "$dir/err")"
+        fail=1
+    elif [ -n "$text" ] && ! grep -qF -- "$text" "$dir/err"; then
+        echo "FAIL $name: stderr lacks '$text': $(cat "$dir/err")"
+        fail=1
+    else
+        echo "ok   $name"
+    fi
+}
+
+db=$dir/sts.db
+sts_start "$dir/serve.err" --db "sqlite:$db" --key "$dir/key"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary "$(sts_activation "$(sts_rid 1)" "$(sts_imei 1)")" \
+    "http://127.0.0.1:$SRV_PORT/v1/reports")
+[ "$code" = 202 ] || sts_die "activation answered $code"
+sts_stop "$SRV_PID"
+
+held()
+{
+    "$C" export --imei "$(sts_imei 1)" --db "sqlite:$db" --key "$dir/key" | jq -r .held
+}
+[ "$(held)" = true ] || sts_die "the device is not held before the checks"
+
+# An option of another command is refused, and nothing happens.
+check "erase --dry-run is refused" 2 "erase does not take --dry-run" \
+    "$C" erase --imei "$(sts_imei 1)" --db "sqlite:$db" --key "$dir/key" --dry-run
+[ "$(held)" = true ] || { echo "FAIL erase --dry-run erased the device"; fail=1; }
+check "keygen --db is refused" 2 "keygen does not take --db" \
+    "$C" keygen --out "$dir/newkey" --db "sqlite:$db"
+[ ! -e "$dir/newkey" ] || { echo "FAIL keygen with a refused option wrote a key"; fail=1; }
+check "stats --imei is refused" 2 "stats does not take --imei" \
+    "$C" stats sales --db "sqlite:$db" --imei "$(sts_imei 1)"
+check "purge --key is refused" 2 "purge does not take --key" \
+    "$C" purge --db "sqlite:$db" --key "$dir/key"
+check "export --dry-run is refused" 2 "export does not take --dry-run" \
+    "$C" export --imei "$(sts_imei 1)" --db "sqlite:$db" --key "$dir/key" --dry-run
+check "serve --imei is refused" 2 "serve does not take --imei" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" --imei 1
+[ ! -e "$dir/never.db" ] || { echo "FAIL serve with a refused option made a database"; fail=1; }
+# What each command takes still works.
+check "purge --dry-run" 0 "" "$C" purge --db "sqlite:$db" --retention-months 24 --dry-run
+check "audit --retention-months" 0 "" "$C" audit --db "sqlite:$db" --retention-months 24
+grep -q 'folded 24 months' "$dir/out" || { echo "FAIL audit: retention not shown"; fail=1; }
+check "erase" 0 "" "$C" erase --imei "$(sts_imei 1)" --db "sqlite:$db" --key "$dir/key"
+[ "$(held)" = false ] || { echo "FAIL erase did not erase"; fail=1; }
+
+# Unknown options and missing values, named once, under the program's name.
+check "unknown option" 2 "sts-collector: unknown or ambiguous option '--frobnicate'" \
+    "$C" keygen --out "$dir/k2" --frobnicate
+grep -q '^keygen:' "$dir/err" && { echo "FAIL the command is named as the program"; fail=1; }
+[ ! -e "$dir/k2" ] || { echo "FAIL keygen with an unknown option wrote a key"; fail=1; }
+check "missing value" 2 "sts-collector: --out needs a value" "$C" keygen --out
+check "unknown statistic" 2 "unknown statistic 'frobnicate': use sales, lifetime or versions" \
+    "$C" stats frobnicate --db "sqlite:$db"
+grep -q -- '--statistic' "$dir/err" && { echo "FAIL names a flag that does not exist"; fail=1; }
+
+# A bad setting says what it takes, from a flag or from the file.
+check "bad --max-body" 2 "bad value '10' for max_body (--max-body): expected a whole number from 64 to 8192" \
+    "$C" serve --db "sqlite:$dir/never.db" --key "$dir/key" --max-body 10
+check "bad --rho" 2 "bad value '0' for rho (--rho): expected a number above 0" \
+    "$C" serve --db "sqlite:$dir/never.db" --key "$dir/key" --rho 0
+printf 'relay_burst = 0\n' >"$dir/bad.conf"
+check "bad setting in a file" 2 "bad.conf:1: bad value '0' for relay_burst (--relay-burst): expected a whole number from 1 to 1000000" \
+    "$C" serve --config "$dir/bad.conf" --db "sqlite:$dir/never.db" --key "$dir/key"
+[ ! -e "$dir/never.db" ] || { echo "FAIL a refused setting made a database"; fail=1; }
+
+# The shipped example, every setting uncommented, on this test's files and a
+# loopback port without TLS: serve accepts every line of it.
+"$C" keygen --token --out "$dir/token" 2>/dev/null || sts_die "keygen --token"
+"$C" keygen --ohttp --out "$dir/ohttp.key" 2>"$dir/err" || sts_die "keygen --ohttp"
+id=$(grep -o 'key id [0-9]*' "$dir/err")
+for _ in 1 2 3 4 5; do # the previous key needs a key id of its own (one random byte)
+    rm -f "$dir/ohttp-previous.key"
+    "$C" keygen --ohttp --out "$dir/ohttp-previous.key" 2>"$dir/err" || sts_die "keygen --ohttp"
+    [ "$(grep -o 'key id [0-9]*' "$dir/err")" != "$id" ] && break
+done
+sed -e 's/^# \([a-z_]* = \)/\1/' \
+    -e "s#^listen = .*#listen = 127.0.0.1:0#" \
+    -e "s#^db = .*#db = sqlite:$dir/example.db#" \
+    -e "s#^key = .*#key = $dir/key#" \
+    -e "s#^token_file = .*#token_file = $dir/token#" \
+    -e "s#^ohttp_key = .*previous.*#ohttp_key = $dir/ohttp-previous.key#" \
+    -e "s#^ohttp_key = /etc.*#ohttp_key = $dir/ohttp.key#" \
+    -e "s#^metrics_listen = .*#metrics_listen = 127.0.0.1:0#" \
+    -e '/^tls_/d' \
+    "$STS_SRC/packaging/collector.conf.example" >"$dir/example.conf"
+settings=$(grep -c '^[a-z_]* = ' "$dir/example.conf")
+[ "$settings" -ge 25 ] || sts_die "the example has only $settings settings"
+# Every setting of the README's reference is in the example.
+for name in $(sed -n 's/^| `\([a-z_]*\)`\(, `\([a-z_]*\)`\)\{0,1\} |.*/\1 \3/p' "$STS_SRC/README.md"); do
+    grep -q "^\(# \)\{0,1\}$name = " "$STS_SRC/packaging/collector.conf.example" ||
+        { echo "FAIL the example lacks $name"; fail=1; }
+done
+sts_start "$dir/example.err" --config "$dir/example.conf"
+grep -q 'relays set' "$dir/example.err" || { echo "FAIL the example's relays were not read"; fail=1; }
+sts_stop "$SRV_PID"
+echo "ok   the example configuration ($settings settings) is accepted"
+
+exit $fail
