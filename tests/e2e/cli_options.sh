@@ -2,7 +2,8 @@
 # not take is refused (exit 2) before anything is done (erase --dry-run
 # erases nothing), an unknown option or a missing value is named, a bad
 # setting says which values it takes, and packaging/collector.conf.example
-# with every setting uncommented is a configuration serve accepts.
+# with every setting uncommented is a configuration serve accepts. sts-fleet
+# names an unknown last option as unknown, not as one missing its value.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 sts_setup
@@ -118,5 +119,14 @@ sts_start "$dir/example.err" --config "$dir/example.conf"
 grep -q 'relays set' "$dir/example.err" || { echo "FAIL the example's relays were not read"; fail=1; }
 sts_stop "$SRV_PID"
 echo "ok   the example configuration ($settings settings) is accepted"
+
+# sts-fleet: what the last argument is.
+F=$STS_BIN/sts-fleet
+check "fleet unknown last option" 2 "sts-fleet: unknown option: --frobnicate" \
+    "$F" --collector http://127.0.0.1:1 --devices 10 --frobnicate
+check "fleet missing value" 2 "sts-fleet: missing value after: --devices" \
+    "$F" --collector http://127.0.0.1:1 --devices
+check "fleet unknown option" 2 "sts-fleet: unknown option: --frobnicate" \
+    "$F" --collector http://127.0.0.1:1 --frobnicate 3
 
 exit $fail
