@@ -607,6 +607,12 @@ static int cmd_serve(struct args *a)
                                    : sts_strerror(e));
             goto out;
         }
+        /* Checked as a pair now, not when the front starts: a certificate
+         * that is not one must stop serve before the database is created. */
+        if (front_tls_set(tls_cert, tls_key->data, why, sizeof why) != STS_OK) {
+            fail("tls", why);
+            goto out;
+        }
     }
     if (cfg->n_ohttp_keys) {
         const char *paths[2] = {cfg->ohttp_keys[0], cfg->ohttp_keys[1]};

@@ -2,7 +2,9 @@
 # not take is refused (exit 2) before anything is done (erase --dry-run
 # erases nothing), an unknown option or a missing value is named, a bad
 # setting says which values it takes, and packaging/collector.conf.example
-# with every setting uncommented is a configuration serve accepts. sts-fleet
+# with every setting uncommented is a configuration serve accepts. A TLS
+# certificate that is not one, or a key that is not its pair, stops serve
+# before the database is created. sts-fleet
 # names an unknown last option as unknown, not as one missing its value.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
@@ -87,6 +89,23 @@ printf 'relay_burst = 0\n' >"$dir/bad.conf"
 check "bad setting in a file" 2 "bad.conf:1: bad value '0' for relay_burst (--relay-burst): expected a whole number from 1 to 1000000" \
     "$C" serve --config "$dir/bad.conf" --db "sqlite:$dir/never.db" --key "$dir/key"
 [ ! -e "$dir/never.db" ] || { echo "FAIL a refused setting made a database"; fail=1; }
+
+# TLS files checked before anything is made.
+for n in a b; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -keyout "$dir/tls-$n.key" -out "$dir/tls-$n.pem" 2>/dev/null ||
+        sts_die "openssl req failed"
+    chmod 600 "$dir/tls-$n.key"
+done
+check "serve with a key as its certificate" 1 "the TLS certificate is not a PEM certificate chain" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" \
+    --tls-cert "$dir/tls-a.key" --tls-key "$dir/tls-a.key"
+[ ! -e "$dir/never.db" ] || { echo "FAIL a bad certificate made a database"; fail=1; }
+check "serve with a certificate and another's key" 1 "sts-collector: tls: " \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" \
+    --tls-cert "$dir/tls-a.pem" --tls-key "$dir/tls-b.key"
+[ ! -e "$dir/never.db" ] || { echo "FAIL a key of another certificate made a database"; fail=1; }
+grep -q 'starting' "$dir/err" && { echo "FAIL serve said it was starting"; fail=1; }
 
 # The shipped example, every setting uncommented, on this test's files and a
 # loopback port without TLS: serve accepts every line of it.
