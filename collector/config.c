@@ -113,9 +113,28 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = number(value, 1, 3600, &v, &range) && ((cfg->timeout_s = (unsigned)v), true);
     else if (strcmp(name, "k") == 0)
         ok = number(value, 2, 1000000, &v, &range) && ((cfg->k = v), true);
-    else if (strcmp(name, "models") == 0)
+    else if (strcmp(name, "models") == 0) {
+        /* Each a name a report may carry: any other could never match one,
+         * and its reports would all count as "other". */
+        char one[66]; /* 64 characters, and one more to tell a longer name */
+        for (const char *p = value; *p;) {
+            size_t n = strcspn(p, ",");
+            snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one - 1 ? n : sizeof one - 1), p);
+            if (!sts_report_text_valid(one)) {
+                snprintf(why, whylen,
+                         "bad value for models (--models): '%s' is not a model name (1..64 of "
+                         "A-Z a-z 0-9 space . _ + / -, names separated by commas)",
+                         one);
+                return STS_EINVAL;
+            }
+            p += n + (p[n] == ',');
+            if (p[-1] == ',' && !*p) {
+                snprintf(why, whylen, "bad value for models (--models): a comma at the end");
+                return STS_EINVAL;
+            }
+        }
         ok = copy(cfg->models, sizeof cfg->models, value);
-    else if (strcmp(name, "rho") == 0) {
+    } else if (strcmp(name, "rho") == 0) {
         char *end;
         errno = 0;
         double r = strtod(value, &end);

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "monitor.h"
+#include "rate.h"
 #include "reload.h"
 #include "release.h"
 #include "stats.h"
@@ -625,6 +626,27 @@ static int cmd_serve(struct args *a)
         fail("token", why);
         goto out;
     }
+    struct rate_config rate = {.rate = cfg->rate_limit >= 0 ? (double)cfg->rate_limit
+                                       : tls_cert           ? CONFIG_TLS_RATE_LIMIT
+                                                            : 0,
+                               .burst = cfg->rate_burst,
+                               .relay_rate = cfg->relay_rate_limit,
+                               .relay_burst = cfg->relay_burst,
+                               .relays = *cfg->relay_addresses ? cfg->relay_addresses : NULL};
+    if (rate.relays) {
+        /* The relay addresses parsed now, by the front's own parser, so that
+         * a typo stops serve before anything is made, with or without a
+         * limit set (the front builds no table without one). */
+        struct rate_config check = rate;
+        struct rate_table *table = NULL;
+        check.relay_rate = check.relay_rate > 0 ? check.relay_rate : 1;
+        enum sts_err re = rate_new(&check, &table, why, sizeof why);
+        rate_free(table);
+        if (re != STS_OK) {
+            rc = re == STS_EINVAL ? usage_error("%s", why) : fail("serve", sts_strerror(re));
+            goto out;
+        }
+    }
     /* The database and its -wal and -shm hold pseudonyms: owner only. */
     umask(077);
     /* The address is bound before anything is created, so that a bad one or
@@ -718,13 +740,7 @@ static int cmd_serve(struct args *a)
         .header_timeout_s = cfg->header_timeout_s,
         .body_timeout_s = cfg->body_timeout_s,
         .timeout_s = cfg->timeout_s,
-        .rate = {.rate = cfg->rate_limit >= 0 ? (double)cfg->rate_limit
-                         : tls_cert           ? CONFIG_TLS_RATE_LIMIT
-                                              : 0,
-                 .burst = cfg->rate_burst,
-                 .relay_rate = cfg->relay_rate_limit,
-                 .relay_burst = cfg->relay_burst,
-                 .relays = *cfg->relay_addresses ? cfg->relay_addresses : NULL},
+        .rate = rate,
         .token = token ? token->data : NULL,
         .db = stats_pool,
         .models = *cfg->models ? cfg->models : NULL,

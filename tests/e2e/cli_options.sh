@@ -3,8 +3,9 @@
 # erases nothing), an unknown option or a missing value is named, a bad
 # setting says which values it takes, and packaging/collector.conf.example
 # with every setting uncommented is a configuration serve accepts. A TLS
-# certificate that is not one, or a key that is not its pair, stops serve
-# before the database is created. sts-fleet
+# certificate that is not one, a key that is not its pair, a relay address
+# that is none or a model name no report can carry stops serve before the
+# database is created. sts-fleet
 # names an unknown last option as unknown, not as one missing its value.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
@@ -89,6 +90,21 @@ printf 'relay_burst = 0\n' >"$dir/bad.conf"
 check "bad setting in a file" 2 "bad.conf:1: bad value '0' for relay_burst (--relay-burst): expected a whole number from 1 to 1000000" \
     "$C" serve --config "$dir/bad.conf" --db "sqlite:$dir/never.db" --key "$dir/key"
 [ ! -e "$dir/never.db" ] || { echo "FAIL a refused setting made a database"; fail=1; }
+# A relay address that is none, with or without a limit set, stops serve
+# before anything is made; so does a model name no report can carry.
+check "bad relay address" 2 "'notanip' is not an IP address" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" \
+    --relay-addresses 192.0.2.1,notanip
+check "bad relay address with a limit" 2 "'192.0.2.300' is not an IP address" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" \
+    --relay-addresses 192.0.2.300 --relay-rate-limit 50
+[ ! -e "$dir/never.db" ] || { echo "FAIL a bad relay address made a database"; fail=1; }
+check "bad model name" 2 "'K400;K500' is not a model name" \
+    "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" --models 'K400;K500'
+check "empty model name" 2 "'' is not a model name" "$C" stats sales --db "sqlite:$db" --models K400,,K500
+check "trailing comma in models" 2 "a comma at the end" "$C" stats sales --db "sqlite:$db" --models K400,
+check "models" 0 "" "$C" stats sales --db "sqlite:$db" --models 'K400,K500,M2-lite'
+[ ! -e "$dir/never.db" ] || { echo "FAIL a bad model name made a database"; fail=1; }
 
 # TLS files checked before anything is made.
 for n in a b; do
