@@ -475,7 +475,7 @@ static int open_db(const char *uri, unsigned flags, struct store **store)
 {
     char why[512] = "";
     if (!*uri)
-        return usage_error("%s", "--db URI is required (e.g. sqlite:/var/lib/sts/sts.db)");
+        return usage_error("%s", "--db URI is required (e.g. sqlite:/var/lib/sts-collector/sts.db)");
     enum sts_err e = store_open(uri, flags, store, why, sizeof why);
     if (e != STS_OK)
         return fail("database", why[0] ? why : sts_strerror(e));
@@ -580,7 +580,7 @@ static int cmd_serve(struct args *a)
     sigset_t sigs;
 
     if (!*cfg->db)
-        return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts/sts.db)");
+        return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts-collector/sts.db)");
     if (!*cfg->tls_cert != !*cfg->tls_key)
         return usage_error("%s", "--tls-cert and --tls-key go together");
     /* Several writers overlap their commits on PostgreSQL, whose unique
