@@ -126,6 +126,16 @@ static void usage(void)
     fputs(usage_rest, stdout);
 }
 
+/* --help (or help) and --version, after any command as before one. */
+static int version_or_help(const char *arg)
+{
+    if (strcmp(arg, "--version") == 0)
+        printf("sts-collector %s\n", STS_VERSION);
+    else
+        usage();
+    return EXIT_SUCCESS;
+}
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
@@ -194,6 +204,7 @@ enum opt_id {
     OPT_RETIRE,
     OPT_DRY_RUN,
     OPT_RETENTION_MONTHS,
+    OPT_VERSION,
     /* Settings that are flags only by name: --max-body sets max_body. */
     OPT_SETTING = 512
 };
@@ -226,6 +237,7 @@ static const struct option options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
     {"imei", required_argument, NULL, OPT_IMEI},
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {"ohttp", no_argument, NULL, OPT_OHTTP},
     {"ohttp-key", required_argument, NULL, OPT_OHTTP_KEY},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
@@ -339,7 +351,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_RETIRE: a->retire = optarg; break;
         case OPT_DRY_RUN: a->dry_run = 1; break;
         case OPT_RETENTION_MONTHS: sets[nsets].name = "retention_months"; goto set;
-        case OPT_HELP: usage(); exit(EXIT_SUCCESS);
+        case OPT_HELP: exit(version_or_help("--help"));
+        case OPT_VERSION: exit(version_or_help("--version"));
         }
         continue;
     set:
@@ -475,7 +488,8 @@ static int open_db(const char *uri, unsigned flags, struct store **store)
 {
     char why[512] = "";
     if (!*uri)
-        return usage_error("%s", "--db URI is required (e.g. sqlite:/var/lib/sts-collector/sts.db)");
+        return usage_error("%s",
+                           "--db URI is required (e.g. sqlite:/var/lib/sts-collector/sts.db)");
     enum sts_err e = store_open(uri, flags, store, why, sizeof why);
     if (e != STS_OK)
         return fail("database", why[0] ? why : sts_strerror(e));
@@ -580,7 +594,8 @@ static int cmd_serve(struct args *a)
     sigset_t sigs;
 
     if (!*cfg->db)
-        return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts-collector/sts.db)");
+        return usage_error("%s",
+                           "serve needs --db URI (e.g. sqlite:/var/lib/sts-collector/sts.db)");
     if (!*cfg->tls_cert != !*cfg->tls_key)
         return usage_error("%s", "--tls-cert and --tls-key go together");
     /* Several writers overlap their commits on PostgreSQL, whose unique
@@ -1554,19 +1569,15 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage_error("%s", "missing command");
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        usage();
-        return EXIT_SUCCESS;
-    }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("sts-collector %s\n", STS_VERSION);
-        return EXIT_SUCCESS;
-    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0 || strcmp(cmd, "--version") == 0)
+        return version_or_help(cmd);
     struct args a;
     memset(&a, 0, sizeof a);
     const char *which = NULL;
     int shift = 1;
     if (strcmp(cmd, "stats") == 0) {
+        if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "--version") == 0))
+            return version_or_help(argv[2]);
         if (argc < 3 || argv[2][0] == '-')
             return usage_error("%s", "stats needs a statistic: sales, lifetime or versions");
         which = argv[2];

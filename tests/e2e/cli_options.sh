@@ -1,11 +1,11 @@
 # sts-collector's options as a newcomer meets them: an option a command does
 # not take is refused (exit 2) before anything is done (erase --dry-run
 # erases nothing), an unknown option or a missing value is named, a bad
-# setting says which values it takes, and packaging/collector.conf.example
-# with every setting uncommented is a configuration serve accepts. A TLS
-# certificate that is not one, a key that is not its pair, a relay address
-# that is none or a model name no report can carry stops serve before the
-# database is created. sts-fleet
+# setting says which values it takes, and --help and --version work after
+# every command. A TLS certificate that is not one, a key that is not its
+# pair, a relay address that is none or a model name no report can carry
+# stops serve before the database is created. packaging/collector.conf.example
+# with every setting uncommented is a configuration serve accepts. sts-fleet
 # names an unknown last option as unknown, not as one missing its value.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
@@ -70,6 +70,16 @@ check "audit --retention-months" 0 "" "$C" audit --db "sqlite:$db" --retention-m
 grep -q 'folded 24 months' "$dir/out" || { echo "FAIL audit: retention not shown"; fail=1; }
 check "erase" 0 "" "$C" erase --imei "$(sts_imei 1)" --db "sqlite:$db" --key "$dir/key"
 [ "$(held)" = false ] || { echo "FAIL erase did not erase"; fail=1; }
+
+# --help and --version after any command, stats included.
+for args in "stats --help" "stats sales --help" "erase --help" "serve --help"; do
+    check "$args" 0 "" "$C" $args
+    grep -q '^usage: sts-collector' "$dir/out" || { echo "FAIL $args: no usage on stdout"; fail=1; }
+done
+for args in "stats --version" "serve --version" "audit --version"; do
+    check "$args" 0 "" "$C" $args
+    grep -qx 'sts-collector [0-9][0-9.]*' "$dir/out" || { echo "FAIL $args: $(cat "$dir/out")"; fail=1; }
+done
 
 # Unknown options and missing values, named once, under the program's name.
 check "unknown option" 2 "sts-collector: unknown or ambiguous option '--frobnicate'" \
