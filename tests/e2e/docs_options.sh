@@ -3,7 +3,8 @@
 # named there as in the configuration file, max_body for --max-body), every
 # option of a manual page is one --help lists (tests/e2e/ops_install.sh checks
 # the other way), and where --help and the manual page both give an option's
-# default on its own entry, it is the same default.
+# default on its own entry, it is the same default. The installed pages link
+# only to installed pages.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 sts_setup
@@ -55,4 +56,19 @@ sys.exit(bad)
 EOF
     echo "ok   $prog: $n options of --help in the README and the manual page's in --help"
 done
+# The pages cmake --install puts in the documentation directory link only to
+# pages installed beside them.
+D=$STS_TMP/dest
+DESTDIR=$D cmake --install "$STS_BIN" --prefix /usr >"$STS_TMP/install.log" 2>&1 ||
+    sts_die "cmake --install failed: $(tail -5 "$STS_TMP/install.log")"
+doc=$D/usr/share/doc/sts
+n=0
+for page in "$doc"/*.md; do
+    for link in $(grep -o '](\([^)#]*\)' "$page" | sed 's/^](//' | grep -v '^[a-z]*:' | sort -u); do
+        n=$((n + 1))
+        [ -f "$doc/$link" ] || { echo "FAIL $(basename "$page") links to $link, not installed"; fail=1; }
+    done
+done
+[ "$n" -ge 5 ] || sts_die "only $n links in the installed pages"
+echo "ok   installed pages: $n links, each to an installed page"
 exit $fail
