@@ -3,7 +3,8 @@
 # named there as in the configuration file, max_body for --max-body), every
 # option of a manual page is one --help lists (tests/e2e/ops_install.sh checks
 # the other way), and where --help and the manual page both give an option's
-# default on its own entry, it is the same default. The installed pages link
+# default on its own entry, it is the same default. docs/agent.md and
+# docs/fleet.md name every option of their program. The installed pages link
 # only to installed pages.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
@@ -56,6 +57,15 @@ sys.exit(bad)
 EOF
     echo "ok   $prog: $n options of --help in the README and the manual page's in --help"
 done
+# Each program's own page names every option of its --help.
+for pair in sts-agent:agent.md sts-fleet:fleet.md; do
+    prog=${pair%%:*} page=$STS_SRC/docs/${pair#*:}
+    for o in $("$STS_BIN/$prog" --help 2>&1 | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+        grep -q -- "$o\b" "$page" || { echo "FAIL ${pair#*:} does not name $prog $o (in --help)"; fail=1; }
+    done
+done
+echo "ok   docs/agent.md and docs/fleet.md name every option of their program's --help"
+
 # The pages cmake --install puts in the documentation directory link only to
 # pages installed beside them.
 D=$STS_TMP/dest
