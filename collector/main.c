@@ -155,14 +155,40 @@ static int fail(const char *what, const char *why)
     return EXIT_FAILURE;
 }
 
-static const char *key_error(enum sts_err e)
+/* Why a keyring at path was refused; for STS_EPERM, which of the file's
+ * faults it is, since each has its own remedy. The text lives in a buffer
+ * of the calling thread until its next call. */
+static const char *key_error(const char *path, enum sts_err e)
 {
+    static _Thread_local char buf[160];
+    struct stat st;
     switch (e) {
     case STS_ENOENT: return "no such file; create one with 'sts-collector keygen --out FILE'";
     case STS_EPERM:
-        return "the key file is a symbolic link or not a regular file, or is readable by "
-               "others; chmod 600 it";
+        if (lstat(path, &st) != 0)
+            return "permission denied";
+        if (S_ISLNK(st.st_mode))
+            return "the key file is a symbolic link; give the path of the file itself";
+        if (!S_ISREG(st.st_mode))
+            return "the key file is not a regular file";
+        if (st.st_mode & 077) {
+            snprintf(buf, sizeof buf,
+                     "the key file has mode %04o: it is readable by others; chmod 600 it",
+                     (unsigned)(st.st_mode & 07777));
+            return buf;
+        }
+        return "permission denied";
     case STS_ECORRUPT: return "not a key file written by 'sts-collector keygen'";
+    default: return sts_strerror(e);
+    }
+}
+
+/* Why a new secret file could not be made at path. */
+static const char *create_error(enum sts_err e)
+{
+    switch (e) {
+    case STS_EEXIST: return "already exists; an existing key is never overwritten";
+    case STS_ENOENT: return "its directory does not exist; create it first (mode 0700)";
     default: return sts_strerror(e);
     }
 }
@@ -389,10 +415,8 @@ static int keygen_ohttp(const char *out)
     e = sts_ohttp_gateway_key_write_file(key, out);
     unsigned id = sts_ohttp_gateway_key_config(key)->key_id;
     sts_ohttp_gateway_key_free(key);
-    if (e == STS_EEXIST)
-        return fail(out, "already exists; an existing key is never overwritten");
     if (e != STS_OK)
-        return fail(out, sts_strerror(e));
+        return fail(out, create_error(e));
     fprintf(stderr,
             "sts-collector: wrote Oblivious HTTP gateway key (key id %u) to %s (mode 0600); "
             "serve it with --ohttp-key %s\n",
@@ -411,9 +435,9 @@ static int keygen_rotate(const char *path)
         return fail(path, "the keyring is full; retire an older key first (sts-collector rekey "
                           "--retire KEYID)");
     if (e != STS_OK)
-        return fail(path, key_error(e));
+        return fail(path, key_error(path, e));
     if ((e = sts_keyring_load(path, &ring)) != STS_OK)
-        return fail(path, key_error(e));
+        return fail(path, key_error(path, e));
     fprintf(stderr,
             "sts-collector: added key %08x to %s, now current; %zu key(s) in the keyring. "
             "Reload serve (SIGHUP) to make new pseudonyms with it; the older keys stay "
@@ -437,10 +461,8 @@ static int cmd_keygen(struct args *a)
         return keygen_ohttp(a->out);
     if (!a->token) {
         enum sts_err e = sts_key_generate(a->out);
-        if (e == STS_EEXIST)
-            return fail(a->out, "already exists; an existing key is never overwritten");
         if (e != STS_OK)
-            return fail(a->out, sts_strerror(e));
+            return fail(a->out, create_error(e));
         fprintf(stderr,
                 "sts-collector: wrote pseudonym key to %s (mode 0600); keep it out of "
                 "the database and its backups\n",
@@ -456,7 +478,7 @@ static int cmd_keygen(struct args *a)
     hex[2 * sizeof raw] = '\n'; /* in place of the NUL: the file is one line */
     int fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        rc = fail(a->out, strerror(errno));
+        rc = fail(a->out, create_error(sts_err_from_errno(errno)));
         goto out;
     }
     ssize_t w = write(fd, hex, sizeof hex);
@@ -480,7 +502,7 @@ static int load_keys(const char *path, struct sts_keyring *ring)
         return usage_error("%s", "--key FILE is required");
     enum sts_err e = sts_keyring_load(path, ring);
     if (e != STS_OK)
-        return fail(path, key_error(e));
+        return fail(path, key_error(path, e));
     return 0;
 }
 
@@ -1084,7 +1106,7 @@ static int cmd_rekey(struct args *a)
             return fail(a->retire, why);
         }
     if ((e = sts_keyring_retire(a->cfg.key, id)) != STS_OK)
-        return fail(a->cfg.key, key_error(e));
+        return fail(a->cfg.key, key_error(a->cfg.key, e));
     printf("retired key %08x: no row needed it; its secret is gone from %s (destroy the "
            "copies in backups of that file too)\n",
            (unsigned)id, a->cfg.key);
@@ -1188,7 +1210,7 @@ static enum sts_err audit_inventory(struct store *store, const struct collector_
     if (e == STS_OK && *cfg->key) {
         if ((e = sts_keyring_load(cfg->key, &ring)) != STS_OK) {
             free(cols);
-            fprintf(stderr, "sts-collector: %s: %s\n", cfg->key, key_error(e));
+            fprintf(stderr, "sts-collector: %s: %s\n", cfg->key, key_error(cfg->key, e));
             return e;
         }
         have_ring = true;

@@ -1,12 +1,13 @@
 # sts-collector's options as a newcomer meets them: an option a command does
 # not take is refused (exit 2) before anything is done (erase --dry-run
 # erases nothing), an unknown option or a missing value is named, a bad
-# setting says which values it takes, and --help and --version work after
-# every command. A TLS certificate that is not one, a key that is not its
-# pair, a relay address that is none or a model name no report can carry
-# stops serve before the database is created. packaging/collector.conf.example
-# with every setting uncommented is a configuration serve accepts. sts-fleet
-# names an unknown last option as unknown, not as one missing its value.
+# setting says which values it takes, --help and --version work after every
+# command, and a refused keyring names its fault. A TLS certificate that is
+# not one, a key that is not its pair, a relay address that is none or a
+# model name no report can carry stops serve before the database is created.
+# packaging/collector.conf.example with every setting uncommented is a
+# configuration serve accepts. sts-fleet names an unknown last option as
+# unknown, not as one missing its value.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 sts_setup
@@ -115,6 +116,26 @@ check "empty model name" 2 "'' is not a model name" "$C" stats sales --db "sqlit
 check "trailing comma in models" 2 "a comma at the end" "$C" stats sales --db "sqlite:$db" --models K400,
 check "models" 0 "" "$C" stats sales --db "sqlite:$db" --models 'K400,K500,M2-lite'
 [ ! -e "$dir/never.db" ] || { echo "FAIL a bad model name made a database"; fail=1; }
+
+# A refused keyring says which fault it has; a secret file that cannot be
+# made says why.
+cp "$dir/key" "$dir/key640"
+chmod 640 "$dir/key640"
+check "keyring of mode 0640" 1 "the key file has mode 0640: it is readable by others; chmod 600 it" \
+    "$C" export --imei "$(sts_imei 1)" --db "sqlite:$db" --key "$dir/key640"
+ln -s "$dir/key" "$dir/keylink"
+check "keyring through a link" 1 "the key file is a symbolic link; give the path of the file itself" \
+    "$C" keygen --rotate "$dir/keylink"
+mkdir "$dir/keydir"
+check "keyring that is a directory" 1 "the key file is not a regular file" \
+    "$C" audit --db "sqlite:$db" --key "$dir/keydir"
+for kind in "" --token --ohttp; do
+    check "keygen $kind into a missing directory" 1 "its directory does not exist" \
+        "$C" keygen $kind --out "$dir/nodir/secret"
+done
+"$C" keygen --token --out "$dir/token1" 2>/dev/null || sts_die "keygen --token"
+check "keygen --token over a file" 1 "already exists; an existing key is never overwritten" \
+    "$C" keygen --token --out "$dir/token1"
 
 # TLS files checked before anything is made.
 for n in a b; do
