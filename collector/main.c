@@ -90,7 +90,7 @@ static const char usage_serve[] =
 static const char usage_rest[] =
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
-    "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
+    "        [--k N] [--brand B] [--model M] [--sw S] [--country C|-]\n"
     "                                   activations and re-activations per period\n"
     "  stats lifetime --db URI [--by brand,model] [--from YYYY-MM] [--to YYYY-MM]\n"
     "        [--grace-days N] [--format ...] [--k N] [--brand B] [--model M]\n"
