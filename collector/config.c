@@ -31,9 +31,16 @@ void config_defaults(struct collector_config *cfg)
     cfg->retention_months = CONFIG_RETENTION_MONTHS;
 }
 
-static bool number(const char *s, long min, long max, long *out)
+/* The bounds of the last number() checked, for the message of a bad value. */
+struct range {
+    long min, max;
+    bool set;
+};
+
+static bool number(const char *s, long min, long max, long *out, struct range *r)
 {
     char *end;
+    *r = (struct range){min, max, true};
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max)
@@ -52,6 +59,7 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
 {
     long v;
     bool ok;
+    struct range range = {0, 0, false};
     if (strcmp(name, "listen") == 0)
         ok = copy(cfg->listen, sizeof cfg->listen, value);
     else if (strcmp(name, "db") == 0)
@@ -74,60 +82,97 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
         ok = *value && copy(cfg->ohttp_keys[cfg->n_ohttp_keys], sizeof cfg->ohttp_keys[0], value);
         cfg->n_ohttp_keys += ok;
     } else if (strcmp(name, "threads") == 0)
-        ok = number(value, 0, 256, &v) && ((cfg->threads = (unsigned)v), true);
+        ok = number(value, 0, 256, &v, &range) && ((cfg->threads = (unsigned)v), true);
     else if (strcmp(name, "max_body") == 0)
-        ok = number(value, 64, STS_REPORT_MAX_BODY, &v) && ((cfg->max_body = (size_t)v), true);
+        ok = number(value, 64, STS_REPORT_MAX_BODY, &v, &range) &&
+             ((cfg->max_body = (size_t)v), true);
     else if (strcmp(name, "max_batch") == 0)
-        ok = number(value, 1, 100000, &v) && ((cfg->max_batch = (size_t)v), true);
+        ok = number(value, 1, 100000, &v, &range) && ((cfg->max_batch = (size_t)v), true);
     else if (strcmp(name, "writers") == 0)
-        ok = number(value, 1, CONFIG_MAX_WRITERS, &v) && ((cfg->writers = (unsigned)v), true);
+        ok = number(value, 1, CONFIG_MAX_WRITERS, &v, &range) &&
+             ((cfg->writers = (unsigned)v), true);
     else if (strcmp(name, "connection_limit") == 0)
-        ok = number(value, 1, 1000000, &v) && ((cfg->connection_limit = (unsigned)v), true);
+        ok = number(value, 1, 1000000, &v, &range) && ((cfg->connection_limit = (unsigned)v), true);
     else if (strcmp(name, "per_client_limit") == 0)
-        ok = number(value, 1, 1000000, &v) && ((cfg->per_client_limit = (unsigned)v), true);
+        ok = number(value, 1, 1000000, &v, &range) && ((cfg->per_client_limit = (unsigned)v), true);
     else if (strcmp(name, "header_timeout") == 0)
-        ok = number(value, 1, 3600, &v) && ((cfg->header_timeout_s = (unsigned)v), true);
+        ok = number(value, 1, 3600, &v, &range) && ((cfg->header_timeout_s = (unsigned)v), true);
     else if (strcmp(name, "body_timeout") == 0)
-        ok = number(value, 1, 3600, &v) && ((cfg->body_timeout_s = (unsigned)v), true);
+        ok = number(value, 1, 3600, &v, &range) && ((cfg->body_timeout_s = (unsigned)v), true);
     else if (strcmp(name, "rate_limit") == 0)
-        ok = number(value, 0, 1000000, &v) && ((cfg->rate_limit = v), true);
+        ok = number(value, 0, 1000000, &v, &range) && ((cfg->rate_limit = v), true);
     else if (strcmp(name, "rate_burst") == 0)
-        ok = number(value, 1, 1000000, &v) && ((cfg->rate_burst = v), true);
+        ok = number(value, 1, 1000000, &v, &range) && ((cfg->rate_burst = v), true);
     else if (strcmp(name, "relay_rate_limit") == 0)
-        ok = number(value, 0, 1000000, &v) && ((cfg->relay_rate_limit = v), true);
+        ok = number(value, 0, 1000000, &v, &range) && ((cfg->relay_rate_limit = v), true);
     else if (strcmp(name, "relay_burst") == 0)
-        ok = number(value, 1, 1000000, &v) && ((cfg->relay_burst = v), true);
+        ok = number(value, 1, 1000000, &v, &range) && ((cfg->relay_burst = v), true);
     else if (strcmp(name, "relay_addresses") == 0)
         ok = copy(cfg->relay_addresses, sizeof cfg->relay_addresses, value);
     else if (strcmp(name, "timeout") == 0)
-        ok = number(value, 1, 3600, &v) && ((cfg->timeout_s = (unsigned)v), true);
+        ok = number(value, 1, 3600, &v, &range) && ((cfg->timeout_s = (unsigned)v), true);
     else if (strcmp(name, "k") == 0)
-        ok = number(value, 2, 1000000, &v) && ((cfg->k = v), true);
-    else if (strcmp(name, "models") == 0)
+        ok = number(value, 2, 1000000, &v, &range) && ((cfg->k = v), true);
+    else if (strcmp(name, "models") == 0) {
+        /* Each a name a report may carry: any other could never match one,
+         * and its reports would all count as "other". */
+        char one[66]; /* 64 characters, and one more to tell a longer name */
+        for (const char *p = value; *p;) {
+            size_t n = strcspn(p, ",");
+            snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one - 1 ? n : sizeof one - 1), p);
+            if (!sts_report_text_valid(one)) {
+                snprintf(why, whylen,
+                         "bad value for models (--models): '%s' is not a model name (1..64 of "
+                         "A-Z a-z 0-9 space . _ + / -, names separated by commas)",
+                         one);
+                return STS_EINVAL;
+            }
+            p += n + (p[n] == ',');
+            if (p[-1] == ',' && !*p) {
+                snprintf(why, whylen, "bad value for models (--models): a comma at the end");
+                return STS_EINVAL;
+            }
+        }
         ok = copy(cfg->models, sizeof cfg->models, value);
-    else if (strcmp(name, "rho") == 0) {
+    } else if (strcmp(name, "rho") == 0) {
         char *end;
         errno = 0;
         double r = strtod(value, &end);
         ok = !errno && end != value && !*end && r > 0 && r <= 100 && ((cfg->rho = r), true);
     } else if (strcmp(name, "grace_days") == 0)
-        ok = number(value, 0, 27, &v) && ((cfg->grace_days = v ? v : -1), true);
+        ok = number(value, 0, 27, &v, &range) && ((cfg->grace_days = v ? v : -1), true);
     else if (strcmp(name, "report_id_days") == 0)
-        ok = number(value, 1, 3650, &v) && ((cfg->report_id_days = v), true);
+        ok = number(value, 1, 3650, &v, &range) && ((cfg->report_id_days = v), true);
     else if (strcmp(name, "metrics_listen") == 0)
         ok = copy(cfg->metrics_listen, sizeof cfg->metrics_listen, value);
     else if (strcmp(name, "summary_interval") == 0)
-        ok = number(value, 0, 86400, &v) && ((cfg->summary_interval = v), true);
+        ok = number(value, 0, 86400, &v, &range) && ((cfg->summary_interval = v), true);
     else if (strcmp(name, "backfill") == 0)
-        ok = number(value, 0, 1, &v) && ((cfg->backfill = (int)v), true);
+        ok = number(value, 0, 1, &v, &range) && ((cfg->backfill = (int)v), true);
     else if (strcmp(name, "retention_months") == 0)
-        ok = number(value, 0, 1200, &v) && ((cfg->retention_months = v), true);
+        ok = number(value, 0, 1200, &v, &range) && ((cfg->retention_months = v), true);
     else {
         snprintf(why, whylen, "unknown setting '%s'", name);
         return STS_EINVAL;
     }
     if (!ok) {
-        snprintf(why, whylen, "bad value '%s' for %s", value, name);
+        /* The flag's name beside the setting's: the value may come from either. */
+        char flag[64];
+        size_t i = 0;
+        for (; name[i] && i + 1 < sizeof flag; i++)
+            flag[i] = name[i] == '_' ? '-' : name[i];
+        flag[i] = '\0';
+        if (range.set)
+            snprintf(why, whylen,
+                     "bad value '%s' for %s (--%s): expected a whole number from %ld to %ld", value,
+                     name, flag, range.min, range.max);
+        else if (strcmp(name, "rho") == 0)
+            snprintf(why, whylen,
+                     "bad value '%s' for rho (--rho): expected a number above 0 and at most 100",
+                     value);
+        else
+            snprintf(why, whylen, "bad value '%s' for %s (--%s): %s", value, name, flag,
+                     *value ? "too long" : "empty");
         return STS_EINVAL;
     }
     return STS_OK;

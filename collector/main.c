@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "monitor.h"
+#include "rate.h"
 #include "reload.h"
 #include "release.h"
 #include "stats.h"
@@ -89,7 +90,7 @@ static const char usage_serve[] =
 static const char usage_rest[] =
     "  stats sales --db URI [--by brand,model,sw,country] [--period day|week|month]\n"
     "        [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cumulative] [--format table|csv|json]\n"
-    "        [--k N] [--brand B] [--model M] [--sw S] [--country C]\n"
+    "        [--k N] [--brand B] [--model M] [--sw S] [--country C|-]\n"
     "                                   activations and re-activations per period\n"
     "  stats lifetime --db URI [--by brand,model] [--from YYYY-MM] [--to YYYY-MM]\n"
     "        [--grace-days N] [--format ...] [--k N] [--brand B] [--model M]\n"
@@ -125,6 +126,16 @@ static void usage(void)
     fputs(usage_rest, stdout);
 }
 
+/* --help (or help) and --version, after any command as before one. */
+static int version_or_help(const char *arg)
+{
+    if (strcmp(arg, "--version") == 0)
+        printf("sts-collector %s\n", STS_VERSION);
+    else
+        usage();
+    return EXIT_SUCCESS;
+}
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
@@ -144,14 +155,40 @@ static int fail(const char *what, const char *why)
     return EXIT_FAILURE;
 }
 
-static const char *key_error(enum sts_err e)
+/* Why a keyring at path was refused; for STS_EPERM, which of the file's
+ * faults it is, since each has its own remedy. The text lives in a buffer
+ * of the calling thread until its next call. */
+static const char *key_error(const char *path, enum sts_err e)
 {
+    static _Thread_local char buf[160];
+    struct stat st;
     switch (e) {
     case STS_ENOENT: return "no such file; create one with 'sts-collector keygen --out FILE'";
     case STS_EPERM:
-        return "the key file is a symbolic link or not a regular file, or is readable by "
-               "others; chmod 600 it";
+        if (lstat(path, &st) != 0)
+            return "permission denied";
+        if (S_ISLNK(st.st_mode))
+            return "the key file is a symbolic link; give the path of the file itself";
+        if (!S_ISREG(st.st_mode))
+            return "the key file is not a regular file";
+        if (st.st_mode & 077) {
+            snprintf(buf, sizeof buf,
+                     "the key file has mode %04o: it is readable by others; chmod 600 it",
+                     (unsigned)(st.st_mode & 07777));
+            return buf;
+        }
+        return "permission denied";
     case STS_ECORRUPT: return "not a key file written by 'sts-collector keygen'";
+    default: return sts_strerror(e);
+    }
+}
+
+/* Why a new secret file could not be made at path. */
+static const char *create_error(enum sts_err e)
+{
+    switch (e) {
+    case STS_EEXIST: return "already exists; an existing key is never overwritten";
+    case STS_ENOENT: return "its directory does not exist; create it first (mode 0700)";
     default: return sts_strerror(e);
     }
 }
@@ -193,6 +230,7 @@ enum opt_id {
     OPT_RETIRE,
     OPT_DRY_RUN,
     OPT_RETENTION_MONTHS,
+    OPT_VERSION,
     /* Settings that are flags only by name: --max-body sets max_body. */
     OPT_SETTING = 512
 };
@@ -225,6 +263,7 @@ static const struct option options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
     {"imei", required_argument, NULL, OPT_IMEI},
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {"ohttp", no_argument, NULL, OPT_OHTTP},
     {"ohttp-key", required_argument, NULL, OPT_OHTTP_KEY},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
@@ -268,7 +307,10 @@ struct args {
     int dry_run;
     struct stats_args stats;
     int token, ohttp;
-    uint64_t seen; /* bit per option id - OPT_OUT */
+    /* The long options given, by name, so that each command can refuse the
+     * ones it does not take instead of ignoring them. */
+    const char *given[64];
+    size_t n_given;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -279,15 +321,22 @@ static int parse_args(int argc, char **argv, struct args *a)
         const char *name, *value;
     } sets[64];
     size_t nsets = 0;
-    int c;
+    int c, li = -1;
     config_defaults(&a->cfg);
     a->format = "table";
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    opterr = 0; /* getopt would name the command as the program: say it here */
+    while ((c = getopt_long(argc, argv, ":", options, &li)) != -1) {
+        if (c == ':')
+            return usage_error("%s needs a value", argv[optind - 1]);
         if (c == '?')
-            return usage_error("%s", "bad option");
-        if (c - OPT_OUT < 64)
-            a->seen |= (uint64_t)1 << (c - OPT_OUT);
+            return usage_error("unknown or ambiguous option '%s'", argv[optind - 1]);
+        if (li >= 0) {
+            if (a->n_given == sizeof a->given / sizeof a->given[0])
+                return usage_error("%s", "too many options");
+            a->given[a->n_given++] = options[li].name;
+        }
+        li = -1;
         if (c >= OPT_SETTING && c < OPT_SETTING + (int)N_SETTING_FLAGS) {
             sets[nsets].name = setting_flags[c - OPT_SETTING];
             goto set;
@@ -328,7 +377,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_RETIRE: a->retire = optarg; break;
         case OPT_DRY_RUN: a->dry_run = 1; break;
         case OPT_RETENTION_MONTHS: sets[nsets].name = "retention_months"; goto set;
-        case OPT_HELP: usage(); exit(EXIT_SUCCESS);
+        case OPT_HELP: exit(version_or_help("--help"));
+        case OPT_VERSION: exit(version_or_help("--version"));
         }
         continue;
     set:
@@ -365,10 +415,8 @@ static int keygen_ohttp(const char *out)
     e = sts_ohttp_gateway_key_write_file(key, out);
     unsigned id = sts_ohttp_gateway_key_config(key)->key_id;
     sts_ohttp_gateway_key_free(key);
-    if (e == STS_EEXIST)
-        return fail(out, "already exists; an existing key is never overwritten");
     if (e != STS_OK)
-        return fail(out, sts_strerror(e));
+        return fail(out, create_error(e));
     fprintf(stderr,
             "sts-collector: wrote Oblivious HTTP gateway key (key id %u) to %s (mode 0600); "
             "serve it with --ohttp-key %s\n",
@@ -387,9 +435,9 @@ static int keygen_rotate(const char *path)
         return fail(path, "the keyring is full; retire an older key first (sts-collector rekey "
                           "--retire KEYID)");
     if (e != STS_OK)
-        return fail(path, key_error(e));
+        return fail(path, key_error(path, e));
     if ((e = sts_keyring_load(path, &ring)) != STS_OK)
-        return fail(path, key_error(e));
+        return fail(path, key_error(path, e));
     fprintf(stderr,
             "sts-collector: added key %08x to %s, now current; %zu key(s) in the keyring. "
             "Reload serve (SIGHUP) to make new pseudonyms with it; the older keys stay "
@@ -413,10 +461,8 @@ static int cmd_keygen(struct args *a)
         return keygen_ohttp(a->out);
     if (!a->token) {
         enum sts_err e = sts_key_generate(a->out);
-        if (e == STS_EEXIST)
-            return fail(a->out, "already exists; an existing key is never overwritten");
         if (e != STS_OK)
-            return fail(a->out, sts_strerror(e));
+            return fail(a->out, create_error(e));
         fprintf(stderr,
                 "sts-collector: wrote pseudonym key to %s (mode 0600); keep it out of "
                 "the database and its backups\n",
@@ -432,7 +478,7 @@ static int cmd_keygen(struct args *a)
     hex[2 * sizeof raw] = '\n'; /* in place of the NUL: the file is one line */
     int fd = open(a->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        rc = fail(a->out, strerror(errno));
+        rc = fail(a->out, create_error(sts_err_from_errno(errno)));
         goto out;
     }
     ssize_t w = write(fd, hex, sizeof hex);
@@ -456,7 +502,7 @@ static int load_keys(const char *path, struct sts_keyring *ring)
         return usage_error("%s", "--key FILE is required");
     enum sts_err e = sts_keyring_load(path, ring);
     if (e != STS_OK)
-        return fail(path, key_error(e));
+        return fail(path, key_error(path, e));
     return 0;
 }
 
@@ -464,7 +510,8 @@ static int open_db(const char *uri, unsigned flags, struct store **store)
 {
     char why[512] = "";
     if (!*uri)
-        return usage_error("%s", "--db URI is required (e.g. sqlite:/var/lib/sts/sts.db)");
+        return usage_error("%s",
+                           "--db URI is required (e.g. sqlite:/var/lib/sts-collector/sts.db)");
     enum sts_err e = store_open(uri, flags, store, why, sizeof why);
     if (e != STS_OK)
         return fail("database", why[0] ? why : sts_strerror(e));
@@ -569,7 +616,8 @@ static int cmd_serve(struct args *a)
     sigset_t sigs;
 
     if (!*cfg->db)
-        return usage_error("%s", "serve needs --db URI (e.g. sqlite:/var/lib/sts/sts.db)");
+        return usage_error("%s",
+                           "serve needs --db URI (e.g. sqlite:/var/lib/sts-collector/sts.db)");
     if (!*cfg->tls_cert != !*cfg->tls_key)
         return usage_error("%s", "--tls-cert and --tls-key go together");
     /* Several writers overlap their commits on PostgreSQL, whose unique
@@ -597,6 +645,12 @@ static int cmd_serve(struct args *a)
                                    : sts_strerror(e));
             goto out;
         }
+        /* Checked as a pair now, not when the front starts: a certificate
+         * that is not one must stop serve before the database is created. */
+        if (front_tls_set(tls_cert, tls_key->data, why, sizeof why) != STS_OK) {
+            fail("tls", why);
+            goto out;
+        }
     }
     if (cfg->n_ohttp_keys) {
         const char *paths[2] = {cfg->ohttp_keys[0], cfg->ohttp_keys[1]};
@@ -608,6 +662,27 @@ static int cmd_serve(struct args *a)
     if (*cfg->token_file && config_read_token(cfg->token_file, &token, why, sizeof why) != STS_OK) {
         fail("token", why);
         goto out;
+    }
+    struct rate_config rate = {.rate = cfg->rate_limit >= 0 ? (double)cfg->rate_limit
+                                       : tls_cert           ? CONFIG_TLS_RATE_LIMIT
+                                                            : 0,
+                               .burst = cfg->rate_burst,
+                               .relay_rate = cfg->relay_rate_limit,
+                               .relay_burst = cfg->relay_burst,
+                               .relays = *cfg->relay_addresses ? cfg->relay_addresses : NULL};
+    if (rate.relays) {
+        /* The relay addresses parsed now, by the front's own parser, so that
+         * a typo stops serve before anything is made, with or without a
+         * limit set (the front builds no table without one). */
+        struct rate_config check = rate;
+        struct rate_table *table = NULL;
+        check.relay_rate = check.relay_rate > 0 ? check.relay_rate : 1;
+        enum sts_err re = rate_new(&check, &table, why, sizeof why);
+        rate_free(table);
+        if (re != STS_OK) {
+            rc = re == STS_EINVAL ? usage_error("%s", why) : fail("serve", sts_strerror(re));
+            goto out;
+        }
     }
     /* The database and its -wal and -shm hold pseudonyms: owner only. */
     umask(077);
@@ -702,13 +777,7 @@ static int cmd_serve(struct args *a)
         .header_timeout_s = cfg->header_timeout_s,
         .body_timeout_s = cfg->body_timeout_s,
         .timeout_s = cfg->timeout_s,
-        .rate = {.rate = cfg->rate_limit >= 0 ? (double)cfg->rate_limit
-                         : tls_cert           ? CONFIG_TLS_RATE_LIMIT
-                                              : 0,
-                 .burst = cfg->rate_burst,
-                 .relay_rate = cfg->relay_rate_limit,
-                 .relay_burst = cfg->relay_burst,
-                 .relays = *cfg->relay_addresses ? cfg->relay_addresses : NULL},
+        .rate = rate,
         .token = token ? token->data : NULL,
         .db = stats_pool,
         .models = *cfg->models ? cfg->models : NULL,
@@ -1037,7 +1106,7 @@ static int cmd_rekey(struct args *a)
             return fail(a->retire, why);
         }
     if ((e = sts_keyring_retire(a->cfg.key, id)) != STS_OK)
-        return fail(a->cfg.key, key_error(e));
+        return fail(a->cfg.key, key_error(a->cfg.key, e));
     printf("retired key %08x: no row needed it; its secret is gone from %s (destroy the "
            "copies in backups of that file too)\n",
            (unsigned)id, a->cfg.key);
@@ -1141,7 +1210,7 @@ static enum sts_err audit_inventory(struct store *store, const struct collector_
     if (e == STS_OK && *cfg->key) {
         if ((e = sts_keyring_load(cfg->key, &ring)) != STS_OK) {
             free(cols);
-            fprintf(stderr, "sts-collector: %s: %s\n", cfg->key, key_error(e));
+            fprintf(stderr, "sts-collector: %s: %s\n", cfg->key, key_error(cfg->key, e));
             return e;
         }
         have_ring = true;
@@ -1465,6 +1534,53 @@ static int cmd_purge(struct args *a)
     return EXIT_SUCCESS;
 }
 
+/* The options each command takes. Any other is refused rather than ignored:
+ * "erase --dry-run" must not erase, and an option meant for another command
+ * must not look as if it had been applied. --config is taken wherever a
+ * setting is read. */
+#define SERVE_OPTIONS                                                                              \
+    "config", "db", "key", "listen", "token-file", "threads", "max-batch", "k", "ohttp-key",       \
+        "tls-cert", "tls-key", "grace-days", "rho", "models", "rate-limit", "relay-rate-limit",    \
+        "relay-addresses", "retention-months", "max-body", "connection-limit", "per-client-limit", \
+        "header-timeout", "body-timeout", "timeout", "rate-burst", "relay-burst",                  \
+        "report-id-days", "backfill", "metrics-listen", "summary-interval", "writers"
+static const char *const keygen_options[] = {"out", "token", "ohttp", "rotate", NULL};
+static const char *const serve_options[] = {SERVE_OPTIONS, NULL};
+static const char *const stats_options[] = {
+    "config",     "db",    "k",     "by", "period",  "from",       "to",     "format",
+    "cumulative", "brand", "model", "sw", "country", "grace-days", "models", NULL};
+static const char *const export_options[] = {"config", "db", "key", "imei", "format", NULL};
+static const char *const erase_options[] = {"config", "db", "key", "imei", NULL};
+static const char *const rekey_options[] = {"config", "db", "key", "retire", NULL};
+static const char *const audit_options[] = {
+    "config", "db", "key", "k", "format", "retention-months", "report-id-days", "grace-days", NULL};
+static const char *const purge_options[] = {"config", "db", "retention-months", "dry-run", NULL};
+
+struct command {
+    const char *name;
+    int (*run)(struct args *a); /* NULL: stats, which also takes the statistic */
+    const char *const *options;
+};
+
+static const struct command commands[] = {
+    {"keygen", cmd_keygen, keygen_options}, {"serve", cmd_serve, serve_options},
+    {"stats", NULL, stats_options},         {"export", cmd_export, export_options},
+    {"erase", cmd_erase, erase_options},    {"audit", cmd_audit, audit_options},
+    {"purge", cmd_purge, purge_options},    {"rekey", cmd_rekey, rekey_options},
+};
+
+static int check_options(const struct args *a, const struct command *c)
+{
+    for (size_t i = 0; i < a->n_given; i++) {
+        size_t j = 0;
+        while (c->options[j] && strcmp(c->options[j], a->given[i]) != 0)
+            j++;
+        if (!c->options[j])
+            return usage_error("%s does not take --%s", c->name, a->given[i]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char why[160];
@@ -1475,42 +1591,35 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage_error("%s", "missing command");
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        usage();
-        return EXIT_SUCCESS;
-    }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("sts-collector %s\n", STS_VERSION);
-        return EXIT_SUCCESS;
-    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0 || strcmp(cmd, "--version") == 0)
+        return version_or_help(cmd);
     struct args a;
     memset(&a, 0, sizeof a);
     const char *which = NULL;
     int shift = 1;
     if (strcmp(cmd, "stats") == 0) {
+        if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "--version") == 0))
+            return version_or_help(argv[2]);
         if (argc < 3 || argv[2][0] == '-')
             return usage_error("%s", "stats needs a statistic: sales, lifetime or versions");
         which = argv[2];
+        if (strcmp(which, "sales") != 0 && strcmp(which, "lifetime") != 0 &&
+            strcmp(which, "versions") != 0)
+            return usage_error("unknown statistic '%s': use sales, lifetime or versions", which);
         shift = 2;
     }
+    const struct command *command = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && !command; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            command = &commands[i];
+    if (!command)
+        return usage_error("unknown command '%s'", cmd);
     int rc = parse_args(argc - shift, argv + shift, &a);
     if (rc)
         return rc;
-    if (strcmp(cmd, "keygen") == 0)
-        return cmd_keygen(&a);
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(&a);
-    if (strcmp(cmd, "stats") == 0)
-        return cmd_stats(&a, which);
-    if (strcmp(cmd, "export") == 0)
-        return cmd_export(&a);
-    if (strcmp(cmd, "erase") == 0)
-        return cmd_erase(&a);
-    if (strcmp(cmd, "audit") == 0)
-        return cmd_audit(&a);
-    if (strcmp(cmd, "purge") == 0)
-        return cmd_purge(&a);
-    if (strcmp(cmd, "rekey") == 0)
-        return cmd_rekey(&a);
-    return usage_error("unknown command '%s'", cmd);
+    if ((rc = check_options(&a, command)))
+        return rc;
+    if (command->run)
+        return command->run(&a);
+    return cmd_stats(&a, which);
 }

@@ -26,8 +26,9 @@ static void usage(FILE *out)
             "Usage: sts-fleet --collector URL --devices N [OPTIONS]\n"
             "\n"
             "Simulates N devices (deterministic from the seed), sends their activation\n"
-            "reports to the collector with the agent's code, then compares the\n"
-            "collector's sales figures by model and by country with the ground truth.\n"
+            "reports and monthly lifetime pings to the collector with the agent's code,\n"
+            "then compares the collector's released sales, survival curves, median\n"
+            "lifetimes and version shares with the ground truth.\n"
             "\n"
             "Options:\n"
             "  --collector URL      collector base URL, e.g. http://127.0.0.1:8080\n"
@@ -209,6 +210,40 @@ static bool summary(FILE *out, bool judge_accuracy, unsigned kinds,
     return passed;
 }
 
+/* The options that take a value: a last argument that is none of them is an
+ * unknown option, not one whose value is missing. */
+static bool takes_a_value(const char *a)
+{
+    static const char *const with_value[] = {
+        "--collector",
+        "--devices",
+        "--seed",
+        "--months",
+        "--concurrency",
+        "--max-attempts",
+        "--token-file",
+        "--life-law",
+        "--life-consent",
+        "--late-consent",
+        "--miss",
+        "--life-tolerance",
+        "--median-tolerance",
+        "--sales-tolerance",
+        "--share-tolerance",
+        "--calibration-factor",
+        "--min-cell",
+        "--min-group",
+        "--calibration-panel",
+        "--calibrate",
+        "--grace-days",
+        "--min-devices",
+    };
+    for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
+        if (strcmp(a, with_value[i]) == 0)
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     const char *collector = NULL, *token_file = NULL;
@@ -246,8 +281,9 @@ int main(int argc, char **argv)
             continue;
         }
         if (v == NULL)
-            return a[0] == '-' ? usage_error("missing value after", a)
-                               : usage_error("unexpected argument", a);
+            return a[0] != '-'        ? usage_error("unexpected argument", a)
+                   : takes_a_value(a) ? usage_error("missing value after", a)
+                                      : usage_error("unknown option", a);
         if (strcmp(a, "--collector") == 0) {
             if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
                 return usage_error("--collector needs an http:// or https:// URL", v);
