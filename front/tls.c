@@ -60,12 +60,12 @@ enum sts_err front_tls_set(const char *cert_pem, const char *key_pem, char *why,
     }
     e = STS_EINVAL;
     if (!(bio = BIO_new_mem_buf(key_pem, -1)) ||
-        !(key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) ||
-        SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+        !(key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL))) {
         snprintf(why, whylen, "the TLS key is not a PEM private key");
         goto fail;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    /* OpenSSL 3 refuses the key of another certificate here already. */
+    if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(why, whylen, "the TLS certificate and key are not a pair");
         goto fail;
     }

@@ -1691,11 +1691,16 @@ enum sts_err store_sqlite_open(const char *path, unsigned flags, struct store **
     *out = &st->base;
     return STS_OK;
 fail_msg:
-    if (why)
-        snprintf(why, whylen, "cannot open database '%s': %s", path,
+    if (why) {
+        /* SQLite's "unable to open database file" says not why: the
+         * system's error does (a file the user may not read, say). */
+        int sys = st->db && !msg ? sqlite3_system_errno(st->db) : 0;
+        snprintf(why, whylen, "cannot open database '%s': %s%s%s%s", path,
                  msg      ? msg
                  : st->db ? sqlite3_errmsg(st->db)
-                          : "out of memory");
+                          : "out of memory",
+                 sys ? " (" : "", sys ? strerror(sys) : "", sys ? ")" : "");
+    }
     if (st->db && sqlite3_errcode(st->db) == SQLITE_CORRUPT)
         e = STS_ECORRUPT;
     if (st->db && sqlite3_errcode(st->db) == SQLITE_NOTADB)

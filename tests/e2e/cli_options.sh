@@ -148,11 +148,19 @@ check "serve with a key as its certificate" 1 "the TLS certificate is not a PEM 
     "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" \
     --tls-cert "$dir/tls-a.key" --tls-key "$dir/tls-a.key"
 [ ! -e "$dir/never.db" ] || { echo "FAIL a bad certificate made a database"; fail=1; }
-check "serve with a certificate and another's key" 1 "sts-collector: tls: " \
+check "serve with a certificate and another's key" 1 "the TLS certificate and key are not a pair" \
     "$C" serve --listen 127.0.0.1:0 --db "sqlite:$dir/never.db" --key "$dir/key" \
     --tls-cert "$dir/tls-a.pem" --tls-key "$dir/tls-b.key"
 [ ! -e "$dir/never.db" ] || { echo "FAIL a key of another certificate made a database"; fail=1; }
 grep -q 'starting' "$dir/err" && { echo "FAIL serve said it was starting"; fail=1; }
+
+# A database its user may not open: the system's reason, not only SQLite's.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    chmod 711 "$dir" # the file is found; opening it is what is refused
+    check "audit of a database nobody may read" 1 "unable to open database file (Permission denied)" \
+        runuser -u nobody -- "$C" audit --db "sqlite:$db"
+    chmod 700 "$dir"
+fi
 
 # The shipped example, every setting uncommented, on this test's files and a
 # loopback port without TLS: serve accepts every line of it.
