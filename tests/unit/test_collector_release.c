@@ -346,6 +346,74 @@ static void cache_answers_as_the_store(void **state)
     assert_true(cells > 100);
 }
 
+/* A model moved into the allow-list leaves the RELEASE_OTHER cells of
+ * closed months: if those kept their noise, the other cell under the old
+ * list less the one under the new list would be the moved model's exact
+ * count, cells under the threshold included. Twelve months of models A (30
+ * devices), B (25) and C (20): B in "other" under the list "A", then named
+ * under "A,B". The attacker's difference may hit B's count only as often as
+ * two independent draws coincide (about 1 in 8 per cell), not every time. */
+static void allow_list_change_keeps_other_noisy(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *model;
+        unsigned n;
+    } mix[] = {{"A", 30}, {"B", 25}, {"C", 20}};
+    enum { MONTHS = 12, PER_MONTH = 75 };
+    struct store_record *recs = calloc(MONTHS * PER_MONTH, sizeof *recs);
+    struct store_record **ptrs = calloc(MONTHS * PER_MONTH, sizeof *ptrs);
+    assert_non_null(recs);
+    assert_non_null(ptrs);
+    size_t n = 0;
+    for (int m = 0; m < MONTHS; m++)
+        for (size_t i = 0; i < 3; i++)
+            for (unsigned j = 0; j < mix[i].n; j++, n++) {
+                recs[n] =
+                    act(5000 + (unsigned)n, sts_day_from_ymd(2025, m + 1, 5), mix[i].model, "FR");
+                ptrs[n] = &recs[n];
+            }
+    assert_int_equal(store_write(f->store, ptrs, n), STS_OK);
+    int32_t today = sts_day_from_ymd(2026, 6, 1), m0 = sts_day_month(sts_day_from_ymd(2025, 1, 5));
+    static const enum release_table tables[] = {REL_SALES_MONTH_BM, REL_SALES_MONTH_BMC,
+                                                REL_SALES_MONTH_BMS};
+    int compared = 0, exact = 0;
+    for (size_t ti = 0; ti < sizeof tables / sizeof tables[0]; ti++) {
+        struct release old_list, new_list;
+        assert_int_equal(release_init(&old_list, f->store, 10, today, 7), STS_OK);
+        assert_int_equal(release_init(&new_list, f->store, 10, today, 7), STS_OK);
+        assert_int_equal(release_set_models(&old_list, "A"), STS_OK);
+        assert_int_equal(release_set_models(&new_list, "A,B"), STS_OK);
+        for (int m = 0; m < MONTHS; m++) {
+            struct release_cells a = {0}, b = {0};
+            assert_int_equal(
+                release_read(&old_list, f->store, tables[ti], m0 + m, m0 + m, NULL, 1000, &a),
+                STS_OK);
+            assert_int_equal(
+                release_read(&new_list, f->store, tables[ti], m0 + m, m0 + m, NULL, 1000, &b),
+                STS_OK);
+            int64_t before = find(&a, RELEASE_OTHER), after = find(&b, RELEASE_OTHER);
+            /* The named cells are the same cells under both lists. */
+            assert_true(find(&a, "A") != INT64_MIN);
+            assert_int_equal(find(&a, "A"), find(&b, "A"));
+            if (before != INT64_MIN && after != INT64_MIN) {
+                compared++;
+                exact += before - after == 25;
+            }
+            release_cells_free(&a);
+            release_cells_free(&b);
+        }
+        release_cleanup(&old_list);
+        release_cleanup(&new_list);
+    }
+    print_message("other cells compared %d, their difference B's exact count %d\n", compared,
+                  exact);
+    assert_true(compared >= 24);
+    assert_true(exact * 3 <= compared); /* with the same noise: every one */
+    free(recs);
+    free(ptrs);
+}
+
 int main(void)
 {
     setenv("STS_TEST_RELEASE_SEED", "test_collector_release", 1);
@@ -357,6 +425,7 @@ int main(void)
         cmocka_unit_test(thresholds_at_least_k),
         cmocka_unit_test(last_day_and_month),
         cmocka_unit_test_setup_teardown(cache_answers_as_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(allow_list_change_keeps_other_noisy, setup, teardown),
     };
     return cmocka_run_group_tests_name("collector_release", tests, NULL, NULL);
 }
