@@ -816,14 +816,16 @@ enum sts_err release_read(const struct release *r, struct store *store, enum rel
                           int32_t from, int32_t to, const struct release_filter *filter,
                           size_t max_cells, struct release_cells *out)
 {
-    /* A filter on a dimension the table does not have changes its sums:
-     * only a read of the table's own cells can be answered from it. */
-    bool own = true;
+    /* A filter on a dimension the table does not have would sum part of a
+     * cell's counters under the whole cell's noise: that sum less the cell
+     * is the other part's exact count. Only the table's own cells are read. */
+    if (t >= REL_NTABLES)
+        return STS_EINVAL;
     for (unsigned d = 0; d < 4; d++)
         if (filter && filter->value[d] && !(release_defs[t].dims & (1u << d)))
-            own = false;
+            return STS_EINVAL;
     uint8_t id[32];
-    if (!r->cache || !own || t >= REL_NTABLES || !cache_id(r, id))
+    if (!r->cache || !cache_id(r, id))
         return read_store(r, store, t, from, to, filter, max_cells, out);
     int32_t last = release_defs[t].grain == REL_DAY ? release_last_day(r) : release_last_month(r);
     char *models = models_joined(r);

@@ -188,7 +188,9 @@ struct release_filter {
  * ask, until the next period closes) and later reads of
  * the same release and closed periods are served from it: the same cells
  * with the same values, since a closed period's counters never change.
- * Errors: STS_EIO, STS_ENOMEM, STS_ECRYPTO, STS_ETOOBIG. */
+ * A filter may only name the table's own dimensions.
+ * Errors: STS_EINVAL (a filter on a dimension t does not have), STS_EIO,
+ * STS_ENOMEM, STS_ECRYPTO, STS_ETOOBIG. */
 enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
                           int32_t from, int32_t to, const struct release_filter *filter,
                           size_t max_cells, struct release_cells *out);
