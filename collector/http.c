@@ -292,9 +292,48 @@ static bool authorized(struct http_server *srv, struct front_req *r)
     return ok;
 }
 
+/* The query arguments the statistics take (stats_args). */
+static const char *const stats_arg_names[] = {"by",         "period", "from",  "to", "k",
+                                              "cumulative", "brand",  "model", "sw", "country"};
+#define NSTATS_ARGS (sizeof stats_arg_names / sizeof stats_arg_names[0])
+
+/* Whether every query argument is one the statistics take, given once; if
+ * not, it is answered. A misspelt filter would otherwise be dropped and the
+ * answer be the unfiltered figure, and of two values only the first used. */
+static bool stats_args_known(struct front_req *r)
+{
+    bool seen[NSTATS_ARGS] = {false};
+    const char *name, *value;
+    enum sts_err e;
+    char detail[160];
+    for (size_t i = 0; (e = front_req_arg_at(r, i, &name, &value)) == STS_OK; i++) {
+        size_t a = 0;
+        while (a < NSTATS_ARGS && strcmp(name, stats_arg_names[a]) != 0)
+            a++;
+        if (a == NSTATS_ARGS) {
+            send_error(r, 400, "invalid", name,
+                       "unknown parameter: use by, period, from, to, k, cumulative, brand, model, "
+                       "sw or country");
+            return false;
+        }
+        if (seen[a]) {
+            snprintf(detail, sizeof detail, "'%s' is given more than once: give it once",
+                     stats_arg_names[a]);
+            send_error(r, 400, "invalid", name, detail);
+            return false;
+        }
+        seen[a] = true;
+    }
+    if (e == STS_ENOMEM) {
+        send_error(r, 503, "unavailable", "memory", "out of memory; retry later");
+        return false;
+    }
+    return true;
+}
+
 static void handle_stats(struct http_server *srv, struct front_req *r, const char *path)
 {
-    if (!authorized(srv, r))
+    if (!authorized(srv, r) || !stats_args_known(r))
         return;
     struct stats_args args = {
         .by = front_req_arg(r, "by"),

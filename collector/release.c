@@ -139,6 +139,21 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The allow-list as one string ("" = any model). */
+static char *models_joined(const struct release *r)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < r->nmodels; i++)
+        len += strlen(r->models[i]) + 1;
+    char *s = malloc(len), *w = s;
+    if (!s)
+        return NULL;
+    *w = 0;
+    for (size_t i = 0; i < r->nmodels; i++)
+        w += snprintf(w, len - (size_t)(w - s), "%s%s", i ? "," : "", r->models[i]);
+    return s;
+}
+
 enum sts_err release_set_models(struct release *r, const char *list)
 {
     if (!list || !*list)
@@ -155,7 +170,7 @@ enum sts_err release_set_models(struct release *r, const char *list)
         p += len + (p[len] == ',');
     }
     qsort(r->models, r->nmodels, sizeof *r->models, cmp_str);
-    return STS_OK;
+    return (r->models_list = models_joined(r)) ? STS_OK : STS_ENOMEM;
 }
 
 /* Whether a model counts under its own name (else under RELEASE_OTHER). */
@@ -169,7 +184,9 @@ void release_cleanup(struct release *r)
     for (size_t i = 0; i < r->nmodels; i++)
         free(r->models[i]);
     free(r->models);
+    free(r->models_list);
     r->models = NULL;
+    r->models_list = NULL;
     r->nmodels = 0;
     OPENSSL_cleanse(r->seed, sizeof r->seed);
     EVP_MAC_CTX_free(r->mac);
@@ -221,6 +238,18 @@ enum sts_err release_cell_noise(const struct release *r, enum release_table t, i
         put32(b4, (uint32_t)strlen(key[i]));
         if (!EVP_MAC_update(ctx, b4, 4) ||
             !EVP_MAC_update(ctx, (const uint8_t *)key[i], strlen(key[i])))
+            goto out;
+    }
+    /* A RELEASE_OTHER cell sums every model outside the allow-list: the
+     * list is part of its identity. (Cells of a named model count the same
+     * under any list and keep their noise.) */
+    size_t mi = release_defs[t].dims & REL_BRAND ? 1 : 0;
+    if (r->models_list && (release_defs[t].dims & REL_MODEL) && mi < nkey &&
+        strcmp(key[mi], RELEASE_OTHER) == 0 && !allowed(r, RELEASE_OTHER)) {
+        size_t len = strlen(r->models_list);
+        put32(b4, (uint32_t)len);
+        if (!EVP_MAC_update(ctx, b4, 4) ||
+            !EVP_MAC_update(ctx, (const uint8_t *)r->models_list, len))
             goto out;
     }
     if (!EVP_MAC_final(ctx, seed, &outl, sizeof seed) || outl != sizeof seed)
@@ -676,21 +705,6 @@ static struct cache_entry cache[CACHE_ENTRIES];
 static size_t cache_cells;
 static uint64_t cache_clock;
 
-/* The allow-list as one string ("" = any model). */
-static char *models_joined(const struct release *r)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < r->nmodels; i++)
-        len += strlen(r->models[i]) + 1;
-    char *s = malloc(len), *w = s;
-    if (!s)
-        return NULL;
-    *w = 0;
-    for (size_t i = 0; i < r->nmodels; i++)
-        w += snprintf(w, len - (size_t)(w - s), "%s%s", i ? "," : "", r->models[i]);
-    return s;
-}
-
 /* The release's identity: HMAC(seed, "release cache"), so two databases
  * never share entries and the cache holds nothing the seed could be had from. */
 static bool cache_id(const struct release *r, uint8_t id[32])
@@ -802,14 +816,16 @@ enum sts_err release_read(const struct release *r, struct store *store, enum rel
                           int32_t from, int32_t to, const struct release_filter *filter,
                           size_t max_cells, struct release_cells *out)
 {
-    /* A filter on a dimension the table does not have changes its sums:
-     * only a read of the table's own cells can be answered from it. */
-    bool own = true;
+    /* A filter on a dimension the table does not have would sum part of a
+     * cell's counters under the whole cell's noise: that sum less the cell
+     * is the other part's exact count. Only the table's own cells are read. */
+    if (t >= REL_NTABLES)
+        return STS_EINVAL;
     for (unsigned d = 0; d < 4; d++)
         if (filter && filter->value[d] && !(release_defs[t].dims & (1u << d)))
-            own = false;
+            return STS_EINVAL;
     uint8_t id[32];
-    if (!r->cache || !own || t >= REL_NTABLES || !cache_id(r, id))
+    if (!r->cache || !cache_id(r, id))
         return read_store(r, store, t, from, to, filter, max_cells, out);
     int32_t last = release_defs[t].grain == REL_DAY ? release_last_day(r) : release_last_month(r);
     char *models = models_joined(r);

@@ -93,9 +93,10 @@ struct release {
     double deadline;  /* CLOCK_MONOTONIC seconds after which reads give up */
     char **models;    /* sorted allow-list of model names, NULL = any */
     size_t nmodels;
-    bool cache; /* reads may use and fill the process's cache of released tables (false
-                   after release_init): only where the counters of a closed period
-                   never change, i.e. not while history is backfilled */
+    char *models_list; /* the sorted allow-list joined with commas, NULL = any */
+    bool cache;        /* reads may use and fill the process's cache of released tables (false
+                          after release_init): only where the counters of a closed period
+                          never change, i.e. not while history is backfilled */
 };
 
 /* The model name every model outside the allow-list is counted under. */
@@ -103,7 +104,10 @@ struct release {
 
 /* Sets the allow-list from a comma list (NULL or "" = any model). Fresh
  * model strings then cost nothing: they all fall into RELEASE_OTHER, and so
- * do their software versions. Errors: STS_ENOMEM. */
+ * do their software versions. What a RELEASE_OTHER cell counts depends on
+ * the list, so its noise is drawn for the list too: under another list it is
+ * another cell, never the same noise over other counts (which would give the
+ * models moved in or out of it exactly). Errors: STS_ENOMEM. */
 enum sts_err release_set_models(struct release *r, const char *list);
 
 /* Seconds one query may spend reading released cells. */
@@ -144,8 +148,9 @@ int32_t release_last_month(const struct release *r);
 
 /* The noise of one cell: a draw from the discrete Gaussian of table t, taken
  * from a stream keyed by the seed and the cell's identity (table, period and
- * key values), so it is the same at every call. key holds nkey strings (for
- * REL_LIFE: brand, model, cohort as "YYYY-MM" and "0"/"1").
+ * key values; for a RELEASE_OTHER cell also r's allow-list), so it is the
+ * same at every call. key holds nkey strings (for REL_LIFE: brand, model,
+ * cohort as "YYYY-MM" and "0"/"1").
  * Errors: STS_ENOMEM, STS_ECRYPTO. */
 enum sts_err release_cell_noise(const struct release *r, enum release_table t, int32_t period,
                                 const char *const *key, size_t nkey, int64_t *noise);
@@ -183,7 +188,9 @@ struct release_filter {
  * ask, until the next period closes) and later reads of
  * the same release and closed periods are served from it: the same cells
  * with the same values, since a closed period's counters never change.
- * Errors: STS_EIO, STS_ENOMEM, STS_ECRYPTO, STS_ETOOBIG. */
+ * A filter may only name the table's own dimensions.
+ * Errors: STS_EINVAL (a filter on a dimension t does not have), STS_EIO,
+ * STS_ENOMEM, STS_ECRYPTO, STS_ETOOBIG. */
 enum sts_err release_read(const struct release *r, struct store *store, enum release_table t,
                           int32_t from, int32_t to, const struct release_filter *filter,
                           size_t max_cells, struct release_cells *out);

@@ -1170,27 +1170,33 @@ static const char *decode(const char *q, const char *stops, char **out)
     return q;
 }
 
+/* Decodes the query once into r->args; false when it cannot be had. */
+static bool args_parse(struct front_req *r)
+{
+    if (r->args)
+        return true;
+    /* key NUL value NUL for each pair; decoding never lengthens. */
+    size_t n = strlen(r->query);
+    if (!(r->args = malloc(2 * n + 2)))
+        return false;
+    char *o = r->args;
+    for (const char *q = r->query; *q;) {
+        q = decode(q, "&=", &o);
+        if (*q == '=')
+            q = decode(q + 1, "&", &o);
+        else
+            *o++ = '\0';
+        if (*q == '&')
+            q++;
+    }
+    r->args_len = (size_t)(o - r->args);
+    return true;
+}
+
 const char *front_req_arg(struct front_req *r, const char *name)
 {
-    if (!r->query)
+    if (!r->query || !args_parse(r))
         return NULL;
-    if (!r->args) {
-        /* key NUL value NUL for each pair; decoding never lengthens. */
-        size_t n = strlen(r->query);
-        if (!(r->args = malloc(2 * n + 2)))
-            return NULL;
-        char *o = r->args;
-        for (const char *q = r->query; *q;) {
-            q = decode(q, "&=", &o);
-            if (*q == '=')
-                q = decode(q + 1, "&", &o);
-            else
-                *o++ = '\0';
-            if (*q == '&')
-                q++;
-        }
-        r->args_len = (size_t)(o - r->args);
-    }
     for (const char *p = r->args; p < r->args + r->args_len;) {
         const char *v = p + strlen(p) + 1;
         if (strcmp(p, name) == 0)
@@ -1198,6 +1204,24 @@ const char *front_req_arg(struct front_req *r, const char *name)
         p = v + strlen(v) + 1;
     }
     return NULL;
+}
+
+enum sts_err front_req_arg_at(struct front_req *r, size_t i, const char **name, const char **value)
+{
+    if (!r->query)
+        return STS_ENOENT;
+    if (!args_parse(r))
+        return STS_ENOMEM;
+    for (const char *p = r->args; p < r->args + r->args_len; i--) {
+        const char *v = p + strlen(p) + 1;
+        if (i == 0) {
+            *name = p;
+            *value = v;
+            return STS_OK;
+        }
+        p = v + strlen(v) + 1;
+    }
+    return STS_ENOENT;
 }
 
 char *front_req_body(struct front_req *r, size_t *len, bool *too_big)

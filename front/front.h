@@ -120,6 +120,12 @@ const char *front_req_header(const struct front_req *r, const char *name);
  * into a string that lives as long as the request, or NULL when absent. */
 const char *front_req_arg(struct front_req *r, const char *name);
 
+/* The i-th query argument (from 0, in the order sent), decoded as
+ * front_req_arg does; name and value live as long as the request. Lets a
+ * handler refuse arguments it does not know or that come twice.
+ * Errors: STS_ENOENT (fewer than i + 1 arguments), STS_ENOMEM. */
+enum sts_err front_req_arg_at(struct front_req *r, size_t i, const char **name, const char **value);
+
 /* The body (writable: a handler may wipe it) and its length. *too_big says
  * that it was longer than max_body: it was dropped, and len is 0. */
 char *front_req_body(struct front_req *r, size_t *len, bool *too_big);
