@@ -150,14 +150,19 @@ enum http1_result http1_parse_head(char *buf, size_t len, struct http1_head *hea
         }
         line_end = ++i + 1;
     }
+    /* The empty lines skipped count towards the limit: otherwise a client
+     * sending nothing but CR LF would fill the connection's buffer without
+     * ever getting a verdict. */
     if (!end) {
-        if (len - start < HTTP1_HEAD_MAX)
+        if (len < HTTP1_HEAD_MAX)
             return HTTP1_MORE;
-        if (!request_line_seen)
+        if (!request_line_seen && len - start > FRAMING_TARGET_MAX + 32)
             return refuse(why, 414, "target", "the request target is longer than 2048 bytes");
+        if (!request_line_seen)
+            return refuse(why, 400, "header", "too many empty lines before the request line");
         return refuse(why, 431, "header", "the request's header fields are too large");
     }
-    if (end - start > HTTP1_HEAD_MAX)
+    if (end > HTTP1_HEAD_MAX)
         return refuse(why, 431, "header", "the request's header fields are too large");
 
     /* Not the 48 fields (768 bytes per request): only nfields of them count. */

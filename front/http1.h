@@ -13,8 +13,8 @@
 
 #include "framing.h"
 
-/* A head is looked for in at most this many bytes (request line, fields,
- * the blank line): past it the request is refused 414 or 431 (framing.h's
+/* A head is looked for in at most this many bytes (empty lines before it,
+ * request line, fields, the blank line): past it the request is refused 414 or 431 (framing.h's
  * limits, smaller, are checked once a head is complete). */
 #define HTTP1_HEAD_MAX 6144
 

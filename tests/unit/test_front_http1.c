@@ -144,6 +144,20 @@ static void refuses(void **state)
     expect_refused(big, 414, "target");
     memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
     expect_refused(big, 431, "header");
+
+    /* Empty lines before the request line count towards the limit, so that
+     * the connection's buffer (larger than the limit) never fills without a
+     * verdict: only CR LF, then CR LF before a head cut short. */
+    for (size_t i = 0; i + 1 < HTTP1_HEAD_MAX + 63; i += 2)
+        memcpy(big + i, "\r\n", 2);
+    expect_refused(big, 400, "header");
+    memcpy(big + 4000, "GET / HTTP/1.1\r\nX: ", 19);
+    memset(big + 4019, 'a', HTTP1_HEAD_MAX + 63 - 4019);
+    expect_refused(big, 431, "header");
+    memset(big, 'a', HTTP1_HEAD_MAX + 63);
+    memcpy(big + 2, "GET /", 5);
+    memcpy(big, "\r\n", 2);
+    expect_refused(big, 414, "target");
     free(big);
 }
 

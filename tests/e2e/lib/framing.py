@@ -212,6 +212,12 @@ check("head of 9000 bytes in one field", post(H + CL + b"X-Big: " + b"a" * 9000 
       431, "header", error="too_large")
 check("request line of 9000 bytes", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
       414, "target", error="too_large")
+# Empty lines before a request are skipped, but count towards the head's
+# limit: 20,000 bytes of CR LF used to fill the input buffer with no verdict,
+# the connection's thread spinning until the header deadline answered 408.
+check("20000 bytes of empty lines", b"\r\n" * 10000, 400, "header")
+check("empty lines, then a head cut short",
+      b"\r\n" * 2000 + b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 5000, 431, "header")
 # Chunked bodies that are not well formed.
 for name, raw in (("size not hex", b"zz\r\n"), ("size with junk", b"5zz\r\nhello\r\n0\r\n\r\n"),
                   ("data longer than its size", b"2\r\nhello\r\n0\r\n\r\n"),
