@@ -104,8 +104,9 @@ struct loop {
     pthread_mutex_t lock;   /* done */
     struct front_req *done; /* answered from other threads */
     struct conn *conns;
-    long long stop_by; /* once stopping: the last moment answers may leave */
-    char date[48];     /* "Date: ...\r\n", redone each second */
+    long long stop_by;   /* once stopping: the last moment answers may leave */
+    long long accept_at; /* out of descriptors: not accepting until then */
+    char date[48];       /* "Date: ...\r\n", redone each second */
     time_t date_s;
 };
 
@@ -983,8 +984,14 @@ static void loop_accept(struct loop *l)
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
                 return;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                return; /* the deadlines free descriptors; try at the next event */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The deadlines free descriptors. Until the next tick the
+                 * socket leaves this loop's epoll set, since the waiting
+                 * connection keeps it readable and the loop would spin. */
+                epoll_ctl(l->ep, EPOLL_CTL_DEL, f->listen_fd, NULL);
+                l->accept_at = now_ms() + TICK_MS;
+                return;
+            }
             /* quiesced: the socket is shut down */
             epoll_ctl(l->ep, EPOLL_CTL_DEL, f->listen_fd, NULL);
             return;
@@ -1128,6 +1135,12 @@ static void *loop_run(void *arg)
         if (now - last_sweep >= TICK_MS) {
             last_sweep = now;
             loop_sweep(l);
+        }
+        if (l->accept_at && now >= l->accept_at) {
+            l->accept_at = 0;
+            struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &f->listen_fd};
+            if (!atomic_load(&f->quiesced))
+                epoll_ctl(l->ep, EPOLL_CTL_ADD, f->listen_fd, &le);
         }
     }
     return NULL;
