@@ -17,6 +17,14 @@ static bool is_value_char(unsigned char ch)
     return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
 }
 
+bool http1_value_valid(const char *s)
+{
+    for (; *s; s++)
+        if (!is_value_char((unsigned char)*s))
+            return false;
+    return true;
+}
+
 static enum http1_result refuse(struct http1_refusal *why, unsigned status, const char *field,
                                 const char *detail)
 {

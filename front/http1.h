@@ -82,6 +82,11 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
                                      size_t *used, size_t *doff, size_t *dlen,
                                      struct http1_refusal *why);
 
+/* Whether s may be sent as a field value: HTAB, SP, VCHAR and obs-text
+ * only (RFC 9110 section 5.5), the rule heads are read with, for values
+ * that come from elsewhere (a gateway's answer). */
+bool http1_value_valid(const char *s);
+
 /* The value of a hexadecimal digit of either case, or -1 (for chunk sizes
  * and percent-encoded query arguments alike). */
 int http1_hexval(unsigned char ch);

@@ -220,13 +220,25 @@ static void chunked_bodies(void **state)
     assert_int_equal(why.status, 413);
 }
 
+/* The value rule heads are read with, for values sent on (a gateway's). */
+static void field_values(void **state)
+{
+    (void)state;
+    assert_true(http1_value_valid("message/ohttp-res"));
+    assert_true(http1_value_valid("a\tb c \xff"));
+    assert_true(http1_value_valid(""));
+    assert_false(http1_value_valid("message/ohttp-res\x01"));
+    assert_false(http1_value_valid("a\x7f"));
+    assert_false(http1_value_valid("a\rSet-Cookie: x"));
+    assert_false(http1_value_valid("a\nb"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(takes_a_head),
-        cmocka_unit_test(waits_for_more),
-        cmocka_unit_test(refuses),
-        cmocka_unit_test(chunked_bodies),
+        cmocka_unit_test(takes_a_head), cmocka_unit_test(waits_for_more),
+        cmocka_unit_test(refuses),      cmocka_unit_test(chunked_bodies),
+        cmocka_unit_test(field_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
