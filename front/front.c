@@ -543,10 +543,13 @@ static bool out_answer(struct conn *c, unsigned status, const char *type, const 
     const char *conn = close                 ? "Connection: close\r\n"
                        : !c->req.head.http11 ? "Connection: keep-alive\r\n"
                                              : "";
-    bool ok = out_str(c, "HTTP/1.1 ") && out_uint(c, status) && out_put(c, " ", 1) &&
-              out_str(c, reason(status)) && out_put(c, "\r\n", 2) &&
-              out_str(c, date_line(c->loop)) && out_str(c, "Content-Length: ") &&
-              out_uint(c, len) && out_put(c, "\r\n", 2);
+    /* A 204 has no body and must not say Content-Length (RFC 9110 section
+     * 8.6): a relay passes on whatever status its gateway answered. */
+    bool bodiless = status == 204;
+    bool ok =
+        out_str(c, "HTTP/1.1 ") && out_uint(c, status) && out_put(c, " ", 1) &&
+        out_str(c, reason(status)) && out_put(c, "\r\n", 2) && out_str(c, date_line(c->loop)) &&
+        (bodiless || (out_str(c, "Content-Length: ") && out_uint(c, len) && out_put(c, "\r\n", 2)));
     if (ok && type)
         ok = out_str(c, "Content-Type: ") && out_str(c, type) && out_put(c, "\r\n", 2);
     if (ok && (status == 503 || status == 429))
@@ -557,7 +560,7 @@ static bool out_answer(struct conn *c, unsigned status, const char *type, const 
     if (ok && headers)
         ok = out_str(c, headers);
     ok = ok && out_str(c, conn) && out_put(c, "\r\n", 2);
-    return ok && (head_only || out_put(c, body, len));
+    return ok && (head_only || bodiless || out_put(c, body, len));
 }
 
 static void conn_process(struct conn *c);
