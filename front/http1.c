@@ -254,13 +254,17 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
         case CK_SIZE: {
             int v = http1_hexval(ch);
             if (v >= 0) {
-                if (++c->digits > CHUNK_DIGITS_MAX)
+                /* Leading zeros are allowed (1*HEXDIG) and do not make a
+                 * chunk larger, but the size line stays bounded. */
+                if (++c->line > CHUNK_LINE_MAX)
+                    return refuse(why, 400, "body", bad);
+                if ((c->size || v) && ++c->digits > CHUNK_DIGITS_MAX)
                     return refuse(why, 413, "body", "a chunk larger than the server takes");
                 c->size = c->size * 16 + (uint64_t)v;
                 i++;
                 break;
             }
-            if (!c->digits || !strchr("; \t\r", ch) || !ch)
+            if (!c->line || !strchr("; \t\r", ch) || !ch)
                 return refuse(why, 400, "body", bad);
             c->state = CK_EXT;
             c->line = 0;
@@ -306,6 +310,7 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
             c->state = CK_SIZE;
             c->digits = 0;
             c->size = 0;
+            c->line = 0;
             break;
         case CK_TRAILER:
             i++;

@@ -68,8 +68,8 @@ const char *http1_field(const struct http1_head *head, const char *name);
 struct http1_chunked {
     int state;
     uint64_t size;      /* of the chunk being read, or its remainder */
-    unsigned digits;    /* of the chunk size so far */
-    size_t line, extra; /* bytes of the current extension or trailer line, trailers in all */
+    unsigned digits;    /* significant digits of the chunk size so far */
+    size_t line, extra; /* bytes of the current size, extension or trailer line, trailers in all */
 };
 
 /* Reads in[0..n) of a chunked body. *used gets the bytes taken; when *dlen

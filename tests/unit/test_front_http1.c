@@ -218,6 +218,22 @@ static void chunked_bodies(void **state)
     struct http1_refusal why;
     assert_int_equal(read_chunked("123456789\r\n", 64, out, &len, &end, &why), HTTP1_REFUSED);
     assert_int_equal(why.status, 413);
+    /* Leading zeros make no chunk larger (they were counted as digits and
+     * "000000005" refused 413), but a size line stays bounded. */
+    assert_int_equal(
+        read_chunked("0000000000005\r\nhello\r\n0000000000\r\n\r\n", 64, out, &len, &end, &why),
+        HTTP1_DONE);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "hello", 5);
+    assert_int_equal(read_chunked("0000000123456789\r\n", 64, out, &len, &end, &why),
+                     HTTP1_REFUSED);
+    assert_int_equal(why.status, 413);
+    static const char tail[] = "5\r\nhello\r\n0\r\n\r\n";
+    char zeros[300 + sizeof tail];
+    memset(zeros, '0', 300);
+    memcpy(zeros + 300, tail, sizeof tail);
+    assert_int_equal(read_chunked(zeros, 64, out, &len, &end, &why), HTTP1_REFUSED);
+    assert_int_equal(why.status, 400);
 }
 
 /* The value rule heads are read with, for values sent on (a gateway's). */

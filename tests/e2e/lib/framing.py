@@ -231,6 +231,12 @@ ext = b"%x;name=value\r\n" % len((REPORT % 3).encode()) + (REPORT % 3).encode() 
     b"\r\n0\r\nX-Trailer: t\r\n\r\n"
 check("chunked with an extension and a trailer", post(H + b"Transfer-Encoding: chunked\r\n", ext),
       202, closed=False)
+# Chunk sizes may have leading zeros (1*HEXDIG): "000000000b6" is not a chunk
+# over the 8-digit limit (it was refused 413).
+padded = (REPORT % 81).encode()
+check("chunk sizes with leading zeros",
+      post(H + b"Transfer-Encoding: chunked\r\n",
+           b"%012x\r\n" % len(padded) + padded + b"\r\n0000000000\r\n\r\n"), 202, closed=False)
 # HTTP/1.0 closes unless it asks to keep alive.
 check("HTTP/1.0 closes", b"GET /healthz HTTP/1.0\r\n\r\n", 200, closed=True)
 check("HTTP/1.0 keep-alive", b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200,
