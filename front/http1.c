@@ -213,16 +213,17 @@ const char *http1_field(const struct http1_head *head, const char *name)
 }
 
 enum chunk_state {
-    CK_SIZE,       /* hex digits */
-    CK_EXT,        /* after the size: white space or an extension, up to CR */
-    CK_SIZE_LF,    /* the LF after the size line's CR */
-    CK_DATA,       /* size bytes of data */
-    CK_DATA_CR,    /* the CR after the data */
-    CK_DATA_LF,    /* and its LF */
-    CK_TRAILER,    /* start of a trailer line, or the final CR */
-    CK_TRAILER_IN, /* inside a trailer line, up to CR */
-    CK_TRAILER_LF, /* the LF after a trailer line */
-    CK_FINAL_LF,   /* the LF after the final CR */
+    CK_SIZE,         /* hex digits */
+    CK_EXT,          /* after the size: white space or an extension, up to CR */
+    CK_SIZE_LF,      /* the LF after the size line's CR */
+    CK_DATA,         /* size bytes of data */
+    CK_DATA_CR,      /* the CR after the data */
+    CK_DATA_LF,      /* and its LF */
+    CK_TRAILER,      /* start of a trailer line, or the final CR */
+    CK_TRAILER_NAME, /* a trailer field's name, up to its colon */
+    CK_TRAILER_IN,   /* a trailer field's value, up to CR */
+    CK_TRAILER_LF,   /* the LF after a trailer line */
+    CK_FINAL_LF,     /* the LF after the final CR */
 };
 
 #define CHUNK_DIGITS_MAX  8    /* chunks of at most 4 GiB - 1 */
@@ -245,6 +246,7 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
                                      struct http1_refusal *why)
 {
     static const char bad[] = "a malformed chunked body";
+    static const char bad_trailer[] = "a malformed trailer field after the chunked body";
     *dlen = 0;
     *doff = 0;
     size_t i = 0;
@@ -312,26 +314,36 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
             c->size = 0;
             c->line = 0;
             break;
+        /* Trailer fields are dropped, but read with the rules of header
+         * fields (a token, a colon, a value without control characters), so
+         * that no other reader of the same bytes can see something else. */
         case CK_TRAILER:
             i++;
             if (ch == '\r') {
                 c->state = CK_FINAL_LF;
                 break;
             }
-            if (ch == '\n' || ch == ' ' || ch == '\t')
-                return refuse(why, 400, "body", bad);
-            c->state = CK_TRAILER_IN;
+            if (!is_tchar(ch))
+                return refuse(why, 400, "body", bad_trailer);
+            c->state = CK_TRAILER_NAME;
             c->extra++;
             break;
+        case CK_TRAILER_NAME:
         case CK_TRAILER_IN:
             i++;
             if (++c->extra > CHUNK_TRAILER_MAX)
                 return refuse(why, 431, "header",
                               "the chunked body's trailer fields are too large");
-            if (ch == '\r')
+            if (c->state == CK_TRAILER_NAME) {
+                if (ch == ':')
+                    c->state = CK_TRAILER_IN;
+                else if (!is_tchar(ch))
+                    return refuse(why, 400, "body", bad_trailer);
+            } else if (ch == '\r') {
                 c->state = CK_TRAILER_LF;
-            else if (ch == '\n' || ch == '\0')
-                return refuse(why, 400, "body", bad);
+            } else if (!is_value_char(ch)) {
+                return refuse(why, 400, "body", bad_trailer);
+            }
             break;
         case CK_TRAILER_LF:
             if (ch != '\n')

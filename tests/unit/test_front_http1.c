@@ -203,9 +203,12 @@ static void chunked_bodies(void **state)
         assert_string_equal(out, "hello, chunked, with a trailer.");
         assert_int_equal(end, strlen(body) - 4);
     }
-    const char *bad[] = {"z\r\n",          "5x\r\nhello\r\n0\r\n\r\n",
-                         "2\r\nhello\r\n", "5\nhello\r\n",
-                         "5\r\nhello\n",   "0\r\n\nX"};
+    const char *bad[] = {"z\r\n", "5x\r\nhello\r\n0\r\n\r\n", "2\r\nhello\r\n", "5\nhello\r\n",
+                         "5\r\nhello\n", "0\r\n\nX",
+                         /* trailers that are not header fields */
+                         "0\r\nno-colon\r\n\r\n", "0\r\nX Y: z\r\n\r\n", "0\r\nX : z\r\n\r\n",
+                         "0\r\n: z\r\n\r\n", "0\r\nX: a\x01b\r\n\r\n", "0\r\nX: a\x7f\r\n\r\n",
+                         "0\r\nX: a\r\n folded\r\n\r\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char out[64];
         size_t len = 0, end = 0;

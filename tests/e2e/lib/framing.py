@@ -226,6 +226,11 @@ for name, raw in (("size not hex", b"zz\r\n"), ("size with junk", b"5zz\r\nhello
     check("chunked: " + name, post(H + b"Transfer-Encoding: chunked\r\n", raw), 400, "body")
 check("chunked: a 64 GiB chunk", post(H + b"Transfer-Encoding: chunked\r\n", b"1000000000\r\n"),
       413, "body")
+# Trailer fields are dropped, but only if they are header fields.
+for name, trailer in (("without a colon", b"no-colon"), ("with a space in its name", b"X Y: z"),
+                      ("with a control character", b"X: a\x01b")):
+    check("chunked: a trailer " + name, post(H + b"Transfer-Encoding: chunked\r\n",
+          b"%x\r\n" % len(body) + body + b"\r\n0\r\n" + trailer + b"\r\n\r\n"), 400, "body")
 # Well-formed chunked: extensions and trailers are allowed and ignored.
 ext = b"%x;name=value\r\n" % len((REPORT % 3).encode()) + (REPORT % 3).encode() + \
     b"\r\n0\r\nX-Trailer: t\r\n\r\n"
