@@ -252,17 +252,6 @@ void front_wipe_free(char *secret)
 
 /* ---- per-client connection counts ---- */
 
-static void addr16(const struct sockaddr_storage *ss, uint8_t out[16])
-{
-    memset(out, 0, 16);
-    if (ss->ss_family == AF_INET) {
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-    }
-}
-
 /* The table never forgets an address by itself: when it is full, the
  * addresses with no connection open are dropped and the rest put back. */
 static void clients_compact(struct front *f)
@@ -1013,7 +1002,7 @@ static void loop_accept(struct loop *l)
         c->fd = fd;
         c->req.c = c;
         c->sa = ss;
-        addr16(&ss, c->addr);
+        rate_client_key((const struct sockaddr *)&ss, c->addr);
         atomic_fetch_add(&f->open, 1);
         metric_add(f->m.open, 1);
         if (!client_enter(f, c)) {
