@@ -870,9 +870,9 @@ static void conn_process(struct conn *c)
             atomic_fetch_add(&f->refused_framing, 1);
             metric_add(f->m.refused_framing, 1);
             front_answer_error(c, why.status,
-                               why.status == 414 || why.status == 431 ? "too_large"
-                               : why.status == 505                    ? "unsupported"
-                                                                      : "bad_request",
+                               why.status == 414 || why.status == 431   ? "too_large"
+                               : why.status == 505 || why.status == 501 ? "unsupported"
+                                                                        : "bad_request",
                                why.field, why.detail, true, 0);
             return;
         }
