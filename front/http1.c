@@ -52,33 +52,57 @@ static bool list_has(const char *list, const char *token)
     return false;
 }
 
-/* The request line, NUL-terminated at its CR. */
-static enum http1_result request_line(char *line, struct http1_head *h, struct http1_refusal *why)
+/* Checks the request line line[0..n), without its CR LF, writing nothing.
+ * A line not complete yet is checked as far as it goes (HTTP1_MORE when
+ * nothing is wrong so far), so that what can never become a request line
+ * (HTTP/0.9, a TLS handshake on the plain port) is refused at once rather
+ * than at the header deadline. On HTTP1_DONE *sp1 and *sp2 are the offsets
+ * of the spaces after the method and the target. */
+static enum http1_result request_line_check(const char *line, size_t n, bool complete, size_t *sp1,
+                                            size_t *sp2, bool *http11, struct http1_refusal *why)
 {
-    char *p = line;
-    while (is_tchar((unsigned char)*p))
-        p++;
-    if (p == line || *p != ' ')
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)line[i]))
+        i++;
+    if (i == n && !complete)
+        return HTTP1_MORE;
+    if (i == 0 || i == n || line[i] != ' ')
         return refuse(why, 400, "method", "the request line does not start with a method");
-    *p++ = '\0';
-    h->method = line;
-    char *target = p;
-    while ((unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
-        p++;
-    if (p == target || *p != ' ')
+    *sp1 = i++;
+    size_t target = i;
+    while (i < n && (unsigned char)line[i] > 0x20 && (unsigned char)line[i] < 0x7f)
+        i++;
+    if (i == n && !complete)
+        return HTTP1_MORE;
+    if (i == target || i == n || line[i] != ' ')
         return refuse(why, 400, "target",
                       "the request target is missing or holds a character not allowed there");
-    *p++ = '\0';
-    h->target = target;
-    if (strcmp(p, "HTTP/1.1") == 0)
-        h->http11 = true;
-    else if (strcmp(p, "HTTP/1.0") == 0)
-        h->http11 = false;
-    else if (strncmp(p, "HTTP/", 5) == 0 && p[5] >= '0' && p[5] <= '9' && p[6] == '.' &&
-             p[7] >= '0' && p[7] <= '9' && !p[8])
+    *sp2 = i++;
+    if (!complete)
+        return HTTP1_MORE;
+    const char *v = line + i;
+    if (n - i == 8 && memcmp(v, "HTTP/1.1", 8) == 0)
+        *http11 = true;
+    else if (n - i == 8 && memcmp(v, "HTTP/1.0", 8) == 0)
+        *http11 = false;
+    else if (n - i == 8 && memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9' &&
+             v[6] == '.' && v[7] >= '0' && v[7] <= '9')
         return refuse(why, 505, "version", "only HTTP/1.1 and HTTP/1.0 are served");
     else
         return refuse(why, 400, "version", "the request line does not end with an HTTP version");
+    return HTTP1_DONE;
+}
+
+/* The request line, NUL-terminated at its CR (and holding no other NUL). */
+static enum http1_result request_line(char *line, struct http1_head *h, struct http1_refusal *why)
+{
+    size_t sp1 = 0, sp2 = 0;
+    enum http1_result r = request_line_check(line, strlen(line), true, &sp1, &sp2, &h->http11, why);
+    if (r != HTTP1_DONE)
+        return r;
+    line[sp1] = line[sp2] = '\0';
+    h->method = line;
+    h->target = line + sp1 + 1;
     return HTTP1_DONE;
 }
 
@@ -151,6 +175,11 @@ enum http1_result http1_parse_head(char *buf, size_t len, struct http1_head *hea
             request_line_seen = true;
             if (i - start > FRAMING_TARGET_MAX + 32)
                 return refuse(why, 414, "target", "the request target is longer than 2048 bytes");
+            size_t sp1, sp2;
+            bool http11;
+            if (request_line_check(buf + start, i - start, true, &sp1, &sp2, &http11, why) ==
+                HTTP1_REFUSED)
+                return HTTP1_REFUSED;
         }
         if (i == line_end && i > start) {
             end = i + 2;
@@ -162,6 +191,13 @@ enum http1_result http1_parse_head(char *buf, size_t len, struct http1_head *hea
      * sending nothing but CR LF would fill the connection's buffer without
      * ever getting a verdict. */
     if (!end) {
+        if (!request_line_seen && start < len) {
+            size_t n = len - start - (buf[len - 1] == '\r'), sp1, sp2;
+            bool http11;
+            if (request_line_check(buf + start, n, false, &sp1, &sp2, &http11, why) ==
+                HTTP1_REFUSED)
+                return HTTP1_REFUSED;
+        }
         if (len < HTTP1_HEAD_MAX)
             return HTTP1_MORE;
         if (!request_line_seen && len - start > FRAMING_TARGET_MAX + 32)

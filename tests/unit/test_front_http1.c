@@ -86,7 +86,11 @@ static void waits_for_more(void **state)
                            "GET / HTTP/1.1\r",
                            "GET / HTTP/1.1\r\n",
                            "GET / HTTP/1.1\r\nHost: x\r\n",
-                           "GET / HTTP/1.1\r\nHost: x\r\n\r"};
+                           "GET / HTTP/1.1\r\nHost: x\r\n\r",
+                           "\r\nGE",
+                           "GET /a",
+                           "GET /a HTTP/1.",
+                           "GET /a HTTP/1.1\r"};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         struct http1_head h;
         struct http1_refusal why;
@@ -127,6 +131,15 @@ static void refuses(void **state)
     expect_refused("GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "target");
     expect_refused(" GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method");
     expect_refused("GET /a%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "target");
+
+    /* What can never become a request line is refused before the head is
+     * complete (it waited for the header deadline): HTTP/0.9, a TLS
+     * ClientHello on the plain port, a target with a control byte. */
+    expect_refused("GET /healthz\r\n", 400, "target");
+    expect_refused("\x16\x03\x01\x02", 400, "method");
+    expect_refused("\r\n\r\nGET /a\x01", 400, "target");
+    expect_refused("GET /a HTTP/1.1 \r\n", 400, "version");
+    expect_refused("GET /a HTTP/2.0\r\n", 505, "version");
 
     /* A NUL anywhere in the head. */
     char nul[] = "GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n";

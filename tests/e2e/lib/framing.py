@@ -201,6 +201,11 @@ check("control character in a value", post(H + CL + b"X-A: a\x01b\r\n", body), 4
 check("header line without a colon", post(H + CL + b"X-A\r\n", body), 400, "header")
 check("empty header name", post(H + CL + b": x\r\n", body), 400, "header")
 check("HTTP/2.0 request line", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "version")
+# A request line that can never be one is answered as soon as it is in,
+# not at the header deadline (2 s here, after this check has stopped reading).
+check("HTTP/0.9 request", b"GET /healthz\r\n", 400, "target")
+check("TLS handshake on the plain port", bytes.fromhex("16030100f4010000f00303") + b"\x00" * 32,
+      400, "method")
 check("HTTP/1.1 in lower case", b"GET /healthz http/1.1\r\nHost: x\r\n\r\n", 400, "version")
 check("no version", b"GET /healthz\r\nHost: x\r\n\r\n", 400, "target")
 check("two spaces in the request line", b"GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400,
