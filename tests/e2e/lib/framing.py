@@ -170,6 +170,10 @@ check("Transfer-Encoding in HTTP/1.0", b"POST /v1/reports HTTP/1.0\r\n" + H +
       b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body), 400, "transfer-encoding")
 check("no Host", post(b"Content-Type: application/json\r\n" + CL, body), 400, "host")
 check("two Host", post(H + b"Host: other\r\n" + CL, body), 400, "host")
+# RFC 9112 section 3.2: a Host value that is no host and port is refused too.
+for bad in (b"a b", b"x/y", b"user@host", b"h\xffst"):
+    check("Host: %r" % bad.decode("latin-1"),
+          post(b"Host: " + bad + b"\r\nContent-Type: application/json\r\n" + CL, body), 400, "host")
 check("encoded NUL in the path", post(H + CL, body, b"/v1/reports%00.json"), 400, "target")
 check("encoded NUL in the query", post(H + CL, body, b"/v1/reports?a=%00"), 400, "target")
 # The body was read whole (its length is known): the connection stays.
