@@ -61,6 +61,10 @@ void framing_add(struct framing *f, const char *key, const char *value)
             f->bad_host = true;
     } else if (strcasecmp(key, "Content-Length") == 0)
         f->content_length++;
+    else if (strcasecmp(key, "Content-Type") == 0)
+        f->content_type++;
+    else if (strcasecmp(key, "Authorization") == 0)
+        f->authorization++;
     else if (strcasecmp(key, "Transfer-Encoding") == 0) {
         f->transfer_encoding++;
         f->coding = value ? value : "";
@@ -99,6 +103,12 @@ bool framing_refused(const struct framing *f, bool http11, const char *target, u
     if (f->bad_host) {
         *field = "host";
         *detail = "the Host header is not a host name or address with an optional port";
+        return true;
+    }
+    if (f->content_type > 1 || f->authorization > 1) {
+        *field = f->content_type > 1 ? "content-type" : "authorization";
+        *detail = f->content_type > 1 ? "more than one Content-Type header"
+                                      : "more than one Authorization header";
         return true;
     }
     if (f->content_length > 1) {

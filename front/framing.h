@@ -4,7 +4,9 @@
  * valid one (RFC 9112 section 3.2: a host name or address, a port), at
  * most one Content-Length, never beside Transfer-Encoding, no coding but a
  * single "chunked" (none at all in HTTP/1.0), header names made of tchar
- * only (so "Name : value" is refused), no encoded NUL in the target.
+ * only (so "Name : value" is refused), at most one Content-Type and one
+ * Authorization (the first would be taken, a proxy may check the last), no
+ * encoded NUL in the target.
  * Strings passed in are borrowed for the call, except that the coding value
  * given to framing_add must live until framing_refused. */
 #ifndef STS_FRONT_FRAMING_H
@@ -21,8 +23,9 @@
 
 struct framing {
     unsigned host, content_length, transfer_encoding, fields;
-    size_t head_bytes;  /* the fields so far, as "Name: value\r\n" */
-    const char *coding; /* the last Transfer-Encoding value */
+    unsigned content_type, authorization; /* singletons the handlers act on */
+    size_t head_bytes;                    /* the fields so far, as "Name: value\r\n" */
+    const char *coding;                   /* the last Transfer-Encoding value */
     bool bad_name;
     bool bad_host; /* a Host value that is not uri-host [":" port] */
 };

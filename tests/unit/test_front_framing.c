@@ -71,6 +71,14 @@ static void refusals(void **state)
     (void)state;
     expect_refused(true, "/", FIELDS("Accept\t*/*"), 400, "host");
     expect_refused(true, "/", FIELDS("Host\tx", "Host\ty"), 400, "host");
+    /* Singletons a handler acts on: the front would take the first, a proxy
+     * before it may have checked the last. */
+    expect_refused(true, "/",
+                   FIELDS("Host\tx", "Content-Type\tapplication/json", "content-type\ttext/plain"),
+                   400, "content-type");
+    expect_refused(true, "/",
+                   FIELDS("Host\tx", "Authorization\tBearer a", "AUTHORIZATION\tBearer b"), 400,
+                   "authorization");
     /* A Host that is no host (RFC 9112 section 3.2 answers 400): two parsers
      * could read another authority out of it. */
     const char *bad_hosts[] = {"a b",  "x/y",    "user@host", "h\xffst", "\"q\"",

@@ -170,6 +170,12 @@ check("Transfer-Encoding in HTTP/1.0", b"POST /v1/reports HTTP/1.0\r\n" + H +
       b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body), 400, "transfer-encoding")
 check("no Host", post(b"Content-Type: application/json\r\n" + CL, body), 400, "host")
 check("two Host", post(H + b"Host: other\r\n" + CL, body), 400, "host")
+# Singletons a handler acts on: the first would be taken, a proxy before the
+# front may have checked the last.
+check("two Content-Type", post(H + b"Content-Type: text/plain\r\n" + CL, body), 400,
+      "content-type")
+check("two Authorization", b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n"
+      b"Authorization: Bearer b\r\n\r\n", 400, "authorization")
 # RFC 9112 section 3.2: a Host value that is no host and port is refused too.
 for bad in (b"a b", b"x/y", b"user@host", b"h\xffst"):
     check("Host: %r" % bad.decode("latin-1"),
