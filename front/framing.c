@@ -11,6 +11,41 @@ static bool is_tchar(unsigned char ch)
            (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
+static bool is_hex(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* RFC 9112 section 3.2: Host = uri-host [ ":" port ], uri-host an IP-literal
+ * in brackets or an RFC 3986 reg-name (which IPv4 addresses are spelt as),
+ * port digits. An empty value is allowed (an authority without a host). */
+static bool host_valid(const char *v)
+{
+    const char *p = v;
+    if (*p == '[') {
+        p++;
+        size_t n = strspn(p, "0123456789abcdefABCDEF:.vV");
+        if (!n || p[n] != ']')
+            return false;
+        p += n + 1;
+    } else {
+        for (; *p && *p != ':'; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (ch == '%') {
+                if (!is_hex((unsigned char)p[1]) || !is_hex((unsigned char)p[2]))
+                    return false;
+                p += 2;
+            } else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                         (ch >= '0' && ch <= '9') || strchr("-._~!$&'()*+,;=", ch))) {
+                return false;
+            }
+        }
+    }
+    if (*p == ':')
+        p += 1 + strspn(p + 1, "0123456789");
+    return *p == '\0';
+}
+
 void framing_add(struct framing *f, const char *key, const char *value)
 {
     f->fields++;
@@ -20,10 +55,16 @@ void framing_add(struct framing *f, const char *key, const char *value)
     for (const char *p = key; *p; p++)
         if (!is_tchar((unsigned char)*p))
             f->bad_name = true;
-    if (strcasecmp(key, "Host") == 0)
+    if (strcasecmp(key, "Host") == 0) {
         f->host++;
-    else if (strcasecmp(key, "Content-Length") == 0)
+        if (!host_valid(value ? value : ""))
+            f->bad_host = true;
+    } else if (strcasecmp(key, "Content-Length") == 0)
         f->content_length++;
+    else if (strcasecmp(key, "Content-Type") == 0)
+        f->content_type++;
+    else if (strcasecmp(key, "Authorization") == 0)
+        f->authorization++;
     else if (strcasecmp(key, "Transfer-Encoding") == 0) {
         f->transfer_encoding++;
         f->coding = value ? value : "";
@@ -57,6 +98,17 @@ bool framing_refused(const struct framing *f, bool http11, const char *target, u
     if (f->host != 1 && (http11 || f->host > 1)) {
         *field = "host";
         *detail = f->host ? "more than one Host header" : "an HTTP/1.1 request needs a Host header";
+        return true;
+    }
+    if (f->bad_host) {
+        *field = "host";
+        *detail = "the Host header is not a host name or address with an optional port";
+        return true;
+    }
+    if (f->content_type > 1 || f->authorization > 1) {
+        *field = f->content_type > 1 ? "content-type" : "authorization";
+        *detail = f->content_type > 1 ? "more than one Content-Type header"
+                                      : "more than one Authorization header";
         return true;
     }
     if (f->content_length > 1) {

@@ -104,8 +104,9 @@ struct loop {
     pthread_mutex_t lock;   /* done */
     struct front_req *done; /* answered from other threads */
     struct conn *conns;
-    long long stop_by; /* once stopping: the last moment answers may leave */
-    char date[48];     /* "Date: ...\r\n", redone each second */
+    long long stop_by;   /* once stopping: the last moment answers may leave */
+    long long accept_at; /* out of descriptors: not accepting until then */
+    char date[48];       /* "Date: ...\r\n", redone each second */
     time_t date_s;
 };
 
@@ -250,17 +251,6 @@ void front_wipe_free(char *secret)
 }
 
 /* ---- per-client connection counts ---- */
-
-static void addr16(const struct sockaddr_storage *ss, uint8_t out[16])
-{
-    memset(out, 0, 16);
-    if (ss->ss_family == AF_INET) {
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-    }
-}
 
 /* The table never forgets an address by itself: when it is full, the
  * addresses with no connection open are dropped and the rest put back. */
@@ -542,10 +532,13 @@ static bool out_answer(struct conn *c, unsigned status, const char *type, const 
     const char *conn = close                 ? "Connection: close\r\n"
                        : !c->req.head.http11 ? "Connection: keep-alive\r\n"
                                              : "";
-    bool ok = out_str(c, "HTTP/1.1 ") && out_uint(c, status) && out_put(c, " ", 1) &&
-              out_str(c, reason(status)) && out_put(c, "\r\n", 2) &&
-              out_str(c, date_line(c->loop)) && out_str(c, "Content-Length: ") &&
-              out_uint(c, len) && out_put(c, "\r\n", 2);
+    /* A 204 has no body and must not say Content-Length (RFC 9110 section
+     * 8.6): a relay passes on whatever status its gateway answered. */
+    bool bodiless = status == 204;
+    bool ok =
+        out_str(c, "HTTP/1.1 ") && out_uint(c, status) && out_put(c, " ", 1) &&
+        out_str(c, reason(status)) && out_put(c, "\r\n", 2) && out_str(c, date_line(c->loop)) &&
+        (bodiless || (out_str(c, "Content-Length: ") && out_uint(c, len) && out_put(c, "\r\n", 2)));
     if (ok && type)
         ok = out_str(c, "Content-Type: ") && out_str(c, type) && out_put(c, "\r\n", 2);
     if (ok && (status == 503 || status == 429))
@@ -556,7 +549,7 @@ static bool out_answer(struct conn *c, unsigned status, const char *type, const 
     if (ok && headers)
         ok = out_str(c, headers);
     ok = ok && out_str(c, conn) && out_put(c, "\r\n", 2);
-    return ok && (head_only || out_put(c, body, len));
+    return ok && (head_only || bodiless || out_put(c, body, len));
 }
 
 static void conn_process(struct conn *c);
@@ -877,9 +870,9 @@ static void conn_process(struct conn *c)
             atomic_fetch_add(&f->refused_framing, 1);
             metric_add(f->m.refused_framing, 1);
             front_answer_error(c, why.status,
-                               why.status == 414 || why.status == 431 ? "too_large"
-                               : why.status == 505                    ? "unsupported"
-                                                                      : "bad_request",
+                               why.status == 414 || why.status == 431   ? "too_large"
+                               : why.status == 505 || why.status == 501 ? "unsupported"
+                                                                        : "bad_request",
                                why.field, why.detail, true, 0);
             return;
         }
@@ -983,8 +976,14 @@ static void loop_accept(struct loop *l)
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
                 return;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                return; /* the deadlines free descriptors; try at the next event */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The deadlines free descriptors. Until the next tick the
+                 * socket leaves this loop's epoll set, since the waiting
+                 * connection keeps it readable and the loop would spin. */
+                epoll_ctl(l->ep, EPOLL_CTL_DEL, f->listen_fd, NULL);
+                l->accept_at = now_ms() + TICK_MS;
+                return;
+            }
             /* quiesced: the socket is shut down */
             epoll_ctl(l->ep, EPOLL_CTL_DEL, f->listen_fd, NULL);
             return;
@@ -1003,7 +1002,7 @@ static void loop_accept(struct loop *l)
         c->fd = fd;
         c->req.c = c;
         c->sa = ss;
-        addr16(&ss, c->addr);
+        rate_client_key((const struct sockaddr *)&ss, c->addr);
         atomic_fetch_add(&f->open, 1);
         metric_add(f->m.open, 1);
         if (!client_enter(f, c)) {
@@ -1128,6 +1127,12 @@ static void *loop_run(void *arg)
         if (now - last_sweep >= TICK_MS) {
             last_sweep = now;
             loop_sweep(l);
+        }
+        if (l->accept_at && now >= l->accept_at) {
+            l->accept_at = 0;
+            struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &f->listen_fd};
+            if (!atomic_load(&f->quiesced))
+                epoll_ctl(l->ep, EPOLL_CTL_ADD, f->listen_fd, &le);
         }
     }
     return NULL;

@@ -6,8 +6,9 @@
  * address and overall, rate limits, and JSON error answers.
  *
  * A handler sees a request once its head has passed the framing rules
- * (framing.h) and its whole body is in: exactly one Host, at most one
- * Content-Length of digits only, no Content-Length beside
+ * (framing.h) and its whole body is in: exactly one Host, a valid one, at most one
+ * Content-Length of digits only, at most one Content-Type and one
+ * Authorization, no Content-Length beside
  * Transfer-Encoding, no coding but a single "chunked", no white space in a
  * header name, no control character in a field, no encoded NUL in the
  * target. Anything else is answered here, once, with a JSON error, and the

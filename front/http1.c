@@ -17,6 +17,14 @@ static bool is_value_char(unsigned char ch)
     return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
 }
 
+bool http1_value_valid(const char *s)
+{
+    for (; *s; s++)
+        if (!is_value_char((unsigned char)*s))
+            return false;
+    return true;
+}
+
 static enum http1_result refuse(struct http1_refusal *why, unsigned status, const char *field,
                                 const char *detail)
 {
@@ -44,33 +52,57 @@ static bool list_has(const char *list, const char *token)
     return false;
 }
 
-/* The request line, NUL-terminated at its CR. */
-static enum http1_result request_line(char *line, struct http1_head *h, struct http1_refusal *why)
+/* Checks the request line line[0..n), without its CR LF, writing nothing.
+ * A line not complete yet is checked as far as it goes (HTTP1_MORE when
+ * nothing is wrong so far), so that what can never become a request line
+ * (HTTP/0.9, a TLS handshake on the plain port) is refused at once rather
+ * than at the header deadline. On HTTP1_DONE *sp1 and *sp2 are the offsets
+ * of the spaces after the method and the target. */
+static enum http1_result request_line_check(const char *line, size_t n, bool complete, size_t *sp1,
+                                            size_t *sp2, bool *http11, struct http1_refusal *why)
 {
-    char *p = line;
-    while (is_tchar((unsigned char)*p))
-        p++;
-    if (p == line || *p != ' ')
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)line[i]))
+        i++;
+    if (i == n && !complete)
+        return HTTP1_MORE;
+    if (i == 0 || i == n || line[i] != ' ')
         return refuse(why, 400, "method", "the request line does not start with a method");
-    *p++ = '\0';
-    h->method = line;
-    char *target = p;
-    while ((unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
-        p++;
-    if (p == target || *p != ' ')
+    *sp1 = i++;
+    size_t target = i;
+    while (i < n && (unsigned char)line[i] > 0x20 && (unsigned char)line[i] < 0x7f)
+        i++;
+    if (i == n && !complete)
+        return HTTP1_MORE;
+    if (i == target || i == n || line[i] != ' ')
         return refuse(why, 400, "target",
                       "the request target is missing or holds a character not allowed there");
-    *p++ = '\0';
-    h->target = target;
-    if (strcmp(p, "HTTP/1.1") == 0)
-        h->http11 = true;
-    else if (strcmp(p, "HTTP/1.0") == 0)
-        h->http11 = false;
-    else if (strncmp(p, "HTTP/", 5) == 0 && p[5] >= '0' && p[5] <= '9' && p[6] == '.' &&
-             p[7] >= '0' && p[7] <= '9' && !p[8])
+    *sp2 = i++;
+    if (!complete)
+        return HTTP1_MORE;
+    const char *v = line + i;
+    if (n - i == 8 && memcmp(v, "HTTP/1.1", 8) == 0)
+        *http11 = true;
+    else if (n - i == 8 && memcmp(v, "HTTP/1.0", 8) == 0)
+        *http11 = false;
+    else if (n - i == 8 && memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9' &&
+             v[6] == '.' && v[7] >= '0' && v[7] <= '9')
         return refuse(why, 505, "version", "only HTTP/1.1 and HTTP/1.0 are served");
     else
         return refuse(why, 400, "version", "the request line does not end with an HTTP version");
+    return HTTP1_DONE;
+}
+
+/* The request line, NUL-terminated at its CR (and holding no other NUL). */
+static enum http1_result request_line(char *line, struct http1_head *h, struct http1_refusal *why)
+{
+    size_t sp1 = 0, sp2 = 0;
+    enum http1_result r = request_line_check(line, strlen(line), true, &sp1, &sp2, &h->http11, why);
+    if (r != HTTP1_DONE)
+        return r;
+    line[sp1] = line[sp2] = '\0';
+    h->method = line;
+    h->target = line + sp1 + 1;
     return HTTP1_DONE;
 }
 
@@ -143,6 +175,11 @@ enum http1_result http1_parse_head(char *buf, size_t len, struct http1_head *hea
             request_line_seen = true;
             if (i - start > FRAMING_TARGET_MAX + 32)
                 return refuse(why, 414, "target", "the request target is longer than 2048 bytes");
+            size_t sp1, sp2;
+            bool http11;
+            if (request_line_check(buf + start, i - start, true, &sp1, &sp2, &http11, why) ==
+                HTTP1_REFUSED)
+                return HTTP1_REFUSED;
         }
         if (i == line_end && i > start) {
             end = i + 2;
@@ -150,14 +187,26 @@ enum http1_result http1_parse_head(char *buf, size_t len, struct http1_head *hea
         }
         line_end = ++i + 1;
     }
+    /* The empty lines skipped count towards the limit: otherwise a client
+     * sending nothing but CR LF would fill the connection's buffer without
+     * ever getting a verdict. */
     if (!end) {
-        if (len - start < HTTP1_HEAD_MAX)
+        if (!request_line_seen && start < len) {
+            size_t n = len - start - (buf[len - 1] == '\r'), sp1, sp2;
+            bool http11;
+            if (request_line_check(buf + start, n, false, &sp1, &sp2, &http11, why) ==
+                HTTP1_REFUSED)
+                return HTTP1_REFUSED;
+        }
+        if (len < HTTP1_HEAD_MAX)
             return HTTP1_MORE;
-        if (!request_line_seen)
+        if (!request_line_seen && len - start > FRAMING_TARGET_MAX + 32)
             return refuse(why, 414, "target", "the request target is longer than 2048 bytes");
+        if (!request_line_seen)
+            return refuse(why, 400, "header", "too many empty lines before the request line");
         return refuse(why, 431, "header", "the request's header fields are too large");
     }
-    if (end - start > HTTP1_HEAD_MAX)
+    if (end > HTTP1_HEAD_MAX)
         return refuse(why, 431, "header", "the request's header fields are too large");
 
     /* Not the 48 fields (768 bytes per request): only nfields of them count. */
@@ -200,16 +249,17 @@ const char *http1_field(const struct http1_head *head, const char *name)
 }
 
 enum chunk_state {
-    CK_SIZE,       /* hex digits */
-    CK_EXT,        /* after the size: white space or an extension, up to CR */
-    CK_SIZE_LF,    /* the LF after the size line's CR */
-    CK_DATA,       /* size bytes of data */
-    CK_DATA_CR,    /* the CR after the data */
-    CK_DATA_LF,    /* and its LF */
-    CK_TRAILER,    /* start of a trailer line, or the final CR */
-    CK_TRAILER_IN, /* inside a trailer line, up to CR */
-    CK_TRAILER_LF, /* the LF after a trailer line */
-    CK_FINAL_LF,   /* the LF after the final CR */
+    CK_SIZE,         /* hex digits */
+    CK_EXT,          /* after the size: white space or an extension, up to CR */
+    CK_SIZE_LF,      /* the LF after the size line's CR */
+    CK_DATA,         /* size bytes of data */
+    CK_DATA_CR,      /* the CR after the data */
+    CK_DATA_LF,      /* and its LF */
+    CK_TRAILER,      /* start of a trailer line, or the final CR */
+    CK_TRAILER_NAME, /* a trailer field's name, up to its colon */
+    CK_TRAILER_IN,   /* a trailer field's value, up to CR */
+    CK_TRAILER_LF,   /* the LF after a trailer line */
+    CK_FINAL_LF,     /* the LF after the final CR */
 };
 
 #define CHUNK_DIGITS_MAX  8    /* chunks of at most 4 GiB - 1 */
@@ -232,6 +282,7 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
                                      struct http1_refusal *why)
 {
     static const char bad[] = "a malformed chunked body";
+    static const char bad_trailer[] = "a malformed trailer field after the chunked body";
     *dlen = 0;
     *doff = 0;
     size_t i = 0;
@@ -241,13 +292,17 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
         case CK_SIZE: {
             int v = http1_hexval(ch);
             if (v >= 0) {
-                if (++c->digits > CHUNK_DIGITS_MAX)
+                /* Leading zeros are allowed (1*HEXDIG) and do not make a
+                 * chunk larger, but the size line stays bounded. */
+                if (++c->line > CHUNK_LINE_MAX)
+                    return refuse(why, 400, "body", bad);
+                if ((c->size || v) && ++c->digits > CHUNK_DIGITS_MAX)
                     return refuse(why, 413, "body", "a chunk larger than the server takes");
                 c->size = c->size * 16 + (uint64_t)v;
                 i++;
                 break;
             }
-            if (!c->digits || !strchr("; \t\r", ch) || !ch)
+            if (!c->line || !strchr("; \t\r", ch) || !ch)
                 return refuse(why, 400, "body", bad);
             c->state = CK_EXT;
             c->line = 0;
@@ -293,27 +348,38 @@ enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, si
             c->state = CK_SIZE;
             c->digits = 0;
             c->size = 0;
+            c->line = 0;
             break;
+        /* Trailer fields are dropped, but read with the rules of header
+         * fields (a token, a colon, a value without control characters), so
+         * that no other reader of the same bytes can see something else. */
         case CK_TRAILER:
             i++;
             if (ch == '\r') {
                 c->state = CK_FINAL_LF;
                 break;
             }
-            if (ch == '\n' || ch == ' ' || ch == '\t')
-                return refuse(why, 400, "body", bad);
-            c->state = CK_TRAILER_IN;
+            if (!is_tchar(ch))
+                return refuse(why, 400, "body", bad_trailer);
+            c->state = CK_TRAILER_NAME;
             c->extra++;
             break;
+        case CK_TRAILER_NAME:
         case CK_TRAILER_IN:
             i++;
             if (++c->extra > CHUNK_TRAILER_MAX)
                 return refuse(why, 431, "header",
                               "the chunked body's trailer fields are too large");
-            if (ch == '\r')
+            if (c->state == CK_TRAILER_NAME) {
+                if (ch == ':')
+                    c->state = CK_TRAILER_IN;
+                else if (!is_tchar(ch))
+                    return refuse(why, 400, "body", bad_trailer);
+            } else if (ch == '\r') {
                 c->state = CK_TRAILER_LF;
-            else if (ch == '\n' || ch == '\0')
-                return refuse(why, 400, "body", bad);
+            } else if (!is_value_char(ch)) {
+                return refuse(why, 400, "body", bad_trailer);
+            }
             break;
         case CK_TRAILER_LF:
             if (ch != '\n')

@@ -13,8 +13,8 @@
 
 #include "framing.h"
 
-/* A head is looked for in at most this many bytes (request line, fields,
- * the blank line): past it the request is refused 414 or 431 (framing.h's
+/* A head is looked for in at most this many bytes (empty lines before it,
+ * request line, fields, the blank line): past it the request is refused 414 or 431 (framing.h's
  * limits, smaller, are checked once a head is complete). */
 #define HTTP1_HEAD_MAX 6144
 
@@ -68,8 +68,8 @@ const char *http1_field(const struct http1_head *head, const char *name);
 struct http1_chunked {
     int state;
     uint64_t size;      /* of the chunk being read, or its remainder */
-    unsigned digits;    /* of the chunk size so far */
-    size_t line, extra; /* bytes of the current extension or trailer line, trailers in all */
+    unsigned digits;    /* significant digits of the chunk size so far */
+    size_t line, extra; /* bytes of the current size, extension or trailer line, trailers in all */
 };
 
 /* Reads in[0..n) of a chunked body. *used gets the bytes taken; when *dlen
@@ -81,6 +81,11 @@ struct http1_chunked {
 enum http1_result http1_chunked_read(struct http1_chunked *c, const char *in, size_t n,
                                      size_t *used, size_t *doff, size_t *dlen,
                                      struct http1_refusal *why);
+
+/* Whether s may be sent as a field value: HTAB, SP, VCHAR and obs-text
+ * only (RFC 9110 section 5.5), the rule heads are read with, for values
+ * that come from elsewhere (a gateway's answer). */
+bool http1_value_valid(const char *s);
 
 /* The value of a hexadecimal digit of either case, or -1 (for chunk sizes
  * and percent-encoded query arguments alike). */

@@ -55,6 +55,18 @@ static bool addr16(const struct sockaddr *sa, uint8_t out[16])
     return false;
 }
 
+bool rate_client_key(const struct sockaddr *sa, uint8_t out[16])
+{
+    if (!addr16(sa, out)) {
+        memset(out, 0, 16);
+        return false;
+    }
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(out, mapped, sizeof mapped) != 0)
+        memset(out + 8, 0, 8);
+    return true;
+}
+
 static uint64_t mix(uint64_t x)
 {
     x ^= x >> 30;
@@ -147,15 +159,19 @@ unsigned rate_take(struct rate_table *t, const struct sockaddr *sa, long long no
     if (!t || !sa || !addr16(sa, a))
         return 0;
     double rate = t->rate, burst = t->burst;
-    for (size_t i = 0; i < t->n_relays; i++) {
+    bool relay = false;
+    for (size_t i = 0; i < t->n_relays && !relay; i++) {
         if (memcmp(t->relays[i], a, 16) == 0) {
             rate = t->relay_rate;
             burst = t->relay_burst;
-            break;
+            relay = true;
         }
     }
     if (rate <= 0)
         return 0;
+    /* A relay keeps a bucket of its own, apart from its /64 neighbours. */
+    if (!relay)
+        rate_client_key(sa, a);
     uint64_t id = address_id(t, a);
     struct shard *sh = &t->shards[id % SHARDS];
     size_t base = (size_t)((id / SHARDS) % SLOTS_PER_SHARD);

@@ -1,5 +1,6 @@
 /* Per-client-address rate limiting for the HTTP front: a token bucket per
- * address, in a fixed-size table in memory. The table holds a keyed 64-bit
+ * address (an IPv6 client's /64, see rate_client_key), in a fixed-size table
+ * in memory. The table holds a keyed 64-bit
  * hash of each address (the key drawn at start), never the address, and
  * nothing of it is stored or logged. Addresses of configured relays, through
  * which all Oblivious HTTP traffic arrives, get a limit of their own.
@@ -12,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "sts/err.h"
@@ -36,6 +38,14 @@ enum sts_err rate_new(const struct rate_config *cfg, struct rate_table **out, ch
  * 0 when the request may go on, else the whole seconds after which a token
  * will be there (at least 1), for Retry-After. A NULL table allows all. */
 unsigned rate_take(struct rate_table *t, const struct sockaddr *sa, long long now_ms);
+
+/* The 16 bytes a client is counted by, for its rate and its connection cap:
+ * IPv4 as its IPv4-mapped IPv6 form (one client whichever way it arrives),
+ * any other IPv6 address by its /64 prefix, the rest zero, since one host
+ * is routinely given a whole /64 and could otherwise take a fresh address
+ * for every connection. Relays are told apart by their full address
+ * (rate_take). Returns false for another family (out zeroed). */
+bool rate_client_key(const struct sockaddr *sa, uint8_t out[16]);
 
 /* NULL does nothing. */
 void rate_free(struct rate_table *t);

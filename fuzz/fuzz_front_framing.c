@@ -3,10 +3,10 @@
  * without a colon is a name with an empty value); the first byte picks
  * HTTP/1.0 or 1.1. Beyond memory safety it checks the rules' promises: a
  * refusal is 400 or 501 and names a field and a reason; what passes has one
- * Host (at most one in 1.0), at most one Content-Length, never beside a
- * Transfer-Encoding, whose value is then a single "chunked", only tchar in
- * its names, no "%00" in its target, and a target and field count within
- * the limits. Seeds: fuzz/corpus/front_framing/. */
+ * Host (at most one in 1.0) holding no character a host and port cannot, at most one
+ * Content-Length, never beside a Transfer-Encoding, whose value is then a single "chunked", only
+ * tchar in its names, no "%00" in its target, and a target and field count within the limits.
+ * Seeds: fuzz/corpus/front_framing/. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct framing f = {0};
     unsigned hosts = 0, lengths = 0, codings = 0;
     const char *coding = NULL;
-    bool bad_name = false;
+    bool bad_name = false, bad_host = false;
     size_t head = strlen(target);
     for (size_t i = 1; i < n; i++) {
         char *colon = strchr(lines[i], ':');
@@ -61,7 +61,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         framing_add(&f, lines[i], value);
         head += strlen(lines[i]) + strlen(value) + 4;
         /* The same facts, counted independently of framing.c. */
-        hosts += strcasecmp(lines[i], "host") == 0;
+        if (strcasecmp(lines[i], "host") == 0) {
+            hosts++;
+            /* Never in uri-host [":" port], whatever else is. */
+            for (const char *p = value; *p; p++)
+                if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+                    strchr("/?#@\"\\", *p))
+                    bad_host = true;
+        }
         lengths += strcasecmp(lines[i], "content-length") == 0;
         if (strcasecmp(lines[i], "transfer-encoding") == 0) {
             codings++;
@@ -85,6 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             die("a header name outside tchar passed");
         if (http11 ? hosts != 1 : hosts > 1)
             die("a request with a wrong number of Host headers passed");
+        if (bad_host)
+            die("a Host holding white space, a control byte, '/', '?', '#', '@' or a quote passed");
         if (lengths > 1 || (lengths && codings))
             die("several Content-Length, or one beside Transfer-Encoding, passed");
         if (codings && (!http11 || codings > 1 || strcasecmp(coding, "chunked") != 0))

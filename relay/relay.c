@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 
 #include "front.h"
+#include "http1.h"
 #include "sts/net.h"
 
 /* Longest gateway Content-Type passed on; a longer one is a bad gateway. */
@@ -79,7 +80,7 @@ struct xfer {
     bool stopped; /* the relay stopped before the gateway answered */
     long status;
     char content_type[MAX_CONTENT_TYPE + 1];
-    bool has_type, type_too_long;
+    bool has_type, type_too_long, type_bad;
     size_t answer_cap, answer_len;
     bool answer_too_big;
     unsigned char *answer;
@@ -156,6 +157,8 @@ static void xfer_finish(struct xfer *x, CURLcode result)
             size_t n = strlen(ct);
             if (n > MAX_CONTENT_TYPE)
                 x->type_too_long = true;
+            else if (!http1_value_valid(ct))
+                x->type_bad = true; /* libcurl passes control characters on */
             else
                 memcpy(x->content_type, ct, n + 1);
         }
@@ -272,13 +275,14 @@ static void gateway_answer(struct xfer *x)
         return;
     }
     /* Nothing the gateway says may break the answer to the client. */
-    if (x->status < 100 || x->status > 599 || x->type_too_long) {
+    if (x->status < 100 || x->status > 599 || x->type_too_long || x->type_bad) {
         atomic_fetch_add(&rl->gateway_errors, 1);
         metric_add(rl->m_gw[3], 1);
         send_error(r, 502, "bad_gateway",
                    x->status < 100 || x->status > 599
                        ? "the gateway answered with a status outside 100-599"
-                       : "the gateway's Content-Type is over the relay's size limit");
+                   : x->type_bad ? "the gateway's Content-Type holds a control character"
+                                 : "the gateway's Content-Type is over the relay's size limit");
         return;
     }
     /* An informational or bodiless status can't carry the answer on:

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -44,6 +45,15 @@ static void accepted(void **state)
         refused(true, "/v1/reports", FIELDS("host\tx", "transfer-encoding\tChunked"), &st, &fl));
     assert_false(refused(false, "/healthz", FIELDS("Accept\t*/*"), &st, &fl)); /* 1.0: no Host */
     assert_false(refused(true, "/v1/stats/sales?by=%2C", FIELDS("Host\tx"), &st, &fl));
+    /* Host values RFC 9112 section 3.2 allows: names, addresses, ports, empty. */
+    const char *hosts[] = {"collector.example:443", "127.0.0.1:8080", "[::1]:8080", "[2001:db8::1]",
+                           "my_host-1.example",     "a%41b",          "x:",         ""};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "Host\t%s", hosts[i]);
+        if (refused(true, "/", FIELDS(line), &st, &fl))
+            fail_msg("Host '%s' refused", hosts[i]);
+    }
 }
 
 static void expect_refused(bool http11, const char *target, const char *const *fields,
@@ -61,6 +71,24 @@ static void refusals(void **state)
     (void)state;
     expect_refused(true, "/", FIELDS("Accept\t*/*"), 400, "host");
     expect_refused(true, "/", FIELDS("Host\tx", "Host\ty"), 400, "host");
+    /* Singletons a handler acts on: the front would take the first, a proxy
+     * before it may have checked the last. */
+    expect_refused(true, "/",
+                   FIELDS("Host\tx", "Content-Type\tapplication/json", "content-type\ttext/plain"),
+                   400, "content-type");
+    expect_refused(true, "/",
+                   FIELDS("Host\tx", "Authorization\tBearer a", "AUTHORIZATION\tBearer b"), 400,
+                   "authorization");
+    /* A Host that is no host (RFC 9112 section 3.2 answers 400): two parsers
+     * could read another authority out of it. */
+    const char *bad_hosts[] = {"a b",  "x/y",    "user@host", "h\xffst", "\"q\"",
+                               "[::1", "[::1]x", "[]",        "x:80a",   "x:1:2",
+                               "a%4",  "a%zz",   "x\\y",      "x?y",     "x#y"};
+    for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "Host\t%s", bad_hosts[i]);
+        expect_refused(true, "/", FIELDS(line), 400, "host");
+    }
     expect_refused(false, "/", FIELDS("Host\tx", "Host\tx"), 400, "host");
     expect_refused(true, "/", FIELDS("Host\tx", "Content-Length\t1", "Content-Length\t1"), 400,
                    "content-length");

@@ -86,7 +86,11 @@ static void waits_for_more(void **state)
                            "GET / HTTP/1.1\r",
                            "GET / HTTP/1.1\r\n",
                            "GET / HTTP/1.1\r\nHost: x\r\n",
-                           "GET / HTTP/1.1\r\nHost: x\r\n\r"};
+                           "GET / HTTP/1.1\r\nHost: x\r\n\r",
+                           "\r\nGE",
+                           "GET /a",
+                           "GET /a HTTP/1.",
+                           "GET /a HTTP/1.1\r"};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         struct http1_head h;
         struct http1_refusal why;
@@ -128,6 +132,15 @@ static void refuses(void **state)
     expect_refused(" GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "method");
     expect_refused("GET /a%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "target");
 
+    /* What can never become a request line is refused before the head is
+     * complete (it waited for the header deadline): HTTP/0.9, a TLS
+     * ClientHello on the plain port, a target with a control byte. */
+    expect_refused("GET /healthz\r\n", 400, "target");
+    expect_refused("\x16\x03\x01\x02", 400, "method");
+    expect_refused("\r\n\r\nGET /a\x01", 400, "target");
+    expect_refused("GET /a HTTP/1.1 \r\n", 400, "version");
+    expect_refused("GET /a HTTP/2.0\r\n", 505, "version");
+
     /* A NUL anywhere in the head. */
     char nul[] = "GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n";
     struct http1_head h;
@@ -144,6 +157,20 @@ static void refuses(void **state)
     expect_refused(big, 414, "target");
     memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
     expect_refused(big, 431, "header");
+
+    /* Empty lines before the request line count towards the limit, so that
+     * the connection's buffer (larger than the limit) never fills without a
+     * verdict: only CR LF, then CR LF before a head cut short. */
+    for (size_t i = 0; i + 1 < HTTP1_HEAD_MAX + 63; i += 2)
+        memcpy(big + i, "\r\n", 2);
+    expect_refused(big, 400, "header");
+    memcpy(big + 4000, "GET / HTTP/1.1\r\nX: ", 19);
+    memset(big + 4019, 'a', HTTP1_HEAD_MAX + 63 - 4019);
+    expect_refused(big, 431, "header");
+    memset(big, 'a', HTTP1_HEAD_MAX + 63);
+    memcpy(big + 2, "GET /", 5);
+    memcpy(big, "\r\n", 2);
+    expect_refused(big, 414, "target");
     free(big);
 }
 
@@ -189,9 +216,12 @@ static void chunked_bodies(void **state)
         assert_string_equal(out, "hello, chunked, with a trailer.");
         assert_int_equal(end, strlen(body) - 4);
     }
-    const char *bad[] = {"z\r\n",          "5x\r\nhello\r\n0\r\n\r\n",
-                         "2\r\nhello\r\n", "5\nhello\r\n",
-                         "5\r\nhello\n",   "0\r\n\nX"};
+    const char *bad[] = {"z\r\n", "5x\r\nhello\r\n0\r\n\r\n", "2\r\nhello\r\n", "5\nhello\r\n",
+                         "5\r\nhello\n", "0\r\n\nX",
+                         /* trailers that are not header fields */
+                         "0\r\nno-colon\r\n\r\n", "0\r\nX Y: z\r\n\r\n", "0\r\nX : z\r\n\r\n",
+                         "0\r\n: z\r\n\r\n", "0\r\nX: a\x01b\r\n\r\n", "0\r\nX: a\x7f\r\n\r\n",
+                         "0\r\nX: a\r\n folded\r\n\r\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char out[64];
         size_t len = 0, end = 0;
@@ -204,15 +234,43 @@ static void chunked_bodies(void **state)
     struct http1_refusal why;
     assert_int_equal(read_chunked("123456789\r\n", 64, out, &len, &end, &why), HTTP1_REFUSED);
     assert_int_equal(why.status, 413);
+    /* Leading zeros make no chunk larger (they were counted as digits and
+     * "000000005" refused 413), but a size line stays bounded. */
+    assert_int_equal(
+        read_chunked("0000000000005\r\nhello\r\n0000000000\r\n\r\n", 64, out, &len, &end, &why),
+        HTTP1_DONE);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "hello", 5);
+    assert_int_equal(read_chunked("0000000123456789\r\n", 64, out, &len, &end, &why),
+                     HTTP1_REFUSED);
+    assert_int_equal(why.status, 413);
+    static const char tail[] = "5\r\nhello\r\n0\r\n\r\n";
+    char zeros[300 + sizeof tail];
+    memset(zeros, '0', 300);
+    memcpy(zeros + 300, tail, sizeof tail);
+    assert_int_equal(read_chunked(zeros, 64, out, &len, &end, &why), HTTP1_REFUSED);
+    assert_int_equal(why.status, 400);
+}
+
+/* The value rule heads are read with, for values sent on (a gateway's). */
+static void field_values(void **state)
+{
+    (void)state;
+    assert_true(http1_value_valid("message/ohttp-res"));
+    assert_true(http1_value_valid("a\tb c \xff"));
+    assert_true(http1_value_valid(""));
+    assert_false(http1_value_valid("message/ohttp-res\x01"));
+    assert_false(http1_value_valid("a\x7f"));
+    assert_false(http1_value_valid("a\rSet-Cookie: x"));
+    assert_false(http1_value_valid("a\nb"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(takes_a_head),
-        cmocka_unit_test(waits_for_more),
-        cmocka_unit_test(refuses),
-        cmocka_unit_test(chunked_bodies),
+        cmocka_unit_test(takes_a_head), cmocka_unit_test(waits_for_more),
+        cmocka_unit_test(refuses),      cmocka_unit_test(chunked_bodies),
+        cmocka_unit_test(field_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,41 @@ static void mapped_ipv4_shares_the_bucket(void **state)
     rate_free(t);
 }
 
+/* One host is routinely given a /64: every address in it is one client,
+ * or it could take a fresh address per request. IPv4 stays whole. */
+static void ipv6_counted_by_its_64(void **state)
+{
+    (void)state;
+    struct rate_config cfg = {
+        .rate = 1, .burst = 1, .relay_rate = 1000, .relays = "2001:db8:1:2::50"};
+    struct rate_table *t = NULL;
+    char why[128];
+    assert_int_equal(rate_new(&cfg, &t, why, sizeof why), STS_OK);
+    struct sockaddr_storage a = v6("2001:db8:1:2::1"), b = v6("2001:db8:1:2:ffff:ffff:ffff:fff9");
+    struct sockaddr_storage next = v6("2001:db8:1:3::1"), relay = v6("2001:db8:1:2::50");
+    struct sockaddr_storage m1 = v6("::ffff:192.0.2.1"), m2 = v4("192.0.2.2");
+    assert_int_equal(rate_take(t, SA(a), 0), 0);
+    assert_int_equal(rate_take(t, SA(b), 0), 1);
+    assert_int_equal(rate_take(t, SA(next), 0), 0);
+    assert_int_equal(rate_take(t, SA(relay), 0), 0); /* its own bucket and limit */
+    assert_int_equal(rate_take(t, SA(relay), 0), 0);
+    assert_int_equal(rate_take(t, SA(m1), 0), 0);
+    assert_int_equal(rate_take(t, SA(m2), 0), 0);
+    rate_free(t);
+
+    uint8_t ka[16], kb[16], kn[16], k4[16];
+    assert_true(rate_client_key(SA(a), ka));
+    assert_true(rate_client_key(SA(b), kb));
+    assert_true(rate_client_key(SA(next), kn));
+    assert_memory_equal(ka, kb, 16);
+    assert_memory_not_equal(ka, kn, 16);
+    assert_true(rate_client_key(SA(m2), k4));
+    static const uint8_t want4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 2};
+    assert_memory_equal(k4, want4, 16);
+    struct sockaddr_storage unix_ = {.ss_family = AF_UNIX};
+    assert_false(rate_client_key(SA(unix_), k4));
+}
+
 static void relays_have_their_own_limit(void **state)
 {
     (void)state;
@@ -174,6 +209,7 @@ int main(void)
         cmocka_unit_test(bucket_refills),
         cmocka_unit_test(slow_rate_waits_longer),
         cmocka_unit_test(mapped_ipv4_shares_the_bucket),
+        cmocka_unit_test(ipv6_counted_by_its_64),
         cmocka_unit_test(relays_have_their_own_limit),
         cmocka_unit_test(configuration_errors),
         cmocka_unit_test(many_addresses),
