@@ -2,9 +2,9 @@
  * threads, each with its own store handle, that drain it into transactions.
  * While a transaction commits, new jobs pile up and go into the next one,
  * taken by whichever writer is free: batches grow with the load by
- * themselves, and with several writers (PostgreSQL) commits overlap. The
- * wait for the disk is a thread of its own (store_defer_sync): each writer
- * commits a batch and hands it to its syncer, which answers it
+ * themselves, and with several writers (PostgreSQL) commits overlap. On
+ * SQLite the wait for the disk is a thread of its own (store_defer_sync):
+ * the writer commits a batch and hands it to its syncer, which answers it
  * once a sync begun after the commit has returned, while the writer goes on
  * with the next batch; one sync then covers every batch committed since the
  * last. */
@@ -69,8 +69,8 @@ void ingest_set_metrics(struct ingest *ing, struct metrics *m)
                                  "time to write and commit one transaction", NULL, secs,
                                  sizeof secs / sizeof secs[0]);
     ing->m_sync = metrics_add(m, METRIC_HISTOGRAM, "sts_sync_seconds",
-                              "time to make committed transactions durable (SQLite: fdatasync "
-                              "of the WAL; PostgreSQL: a synchronous commit after them)",
+                              "time to make committed transactions durable, where that is a "
+                              "step of its own (SQLite: fdatasync of the WAL)",
                               NULL, secs, sizeof secs / sizeof secs[0]);
     ing->m_queue = metrics_add(m, METRIC_GAUGE, "sts_ingest_queue_depth",
                                "reports waiting for the writer", NULL, NULL, 0);

@@ -3,8 +3,8 @@
  * commit: HTTP threads hand records to a queue, and a writer thread stores
  * everything queued so far in a single transaction and then tells each
  * submitter its outcome. Concurrent reports thus share one fsync, and no
- * answer is sent before its record is committed and on disk (a syncer
- * thread per writer makes it so, see ingest.c). On PostgreSQL several
+ * answer is sent before its record is committed and on disk (on SQLite a
+ * syncer thread per writer makes it so, see ingest.c). On PostgreSQL several
  * writers, each with its own connection, take batches from the one queue so
  * that commits overlap; the database's unique constraints keep them exact
  * (docs/internals/store.md). The transport (http.c) only carries bodies in

@@ -151,15 +151,13 @@ void store_close(struct store *store);
 enum sts_err store_write(struct store *store, struct store_record *const *recs, size_t n);
 
 /* From this call on, store_write returns once its transaction is committed
- * (visible; SQLite: kept if the process is killed) but before the disk has
- * it, and store_sync makes it durable: a writer then waits for the disk on
- * one thread while it writes the next transaction on another, and
- * acknowledges a transaction only once a store_sync that began after it
- * returned STS_OK. SQLite: synchronous=NORMAL on the writer's connection;
- * PostgreSQL: synchronous_commit off on its session, and store_sync on a
- * connection of its own (docs/internals/store.md). A read-only handle
- * answers STS_EUNSUPPORTED, and store_write stays durable. Call it before
- * the first store_write. Errors: STS_EUNSUPPORTED, STS_EIO. */
+ * (visible, and kept if the process is killed) but before the disk has it,
+ * and store_sync makes it durable: a writer then waits for the disk on one
+ * thread while it writes the next transaction on another, and acknowledges
+ * a transaction only once a store_sync that began after it returned STS_OK.
+ * A backend whose commits are durable by themselves (PostgreSQL) answers
+ * STS_EUNSUPPORTED, and store_write stays durable. Call it before the
+ * first store_write. Errors: STS_EUNSUPPORTED, STS_EIO. */
 enum sts_err store_defer_sync(struct store *store);
 
 /* Makes durable every transaction store_write committed before this call.

@@ -10,13 +10,8 @@
  * those inserted), and the counters, summed per key in C, are upserted in
  * the same transaction. A lost connection fails the batch in flight; the
  * next write resets it, and libpq finds the primary of a multi-host URI
- * (target_session_attrs=read-write).
- *
- * With store_defer_sync the writer's commits do not wait for the server's
- * disk (synchronous_commit off on its session) and store_sync waits for it
- * on a connection of its own (below, "The deferred sync"). */
+ * (target_session_attrs=read-write). */
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,18 +198,6 @@ struct pg_store {
     struct timespec last_purge;
     bool purged_once, purge_more;
     int32_t folded_before; /* keep_from of the writer's last complete fold */
-    /* The deferred sync (store_defer_sync): the URI again for its own
-     * connection (wiped at close: it may hold a password), and which server
-     * instance each connection is on. */
-    bool deferred;
-    char *uri;
-    PGconn *sync_conn;        /* the syncer's thread only */
-    bool sync_reset_due;      /* as reset_due, for sync_conn */
-    char sync_server[160];    /* the instance sync_conn is on */
-    unsigned long synced_gen; /* writer_gen at the last good sync */
-    pthread_mutex_t gen_lock; /* writer_server and writer_gen */
-    char writer_server[160];  /* the instance the writer's commits went to */
-    unsigned long writer_gen; /* + 1 whenever writer_server changes */
 };
 
 struct rec_state {
@@ -234,32 +217,10 @@ static struct pg_store *impl(struct store *s)
  * terminated backend): the connection is reset before its next use. */
 static void on_notice(void *arg, const PGresult *res)
 {
-    bool *reset_due = arg;
+    struct pg_store *st = arg;
     const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
     if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
-        *reset_due = true;
-}
-
-/* A connection to uri with the collector's defaults, which the URI may
- * override (libpq: a later keyword wins, and the URI is expanded in place of
- * dbname, last): a dead host or a cut link costs the writer seconds, not
- * the kernel's minutes; app names it in pg_stat_activity. Its FATAL notices
- * set *reset_due. NULL when out of memory; otherwise the caller checks
- * PQstatus. */
-static PGconn *connect_uri(const char *uri, const char *app, bool *reset_due)
-{
-    static const char *const keys[] = {"connect_timeout",
-                                       "keepalives_idle",
-                                       "keepalives_interval",
-                                       "keepalives_count",
-                                       "application_name",
-                                       "dbname",
-                                       NULL};
-    const char *const values[] = {"5", "10", "5", "3", app, uri, NULL};
-    PGconn *c = PQconnectdbParams(keys, values, 1);
-    if (c)
-        PQsetNoticeReceiver(c, on_notice, reset_due);
-    return c;
+        st->reset_due = true;
 }
 
 /* The message of the last failure on the connection, on one line. */
@@ -308,41 +269,12 @@ static bool exec_ok(struct pg_store *st, const char *sql)
     return good;
 }
 
-/* Which server instance conn is on, into out: the address libpq used and
- * the postmaster's start time, which a restart (that may have lost commits
- * not yet on disk) or another server (a promoted standby) changes. */
-static bool server_instance(PGconn *conn, char *out, size_t cap)
-{
-    PGresult *res = PQexec(conn, "SELECT pg_postmaster_start_time()::text");
-    bool good = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (good)
-        snprintf(out, cap, "%s:%s@%s", PQhost(conn), PQport(conn), PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return good;
-}
-
-/* Settings of every session, applied again after a reset. A deferred
- * writer's commits do not wait for the disk (store_sync does), and it notes
- * the instance they go to. */
+/* Settings of every session, applied again after a reset. */
 static bool session_setup(struct pg_store *st)
 {
-    if (!exec_ok(st, st->readonly ? "SET default_transaction_read_only = on;"
-                                    " SET client_min_messages = warning"
-                                  : "SET client_min_messages = warning"))
-        return false;
-    if (!st->deferred)
-        return true;
-    char here[sizeof st->writer_server];
-    if (!exec_ok(st, "SET synchronous_commit = off") ||
-        !server_instance(st->conn, here, sizeof here))
-        return false;
-    pthread_mutex_lock(&st->gen_lock);
-    if (strcmp(here, st->writer_server) != 0) {
-        memcpy(st->writer_server, here, sizeof here);
-        st->writer_gen++;
-    }
-    pthread_mutex_unlock(&st->gen_lock);
-    return true;
+    return exec_ok(st, st->readonly ? "SET default_transaction_read_only = on;"
+                                      " SET client_min_messages = warning"
+                                    : "SET client_min_messages = warning");
 }
 
 /* Before a use: resets a lost connection (libpq tries every host of the URI
@@ -375,13 +307,6 @@ static void pg_close(struct store *s)
     struct pg_store *st = impl(s);
     if (st->conn)
         PQfinish(st->conn);
-    if (st->sync_conn)
-        PQfinish(st->sync_conn);
-    if (st->uri) {
-        OPENSSL_cleanse(st->uri, strlen(st->uri));
-        free(st->uri);
-    }
-    pthread_mutex_destroy(&st->gen_lock);
     for (size_t i = 0; i < MAX_COLS; i++)
         free(st->arr.col[i].p);
     for (size_t w = 0; w < W_N; w++)
@@ -1778,103 +1703,9 @@ static enum sts_err pg_columns(struct store *s, struct store_column **out, size_
     return STS_OK;
 }
 
-/* ---- The deferred sync ------------------------------------------------ */
-
-/* With synchronous_commit off, a COMMIT returns once the transaction is
- * visible, before its WAL is on the server's disk (or a synchronous
- * standby's). A later transaction committed with the server's own setting
- * waits for its commit record, and WAL is flushed and sent in order: every
- * earlier commit on that instance is then as durable as the setting makes
- * it. So store_sync commits a transaction of one logical-decoding message
- * (prefix "sts-sync", empty; standbys and the tables ignore it), on its own
- * connection, since the writer's is in use meanwhile. It has to write WAL:
- * a transaction that wrote none (an id alone) commits without waiting. It must be the instance the
- * writer's commits went to: a restart or a failover in between may have lost them, and then the
- * sync fails (its reports are answered 503 and sent again; a report that was kept after all is then
- * a duplicate). */
-static enum sts_err pg_defer_sync(struct store *s)
-{
-    struct pg_store *st = impl(s);
-    if (st->readonly)
-        return STS_EUNSUPPORTED;
-    st->deferred = true;
-    if (!exec_ok(st, "SET synchronous_commit = off") ||
-        !server_instance(st->conn, st->writer_server, sizeof st->writer_server)) {
-        st->deferred = false;
-        exec_ok(st, "RESET synchronous_commit");
-        return STS_EIO;
-    }
-    return STS_OK;
-}
-
-/* The syncer's connection, (re)made when needed; sets sync_server. */
-static bool sync_conn_ready(struct pg_store *st)
-{
-    PGconn *c = st->sync_conn;
-    if (c && !st->sync_reset_due && PQstatus(c) == CONNECTION_OK && PQconsumeInput(c)) {
-        PQisBusy(c); /* as ensure_conn: a FATAL read while idle goes to on_notice */
-        if (!st->sync_reset_due && PQstatus(c) == CONNECTION_OK)
-            return true;
-    }
-    if (!c) {
-        if (!(st->sync_conn = c = connect_uri(st->uri, "sts-collector-sync", &st->sync_reset_due)))
-            return false;
-    } else {
-        PQreset(c);
-    }
-    st->sync_server[0] = '\0';
-    if (PQstatus(c) != CONNECTION_OK)
-        return false;
-    PGresult *res = PQexec(c, "SET client_min_messages = warning");
-    bool good = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (good) {
-        /* One statement, its own transaction: prepared, it costs the server
-         * little more than the commit. */
-        res = PQprepare(c, "sts_sync", "SELECT pg_logical_emit_message(true, 'sts-sync', '')", 0,
-                        NULL);
-        good = PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-    }
-    if (!good || !server_instance(c, st->sync_server, sizeof st->sync_server))
-        return false;
-    st->sync_reset_due = false;
-    return true;
-}
-
-static enum sts_err pg_sync(struct store *s)
-{
-    struct pg_store *st = impl(s);
-    if (!st->deferred)
-        return STS_OK;
-    pthread_mutex_lock(&st->gen_lock);
-    unsigned long gen = st->writer_gen;
-    char writer_at[sizeof st->writer_server];
-    memcpy(writer_at, st->writer_server, sizeof writer_at);
-    pthread_mutex_unlock(&st->gen_lock);
-    if (gen != st->synced_gen) {
-        /* The writer moved to another instance since the last sync: what it
-         * committed on the one before cannot be waited for any more. */
-        st->synced_gen = gen;
-        return STS_EIO;
-    }
-    if (!sync_conn_ready(st))
-        return STS_EIO;
-    if (strcmp(st->sync_server, writer_at) != 0)
-        return STS_EIO; /* not where the writer's commits are (yet) */
-    PGresult *res = PQexecPrepared(st->sync_conn, "sts_sync", 0, NULL, NULL, NULL, 0);
-    bool good = PQresultStatus(res) == PGRES_TUPLES_OK;
-    PQclear(res);
-    if (!good && PQstatus(st->sync_conn) != CONNECTION_OK)
-        st->sync_reset_due = true;
-    return good ? STS_OK : STS_EIO;
-}
-
 static const struct store_ops pg_ops = {
     .close = pg_close,
     .write = pg_write,
-    .defer_sync = pg_defer_sync,
-    .sync = pg_sync,
     .sales = pg_sales,
     .sales_sum = pg_sales_sum,
     .lifetime_sum = pg_lifetime_sum,
@@ -2000,10 +1831,6 @@ enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, 
     enum sts_err e;
     if (!st)
         return STS_ENOMEM;
-    if (pthread_mutex_init(&st->gen_lock, NULL) != 0) {
-        free(st);
-        return STS_ENOMEM;
-    }
     st->base.ops = &pg_ops;
     store_policy_defaults(&st->base.policy);
     st->base.policy.late_shift = false; /* serve sets its policy (store_set_policy) */
@@ -2015,15 +1842,23 @@ enum sts_err store_pg_open(const char *uri, unsigned flags, struct store **out, 
             snprintf(why, whylen, "cannot open the database: %s", sts_strerror(e));
         goto fail;
     }
-    if (!(st->uri = strdup(uri))) {
-        e = STS_ENOMEM;
-        goto fail;
-    }
-    st->conn = connect_uri(uri, "sts-collector", &st->reset_due);
+    /* Defaults the URI may override (libpq: a later keyword wins, and the
+     * URI is expanded in place of dbname, last): a dead host or a cut link
+     * costs the writer seconds, not the kernel's minutes. */
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "application_name",
+                                       "dbname",
+                                       NULL};
+    const char *const values[] = {"5", "10", "5", "3", "sts-collector", uri, NULL};
+    st->conn = PQconnectdbParams(keys, values, 1);
     if (!st->conn) {
         e = STS_ENOMEM;
         goto fail;
     }
+    PQsetNoticeReceiver(st->conn, on_notice, st);
     if (PQstatus(st->conn) != CONNECTION_OK) {
         char msg[400];
         conn_error(st, NULL, msg, sizeof msg);

@@ -55,10 +55,6 @@ busy=$(pg_sql pg sts "SELECT count(*) FROM pg_stat_activity WHERE application_na
     AND xact_start IS NULL AND state = 'idle' AND query LIKE 'COMMIT%'")
 echo "writer connections whose last statement was a COMMIT: $busy of $W"
 [ "$busy" -ge 2 ] || sts_die "fewer than two writers committed"
-# Each writer's commits are made durable on a connection of its own.
-syncs=$(pg_sql pg sts "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sts-collector-sync'")
-echo "sync connections: $syncs"
-[ "$syncs" -eq $W ] || sts_die "expected one sync connection per writer"
 
 # 2. Statistics requests in a row: one connection, reused.
 stats() {

@@ -669,46 +669,6 @@ static void failure_then_recovery(void **state)
     assert_int_equal(audit(s).devices, 2);
 }
 
-/* The deferred sync (store_defer_sync, store_sync), as serve's writers use
- * it: what a sync covers is seen from another handle, a sync after the
- * connections were cut on the same server succeeds, and on PostgreSQL one
- * after a crash and restart of the server (STS_PG_RESTART, set by
- * tests/e2e/pg_conformance.sh) fails: the commits it would vouch for were
- * made on the instance that crashed, without waiting for its disk. */
-static void deferred_sync(void **state)
-{
-    struct store *s = *state;
-    assert_int_equal(store_defer_sync(s), STS_OK);
-    struct store_record r[4] = {act(1, 1, DAY, "K400", "FR"), act(2, 2, DAY, "K400", "FR"),
-                                act(3, 3, DAY, "K400", "FR"), act(4, 4, DAY, "K400", "FR")};
-    assert_int_equal(write_batch(s, r, 1), STS_OK);
-    assert_int_equal(store_sync(s), STS_OK);
-    struct store *other = open_new();
-    assert_int_equal(audit(other).devices, 1);
-    if (pg)
-        pg_cut_connections(); /* the same instance: nothing committed is lost */
-    assert_int_equal(store_sync(s), STS_OK);
-    assert_int_equal(write_batch(s, r + 1, 1), STS_OK);
-    assert_int_equal(store_sync(s), STS_OK);
-    const char *restart = getenv("STS_PG_RESTART");
-    if (pg && restart) {
-        assert_int_equal(write_batch(s, r + 2, 1), STS_OK);
-        assert_int_equal(system(restart), 0);
-        assert_int_equal(store_sync(s), STS_EIO);
-        /* Sent again, as a client answered 503 would: stored once. */
-        bool synced = false;
-        for (int i = 0; i < 4 && !synced; i++) {
-            enum sts_err e = write_batch(s, r + 2, 2);
-            synced = e == STS_OK && store_sync(s) == STS_OK;
-        }
-        assert_true(synced);
-        store_close(other);
-        other = open_new();
-        assert_int_equal(audit(other).devices, 4);
-    }
-    store_close(other);
-}
-
 /* Two handles writing the same reports at once: each counted once. */
 #define SAME_N     1000
 #define SAME_BATCH 50
@@ -863,7 +823,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(purge_and_late_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(readonly_and_open_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(failure_then_recovery, setup, teardown),
-        cmocka_unit_test_setup_teardown(deferred_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(pool_lends_and_waits, setup, teardown),
     };

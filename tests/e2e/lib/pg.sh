@@ -47,15 +47,6 @@ pg_cleanup()
     for pid in ${PG_PIDS[@]+"${PG_PIDS[@]}"}; do
         kill -9 "$pid" 2>/dev/null || true # stopped already: nothing to kill
     done
-    # A server restarted by a test program (pg_conformance.sh) has a new PID;
-    # a file left by a killed one may name a PID taken since by another program.
-    local f
-    for f in "$STS_TMP"/*/data/postmaster.pid; do
-        [ -f "$f" ] || continue
-        pid=$(head -1 "$f")
-        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = postgres ] && kill -9 "$pid" 2>/dev/null
-    done
-    true
     PG_PIDS=()
     sts_cleanup
 }
