@@ -10,24 +10,7 @@ export STS_NOW_DAY=2026-11-20
 dir=$STS_TMP
 fail=0
 
-# check NAME WANT_STATUS WANT_STDERR_SUBSTRING CMD...: runs CMD, checks its
-# exit status and (if not empty) that stderr contains the text.
-check()
-{
-    local name=$1 want=$2 text=$3 rc
-    shift 3
-    "$@" >"$dir/out" 2>"$dir/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        echo "FAIL $name: exit $rc, expected $want; stderr: $(cat "$dir/err")"
-        fail=1
-    elif [ -n "$text" ] && ! grep -qF -- "$text" "$dir/err"; then
-        echo "FAIL $name: stderr lacks '$text': $(cat "$dir/err")"
-        fail=1
-    else
-        echo "ok   $name"
-    fi
-}
+check() { sts_check "$@"; }
 
 # same NAME FILE EXPECTED: FILE's content must be exactly EXPECTED.
 same()

@@ -17,23 +17,7 @@ dir=$STS_TMP
 C=$COLLECTOR
 fail=0
 
-# check NAME WANT_STATUS WANT_STDERR_SUBSTRING CMD...
-check()
-{
-    local name=$1 want=$2 text=$3 rc
-    shift 3
-    "$@" >"$dir/out" 2>"$dir/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        echo "FAIL $name: exit $rc, expected $want; stderr: $(cat "$dir/err")"
-        fail=1
-    elif [ -n "$text" ] && ! grep -qF -- "$text" "$dir/err"; then
-        echo "FAIL $name: stderr lacks '$text': $(cat "$dir/err")"
-        fail=1
-    else
-        echo "ok   $name"
-    fi
-}
+check() { sts_check "$@"; }
 
 db=$dir/sts.db
 sts_start "$dir/serve.err" --db "sqlite:$db" --key "$dir/key"

@@ -25,6 +25,26 @@ sts_setup()
     trap sts_cleanup EXIT
 }
 
+# sts_check NAME WANT_STATUS WANT_STDERR_SUBSTRING CMD...: runs CMD with its
+# output in $STS_TMP/out and $STS_TMP/err, checks its exit status and (if not
+# empty) that stderr contains the text, and prints ok or FAIL; a failure sets
+# fail=1 and the script goes on (it ends on $fail).
+sts_check()
+{
+    local name=$1 want=$2 text=$3 rc
+    shift 3
+    "$@" >"$STS_TMP/out" 2>"$STS_TMP/err" && rc=0 || rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL $name: exit $rc, expected $want; stderr: $(cat "$STS_TMP/err")"
+        fail=1
+    elif [ -n "$text" ] && ! grep -qF -- "$text" "$STS_TMP/err"; then
+        echo "FAIL $name: stderr lacks '$text': $(cat "$STS_TMP/err")"
+        fail=1
+    else
+        echo "ok   $name"
+    fi
+}
+
 # sts_keygen: a pseudonym key for the test's collectors at $STS_TMP/key.
 sts_keygen()
 {
