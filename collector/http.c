@@ -47,6 +47,7 @@ struct http_server {
     atomic_uint inflight; /* reports waiting for their commit */
     atomic_ullong accepted_n, duplicates_n, reactivations_n, invalid_n, failed_n;
     struct metrics *metrics; /* NULL: no /metrics route */
+    bool metrics_route;      /* GET /metrics answered here (behind the token) */
     /* token, gateway and ohttp_keys may be replaced by http_reload: readers
      * hold the lock while they use them */
     pthread_rwlock_t secrets;
@@ -424,7 +425,7 @@ static void handle(void *cls, struct front_req *r)
         pthread_rwlock_unlock(&srv->secrets);
         return;
     }
-    if (strcmp(path, "/metrics") == 0 && srv->metrics) {
+    if (strcmp(path, "/metrics") == 0 && srv->metrics_route) {
         if (!get)
             send_not_allowed(r, "GET");
         else if (authorized(srv, r))
@@ -495,6 +496,7 @@ enum sts_err http_start(const struct http_config *cfg, struct ingest *ing, struc
     srv->k = cfg->k;
     srv->grace_days = cfg->grace_days;
     srv->metrics = cfg->metrics;
+    srv->metrics_route = cfg->metrics && !cfg->metrics_elsewhere;
     report_metrics_register(&srv->rm, cfg->metrics);
     srv->max_body =
         cfg->max_body && cfg->max_body < STS_REPORT_MAX_BODY ? cfg->max_body : STS_REPORT_MAX_BODY;

@@ -43,6 +43,9 @@ struct http_config {
     const struct sts_ohttp_gateway *gateway; /* NULL = no OHTTP routes */
     long grace_days;                         /* see stats_args (0 = default) */
     struct metrics *metrics; /* borrowed; NULL = no GET /metrics (behind the token) */
+    /* The metrics have an address of their own (metrics_listen): counted
+     * here, not served here, where the API token would open them. */
+    bool metrics_elsewhere;
 };
 
 struct http_server;

@@ -81,8 +81,9 @@ static const char usage_serve[] =
     "                                   setting of the --config file is also a flag, its\n"
     "                                   name with '-' for '_' (README, configuration\n"
     "                                   reference); flags win over the file. GET /metrics\n"
-    "                                   (Prometheus text) needs the API token, or is served\n"
-    "                                   without it on --metrics-listen. Signals: SIGHUP\n"
+    "                                   (Prometheus text) needs the API token, or with\n"
+    "                                   --metrics-listen is served there only, without it.\n"
+    "                                   Signals: SIGHUP\n"
     "                                   reloads the TLS certificate and key, the token,\n"
     "                                   the Oblivious HTTP keys and the pseudonym keyring\n"
     "                                   (refused if it lost a key rows need); SIGTERM\n"
@@ -788,6 +789,9 @@ static int cmd_serve(struct args *a)
         .tls_key_pem = tls_key ? tls_key->data : NULL,
         .gateway = gw,
         .metrics = metrics,
+        /* Their counters are exact and live, and the API token is the
+         * analysts', whom the figures' noise is for (docs/privacy.md). */
+        .metrics_elsewhere = *cfg->metrics_listen != '\0',
     };
     listen_fd = -1; /* http_start consumes it */
     if (http_start(&hc, ing, &srv, why, sizeof why) != STS_OK) {

@@ -2,8 +2,9 @@
 # would, read by a strict parser of the text format (lib/prom_check.py, which
 # also refuses any label that is not one of the fixed names or whose value
 # looks like an address or an identifier):
-#  - the collector's /metrics needs the API token (401 without), and is
-#    served without it on --metrics-listen;
+#  - the collector's /metrics needs the API token (401 without); with
+#    --metrics-listen it is served there without it, and not on the main
+#    address (404 even with the token);
 #  - the values move as reports are sent: reports by type and outcome,
 #    answers by status, commit batch sizes adding up to the records written,
 #    commit latency, queue depth, storage up, rate-limited requests;
@@ -39,9 +40,7 @@ val()
 }
 
 sts_start "$STS_TMP/err" --db "sqlite:$STS_TMP/m.db" --key "$STS_TMP/key" \
-    --token-file "$STS_TMP/token" --metrics-listen 127.0.0.1:0
-MPORT=$(sed -n 's|^sts-collector: metrics listening on http://127\.0\.0\.1:\([0-9]*\)/metrics$|\1|p' "$STS_TMP/err")
-[ -n "$MPORT" ] || sts_die "no metrics line: $(cat "$STS_TMP/err")"
+    --token-file "$STS_TMP/token"
 base=http://127.0.0.1:$SRV_PORT
 st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/metrics")
 [ "$st" = 401 ] || sts_die "/metrics without the token answered $st, want 401"
@@ -58,8 +57,6 @@ done
 ping='{"v":1,"type":"lifetime","report_id":"fedcba9876543210fedcba9876543210","brand":"acme-eu","model":"K400","sw":"K400-V13","cohort":"2026-01","period":"2026-11","first":false}'
 curl -s -o /dev/null --max-time 5 -H 'Content-Type: application/json' --data "$ping" "$base/v1/reports"
 scrape "$base/metrics" "$STS_TMP/m1" "$TOKEN"
-scrape "http://127.0.0.1:$MPORT/metrics" "$STS_TMP/m2"
-[ "$(wc -l <"$STS_TMP/m2")" -gt 50 ] || sts_die "metrics-listen: $(cat "$STS_TMP/m2")"
 
 d()
 {
@@ -85,6 +82,19 @@ grep -q '^sts_http_open_connections{} ' "$STS_TMP/m1" || sts_die "no open connec
 [ "$(val "$STS_TMP/m1" 'sts_http_open_connections{}')" -ge 1 ] || sts_die "the scrape's own connection not counted"
 sts_stop "$SRV_PID"
 echo "collector: 401 without token, format valid, 40+10+3+1 reports counted, batch sizes sum to 51"
+
+# With an address of their own, the metrics are there only: the API token
+# (the analysts') no longer opens their exact counters.
+sts_start "$STS_TMP/err1" --db "sqlite:$STS_TMP/m.db" --key "$STS_TMP/key" \
+    --token-file "$STS_TMP/token" --metrics-listen 127.0.0.1:0
+MPORT=$(sed -n 's|^sts-collector: metrics listening on http://127\.0\.0\.1:\([0-9]*\)/metrics$|\1|p' "$STS_TMP/err1")
+[ -n "$MPORT" ] || sts_die "no metrics line: $(cat "$STS_TMP/err1")"
+st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$SRV_PORT/metrics")
+[ "$st" = 404 ] || sts_die "/metrics on the main address with --metrics-listen answered $st, want 404"
+scrape "http://127.0.0.1:$MPORT/metrics" "$STS_TMP/m2"
+[ "$(wc -l <"$STS_TMP/m2")" -gt 50 ] || sts_die "metrics-listen: $(cat "$STS_TMP/m2")"
+sts_stop "$SRV_PID"
+echo "metrics-listen: served there without the token; the main address answers 404"
 
 # Rate limits engaged.
 sts_start "$STS_TMP/err2" --db "sqlite:$STS_TMP/r.db" --key "$STS_TMP/key" \
