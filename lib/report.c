@@ -116,10 +116,12 @@ static bool text_char_ok(char c)
            c == '.' || c == '_' || c == '+' || c == '/' || c == '-';
 }
 
+/* Spaces only inside: "acme " would be a cell of its own beside "acme", and
+ * the agent trims every fact it reads (agent/facts.c). */
 bool sts_report_text_valid(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 1 || n > STS_TEXT_MAX)
+    if (n < 1 || n > STS_TEXT_MAX || s[0] == ' ' || s[n - 1] == ' ')
         return false;
     for (size_t i = 0; i < n; i++)
         if (!text_char_ok(s[i]))
@@ -154,7 +156,9 @@ static enum sts_err check_text(const char *field, const char *s, struct sts_fiel
     if (n > STS_TEXT_MAX)
         return fail(err, field, "longer than %d characters", STS_TEXT_MAX);
     if (!sts_report_text_valid(s))
-        return fail(err, field, BAD_TEXT);
+        return fail(err, field,
+                    s[0] == ' ' || s[n - 1] == ' ' ? "must not begin or end with a space"
+                                                   : BAD_TEXT);
     return STS_OK;
 }
 

@@ -73,7 +73,8 @@ enum sts_err sts_report_parse_with(const char *body, size_t len, int32_t today,
 
 /* Checks every field rule of a report built in code (sts_report_parse
  * applies the same rules, each once, as it reads): imei 15 digits with a
- * Luhn check digit; brand/model/sw 1..64 of [A-Za-z0-9 ._+/-]; country an
+ * Luhn check digit; brand/model/sw 1..64 of [A-Za-z0-9 ._+/-], no space first
+ * or last; country an
  * assigned ISO 3166-1 alpha-2 code or empty; day from 2000-01-01 to
  * today+1; cohort/period from 2000-01, period not before cohort and not
  * after the month of today+1. Errors: STS_EINVAL with *err set. */
@@ -99,7 +100,8 @@ enum sts_err sts_report_id_bytes(const char *id, uint8_t out[static 16]);
 /* "activation" / "lifetime", or NULL for an unknown type. */
 const char *sts_report_type_name(enum sts_report_type type);
 
-/* True if s (NUL-terminated) is 1..64 characters of [A-Za-z0-9 ._+/-]. */
+/* True if s (NUL-terminated) is 1..64 characters of [A-Za-z0-9 ._+/-], not
+ * beginning or ending with a space. */
 bool sts_report_text_valid(const char *s);
 
 #endif

@@ -270,8 +270,11 @@ static void test_text_valid_charset(void **state)
         s[0] = (char)c;
         allowed += sts_report_text_valid(s);
     }
-    assert_int_equal(allowed, 26 + 26 + 10 + 6);
+    assert_int_equal(allowed, 26 + 26 + 10 + 5); /* a space alone is not */
     assert_false(sts_report_text_valid(""));
+    assert_true(sts_report_text_valid("acme eu"));
+    assert_false(sts_report_text_valid("acme "));
+    assert_false(sts_report_text_valid(" acme"));
     assert_true(
         sts_report_text_valid("0123456789012345678901234567890123456789012345678901234567890123"));
     assert_false(
