@@ -123,7 +123,8 @@ enum sts_err config_set(struct collector_config *cfg, const char *name, const ch
             if (!sts_report_text_valid(one)) {
                 snprintf(why, whylen,
                          "bad value for models (--models): '%s' is not a model name (1..64 of "
-                         "A-Z a-z 0-9 space . _ + / -, names separated by commas)",
+                         "A-Z a-z 0-9 space . _ + / -, no space first or last, names "
+                         "separated by commas)",
                          one);
                 return STS_EINVAL;
             }

@@ -1541,15 +1541,13 @@ static int cmd_purge(struct args *a)
 /* The options each command takes. Any other is refused rather than ignored:
  * "erase --dry-run" must not erase, and an option meant for another command
  * must not look as if it had been applied. --config is taken wherever a
- * setting is read. */
-#define SERVE_OPTIONS                                                                              \
-    "config", "db", "key", "listen", "token-file", "threads", "max-batch", "k", "ohttp-key",       \
-        "tls-cert", "tls-key", "grace-days", "rho", "models", "rate-limit", "relay-rate-limit",    \
-        "relay-addresses", "retention-months", "max-body", "connection-limit", "per-client-limit", \
-        "header-timeout", "body-timeout", "timeout", "rate-burst", "relay-burst",                  \
-        "report-id-days", "backfill", "metrics-listen", "summary-interval", "writers"
+ * setting is read; serve also takes every flag of setting_flags. */
 static const char *const keygen_options[] = {"out", "token", "ohttp", "rotate", NULL};
-static const char *const serve_options[] = {SERVE_OPTIONS, NULL};
+static const char *const serve_options[] = {
+    "config",    "db",     "key",        "listen",           "token-file",      "threads",
+    "max-batch", "k",      "ohttp-key",  "tls-cert",         "tls-key",         "grace-days",
+    "rho",       "models", "rate-limit", "relay-rate-limit", "relay-addresses", "retention-months",
+    NULL};
 static const char *const stats_options[] = {
     "config",     "db",    "k",     "by", "period",  "from",       "to",     "format",
     "cumulative", "brand", "model", "sw", "country", "grace-days", "models", NULL};
@@ -1564,14 +1562,24 @@ struct command {
     const char *name;
     int (*run)(struct args *a); /* NULL: stats, which also takes the statistic */
     const char *const *options;
+    bool settings; /* and every setting_flags flag */
 };
 
 static const struct command commands[] = {
-    {"keygen", cmd_keygen, keygen_options}, {"serve", cmd_serve, serve_options},
-    {"stats", NULL, stats_options},         {"export", cmd_export, export_options},
-    {"erase", cmd_erase, erase_options},    {"audit", cmd_audit, audit_options},
-    {"purge", cmd_purge, purge_options},    {"rekey", cmd_rekey, rekey_options},
+    {"keygen", cmd_keygen, keygen_options, false}, {"serve", cmd_serve, serve_options, true},
+    {"stats", NULL, stats_options, false},         {"export", cmd_export, export_options, false},
+    {"erase", cmd_erase, erase_options, false},    {"audit", cmd_audit, audit_options, false},
+    {"purge", cmd_purge, purge_options, false},    {"rekey", cmd_rekey, rekey_options, false},
 };
+
+/* Whether the long option name is one of setting_flags'. */
+static bool setting_flag(const char *name)
+{
+    for (const struct option *o = options; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o->val >= OPT_SETTING;
+    return false;
+}
 
 static int check_options(const struct args *a, const struct command *c)
 {
@@ -1579,7 +1587,7 @@ static int check_options(const struct args *a, const struct command *c)
         size_t j = 0;
         while (c->options[j] && strcmp(c->options[j], a->given[i]) != 0)
             j++;
-        if (!c->options[j])
+        if (!c->options[j] && !(c->settings && setting_flag(a->given[i])))
             return usage_error("%s does not take --%s", c->name, a->given[i]);
     }
     return 0;
